@@ -1,0 +1,5 @@
+import sys
+
+from restoration.cli import main
+
+sys.exit(main())

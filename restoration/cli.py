@@ -1,0 +1,198 @@
+"""Command line: ``python -m restoration`` (or ``restoration``).
+
+User errors print one line on stderr and exit with status 2; results go to stdout, as JSON
+lines with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from restoration import codecs as codeclib
+from restoration import evaluate
+from restoration import image as imagelib
+from restoration import metrics as metriclib
+from restoration.errors import UserInputError
+
+TABLE_COLUMNS = ("bytes", "bpp", "ratio", "psnr", "psnr_y", "ssim", "ms_ssim", "encode_ms", "decode_ms")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="restoration", description="Restoration Lab: codecs, metrics, restoration.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("codecs", help="list codecs and their parameters")
+    p.add_argument("--json", action="store_true", help="one JSON object per codec")
+
+    p = sub.add_parser("metrics", help="list metrics, their direction and range")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("compress", help="encode images with one codec and measure the result")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--codec", required=True, help="codec name (see `codecs`)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quality", type=float, help="the codec's quality parameter")
+    size.add_argument("--target-bpp", type=float, help="best quality within this many bits per pixel")
+    size.add_argument("--target-bytes", type=int, help="best quality within this many bytes")
+    p.add_argument("--set", dest="settings", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="any codec parameter, repeatable")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--out", type=Path, help="output file (one input image only)")
+    out.add_argument("--out-dir", type=Path, help="output folder (default: current folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+
+    p = sub.add_parser("sweep", help="rate-distortion sweep over codecs and settings")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--codecs", default=",".join(codeclib.CODECS), help="comma-separated codec names")
+    p.add_argument("--qualities", type=_floats, help="quality values for codecs with a quality knob")
+    p.add_argument("--target-bpps", type=_floats, help="equal-size sweep: bpp budgets for every lossy codec")
+    p.add_argument("--json", action="store_true", help="one JSON object per (image, codec, setting)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_codecs(args) -> int:
+    for codec in codeclib.CODECS.values():
+        spec = codec.describe()
+        if args.json:
+            print(json.dumps(spec))
+            continue
+        kind = "lossless" if spec["lossless_only"] else f"lossy (knob: {spec['knob']})"
+        print(f"{codec.name:10s} {kind:24s} {codec.description}")
+        for p in spec["params"]:
+            bounds = f"{{{','.join(map(str, p['choices']))}}}" if "choices" in p else (
+                f"[{p['min']}, {p['max']}]" if "min" in p else p["type"])
+            print(f"    {p['name']:16s} {bounds:28s} default {p['default']!s:8s} {p['help']}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    for metric in metriclib.METRICS.values():
+        spec = metric.describe()
+        if args.json:
+            print(json.dumps(spec, default=str))
+            continue
+        direction = "lower is better" if metric.lower_better else "higher is better"
+        note = f"  (unavailable: {spec['unavailable']})" if spec["unavailable"] else ""
+        print(f"{metric.name:10s} {metric.label:20s} {direction}{note}")
+    return 0
+
+
+def _target(args) -> evaluate.Target | None:
+    if args.target_bpp is not None:
+        return evaluate.Target(bpp=args.target_bpp)
+    if args.target_bytes is not None:
+        return evaluate.Target(bytes=args.target_bytes)
+    return None
+
+
+def cmd_compress(args) -> int:
+    codec = codeclib.get(args.codec)
+    params = dict(args.settings)
+    if args.quality is not None:
+        if "quality" not in {p.name for p in codec.params}:
+            raise UserInputError(
+                f"{codec.name} has no quality parameter; use --set {codec.knob.name if codec.knob else 'KEY'}=VALUE "
+                "or --target-bpp / --target-bytes")
+        params["quality"] = args.quality
+    codec.resolve(params)  # fail on a bad setting before touching any file
+    paths = imagelib.list_images(args.images)
+    if args.out and len(paths) > 1:
+        raise UserInputError("--out takes one input image; use --out-dir for several")
+    out_dir = args.out_dir or Path(".")
+    printer = _Printer(args.json)
+    for path in paths:
+        image = imagelib.load(path)
+        result = evaluate.compress(image, codec, params, _target(args))
+        destination = args.out or out_dir / f"{path.stem}_{codec.name}{codec.extension}"
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(result.data)
+        except OSError as exc:
+            raise UserInputError(f"cannot write {destination}: {exc.strerror or exc}") from None
+        printer.emit({"image": str(path), **result.row(), "file": str(destination)})
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    names = [n for n in args.codecs.split(",") if n.strip()]
+    if args.qualities is not None and args.target_bpps is not None:
+        raise UserInputError("use --qualities or --target-bpps, not both")
+    plan = evaluate.sweep_plan(names, args.qualities, args.target_bpps)
+    paths = imagelib.list_images(args.images)
+    printer = _Printer(args.json)
+    for path in paths:
+        image = imagelib.load(path)
+        for _, result in evaluate.run_sweep({str(path): image}, plan):
+            printer.emit({"image": str(path), **result.row()})
+    return 0
+
+
+class _Printer:
+    """JSON lines, or an aligned human table with a header."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self.header_done = False
+
+    def emit(self, row: dict) -> None:
+        if self.as_json:
+            print(json.dumps(row), flush=True)
+            return
+        if not self.header_done:
+            print(f"{'image':24s} {'codec':9s} {'setting':14s}" + "".join(f"{c:>10s}" for c in TABLE_COLUMNS))
+            self.header_done = True
+        setting = _setting_text(row)
+        cells = "".join(f"{_cell(row.get(c)):>10s}" for c in TABLE_COLUMNS)
+        print(f"{Path(row['image']).name[:24]:24s} {row['codec']:9s} {setting:14s}{cells}", flush=True)
+
+
+def _setting_text(row: dict) -> str:
+    codec = codeclib.get(row["codec"])
+    if codec.is_lossless(row["params"]):
+        return "lossless"
+    return f"{codec.knob.name}={row['params'][codec.knob.name]}"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    return str(value)
+
+
+COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compress, "sweep": cmd_sweep}
+
+if __name__ == "__main__":
+    sys.exit(main())

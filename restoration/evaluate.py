@@ -1,0 +1,166 @@
+"""Encode, decode and measure: the one path the CLI, the app and the benchmark share."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from restoration import codecs as codeclib
+from restoration import metrics as metriclib
+from restoration.errors import UserInputError
+
+QUALITY_METRICS = ("psnr", "psnr_y", "ssim", "ms_ssim", "lpips")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A size budget, in bytes or bits per pixel."""
+
+    bytes: int | None = None
+    bpp: float | None = None
+
+    def __post_init__(self):
+        if (self.bytes is None) == (self.bpp is None):
+            raise UserInputError("give a target in bytes or in bpp, not both")
+        if self.bytes is not None and self.bytes < 1 or self.bpp is not None and not self.bpp > 0:
+            raise UserInputError("the target size must be positive")
+
+    def budget(self, image: np.ndarray) -> int:
+        if self.bytes is not None:
+            return int(self.bytes)
+        return max(1, int(math.floor(self.bpp * image.shape[0] * image.shape[1] / 8.0)))
+
+    def describe(self) -> dict:
+        return {"bytes": self.bytes} if self.bytes is not None else {"bpp": self.bpp}
+
+
+@dataclass
+class CodecResult:
+    codec: str
+    params: dict
+    data: bytes = field(repr=False)
+    decoded: np.ndarray = field(repr=False)
+    width: int
+    height: int
+    metrics: dict
+    target: dict | None = None
+    target_met: bool | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    def row(self) -> dict:
+        """JSON-safe summary: no pixels, no bytes; infinite PSNR (identical images) as "inf"."""
+        row = {"codec": self.codec, "params": self.params, "bytes": self.nbytes,
+               "width": self.width, "height": self.height}
+        row.update({k: _json_number(v) for k, v in self.metrics.items()})
+        if self.target is not None:
+            row["target"] = self.target
+            row["target_met"] = self.target_met
+        row.update(self.extra)
+        return row
+
+
+def _json_number(value):
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def compress(
+    image: np.ndarray,
+    codec: str | codeclib.Codec,
+    params: dict | None = None,
+    target: Target | None = None,
+    metric_names: Iterable[str] | None = None,
+) -> CodecResult:
+    """Encode ``image`` (canonical uint8 RGB) with one codec, decode the real bytes, measure."""
+    codec = codeclib.get(codec) if isinstance(codec, str) else codec
+    params = dict(params or {})
+    budget = None
+    start = time.perf_counter()
+    if target is None:
+        data = codec.encode(image, **params)
+        resolved = codec.resolve(params)
+    else:
+        budget = target.budget(image)
+        encoded = codec.encode_to_size(image, budget, **params)
+        data, resolved = encoded.data, encoded.params
+        # Time one encode at the found setting, not the whole search.
+        start = time.perf_counter()
+        data = codec.encode(image, **resolved)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = codec.decode(data)
+    decode_s = time.perf_counter() - start
+    if decoded.shape != image.shape:
+        raise codeclib.CodecError(f"{codec.name} decoded {decoded.shape}, expected {image.shape}")
+    sample = metriclib.Sample(image, decoded, nbytes=len(data), encode_s=encode_s, decode_s=decode_s)
+    names = list(metric_names) if metric_names is not None else default_metric_names()
+    return CodecResult(
+        codec=codec.name, params=resolved, data=data, decoded=decoded,
+        width=image.shape[1], height=image.shape[0], metrics=metriclib.measure(sample, names),
+        target=target.describe() if target else None,
+        target_met=None if budget is None else len(data) <= budget,
+    )
+
+
+def default_metric_names() -> list[str]:
+    """Every metric that can be computed here (LPIPS only when its backbone is cached)."""
+    return [m.name for m in metriclib.METRICS.values() if m.unavailable_reason() is None]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    codec: codeclib.Codec
+    params: dict
+    target: Target | None = None
+
+
+def sweep_plan(
+    codec_names: Iterable[str],
+    qualities: Iterable[float] | None = None,
+    target_bpps: Iterable[float] | None = None,
+    fixed: dict | None = None,
+) -> list[SweepPoint]:
+    """Settings to visit: each codec's knob over ``qualities`` (default: its own sweep), or a
+    list of bpp targets (equal-size comparison across codecs). Lossless codecs get one point."""
+    points: list[SweepPoint] = []
+    fixed = fixed or {}
+    for name in codec_names:
+        codec = codeclib.get(name)
+        own = {k: v for k, v in fixed.get(codec.name, {}).items()}
+        if codec.knob is None or codec.is_lossless(codec.resolve(own)):
+            points.append(SweepPoint(codec, own))
+        elif target_bpps is not None:
+            points.extend(SweepPoint(codec, own, Target(bpp=float(b))) for b in target_bpps)
+        else:
+            values = codec.knob.sweep
+            if qualities is not None and codec.knob.name == "quality":
+                values = [codec.param("quality").coerce(q) for q in qualities]
+            points.extend(SweepPoint(codec, {**own, codec.knob.name: v}) for v in values)
+    return points
+
+
+def run_sweep(
+    images: dict[str, np.ndarray], plan: list[SweepPoint], metric_names=None
+) -> Iterator[tuple[str, CodecResult]]:
+    """Yield (image name, result) for every image and every point of the plan."""
+    for image_name, image in images.items():
+        for point in plan:
+            yield image_name, compress(image, point.codec, point.params, point.target, metric_names)
+
+
+def interpolate_at(rows: list[dict], metric: str, bpp: float) -> float | None:
+    """Metric at a given bpp by linear interpolation along one codec's RD curve (None outside it)."""
+    points = sorted((r["bpp"], r[metric]) for r in rows if isinstance(r.get(metric), (int, float)))
+    xs = [p[0] for p in points]
+    if not points or bpp < xs[0] or bpp > xs[-1]:
+        return None
+    return float(np.interp(bpp, xs, [p[1] for p in points]))

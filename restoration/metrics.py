@@ -1,0 +1,254 @@
+"""Quality, rate and time metrics in one flat table (pyiqa-style).
+
+Each ``Metric`` knows its direction (``lower_better``), its range and how to compute itself from
+a ``Sample`` (reference, distorted, and optionally the encoded size and timings). A metric that
+cannot be computed for a sample returns ``None``: shown as unavailable, never a made-up number.
+
+Conventions (those of the published tables, and of scikit-image):
+- PSNR over all RGB values with peak 255; PSNR-Y on BT.601 luma (16-235, as MATLAB rgb2ycbcr).
+- SSIM: Gaussian window sigma 1.5 (11 taps), K1=0.01, K2=0.03, population covariance, mean over
+  the valid region and the three channels; equals ``skimage.metrics.structural_similarity(...,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
+  channel_axis=2)``.
+- MS-SSIM (Wang et al. 2003): the same window at 5 scales, 2x2 average pooling (odd sizes drop
+  the last row/column), the published weights; per channel, then averaged. Needs images of at
+  least 161 px on the short side.
+Filtering uses OpenCV (float32, SIMD); that is what makes these ~10x faster than scikit-image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+_RADIUS = 5
+_SIGMA = 1.5
+_K1, _K2 = 0.01, 0.03
+_PEAK = 255.0
+_MS_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+MS_SSIM_MIN_SIDE = (2 * _RADIUS) * 2 ** (len(_MS_WEIGHTS) - 1) + 1
+
+
+def _gaussian_kernel() -> np.ndarray:
+    x = np.arange(-_RADIUS, _RADIUS + 1, dtype=np.float64)
+    g = np.exp(-(x * x) / (2 * _SIGMA * _SIGMA))
+    return (g / g.sum()).astype(np.float32)
+
+
+_KERNEL = _gaussian_kernel()
+
+
+def _blur_valid(plane: np.ndarray) -> np.ndarray:
+    """Gaussian filter keeping only pixels whose window lies inside the image."""
+    out = cv2.sepFilter2D(plane, cv2.CV_32F, _KERNEL, _KERNEL, borderType=cv2.BORDER_REFLECT)
+    return out[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
+
+
+def ssim_components(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean SSIM and mean contrast-structure (cs) for float32 HxWxC in [0, 255]."""
+    c1 = (_K1 * _PEAK) ** 2
+    c2 = (_K2 * _PEAK) ** 2
+    mu_x, mu_y = _blur_valid(x), _blur_valid(y)
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    sigma_x = _blur_valid(x * x) - mu_xx
+    sigma_y = _blur_valid(y * y) - mu_yy
+    sigma_xy = _blur_valid(x * y) - mu_xy
+    cs = (2 * sigma_xy + c2) / (sigma_x + sigma_y + c2)
+    luminance = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1)
+    axes = (0, 1)
+    return (luminance * cs).mean(axis=axes, dtype=np.float64), cs.mean(axis=axes, dtype=np.float64)
+
+
+def _halve(x: np.ndarray) -> np.ndarray:
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    x = x[:h, :w]
+    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+
+
+def luma_bt601(image: np.ndarray) -> np.ndarray:
+    """Y of YCbCr, BT.601 studio range (16-235), float64, from uint8 RGB."""
+    rgb = image.astype(np.float64)
+    return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+
+
+def psnr_from_mse(mse: float, peak: float = _PEAK) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+
+
+@dataclass
+class Sample:
+    """What metrics see: reference and distorted uint8 RGB, and what encoding cost."""
+
+    reference: np.ndarray
+    distorted: np.ndarray
+    nbytes: int | None = None
+    encode_s: float | None = None
+    decode_s: float | None = None
+    shave: int = 0  # border pixels ignored by fidelity metrics (SR convention)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.reference.shape != self.distorted.shape:
+            raise ValueError(f"shape mismatch: {self.reference.shape} vs {self.distorted.shape}")
+
+    @property
+    def pixels(self) -> int:
+        return self.reference.shape[0] * self.reference.shape[1]
+
+    @cached_property
+    def pair(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.shave
+        ref, dist = self.reference, self.distorted
+        if s:
+            ref, dist = ref[s:-s, s:-s], dist[s:-s, s:-s]
+        return ref, dist
+
+    @cached_property
+    def float_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        ref, dist = self.pair
+        return ref.astype(np.float32), dist.astype(np.float32)
+
+    @cached_property
+    def ssim_scales(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(ssim, cs) per channel at each scale; scale 0 alone serves plain SSIM."""
+        x, y = self.float_pair
+        scales = [ssim_components(x, y)]
+        if min(x.shape[:2]) >= MS_SSIM_MIN_SIDE:
+            for _ in range(len(_MS_WEIGHTS) - 1):
+                x, y = _halve(x), _halve(y)
+                scales.append(ssim_components(x, y))
+        return scales
+
+
+def psnr(sample: Sample) -> float:
+    ref, dist = sample.pair
+    diff = ref.astype(np.int32) - dist.astype(np.int32)
+    return psnr_from_mse(float(np.einsum("ijk,ijk->", diff, diff, dtype=np.int64)) / diff.size)
+
+
+def psnr_y(sample: Sample) -> float:
+    ref, dist = sample.pair
+    diff = luma_bt601(ref) - luma_bt601(dist)
+    return psnr_from_mse(float(np.mean(diff * diff)))
+
+
+def ssim(sample: Sample) -> float | None:
+    if min(sample.pair[0].shape[:2]) < 2 * _RADIUS + 1:
+        return None
+    return float(sample.ssim_scales[0][0].mean())
+
+
+def ms_ssim(sample: Sample) -> float | None:
+    scales = sample.ssim_scales if min(sample.pair[0].shape[:2]) >= MS_SSIM_MIN_SIDE else None
+    if not scales:
+        return None
+    # Contrast-structure at the first four scales, full SSIM at the coarsest; clamp at 0 so a
+    # negative term cannot flip the sign of the product.
+    terms = np.stack([cs for _, cs in scales[:-1]] + [scales[-1][0]])
+    per_channel = np.prod(np.maximum(terms, 0.0) ** _MS_WEIGHTS[:, None], axis=0)
+    return float(per_channel.mean())
+
+
+def bpp(sample: Sample) -> float | None:
+    return None if sample.nbytes is None else 8.0 * sample.nbytes / sample.pixels
+
+
+def ratio(sample: Sample) -> float | None:
+    return None if not sample.nbytes else sample.reference.size / sample.nbytes
+
+
+def encode_ms(sample: Sample) -> float | None:
+    return None if sample.encode_s is None else 1000.0 * sample.encode_s
+
+
+def decode_ms(sample: Sample) -> float | None:
+    return None if sample.decode_s is None else 1000.0 * sample.decode_s
+
+
+class LPIPSMetric:
+    """LPIPS (AlexNet) via the ``lpips`` package, only when its backbone is already cached.
+
+    Offline, torchvision cannot download the AlexNet weights, so the metric reports itself
+    unavailable instead of failing or guessing.
+    """
+
+    backbone_file = "alexnet-owt-7be5be79.pth"
+
+    def __init__(self):
+        self._model = None
+
+    def backbone_path(self) -> Path:
+        import torch
+
+        return Path(torch.hub.get_dir()) / "checkpoints" / self.backbone_file
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import lpips  # noqa: F401
+        except ImportError:
+            return "the lpips package is not installed"
+        if not self.backbone_path().is_file():
+            return f"AlexNet weights not in the local cache ({self.backbone_path()})"
+        return None
+
+    def __call__(self, sample: Sample) -> float | None:
+        if self.unavailable_reason():
+            return None
+        import torch
+
+        if self._model is None:
+            import lpips
+
+            self._model = lpips.LPIPS(net="alex", verbose=False).eval()
+        ref, dist = sample.pair
+        to_tensor = lambda a: torch.from_numpy(a.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            return float(self._model(to_tensor(ref), to_tensor(dist)).item())
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    unit: str
+    lower_better: bool
+    low: float
+    high: float
+    compute: Callable[[Sample], float | None]
+    kind: str  # "fidelity" (reference vs distorted), "rate" or "time"
+
+    def unavailable_reason(self) -> str | None:
+        check = getattr(self.compute, "unavailable_reason", None)
+        return check() if check else None
+
+    def describe(self) -> dict:
+        return {"name": self.name, "label": self.label, "unit": self.unit, "lower_better": self.lower_better,
+                "range": [self.low, self.high], "kind": self.kind, "unavailable": self.unavailable_reason()}
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("psnr", "PSNR (RGB)", "dB", False, 0.0, math.inf, psnr, "fidelity"),
+        Metric("psnr_y", "PSNR (Y, BT.601)", "dB", False, 0.0, math.inf, psnr_y, "fidelity"),
+        Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity"),
+        Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity"),
+        Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity"),
+        Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate"),
+        Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate"),
+        Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time"),
+        Metric("decode_ms", "Decode time", "ms", True, 0.0, math.inf, decode_ms, "time"),
+    )
+}
+
+
+def measure(sample: Sample, names=None) -> dict[str, float | None]:
+    """Compute the named metrics (default: all) for one sample."""
+    chosen = METRICS.values() if names is None else [METRICS[n] for n in names]
+    return {m.name: m.compute(sample) for m in chosen}
