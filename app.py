@@ -1,0 +1,221 @@
+"""Restoration Lab: the Gradio app. It only wires UI components to the ``restoration`` package."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import tempfile
+
+import gradio as gr
+
+from restoration import charts, codecs, examples, lab
+from restoration import image as imagelib
+from restoration import metrics as metriclib
+from restoration.errors import UserInputError
+
+log = logging.getLogger("restoration.app")
+DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
+SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
+              ("Target size (KiB)", "KiB")]
+RD_METRICS = [(metriclib.METRICS[m].label, m) for m in ("psnr", "psnr_y", "ssim", "ms_ssim")]
+
+
+def user_facing(fn):
+    """User errors become a clear message in the page; bugs are logged with their traceback.
+    Either way the server keeps serving."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserInputError as exc:
+            raise gr.Error(str(exc)) from None
+        except gr.Error:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}") from exc
+
+    return wrapper
+
+
+def _param_component(param: codecs.Param):
+    if param.choices:
+        return gr.Dropdown(list(param.choices), value=param.default, label=param.name, info=param.help)
+    if param.kind is bool:
+        return gr.Checkbox(value=param.default, label=param.name, info=param.help)
+    step = 1 if param.kind is int else (0.5 if param.high - param.low > 100 else 0.1)
+    return gr.Slider(param.low, param.high, value=param.default, step=step, label=param.name, info=param.help)
+
+
+# -- handlers ------------------------------------------------------------------------------------
+@user_facing
+def load_example(name: str):
+    array = examples.load_example(name)
+    path = os.path.join(tempfile.mkdtemp(prefix="example-"), f"{name.split(' ')[0]}.png")
+    imagelib.to_pil(array).save(path)
+    return path
+
+
+def make_compare(param_keys: list[tuple[str, str]]):
+    @user_facing
+    def compare(image_path, codec_names, size_mode, target_value, *param_values,
+                progress=gr.Progress()):
+        image = lab.load_input(image_path)
+        values = dict(zip(param_keys, param_values))
+        settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
+        target = lab.target_from_ui(size_mode, target_value)
+        results = lab.compare(image, settings, target, progress=lambda f, d: progress(f, desc=d))
+        views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
+        labels = list(views)
+        rows = [r.row() for r in results]
+        status = f"{image.shape[1]}x{image.shape[0]} px, {len(results)} codec(s)."
+        if target is not None:
+            missed = [r.codec for r in results if r.target_met is False]
+            status += f" Target {target.describe()}" + (f"; not reachable for: {', '.join(missed)}" if missed else "; met by all.")
+        return (
+            lab.table_rows(results), charts.bars_figure(rows), lab.write_encoded(results), views,
+            gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),
+            (views[labels[0]], views[labels[1]]), status,
+        )
+
+    return compare
+
+
+@user_facing
+def compare_view(views, left, right, zoom_factor, center_x, center_y):
+    if not views:
+        raise UserInputError("run a comparison first")
+    if left not in views or right not in views:
+        raise UserInputError("choose two images from the comparison")
+    pick = lambda label: lab.zoom(views[label], int(zoom_factor), center_x, center_y)
+    return pick(left), pick(right)
+
+
+@user_facing
+def sweep(image_path, codec_names, qualities_text, bpps_text, metric, progress=gr.Progress()):
+    image = lab.load_input(image_path)
+    rows = lab.sweep(image, list(codec_names or []), lab.parse_numbers(qualities_text),
+                     lab.parse_numbers(bpps_text), progress=lambda f, d: progress(f, desc=d))
+    return charts.rd_figure(rows, metric), rows, rows
+
+
+@user_facing
+def rd_chart(rows, metric):
+    return charts.rd_figure(rows or [], metric)
+
+
+@user_facing
+def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
+    """One codec, one image: the encoded file, the decoded image and the metrics row."""
+    image = lab.load_input(image_path)
+    try:
+        params = json.loads(params_json) if params_json and str(params_json).strip() else {}
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"params must be a JSON object: {exc}") from None
+    if not isinstance(params, dict):
+        raise UserInputError("params must be a JSON object such as {\"quality\": 50}")
+    target = lab.target_from_ui("bpp", target_bpp) if target_bpp else (
+        lab.target_from_ui("KiB", target_bytes / 1024) if target_bytes else None)
+    result = lab.compare(image, {codecs.get(codec_name).name: params}, target)[0]
+    return lab.write_encoded([result])[0], result.decoded, result.row()
+
+
+# -- layout ----------------------------------------------------------------------------------------
+def build() -> gr.Blocks:
+    with gr.Blocks(title="Restoration Lab") as demo:
+        gr.Markdown("# Restoration Lab\nCompare image codecs at equal settings or equal size, "
+                    "with metrics you can check against scikit-image.")
+        with gr.Tab("Codec comparison"):
+            views = gr.State({})
+            sweep_rows = gr.State([])
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    source = gr.Image(label="Original (upload, paste or pick an example)", type="filepath",
+                                      image_mode=None, sources=["upload", "clipboard"], height=280)
+                    example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image (scikit-image)")
+                    codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
+                                                   value=DEFAULT_CODECS, label="Codecs")
+                    size_mode = gr.Radio(SIZE_MODES, value="settings", label="Size")
+                    target_value = gr.Number(value=0.5, label="Target (bpp or KiB, as chosen above)", minimum=0)
+                    param_keys, param_inputs = [], []
+                    for codec in codecs.CODECS.values():
+                        with gr.Accordion(f"{codec.label} settings", open=False):
+                            for param in codec.params:
+                                param_keys.append((codec.name, param.name))
+                                param_inputs.append(_param_component(param))
+                    run = gr.Button("Compress", variant="primary")
+                with gr.Column(scale=2):
+                    status = gr.Markdown()
+                    table = gr.Dataframe(headers=lab.TABLE_HEADERS, label="Results", interactive=False, wrap=True)
+                    with gr.Row():
+                        left = gr.Dropdown([], label="Left")
+                        right = gr.Dropdown([], label="Right")
+                    with gr.Row():
+                        zoom_factor = gr.Radio([1, 2, 4, 8], value=1, label="Zoom")
+                        center_x = gr.Slider(0, 100, value=50, step=1, label="Zoom centre x (%)")
+                        center_y = gr.Slider(0, 100, value=50, step=1, label="Zoom centre y (%)")
+                    slider = gr.ImageSlider(label="Compare (drag the handle)", format="png", type="numpy",
+                                            interactive=False, max_height=640)
+                    downloads = gr.File(label="Encoded files", file_count="multiple", interactive=False)
+                    bars = gr.Plot(label="Size, ratio, quality and speed")
+            with gr.Accordion("Rate-distortion sweep", open=True):
+                with gr.Row():
+                    qualities = gr.Textbox(label="Qualities (blank: each codec's default sweep)",
+                                           placeholder="e.g. 10,20,40,60,80,95")
+                    target_bpps = gr.Textbox(label="…or equal-size bpp targets", placeholder="e.g. 0.25,0.5,1")
+                    rd_metric = gr.Radio(RD_METRICS, value="psnr", label="Quality axis")
+                    run_sweep = gr.Button("Run sweep")
+                rd_plot = gr.Plot(label="Rate-distortion")
+                with gr.Accordion("Sweep data (JSON rows)", open=False):
+                    sweep_json = gr.JSON(label="One row per codec setting")
+
+            with gr.Column(visible=False):  # API-only endpoint: one codec, one image
+                api_image = gr.File(type="filepath")
+                api_codec = gr.Textbox(value="jpeg")
+                api_params = gr.Textbox(value="{}")
+                api_bpp = gr.Number(value=None)
+                api_bytes = gr.Number(value=None)
+                api_file = gr.File()
+                api_decoded = gr.Image(format="png", type="numpy")
+                api_row = gr.JSON()
+                api_button = gr.Button()
+
+            example.change(load_example, example, source, api_name="load_example")
+            compare_outputs = [table, bars, downloads, views, left, right, slider, status]
+            run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, *param_inputs],
+                      compare_outputs, api_name="compare")
+            view_inputs = [views, left, right, zoom_factor, center_x, center_y]
+            gr.on([left.change, right.change, zoom_factor.change, center_x.release, center_y.release],
+                  compare_view, view_inputs, slider, api_name="compare_view")
+            run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
+                            [rd_plot, sweep_rows, sweep_json], api_name="sweep")
+            rd_metric.change(rd_chart, [sweep_rows, rd_metric], rd_plot, api_name="rd_chart")
+            api_button.click(compress_api, [api_image, api_codec, api_params, api_bpp, api_bytes],
+                             [api_file, api_decoded, api_row], api_name="compress")
+
+        with gr.Tab("Restoration"):
+            gr.Markdown("Restoration models (artifact removal, denoising) are not built yet: see issue #3.")
+        with gr.Tab("Super-resolution"):
+            gr.Markdown("Super-resolution models are not built yet: see issue #4.")
+        with gr.Tab("Dashboards"):
+            gr.Markdown("Benchmark dashboards are not built yet (issue #5). The metrics this lab computes:")
+            gr.Dataframe(
+                [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
+                  m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
+                headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
+    return demo
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    lab.configure_threads()
+    demo = build()
+    demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")))
+    demo.launch(theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""What the codec comparison tab does, free of any UI code (the app only wires it)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from restoration import codecs as codeclib
+from restoration import evaluate
+from restoration import image as imagelib
+from restoration.errors import UserInputError
+
+ORIGINAL = "Original"
+TABLE_HEADERS = ["codec", "setting", "KiB", "bpp", "ratio", "PSNR dB", "PSNR-Y dB", "SSIM", "MS-SSIM",
+                 "encode ms", "decode ms"]
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Pin torch and OpenCV thread pools; on 2 shared cores one thread per request is faster."""
+    threads = threads or int(os.environ.get("RESTORATION_THREADS", "1"))
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    return threads
+
+
+def target_from_ui(mode: str, value: float | None) -> evaluate.Target | None:
+    """UI size mode -> Target: 'settings' (none), 'bpp' or 'KiB'."""
+    if mode == "settings":
+        return None
+    if value is None or not value > 0:
+        raise UserInputError("enter a positive target size")
+    if mode == "bpp":
+        return evaluate.Target(bpp=float(value))
+    if mode == "KiB":
+        return evaluate.Target(bytes=int(round(float(value) * 1024)))
+    raise UserInputError(f"unknown size mode {mode!r}")
+
+
+def result_label(result: evaluate.CodecResult) -> str:
+    codec = codeclib.get(result.codec)
+    if codec.is_lossless(result.params):
+        return f"{codec.label} (lossless)"
+    return f"{codec.label} {codec.knob.name}={result.params[codec.knob.name]}"
+
+
+def compare(
+    image: np.ndarray,
+    settings: dict[str, dict],
+    target: evaluate.Target | None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[evaluate.CodecResult]:
+    """Run every chosen codec (``settings``: codec name -> its params) on one image."""
+    if not settings:
+        raise UserInputError("choose at least one codec")
+    results = []
+    for i, (name, params) in enumerate(settings.items()):
+        if progress:
+            progress(i / len(settings), f"encoding {name}")
+        codec = codeclib.get(name)
+        use_target = target if target is not None and not codec.is_lossless(codec.resolve(params)) else None
+        results.append(evaluate.compress(image, codec, params, use_target))
+    return results
+
+
+def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
+    def num(value, digits):
+        return value if isinstance(value, str) or value is None else round(value, digits)
+
+    rows = []
+    for r in results:
+        m = r.metrics
+        rows.append([
+            r.codec, result_label(r), round(r.nbytes / 1024, 2), num(m.get("bpp"), 4),
+            num(m.get("ratio"), 2), num(evaluate._json_number(m.get("psnr")), 3),
+            num(evaluate._json_number(m.get("psnr_y")), 3), num(m.get("ssim"), 5),
+            num(m.get("ms_ssim"), 5), num(m.get("encode_ms"), 1), num(m.get("decode_ms"), 1),
+        ])
+    return rows
+
+
+def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None = None) -> list[str]:
+    """Write each result's real bytes to a file the user can download."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="restoration-lab-"))
+    paths = []
+    for r in results:
+        codec = codeclib.get(r.codec)
+        stem = result_label(r).replace(" ", "_").replace("=", "").replace("(", "").replace(")", "")
+        path = folder / f"{stem}{codec.extension}"
+        path.write_bytes(r.data)
+        paths.append(str(path))
+    return paths
+
+
+def zoom(image: np.ndarray, factor: int, center_x: float, center_y: float) -> np.ndarray:
+    """Crop 1/factor of the image around (center_x, center_y) in percent; enlarge with nearest
+    neighbour so individual pixels (and codec artifacts) stay visible."""
+    factor = max(1, int(factor))
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    ch, cw = max(1, h // factor), max(1, w // factor)
+    cy = int(np.clip(center_y / 100.0 * h - ch / 2, 0, h - ch))
+    cx = int(np.clip(center_x / 100.0 * w - cw / 2, 0, w - cw))
+    crop = image[cy:cy + ch, cx:cx + cw]
+    return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
+
+
+def parse_numbers(text: str | None) -> list[float] | None:
+    """'10, 20,40' -> [10, 20, 40]; empty -> None (use defaults)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return [float(part) for part in str(text).replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise UserInputError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def sweep(
+    image: np.ndarray,
+    codec_names: list[str],
+    qualities: list[float] | None = None,
+    target_bpps: list[float] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[dict]:
+    """Rate-distortion sweep of one image; returns JSON-safe rows."""
+    if not codec_names:
+        raise UserInputError("choose at least one codec")
+    plan = evaluate.sweep_plan(codec_names, qualities, target_bpps)
+    rows = []
+    for i, point in enumerate(plan):
+        if progress:
+            progress(i / len(plan), f"{point.codec.label} {i + 1}/{len(plan)}")
+        rows.append(evaluate.compress(image, point.codec, point.params, point.target).row())
+    return rows
+
+
+def load_input(path_or_array) -> np.ndarray:
+    if path_or_array is None:
+        raise UserInputError("upload an image or choose an example first")
+    return imagelib.load(path_or_array)

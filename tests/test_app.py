@@ -1,0 +1,97 @@
+"""Launch the real app on 127.0.0.1 and call its named endpoints with gradio_client."""
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    import app
+
+    demo = app.build()
+    port = _free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def chelsea_png(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("img") / "chelsea.png"
+    Image.fromarray(skimage.data.chelsea()[:200, :256]).save(path)
+    return path
+
+
+def test_named_endpoints(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/compress", "/sweep", "/compare", "/compare_view", "/load_example", "/rd_chart"} <= names
+
+
+def test_compress_endpoint_returns_real_file_and_metrics(client, chelsea_png):
+    encoded, decoded, row = client.predict(
+        handle_file(str(chelsea_png)), "webp", json.dumps({"quality": 40}), None, None, api_name="/compress")
+    data = Path(encoded).read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert row["bytes"] == len(data) and row["codec"] == "webp" and row["params"]["quality"] == 40
+    assert 25 < row["psnr"] < 50 and 0.5 < row["ssim"] <= 1
+    assert np.asarray(Image.open(decoded)).shape == (200, 256, 3)
+
+
+def test_compress_endpoint_target_bpp(client, chelsea_png):
+    _, _, row = client.predict(handle_file(str(chelsea_png)), "jpeg", "{}", 0.5, None, api_name="/compress")
+    assert row["target_met"] is True and row["bpp"] <= 0.5
+
+
+def test_sweep_endpoint_rows(client, chelsea_png):
+    figure, rows = client.predict(
+        handle_file(str(chelsea_png)), ["jpeg", "png"], "10,60", "", "psnr", api_name="/sweep")
+    assert [(r["codec"], r["params"].get("quality")) for r in rows] == [("jpeg", 10), ("jpeg", 60), ("png", None)]
+    assert rows[0]["bpp"] < rows[1]["bpp"] and rows[0]["psnr"] < rows[1]["psnr"]
+    assert rows[2]["psnr"] == "inf"
+    assert "JPEG" in figure["plot"]
+
+
+def test_compare_endpoint_with_all_settings(client, chelsea_png):
+    import app  # the UI endpoint takes every codec setting positionally, in registry order
+    from restoration import codecs
+
+    defaults = [p.default for c in codecs.CODECS.values() for p in c.params]
+    table, *_ = client.predict(handle_file(str(chelsea_png)), ["jpeg", "png"], "settings", 0.5, *defaults,
+                               api_name="/compare")
+    assert [row[0] for row in table["data"]] == ["jpeg", "png"]
+
+
+@pytest.mark.parametrize("codec, params, message", [
+    ("nosuch", "{}", "unknown codec"),
+    ("jpeg", '{"quality": 500}', "outside"),
+    ("jpeg", "not json", "JSON"),
+])
+def test_bad_requests_get_clear_errors_and_server_survives(client, chelsea_png, codec, params, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(str(chelsea_png)), codec, params, None, None, api_name="/compress")
+    _, _, row = client.predict(handle_file(str(chelsea_png)), "png", "{}", None, None, api_name="/compress")
+    assert row["psnr"] == "inf"
+
+
+def test_non_image_upload_is_refused_clearly(client, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    with pytest.raises(Exception, match="not a recognised image format"):
+        client.predict(handle_file(str(text)), "jpeg", "{}", None, None, api_name="/compress")
