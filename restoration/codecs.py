@@ -238,7 +238,7 @@ class JPEG2000(Codec):
         Param("rate", float, 24.0, 1.0, 2000.0, help="compression ratio (raw RGB bytes / file bytes)"),
         Param("psnr", float, 36.0, 15.0, 80.0, help="target PSNR in dB (mode=psnr)"),
     )
-    knob = Knob("rate", False, (192, 96, 64, 48, 32, 24, 16, 12, 8, 6))
+    knob = Knob("rate", False, (192, 128, 96, 64, 48, 32, 24, 16, 12))
 
     def is_lossless(self, params=None):
         return (params or {}).get("mode") == "lossless"
