@@ -44,37 +44,62 @@ def _gaussian_kernel() -> np.ndarray:
 _KERNEL = _gaussian_kernel()
 
 
-def _blur_valid(plane: np.ndarray) -> np.ndarray:
-    """Gaussian filter keeping only pixels whose window lies inside the image."""
-    out = cv2.sepFilter2D(plane, cv2.CV_32F, _KERNEL, _KERNEL, borderType=cv2.BORDER_REFLECT)
-    return out[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
+def _blur(plane: np.ndarray) -> np.ndarray:
+    """Gaussian filter; only pixels ``_RADIUS`` or more from the border are used (``_valid``)."""
+    return cv2.sepFilter2D(plane, cv2.CV_32F, _KERNEL, _KERNEL, borderType=cv2.BORDER_REFLECT)
+
+
+def _valid(plane: np.ndarray) -> np.ndarray:
+    return plane[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
 
 
 def ssim_components(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean SSIM and mean contrast-structure (cs) for float32 HxWxC in [0, 255]."""
     c1 = (_K1 * _PEAK) ** 2
     c2 = (_K2 * _PEAK) ** 2
-    mu_x, mu_y = _blur_valid(x), _blur_valid(y)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    sigma_x = _blur_valid(x * x) - mu_xx
-    sigma_y = _blur_valid(y * y) - mu_yy
-    sigma_xy = _blur_valid(x * y) - mu_xy
-    cs = (2 * sigma_xy + c2) / (sigma_x + sigma_y + c2)
-    luminance = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1)
-    axes = (0, 1)
-    return (luminance * cs).mean(axis=axes, dtype=np.float64), cs.mean(axis=axes, dtype=np.float64)
+    # Whole contiguous planes, updated in place (border pixels too: cheaper than strided views
+    # and fresh temporaries); only the valid region is averaged, as scikit-image does.
+    mu_x, mu_y = _blur(x), _blur(y)
+    e_xx, e_yy, e_xy = _blur(x * x), _blur(y * y), _blur(x * y)
+    mu_xy = mu_x * mu_y
+    mu_x *= mu_x  # now mu_x^2
+    mu_y *= mu_y  # now mu_y^2
+    e_xy -= mu_xy  # sigma_xy
+    e_xy *= 2
+    e_xy += c2  # cs numerator
+    e_xx += e_yy
+    e_xx -= mu_x
+    e_xx -= mu_y
+    e_xx += c2  # cs denominator: sigma_x^2 + sigma_y^2 + c2
+    cs = np.divide(e_xy, e_xx, out=e_xy)
+    mu_xy *= 2
+    mu_xy += c1
+    mu_x += mu_y
+    mu_x += c1
+    mu_xy /= mu_x  # luminance term
+    ssim_map = np.multiply(mu_xy, cs, out=mu_xy)
+    return _channel_means(_valid(ssim_map)), _channel_means(_valid(cs))
+
+
+def _channel_means(plane: np.ndarray) -> np.ndarray:
+    # cv2.mean accumulates in float64 and is ~40x faster than numpy's mean over axes (0, 1).
+    channels = plane.shape[2] if plane.ndim == 3 else 1
+    return np.array(cv2.mean(plane)[:channels])
 
 
 def _halve(x: np.ndarray) -> np.ndarray:
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    x = x[:h, :w]
-    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+    """2x2 average pooling; an odd last row/column is dropped. INTER_AREA at exactly 1/2 is
+    the 2x2 mean, and much faster than strided numpy slices."""
+    h, w = x.shape[0] // 2, x.shape[1] // 2
+    return cv2.resize(x[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
+
+
+_LUMA_WEIGHTS = np.array([65.481, 128.553, 24.966])
 
 
 def luma_bt601(image: np.ndarray) -> np.ndarray:
     """Y of YCbCr, BT.601 studio range (16-235), float64, from uint8 RGB."""
-    rgb = image.astype(np.float64)
-    return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+    return 16.0 + image.astype(np.float64) @ (_LUMA_WEIGHTS / 255.0)
 
 
 def psnr_from_mse(mse: float, peak: float = _PEAK) -> float:
@@ -110,6 +135,11 @@ class Sample:
         return ref, dist
 
     @cached_property
+    def difference(self) -> np.ndarray:
+        ref, dist = self.pair
+        return ref.astype(np.int32) - dist.astype(np.int32)
+
+    @cached_property
     def float_pair(self) -> tuple[np.ndarray, np.ndarray]:
         ref, dist = self.pair
         return ref.astype(np.float32), dist.astype(np.float32)
@@ -127,15 +157,15 @@ class Sample:
 
 
 def psnr(sample: Sample) -> float:
-    ref, dist = sample.pair
-    diff = ref.astype(np.int32) - dist.astype(np.int32)
+    diff = sample.difference
     return psnr_from_mse(float(np.einsum("ijk,ijk->", diff, diff, dtype=np.int64)) / diff.size)
 
 
 def psnr_y(sample: Sample) -> float:
-    ref, dist = sample.pair
-    diff = luma_bt601(ref) - luma_bt601(dist)
-    return psnr_from_mse(float(np.mean(diff * diff)))
+    # Luma is linear in RGB, so the luma difference is the weighted RGB difference (the +16
+    # offsets cancel): one float64 matrix-vector product instead of two colour conversions.
+    diff = sample.difference.reshape(-1, 3).astype(np.float64) @ (_LUMA_WEIGHTS / 255.0)
+    return psnr_from_mse(float(diff @ diff) / diff.size)
 
 
 def ssim(sample: Sample) -> float | None:
