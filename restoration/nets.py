@@ -1,0 +1,141 @@
+"""Our own network architectures (small enough to train and run on two CPU cores).
+
+Every network maps a float image batch in [0, 1] (N, 3, H, W) to the same shape, predicting a
+residual on top of its input; ``size_multiple`` says what H and W must divide by (the restorer
+pads to it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class DeepRecNet(nn.Module):
+    """Encoder-decoder with skip connections (the seed paper's DeepRecNet, as a residual U-Net).
+
+    Strided 2x2 convolutions downsample, transposed 2x2 convolutions upsample, encoder features
+    are added to the decoder (skip connections), and the output is input + predicted residual.
+    Most blocks run at 1/2 to 1/8 resolution, which is what makes it cheap per pixel.
+    """
+
+    size_multiple = 8
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), blocks: tuple[int, ...] = (1, 2, 2, 4)):
+        super().__init__()
+        self.config = {"channels": list(channels), "blocks": list(blocks)}
+        self.head = nn.Conv2d(3, channels[0], 3, padding=1)
+        self.encoders = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for i, (c, n) in enumerate(zip(channels, blocks)):
+            self.encoders.append(nn.Sequential(*[ResBlock(c) for _ in range(n)]))
+            if i + 1 < len(channels):
+                self.downs.append(nn.Conv2d(c, channels[i + 1], 2, stride=2))
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for i in range(len(channels) - 1, 0, -1):
+            self.ups.append(nn.ConvTranspose2d(channels[i], channels[i - 1], 2, stride=2))
+            self.decoders.append(nn.Sequential(*[ResBlock(channels[i - 1]) for _ in range(max(1, blocks[i - 1]))]))
+        self.tail = nn.Conv2d(channels[0], 3, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # start as the identity: never worse than the input
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x):
+        feature = self.head(x)
+        skips = []
+        for i, encoder in enumerate(self.encoders):
+            feature = encoder(feature)
+            if i < len(self.downs):
+                skips.append(feature)
+                feature = self.downs[i](feature)
+        for up, decoder in zip(self.ups, self.decoders):
+            feature = decoder(up(feature) + skips.pop())
+        return x + self.tail(feature)
+
+
+class DnCNN(nn.Module):
+    """DnCNN (Zhang et al. 2017): conv-BN-ReLU stack predicting the noise, subtracted from the input."""
+
+    size_multiple = 1
+
+    def __init__(self, depth: int = 12, width: int = 48):
+        super().__init__()
+        self.config = {"depth": depth, "width": width}
+        layers = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, 3, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x - self.body(x)
+
+
+class ChannelAttention(nn.Module):
+    def __init__(self, channels: int, reduction: int = 8):
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.gate(x)
+
+
+class AttentionBlock(nn.Module):
+    """Residual block with channel attention (RCAN's RCAB)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1), ChannelAttention(channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResidualAttentionNet(nn.Module):
+    """Deep residual network with channel attention for combined noise + blur + compression.
+
+    Works at half resolution (pixel unshuffle in, pixel shuffle out) so its many attention
+    blocks stay affordable on a CPU; residual groups with long skips as in RCAN.
+    """
+
+    size_multiple = 2
+
+    def __init__(self, width: int = 64, groups: int = 3, blocks: int = 4):
+        super().__init__()
+        self.config = {"width": width, "groups": groups, "blocks": blocks}
+        self.head = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, width, 3, padding=1))
+        self.groups = nn.ModuleList(
+            nn.Sequential(*[AttentionBlock(width) for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1))
+            for _ in range(groups))
+        self.tail = nn.Sequential(nn.Conv2d(width, 12, 3, padding=1), nn.PixelShuffle(2))
+        nn.init.zeros_(self.tail[0].weight)  # start as the identity
+        nn.init.zeros_(self.tail[0].bias)
+
+    def forward(self, x):
+        feature = self.head(x)
+        shallow = feature
+        for group in self.groups:
+            feature = feature + group(feature)
+        return x + self.tail(feature + shallow)
+
+
+ARCHITECTURES = {"deeprecnet": DeepRecNet, "dncnn": DnCNN, "resattnet": ResidualAttentionNet}
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

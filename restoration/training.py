@@ -1,0 +1,270 @@
+"""Training code shared by the notebooks: patch sampling with on-the-fly degradations, a bf16
+channels-last training loop with validation, early stopping and safetensors checkpoints.
+
+Each recipe (``notebooks/*.ipynb``) builds a ``Recipe`` and calls ``train``; ``SMOKE`` recipes
+run a few steps on a few images so CI can check the whole path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ssim as torch_ssim
+from safetensors.torch import save_file
+
+from restoration import codecs as codeclib
+from restoration import degrade
+from restoration import image as imagelib
+from restoration import metrics as metriclib
+from restoration import nets
+
+DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+# -- degradation samplers: progress in [0, 1] -> a degradation -----------------------------------
+BLIND_CODECS = ("jpeg", "jpeg", "webp", "avif", "jpeg2000")  # JPEG twice: the commonest case
+
+
+def compression_sampler(progress: float, rng: random.Random) -> degrade.Degradation:
+    """Curriculum over compression strength: light at the start, the whole range (down to very
+    low quality) from 60% of training on."""
+    reach = min(1.0, 0.3 + progress / 0.6 * 0.7)  # fraction of the quality range opened so far
+    codec = rng.choice(BLIND_CODECS)
+    if codec == "jpeg2000":
+        # compression ratio 12 (2 bpp) .. 160 (0.15 bpp); heavy end opens with the curriculum
+        rate = 12 * (160 / 12) ** (rng.random() * reach)
+        return degrade.Compress("jpeg2000", {"rate": round(rate, 2)})
+    low, high = {"jpeg": (5, 60), "webp": (2, 60), "avif": (5, 55)}[codec]
+    quality = int(round(high - rng.random() * reach * (high - low)))
+    params = {"quality": quality}
+    if codec == "avif":
+        params["speed"] = 8  # faster encoder for training; artifacts of the same kind
+    return degrade.Compress(codec, params)
+
+
+def noise_sampler(progress: float, rng: random.Random) -> degrade.Degradation:
+    return degrade.Noise(sigma=rng.uniform(0.0, 50.0), seed=rng.randrange(2**31))
+
+
+def combined_sampler(progress: float, rng: random.Random) -> degrade.Degradation:
+    """The survey's combined degradation: blur, then noise, then (often) JPEG."""
+    steps = [degrade.Blur(sigma=rng.uniform(0.0, 2.0))]
+    steps.append(degrade.Noise(sigma=rng.uniform(0.0, 25.0), seed=rng.randrange(2**31)))
+    if rng.random() < 0.7:
+        steps.append(degrade.Compress("jpeg", {"quality": rng.randint(20, 80)}))
+    return degrade.Chain(tuple(steps))
+
+
+SAMPLERS: dict[str, Callable[[float, random.Random], degrade.Degradation]] = {
+    "compression": compression_sampler, "noise": noise_sampler, "combined": combined_sampler,
+}
+
+
+def training_images(folders=("train/BSD400", "train/T91"), root: Path = DATA_ROOT, limit: int | None = None,
+                    exclude: set[str] | None = None) -> list[np.ndarray]:
+    paths = []
+    for folder in folders:
+        paths += sorted((root / folder).glob("*.png"))
+    paths = [p for p in paths if not exclude or p.name not in exclude][:limit]
+    if not paths:
+        raise FileNotFoundError(f"no training images under {root}")
+    return [imagelib.load(p) for p in paths]
+
+
+class PatchStream(torch.utils.data.IterableDataset):
+    """Endless (degraded, clean) float32 CHW patch pairs with flips and 90-degree rotations."""
+
+    def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0):
+        self.images = [im for im in images if min(im.shape[:2]) >= patch]
+        self.patch, self.sampler, self.total, self.seed = patch, sampler, total_samples, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        workers, worker_id = (info.num_workers, info.id) if info else (1, 0)
+        rng = random.Random(self.seed * 1000 + worker_id)
+        sample = SAMPLERS[self.sampler]
+        produced = 0
+        while True:
+            image = rng.choice(self.images)
+            y = rng.randrange(image.shape[0] - self.patch + 1)
+            x = rng.randrange(image.shape[1] - self.patch + 1)
+            clean = image[y:y + self.patch, x:x + self.patch]
+            k = rng.randrange(8)
+            clean = np.ascontiguousarray(np.rot90(clean[:, ::-1] if k >= 4 else clean, k % 4))
+            progress = min(1.0, produced * workers / max(1, self.total))
+            degraded = sample(progress, rng)(clean)
+            produced += 1
+            yield _to_tensor(degraded), _to_tensor(clean)
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)
+
+
+# -- recipe and loop -----------------------------------------------------------------------------
+@dataclass
+class Recipe:
+    model_id: str
+    architecture: str
+    arch_config: dict
+    sampler: str
+    steps: int = 6000
+    batch: int = 16
+    patch: int = 96
+    lr: float = 4e-4
+    lr_min: float = 1e-5
+    ssim_weight: float = 0.1  # structural term standing in for VGG features (not available offline)
+    validate_every: int = 500
+    patience: int = 4  # validations without improvement before early stop
+    seed: int = 0
+    workers: int = 1
+    threads: int = 2
+    time_limit_s: float | None = None
+    data: tuple = ("train/BSD400", "train/T91")
+    val_images: int = 8  # held out from BSD400 (the last N files), centre 192x192 crops
+    smoke: bool = False
+    notes: str = ""
+
+    def scaled_for_smoke(self) -> "Recipe":
+        return Recipe(**{**asdict(self), "steps": 4, "batch": 2, "patch": 48, "validate_every": 2,
+                         "val_images": 2, "workers": 0, "smoke": True})
+
+
+def _validation_set(recipe: Recipe, images_dir: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], set[str]]:
+    names = sorted(p.name for p in (images_dir / "train/BSD400").glob("*.png"))[-recipe.val_images:]
+    rng = random.Random(1234)
+    pairs = []
+    for name in names:
+        image = imagelib.load(images_dir / "train/BSD400" / name)
+        h, w = image.shape[:2]
+        crop = image[(h - 192) // 2:(h + 192) // 2, (w - 192) // 2:(w + 192) // 2]
+        # Fixed, mid-to-heavy degradations so validation tracks the hard end of the task.
+        pairs.append((SAMPLERS[recipe.sampler](1.0, rng)(crop), crop))
+    return pairs, set(names)
+
+
+def build_model(architecture: str, config: dict) -> torch.nn.Module:
+    return nets.ARCHITECTURES[architecture](**config)
+
+
+def _loss(output, target, ssim_weight):
+    loss = F.l1_loss(output, target)
+    if ssim_weight:
+        loss = loss + ssim_weight * (1 - torch_ssim(output.clamp(0, 1), target, data_range=1.0, size_average=True))
+    return loss
+
+
+@torch.inference_mode()
+def validate(model, pairs) -> float:
+    model.eval()
+    scores = []
+    for degraded, clean in pairs:
+        x = _to_tensor(degraded)[None].contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = model(x).float()
+        out = imagelib.from_float(y[0].permute(1, 2, 0).clamp(0, 1).numpy())
+        scores.append(metriclib.psnr(metriclib.Sample(clean, out)))
+    model.train()
+    return float(np.mean(scores))
+
+
+def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
+    """Train, keeping the best validation checkpoint in ``run_dir/best.safetensors``."""
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(recipe.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    val_pairs, held_out = _validation_set(recipe, data_root)
+    images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
+    stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed)
+    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
+                                         persistent_workers=recipe.workers > 0)
+    model = build_model(recipe.architecture, recipe.arch_config).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
+    baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, d)) for d, c in val_pairs]))
+    best = {"step": 0, "val_psnr": validate(model, val_pairs)}
+    save_weights(model, run_dir / "best.safetensors")
+    history, stale, start = [], 0, time.time()
+    log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}")
+    step, running = 0, 0.0
+    for degraded, clean in loader:
+        step += 1
+        degraded = degraded.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            output = model(degraded)
+        loss = _loss(output.float(), clean, recipe.ssim_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running += loss.item()
+        out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
+        if step % recipe.validate_every == 0 or step == recipe.steps or out_of_time:
+            score = validate(model, val_pairs)
+            entry = {"step": step, "loss": running / recipe.validate_every, "val_psnr": score,
+                     "lr": schedule.get_last_lr()[0], "elapsed_s": round(time.time() - start, 1)}
+            history.append(entry)
+            log(json.dumps(entry))
+            running = 0.0
+            if score > best["val_psnr"]:
+                best, stale = {"step": step, "val_psnr": score}, 0
+                save_weights(model, run_dir / "best.safetensors")
+            else:
+                stale += 1
+            if stale >= recipe.patience:
+                log(f"early stop at step {step}: no improvement in {stale} validations")
+                break
+        if step >= recipe.steps or out_of_time:
+            break
+    summary = {"recipe": asdict(recipe), "params": nets.parameter_count(model), "steps_run": step,
+               "best": best, "val_input_psnr": baseline, "history": history,
+               "train_seconds": round(time.time() - start, 1)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
+    """safetensors needs contiguous tensors; channels_last weights are not."""
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, path, metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
+
+
+def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | None = None) -> dict:
+    """Copy the best checkpoint into ``weights_dir`` and record it in the manifest's ``own``
+    section: file, sha256, parameter count, the recipe, data, steps and validation scores."""
+    recipe = summary["recipe"]
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    target = weights_dir / f"{recipe['model_id']}.safetensors"
+    target.write_bytes((run_dir / "best.safetensors").read_bytes())
+    entry = {
+        "file": target.name, "sha256": sha256_of(target), "architecture": recipe["architecture"],
+        "arch_config": recipe["arch_config"], "params": summary["params"], "sampler": recipe["sampler"],
+        "data": list(recipe["data"]), "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
+        "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
+        "val_psnr": round(summary["best"]["val_psnr"], 3), "recipe": recipe,
+    }
+    manifest = manifest or weights_dir / "manifest.json"
+    data = json.loads(manifest.read_text()) if manifest.exists() else {"own": {}, "hub": {}}
+    data.setdefault("own", {})[recipe["model_id"]] = entry
+    manifest.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    return entry
