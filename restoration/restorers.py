@@ -1,0 +1,182 @@
+"""One registry of restorers (spandrel-style): every entry is called the same way,
+``restore(image, model_id, **options) -> image`` on the canonical uint8 RGB array.
+
+An entry records its task, scale, source (classical / own / hub), a one-line description with
+its origin, the weights it needs and a factory. Networks run in ``inference_mode``, with bf16
+autocast where that is faster and as accurate, padded to their size multiple and tiled with
+blended overlaps on large images.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from restoration import classical
+from restoration import image as imagelib
+from restoration.errors import UserInputError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+TASKS = ("jpeg", "denoise", "combined", "sr")
+
+
+@dataclass(frozen=True)
+class RestorerSpec:
+    id: str
+    tasks: tuple[str, ...]
+    source: str  # "classical" | "own" | "hub"
+    description: str
+    factory: Callable[[], Callable]
+    scale: int = 1
+    weights: str | None = None  # key in weights/manifest.json ("own" or "hub" section)
+    params: int | None = None
+
+    def status(self) -> str:
+        """'ready', or why not (missing weights, not downloaded)."""
+        if self.source == "classical":
+            return "ready"
+        if self.source == "own":
+            entry = own_manifest().get(self.weights)
+            if entry is None or not (WEIGHTS_DIR / entry["file"]).is_file():
+                return "weights not trained yet"
+            return "ready"
+        from restoration import hub
+
+        return hub.status(self.weights)
+
+    def describe(self) -> dict:
+        entry = own_manifest().get(self.weights, {}) if self.source == "own" else {}
+        return {"id": self.id, "tasks": list(self.tasks), "scale": self.scale, "source": self.source,
+                "description": self.description, "params": self.params or entry.get("params"),
+                "sha256": entry.get("sha256"), "status": self.status()}
+
+
+def own_manifest() -> dict:
+    path = WEIGHTS_DIR / "manifest.json"
+    return json.loads(path.read_text()).get("own", {}) if path.exists() else {}
+
+
+class TorchRestorer:
+    """A torch module behind the common call: float HxWx3 in [0, 1] -> float HxWx3."""
+
+    def __init__(self, module, scale: int = 1, multiple: int = 1, bf16: bool = True):
+        import torch
+
+        self.module = module.eval().to(memory_format=torch.channels_last)
+        self.scale, self.multiple, self.bf16 = scale, multiple, bf16
+
+    def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, **_) -> np.ndarray:
+        import torch
+
+        from restoration.tiling import run_tiled
+
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+
+        def forward(t):
+            t = t.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                return self.module(t).float()
+
+        with torch.inference_mode():
+            y = run_tiled(forward, x, self.scale, self.multiple, tile, overlap)
+        return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def load_own(model_key: str) -> TorchRestorer:
+    """Build one of our architectures and load its safetensors weights after checking sha256."""
+    from safetensors.torch import load_file
+
+    from restoration import nets, training
+
+    entry = own_manifest().get(model_key)
+    if entry is None:
+        raise UserInputError(f"no trained weights for {model_key} (see weights/manifest.json)")
+    path = WEIGHTS_DIR / entry["file"]
+    if not path.is_file():
+        raise UserInputError(f"weights file missing: {path}")
+    if training.sha256_of(path) != entry["sha256"]:
+        raise UserInputError(f"{path.name}: sha256 does not match the manifest; refusing to load")
+    module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
+    module.load_state_dict(load_file(path))
+    return TorchRestorer(module, scale=entry.get("scale", 1), multiple=module.size_multiple)
+
+
+def _classical(fn):
+    def factory():
+        return lambda image, sigma=None, **_: fn(image, sigma)
+    return factory
+
+
+def _own(key):
+    return lambda: load_own(key)
+
+
+REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
+    RestorerSpec("deeprecnet", ("jpeg",), "own",
+                 "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
+                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car"),
+    RestorerSpec("gaussian", ("denoise", "jpeg"), "classical", "Gaussian filter, width from the noise level",
+                 _classical(classical.gaussian)),
+    RestorerSpec("median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)",
+                 _classical(classical.median)),
+    RestorerSpec("bilateral", ("denoise", "jpeg"), "classical", "Bilateral filter (Tomasi & Manduchi 1998)",
+                 _classical(classical.bilateral)),
+    RestorerSpec("tv", ("denoise", "jpeg"), "classical", "Total-variation denoising (Chambolle 2004, scikit-image)",
+                 _classical(classical.total_variation)),
+    RestorerSpec("wavelet", ("denoise",), "classical", "Wavelet BayesShrink in YCbCr (Chang et al. 2000, scikit-image)",
+                 _classical(classical.wavelet)),
+    RestorerSpec("nlm", ("denoise",), "classical", "Non-local means (Buades et al. 2005, scikit-image)",
+                 _classical(classical.non_local_means)),
+)}
+
+
+def get(model_id: str) -> RestorerSpec:
+    if model_id not in REGISTRY:
+        raise UserInputError(f"unknown model {model_id!r}; choose from {', '.join(REGISTRY)}")
+    return REGISTRY[model_id]
+
+
+def for_task(task: str) -> list[RestorerSpec]:
+    if task not in TASKS:
+        raise UserInputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    return [s for s in REGISTRY.values() if task in s.tasks]
+
+
+def default_for(task: str) -> RestorerSpec:
+    """The best shipped model for a task: the first ready own model, else the first ready one."""
+    ready = [s for s in for_task(task) if s.status() == "ready"]
+    if not ready:
+        raise UserInputError(f"no ready model for task {task!r}")
+    own = [s for s in ready if s.source == "own"]
+    return (own or ready)[0]
+
+
+@lru_cache(maxsize=8)
+def _instance(model_id: str):
+    spec = get(model_id)
+    status = spec.status()
+    if status != "ready":
+        raise UserInputError(f"model {model_id} is not available: {status}")
+    return spec.factory()
+
+
+@dataclass
+class Restored:
+    image: np.ndarray
+    model: str
+    seconds: float
+    options: dict = field(default_factory=dict)
+
+
+def restore(image: np.ndarray, model_id: str, **options) -> Restored:
+    """Restore the canonical uint8 image with one registered model."""
+    runner = _instance(model_id)
+    start = time.perf_counter()
+    output = runner(imagelib.to_float(image), **options)
+    return Restored(imagelib.from_float(output), model_id, time.perf_counter() - start, options)
