@@ -92,7 +92,8 @@ def load_own(model_key: str) -> TorchRestorer:
     """Build one of our architectures and load its safetensors weights after checking sha256."""
     from safetensors.torch import load_file
 
-    from restoration import nets, training
+    from restoration import nets
+    from restoration.hub import sha256_of
 
     entry = own_manifest().get(model_key)
     if entry is None:
@@ -100,7 +101,7 @@ def load_own(model_key: str) -> TorchRestorer:
     path = WEIGHTS_DIR / entry["file"]
     if not path.is_file():
         raise UserInputError(f"weights file missing: {path}")
-    if training.sha256_of(path) != entry["sha256"]:
+    if sha256_of(path) != entry["sha256"]:
         raise UserInputError(f"{path.name}: sha256 does not match the manifest; refusing to load")
     module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
     module.load_state_dict(load_file(path))

@@ -7,7 +7,6 @@ run a few steps on a few images so CI can check the whole path.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -27,6 +26,7 @@ from restoration import degrade
 from restoration import image as imagelib
 from restoration import metrics as metriclib
 from restoration import nets
+from restoration.hub import sha256_of
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -238,12 +238,6 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = Non
     save_file(tensors, path, metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
