@@ -64,7 +64,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualities", type=_floats, help="quality values for codecs with a quality knob")
     p.add_argument("--target-bpps", type=_floats, help="equal-size sweep: bpp budgets for every lossy codec")
     p.add_argument("--json", action="store_true", help="one JSON object per (image, codec, setting)")
+
+    p = sub.add_parser("models", help="list restoration models")
+    p.add_argument("--task", choices=restorers_tasks())
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("degrade", help="make degraded copies (codec, noise, blur or downscale)")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--codec", help="round trip through this codec (with --quality or --target-bpp)")
+    kind.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise, sigma on 0-255")
+    kind.add_argument("--blur", type=float, metavar="SIGMA", help="Gaussian blur, sigma in pixels")
+    kind.add_argument("--downscale", type=int, metavar="FACTOR", help="bicubic downscale by an integer")
+    p.add_argument("--quality", type=float, help="codec quality (with --codec)")
+    p.add_argument("--target-bpp", type=float, help="codec size budget (with --codec)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
+    out.add_argument("--out-dir", type=Path, help="output folder")
+
+    p = sub.add_parser("restore", help="restore images with a model")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--task", choices=restorers_tasks(), required=True)
+    p.add_argument("--model", help="model id (default: the task's best shipped model)")
+    p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
+    p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
+    out.add_argument("--out-dir", type=Path, help="output folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
     return parser
+
+
+def restorers_tasks():
+    from restoration.restorers import TASKS
+
+    return TASKS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +227,91 @@ def _cell(value) -> str:
     return str(value)
 
 
-COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compress, "sweep": cmd_sweep}
+def _destination(args, path: Path, paths: list, suffix: str) -> Path:
+    if args.out and len(paths) > 1:
+        raise UserInputError("--out takes one input image; use --out-dir for several")
+    return args.out or args.out_dir / f"{path.stem}_{suffix}.png"
+
+
+def _write_png(image, destination: Path) -> None:
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        imagelib.to_pil(image).save(destination, format="PNG")
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"cannot write {destination}: {exc}") from None
+
+
+def cmd_models(args) -> int:
+    from restoration import restorers
+
+    specs = restorers.for_task(args.task) if args.task else list(restorers.REGISTRY.values())
+    for spec in specs:
+        row = spec.describe()
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(f"{row['id']:14s} {','.join(row['tasks']):18s} x{row['scale']} {row['source']:9s} "
+                  f"{row['status']:24s} {row['description']}")
+    return 0
+
+
+def cmd_degrade(args) -> int:
+    from restoration import degrade
+
+    if args.codec:
+        if (args.quality is None) == (args.target_bpp is None):
+            raise UserInputError("with --codec give --quality or --target-bpp")
+        codec = codeclib.get(args.codec)
+        params = {} if args.quality is None else {"quality": args.quality}
+        codec.resolve(params)
+        step, suffix = degrade.Compress(codec.name, params, args.target_bpp), (
+            f"{codec.name}_q{args.quality:g}" if args.quality is not None else f"{codec.name}_{args.target_bpp:g}bpp")
+    elif args.noise is not None:
+        step, suffix = degrade.Noise(args.noise, args.seed), f"noise{args.noise:g}"
+    elif args.blur is not None:
+        step, suffix = degrade.Blur(sigma=args.blur), f"blur{args.blur:g}"
+    else:
+        step, suffix = degrade.Downscale(args.downscale), f"x{args.downscale}"
+    paths = imagelib.list_images(args.images)
+    for path in paths:
+        destination = _destination(args, path, paths, suffix)
+        _write_png(step(imagelib.load(path)), destination)
+        print(json.dumps({"image": str(path), "degradation": step.describe(), "file": str(destination)}))
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from restoration import jpeg_quality, restorers
+
+    model = restorers.get(args.model) if args.model else restorers.default_for(args.task)
+    if args.task not in model.tasks:
+        raise UserInputError(f"model {model.id} does not do {args.task} (it does {', '.join(model.tasks)})")
+    paths = imagelib.list_images(args.images)
+    refs = imagelib.list_images(args.ref) if args.ref else None
+    if refs is not None and len(refs) != len(paths):
+        raise UserInputError(f"{len(paths)} images but {len(refs)} references")
+    printer = _Printer(True) if args.json else None
+    options = {} if args.sigma is None else {"sigma": args.sigma}
+    for i, path in enumerate(paths):
+        data = path.read_bytes()
+        degraded = imagelib.load(data)
+        reference = imagelib.load(refs[i]) if refs else None
+        result = evaluate.restore(degraded, model.id, reference, **options)
+        destination = _destination(args, path, paths, model.id)
+        _write_png(result.image, destination)
+        estimate = jpeg_quality.estimate(data)
+        row = {"image": str(path), **result.row(), "task": args.task, "file": str(destination),
+               "jpeg_quality": estimate.quality if estimate else None}
+        if printer:
+            printer.emit(row)
+        else:
+            gain = f" PSNR {row['psnr_before']:.2f} -> {row['psnr_after']:.2f} dB" if "psnr_before" in row else ""
+            print(f"{path.name}: {model.id} {row['seconds']:.2f} s{gain} -> {destination}")
+    return 0
+
+
+COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compress, "sweep": cmd_sweep,
+            "models": cmd_models, "degrade": cmd_degrade, "restore": cmd_restore}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -164,3 +164,53 @@ def interpolate_at(rows: list[dict], metric: str, bpp: float) -> float | None:
     if not points or bpp < xs[0] or bpp > xs[-1]:
         return None
     return float(np.interp(bpp, xs, [p[1] for p in points]))
+
+
+@dataclass
+class RestoreResult:
+    model: str
+    image: np.ndarray = field(repr=False)
+    seconds: float
+    before: dict | None = None  # metrics of the degraded input against the reference
+    after: dict | None = None  # metrics of the restored output against the reference
+    extra: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        row = {"model": self.model, "seconds": round(self.seconds, 4),
+               "width": self.image.shape[1], "height": self.image.shape[0]}
+        for label, values in (("before", self.before), ("after", self.after)):
+            if values is not None:
+                row.update({f"{k}_{label}": _json_number(v) for k, v in values.items()})
+        if self.before and self.after:
+            for k in self.after:
+                if isinstance(self.after[k], float) and isinstance(self.before[k], float) and \
+                        math.isfinite(self.after[k]) and math.isfinite(self.before[k]):
+                    row[f"{k}_gain"] = self.after[k] - self.before[k]
+        row.update(self.extra)
+        return row
+
+
+RESTORE_METRICS = ("psnr", "psnr_y", "ssim")
+
+
+def restore(
+    degraded: np.ndarray,
+    model_id: str,
+    reference: np.ndarray | None = None,
+    metric_names: Iterable[str] = RESTORE_METRICS,
+    **options,
+) -> RestoreResult:
+    """Restore one image with one registered model; with a reference, measure before and after."""
+    from restoration import restorers
+
+    restored = restorers.restore(degraded, model_id, **options)
+    before = after = None
+    if reference is not None:
+        if reference.shape != restored.image.shape:
+            raise UserInputError(f"the reference is {reference.shape[1]}x{reference.shape[0]} but the "
+                                 f"result is {restored.image.shape[1]}x{restored.image.shape[0]}")
+        names = list(metric_names)
+        after = metriclib.measure(metriclib.Sample(reference, restored.image), names)
+        if degraded.shape == reference.shape:
+            before = metriclib.measure(metriclib.Sample(reference, degraded), names)
+    return RestoreResult(model_id, restored.image, restored.seconds, before, after)
