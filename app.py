@@ -123,6 +123,37 @@ def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
     return lab.write_encoded([result])[0], result.decoded, result.row()
 
 
+@user_facing
+def degrade(reference_path, kind, codec_name, quality, bpp, sigma, blur):
+    """Degrade a clean image: returns the degraded file (real JPEG bytes for a JPEG round trip)."""
+    image = lab.load_input(reference_path)
+    step = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur)
+    return lab.degrade_to_file(image, step), step.describe()
+
+
+@user_facing
+def restore(degraded_path, reference_path, model_ids, sigma, progress=gr.Progress()):
+    results, views, estimate = lab.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
+                                                progress=lambda f, d: progress(f, desc=d))
+    labels = list(views)
+    note = f"Estimated JPEG quality of the input: {estimate.quality}" + ("" if estimate.exact else " (approximate tables)") \
+        if estimate else "Input is not a JPEG file: no quality estimate."
+    if "Reference" not in views:
+        note += " No pixel-aligned reference: PSNR/SSIM not shown."
+    gallery = [(views[r.model], f"{r.model} · {r.seconds:.2f} s" + (
+        f" · {r.after['psnr']:.2f} dB" if r.after else "")) for r in results]
+    return (gallery, lab.restore_table(results), lab.write_pngs(views, [r.model for r in results]), views,
+            gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[-1]),
+            (views[labels[0]], views[labels[-1]]), note)
+
+
+def _model_choices():
+    from restoration import restorers
+
+    return [(f"{s.id} ({s.source}{'' if s.status() == 'ready' else ': ' + s.status()})", s.id)
+            for s in restorers.REGISTRY.values() if s.scale == 1]
+
+
 # -- layout ----------------------------------------------------------------------------------------
 def build() -> gr.Blocks:
     with gr.Blocks(title="Restoration Lab") as demo:
@@ -197,7 +228,46 @@ def build() -> gr.Blocks:
                              [api_file, api_decoded, api_row], api_name="compress")
 
         with gr.Tab("Restoration"):
-            gr.Markdown("Restoration models (artifact removal, denoising) are not built yet: see issue #3.")
+            restore_views = gr.State({})
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    clean = gr.Image(label="Clean reference (optional)", type="filepath", image_mode=None,
+                                     sources=["upload", "clipboard"], height=220)
+                    clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
+                    with gr.Accordion("Degrade it", open=True):
+                        kind = gr.Radio(list(lab.DEGRADATIONS), value="codec", label="Degradation")
+                        deg_codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob],
+                                                value="jpeg", label="Codec")
+                        deg_quality = gr.Slider(1, 100, value=10, step=1, label="Quality (JPEG/WebP/AVIF/JXL)")
+                        deg_bpp = gr.Number(value=0, label="…or target bpp (0: use quality; JPEG 2000 needs this)")
+                        deg_sigma = gr.Slider(0, 75, value=25, step=1, label="Noise sigma (0-255)")
+                        deg_blur = gr.Slider(0, 5, value=1.0, step=0.1, label="Blur sigma (px)")
+                        run_degrade = gr.Button("Degrade")
+                        deg_info = gr.JSON(label="Degradation applied")
+                    degraded = gr.Image(label="Degraded input (or upload one)", type="filepath", image_mode=None,
+                                        sources=["upload", "clipboard"], height=220)
+                    models = gr.CheckboxGroup(_model_choices(), value=["deeprecnet", "bilateral"], label="Models")
+                    restore_sigma = gr.Number(value=0, label="Noise sigma for classical filters (0: estimate)")
+                    run_restore = gr.Button("Restore", variant="primary")
+                with gr.Column(scale=2):
+                    restore_note = gr.Markdown()
+                    gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
+                    restore_table = gr.Dataframe(headers=lab.RESTORE_HEADERS, interactive=False, label="Metrics")
+                    with gr.Row():
+                        r_left = gr.Dropdown([], label="Left")
+                        r_right = gr.Dropdown([], label="Right")
+                    r_slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False,
+                                              max_height=640)
+                    restore_files = gr.File(label="Restored images (PNG)", file_count="multiple", interactive=False)
+            clean_example.change(load_example, clean_example, clean, api_name="load_restoration_example")
+            run_degrade.click(degrade, [clean, kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur],
+                              [degraded, deg_info], api_name="degrade")
+            run_restore.click(restore, [degraded, clean, models, restore_sigma],
+                              [gallery, restore_table, restore_files, restore_views, r_left, r_right, r_slider,
+                               restore_note], api_name="restore")
+            gr.on([r_left.change, r_right.change], compare_view,
+                  [restore_views, r_left, r_right, gr.State(1), gr.State(50), gr.State(50)], r_slider,
+                  api_name="restore_view")
         with gr.Tab("Super-resolution"):
             gr.Markdown("Super-resolution models are not built yet: see issue #4.")
         with gr.Tab("Dashboards"):

@@ -145,3 +145,91 @@ def load_input(path_or_array) -> np.ndarray:
     if path_or_array is None:
         raise UserInputError("upload an image or choose an example first")
     return imagelib.load(path_or_array)
+
+
+# -- restoration tab ------------------------------------------------------------------------------
+DEGRADATIONS = ("codec", "noise", "blur", "noise + blur + JPEG")
+
+
+def make_degradation(kind: str, codec: str, quality: float, bpp: float | None, sigma: float, blur: float):
+    """UI choices -> one Degradation (bpp > 0 overrides the codec quality)."""
+    from restoration import degrade
+
+    if kind == "codec":
+        if bpp:
+            return degrade.Compress(codeclib.get(codec).name, {}, float(bpp))
+        knob = codeclib.get(codec).knob
+        if knob is None:
+            raise UserInputError(f"{codec} is lossless: pick a lossy codec to degrade with")
+        return degrade.Compress(codeclib.get(codec).name, {knob.name: quality})
+    if kind == "noise":
+        return degrade.Noise(float(sigma), seed=0)
+    if kind == "blur":
+        return degrade.Blur(sigma=float(blur))
+    if kind == "noise + blur + JPEG":
+        return degrade.Chain((degrade.Blur(sigma=float(blur)), degrade.Noise(float(sigma), seed=0),
+                              degrade.Compress("jpeg", {"quality": int(quality)})))
+    raise UserInputError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
+
+
+def degrade_to_file(image: np.ndarray, step, folder: str | Path | None = None) -> str:
+    """Apply the degradation and save it; a plain JPEG round trip keeps its real JPEG bytes so
+    the restore step can read the quantisation tables."""
+    from restoration import degrade
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="degraded-"))
+    if isinstance(step, degrade.Compress) and step.codec == "jpeg" and step.bpp is None:
+        path = folder / "degraded.jpg"
+        path.write_bytes(codeclib.get("jpeg").encode(image, **step.params))
+    else:
+        path = folder / "degraded.png"
+        imagelib.to_pil(step(image)).save(path)
+    return str(path)
+
+
+def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
+                 progress: Callable[[float, str], None] | None = None):
+    """Run each chosen model; returns (results, views, JPEG quality estimate or None)."""
+    from restoration import jpeg_quality
+
+    if degraded_path is None:
+        raise UserInputError("upload a degraded image, or degrade a clean one first")
+    if not model_ids:
+        raise UserInputError("choose at least one model")
+    data = Path(degraded_path).read_bytes()
+    degraded = imagelib.load(data)
+    reference = imagelib.load(reference_path) if reference_path else None
+    if reference is not None and reference.shape != degraded.shape:
+        reference = None  # e.g. a downscaled input: no pixel-aligned reference
+    options = {"sigma": sigma} if sigma else {}
+    results = []
+    for i, model_id in enumerate(model_ids):
+        if progress:
+            progress(i / len(model_ids), f"running {model_id}")
+        results.append(evaluate.restore(degraded, model_id, reference, **options))
+    views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
+             **{r.model: r.image for r in results}}
+    return results, views, jpeg_quality.estimate(data)
+
+
+def restore_table(results) -> list[list]:
+    rows = []
+    for r in results:
+        row = r.row()
+        rows.append([r.model, round(r.seconds, 3)] + [
+            None if row.get(k) is None else round(row[k], 4) if isinstance(row[k], float) else row[k]
+            for k in ("psnr_before", "psnr_after", "psnr_gain", "psnr_y_after", "ssim_before", "ssim_after")])
+    return rows
+
+
+RESTORE_HEADERS = ["model", "seconds", "PSNR in", "PSNR out", "gain dB", "PSNR-Y out", "SSIM in", "SSIM out"]
+
+
+def write_pngs(views: dict[str, np.ndarray], names: list[str]) -> list[str]:
+    folder = Path(tempfile.mkdtemp(prefix="restored-"))
+    paths = []
+    for name in names:
+        path = folder / f"{name}.png"
+        imagelib.to_pil(views[name]).save(path)
+        paths.append(str(path))
+    return paths
