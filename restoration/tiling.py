@@ -50,8 +50,11 @@ def run_tiled(
     if h <= tile and w <= tile:
         padded, (h0, w0) = pad_to_multiple(x, multiple)
         return fn(padded)[..., : h0 * scale, : w0 * scale]
+    # Tile origins on the network's size-multiple grid, so every tile downsamples in phase
+    # with the whole image.
     tile = max(multiple, tile // multiple * multiple)
-    stride = tile - overlap
+    stride = max(multiple, (tile - overlap) // multiple * multiple)
+    overlap = tile - stride
     out = torch.zeros(n, c, h * scale, w * scale)
     weight = torch.zeros(1, 1, h * scale, w * scale)
     ys = _starts(h, tile, stride)
@@ -68,8 +71,8 @@ def run_tiled(
 
 
 def _starts(length: int, tile: int, stride: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
+    """Origins every ``stride`` until a tile reaches the end (the last one may be shorter)."""
+    starts = [0]
+    while starts[-1] + tile < length:
+        starts.append(starts[-1] + stride)
     return starts

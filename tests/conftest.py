@@ -1,0 +1,82 @@
+"""Shared fixtures: small, fixed test images from scikit-image (no dataset, no network).
+
+Image fixtures are session-scoped and returned read-only, so no test can change another's input.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    array.setflags(write=False)
+    return array
+
+
+@pytest.fixture(scope="session")
+def astro():
+    """The full astronaut, 512x512 RGB."""
+    return _frozen(skimage.data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def astro128():
+    """A 128x128 crop of the astronaut's face (detail, skin, hair)."""
+    return _frozen(skimage.data.astronaut()[40:168, 160:288])
+
+
+@pytest.fixture(scope="session")
+def astro256():
+    """A 256x256 central crop of the astronaut (big enough for MS-SSIM, small enough for AVIF)."""
+    return _frozen(skimage.data.astronaut()[128:384, 128:384])
+
+
+@pytest.fixture(scope="session")
+def chelsea():
+    """The cat, 300x451 (odd width)."""
+    return _frozen(skimage.data.chelsea())
+
+
+@pytest.fixture(scope="session")
+def coffee():
+    """The coffee cup, 400x600."""
+    return _frozen(skimage.data.coffee())
+
+
+@pytest.fixture(scope="session")
+def noise64():
+    """Uniform random noise: the worst case for every codec, and a strict lossless check."""
+    return _frozen(np.random.default_rng(1234).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="session")
+def odd_image():
+    """37x53: odd on both sides (chroma subsampling, wavelet and block edges)."""
+    return _frozen(skimage.data.coffee()[100:137, 200:253])
+
+
+def encode_pil(pil: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    pil.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def write_image(tmp_path):
+    """write_image(array_or_pil, name="x.png", **save_kwargs) -> Path inside tmp_path."""
+
+    def write(image, name: str = "image.png", **kwargs) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+        pil.save(path, **kwargs)
+        return path
+
+    return write

@@ -1,0 +1,84 @@
+"""Registry contract, tiling, degradations and the training smoke path, on tiny random models."""
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from restoration import degrade, evaluate, jpeg_quality, nets, restorers, tiling
+from restoration import codecs as codeclib
+from restoration.errors import UserInputError
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage.data.astronaut()[:192, :256].copy()
+
+
+def test_tiled_matches_untiled_away_from_borders():
+    torch.manual_seed(0)
+    model = nets.DeepRecNet(channels=(8, 16, 16, 16), blocks=(1, 1, 1, 1)).eval()
+    torch.nn.init.normal_(model.tail.weight, std=0.05)  # non-identity, so tiling matters
+    runner = restorers.TorchRestorer(model, multiple=model.size_multiple, bf16=False)
+    image = np.random.default_rng(0).random((150, 230, 3), dtype=np.float32)
+    whole = runner(image, tile=1024)
+    tiled = runner(image, tile=96, overlap=32)
+    assert whole.shape == tiled.shape == image.shape
+    inner = (slice(16, -16), slice(16, -16))
+    # Receptive field exceeds the overlap, so tiles differ slightly; blending keeps it small.
+    assert np.abs(whole[inner] - tiled[inner]).mean() < 1e-3
+    assert np.abs(whole - tiled).max() < 0.05
+
+
+def test_pad_to_multiple_restores_size():
+    x = torch.rand(1, 3, 37, 53)
+    padded, size = tiling.pad_to_multiple(x, 8)
+    assert padded.shape[-2:] == (40, 56) and size == (37, 53)
+
+
+@pytest.mark.parametrize("model_id", ["gaussian", "median", "bilateral", "tv", "wavelet", "nlm"])
+def test_classical_models_denoise(astronaut, model_id):
+    noisy = degrade.Noise(25, seed=1)(astronaut)
+    result = evaluate.restore(noisy, model_id, astronaut, sigma=25)
+    assert result.image.shape == astronaut.shape and result.image.dtype == np.uint8
+    assert result.after["psnr"] > result.before["psnr"] + 1.0, model_id
+
+
+def test_registry_contract():
+    for spec in restorers.REGISTRY.values():
+        row = spec.describe()
+        assert set(row["tasks"]) <= set(restorers.TASKS)
+        assert row["source"] in ("classical", "own", "hub")
+        assert row["description"]
+    with pytest.raises(UserInputError, match="unknown model"):
+        restorers.get("nosuch")
+
+
+def test_degradations(astronaut):
+    assert degrade.Downscale(4)(astronaut).shape == (48, 64, 3)
+    noisy_a = degrade.Noise(10, seed=3)(astronaut)
+    assert np.array_equal(noisy_a, degrade.Noise(10, seed=3)(astronaut))  # seeded
+    assert not np.array_equal(noisy_a, degrade.Noise(10, seed=4)(astronaut))
+    jpeg = degrade.Compress("jpeg", {"quality": 10})(astronaut)
+    assert jpeg.shape == astronaut.shape and not np.array_equal(jpeg, astronaut)
+    avif = degrade.Compress("avif", bpp=0.5)(astronaut)
+    assert avif.shape == astronaut.shape
+    blurred = degrade.Blur(sigma=2)(astronaut)
+    assert blurred.std() < astronaut.std()
+    chain = degrade.Chain((degrade.Blur(sigma=1), degrade.Downscale(2), degrade.Noise(5)))
+    assert chain(astronaut).shape == (96, 128, 3)
+    assert [s["kind"] for s in chain.describe()["steps"]] == ["blur", "downscale", "noise"]
+    with pytest.raises(UserInputError):
+        degrade.Noise(300)(astronaut)
+
+
+@pytest.mark.parametrize("quality", [3, 10, 37, 50, 83, 100])
+def test_jpeg_quality_estimate_is_exact_for_libjpeg(astronaut, quality):
+    data = codeclib.get("jpeg").encode(astronaut, quality=quality)
+    estimate = jpeg_quality.estimate(data)
+    assert estimate.quality == quality and estimate.exact
+
+
+def test_jpeg_quality_estimate_none_for_other_formats(astronaut):
+    assert jpeg_quality.estimate(codeclib.get("png").encode(astronaut)) is None
+    assert jpeg_quality.estimate(b"not an image") is None
