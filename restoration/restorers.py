@@ -143,6 +143,26 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
 )}
 
 
+def _hub_factory(key):
+    def factory():
+        from restoration import hub
+
+        return hub.load(key)
+    return factory
+
+
+def _hub_specs() -> list[RestorerSpec]:
+    from restoration import hub
+
+    tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
+    return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
+                         _hub_factory(key), scale=item.get("scale", 1), weights=key)
+            for key, item in hub.manifest().items()]
+
+
+REGISTRY.update({s.id: s for s in _hub_specs()})
+
+
 def get(model_id: str) -> RestorerSpec:
     if model_id not in REGISTRY:
         raise UserInputError(f"unknown model {model_id!r}; choose from {', '.join(REGISTRY)}")
@@ -168,9 +188,9 @@ def default_for(task: str) -> RestorerSpec:
 def _instance(model_id: str):
     spec = get(model_id)
     status = spec.status()
-    if status != "ready":
+    if status != "ready" and not (spec.source == "hub" and status == "not downloaded"):
         raise UserInputError(f"model {model_id} is not available: {status}")
-    return spec.factory()
+    return spec.factory()  # a Hub model downloads here (a clear error within seconds offline)
 
 
 @dataclass
