@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -97,25 +98,37 @@ def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> 
 
 
 def _probe(endpoint: str, timeout_s: float) -> None:
+    """Connect once, DNS included, within ~3 s (a thread, since name lookup ignores socket timeouts)."""
     parsed = urlparse(endpoint)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        socket.create_connection((parsed.hostname, port), timeout=min(timeout_s, 3.0)).close()
-    except OSError as exc:
-        raise HubError(f"not downloaded: the Hub ({endpoint}) is not reachable ({exc.strerror or exc})") from None
+    outcome: list = []
+
+    def connect():
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=min(timeout_s, 3.0)).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc.strerror or str(exc))
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(min(timeout_s, 3.0) + 0.5)
+    if not outcome or outcome[0] is not None:
+        reason = outcome[0] if outcome else "no answer within 3 s"
+        raise HubError(f"not downloaded: the Hub ({endpoint}) is not reachable ({reason})")
 
 
 def load(key: str, entries: dict | None = None, allow_download: bool = True):
     """A ready-to-call restorer for a Hub model, through spandrel."""
-    from spandrel import ImageModelDescriptor, ModelLoader
-
-    from restoration.restorers import TorchRestorer
-
     item = entry(key, entries)
     _check_suffix(item["filename"])
     path = download(key, entries) if allow_download else cached_path(item)
     if path is None:
         raise HubError(f"{key}: not downloaded")
+    from spandrel import ImageModelDescriptor, ModelLoader  # heavy import: only once a file is here
+
+    from restoration.restorers import TorchRestorer
+
     if item.get("sha256") and _sha256(path) != item["sha256"]:
         raise HubError(f"{path.name}: sha256 does not match the manifest; refusing to load")
     try:
