@@ -233,8 +233,11 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
 
 
 def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
-    """safetensors needs contiguous tensors; channels_last weights are not."""
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    """Stored as float16 to halve the repo size (load_state_dict casts back to float32; the
+    scores in the manifest are measured from these files). safetensors needs contiguous
+    tensors; channels_last weights are not."""
+    tensors = {k: (v.half() if v.is_floating_point() else v).detach().contiguous()
+               for k, v in model.state_dict().items()}
     save_file(tensors, path, metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 

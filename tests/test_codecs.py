@@ -54,7 +54,9 @@ def test_round_trip_odd_size(name, odd_image):
     assert codecs.sniff(data) is codec
     decoded = codec.decode(data)
     assert decoded.shape == (37, 53, 3) and decoded.dtype == np.uint8
-    assert psnr(odd_image, decoded) > 22.0
+    # JPEG 2000's default is a fixed ratio (24:1): ~245 bytes here, mostly headers, so only the
+    # coarsest band survives. The others spend bits by quality and stay well above 30 dB.
+    assert psnr(odd_image, decoded) > (15.0 if name == "jpeg2000" else 30.0)
 
 
 def test_sniff_rejects_non_images():
@@ -293,7 +295,8 @@ def test_bad_params_raise_user_input_error(name, params, message, astro128):
 
 
 @pytest.mark.xfail(reason="BUG: Param.coerce lets OverflowError escape for an int parameter given "
-                          "'inf' (int(float('inf'))); it should be a UserInputError", strict=True)
+                          "'inf' (int(float('inf'))); it should be a UserInputError",
+                   raises=OverflowError, strict=True)
 @pytest.mark.parametrize("value", ["inf", float("inf"), "-inf"])
 def test_infinite_int_param_is_a_user_error(value):
     with pytest.raises(UserInputError, match="not a valid int"):
@@ -378,7 +381,8 @@ def jxl_q(distance):
 
 @pytest.mark.xfail(reason="BUG: JPEG XL quality=100 (inside the declared [0, 100] range) maps to lossy "
                           "distance 0, which libjxl refuses ('encoder API is used in an incorrect way'); "
-                          "same for distance in (0, 0.1], which maps to quality >= 100", strict=True)
+                          "same for distance in (0, 0.1], which maps to quality >= 100",
+                   raises=codecs.CodecError, strict=True)
 @pytest.mark.parametrize("params", [{"quality": 100}, {"distance": 0.05}])
 def test_jxl_accepts_its_whole_declared_range(params, astro128):
     jxl = codecs.get("jpegxl")
