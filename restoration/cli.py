@@ -34,8 +34,15 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage block first)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="restoration", description="Restoration Lab: codecs, metrics, restoration.")
+    parser = OneLineParser(prog="restoration", description="Restoration Lab: codecs, metrics, restoration.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("codecs", help="list codecs and their parameters")
@@ -135,7 +142,9 @@ def cmd_metrics(args) -> int:
     for metric in metriclib.METRICS.values():
         spec = metric.describe()
         if args.json:
-            print(json.dumps(spec, default=str))
+            # Strict JSON has no Infinity: an unbounded end is written "inf", as in result rows.
+            spec["range"] = [evaluate.json_number(v) for v in spec["range"]]
+            print(json.dumps(spec, allow_nan=False))
             continue
         direction = "lower is better" if metric.lower_better else "higher is better"
         note = f"  (unavailable: {spec['unavailable']})" if spec["unavailable"] else ""

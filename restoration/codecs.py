@@ -50,7 +50,7 @@ class Param:
                     raise ValueError
             else:
                 value = str(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserInputError(f"{self.name}: {value!r} is not a valid {self.kind.__name__}") from None
         if self.choices and value not in self.choices:
             raise UserInputError(f"{self.name}: {value!r} is not one of {', '.join(map(str, self.choices))}")
@@ -323,11 +323,14 @@ class JPEGXL(Codec):
     knob = Knob("quality", True, (10, 20, 30, 40, 50, 60, 70, 80, 90, 95))
 
     def is_lossless(self, params=None):
-        return bool((params or {}).get("lossless"))
+        p = params or {}
+        return bool(p.get("lossless")) or p.get("quality", 0) >= 100 or 0 < p.get("distance", 0) <= 0.1
 
     def save_kwargs(self, p):
         quality = jxl_quality_from_distance(p["distance"]) if p["distance"] > 0 else p["quality"]
-        return {"quality": quality, "effort": p["effort"], "lossless": p["lossless"]}
+        # libjxl's lossy mode refuses distance 0 (quality 100); that end of the range means lossless.
+        lossless = p["lossless"] or quality >= 100.0
+        return {"quality": min(quality, 100.0), "effort": p["effort"], "lossless": lossless}
 
     def encode_to_size(self, image, target_bytes, **params):
         params = {k: v for k, v in params.items() if k != "distance"}

@@ -59,7 +59,7 @@ class CodecResult:
         """JSON-safe summary: no pixels, no bytes; infinite PSNR (identical images) as "inf"."""
         row = {"codec": self.codec, "params": self.params, "bytes": self.nbytes,
                "width": self.width, "height": self.height}
-        row.update({k: _json_number(v) for k, v in self.metrics.items()})
+        row.update({k: json_number(v) for k, v in self.metrics.items()})
         if self.target is not None:
             row["target"] = self.target
             row["target_met"] = self.target_met
@@ -67,7 +67,7 @@ class CodecResult:
         return row
 
 
-def _json_number(value):
+def json_number(value):
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return value
@@ -180,7 +180,7 @@ class RestoreResult:
                "width": self.image.shape[1], "height": self.image.shape[0]}
         for label, values in (("before", self.before), ("after", self.after)):
             if values is not None:
-                row.update({f"{k}_{label}": _json_number(v) for k, v in values.items()})
+                row.update({f"{k}_{label}": json_number(v) for k, v in values.items()})
         if self.before and self.after:
             for k in self.after:
                 if isinstance(self.after[k], float) and isinstance(self.before[k], float) and \

@@ -46,6 +46,8 @@ def load(source, *, max_pixels: int | None = None) -> np.ndarray:
         return from_pil(source, max_pixels=limit)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image file")
         if not path.is_file():
             raise ImageError(f"{path}: no such file")
         return _decode(path.read_bytes(), name=str(path), max_pixels=limit)
@@ -81,8 +83,8 @@ def _check_size(width: int, height: int, max_pixels: int, name: str = "image") -
         raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
     if width * height > max_pixels:
         raise ImageError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.1f} megapixels; "
-            f"the limit is {max_pixels / 1e6:.1f} (RESTORATION_MAX_PIXELS)"
+            f"{name}: {width}x{height} is {width * height:,} pixels; "
+            f"the limit is {max_pixels:,} (RESTORATION_MAX_PIXELS)"
         )
 
 
@@ -128,7 +130,7 @@ def from_array(
 
 def _to_uint8(array: np.ndarray, *, high_range: bool) -> np.ndarray:
     if array.dtype == np.uint8:
-        return array
+        return array.copy()  # the canonical image never aliases the caller's buffer
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):
@@ -136,10 +138,12 @@ def _to_uint8(array: np.ndarray, *, high_range: bool) -> np.ndarray:
             raise ImageError("the image contains NaN or infinite values")
         return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
     if np.issubdtype(array.dtype, np.integer):
-        if array.dtype in (np.uint16, np.int32, np.int64, np.uint32) or high_range:
+        if array.dtype == np.uint16 or high_range:
             # 16-bit range (PNG/TIFF 16-bit, PIL mode "I"): 65535 -> 255.
             return np.clip(np.rint(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
-        return np.clip(array, 0, 255).astype(np.uint8)
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ImageError(f"{array.dtype} values must lie in 0..255 (use uint16 for 16-bit images)")
+        return array.astype(np.uint8)
     raise ImageError(f"unsupported array dtype {array.dtype}")
 
 

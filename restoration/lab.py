@@ -78,8 +78,8 @@ def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
         m = r.metrics
         rows.append([
             r.codec, result_label(r), round(r.nbytes / 1024, 2), num(m.get("bpp"), 4),
-            num(m.get("ratio"), 2), num(evaluate._json_number(m.get("psnr")), 3),
-            num(evaluate._json_number(m.get("psnr_y")), 3), num(m.get("ssim"), 5),
+            num(m.get("ratio"), 2), num(evaluate.json_number(m.get("psnr")), 3),
+            num(evaluate.json_number(m.get("psnr_y")), 3), num(m.get("ssim"), 5),
             num(m.get("ms_ssim"), 5), num(m.get("encode_ms"), 1), num(m.get("decode_ms"), 1),
         ])
     return rows

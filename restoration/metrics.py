@@ -18,7 +18,9 @@ Filtering uses OpenCV (float32, SIMD); that is what makes these ~10x faster than
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +34,8 @@ _SIGMA = 1.5
 _K1, _K2 = 0.01, 0.03
 _PEAK = 255.0
 _MS_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
-MS_SSIM_MIN_SIDE = (2 * _RADIUS) * 2 ** (len(_MS_WEIGHTS) - 1) + 1
+# _halve floors odd sizes, so the coarsest of the 5 scales keeps 11 px only from 11 * 2**4 on.
+MS_SSIM_MIN_SIDE = (2 * _RADIUS + 1) * 2 ** (len(_MS_WEIGHTS) - 1)
 
 
 def _gaussian_kernel() -> np.ndarray:
@@ -145,10 +148,15 @@ class Sample:
         return ref.astype(np.float32), dist.astype(np.float32)
 
     @cached_property
+    def full_scale_ssim(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ssim, cs) per channel at full resolution: plain SSIM, and MS-SSIM's first scale."""
+        return ssim_components(*self.float_pair)
+
+    @cached_property
     def ssim_scales(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(ssim, cs) per channel at each scale; scale 0 alone serves plain SSIM."""
+        """(ssim, cs) per channel at each of MS-SSIM's scales."""
         x, y = self.float_pair
-        scales = [ssim_components(x, y)]
+        scales = [self.full_scale_ssim]
         if min(x.shape[:2]) >= MS_SSIM_MIN_SIDE:
             for _ in range(len(_MS_WEIGHTS) - 1):
                 x, y = _halve(x), _halve(y)
@@ -171,7 +179,7 @@ def psnr_y(sample: Sample) -> float:
 def ssim(sample: Sample) -> float | None:
     if min(sample.pair[0].shape[:2]) < 2 * _RADIUS + 1:
         return None
-    return float(sample.ssim_scales[0][0].mean())
+    return float(sample.full_scale_ssim[0].mean())
 
 
 def ms_ssim(sample: Sample) -> float | None:
@@ -214,14 +222,13 @@ class LPIPSMetric:
         self._model = None
 
     def backbone_path(self) -> Path:
-        import torch
-
-        return Path(torch.hub.get_dir()) / "checkpoints" / self.backbone_file
+        # torch.hub.get_dir()'s rule, without importing torch (seconds) just to find a file.
+        cache = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+        torch_home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+        return Path(os.path.expanduser(torch_home)) / "hub" / "checkpoints" / self.backbone_file
 
     def unavailable_reason(self) -> str | None:
-        try:
-            import lpips  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("lpips") is None:
             return "the lpips package is not installed"
         if not self.backbone_path().is_file():
             return f"AlexNet weights not in the local cache ({self.backbone_path()})"

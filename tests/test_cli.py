@@ -91,9 +91,6 @@ def test_metrics_json(capsys):
     assert "cache" in by_name["lpips"]["unavailable"]
 
 
-@pytest.mark.xfail(reason="BUG: `metrics --json` prints the range [0.0, Infinity]; Infinity is not JSON "
-                          "(RFC 8259), so strict parsers (JavaScript JSON.parse, jq --strict) reject it. "
-                          "compress rows already write infinity as \"inf\".", strict=True)
 def test_metrics_json_is_strict_json(capsys):
     assert cli.main(["metrics", "--json"]) == 0
 
@@ -293,20 +290,12 @@ def test_error_after_good_images_keeps_earlier_rows(capsys, tmp_path, astro_png)
     assert Path(rows[0]["file"]).is_file()
 
 
-@pytest.mark.xfail(reason="BUG: --quality inf / --set quality=inf reach Param.coerce, whose int(float('inf')) "
-                          "raises OverflowError (not caught), so the CLI prints a traceback instead of "
-                          "'error: ...' and exits 1", strict=True)
 @pytest.mark.parametrize("args", [["--quality", "inf"], ["--set", "quality=inf"]])
 def test_infinite_quality_is_a_user_error(args, tmp_path, astro_png):
     proc = run_cli("compress", "astro.png", "--codec", "jpeg", *args, cwd=tmp_path)
     _assert_user_error(proc, "quality")
 
 
-@pytest.mark.xfail(reason="PERF: with LPIPS unavailable, every compress/sweep/metrics run still imports "
-                          "lpips (torch + torchvision, ~4 s) just to learn that the AlexNet file is "
-                          "missing (LPIPSMetric.unavailable_reason via evaluate.default_metric_names). "
-                          "importlib.util.find_spec('lpips') and the hub path from TORCH_HOME / "
-                          "XDG_CACHE_HOME would answer without importing torch.", strict=True)
 def test_compress_does_not_import_torch_when_lpips_is_unavailable(tmp_path, astro_png):
     code = ("import sys; from restoration import cli; "
             "rc = cli.main(['compress', 'astro.png', '--codec', 'jpeg', '--json']); "

@@ -294,9 +294,6 @@ def test_bad_params_raise_user_input_error(name, params, message, astro128):
         codec.encode(astro128[:16, :16], **params)
 
 
-@pytest.mark.xfail(reason="BUG: Param.coerce lets OverflowError escape for an int parameter given "
-                          "'inf' (int(float('inf'))); it should be a UserInputError",
-                   raises=OverflowError, strict=True)
 @pytest.mark.parametrize("value", ["inf", float("inf"), "-inf"])
 def test_infinite_int_param_is_a_user_error(value):
     with pytest.raises(UserInputError, match="not a valid int"):
@@ -379,10 +376,6 @@ def jxl_q(distance):
     return codecs.jxl_quality_from_distance(distance)
 
 
-@pytest.mark.xfail(reason="BUG: JPEG XL quality=100 (inside the declared [0, 100] range) maps to lossy "
-                          "distance 0, which libjxl refuses ('encoder API is used in an incorrect way'); "
-                          "same for distance in (0, 0.1], which maps to quality >= 100",
-                   raises=codecs.CodecError, strict=True)
 @pytest.mark.parametrize("params", [{"quality": 100}, {"distance": 0.05}])
 def test_jxl_accepts_its_whole_declared_range(params, astro128):
     jxl = codecs.get("jpegxl")

@@ -135,9 +135,6 @@ def test_max_pixels_argument(small_png, astro128):
         load(Image.fromarray(astro128), max_pixels=1000)  # PIL images too
 
 
-@pytest.mark.xfail(reason="BUG (cosmetic): the size-limit message formats both numbers in megapixels "
-                          "with one decimal, so a small limit reads '0.0 megapixels; the limit is 0.0'",
-                   strict=True)
 def test_small_limit_message_shows_real_numbers(small_png):
     with pytest.raises(ImageError) as info:
         load(small_png, max_pixels=1000)
