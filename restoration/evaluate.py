@@ -79,8 +79,10 @@ def compress(
     params: dict | None = None,
     target: Target | None = None,
     metric_names: Iterable[str] | None = None,
+    reference_stats: metriclib.ReferenceStats | None = None,
 ) -> CodecResult:
-    """Encode ``image`` (canonical uint8 RGB) with one codec, decode the real bytes, measure."""
+    """Encode ``image`` (canonical uint8 RGB) with one codec, decode the real bytes, measure.
+    Pass the same ``reference_stats`` for many settings of one image (a sweep) to reuse them."""
     codec = codeclib.get(codec) if isinstance(codec, str) else codec
     params = dict(params or {})
     budget = None
@@ -101,7 +103,8 @@ def compress(
     decode_s = time.perf_counter() - start
     if decoded.shape != image.shape:
         raise codeclib.CodecError(f"{codec.name} decoded {decoded.shape}, expected {image.shape}")
-    sample = metriclib.Sample(image, decoded, nbytes=len(data), encode_s=encode_s, decode_s=decode_s)
+    sample = metriclib.Sample(image, decoded, nbytes=len(data), encode_s=encode_s, decode_s=decode_s,
+                              reference_stats=reference_stats)
     names = list(metric_names) if metric_names is not None else default_metric_names()
     return CodecResult(
         codec=codec.name, params=resolved, data=data, decoded=decoded,
@@ -153,8 +156,9 @@ def run_sweep(
 ) -> Iterator[tuple[str, CodecResult]]:
     """Yield (image name, result) for every image and every point of the plan."""
     for image_name, image in images.items():
+        stats = metriclib.ReferenceStats(image)
         for point in plan:
-            yield image_name, compress(image, point.codec, point.params, point.target, metric_names)
+            yield image_name, compress(image, point.codec, point.params, point.target, metric_names, stats)
 
 
 def interpolate_at(rows: list[dict], metric: str, bpp: float) -> float | None:

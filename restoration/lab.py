@@ -12,6 +12,7 @@ import numpy as np
 from restoration import codecs as codeclib
 from restoration import evaluate
 from restoration import image as imagelib
+from restoration import metrics as metriclib
 from restoration.errors import UserInputError
 
 ORIGINAL = "Original"
@@ -60,12 +61,13 @@ def compare(
     if not settings:
         raise UserInputError("choose at least one codec")
     results = []
+    stats = metriclib.ReferenceStats(image)
     for i, (name, params) in enumerate(settings.items()):
         if progress:
             progress(i / len(settings), f"encoding {name}")
         codec = codeclib.get(name)
         use_target = target if target is not None and not codec.is_lossless(codec.resolve(params)) else None
-        results.append(evaluate.compress(image, codec, params, use_target))
+        results.append(evaluate.compress(image, codec, params, use_target, reference_stats=stats))
     return results
 
 
@@ -134,10 +136,10 @@ def sweep(
         raise UserInputError("choose at least one codec")
     plan = evaluate.sweep_plan(codec_names, qualities, target_bpps)
     rows = []
-    for i, point in enumerate(plan):
+    for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan)):
+        rows.append(result.row())
         if progress:
-            progress(i / len(plan), f"{point.codec.label} {i + 1}/{len(plan)}")
-        rows.append(evaluate.compress(image, point.codec, point.params, point.target).row())
+            progress((i + 1) / len(plan), f"{result.codec} {i + 1}/{len(plan)}")
     return rows
 
 

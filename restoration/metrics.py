@@ -56,30 +56,61 @@ def _valid(plane: np.ndarray) -> np.ndarray:
     return plane[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
 
 
-def ssim_components(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class ReferenceMoments:
+    """The reference's side of SSIM at one scale: the plane, its local mean, mean squared and
+    variance. A sweep compares one reference with many decodings, so it computes these once."""
+
+    x: np.ndarray
+    mu: np.ndarray
+    mu_sq: np.ndarray
+    var: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> "ReferenceMoments":
+        mu = _blur(x)
+        mu_sq = mu * mu
+        return cls(x, mu, mu_sq, _blur(x * x) - mu_sq)
+
+
+class ReferenceStats:
+    """Reference moments at each MS-SSIM scale, computed on first use and shareable between
+    Samples of the same reference (``Sample(reference_stats=...)``)."""
+
+    def __init__(self, reference: np.ndarray):
+        self.shape = reference.shape
+        self._plane = reference.astype(np.float32)
+        self._scales: list[ReferenceMoments] = []
+
+    def scale(self, index: int) -> ReferenceMoments:
+        while len(self._scales) <= index:
+            x = self._plane if not self._scales else _halve(self._scales[-1].x)
+            self._scales.append(ReferenceMoments.of(x))
+        return self._scales[index]
+
+
+def ssim_components(ref: ReferenceMoments, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean SSIM and mean contrast-structure (cs) for float32 HxWxC in [0, 255]."""
     c1 = (_K1 * _PEAK) ** 2
     c2 = (_K2 * _PEAK) ** 2
     # Whole contiguous planes, updated in place (border pixels too: cheaper than strided views
     # and fresh temporaries); only the valid region is averaged, as scikit-image does.
-    mu_x, mu_y = _blur(x), _blur(y)
-    e_xx, e_yy, e_xy = _blur(x * x), _blur(y * y), _blur(x * y)
-    mu_xy = mu_x * mu_y
-    mu_x *= mu_x  # now mu_x^2
+    mu_y = _blur(y)
+    e_yy, e_xy = _blur(y * y), _blur(ref.x * y)
+    mu_xy = ref.mu * mu_y
     mu_y *= mu_y  # now mu_y^2
     e_xy -= mu_xy  # sigma_xy
     e_xy *= 2
     e_xy += c2  # cs numerator
-    e_xx += e_yy
-    e_xx -= mu_x
-    e_xx -= mu_y
-    e_xx += c2  # cs denominator: sigma_x^2 + sigma_y^2 + c2
-    cs = np.divide(e_xy, e_xx, out=e_xy)
+    e_yy -= mu_y  # sigma_y^2
+    e_yy += ref.var
+    e_yy += c2  # cs denominator: sigma_x^2 + sigma_y^2 + c2
+    cs = np.divide(e_xy, e_yy, out=e_xy)
     mu_xy *= 2
     mu_xy += c1
-    mu_x += mu_y
-    mu_x += c1
-    mu_xy /= mu_x  # luminance term
+    mu_y += ref.mu_sq
+    mu_y += c1
+    mu_xy /= mu_y  # luminance term
     ssim_map = np.multiply(mu_xy, cs, out=mu_xy)
     return _channel_means(_valid(ssim_map)), _channel_means(_valid(cs))
 
@@ -98,6 +129,7 @@ def _halve(x: np.ndarray) -> np.ndarray:
 
 
 _LUMA_WEIGHTS = np.array([65.481, 128.553, 24.966])
+_LUMA_ROW = (_LUMA_WEIGHTS / 255.0).astype(np.float32)[None, :]
 
 
 def luma_bt601(image: np.ndarray) -> np.ndarray:
@@ -119,6 +151,7 @@ class Sample:
     encode_s: float | None = None
     decode_s: float | None = None
     shave: int = 0  # border pixels ignored by fidelity metrics (SR convention)
+    reference_stats: ReferenceStats | None = None  # shared across a sweep of one (shaved) reference
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -143,24 +176,36 @@ class Sample:
         return ref.astype(np.int32) - dist.astype(np.int32)
 
     @cached_property
-    def float_pair(self) -> tuple[np.ndarray, np.ndarray]:
-        ref, dist = self.pair
-        return ref.astype(np.float32), dist.astype(np.float32)
+    def stats(self) -> ReferenceStats:
+        ref = self.pair[0]
+        if self.reference_stats is None:
+            return ReferenceStats(ref)
+        if self.reference_stats.shape != ref.shape:
+            raise ValueError(f"reference stats for {self.reference_stats.shape}, image is {ref.shape}")
+        return self.reference_stats
+
+    @cached_property
+    def distorted_planes(self) -> list[np.ndarray]:
+        """The distorted image as float32 at each MS-SSIM scale (built as far as asked)."""
+        return [self.pair[1].astype(np.float32)]
+
+    def _distorted_at(self, index: int) -> np.ndarray:
+        planes = self.distorted_planes
+        while len(planes) <= index:
+            planes.append(_halve(planes[-1]))
+        return planes[index]
 
     @cached_property
     def full_scale_ssim(self) -> tuple[np.ndarray, np.ndarray]:
         """(ssim, cs) per channel at full resolution: plain SSIM, and MS-SSIM's first scale."""
-        return ssim_components(*self.float_pair)
+        return ssim_components(self.stats.scale(0), self._distorted_at(0))
 
     @cached_property
     def ssim_scales(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(ssim, cs) per channel at each of MS-SSIM's scales."""
-        x, y = self.float_pair
         scales = [self.full_scale_ssim]
-        if min(x.shape[:2]) >= MS_SSIM_MIN_SIDE:
-            for _ in range(len(_MS_WEIGHTS) - 1):
-                x, y = _halve(x), _halve(y)
-                scales.append(ssim_components(x, y))
+        for index in range(1, len(_MS_WEIGHTS)):
+            scales.append(ssim_components(self.stats.scale(index), self._distorted_at(index)))
         return scales
 
 
@@ -172,8 +217,9 @@ def psnr(sample: Sample) -> float:
 def psnr_y(sample: Sample) -> float:
     # Luma is linear in RGB, so the luma difference is the weighted RGB difference (the +16
     # offsets cancel): one float64 matrix-vector product instead of two colour conversions.
-    diff = sample.difference.reshape(-1, 3).astype(np.float64) @ (_LUMA_WEIGHTS / 255.0)
-    return psnr_from_mse(float(diff @ diff) / diff.size)
+    # float32 per pixel (relative error ~1e-7), float64 accumulation in cv2.norm.
+    diff = cv2.transform(sample.difference.astype(np.float32), _LUMA_ROW)
+    return psnr_from_mse(cv2.norm(diff, cv2.NORM_L2SQR) / (diff.shape[0] * diff.shape[1]))
 
 
 def ssim(sample: Sample) -> float | None:
