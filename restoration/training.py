@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ssim as torch_ssim
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from restoration import codecs as codeclib
 from restoration import degrade
@@ -83,9 +83,11 @@ def training_images(folders=("train/BSD400", "train/T91"), root: Path = DATA_ROO
 class PatchStream(torch.utils.data.IterableDataset):
     """Endless (degraded, clean) float32 CHW patch pairs with flips and 90-degree rotations."""
 
-    def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0):
+    def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0,
+                 curriculum_from: float = 0.0):
         self.images = [im for im in images if min(im.shape[:2]) >= patch]
         self.patch, self.sampler, self.total, self.seed = patch, sampler, total_samples, seed
+        self.curriculum_from = curriculum_from
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -100,7 +102,8 @@ class PatchStream(torch.utils.data.IterableDataset):
             clean = image[y:y + self.patch, x:x + self.patch]
             k = rng.randrange(8)
             clean = np.ascontiguousarray(np.rot90(clean[:, ::-1] if k >= 4 else clean, k % 4))
-            progress = min(1.0, produced * workers / max(1, self.total))
+            done = min(1.0, produced * workers / max(1, self.total))
+            progress = self.curriculum_from + (1.0 - self.curriculum_from) * done
             degraded = sample(progress, rng)(clean)
             produced += 1
             yield _to_tensor(degraded), _to_tensor(clean)
@@ -133,6 +136,8 @@ class Recipe:
     val_images: int = 8  # held out from BSD400 (the last N files), centre 192x192 crops
     smoke: bool = False
     notes: str = ""
+    init_weights: str | None = None  # fine-tune: start from this safetensors file
+    curriculum_from: float = 0.0  # 1.0 = the whole degradation range from the first step
 
     def scaled_for_smoke(self) -> "Recipe":
         return Recipe(**{**asdict(self), "steps": 4, "batch": 2, "patch": 48, "validate_every": 2,
@@ -184,10 +189,14 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     run_dir.mkdir(parents=True, exist_ok=True)
     val_pairs, held_out = _validation_set(recipe, data_root)
     images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
-    stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed)
+    stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
+                         recipe.curriculum_from)
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
-    model = build_model(recipe.architecture, recipe.arch_config).to(memory_format=torch.channels_last)
+    model = build_model(recipe.architecture, recipe.arch_config)
+    if recipe.init_weights:
+        model.load_state_dict(load_file(recipe.init_weights))
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
     baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, d)) for d, c in val_pairs]))
@@ -259,6 +268,7 @@ def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | Non
         "data": list(recipe["data"]), "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
         "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
         "val_psnr": round(summary["best"]["val_psnr"], 3), "recipe": recipe,
+        "previous_stages": summary.get("previous_stages", []),
     }
     manifest = manifest or weights_dir / "manifest.json"
     data = json.loads(manifest.read_text()) if manifest.exists() else {"own": {}, "hub": {}}
