@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -83,6 +84,25 @@ def compress(
 ) -> CodecResult:
     """Encode ``image`` (canonical uint8 RGB) with one codec, decode the real bytes, measure.
     Pass the same ``reference_stats`` for many settings of one image (a sweep) to reuse them."""
+    return _measure(_code(image, codec, params, target), metric_names, reference_stats)
+
+
+@dataclass
+class _Coded:
+    """An encode/decode round trip, not yet measured."""
+
+    image: np.ndarray
+    codec: codeclib.Codec
+    params: dict
+    data: bytes
+    decoded: np.ndarray
+    encode_s: float
+    decode_s: float
+    target: Target | None
+    budget: int | None
+
+
+def _code(image, codec, params=None, target=None) -> _Coded:
     codec = codeclib.get(codec) if isinstance(codec, str) else codec
     params = dict(params or {})
     budget = None
@@ -103,14 +123,18 @@ def compress(
     decode_s = time.perf_counter() - start
     if decoded.shape != image.shape:
         raise codeclib.CodecError(f"{codec.name} decoded {decoded.shape}, expected {image.shape}")
-    sample = metriclib.Sample(image, decoded, nbytes=len(data), encode_s=encode_s, decode_s=decode_s,
-                              reference_stats=reference_stats)
+    return _Coded(image, codec, resolved, data, decoded, encode_s, decode_s, target, budget)
+
+
+def _measure(coded: _Coded, metric_names=None, reference_stats=None) -> CodecResult:
+    sample = metriclib.Sample(coded.image, coded.decoded, nbytes=len(coded.data), encode_s=coded.encode_s,
+                              decode_s=coded.decode_s, reference_stats=reference_stats)
     names = list(metric_names) if metric_names is not None else default_metric_names()
     return CodecResult(
-        codec=codec.name, params=resolved, data=data, decoded=decoded,
-        width=image.shape[1], height=image.shape[0], metrics=metriclib.measure(sample, names),
-        target=target.describe() if target else None,
-        target_met=None if budget is None else len(data) <= budget,
+        codec=coded.codec.name, params=coded.params, data=coded.data, decoded=coded.decoded,
+        width=coded.image.shape[1], height=coded.image.shape[0], metrics=metriclib.measure(sample, names),
+        target=coded.target.describe() if coded.target else None,
+        target_met=None if coded.budget is None else len(coded.data) <= coded.budget,
     )
 
 
@@ -154,11 +178,30 @@ def sweep_plan(
 def run_sweep(
     images: dict[str, np.ndarray], plan: list[SweepPoint], metric_names=None
 ) -> Iterator[tuple[str, CodecResult]]:
-    """Yield (image name, result) for every image and every point of the plan."""
-    for image_name, image in images.items():
-        stats = metriclib.ReferenceStats(image)
-        for point in plan:
-            yield image_name, compress(image, point.codec, point.params, point.target, metric_names, stats)
+    """Yield (image name, result) for every image and every point of the plan, in order.
+
+    Pipelined: one worker thread measures a setting while the next one encodes (Pillow's
+    codecs and OpenCV release the GIL), so on two cores the metrics mostly hide behind the
+    encoder. The reference's SSIM moments are computed once per image.
+    """
+    names = list(metric_names) if metric_names is not None else default_metric_names()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics") as pool:
+        pending: tuple[str, Future] | None = None
+        for image_name, image in images.items():
+            stats = metriclib.ReferenceStats(image)
+            for point in plan:
+                try:
+                    coded = _code(image, point.codec, point.params, point.target)
+                except Exception:
+                    if pending is not None:  # hand over the finished setting before the error
+                        yield pending[0], pending[1].result()
+                    raise
+                future = pool.submit(_measure, coded, names, stats)
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+                pending = (image_name, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def interpolate_at(rows: list[dict], metric: str, bpp: float) -> float | None:
