@@ -12,7 +12,7 @@ Conventions (those of the published tables, and of scikit-image):
   channel_axis=2)``.
 - MS-SSIM (Wang et al. 2003): the same window at 5 scales, 2x2 average pooling (odd sizes drop
   the last row/column), the published weights; per channel, then averaged. Needs images of at
-  least 161 px on the short side.
+  least 176 px (11 x 2**4) on the short side, so the coarsest scale still holds a window.
 Filtering uses OpenCV (float32, SIMD); that is what makes these ~10x faster than scikit-image.
 """
 
