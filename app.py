@@ -10,7 +10,7 @@ import tempfile
 
 import gradio as gr
 
-from restoration import charts, codecs, examples, lab
+from restoration import charts, codecs, examples, lab, lab_sr
 from restoration import image as imagelib
 from restoration import metrics as metriclib
 from restoration.errors import UserInputError
@@ -140,11 +140,29 @@ def restore(degraded_path, reference_path, model_ids, sigma, progress=gr.Progres
         if estimate else "Input is not a JPEG file: no quality estimate."
     if "Reference" not in views:
         note += " No pixel-aligned reference: PSNR/SSIM not shown."
+    note += "".join(f" {r.model}: {r.extra['note']}." for r in results if "note" in r.extra)
     gallery = [(views[r.model], f"{r.model} · {r.seconds:.2f} s" + (
         f" · {r.after['psnr']:.2f} dB" if r.after else "")) for r in results]
     return (gallery, lab.restore_table(results), lab.write_pngs(views, [r.model for r in results]), views,
             gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[-1]),
             (views[labels[0]], views[labels[-1]]), note)
+
+
+@user_facing
+def upscale(image_path, scale, model_ids, from_hr, progress=gr.Progress()):
+    """Upscale one image with each chosen sr model (measured when the upload is taken as HR)."""
+    run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
+                              progress=lambda f, d: progress(f, desc=d))
+    labels = list(run.views)
+    left, right = lab_sr.default_pair(run)
+    return (lab_sr.gallery(run), lab_sr.table_rows(run.results), lab_sr.write_outputs(run), run.views,
+            gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
+            (run.views[left], run.views[right]), lab_sr.note(run))
+
+
+@user_facing
+def sr_models(scale):
+    return gr.update(choices=lab_sr.model_choices(scale), value=lab_sr.default_models(scale))
 
 
 def _model_choices():
@@ -269,7 +287,40 @@ def build() -> gr.Blocks:
                   [restore_views, r_left, r_right, gr.State(1), gr.State(50), gr.State(50)], r_slider,
                   api_name="restore_view")
         with gr.Tab("Super-resolution"):
-            gr.Markdown("Super-resolution models are not built yet: see issue #4.")
+            sr_views = gr.State({})
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    sr_input = gr.Image(label="Low-resolution image (upload or paste)", type="filepath",
+                                        image_mode=None, sources=["upload", "clipboard"], height=260)
+                    sr_example = gr.Dropdown(list(examples.EXAMPLES), value=None,
+                                             label="Example high-resolution image")
+                    sr_from_hr = gr.Checkbox(value=False, label="Treat upload as high-resolution",
+                                             info="Downscale it first (MATLAB bicubic, the published protocol) "
+                                                  "and measure Y-PSNR/SSIM against it")
+                    sr_scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale")
+                    # Built with every scale's models, so that the API (validated against the
+                    # initial choices) takes x2 ones too; the scale radio narrows the list in the page.
+                    sr_model_ids = gr.CheckboxGroup(lab_sr.model_choices(2) + lab_sr.model_choices(4),
+                                                    value=lab_sr.default_models(4), label="Models (ready at this scale)")
+                    run_upscale = gr.Button("Upscale", variant="primary")
+                with gr.Column(scale=2):
+                    sr_note = gr.Markdown()
+                    sr_gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
+                    sr_table = gr.Dataframe(headers=lab_sr.HEADERS, interactive=False, label="Metrics and time")
+                    with gr.Row():
+                        sr_left = gr.Dropdown([], label="Left")
+                        sr_right = gr.Dropdown([], label="Right")
+                    sr_slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False,
+                                               max_height=640)
+                    sr_files = gr.File(label="Upscaled images (PNG)", file_count="multiple", interactive=False)
+            sr_example.change(load_example, sr_example, sr_input, api_name="load_sr_example")
+            sr_scale.change(sr_models, sr_scale, sr_model_ids, api_name="sr_models")
+            run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr],
+                              [sr_gallery, sr_table, sr_files, sr_views, sr_left, sr_right, sr_slider, sr_note],
+                              api_name="upscale")
+            gr.on([sr_left.change, sr_right.change], compare_view,
+                  [sr_views, sr_left, sr_right, gr.State(1), gr.State(50), gr.State(50)], sr_slider,
+                  api_name="upscale_view")
         with gr.Tab("Dashboards"):
             gr.Markdown("Benchmark dashboards are not built yet (issue #5). The metrics this lab computes:")
             gr.Dataframe(

@@ -100,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", type=Path, help="output PNG (one input image only)")
     out.add_argument("--out-dir", type=Path, help="output folder")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
+
+    p = sub.add_parser("upscale", help="super-resolve images; measure them by the standard SR protocol")
+    p.add_argument("images", nargs="+", help="low-resolution images or folders (high-resolution with --from-hr)")
+    p.add_argument("--scale", type=int, choices=(2, 4), required=True)
+    p.add_argument("--model", help="sr model id (default: the best ready one at this scale)")
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument("--ref", nargs="+", help="high-resolution references or folder, in the same order")
+    ref.add_argument("--from-hr", action="store_true",
+                     help="the images are high-resolution: make LR by MATLAB bicubic, upscale, measure")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
+    out.add_argument("--out-dir", type=Path, help="output folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
     return parser
 
 
@@ -305,10 +318,11 @@ def cmd_restore(args) -> int:
         data = path.read_bytes()
         degraded = imagelib.load(data)
         reference = imagelib.load(refs[i]) if refs else None
-        result = evaluate.restore(degraded, model.id, reference, **options)
+        estimate = jpeg_quality.estimate(data)
+        result = evaluate.restore(degraded, model.id, reference, jpeg_quality=estimate.quality if estimate else None,
+                                  **options)
         destination = _destination(args, path, paths, model.id)
         _write_png(result.image, destination)
-        estimate = jpeg_quality.estimate(data)
         row = {"image": str(path), **result.row(), "task": args.task, "file": str(destination),
                "jpeg_quality": estimate.quality if estimate else None}
         if printer:
@@ -319,8 +333,41 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_upscale(args) -> int:
+    from restoration import sr
+
+    model = sr.check_model(args.model, args.scale) if args.model else sr.default_model(args.scale)
+    paths = imagelib.list_images(args.images)
+    refs = imagelib.list_images(args.ref) if args.ref else None
+    if refs is not None and len(refs) != len(paths):
+        raise UserInputError(f"{len(paths)} images but {len(refs)} references")
+    for i, path in enumerate(paths):
+        destination = _destination(args, path, paths, model)
+        image = imagelib.load(path)
+        if args.from_hr:
+            reference_path = path
+            hr, lr = sr.make_lr(image, args.scale)
+        else:
+            reference_path = refs[i] if refs else None
+            lr, hr = image, imagelib.load(reference_path) if reference_path else None
+        grey = reference_path is not None and sr.is_grey_file(reference_path)
+        result = sr.run(lr, model, args.scale, hr, grey=grey)
+        _write_png(result.image, destination)
+        row = {"image": str(path), **result.row(), "from_hr": args.from_hr,
+               "reference": None if reference_path is None else str(reference_path), "file": str(destination)}
+        if args.json:
+            print(json.dumps(row), flush=True)
+            continue
+        measured = "" if result.metrics is None else (
+            f", Y-PSNR {result.metrics['psnr_y']:.2f} dB (bicubic {result.baseline['psnr_y']:.2f}),"
+            f" SSIM-Y {result.metrics['ssim_y']:.4f}")
+        print(f"{path.name}: {model} {lr.shape[1]}x{lr.shape[0]} -> {row['width']}x{row['height']} "
+              f"in {result.seconds:.3f} s{measured} -> {destination}", flush=True)
+    return 0
+
+
 COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compress, "sweep": cmd_sweep,
-            "models": cmd_models, "degrade": cmd_degrade, "restore": cmd_restore}
+            "models": cmd_models, "degrade": cmd_degrade, "restore": cmd_restore, "upscale": cmd_upscale}
 
 if __name__ == "__main__":
     sys.exit(main())

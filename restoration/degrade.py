@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from restoration import codecs as codeclib
 from restoration import evaluate
-from restoration import image as imagelib
+from restoration import resize
 from restoration.errors import UserInputError
 
 
@@ -91,8 +90,8 @@ def motion_kernel(length: int, angle: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Downscale(Degradation):
-    """Bicubic downscale by an integer factor (Pillow's bicubic with antialiasing, as SR papers'
-    MATLAB imresize); the image is first cropped to a multiple of the factor."""
+    """Bicubic downscale by an integer factor, exactly as SR papers' MATLAB imresize (antialiased;
+    see ``resize``); the image is first cropped to a multiple of the factor."""
 
     factor: int
 
@@ -102,8 +101,7 @@ class Downscale(Degradation):
         h, w = (s // self.factor * self.factor for s in image.shape[:2])
         if h == 0 or w == 0:
             raise UserInputError(f"the image is smaller than the downscale factor {self.factor}")
-        pil = imagelib.to_pil(image[:h, :w])
-        return np.asarray(pil.resize((w // self.factor, h // self.factor), Image.BICUBIC))
+        return resize.downscale(image[:h, :w], self.factor)
 
 
 @dataclass(frozen=True)

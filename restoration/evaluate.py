@@ -260,4 +260,5 @@ def restore(
         after = metriclib.measure(metriclib.Sample(reference, restored.image), names)
         if degraded.shape == reference.shape:
             before = metriclib.measure(metriclib.Sample(reference, degraded), names)
-    return RestoreResult(model_id, restored.image, restored.seconds, before, after)
+    extra = {"note": restored.options["note"]} if "note" in restored.options else {}
+    return RestoreResult(model_id, restored.image, restored.seconds, before, after, extra)

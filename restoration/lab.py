@@ -203,7 +203,9 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     reference = imagelib.load(reference_path) if reference_path else None
     if reference is not None and reference.shape != degraded.shape:
         reference = None  # e.g. a downscaled input: no pixel-aligned reference
+    estimate = jpeg_quality.estimate(data)
     options = {"sigma": sigma} if sigma else {}
+    options["jpeg_quality"] = estimate.quality if estimate else None
     results = []
     for i, model_id in enumerate(model_ids):
         if progress:
@@ -211,7 +213,7 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
         results.append(evaluate.restore(degraded, model_id, reference, **options))
     views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
              **{r.model: r.image for r in results}}
-    return results, views, jpeg_quality.estimate(data)
+    return results, views, estimate
 
 
 def restore_table(results) -> list[list]:

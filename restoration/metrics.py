@@ -228,6 +228,22 @@ def ssim(sample: Sample) -> float | None:
     return float(sample.full_scale_ssim[0].mean())
 
 
+def ssim_plane(reference: np.ndarray, distorted: np.ndarray) -> float | None:
+    """SSIM of two single planes on the 0-255 scale (e.g. luma): the same window, constants and
+    valid region as ``ssim``, one channel instead of three."""
+    if min(reference.shape[:2]) < 2 * _RADIUS + 1:
+        return None
+    moments = ReferenceMoments.of(np.ascontiguousarray(reference, dtype=np.float32))
+    return float(ssim_components(moments, np.ascontiguousarray(distorted, dtype=np.float32))[0][0])
+
+
+def ssim_y(sample: Sample) -> float | None:
+    """SSIM on BT.601 luma, as super-resolution tables report it (with ``shave`` borders off).
+    Not in ``METRICS``: codec rows keep their RGB SSIM, and SR code asks for this by name."""
+    ref, dist = sample.pair
+    return ssim_plane(luma_bt601(ref), luma_bt601(dist))
+
+
 def ms_ssim(sample: Sample) -> float | None:
     scales = sample.ssim_scales if min(sample.pair[0].shape[:2]) >= MS_SSIM_MIN_SIDE else None
     if not scales:

@@ -36,6 +36,8 @@ class RestorerSpec:
     scale: int = 1
     weights: str | None = None  # key in weights/manifest.json ("own" or "hub" section)
     params: int | None = None
+    # Above this estimated JPEG quality the model was measured to lose PSNR: pass the input through.
+    max_jpeg_quality: int | None = None
 
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""
@@ -118,10 +120,36 @@ def _own(key):
     return lambda: load_own(key)
 
 
+def _interpolation(method: str, factor: int):
+    def factory():
+        from restoration import resize
+
+        def run(image, **_):
+            # The float input came from uint8 (restore's contract): resize those exact uint8
+            # values, as MATLAB does, so bicubic-xN reproduces the published baseline.
+            return resize.upscale(imagelib.from_float(image), factor, method).astype(np.float32) / 255.0
+        return run
+    return factory
+
+
+INTERPOLATIONS = {  # bicubic first: with no trained model it is the default sr model
+    "bicubic": "Bicubic interpolation, MATLAB imresize (Keys a=-0.5): the baseline of published SR tables",
+    "lanczos": "Lanczos-3 interpolation (MATLAB imresize 'lanczos3')",
+    "bilinear": "Bilinear interpolation (MATLAB imresize)",
+    "nearest": "Nearest neighbour: each pixel repeated (MATLAB imresize)",
+}
+
+
+def _interpolation_specs() -> list[RestorerSpec]:
+    return [RestorerSpec(f"{method}-x{factor}", ("sr",), "classical", f"{text}, x{factor}",
+                         _interpolation(method, factor), scale=factor)
+            for method, text in INTERPOLATIONS.items() for factor in (2, 4)]
+
+
 REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
     RestorerSpec("deeprecnet", ("jpeg",), "own",
                  "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
-                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car"),
+                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92),
     RestorerSpec("dncnn", ("denoise",), "own",
                  "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
                  _own("dncnn-blind"), weights="dncnn-blind"),
@@ -140,6 +168,7 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
                  _classical(classical.wavelet)),
     RestorerSpec("nlm", ("denoise",), "classical", "Non-local means (Buades et al. 2005, scikit-image)",
                  _classical(classical.non_local_means)),
+    *_interpolation_specs(),
 )}
 
 
@@ -175,11 +204,12 @@ def for_task(task: str) -> list[RestorerSpec]:
     return [s for s in REGISTRY.values() if task in s.tasks]
 
 
-def default_for(task: str) -> RestorerSpec:
-    """The best shipped model for a task: the first ready own model, else the first ready one."""
-    ready = [s for s in for_task(task) if s.status() == "ready"]
+def default_for(task: str, scale: int | None = None) -> RestorerSpec:
+    """The best shipped model for a task (at ``scale``, if given): the first ready own model,
+    else the first ready one (classical entries precede Hub ones; for sr, bicubic comes first)."""
+    ready = [s for s in for_task(task) if (scale is None or s.scale == scale) and s.status() == "ready"]
     if not ready:
-        raise UserInputError(f"no ready model for task {task!r}")
+        raise UserInputError(f"no ready model for task {task!r}" + (f" at x{scale}" if scale else ""))
     own = [s for s in ready if s.source == "own"]
     return (own or ready)[0]
 
@@ -201,8 +231,14 @@ class Restored:
     options: dict = field(default_factory=dict)
 
 
-def restore(image: np.ndarray, model_id: str, **options) -> Restored:
-    """Restore the canonical uint8 image with one registered model."""
+def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, **options) -> Restored:
+    """Restore the canonical uint8 image with one registered model. ``jpeg_quality`` (the input
+    file's estimated IJG quality, when it is a JPEG) lets a model decline near-lossless input."""
+    spec = get(model_id)
+    if spec.max_jpeg_quality is not None and jpeg_quality is not None and jpeg_quality > spec.max_jpeg_quality:
+        note = (f"input returned unchanged: JPEG quality ~{jpeg_quality} is above {spec.max_jpeg_quality}, "
+                f"where {model_id} was measured to lose PSNR")
+        return Restored(image.copy(), model_id, 0.0, {**options, "note": note})
     runner = _instance(model_id)
     start = time.perf_counter()
     output = runner(imagelib.to_float(image), **options)
