@@ -1,8 +1,8 @@
 """Our own network architectures (small enough to train and run on two CPU cores).
 
-Every network maps a float image batch in [0, 1] (N, 3, H, W) to the same shape, predicting a
-residual on top of its input; ``size_multiple`` says what H and W must divide by (the restorer
-pads to it).
+Every network maps a float image batch in [0, 1] (N, 3, H, W) to (N, 3, sH, sW) (s = 1, or
+the super-resolution scale), predicting a residual on top of its input (bicubic-upscaled for
+SR); ``size_multiple`` says what H and W must divide by (the restorer pads to it).
 """
 
 from __future__ import annotations
@@ -141,7 +141,42 @@ class ResidualAttentionNet(nn.Module):
         return x + self.tail(feature + shallow)
 
 
-ARCHITECTURES = {"deeprecnet": DeepRecNet, "dncnn": DnCNN, "resattnet": ResidualAttentionNet}
+class SubPixelSR(nn.Module):
+    """Residual sub-pixel CNN for super-resolution (the seed paper's; EDSR-baseline-like).
+
+    Feature extraction (one conv) -> non-linear mapping (residual blocks, long skip) ->
+    sub-pixel convolution upsampling (conv + PixelShuffle) -> RGB, added to a bicubic upscale
+    of the input (global residual learning). All the mapping runs on the low-resolution grid.
+    """
+
+    size_multiple = 1
+
+    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16):
+        super().__init__()
+        if scale not in (2, 3, 4):
+            raise ValueError(f"scale {scale} is not 2, 3 or 4")
+        self.scale = scale
+        self.config = {"scale": scale, "width": width, "blocks": blocks}
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1))
+        factors = [2, 2] if scale == 4 else [scale]
+        up = []
+        for f in factors:
+            up += [nn.Conv2d(width, width * f * f, 3, padding=1), nn.PixelShuffle(f)]
+        self.upsample = nn.Sequential(*up)
+        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # start as plain bicubic
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x):
+        base = nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        feature = self.head(x)
+        feature = feature + self.body(feature)
+        return base + self.tail(self.upsample(feature))
+
+
+ARCHITECTURES = {"deeprecnet": DeepRecNet, "dncnn": DnCNN, "resattnet": ResidualAttentionNet,
+                 "subpixel_sr": SubPixelSR}
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -26,6 +26,7 @@ from restoration import degrade
 from restoration import image as imagelib
 from restoration import metrics as metriclib
 from restoration import nets
+from restoration import resize
 from restoration.hub import sha256_of
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -64,8 +65,14 @@ def combined_sampler(progress: float, rng: random.Random) -> degrade.Degradation
     return degrade.Chain(tuple(steps))
 
 
+def _downscale_sampler(factor: int) -> Callable[[float, random.Random], degrade.Degradation]:
+    """Super-resolution pairs by the standard protocol: MATLAB-bicubic downscale of the patch."""
+    return lambda progress, rng: degrade.Downscale(factor)
+
+
 SAMPLERS: dict[str, Callable[[float, random.Random], degrade.Degradation]] = {
     "compression": compression_sampler, "noise": noise_sampler, "combined": combined_sampler,
+    "sr_x2": _downscale_sampler(2), "sr_x4": _downscale_sampler(4),
 }
 
 
@@ -126,6 +133,7 @@ class Recipe:
     lr: float = 4e-4
     lr_min: float = 1e-5
     ssim_weight: float = 0.1  # structural term standing in for VGG features (not available offline)
+    pixel_loss: str = "l1"  # "l1" or "mse"
     validate_every: int = 500
     patience: int = 4  # validations without improvement before early stop
     seed: int = 0
@@ -157,12 +165,19 @@ def _validation_set(recipe: Recipe, images_dir: Path) -> tuple[list[tuple[np.nda
     return pairs, set(names)
 
 
+def _naive(degraded: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """What the model must beat: the input itself, or its bicubic upscale for super-resolution."""
+    if degraded.shape == clean.shape:
+        return degraded
+    return resize.upscale(degraded, clean.shape[0] // degraded.shape[0])
+
+
 def build_model(architecture: str, config: dict) -> torch.nn.Module:
     return nets.ARCHITECTURES[architecture](**config)
 
 
-def _loss(output, target, ssim_weight):
-    loss = F.l1_loss(output, target)
+def _loss(output, target, ssim_weight, pixel_loss="l1"):
+    loss = F.l1_loss(output, target) if pixel_loss == "l1" else F.mse_loss(output, target)
     if ssim_weight:
         loss = loss + ssim_weight * (1 - torch_ssim(output.clamp(0, 1), target, data_range=1.0, size_average=True))
     return loss
@@ -199,7 +214,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
-    baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, d)) for d, c in val_pairs]))
+    baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, _naive(d, c))) for d, c in val_pairs]))
     best = {"step": 0, "val_psnr": validate(model, val_pairs)}
     save_weights(model, run_dir / "best.safetensors")
     history, stale, start = [], 0, time.time()
@@ -210,7 +225,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         degraded = degraded.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             output = model(degraded)
-        loss = _loss(output.float(), clean, recipe.ssim_weight)
+        loss = _loss(output.float(), clean, recipe.ssim_weight, recipe.pixel_loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -264,7 +279,8 @@ def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | Non
     target.write_bytes((run_dir / "best.safetensors").read_bytes())
     entry = {
         "file": target.name, "sha256": sha256_of(target), "architecture": recipe["architecture"],
-        "arch_config": recipe["arch_config"], "params": summary["params"], "sampler": recipe["sampler"],
+        "arch_config": recipe["arch_config"], "scale": recipe["arch_config"].get("scale", 1),
+        "params": summary["params"], "sampler": recipe["sampler"],
         "data": list(recipe["data"]), "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
         "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
         "val_psnr": round(summary["best"]["val_psnr"], 3), "recipe": recipe,
