@@ -36,8 +36,8 @@ def load_set(name: str, limit: int | None) -> list[np.ndarray]:
     return [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))[:limit]]
 
 
-def ready(task: str) -> list[str]:
-    return [s.id for s in restorers.for_task(task) if s.status() == "ready"]
+def ready(task: str, only: list[str] | None = None) -> list[str]:
+    return [s.id for s in restorers.for_task(task) if s.status() == "ready" and (not only or s.id in only)]
 
 
 def mean_rows(rows: list[dict], keys) -> dict:
@@ -139,11 +139,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, help="images per set (default: all)")
     parser.add_argument("--sections", default="jpeg,codecs,denoise,latency")
+    parser.add_argument("--models", help="comma-separated model ids to run (default: every ready one)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_restoration.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_restoration.jsonl")
     args = parser.parse_args()
     args.jsonl.parent.mkdir(parents=True, exist_ok=True)
     sections = args.sections.split(",")
+    only = args.models.split(",") if args.models else None
     jsonl = args.jsonl.open("w")
 
     def log(row):
@@ -156,12 +158,12 @@ def main():
     default_jpeg = restorers.default_for("jpeg").id
     parts = []
     if "jpeg" in sections:
-        parts.append(section_jpeg(kodak, log, ready("jpeg")))
+        parts.append(section_jpeg(kodak, log, ready("jpeg", only)))
     if "codecs" in sections:
         parts.append(section_codecs(kodak, log, default_jpeg))
     if "denoise" in sections:
         sets = {"McMaster": load_set("McMaster", args.limit), "Kodak24": kodak}
-        parts.append(section_denoise(sets, log, ready("denoise")))
+        parts.append(section_denoise(sets, log, ready("denoise", only)))
     if "latency" in sections:
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
