@@ -322,11 +322,14 @@ def build() -> gr.Blocks:
                   [sr_views, sr_left, sr_right, gr.State(1), gr.State(50), gr.State(50)], sr_slider,
                   api_name="upscale_view")
         with gr.Tab("Dashboards"):
-            gr.Markdown("Benchmark dashboards are not built yet (issue #5). The metrics this lab computes:")
-            gr.Dataframe(
-                [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
-                  m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
-                headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
+            import app_dashboards  # benchmark runner, dashboards, blind panel (issue #5)
+
+            app_dashboards.build(demo, user_facing)
+            with gr.Accordion("Metrics this lab computes", open=False):
+                gr.Dataframe(
+                    [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
+                      m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
+                    headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
     return demo
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from restoration import cli_bench
 from restoration import codecs as codeclib
 from restoration import evaluate
 from restoration import image as imagelib
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", type=Path, help="output PNG (one input image only)")
     out.add_argument("--out-dir", type=Path, help="output folder")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
+    cli_bench.add_parsers(sub)  # bench, report
     return parser
 
 
@@ -368,6 +370,7 @@ def cmd_upscale(args) -> int:
 
 COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compress, "sweep": cmd_sweep,
             "models": cmd_models, "degrade": cmd_degrade, "restore": cmd_restore, "upscale": cmd_upscale}
+COMMANDS.update(cli_bench.COMMANDS)
 
 if __name__ == "__main__":
     sys.exit(main())

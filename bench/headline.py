@@ -1,0 +1,145 @@
+"""Write docs/headline.md and its rate-distortion chart from a stored benchmark run.
+
+    python -m restoration bench ../shared/data/bench/Kodak24 --bpp 0.25,0.375,0.5,0.625,0.75,1,1.5,2 \
+        --models default --db runs/headline.sqlite
+    python bench/headline.py --db runs/headline.sqlite [--run ID] [--out docs/headline.md] [--png docs/headline_rd.png]
+
+The chart is plotly's own figure (``restoration.dashboards.rd_figure``) exported with kaleido
+when it is installed (it drives a local Chromium: set BROWSER_PATH=/usr/bin/chromium), else
+drawn with matplotlib from the same averaged curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from restoration import dashboards, report  # noqa: E402
+from restoration.store import Store  # noqa: E402
+
+
+def write_png(curves, path: Path) -> str:
+    figure = dashboards.rd_figure(curves, "psnr")
+    figure.update_layout(title="Kodak24: PSNR vs bpp per codec (mean of 24 images per target); dashed: + restoration")
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        kaleido = None
+    if kaleido is not None:
+        os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
+        figure.write_image(path, width=1000, height=600, scale=1.5)
+        return "plotly + kaleido"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=150)
+    for curve in curves:
+        points = [p for p in curve.points if p["psnr"] is not None]
+        ax.plot([p["bpp"] for p in points], [p["psnr"] for p in points], "--" if curve.model else "-",
+                marker="d" if curve.model else "o", color=dashboards.PALETTE.get(curve.codec), label=curve.label)
+    ax.set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=figure.layout.title.text)
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2, fontsize=8)
+    fig.savefig(path, bbox_inches="tight")
+    return "matplotlib"
+
+
+def fmt(value, digits=2, unit=""):
+    return "—" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--run", type=int, help="the run to report (default: the first finished one)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "headline.md")
+    parser.add_argument("--png", type=Path, default=ROOT / "docs" / "headline_rd.png")
+    parser.add_argument("--command", default="", help="the bench command that made the run, quoted in the doc")
+    parser.add_argument("--machine-note", default="", help="e.g. what else ran on the machine meanwhile")
+    parser.add_argument("--timing-note", default="", help="a sentence under the run-time table")
+    args = parser.parse_args()
+
+    with Store(args.db, create=False) as store:
+        runs = store.runs()
+    run = next(r for r in runs if r["id"] == args.run) if args.run else next(r for r in runs if r["status"] == "finished")
+    same = [r for r in runs if r["config"] == run["config"] and r["images"] == run["images"] and r["status"] == "finished"]
+    built = report.build(args.db, [run["id"]], bd_metrics=("psnr", "ms_ssim"))
+    curves = dashboards.curves(built.rows)
+    args.png.parent.mkdir(parents=True, exist_ok=True)
+    renderer = write_png(curves, args.png)
+    p, c = run["provenance"], run["config"]
+    model = c["models"][0] if c["models"] else None
+    shas = sorted({r["model_sha256"] for r in built.rows if r["kind"] == "restore"})
+    lossy = [r for r in built.rows if r["kind"] == "codec" and r["setting"] != "lossless"]
+    lines = [
+        "# Headline: six codecs and restoration on Kodak24", "",
+        f"Made with `{args.command}`" if args.command else "", "",
+        f"Then `python bench/headline.py --db {args.db}` wrote this page and the chart ({renderer}).", "",
+        f"{len(run['images'])} images, codecs {', '.join(c['codecs'])}, "
+        + (f"bpp targets {', '.join(f'{b:g}' for b in c['bpps'])}" if c["bpps"] else
+           f"qualities {c['qualities'] or 'each codec’s default sweep'}")
+        + f"; {len(lossy)} lossy codec rows, each also restored by `{model}`"
+        + (f" (weights sha256 `{shas[0][:16]}…`)" if len(shas) == 1 else f" (weights {shas})") + ".", "",
+        "## Run time", "",
+        "| run | rows | computed | reused | seconds | status |", "|---|---|---|---|---|---|",
+        *[f"| {r['id']} | {r['rows']} | {r['computed']} | {r['reused']} | {fmt(r['seconds'], 1)} | {r['status']} |"
+          for r in same],
+        "", "Seconds: the runner's own time, from the plan to the last stored row (images already loaded). "
+        + args.timing_note, "", f"Machine: {p['machine']['system']}, {p['machine']['cpus']} CPU cores{args.machine_note}, executor `{p['executor']}` with {p['workers']} workers; restoration-lab {p['package']}, "
+        f"codecs {', '.join(f'{k} {v}' for k, v in p['codecs'].items())}, "
+        f"pillow-avif-plugin {p['libraries']['pillow-avif-plugin']}, pillow-jxl-plugin {p['libraries']['pillow-jxl-plugin']}, "
+        f"torch {p['libraries']['torch']}. Date {p['date']}.", "",
+        "## Rate-distortion", "", f"![PSNR vs bpp]({args.png.name})", "",
+        "Each point: bpp and PSNR-RGB averaged over the images for one target; dashed: the same decoded "
+        f"images after `{model}`. PNG (lossless) is left out of the chart.", "",
+        "## BD-rate between codecs (anchor JPEG)", "",
+        "Bytes at equal quality, Akima interpolation of log-rate over quality (the `bjontegaard` package) on the "
+        "averaged curves; negative: fewer bytes than the anchor.", "",
+        "| codec | BD-rate (PSNR) | BD-PSNR dB | BD-rate (MS-SSIM) | overlap (PSNR) |", "|---|---|---|---|---|",
+    ]
+    table = {(row[2], row[3]): row for row in built.bd}
+    for codec in [cv.label for cv in curves if cv.model is None and cv.codec != "jpeg"]:
+        psnr, ms = table.get((codec, "psnr")), table.get((codec, "ms_ssim"))
+        lines.append(f"| {codec} | {fmt(psnr and psnr[4], 1, ' %')} | {fmt(psnr and psnr[5], 2)} | "
+                     f"{fmt(ms and ms[4], 1, ' %')} | {fmt(psnr and psnr[7], 2)} |")
+    lines += ["", f"## What `{model}` saves at equal PSNR", "",
+              "Each codec against itself plus restoration: BD-rate, and the mean bytes per image saved over the "
+              "PSNR range both curves cover.", "",
+              "| codec | BD-rate (PSNR) | bytes saved / image | BD-PSNR dB (gain at equal rate) | BD-rate (MS-SSIM) | overlap |",
+              "|---|---|---|---|---|---|"]
+    for curve in [cv for cv in curves if cv.model]:
+        psnr, ms = table.get((curve.label, "psnr")), table.get((curve.label, "ms_ssim"))
+        lines.append(f"| {dashboards.codec_label(curve.codec)} | {fmt(psnr and psnr[4], 1, ' %')} | "
+                     f"{'—' if not psnr or psnr[6] is None else f'{psnr[6]:,}'} | {fmt(psnr and psnr[5], 2)} | "
+                     f"{fmt(ms and ms[4], 1, ' %')} | {fmt(psnr and psnr[7], 2)} |")
+    plain = {cv.codec: cv for cv in curves if cv.model is None}
+    restored = [cv for cv in curves if cv.model and cv.codec in plain]
+    if restored:
+        settings = [p["setting"] for p in plain[restored[0].codec].points]
+        lines += ["", "BD-rate averages log-rate, so the many small files at low rates weigh as much as the few "
+                  "large ones; bytes saved averages bytes, so the high rates dominate it. Where they disagree "
+                  "in sign, the model helps at low rates and costs PSNR at high ones. PSNR gain of "
+                  f"`{model}` at each target (dB, mean of the images):", "",
+                  "| codec | " + " | ".join(settings) + " |", "|---" * (len(settings) + 1) + "|"]
+        for curve in restored:
+            before = {p["setting"]: p["psnr"] for p in plain[curve.codec].points}
+            gains = [None if before.get(p["setting"]) is None or p["psnr"] is None else p["psnr"] - before[p["setting"]]
+                     for p in curve.points]
+            lines.append(f"| {dashboards.codec_label(curve.codec)} | "
+                         + " | ".join("—" if g is None else f"{g:+.2f}" for g in gains) + " |")
+    lines += ["", "Full tables, the per-format figures and the provenance: "
+              f"`python -m restoration report --db {args.db} --run {run['id']} --out report.html`.", ""]
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out} and {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Where and with what a benchmark row was computed: versions, machine, date, weights."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+from functools import lru_cache
+from importlib import metadata
+
+DISTRIBUTIONS = ("restoration-lab", "pillow", "pillow-avif-plugin", "pillow-jxl-plugin", "numpy",
+                 "opencv-python-headless", "torch", "scikit-image", "scipy")
+# What decides a row's numbers: the codec libraries and the packages that encode, decode,
+# measure and run the models. The project's own version is not in it (a release does not
+# change a stored number; a change of method bumps runner.SCHEMA instead).
+_ROW_DISTRIBUTIONS = DISTRIBUTIONS[1:]
+PILLOW_FEATURES = ("libjpeg_turbo", "jpg_2000", "webp", "avif", "zlib")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def codec_versions() -> dict:
+    from PIL import features
+
+    from restoration import plugins  # noqa: F401  the AVIF and JPEG XL plugins
+
+    return {name: features.version(name) for name in PILLOW_FEATURES}
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict:
+    return {dist: _version(dist) for dist in DISTRIBUTIONS}
+
+
+@lru_cache(maxsize=1)
+def library_digest() -> str:
+    """A short digest of every version that decides a row's numbers (part of each row's key)."""
+    versions = {"codecs": codec_versions(), **{d: library_versions()[d] for d in _ROW_DISTRIBUTIONS}}
+    return hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_sha256(model_id: str) -> str | None:
+    """The sha256 of the weights a registered model loads (None for a classical method)."""
+    from restoration import restorers
+
+    spec = restorers.get(model_id)
+    if spec.source == "own":
+        return restorers.own_manifest().get(spec.weights, {}).get("sha256")
+    if spec.source == "hub":
+        from restoration import hub
+
+        return hub.manifest().get(spec.weights, {}).get("sha256")
+    return None  # a classical method, or an entry that has no single weights file
+
+
+def provenance(executor: str = "local", workers: int | None = None) -> dict:
+    return {
+        "package": _version("restoration-lab"),
+        "libraries": library_versions(),
+        "codecs": codec_versions(),
+        "library_digest": library_digest(),
+        "machine": {"node": platform.node(), "system": platform.platform(), "arch": platform.machine(),
+                    "cpus": os.cpu_count(), "python": platform.python_version()},
+        "executor": executor,
+        "workers": workers,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,180 @@
+"""BD-rate on known cases, dashboard figures and tables, the report files, and the blind panel."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import skimage.data
+
+from restoration import bdrate, bench_inputs, dashboards, panel, report, runner
+from restoration.errors import UserInputError
+from restoration.store import Store
+
+RATES = [100.0, 200.0, 400.0, 800.0, 1600.0]
+PSNR = [30.0, 33.0, 36.0, 38.5, 41.0]
+
+
+@pytest.mark.parametrize("method", bdrate.METHODS)
+def test_bd_rate_of_a_curve_shifted_in_rate_is_exact(method):
+    """The same quality at 80 % of the rate everywhere: -20 % whatever the interpolation."""
+    result = bdrate.bd(list(zip(RATES, PSNR)), [(0.8 * r, q) for r, q in zip(RATES, PSNR)], method)
+    assert result.rate_percent == pytest.approx(-20.0, abs=1e-9)
+    assert result.overlap == pytest.approx(1.0)
+    back = bdrate.bd([(0.8 * r, q) for r, q in zip(RATES, PSNR)], list(zip(RATES, PSNR)), method)
+    assert back.rate_percent == pytest.approx(25.0, abs=1e-9)  # 1 / 0.8 - 1
+
+
+def test_bd_rate_and_bd_psnr_when_log_rate_is_linear_in_quality():
+    """PSNR = 10 log10(rate): 1 dB more at every rate is 10^(-1/10) - 1 = -20.57 % rate, +1 dB BD-PSNR."""
+    rates = np.array([1000.0, 2000.0, 4000.0, 8000.0])
+    result = bdrate.bd(list(zip(rates, 10 * np.log10(rates))), list(zip(rates, 10 * np.log10(rates) + 1)))
+    assert result.rate_percent == pytest.approx(100 * (10 ** -0.1 - 1), abs=1e-9)
+    assert result.quality_delta == pytest.approx(1.0, abs=1e-9)
+    # Bytes saved: the mean over the overlap of R(q) - R(q) / 10^0.1 (rates in bytes).
+    grid = np.linspace(31.0, 10 * np.log10(8000.0), 100001)
+    expected = np.mean(10 ** (grid / 10) * (1 - 10 ** -0.1))
+    assert result.bytes_saved == pytest.approx(expected, rel=1e-5)
+
+
+def test_bd_cleans_points_and_refuses_what_it_cannot_measure():
+    # A costlier point with lower quality (JPEG XL's low-rate mode) is dropped; order does not matter.
+    assert bdrate.monotone([(300, 31), (100, 30), (200, 29), (0, 10), (400, math.inf)]) == [(100, 30), (300, 31)]
+    assert bdrate.bd([(1, 1), (2, 2)], [(3, 5), (4, 6)]) is None  # no quality overlap
+    assert bdrate.bd([(1, 1)], [(1, 1), (2, 2)]) is None
+    with pytest.raises(UserInputError, match="unknown BD interpolation"):
+        bdrate.bd(list(zip(RATES, PSNR)), list(zip(RATES, PSNR)), "spline")
+
+
+def _row(codec, setting, bpp, psnr, model=None, image="a", dataset="set"):
+    return {"kind": "restore" if model else "codec", "codec": codec, "setting": setting, "bpp": bpp,
+            "bytes": bpp * 1000, "psnr": psnr, "psnr_y": psnr + 1, "ssim": psnr / 50, "ms_ssim": psnr / 45,
+            "ratio": 24 / bpp, "encode_ms": 2.0, "decode_ms": 1.0, "restore_ms": 30.0 if model else None,
+            "model": model, "scale": None, "image": image, "dataset": dataset}
+
+
+@pytest.fixture
+def rows():
+    rows = []
+    for image, offset in (("a", 0.0), ("b", 2.0)):
+        for q, (bpp, psnr) in enumerate(zip([0.25, 0.5, 1.0, 2.0], [28.0, 31.0, 34.0, 37.0])):
+            rows.append(_row("jpeg", f"quality={q}", bpp, psnr + offset, image=image))
+            rows.append(_row("jpeg", f"quality={q}", bpp, psnr + offset + 1, "deeprecnet", image=image))
+            rows.append(_row("webp", f"quality={q}", 0.8 * bpp, psnr + offset, image=image))
+        rows.append({**_row("png", "lossless", 13.0, 0.0, image=image), "psnr": "inf", "psnr_y": "inf",
+                     "ssim": 1.0, "ms_ssim": 1.0})
+    return rows
+
+
+def test_curves_average_per_setting_and_skip_lossless(rows):
+    curves = dashboards.curves(rows)
+    assert [(c.codec, c.model) for c in curves] == [("jpeg", None), ("jpeg", "deeprecnet"), ("webp", None)]
+    first = curves[0].points[0]
+    assert (first["bpp"], first["psnr"], first["images"]) == (0.25, 29.0, 2)  # mean of 28 and 30
+
+
+def test_bd_table_codecs_against_jpeg_and_restoration_against_its_codec(rows):
+    table = dashboards.bd_table(dashboards.curves(rows), ("psnr",))
+    by_test = {row[2]: row for row in table}
+    assert set(by_test) == {"WebP", "JPEG + deeprecnet"} and all(row[1] == "JPEG" for row in table)
+    assert by_test["WebP"][4] == pytest.approx(-20.0, abs=0.01)  # same PSNR at 0.8x the bytes
+    assert by_test["JPEG + deeprecnet"][4] < 0 and by_test["JPEG + deeprecnet"][6] > 0  # bytes saved
+    assert by_test["JPEG + deeprecnet"][5] == pytest.approx(1.0, abs=1e-3)  # +1 dB at equal rate
+
+
+def test_figures_and_method_table(rows):
+    curves = dashboards.curves(rows)
+    figure = dashboards.rd_figure(curves, "psnr")
+    assert [t.name for t in figure.data] == ["JPEG", "JPEG + deeprecnet", "WebP"]
+    assert figure.data[1].line.dash == "dash" and figure.data[0].line.dash == "solid"
+    formats = dashboards.format_figure(rows)
+    assert list(formats.data[0].x) == ["JPEG", "WebP", "PNG"]  # compression ratio bars
+    psnr_bars = formats.data[2]
+    assert psnr_bars.y[2] is None and psnr_bars.text[2] == "lossless"
+    heat = dashboards.heatmap_figure(rows)
+    assert list(heat.data[0].y) == ["JPEG", "WebP", "PNG"] and heat.data[0].text[2][0] == "lossless"
+    table = {row[1]: row for row in dashboards.method_table(rows)}
+    assert table["JPEG"][2] == 8 and table["JPEG"][3] == pytest.approx(33.5) and table["JPEG"][8] == 3.0
+    assert table["JPEG + deeprecnet"][8] == 33.0 and table["PNG"][3] == "inf"
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "bench.sqlite"
+    images = [bench_inputs.make("astro", "crops", skimage.data.astronaut()[100:292, 150:342])]
+    config = runner.BenchConfig(("jpeg", "webp", "png"), qualities=(10, 30, 60, 90), models=("bilateral",),
+                                sr_scale=2)
+    result = runner.bench(images, config, db, workers=1)
+    return db, result
+
+
+def test_report_files_are_self_contained(stored, tmp_path):
+    db, result = stored
+    built = report.build(db, [str(result.run_id)])
+    assert built.summary()["rows"] == result.rows == 4 + 4 + 4 + 4 + 1 + 1  # jpeg, +bilateral, webp, +bilateral, png, sr
+    assert {row[2] for row in built.bd} == {"WebP", "JPEG + bilateral", "WebP + bilateral"}
+    assert {row[3] for row in built.bd} == {"psnr", "ssim", "ms_ssim"}
+    files = report.write_all(built, tmp_path, "r")
+    page = files["html"].read_text()
+    assert page.count("Plotly.newPlot") == 5 and "bicubic-x2 (x2)" in page
+    assert not re.search(r"<script[^>]+src=", page) and "<link" not in page  # nothing fetched to open it
+    with open(files["csv"]) as handle:
+        lines = list(csv.DictReader(handle))
+    assert len(lines) == result.rows and {"bpp", "psnr", "model_sha256", "restore_ms"} <= set(lines[0])
+    body = json.loads(files["json"].read_text())
+    assert body["runs"][0]["provenance"]["library_digest"] and len(body["rows"]) == result.rows
+
+
+def test_report_picks_the_latest_run_and_refuses_unknown_ones(stored):
+    db, result = stored
+    assert report.build(db).summary()["runs"] == [result.run_id]
+    with pytest.raises(UserInputError, match="no run 77"):
+        report.build(db, [77])
+    with pytest.raises(UserInputError, match="not a run id"):
+        report.build(db, ["latest"])
+
+
+def test_blind_panel_hides_names_and_counts_votes(tmp_path):
+    db = tmp_path / "panel.sqlite"
+    image = skimage.data.astronaut()
+    pair = panel.make_pair(image, "restoration", ["bilateral", "gaussian"], db, quality=10, seed=1)
+    assert pair.a.shape == pair.b.shape == pair.input.shape == (256, 256, 3)
+    assert not hasattr(pair, "model_a")  # the names stay in the database
+    panel.vote(pair.id, "A", db=db)
+    panel.vote(pair.id, "same", score_a=4, score_b=2, db=db)
+    sr_pair = panel.make_pair(image, "super-resolution", ["bicubic-x2", "nearest-x2"], db, scale=2, crop=64, seed=3)
+    assert sr_pair.a.shape == (64, 64, 3) and sr_pair.input.shape == (32, 32, 3)
+    panel.vote(sr_pair.id, score_b=5, db=db)
+    table = {(row[0], row[1]): row for row in panel.scores(db)}
+    with Store(db) as store:
+        first, second = store.pair(pair.id), store.pair(sr_pair.id)
+    winner, loser = first["model_a"], first["model_b"]  # "A" won the first vote
+    assert table[("restoration", winner)][2:7] == [2, 1, 1, 0, 0.75]
+    assert table[("restoration", loser)][2:7] == [2, 0, 1, 1, 0.25]
+    assert table[("restoration", winner)][7:] == [1, 4.0] and table[("restoration", loser)][7:] == [1, 2.0]
+    scored = table[("super-resolution", second["model_b"])]
+    assert scored[2] == 0 and scored[6] is None and scored[7:] == [1, 5.0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"preference": "C"}, "preference must be"),
+    ({"score_a": 6}, "1 to 5"),
+    ({}, "preference or a score"),
+])
+def test_panel_vote_errors(tmp_path, kwargs, message):
+    with pytest.raises(UserInputError, match=message):
+        panel.vote(1, db=tmp_path / "p.sqlite", **kwargs)
+
+
+def test_panel_needs_two_fitting_models(tmp_path):
+    image = skimage.data.astronaut()
+    with pytest.raises(UserInputError, match="at least two"):
+        panel.make_pair(image, "restoration", ["bilateral"], tmp_path / "p.sqlite")
+    with pytest.raises(UserInputError, match="super-resolution task"):
+        panel.make_pair(image, "restoration", ["bilateral", "bicubic-x4"], tmp_path / "p.sqlite")
+    with pytest.raises(UserInputError, match="no panel pair 5"):
+        panel.vote(5, "A", db=tmp_path / "p.sqlite")

@@ -1,0 +1,97 @@
+"""The Dashboards tab's named endpoints (/bench, /report, /runs, /panel_*) against a live app."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import skimage.data
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("db") / "bench.sqlite"
+
+
+@pytest.fixture(scope="module")
+def client(db):
+    import app
+
+    before = os.environ.get("RESTORATION_DB")
+    os.environ["RESTORATION_DB"] = str(db)  # read by every handler at call time
+    demo = app.build()
+    port = _free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+        if before is None:
+            os.environ.pop("RESTORATION_DB", None)
+        else:
+            os.environ["RESTORATION_DB"] = before
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("crops")
+    paths = [folder / "astro.png", folder / "coffee.png"]
+    Image.fromarray(skimage.data.astronaut()[100:276, 150:326]).save(paths[0])
+    Image.fromarray(skimage.data.coffee()[50:226, 200:376]).save(paths[1])
+    return paths
+
+
+def test_dashboard_endpoints_are_named(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/bench", "/report", "/runs", "/panel_pair", "/panel_vote", "/panel_scores"} <= names
+
+
+def test_bench_then_report(client, crops, db):
+    summary, runs = client.predict([handle_file(str(p)) for p in crops], False, ["jpeg", "png"], "20,60", "", [], 0, [],
+                                   api_name="/bench")
+    assert summary["rows"] == 2 * 3 and summary["computed"] == 6 and summary["reused"] == 0
+    assert db.is_file() and runs["value"] == [str(summary["run"])]  # the run list, updated and selected
+    again, _ = client.predict([handle_file(str(p)) for p in crops], False, ["jpeg", "png"], "20,60", "", [], 0, [],
+                              api_name="/bench")
+    assert again["reused"] == 6 and again["computed"] == 0 and again["run"] != summary["run"]
+
+    rd_psnr, rd_ssim, rd_msssim, bd, formats, heatmap, methods, files, selection = client.predict(
+        [str(summary["run"])], api_name="/report")
+    assert selection["rows"] == 6 and selection["datasets"] == ["upload"]
+    assert "JPEG" in rd_psnr["plot"] and "PNG" in formats["plot"]
+    assert [row[1] for row in methods["data"]] == ["JPEG", "PNG"]
+    html = Path(next(f for f in files if f.endswith(".html"))).read_text()
+    assert "<script src=" not in html and "Plotly" in html and "Per data set and method" in html
+    assert sum(1 for _ in open(next(f for f in files if f.endswith(".csv")))) == 1 + 6
+
+
+def test_report_errors_are_clear(client):
+    with pytest.raises(Exception, match="no run 999"):
+        client.predict(["999"], api_name="/report")
+    with pytest.raises(Exception, match="codec"):
+        client.predict([], True, [], "", "", [], 0, [], api_name="/bench")
+
+
+def test_blind_panel_pair_vote_scores(client):
+    models = ["bilateral", "gaussian"]
+    given, a, b, pair_id, note = client.predict(None, "astronaut", "restoration", models, "jpeg", 15, 4,
+                                                api_name="/panel_pair")
+    assert pair_id >= 1 and "bilateral" not in note and "gaussian" not in note
+    assert all(Image.open(p).size == (256, 256) for p in (given, a, b))
+    note, scores = client.predict(pair_id, "A", 4, None, api_name="/panel_vote")
+    assert "recorded" in note
+    rows = {row[1]: row for row in scores["data"]}
+    assert set(rows) == set(models) and sum(rows[m][3] for m in models) == 1  # one win in all
+    assert [rows[m][2] for m in models] == [1, 1]
+    with pytest.raises(Exception, match="preference or a score"):
+        client.predict(pair_id, None, None, None, api_name="/panel_vote")

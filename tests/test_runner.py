@@ -1,0 +1,180 @@
+"""Benchmark runner: inputs, pure tasks, the SQLite store (round trip, reuse, resume), executors."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+import skimage.data
+from PIL import Image
+
+from restoration import bench_inputs, runner
+from restoration.errors import UserInputError
+from restoration.store import Store
+
+CONFIG = runner.BenchConfig(codecs=("jpeg", "png"), qualities=(20, 60))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [bench_inputs.make("astro", "crops", skimage.data.astronaut()[100:228, 150:278]),
+            bench_inputs.make("coffee", "crops", skimage.data.coffee()[50:178, 200:328])]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def test_inputs_folders_zips_files_and_names(tmp_path):
+    folder = tmp_path / "Set"
+    folder.mkdir()
+    a = skimage.data.astronaut()[:40, :50]
+    Image.fromarray(a).save(folder / "a.png")
+    Image.fromarray(skimage.data.coffee()[:30, :20]).save(folder / "b.png")
+    with zipfile.ZipFile(tmp_path / "packed.zip", "w") as archive:
+        archive.write(folder / "a.png", "inner/a.png")
+        archive.writestr("notes.txt", "not an image")
+    loose = tmp_path / "c.png"
+    Image.fromarray(a).save(loose)
+    found = bench_inputs.collect([folder, tmp_path / "packed.zip", loose], dataset="upload")
+    assert [(im.name, im.dataset) for im in found] == [("a", "Set"), ("b", "Set"), ("a-2", "packed"), ("c", "upload")]
+    assert found[0].hash == found[2].hash == found[3].hash != found[1].hash  # same pixels, same hash
+    with pytest.raises(UserInputError, match="no such file"):
+        bench_inputs.collect([tmp_path / "missing"])
+    (tmp_path / "bad.zip").write_text("no zip")
+    with pytest.raises(UserInputError, match="not a valid zip"):
+        bench_inputs.collect([tmp_path / "bad.zip"])
+
+
+def test_config_errors_before_any_work():
+    for config, message in [(runner.BenchConfig(), "at least one codec"),
+                            (runner.BenchConfig(("nosuch",)), "unknown codec"),
+                            (runner.BenchConfig(("jpeg",), qualities=(10,), bpps=(0.5,)), "not both"),
+                            (runner.BenchConfig(("jpeg",), models=("bicubic-x2",)), "super-resolution model"),
+                            (runner.BenchConfig(("jpeg",), sr_models=("lanczos-x2",)), "need a scale"),
+                            (runner.BenchConfig(sr_scale=2, sr_models=("lanczos-x4",)), "upscales x4")]:
+        with pytest.raises(UserInputError, match=message):
+            config.checked()
+    assert runner.BenchConfig(sr_scale=4).checked().sr_models == ("bicubic-x4",)  # the baseline always runs
+
+
+def test_task_rows_have_every_field(images):
+    config = runner.BenchConfig(("jpeg",), qualities=(30,), models=("bilateral",), sr_scale=2).checked()
+    tasks = runner.plan(images[:1], config)
+    assert [t.config["kind"] for t in tasks] == ["codec", "sr"]
+    codec_rows = runner.run_task(tasks[0], images[0].image)
+    assert [r["kind"] for r in codec_rows] == ["codec", "restore"]
+    plain, restored = codec_rows
+    for key in ("codec", "setting", "bytes", "bpp", "ratio", "psnr", "psnr_y", "ssim", "ms_ssim", "encode_ms",
+                "decode_ms", "restore_ms", "model", "model_sha256", "key", "image_hash"):
+        assert key in plain and key in restored
+    assert plain["setting"] == "quality=30" and plain["bytes"] > 0 and plain["ms_ssim"] is None  # 128 px < 176
+    assert restored["bytes"] == plain["bytes"] and restored["model"] == "bilateral" and restored["restore_ms"] > 0
+    assert restored["key"] == tasks[0].keys()[1] and plain["key"] == tasks[0].keys()[0]
+    sr_row = runner.run_task(tasks[1], images[0].image)[0]
+    assert sr_row["model"] == "bicubic-x2" and sr_row["scale"] == 2 and 20 < sr_row["psnr_y"] < 45
+    json.dumps(codec_rows + [sr_row], allow_nan=False)  # strict JSON, as stored
+
+
+def test_keys_follow_image_configuration_and_weights(images):
+    task = runner.plan(images[:1], CONFIG.checked())[0]
+    assert task.key() == runner.plan(images[:1], CONFIG.checked())[0].key()
+    assert task.model_key("deeprecnet", "aaa") != task.model_key("deeprecnet", "bbb")
+    other = runner.plan(images[1:], CONFIG.checked())[0]
+    assert other.key() != task.key()
+    changed = runner.Task(task.image_hash, task.config, (("bilateral", "not-the-loaded-weights"),), task.libs)
+    with pytest.raises(UserInputError, match="weights of bilateral changed"):
+        runner.run_task(changed, images[0].image)
+
+
+def test_store_round_trip_and_reuse(tmp_path, images):
+    db = tmp_path / "bench.sqlite"
+    first = runner.bench(images, CONFIG, db, workers=1)
+    assert (first.rows, first.computed, first.reused, first.resumed) == (6, 6, 0, False)
+    second = runner.bench(images, CONFIG, db, workers=1)
+    assert (second.rows, second.computed, second.reused) == (6, 0, 6) and second.run_id != first.run_id
+    wider = runner.bench(images, runner.BenchConfig(("jpeg", "png"), qualities=(20, 60, 90)), db, workers=1)
+    assert (wider.computed, wider.reused) == (2, 6)
+    with Store(db) as store:
+        runs = store.runs()
+        rows = store.rows([first.run_id])
+        again = store.rows([second.run_id])
+    assert [r["status"] for r in runs] == ["finished"] * 3
+    assert runs[0]["provenance"]["codecs"]["libjpeg_turbo"] and runs[0]["provenance"]["machine"]["cpus"]
+    assert runs[0]["config"]["qualities"] == [20.0, 60.0] and len(runs[0]["images"]) == 2
+    assert {(r["image"], r["dataset"]) for r in rows} == {("astro", "crops"), ("coffee", "crops")}
+    strip = lambda rs: sorted(json.dumps({k: v for k, v in r.items() if k != "run"}, sort_keys=True) for r in rs)
+    assert strip(rows) == strip(again)  # the very rows, reused
+    assert [r["psnr"] for r in rows if r["codec"] == "png"] == ["inf", "inf"]
+
+
+def test_interrupted_run_resumes(tmp_path, images):
+    db = tmp_path / "bench.sqlite"
+    config = runner.BenchConfig(("jpeg",), qualities=(10, 30, 50, 70))
+
+    def stop_after_three(done, total, text):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.bench(images, config, db, workers=1, progress=stop_after_three)
+    with Store(db) as store:
+        (run,) = store.runs()
+    assert run["status"] == "interrupted" and run["rows"] == 3
+    resumed = runner.bench(images, config, db, workers=1)
+    assert (resumed.run_id, resumed.resumed, resumed.reused, resumed.computed, resumed.rows) == (run["id"], True, 3, 5, 8)
+    with Store(db) as store:
+        assert [r["status"] for r in store.runs()] == ["finished"]
+
+
+def test_process_pool_gives_the_same_rows(tmp_path, images):
+    config = runner.BenchConfig(("jpeg", "webp"), qualities=(10, 40, 70, 90))
+    inline = runner.bench(images, config, tmp_path / "a.sqlite", workers=1)
+    pooled = runner.bench(images, config, tmp_path / "b.sqlite", workers=2)  # 16 tasks: a 2-process pool
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        rows_a = {(r["image"], r["key"]): r for r in a.rows([inline.run_id])}
+        rows_b = {(r["image"], r["key"]): r for r in b.rows([pooled.run_id])}
+    assert rows_a.keys() == rows_b.keys() and len(rows_a) == 16
+    for key, row in rows_a.items():
+        assert (row["bytes"], row["psnr"], row["ssim"]) == (rows_b[key]["bytes"], rows_b[key]["psnr"], rows_b[key]["ssim"])
+    with Store(tmp_path / "b.sqlite") as b:
+        assert b.run(pooled.run_id)["provenance"]["workers"] == 2
+
+
+def test_dask_local_cluster_executor(tmp_path, images):
+    distributed = pytest.importorskip("distributed")
+    config = runner.BenchConfig(("jpeg",), qualities=(20, 60), sr_scale=2)
+    inline = runner.bench(images, config, tmp_path / "a.sqlite", workers=1)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
+                                  protocol="tcp", dashboard_address=None) as cluster:
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        assert address.startswith("dask://127.0.0.1:")
+        remote = runner.bench(images, config, tmp_path / "b.sqlite", executor=address)
+    assert (remote.rows, remote.computed) == (inline.rows, inline.computed) == (6, 6)
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        psnr_a = sorted((r["key"], r["psnr"]) for r in a.rows([inline.run_id]))
+        psnr_b = sorted((r["key"], r["psnr"]) for r in b.rows([remote.run_id]))
+        assert b.run(remote.run_id)["provenance"]["executor"] == address
+    assert psnr_a == psnr_b
+
+
+def test_bad_executor_and_unreachable_scheduler(tmp_path, images, monkeypatch):
+    monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", "1s")
+    with pytest.raises(UserInputError, match="unknown executor"):
+        runner.bench(images, CONFIG, tmp_path / "a.sqlite", executor="spark://x")
+    pytest.importorskip("distributed")
+    with pytest.raises(UserInputError, match="cannot reach the Dask scheduler"):
+        runner.bench(images, CONFIG, tmp_path / "a.sqlite", executor="dask://127.0.0.1:9")
+
+
+def test_store_refuses_a_file_that_is_not_a_database(tmp_path):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_bytes(b"plain text, no database" * 100)
+    with pytest.raises(UserInputError, match="cannot use this file"):
+        Store(bad)
+    with pytest.raises(UserInputError, match="no such database"):
+        Store(tmp_path / "missing.sqlite", create=False)
