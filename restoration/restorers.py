@@ -38,9 +38,14 @@ class RestorerSpec:
     params: int | None = None
     # Above this estimated JPEG quality the model was measured to lose PSNR: pass the input through.
     max_jpeg_quality: int | None = None
+    # Entries whose readiness is not a manifest file (learned dictionaries, a diffusers snapshot)
+    # answer for themselves; it must stay cheap and offline, like the checks below.
+    status_check: Callable[[], str] | None = None
 
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""
+        if self.status_check is not None:
+            return self.status_check()
         if self.source == "classical":
             return "ready"
         if self.source == "own":
@@ -193,6 +198,16 @@ def _hub_specs() -> list[RestorerSpec]:
 
 
 REGISTRY.update({s.id: s for s in _hub_specs()})
+
+
+def _module_specs() -> list[RestorerSpec]:
+    # Light modules: numpy-only at import; sklearn and diffusers load inside their factories.
+    from restoration import dictionary_sr, diffusion_sr
+
+    return [*dictionary_sr.specs(), *diffusion_sr.specs()]
+
+
+REGISTRY.update({s.id: s for s in _module_specs()})
 
 
 def get(model_id: str) -> RestorerSpec:

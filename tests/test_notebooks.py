@@ -28,7 +28,9 @@ def test_recipe_smoke(notebook, tmp_path, monkeypatch):
     exported = tmp_path / "smoke" / "export"
     assert (exported / entry["file"]).is_file()
     manifest = json.loads((exported / "manifest.json").read_text())
-    assert manifest["own"][summary["recipe"]["model_id"]]["sha256"] == entry["sha256"]
+    # Networks are recorded under "own", learned SR dictionaries under "dictionaries".
+    section = manifest.get("own", {}) | manifest.get("dictionaries", {})
+    assert section[summary["recipe"]["model_id"]]["sha256"] == entry["sha256"]
 
 
 def test_training_reduces_loss_on_a_fixed_batch():
