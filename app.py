@@ -333,12 +333,55 @@ def build() -> gr.Blocks:
     return demo
 
 
+def _atomic_image_cache() -> None:
+    """Gradio 6.31's save_pil_to_cache rewrites its content-addressed file in place, so a second
+    request with an identical output image truncates it while the first is still downloading it
+    (bench/load_test.py saw empty downloads). Write under a temporary name and rename instead, as
+    gradio's own save_file_to_cache does; a reader keeps the old, complete file."""
+    from pathlib import Path
+
+    from gradio import processing_utils as pu
+
+    def save_pil_to_cache(img, cache_dir, name="image", format="webp"):
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        target = (folder / f"{name}.{format}").resolve()
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(staging, target)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)  # no half-written staging files left in the cache
+            raise
+        return str(target)
+
+    pu.save_pil_to_cache = save_pil_to_cache
+
+
+_atomic_image_cache()
+
+
+def configure_queue(demo: gr.Blocks) -> gr.Blocks:
+    # The limit is per event (compress, restore, upscale... each run at most 2 at once): about one
+    # worker per core, since each request pins torch/OpenCV to one thread. Beyond 64 waiting
+    # requests callers are refused at once rather than queued for minutes (bench/load_test.py).
+    return demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")), max_size=64)
+
+
+def launch_options() -> dict:
+    """``python app.py``'s launch options. RESTORATION_MCP=1 also serves the named endpoints as MCP
+    tools at /gradio_api/mcp/ (needs the mcp package); unset, None leaves GRADIO_MCP_SERVER in charge."""
+    return {"theme": gr.themes.Soft(), "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None}
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     lab.configure_threads()
     demo = build()
-    demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")))
-    demo.launch(theme=gr.themes.Soft())
+    configure_queue(demo)
+    demo.launch(**launch_options())
 
 
 if __name__ == "__main__":

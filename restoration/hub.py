@@ -77,6 +77,9 @@ def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> 
     _check_suffix(item["filename"])
     cached = cached_path(item)
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    if cached is None and _offline():
+        raise HubError(f"not downloaded: HF_HUB_OFFLINE is set and {item['repo_id']}/{item['filename']} "
+                       "is not in the local Hub cache")
     if cached is None:
         # huggingface_hub retries a refused connection with backoff for ~15 s; probe once first
         # so that offline answers within seconds.
@@ -95,6 +98,14 @@ def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> 
             raise HubError(f"{item['filename']}: sha256 {actual[:12]}… does not match the manifest "
                            f"({expected[:12]}…); refused and removed")
     return path
+
+
+def _offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub read it at import, or as set since (the app may be told later)."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").upper()
+    return bool(constants.HF_HUB_OFFLINE) or flag in {"1", "ON", "YES", "TRUE"}
 
 
 def _probe(endpoint: str, timeout_s: float) -> None:

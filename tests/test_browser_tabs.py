@@ -1,0 +1,165 @@
+"""Every tab in headless Chromium: upload a small image, press the main button, wait for results.
+
+Fails on a browser console error or a Gradio error toast. Set RESTORATION_SCREENSHOTS=DIR to keep
+one PNG per tab there (the README's docs/tab_*.webp were made from them with Pillow).
+Skipped without Debian's Chromium or playwright.
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import skimage.data
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Debian chromium is not installed", allow_module_level=True)
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    # The benchmark tab writes rows to $RESTORATION_DB: keep them out of runs/bench.sqlite.
+    db = tmp_path_factory.mktemp("db") / "bench.sqlite"
+    old = os.environ.get("RESTORATION_DB")
+    os.environ["RESTORATION_DB"] = str(db)
+    import app
+
+    demo = app.build()
+    port = _free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    if old is None:
+        os.environ.pop("RESTORATION_DB", None)
+    else:
+        os.environ["RESTORATION_DB"] = old
+
+
+@pytest.fixture(scope="module")
+def small_png(tmp_path_factory) -> Path:
+    """96x96 crop of the astronaut's face: small, so every model finishes in seconds on one thread."""
+    path = tmp_path_factory.mktemp("img") / "face.png"
+    Image.fromarray(skimage.data.astronaut()[40:136, 176:272]).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+        errors: list[str] = []
+
+        def on_console(msg):
+            # Tolerated: failed loads of files that are not the app's (the favicon, web fonts from
+            # external hosts when there is no network). No run here logged any error at all.
+            where = msg.location.get("url", "") if msg.location else ""
+            external = where and not where.startswith(url)
+            if msg.type == "error" and not ("favicon" in msg.text or "favicon" in where or
+                                            ("Failed to load resource" in msg.text and external)):
+                errors.append(f"{msg.text} ({where})")
+
+        pg.on("console", on_console)
+        pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+        pg.errors = errors
+        pg.goto(url, wait_until="load")
+        pg.get_by_role("button", name="Compress").wait_for(timeout=60_000)
+        yield pg
+        browser.close()
+
+
+def _finish(page, name: str) -> None:
+    """No error toast, no console error; keep a screenshot when asked."""
+    toasts = page.locator('[data-testid="toast-body"].error')
+    assert toasts.count() == 0, toasts.first.inner_text()
+    assert not page.errors, page.errors
+    folder = os.environ.get("RESTORATION_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the button; show the tab's top
+        page.screenshot(path=str(Path(folder) / f"tab_{name}.png"), full_page=False)
+
+
+def _upload(page, label: str, path: Path) -> None:
+    block = page.locator(".block", has=page.get_by_text(label, exact=True)).last
+    block.locator("input[type=file]").set_input_files(str(path))
+
+
+def _open(page, tab: str) -> None:
+    page.get_by_role("tab", name=tab).click()
+    page.wait_for_timeout(300)
+
+
+def test_codecs_tab(page, small_png):
+    _open(page, "Codec comparison")
+    _upload(page, "Original (upload, paste or pick an example)", small_png)
+    page.locator("img[src*='face']").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Compress").click()
+    page.get_by_text("codec(s).").wait_for(timeout=60_000)
+    page.get_by_text("JPEG quality=75", exact=True).first.wait_for(state="attached", timeout=10_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _finish(page, "codecs")
+
+
+def test_restoration_tab(page, small_png):
+    _open(page, "Restoration")
+    _upload(page, "Clean reference (optional)", small_png)
+    page.get_by_role("button", name="Degrade", exact=True).click()
+    page.get_by_text("Degraded input (or upload one)").wait_for()
+    # The degraded file lands in the second image input once the degradation ran.
+    degraded = page.locator(".block", has=page.get_by_text("Degraded input (or upload one)", exact=True)).last
+    degraded.locator("img").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Restore", exact=True).click()
+    page.get_by_text("Estimated JPEG quality of the input").wait_for(timeout=90_000)
+    gallery = page.locator(".block", has=page.get_by_text("Results", exact=True)).filter(has=page.locator("img"))
+    assert gallery.locator("img").count() >= 1
+    _finish(page, "restoration")
+
+
+def test_sr_tab(page, small_png):
+    _open(page, "Super-resolution")
+    _upload(page, "Low-resolution image (upload or paste)", small_png)
+    page.get_by_role("radio", name="x2").first.check()
+    page.get_by_role("button", name="Upscale", exact=True).click()
+    table = page.locator(".block", has=page.get_by_text("Metrics and time", exact=True)).last
+    table.get_by_text("bicubic-x2").first.wait_for(timeout=90_000)
+    # The left/right pick then fills the comparison slider (a second event).
+    page.locator("img[data-testid=imageslider-image]:visible").first.wait_for(timeout=30_000)
+    _finish(page, "sr")
+
+
+def test_dashboards_tab(page, small_png):
+    _open(page, "Dashboards")
+    _upload(page, "Images or zip archives", small_png)
+    page.get_by_text("face.png").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Run benchmark").click()
+    # The benchmark's .then() draws the report: the BD-rate table and the RD plots.
+    page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=90_000)
+    _finish(page, "dashboards")
+
+
+def test_the_checks_can_fail(page, url):
+    """The two failure signals are real: a console error is collected and a gr.Error shows a toast."""
+    other = page.context.browser.new_page()
+    seen: list[str] = []
+    other.on("console", lambda msg: seen.append(msg.text) if msg.type == "error" else None)
+    other.goto(url, wait_until="load")
+    other.get_by_role("button", name="Compress").click()  # no image: the handler raises gr.Error
+    other.locator('[data-testid="toast-body"].error').first.wait_for(timeout=30_000)
+    other.evaluate("console.error('probe')")
+    other.wait_for_timeout(200)
+    assert "probe" in seen
+    other.close()
