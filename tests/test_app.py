@@ -1,7 +1,6 @@
 """Launch the real app on 127.0.0.1 and call its named endpoints with gradio_client."""
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from live_app import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")

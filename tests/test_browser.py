@@ -5,7 +5,6 @@ Set RESTORATION_SCREENSHOT=path to keep a screenshot of the finished page (the R
 
 import os
 import shutil
-import socket
 
 import pytest
 
@@ -16,10 +15,7 @@ if not os.path.exists(CHROMIUM):
     pytest.skip("Debian chromium is not installed", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from live_app import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")

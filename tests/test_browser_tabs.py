@@ -7,7 +7,6 @@ Skipped without Debian's Chromium or playwright.
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from live_app import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")

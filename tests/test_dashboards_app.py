@@ -1,7 +1,6 @@
 """The Dashboards tab's named endpoints (/bench, /report, /runs, /panel_*) against a live app."""
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from live_app import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ the sr registry entries, the ``upscale`` CLI contract and the app's ``/upscale``
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -239,10 +238,7 @@ def test_cli_not_an_image(tmp_path):
 # -- app ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from live_app import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
