@@ -1,6 +1,6 @@
 """Restoration benchmark: artifact removal and denoising on the development benchmarks.
 
-    python bench/restore_kodak.py [--limit N] [--sections jpeg,codecs,denoise,latency,large]
+    python bench/restore_kodak.py [--limit N] [--sections jpeg,codecs,denoise,combined,latency] [--models a,b]
 
 Sections (each writes a markdown table to --out and JSON lines to --jsonl):
 - jpeg: Kodak24 compressed by Pillow's libjpeg at q10/20/30/40 (4:2:0); RGB PSNR, Y PSNR and SSIM
@@ -102,6 +102,20 @@ def section_denoise(sets, log, models):
     return "### Denoising (Gaussian noise, sigma on 0-255; classical filters are told sigma, DnCNN is blind)\n\n" + "\n".join(lines)
 
 
+def section_combined(images, log, models):
+    """The survey's combined degradation at one fixed point: blur 1.0, noise 10, JPEG q50."""
+    lines = ["| model | PSNR RGB | gain dB |", "|---|---|---|"]
+    degraded = [degrade.Chain((degrade.Blur(sigma=1.0), degrade.Noise(10, seed=i),
+                               degrade.Compress("jpeg", {"quality": 50})))(im) for i, im in enumerate(images)]
+    base = statistics.fmean(evaluate.metriclib.psnr(evaluate.metriclib.Sample(c, d)) for c, d in zip(images, degraded))
+    lines.append(f"| input | {base:.2f} | |")
+    for model in models:
+        psnr = statistics.fmean(evaluate.restore(d, model, c, ["psnr"]).after["psnr"] for c, d in zip(images, degraded))
+        log({"section": "combined", "model": model, "psnr": psnr, "input_psnr": base})
+        lines.append(f"| {model} | {psnr:.2f} | {psnr - base:+.2f} |")
+    return "### Kodak24, blur sigma 1 + noise sigma 10 + JPEG q50\n\n" + "\n".join(lines)
+
+
 LATENCY_CHILD = """
 import sys, time, statistics, numpy as np, torch
 sys.path.insert(0, {root!r})
@@ -164,6 +178,9 @@ def main():
     if "denoise" in sections:
         sets = {"McMaster": load_set("McMaster", args.limit), "Kodak24": kodak}
         parts.append(section_denoise(sets, log, ready("denoise", only)))
+    if "combined" in sections:
+        own = [s.id for s in restorers.REGISTRY.values() if s.source == "own" and s.scale == 1 and s.status() == "ready"]
+        parts.append(section_combined(kodak, log, [m for m in own if not only or m in only]))
     if "latency" in sections:
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
