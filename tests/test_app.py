@@ -12,20 +12,15 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 
-from live_app import free_port as _free_port  # noqa: E402
+from live_app import serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
     import app
 
-    demo = app.build()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with serving(app.build()) as url:
+        yield Client(url, verbose=False)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 
-from live_app import free_port as _free_port  # noqa: E402
+from live_app import serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +25,10 @@ def client(db):
 
     before = os.environ.get("RESTORATION_DB")
     os.environ["RESTORATION_DB"] = str(db)  # read by every handler at call time
-    demo = app.build()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with serving(app.build()) as url:
+            yield Client(url, verbose=False)
     finally:
-        demo.close()
         if before is None:
             os.environ.pop("RESTORATION_DB", None)
         else:

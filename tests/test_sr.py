@@ -238,7 +238,7 @@ def test_cli_not_an_image(tmp_path):
 # -- app ---------------------------------------------------------------------------------------
 
 
-from live_app import free_port as _free_port  # noqa: E402
+from live_app import serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -248,13 +248,8 @@ def client():
 
     import app
 
-    demo = app.build()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with serving(app.build()) as url:
+        yield Client(url, verbose=False)
 
 
 def test_app_upscale_endpoint(client, hr_png):
