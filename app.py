@@ -173,6 +173,24 @@ def _model_choices():
 
 
 # -- layout ----------------------------------------------------------------------------------------
+def _results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str, view_api: str):
+    """The right-hand column the Restoration and Super-resolution tabs share: a note, a gallery,
+    a metrics table, a split slider between any two results (wired here) and the PNG downloads."""
+    with gr.Column(scale=2):
+        note = gr.Markdown()
+        gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
+        table = gr.Dataframe(headers=headers, interactive=False, label=table_label)
+        with gr.Row():
+            left = gr.Dropdown([], label="Left")
+            right = gr.Dropdown([], label="Right")
+        slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False, max_height=640)
+        files = gr.File(label=files_label, file_count="multiple", interactive=False)
+    gr.on([left.change, right.change], compare_view,
+          [views, left, right, gr.State(1), gr.State(50), gr.State(50)], slider, api_name=view_api)
+    # In the order the restore and upscale handlers return them.
+    return [gallery, table, files, views, left, right, slider, note]
+
+
 def build() -> gr.Blocks:
     with gr.Blocks(title="Restoration Lab") as demo:
         gr.Markdown("# Restoration Lab\nCompare image codecs at equal settings or equal size, "
@@ -267,25 +285,12 @@ def build() -> gr.Blocks:
                     models = gr.CheckboxGroup(_model_choices(), value=["deeprecnet", "bilateral"], label="Models")
                     restore_sigma = gr.Number(value=0, label="Noise sigma for classical filters (0: estimate)")
                     run_restore = gr.Button("Restore", variant="primary")
-                with gr.Column(scale=2):
-                    restore_note = gr.Markdown()
-                    gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
-                    restore_table = gr.Dataframe(headers=lab.RESTORE_HEADERS, interactive=False, label="Metrics")
-                    with gr.Row():
-                        r_left = gr.Dropdown([], label="Left")
-                        r_right = gr.Dropdown([], label="Right")
-                    r_slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False,
-                                              max_height=640)
-                    restore_files = gr.File(label="Restored images (PNG)", file_count="multiple", interactive=False)
+                restore_outputs = _results_panel(restore_views, lab.RESTORE_HEADERS, "Metrics",
+                                                 "Restored images (PNG)", "restore_view")
             clean_example.change(load_example, clean_example, clean, api_name="load_restoration_example")
             run_degrade.click(degrade, [clean, kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur],
                               [degraded, deg_info], api_name="degrade")
-            run_restore.click(restore, [degraded, clean, models, restore_sigma],
-                              [gallery, restore_table, restore_files, restore_views, r_left, r_right, r_slider,
-                               restore_note], api_name="restore")
-            gr.on([r_left.change, r_right.change], compare_view,
-                  [restore_views, r_left, r_right, gr.State(1), gr.State(50), gr.State(50)], r_slider,
-                  api_name="restore_view")
+            run_restore.click(restore, [degraded, clean, models, restore_sigma], restore_outputs, api_name="restore")
         with gr.Tab("Super-resolution"):
             sr_views = gr.State({})
             with gr.Row():
@@ -303,24 +308,12 @@ def build() -> gr.Blocks:
                     sr_model_ids = gr.CheckboxGroup(lab_sr.model_choices(2) + lab_sr.model_choices(4),
                                                     value=lab_sr.default_models(4), label="Models (ready at this scale)")
                     run_upscale = gr.Button("Upscale", variant="primary")
-                with gr.Column(scale=2):
-                    sr_note = gr.Markdown()
-                    sr_gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
-                    sr_table = gr.Dataframe(headers=lab_sr.HEADERS, interactive=False, label="Metrics and time")
-                    with gr.Row():
-                        sr_left = gr.Dropdown([], label="Left")
-                        sr_right = gr.Dropdown([], label="Right")
-                    sr_slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False,
-                                               max_height=640)
-                    sr_files = gr.File(label="Upscaled images (PNG)", file_count="multiple", interactive=False)
+                upscale_outputs = _results_panel(sr_views, lab_sr.HEADERS, "Metrics and time",
+                                                 "Upscaled images (PNG)", "upscale_view")
             sr_example.change(load_example, sr_example, sr_input, api_name="load_sr_example")
             sr_scale.change(sr_models, sr_scale, sr_model_ids, api_name="sr_models")
-            run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr],
-                              [sr_gallery, sr_table, sr_files, sr_views, sr_left, sr_right, sr_slider, sr_note],
+            run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr], upscale_outputs,
                               api_name="upscale")
-            gr.on([sr_left.change, sr_right.change], compare_view,
-                  [sr_views, sr_left, sr_right, gr.State(1), gr.State(50), gr.State(50)], sr_slider,
-                  api_name="upscale_view")
         with gr.Tab("Dashboards"):
             import app_dashboards  # benchmark runner, dashboards, blind panel (issue #5)
 

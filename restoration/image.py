@@ -112,7 +112,7 @@ def from_array(
     array: np.ndarray, *, max_pixels: int = MAX_PIXELS, high_range: bool = False
 ) -> np.ndarray:
     """Convert a numpy image (HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16, bool or float in [0, 1])."""
-    array = np.asarray(array)
+    source = array = np.asarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
@@ -125,12 +125,14 @@ def from_array(
         alpha = array[:, :, 3:4].astype(np.float32) / 255.0
         rgb = array[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         array = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(array)
+    array = np.ascontiguousarray(array)
+    # The canonical image never aliases the caller's buffer (copied only when it would).
+    return array.copy() if np.shares_memory(array, source) else array
 
 
 def _to_uint8(array: np.ndarray, *, high_range: bool) -> np.ndarray:
     if array.dtype == np.uint8:
-        return array.copy()  # the canonical image never aliases the caller's buffer
+        return array
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):

@@ -346,3 +346,11 @@ def test_list_images(tmp_path, write_image, astro128):
         imagelib.list_images([tmp_path / "missing"])
     with pytest.raises(ImageError, match="no images found"):
         imagelib.list_images([tmp_path / "sub"])
+
+
+def test_loaded_array_never_aliases_the_callers_buffer(astro128):
+    mine = np.array(astro128)  # writable uint8 HxWx3: the case that could be passed through
+    loaded = load(mine)
+    assert np.array_equal(loaded, mine) and not np.shares_memory(loaded, mine)
+    loaded[0, 0] = 0
+    assert mine[0, 0].tolist() == astro128[0, 0].tolist()
