@@ -41,6 +41,22 @@ def user_facing(fn):
     return wrapper
 
 
+def image_upload(**kwargs) -> gr.Image:
+    """gr.Image (type="filepath") handing the upload over untouched: gr.Image opens it with Pillow
+    first, so a bad file (empty, not an image, a bomb...) failed with Gradio's generic error, not
+    ``image.load``'s message. Not a subclass: Gradio writes a .pyi beside a component subclass."""
+    component = gr.Image(**kwargs)
+    preprocess = component.preprocess
+
+    def uploaded_file(payload):
+        if payload is not None and payload.path is not None:
+            return str(payload.path)
+        return preprocess(payload)  # nothing uploaded, or a data: URL
+
+    component.preprocess = uploaded_file
+    return component
+
+
 def _param_component(param: codecs.Param):
     if param.choices:
         return gr.Dropdown(list(param.choices), value=param.default, label=param.name, info=param.help)
@@ -200,7 +216,7 @@ def build() -> gr.Blocks:
             sweep_rows = gr.State([])
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
-                    source = gr.Image(label="Original (upload, paste or pick an example)", type="filepath",
+                    source = image_upload(label="Original (upload, paste or pick an example)", type="filepath",
                                       image_mode=None, sources=["upload", "clipboard"], height=280)
                     example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image (scikit-image)")
                     codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
@@ -267,7 +283,7 @@ def build() -> gr.Blocks:
             restore_views = gr.State({})
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
-                    clean = gr.Image(label="Clean reference (optional)", type="filepath", image_mode=None,
+                    clean = image_upload(label="Clean reference (optional)", type="filepath", image_mode=None,
                                      sources=["upload", "clipboard"], height=220)
                     clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
                     with gr.Accordion("Degrade it", open=True):
@@ -280,10 +296,11 @@ def build() -> gr.Blocks:
                         deg_blur = gr.Slider(0, 5, value=1.0, step=0.1, label="Blur sigma (px)")
                         run_degrade = gr.Button("Degrade")
                         deg_info = gr.JSON(label="Degradation applied")
-                    degraded = gr.Image(label="Degraded input (or upload one)", type="filepath", image_mode=None,
+                    degraded = image_upload(label="Degraded input (or upload one)", type="filepath", image_mode=None,
                                         sources=["upload", "clipboard"], height=220)
                     models = gr.CheckboxGroup(_model_choices(), value=["deeprecnet", "bilateral"], label="Models")
-                    restore_sigma = gr.Number(value=0, label="Noise sigma for classical filters (0: estimate)")
+                    restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
+                                              label="Noise sigma for classical filters (0: estimate)")
                     run_restore = gr.Button("Restore", variant="primary")
                 restore_outputs = _results_panel(restore_views, lab.RESTORE_HEADERS, "Metrics",
                                                  "Restored images (PNG)", "restore_view")
@@ -295,7 +312,7 @@ def build() -> gr.Blocks:
             sr_views = gr.State({})
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
-                    sr_input = gr.Image(label="Low-resolution image (upload or paste)", type="filepath",
+                    sr_input = image_upload(label="Low-resolution image (upload or paste)", type="filepath",
                                         image_mode=None, sources=["upload", "clipboard"], height=260)
                     sr_example = gr.Dropdown(list(examples.EXAMPLES), value=None,
                                              label="Example high-resolution image")
@@ -364,9 +381,12 @@ def configure_queue(demo: gr.Blocks) -> gr.Blocks:
 
 
 def launch_options() -> dict:
-    """``python app.py``'s launch options. RESTORATION_MCP=1 also serves the named endpoints as MCP
-    tools at /gradio_api/mcp/ (needs the mcp package); unset, None leaves GRADIO_MCP_SERVER in charge."""
-    return {"theme": gr.themes.Soft(), "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None}
+    """``python app.py``'s launch options. Uploads over RESTORATION_MAX_UPLOAD_MB (default 50) are
+    refused by Gradio before they are stored. RESTORATION_MCP=1 also serves the named endpoints as
+    MCP tools at /gradio_api/mcp/ (needs the mcp package); unset, None leaves GRADIO_MCP_SERVER in charge."""
+    upload_mb = float(os.environ.get("RESTORATION_MAX_UPLOAD_MB", "50"))
+    return {"theme": gr.themes.Soft(), "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None,
+            "max_file_size": int(upload_mb * 1024 * 1024)}
 
 
 def main() -> None:

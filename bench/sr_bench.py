@@ -1,6 +1,6 @@
 """Super-resolution benchmark: Set5 and Set14 at x2 and x4, every ready sr model, standard protocol.
 
-    python bench/sr_bench.py [--sets Set5,Set14] [--scales 2,4] [--threads 1] [--out docs/bench_sr.md]
+    python bench/sr_bench.py [--sets Set5,Set14] [--scales 2,4] [--models A,B] [--threads 1] [--out docs/bench_sr.md]
 
 HR cropped to a multiple of the scale, LR by MATLAB bicubic downscaling, Y-PSNR and SSIM on Y
 with ``scale`` pixels shaved (``restoration.sr``); seconds per image are those of the model call.
@@ -82,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="latency runs per model")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_sr.md")
     parser.add_argument("--jsonl", type=Path, default=None, help="also write every row as JSON lines")
+    parser.add_argument("--models", default="", help="comma-separated ids (default: every ready sr model)")
     args = parser.parse_args(argv)
     lab.configure_threads(args.threads)
     sets = [s for s in args.sets.split(",") if s]
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
         if jsonl:
             jsonl.write(json.dumps(row) + "\n")
 
-    models = {scale: [s.id for s in sr.ready_models(scale)] for scale in scales}
+    chosen = [m for m in args.models.split(",") if m]
+    models = {scale: [s.id for s in sr.ready_models(scale) if not chosen or s.id in chosen] for scale in scales}
     skipped = [f"{s.id} ({s.status()})" for s in restorers.for_task("sr")
                if s.scale in scales and s.status() != "ready"]
     quality = ["| set | scale | model | Y-PSNR dB | SSIM (Y) | published bicubic | ms/image |",

@@ -54,6 +54,8 @@ def _from_zip(path: Path) -> list[tuple[str, str, np.ndarray]]:
         members = [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
                    and not Path(m.filename).name.startswith(".")
                    and Path(m.filename).suffix.lower() in imagelib.IMAGE_EXTENSIONS]
+        if not members:
+            raise UserInputError(f"{path.name}: the zip archive holds no image files")
         if len(members) > MAX_ZIP_MEMBERS:
             raise UserInputError(f"{path}: {len(members)} images; at most {MAX_ZIP_MEMBERS} per archive")
         found = []

@@ -126,8 +126,9 @@ def restorers_tasks():
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.skipped = []  # a folder's files that are not images (see _list_images)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -136,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    for path in args.skipped:  # after the run, so that an error stays the one line on stderr
+        print(f"skipped {path}: not an image file", file=sys.stderr)
+    return code
 
 
 def cmd_codecs(args) -> int:
@@ -185,7 +189,7 @@ def cmd_compress(args) -> int:
                 "or --target-bpp / --target-bytes")
         params["quality"] = args.quality
     codec.resolve(params)  # fail on a bad setting before touching any file
-    paths = imagelib.list_images(args.images)
+    paths = _list_images(args, args.images)
     if args.out and len(paths) > 1:
         raise UserInputError("--out takes one input image; use --out-dir for several")
     out_dir = args.out_dir or Path(".")
@@ -208,13 +212,19 @@ def cmd_sweep(args) -> int:
     if args.qualities is not None and args.target_bpps is not None:
         raise UserInputError("use --qualities or --target-bpps, not both")
     plan = evaluate.sweep_plan(names, args.qualities, args.target_bpps)
-    paths = imagelib.list_images(args.images)
+    paths = _list_images(args, args.images)
     printer = _Printer(args.json)
     for path in paths:
         image = imagelib.load(path)
         for _, result in evaluate.run_sweep({str(path): image}, plan):
             printer.emit({"image": str(path), **result.row()})
     return 0
+
+
+def _list_images(args, paths) -> list[Path]:
+    """The images named or in the folders given; a folder's other files are skipped, and ``main``
+    names each on stderr once the command has run."""
+    return imagelib.list_images(paths, on_skip=args.skipped.append)
 
 
 class _Printer:
@@ -296,7 +306,7 @@ def cmd_degrade(args) -> int:
         step, suffix = degrade.Blur(sigma=args.blur), f"blur{args.blur:g}"
     else:
         step, suffix = degrade.Downscale(args.downscale), f"x{args.downscale}"
-    paths = imagelib.list_images(args.images)
+    paths = _list_images(args, args.images)
     for path in paths:
         destination = _destination(args, path, paths, suffix)
         _write_png(step(imagelib.load(path)), destination)
@@ -310,15 +320,15 @@ def cmd_restore(args) -> int:
     model = restorers.get(args.model) if args.model else restorers.default_for(args.task)
     if args.task not in model.tasks:
         raise UserInputError(f"model {model.id} does not do {args.task} (it does {', '.join(model.tasks)})")
-    paths = imagelib.list_images(args.images)
-    refs = imagelib.list_images(args.ref) if args.ref else None
+    paths = _list_images(args, args.images)
+    refs = _list_images(args, args.ref) if args.ref else None
     if refs is not None and len(refs) != len(paths):
         raise UserInputError(f"{len(paths)} images but {len(refs)} references")
     printer = _Printer(True) if args.json else None
     options = {} if args.sigma is None else {"sigma": args.sigma}
     for i, path in enumerate(paths):
         data = path.read_bytes()
-        degraded = imagelib.load(data)
+        degraded = imagelib.load(data, name=str(path))
         reference = imagelib.load(refs[i]) if refs else None
         estimate = jpeg_quality.estimate(data)
         result = evaluate.restore(degraded, model.id, reference, jpeg_quality=estimate.quality if estimate else None,
@@ -339,8 +349,8 @@ def cmd_upscale(args) -> int:
     from restoration import sr
 
     model = sr.check_model(args.model, args.scale) if args.model else sr.default_model(args.scale)
-    paths = imagelib.list_images(args.images)
-    refs = imagelib.list_images(args.ref) if args.ref else None
+    paths = _list_images(args, args.images)
+    refs = _list_images(args, args.ref) if args.ref else None
     if refs is not None and len(refs) != len(paths):
         raise UserInputError(f"{len(paths)} images but {len(refs)} references")
     for i, path in enumerate(paths):

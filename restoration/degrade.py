@@ -73,10 +73,10 @@ class Blur(Degradation):
         if self.length > 1:
             kernel = motion_kernel(self.length, self.angle)
             return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
-        if self.sigma <= 0:
+        if not 0 <= self.sigma <= 50:
+            raise UserInputError(f"blur sigma {self.sigma} is outside [0, 50]")
+        if self.sigma == 0:
             return image.copy()
-        if self.sigma > 50:
-            raise UserInputError(f"blur sigma {self.sigma} is outside (0, 50]")
         return cv2.GaussianBlur(image, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT)
 
 

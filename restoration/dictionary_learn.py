@@ -17,14 +17,13 @@ the stored model stays a few MB and a 256x256 input is searched in seconds).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from restoration import manifest as manifestlib
 from restoration import dictionary_sr as dsr
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -197,10 +196,4 @@ def export(model: dsr.DictionaryModel, recipe: Recipe, info: dict, weights_dir: 
 
 
 def record(manifest: Path, key: str, entry: dict) -> None:
-    """Add or replace one "dictionaries" entry. The file is read again right before writing and
-    replaced atomically, because other processes rewrite other sections of it."""
-    data = json.loads(manifest.read_text()) if manifest.exists() else {}
-    data.setdefault(dsr.SECTION, {})[key] = entry
-    tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, manifest)
+    manifestlib.record(manifest, dsr.SECTION, key, entry)

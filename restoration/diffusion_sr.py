@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from restoration import accel
 from restoration.errors import UserInputError
 
 MODEL_ID = "ldm-sr-x4"
@@ -131,11 +132,13 @@ class LDMUpscaler:
         if tile < self.multiple or not 0 <= overlap < tile:
             raise UserInputError(f"tile must be at least {self.multiple} and overlap from 0 to tile-1")
         generator = torch.Generator().manual_seed(int(seed))
+        device = accel.device()
+        self.pipeline.to(device)  # a no-op once it is there
 
         def forward(lr):  # lr: (1, 3, h, w) in [0, 1]; the pipeline wants [-1, 1]
-            out = self.pipeline(image=lr * 2.0 - 1.0, num_inference_steps=steps, eta=float(eta),
+            out = self.pipeline(image=(lr * 2.0 - 1.0).to(device), num_inference_steps=steps, eta=float(eta),
                                 generator=generator, output_type="pt")
-            return out.images
+            return out.images.cpu()
 
         x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
         # The pipeline hands the scheduler eta but not the generator, so DDIM's eta > 0 noise comes

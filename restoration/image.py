@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -37,8 +39,9 @@ class ImageError(UserInputError):
     """The input is not an image we can use; the message says why."""
 
 
-def load(source, *, max_pixels: int | None = None) -> np.ndarray:
-    """Load a path, bytes, file object, PIL image or numpy array into the canonical form."""
+def load(source, *, max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
+    """Load a path, bytes, file object, PIL image or numpy array into the canonical form.
+    ``name`` is what error messages call the file (default: its path, or "image data")."""
     limit = MAX_PIXELS if max_pixels is None else max_pixels
     if isinstance(source, np.ndarray):
         return from_array(source, max_pixels=limit)
@@ -46,30 +49,39 @@ def load(source, *, max_pixels: int | None = None) -> np.ndarray:
         return from_pil(source, max_pixels=limit)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        name = name or str(path)
         if path.is_dir():
-            raise ImageError(f"{path}: is a folder, not an image file")
+            raise ImageError(f"{name}: is a folder, not an image file")
         if not path.is_file():
-            raise ImageError(f"{path}: no such file")
-        return _decode(path.read_bytes(), name=str(path), max_pixels=limit)
+            raise ImageError(f"{name}: no such file")
+        return _decode(path.read_bytes(), name=name, max_pixels=limit)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode(bytes(source), name="image data", max_pixels=limit)
+        return _decode(bytes(source), name=name or "image data", max_pixels=limit)
     if hasattr(source, "read"):
-        return _decode(source.read(), name=getattr(source, "name", "image data"), max_pixels=limit)
+        return _decode(source.read(), name=name or getattr(source, "name", "image data"), max_pixels=limit)
     raise ImageError(f"cannot load an image from a {type(source).__name__}")
 
 
 def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
     if not data:
         raise ImageError(f"{name}: the file is empty")
+    if data[:4] == b"PK\x03\x04":
+        raise ImageError(f"{name}: a zip archive, not an image (archives are not accepted: unpack it first)")
     with warnings.catch_warnings():
         # Pillow's own bomb check would only warn below 2x its limit; ours is checked below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             pil = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
-            raise ImageError(f"{name}: {exc}") from None
+            # Pillow's own limit (far above ours) tripped on the header: report it as ours.
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            count = f"{int(declared[1]):,} pixels" if declared else "too many pixels"
+            raise ImageError(f"{name}: its header declares {count}; the limit is {max_pixels:,} "
+                             "(RESTORATION_MAX_PIXELS)") from None
         except UnidentifiedImageError:
             raise ImageError(f"{name}: not a recognised image format") from None
+        except (OSError, SyntaxError, ValueError) as exc:  # a header cut short, e.g. "Truncated File Read"
+            raise ImageError(f"{name}: the image data is truncated or corrupt ({exc})") from None
         _check_size(pil.width, pil.height, max_pixels, name)
         try:
             pil.load()
@@ -163,17 +175,27 @@ def from_float(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def list_images(paths) -> list[Path]:
-    """Expand files and folders (not recursive) into a sorted list of image files."""
+def list_images(paths, on_skip: Callable[[Path], None] | None = None) -> list[Path]:
+    """Expand files and folders (not recursive) into a sorted list of image files. A folder's
+    files without an image extension are skipped, each passed to ``on_skip`` (the CLI says so)."""
     found: list[Path] = []
+    skipped: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS))
+            for child in sorted(path.iterdir()):
+                if child.suffix.lower() in IMAGE_EXTENSIONS:
+                    found.append(child)
+                elif child.is_file():
+                    skipped.append(child)
         elif path.is_file():
             found.append(path)
         else:
             raise ImageError(f"{path}: no such file or folder")
     if not found:
-        raise ImageError("no images found in " + ", ".join(str(p) for p in paths))
+        names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        raise ImageError("no images found in " + ", ".join(str(p) for p in paths)
+                         + (f" (not image files: {names})" if skipped else ""))
+    for path in skipped if on_skip else ():
+        on_skip(path)
     return found

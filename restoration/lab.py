@@ -144,8 +144,11 @@ def sweep(
 
 
 def load_input(path_or_array) -> np.ndarray:
+    """An uploaded image; a message about it names the file, not the server's temporary folder."""
     if path_or_array is None:
         raise UserInputError("upload an image or choose an example first")
+    if isinstance(path_or_array, (str, os.PathLike)):
+        return imagelib.load(path_or_array, name=Path(path_or_array).name)
     return imagelib.load(path_or_array)
 
 
@@ -199,8 +202,8 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     if not model_ids:
         raise UserInputError("choose at least one model")
     data = Path(degraded_path).read_bytes()
-    degraded = imagelib.load(data)
-    reference = imagelib.load(reference_path) if reference_path else None
+    degraded = imagelib.load(data, name=Path(degraded_path).name)
+    reference = load_input(reference_path) if reference_path else None
     if reference is not None and reference.shape != degraded.shape:
         reference = None  # e.g. a downscaled input: no pixel-aligned reference
     estimate = jpeg_quality.estimate(data)

@@ -7,10 +7,9 @@ from typing import Callable
 
 import numpy as np
 
-from restoration import image as imagelib
 from restoration import sr
 from restoration.errors import UserInputError
-from restoration.lab import write_pngs
+from restoration.lab import load_input, write_pngs
 
 REFERENCE = "High-resolution original"
 HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB"]
@@ -46,7 +45,7 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     if not model_ids:
         raise UserInputError("choose at least one model")
     model_ids = [sr.check_model(m, scale) for m in model_ids]  # all errors before any work
-    image = imagelib.load(path)
+    image = load_input(path)
     if from_hr:
         hr, lr = sr.make_lr(image, scale)
         grey = sr.is_grey_file(path)
@@ -59,12 +58,20 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     for i, model_id in enumerate(model_ids):
         if progress:
             progress(i / len(model_ids), f"running {model_id}")
-        results.append(bicubic if model_id == base else sr.run(lr, model_id, scale, hr, grey, bicubic.image))
+        results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image))
     views = {r.model: r.image for r in results}
     views.setdefault(base, bicubic.image)
     if hr is not None:
         views[REFERENCE] = hr
     return SRRun(scale, lr, hr, grey, results, views)
+
+
+def _run_named(lr, model_id: str, *args) -> sr.Upscaled:
+    """``sr.run``; a message about the input names the model it concerns (several run at once)."""
+    try:
+        return sr.run(lr, model_id, *args)
+    except UserInputError as exc:
+        raise UserInputError(f"{model_id}: {exc}") from None
 
 
 def default_pair(run: SRRun) -> tuple[str, str]:

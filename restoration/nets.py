@@ -177,6 +177,7 @@ class SubPixelSR(nn.Module):
 
 ARCHITECTURES = {"deeprecnet": DeepRecNet, "dncnn": DnCNN, "resattnet": ResidualAttentionNet,
                  "subpixel_sr": SubPixelSR}
+from restoration import gan  # noqa: E402,F401  registers "srgan" (gan.py builds on the classes above)
 
 
 def parameter_count(model: nn.Module) -> int:

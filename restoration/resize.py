@@ -140,6 +140,29 @@ def upscale(image: np.ndarray, factor: int, method: str = "bicubic") -> np.ndarr
     return imresize(image, float(_check_factor(factor)), method)
 
 
+TILE_MARGIN = 8  # input pixels around a tile: more than any kernel reaches (Lanczos-3: 3)
+
+
+def upscale_tiled(image: np.ndarray, factor: int, method: str = "bicubic", tile: int = 512) -> np.ndarray:
+    """``upscale`` computed tile by tile into one output array: exactly the same pixels, because
+    each tile is resized with ``TILE_MARGIN`` input pixels around it, so its own border padding
+    only reaches output pixels that are cropped away. Memory: the output plus one tile."""
+    factor = _check_factor(factor)
+    h, w = image.shape[:2]
+    if h <= tile and w <= tile:
+        return upscale(image, factor, method)
+    dtype = np.uint8 if image.dtype == np.uint8 else np.float64
+    out = np.empty((h * factor, w * factor) + image.shape[2:], dtype)
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            top, left = max(0, y - TILE_MARGIN), max(0, x - TILE_MARGIN)
+            part = upscale(image[top:y + tile + TILE_MARGIN, left:x + tile + TILE_MARGIN], factor, method)
+            rows, cols = min(tile, h - y) * factor, min(tile, w - x) * factor
+            dy, dx = (y - top) * factor, (x - left) * factor
+            out[y * factor:y * factor + rows, x * factor:x * factor + cols] = part[dy:dy + rows, dx:dx + cols]
+    return out
+
+
 def downscale(image: np.ndarray, factor: int, method: str = "bicubic") -> np.ndarray:
     """Shrink by an integer factor with MATLAB's antialiased interpolation. The size must be a
     multiple of the factor (see ``sr.crop_to_multiple``), else MATLAB's ceil rounding applies."""

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from restoration import classical
+from restoration import accel, classical
 from restoration import image as imagelib
 from restoration.errors import UserInputError
 
@@ -41,6 +41,8 @@ class RestorerSpec:
     # Entries whose readiness is not a manifest file (learned dictionaries, a diffusers snapshot)
     # answer for themselves; it must stay cheap and offline, like the checks below.
     status_check: Callable[[], str] | None = None
+    # Trained for perceived texture (a GAN), not fidelity: listed and runnable, never the default.
+    perceptual: bool = False
 
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""
@@ -78,21 +80,35 @@ class TorchRestorer:
         self.module = module.eval().to(memory_format=torch.channels_last)
         self.scale, self.multiple, self.bf16 = scale, multiple, bf16
 
+    def _forward(self, t):
+        """One padded tile, on the GPU when there is one (the tile comes back to the CPU)."""
+        import torch
+
+        device = accel.device()
+        self.module.to(device)  # a no-op once it is there
+        t = t.to(device).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.module(t).float().cpu()
+
     def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, **_) -> np.ndarray:
         import torch
 
         from restoration.tiling import run_tiled
 
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            y = run_tiled(self._forward, x, self.scale, self.multiple, tile, overlap)
+        return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
-        def forward(t):
-            t = t.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                return self.module(t).float()
+    def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, **_) -> np.ndarray:
+        """The canonical uint8 image in, uint8 out (what ``restore`` calls): the pixels of
+        ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
+        import torch
+
+        from restoration.tiling import run_tiled_uint8
 
         with torch.inference_mode():
-            y = run_tiled(forward, x, self.scale, self.multiple, tile, overlap)
-        return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
+            return run_tiled_uint8(self._forward, image, self.scale, self.multiple, tile, overlap)
 
 
 def load_own(model_key: str) -> TorchRestorer:
@@ -125,16 +141,25 @@ def _own(key):
     return lambda: load_own(key)
 
 
-def _interpolation(method: str, factor: int):
-    def factory():
+class Interpolation:
+    """MATLAB ``imresize`` upscaling as a restorer. It resizes the uint8 values themselves, as
+    MATLAB does, so bicubic-xN reproduces the published baseline; tile by tile (exactly the same
+    pixels), so a large image needs little memory beyond its output."""
+
+    def __init__(self, method: str, factor: int):
+        self.method, self.factor = method, factor
+
+    def restore_uint8(self, image: np.ndarray, **_) -> np.ndarray:
         from restoration import resize
 
-        def run(image, **_):
-            # The float input came from uint8 (restore's contract): resize those exact uint8
-            # values, as MATLAB does, so bicubic-xN reproduces the published baseline.
-            return resize.upscale(imagelib.from_float(image), factor, method).astype(np.float32) / 255.0
-        return run
-    return factory
+        return resize.upscale_tiled(image, self.factor, self.method)
+
+    def __call__(self, image: np.ndarray, **_) -> np.ndarray:  # the float call every entry has
+        return self.restore_uint8(imagelib.from_float(image)).astype(np.float32) / 255.0
+
+
+def _interpolation(method: str, factor: int):
+    return lambda: Interpolation(method, factor)
 
 
 INTERPOLATIONS = {  # bicubic first: with no trained model it is the default sr model
@@ -161,9 +186,16 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
     RestorerSpec("resattnet", ("combined", "denoise", "jpeg"), "own",
                  "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
                  _own("resattnet-combined"), weights="resattnet-combined"),
+    RestorerSpec("subpixel-sr-x2", ("sr",), "own",
+                 "Residual sub-pixel CNN x2: the x4 network's features fine-tuned with one pixel-shuffle stage (seed paper)",
+                 _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2"),
     RestorerSpec("subpixel-sr-x4", ("sr",), "own",
                  "Residual sub-pixel CNN x4: residual blocks on the LR grid, pixel-shuffle upsampling, global bicubic residual (seed paper)",
                  _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4"),
+    RestorerSpec("srgan-x4", ("sr",), "own",
+                 "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
+                 "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
+                 _own("srgan-x4"), scale=4, weights="srgan-x4", perceptual=True),
     RestorerSpec("gaussian", ("denoise", "jpeg"), "classical", "Gaussian filter, width from the noise level",
                  _classical(classical.gaussian)),
     RestorerSpec("median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)",
@@ -224,12 +256,14 @@ def for_task(task: str) -> list[RestorerSpec]:
 
 def default_for(task: str, scale: int | None = None) -> RestorerSpec:
     """The best shipped model for a task (at ``scale``, if given): the first ready own model,
-    else the first ready one (classical entries precede Hub ones; for sr, bicubic comes first)."""
+    else the first ready one (classical entries precede Hub ones; for sr, bicubic comes first).
+    Perceptual (GAN) models are chosen only when nothing else is ready: they trade PSNR for texture."""
     ready = [s for s in for_task(task) if (scale is None or s.scale == scale) and s.status() == "ready"]
     if not ready:
         raise UserInputError(f"no ready model for task {task!r}" + (f" at x{scale}" if scale else ""))
-    own = [s for s in ready if s.source == "own"]
-    return (own or ready)[0]
+    fidelity = [s for s in ready if not s.perceptual]
+    own = [s for s in fidelity if s.source == "own"]
+    return (own or fidelity or ready)[0]
 
 
 @lru_cache(maxsize=8)
@@ -257,7 +291,23 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
         note = (f"input returned unchanged: JPEG quality ~{jpeg_quality} is above {spec.max_jpeg_quality}, "
                 f"where {model_id} was measured to lose PSNR")
         return Restored(image.copy(), model_id, 0.0, {**options, "note": note})
-    runner = _instance(model_id)
+    sigma = options.get("sigma")
+    if sigma is not None and not 0 <= float(sigma) <= 255:
+        raise UserInputError(f"the noise sigma must be from 0 to 255, got {sigma}")
+    run = _run if spec.source == "classical" else _run_network
     start = time.perf_counter()
-    output = runner(imagelib.to_float(image), **options)
-    return Restored(imagelib.from_float(output), model_id, time.perf_counter() - start, options)
+    output = run(image, model_id, options)
+    return Restored(output, model_id, time.perf_counter() - start, options)
+
+
+def _run(image: np.ndarray, model_id: str, options: dict) -> np.ndarray:
+    """Canonical uint8 in and out. Runners with ``restore_uint8`` (networks, interpolation) take
+    the image itself: exact, and no full-size float copies of a large image."""
+    runner = _instance(model_id)
+    if hasattr(runner, "restore_uint8"):
+        return runner.restore_uint8(image, **options)
+    return imagelib.from_float(runner(imagelib.to_float(image), **options))
+
+
+# Networks (own and Hub) run inside spaces.GPU on a ZeroGPU Space; classical ones never ask for a GPU.
+_run_network = accel.gpu_task(_run)

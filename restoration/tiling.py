@@ -50,11 +50,7 @@ def run_tiled(
     if h <= tile and w <= tile:
         padded, (h0, w0) = pad_to_multiple(x, multiple)
         return fn(padded)[..., : h0 * scale, : w0 * scale]
-    # Tile origins on the network's size-multiple grid, so every tile downsamples in phase
-    # with the whole image.
-    tile = max(multiple, tile // multiple * multiple)
-    stride = max(multiple, (tile - overlap) // multiple * multiple)
-    overlap = tile - stride
+    tile, stride, overlap = _grid(tile, overlap, multiple)
     out = torch.zeros(n, c, h * scale, w * scale)
     weight = torch.zeros(1, 1, h * scale, w * scale)
     ys = _starts(h, tile, stride)
@@ -68,6 +64,61 @@ def run_tiled(
             out[..., y * scale:(y + ph) * scale, x0 * scale:(x0 + pw) * scale] += result * window
             weight[..., y * scale:(y + ph) * scale, x0 * scale:(x0 + pw) * scale] += window
     return out / weight
+
+
+def run_tiled_uint8(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    image: np.ndarray,
+    scale: int = 1,
+    multiple: int = 1,
+    tile: int = 512,
+    overlap: int = 32,
+) -> np.ndarray:
+    """``run_tiled`` from a canonical uint8 HxWx3 image straight to the uint8 result: the same
+    pixels as rounding ``run_tiled``'s output (``image.from_float``), in bounded memory. Tiles
+    become float one at a time, and output rows are blended, rounded and stored as soon as no
+    later tile reaches them, so beyond the uint8 input and output only one band of tiles (tile x
+    scale output rows, full width) is held in float32."""
+    h, w = image.shape[:2]
+    if h <= tile and w <= tile:
+        return _to_uint8(run_tiled(fn, _to_float_tensor(image), scale, multiple, tile, overlap))
+    tile, stride, overlap = _grid(tile, overlap, multiple)
+    out = np.empty((h * scale, w * scale, image.shape[2]), np.uint8)
+    band = torch.zeros(1, image.shape[2], tile * scale, w * scale)
+    weight = torch.zeros(1, 1, tile * scale, w * scale)
+    ys = _starts(h, tile, stride)
+    for i, y in enumerate(ys):
+        for x0 in _starts(w, tile, stride):
+            patch = _to_float_tensor(image[y:y + tile, x0:x0 + tile])
+            padded, (ph, pw) = pad_to_multiple(patch, multiple)
+            result = fn(padded)[..., : ph * scale, : pw * scale].float()
+            window = _blend_window(ph * scale, pw * scale, overlap * scale)
+            band[..., : ph * scale, x0 * scale:(x0 + pw) * scale] += result * window
+            weight[..., : ph * scale, x0 * scale:(x0 + pw) * scale] += window
+        done = ((ys[i + 1] if i + 1 < len(ys) else h) - y) * scale  # rows no later tile reaches
+        out[y * scale:y * scale + done] = _to_uint8(band[..., :done, :] / weight[..., :done, :])
+        band, weight = band.roll(-done, dims=2), weight.roll(-done, dims=2)
+        band[..., -done:, :] = 0
+        weight[..., -done:, :] = 0
+    return out
+
+
+def _to_float_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 HxWxC -> float32 (1, C, H, W) in [0, 1], as ``image.to_float`` computes it."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+
+
+def _to_uint8(y: torch.Tensor) -> np.ndarray:
+    """float (1, C, H, W) -> uint8 HxWxC, rounded as ``image.from_float`` rounds."""
+    return y[0].clamp(0, 1).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _grid(tile: int, overlap: int, multiple: int) -> tuple[int, int, int]:
+    """(tile, stride, overlap) on the network's size-multiple grid, so that every tile
+    downsamples in phase with the whole image."""
+    tile = max(multiple, tile // multiple * multiple)
+    stride = max(multiple, (tile - overlap) // multiple * multiple)
+    return tile, stride, tile - stride
 
 
 def _starts(length: int, tile: int, stride: int) -> list[int]:

@@ -8,10 +8,9 @@ run a few steps on a few images so CI can check the whole path.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,10 +20,10 @@ import torch.nn.functional as F
 from pytorch_msssim import ssim as torch_ssim
 from safetensors.torch import load_file, save_file
 
-from restoration import codecs as codeclib
 from restoration import degrade
 from restoration import image as imagelib
 from restoration import metrics as metriclib
+from restoration import manifest as manifestlib
 from restoration import nets
 from restoration import resize
 from restoration.hub import sha256_of
@@ -70,7 +69,17 @@ def _downscale_sampler(factor: int) -> Callable[[float, random.Random], degrade.
     return lambda progress, rng: degrade.Downscale(factor)
 
 
+def _unchanged(image: np.ndarray) -> np.ndarray:
+    return image
+
+
+def clean_sampler(progress: float, rng: random.Random) -> Callable[[np.ndarray], np.ndarray]:
+    """No degradation: the learned codec trains on clean patches (its target is its input)."""
+    return _unchanged
+
+
 SAMPLERS: dict[str, Callable[[float, random.Random], degrade.Degradation]] = {
+    "clean": clean_sampler,
     "compression": compression_sampler, "noise": noise_sampler, "combined": combined_sampler,
     "sr_x2": _downscale_sampler(2), "sr_x4": _downscale_sampler(4),
 }
@@ -148,8 +157,7 @@ class Recipe:
     curriculum_from: float = 0.0  # 1.0 = the whole degradation range from the first step
 
     def scaled_for_smoke(self) -> "Recipe":
-        return Recipe(**{**asdict(self), "steps": 4, "batch": 2, "patch": 48, "validate_every": 2,
-                         "val_images": 2, "workers": 0, "smoke": True})
+        return replace(self, steps=4, batch=2, patch=48, validate_every=2, val_images=2, workers=0, smoke=True)
 
 
 def _validation_set(recipe: Recipe, images_dir: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], set[str]]:
@@ -184,17 +192,23 @@ def _loss(output, target, ssim_weight, pixel_loss="l1"):
 
 
 @torch.inference_mode()
-def validate(model, pairs) -> float:
+def validate_scores(model, pairs, ssim: bool = False) -> dict:
+    """Mean RGB PSNR (and SSIM, if asked) of the model's outputs on the validation pairs."""
     model.eval()
-    scores = []
+    scores = {"psnr": [], **({"ssim": []} if ssim else {})}
     for degraded, clean in pairs:
         x = _to_tensor(degraded)[None].contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             y = model(x).float()
-        out = imagelib.from_float(y[0].permute(1, 2, 0).clamp(0, 1).numpy())
-        scores.append(metriclib.psnr(metriclib.Sample(clean, out)))
+        sample = metriclib.Sample(clean, imagelib.from_float(y[0].permute(1, 2, 0).clamp(0, 1).numpy()))
+        for name, values in scores.items():
+            values.append(getattr(metriclib, name)(sample))
     model.train()
-    return float(np.mean(scores))
+    return {name: float(np.mean(values)) for name, values in scores.items()}
+
+
+def validate(model, pairs) -> float:
+    return validate_scores(model, pairs)["psnr"]
 
 
 def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
@@ -210,7 +224,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
                                          persistent_workers=recipe.workers > 0)
     model = build_model(recipe.architecture, recipe.arch_config)
     if recipe.init_weights:
-        model.load_state_dict(load_file(recipe.init_weights))
+        _load_matching(model, recipe.init_weights, log)
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
@@ -256,6 +270,20 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     return summary
 
 
+def _load_matching(model: torch.nn.Module, path: str, log=print) -> None:
+    """Start from another model's weights: every tensor whose name and shape match (so an x2
+    network can start from the x4 one's features); what did not match is logged, not hidden."""
+    own = model.state_dict()
+    source = load_file(path)
+    matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(own) - set(matching))
+    if not matching:
+        raise ValueError(f"{path}: no tensor matches {type(model).__name__}")
+    model.load_state_dict(matching, strict=False)
+    if skipped:
+        log(f"init from {path}: {len(matching)} tensors loaded, kept initial values for {skipped}")
+
+
 def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
     """Stored as float16 to halve the repo size (load_state_dict casts back to float32; the
     scores in the manifest are measured from these files). safetensors needs contiguous
@@ -271,23 +299,23 @@ MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
 
 
 def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | None = None) -> dict:
-    """Copy the best checkpoint into ``weights_dir`` and record it in the manifest's ``own``
-    section: file, sha256, parameter count, the recipe, data, steps and validation scores."""
+    """Copy the best checkpoint (``summary["checkpoint"]`` if it names another one) into
+    ``weights_dir`` and record it in the manifest's ``own`` section: file, sha256, parameter
+    count, the recipe, data, steps and validation scores."""
     recipe = summary["recipe"]
     weights_dir.mkdir(parents=True, exist_ok=True)
     target = weights_dir / f"{recipe['model_id']}.safetensors"
-    target.write_bytes((run_dir / "best.safetensors").read_bytes())
+    target.write_bytes((run_dir / summary.get("checkpoint", "best.safetensors")).read_bytes())
     entry = {
         "file": target.name, "sha256": sha256_of(target), "architecture": recipe["architecture"],
         "arch_config": recipe["arch_config"], "scale": recipe["arch_config"].get("scale", 1),
         "params": summary["params"], "sampler": recipe["sampler"],
         "data": list(recipe["data"]), "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
         "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
-        "val_psnr": round(summary["best"]["val_psnr"], 3), "recipe": recipe,
+        "val_psnr": round(summary["best"]["val_psnr"], 3),
+        **({"val_ssim": round(summary["best"]["val_ssim"], 4)} if "val_ssim" in summary["best"] else {}),
+        "recipe": recipe,
         "previous_stages": summary.get("previous_stages", []),
     }
-    manifest = manifest or weights_dir / "manifest.json"
-    data = json.loads(manifest.read_text()) if manifest.exists() else {"own": {}, "hub": {}}
-    data.setdefault("own", {})[recipe["model_id"]] = entry
-    manifest.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    manifestlib.record(manifest or weights_dir / "manifest.json", "own", recipe["model_id"], entry)
     return entry

@@ -22,9 +22,9 @@ def psnr(a, b) -> float:
     return metrics.psnr(metrics.Sample(a, b))
 
 
-def test_registry_has_the_six_codecs():
-    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png"}
-    assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl"}
+def test_registry_has_the_six_codecs_and_ours():
+    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png", "neural"}
+    assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "neural"}
     assert codecs.CODECS["png"].knob is None
 
 

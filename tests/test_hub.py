@@ -2,7 +2,6 @@
 HTTP server that serves a small checkpoint generated here. No mocking."""
 
 import hashlib
-import io
 import time
 
 import numpy as np

@@ -28,8 +28,8 @@ def test_recipe_smoke(notebook, tmp_path, monkeypatch):
     exported = tmp_path / "smoke" / "export"
     assert (exported / entry["file"]).is_file()
     manifest = json.loads((exported / "manifest.json").read_text())
-    # Networks are recorded under "own", learned SR dictionaries under "dictionaries".
-    section = manifest.get("own", {}) | manifest.get("dictionaries", {})
+    # Networks under "own", learned SR dictionaries under "dictionaries", learned codecs under "codecs".
+    section = manifest.get("own", {}) | manifest.get("dictionaries", {}) | manifest.get("codecs", {})
     assert section[summary["recipe"]["model_id"]]["sha256"] == entry["sha256"]
 
 
@@ -50,3 +50,21 @@ def test_training_reduces_loss_on_a_fixed_batch():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.8 * first
+
+
+def test_fine_tune_starts_from_every_matching_tensor(tmp_path):
+    """x2 from x4 weights: head, body and the first upsampling conv load; the rest stays initial."""
+    import torch
+
+    x4 = training.build_model("subpixel_sr", {"scale": 4, "width": 8, "blocks": 2})
+    training.save_weights(x4, tmp_path / "x4.safetensors")
+    x2 = training.build_model("subpixel_sr", {"scale": 2, "width": 8, "blocks": 2})
+    logged = []
+    training._load_matching(x2, str(tmp_path / "x4.safetensors"), log=logged.append)
+    assert torch.equal(x2.head.weight, x4.head.weight.half().float())
+    assert torch.equal(x2.upsample[0].weight, x4.upsample[0].weight.half().float())
+    assert torch.equal(x2.tail.weight, x4.tail.weight.half().float())  # same shape: loaded too
+    assert logged == []  # every x2 tensor has an x4 twin; x4's second upsampling conv is ignored
+    with pytest.raises(ValueError, match="no tensor matches"):
+        training._load_matching(training.build_model("dncnn", {"depth": 3, "width": 4}),
+                                str(tmp_path / "x4.safetensors"))
