@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from restoration import image as imagelib
 from restoration import manifest as manifestlib
@@ -48,10 +49,12 @@ class CodecRecipe:
     data: tuple = ("train/BSD400", "train/T91")
     val_images: int = 8  # the last BSD400 files, centre 192x192 crops (as in training.py)
     smoke: bool = False
+    init_weights: str | None = None  # continue from this checkpoint (same config)
 
     def scaled_for_smoke(self) -> "CodecRecipe":
         return CodecRecipe(**{**asdict(self), "channels": 16, "latent": 16, "steps": 4, "batch": 2,
-                              "patch": 64, "validate_every": 2, "val_images": 2, "workers": 0, "smoke": True})
+                              "patch": 64, "validate_every": 2, "val_images": 2, "workers": 0, "smoke": True,
+                              "init_weights": None})
 
     @property
     def config(self) -> dict:
@@ -99,7 +102,10 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     stream = training.PatchStream(images, recipe.patch, "clean", recipe.steps * recipe.batch, recipe.seed)
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
-    net = nc.NeuralCodecNet(**recipe.config).to(memory_format=torch.channels_last)
+    net = nc.NeuralCodecNet(**recipe.config)
+    if recipe.init_weights:
+        net.load_state_dict({k: v.float() for k, v in load_file(recipe.init_weights).items()})
+    net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
     lambdas = torch.tensor(recipe.lambdas)
