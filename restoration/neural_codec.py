@@ -29,6 +29,7 @@ MANIFEST = WEIGHTS_DIR / "manifest.json"
 MODEL_ID = "neural-codec"
 MAGIC, VERSION = b"RL", 1
 HEADER = struct.Struct(">2sBBHH")
+MAX_PIXELS = 16_000_000  # whole-image transforms: memory grows ~270 MiB per megapixel (measured)
 RADIUS = 128  # symbols -RADIUS..RADIUS per channel; the trained density puts ~0 mass outside
 
 
@@ -182,6 +183,9 @@ class CodecModel:
         height, width = image.shape[:2]
         if max(height, width) > 65535:
             raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
+        if height * width > MAX_PIXELS:
+            raise UserInputError(f"the learned codec codes at most {MAX_PIXELS:,} pixels at once (this image has "
+                                 f"{height * width:,}): it holds whole-image activations, ~270 MiB per megapixel")
         x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None] / 255
         pad_h, pad_w = -height % self.net.stride, -width % self.net.stride
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")

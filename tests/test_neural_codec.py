@@ -58,6 +58,12 @@ def test_corrupt_streams_are_refused_clearly(tiny, astro128, mutate, message):
         model.decompress(mutate(model.compress(astro128, 1)))
 
 
+def test_too_large_an_image_is_refused_before_any_work(tiny, monkeypatch):
+    monkeypatch.setattr(nc, "MAX_PIXELS", 100)
+    with pytest.raises(UserInputError, match="at most 100 pixels"):
+        nc.CodecModel(tiny).compress(np.zeros((10, 11, 3), np.uint8), 1)
+
+
 def test_probability_tables_are_distributions(tiny):
     tables = tiny.density.probability_tables(radius=16)
     assert tables.shape == (8, 33)
