@@ -375,7 +375,7 @@ class LearnedCodec(Codec):
         try:
             return neural_codec.shipped().decompress(data)
         except UserInputError as exc:
-            raise CodecError(f"{self.name}: {exc}") from None
+            raise CodecError(f"{self.name} could not decode these bytes: {exc}") from None
 
     def recognizes(self, data: bytes) -> bool:
         return data[:2] == b"RL"

@@ -168,6 +168,7 @@ def export(summary: dict, run_dir: Path, weights_dir: Path) -> dict:
                                       "data": tuple(recipe["data"])}).config,
              "params": summary["params"], "lambdas": list(recipe["lambdas"]), "data": list(recipe["data"]),
              "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
-             "train_seconds": summary["train_seconds"], "val": summary["best"]["val"], "recipe": recipe}
+             "train_seconds": summary["train_seconds"], "val": summary["best"]["val"], "recipe": recipe,
+             "previous_stages": summary.get("previous_stages", [])}
     manifestlib.record(weights_dir / "manifest.json", "codecs", recipe["model_id"], entry)
     return entry

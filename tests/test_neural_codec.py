@@ -86,9 +86,9 @@ def test_training_step_lowers_the_rd_loss():
     net = nc.NeuralCodecNet(channels=8, latent=8, rate_points=2)
     batch = torch.rand(2, 3, 32, 32)
     lambdas, points = torch.tensor([0.01, 0.05]), torch.tensor([0, 1])
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
-    for _ in range(20):
+    for _ in range(30):
         torch.manual_seed(1)  # the same noise draw each step: the loss change is the update's
         loss, _, _ = nct.rd_loss(net, batch, lambdas, points)
         optimizer.zero_grad()
@@ -104,7 +104,7 @@ needs_weights = pytest.mark.skipif(nc.manifest_entry() is None, reason="weights/
 
 @needs_weights
 def test_shipped_rate_points_trade_bytes_for_quality(astro256):
-    rows = [evaluate.compress(astro256, "neural", {"quality": q}, metric_names=["psnr"]) for q in range(1, 6)]
+    rows = [evaluate.compress(astro256, "neural", {"quality": q}, metric_names=["psnr", "bpp"]) for q in range(1, 6)]
     sizes = [r.nbytes for r in rows]
     psnrs = [r.metrics["psnr"] for r in rows]
     assert sizes == sorted(sizes) and len(set(sizes)) == 5
@@ -115,8 +115,8 @@ def test_shipped_rate_points_trade_bytes_for_quality(astro256):
 
 @needs_weights
 def test_shipped_codec_beats_jpeg_at_equal_size(astro256):
-    """At JPEG quality 20's size, the learned codec's best fitting rate point has a higher PSNR."""
-    jpeg = evaluate.compress(astro256, "jpeg", {"quality": 20}, metric_names=["psnr"])
+    """At JPEG quality 50's size, the learned codec's best fitting rate point has a higher PSNR."""
+    jpeg = evaluate.compress(astro256, "jpeg", {"quality": 50}, metric_names=["psnr"])
     ours = evaluate.compress(astro256, "neural", target=evaluate.Target(bytes=jpeg.nbytes), metric_names=["psnr"])
     assert ours.nbytes <= jpeg.nbytes
     assert ours.metrics["psnr"] > jpeg.metrics["psnr"]
