@@ -45,15 +45,15 @@ def measure(images: dict, codec_name: str) -> list[dict]:
     """Per setting: mean bpp, PSNR, SSIM, encode and decode seconds over the images."""
     plan = [evaluate.SweepPoint(codecs.get(codec_name), params) for params in sweep(codec_name)]
     by_setting: dict[str, list] = {}
-    for _, result in evaluate.run_sweep(images, plan, metric_names=["psnr", "ssim"]):
+    for _, result in evaluate.run_sweep(images, plan, metric_names=["psnr", "ssim", "bpp", "encode_ms", "decode_ms"]):
         by_setting.setdefault(json.dumps(result.params, sort_keys=True), []).append(result)
     curve = []
     for key, results in by_setting.items():
         curve.append({"setting": key, "bpp": statistics.fmean(r.metrics["bpp"] for r in results),
                       "psnr": statistics.fmean(r.metrics["psnr"] for r in results),
                       "ssim": statistics.fmean(r.metrics["ssim"] for r in results),
-                      "encode_s": statistics.fmean(r.encode_s for r in results),
-                      "decode_s": statistics.fmean(r.decode_s for r in results)})
+                      "encode_s": statistics.fmean(r.metrics["encode_ms"] for r in results) / 1000,
+                      "decode_s": statistics.fmean(r.metrics["decode_ms"] for r in results) / 1000})
         print(f"{codec_name} {key}: {curve[-1]['bpp']:.3f} bpp {curve[-1]['psnr']:.2f} dB", file=sys.stderr)
     return curve
 
