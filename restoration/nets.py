@@ -7,7 +7,6 @@ SR); ``size_multiple`` says what H and W must divide by (the restorer pads to it
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 
