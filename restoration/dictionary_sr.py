@@ -22,17 +22,17 @@ Only numpy and scipy are needed here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from restoration import manifest as manifestlib
 from restoration.errors import UserInputError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-MANIFEST = WEIGHTS_DIR / "manifest.json"
+WEIGHTS_DIR = manifestlib.WEIGHTS_DIR
+MANIFEST = manifestlib.PATH
 SECTION = "dictionaries"
 MODELS = {  # id -> (method, scale, description)
     "sparse-sr-x2": ("sparse", 2, "Sparse-coding SR x2: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)"),
@@ -220,8 +220,7 @@ def back_project(hr_y: np.ndarray, lr_y: np.ndarray, scale: int, iterations: int
 # --- the manifest section and the registry entries ---------------------------------------------
 
 def manifest_entries(path: Path | None = None) -> dict:
-    path = path or MANIFEST
-    return json.loads(path.read_text()).get(SECTION, {}) if path.exists() else {}
+    return manifestlib.section(SECTION, path or MANIFEST)
 
 
 @lru_cache(maxsize=16)

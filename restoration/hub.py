@@ -10,16 +10,16 @@ Offline, ``status`` answers from the local cache alone, without touching the net
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+from restoration import manifest as manifestlib
 from restoration.errors import UserInputError
 
-MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
+MANIFEST = manifestlib.PATH
 SAFE_SUFFIXES = (".safetensors", ".pth")
 
 
@@ -28,8 +28,7 @@ class HubError(UserInputError):
 
 
 def manifest(path: Path | None = None) -> dict:
-    path = path or MANIFEST
-    return json.loads(path.read_text()).get("hub", {}) if path.exists() else {}
+    return manifestlib.section("hub", path or MANIFEST)
 
 
 def entry(key: str, entries: dict | None = None) -> dict:

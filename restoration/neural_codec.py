@@ -12,7 +12,6 @@ coder's 32-bit words.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import struct
 from pathlib import Path
@@ -22,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restoration import image as imagelib
+from restoration import manifest as manifestlib
 from restoration.errors import UserInputError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-MANIFEST = WEIGHTS_DIR / "manifest.json"
 MODEL_ID = "neural-codec"
 MAGIC, VERSION = b"RL", 1
 HEADER = struct.Struct(">2sBBHH")
@@ -149,10 +148,8 @@ class NeuralCodecNet(nn.Module):
 
 
 # -- the shipped model and its bitstream ---------------------------------------------------------
-def manifest_entry(manifest: Path = MANIFEST, model_id: str = MODEL_ID) -> dict | None:
-    if not manifest.exists():
-        return None
-    return json.loads(manifest.read_text()).get("codecs", {}).get(model_id)
+def manifest_entry(model_id: str = MODEL_ID) -> dict | None:
+    return manifestlib.section("codecs").get(model_id)
 
 
 class CodecModel:
@@ -186,7 +183,7 @@ class CodecModel:
         if height * width > MAX_PIXELS:
             raise UserInputError(f"the learned codec codes at most {MAX_PIXELS:,} pixels at once (this image has "
                                  f"{height * width:,}): it holds whole-image activations, ~270 MiB per megapixel")
-        x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None] / 255
+        x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
         pad_h, pad_w = -height % self.net.stride, -width % self.net.stride
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         symbols = torch.round(self.net.latents(x, rate_point - 1))[0].clamp(-RADIUS, RADIUS)
@@ -214,7 +211,7 @@ class CodecModel:
             raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
         symbols = torch.from_numpy(np.stack(channels).astype(np.float32) - RADIUS).reshape(1, -1, *grid)
         out = self.net.reconstruct(symbols, rate_point - 1)[0, :, :height, :width]
-        return (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy().copy()
+        return imagelib.from_float(out.permute(1, 2, 0).contiguous().numpy())
 
 
 def parse_header(data: bytes) -> tuple:
@@ -229,12 +226,5 @@ def parse_header(data: bytes) -> tuple:
 @functools.lru_cache(maxsize=2)
 def shipped(model_id: str = MODEL_ID) -> CodecModel:
     """The model in weights/, verified against the manifest's sha256 before loading."""
-    from restoration.hub import sha256_of
-
-    entry = manifest_entry(model_id=model_id)
-    path = WEIGHTS_DIR / entry["file"] if entry else None
-    if not entry or not path.exists():
-        raise UserInputError(f"the learned codec's weights ({model_id}) are not in weights/")
-    if sha256_of(path) != entry["sha256"]:
-        raise UserInputError(f"{path.name}: sha256 does not match the manifest; refusing to load")
+    path, entry = manifestlib.verified_file("codecs", model_id)
     return CodecModel.from_file(path, entry["config"])

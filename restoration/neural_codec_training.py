@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from restoration import image as imagelib
 from restoration import manifest as manifestlib
 from restoration import metrics as metriclib
 from restoration import neural_codec as nc
@@ -47,8 +46,9 @@ class CodecRecipe:
     threads: int = 1
     time_limit_s: float | None = None
     data: tuple = ("train/BSD400", "train/T91")
-    val_images: int = 8  # the last BSD400 files, centre 192x192 crops (as in training.py)
+    val_images: int = 8  # the last BSD400 files, centre 192x192 crops (training._validation_set)
     smoke: bool = False
+    sampler = "clean"  # not a field: training's validation set takes clean crops for the codec
     init_weights: str | None = None  # continue from this checkpoint (same config)
 
     def scaled_for_smoke(self) -> "CodecRecipe":
@@ -96,9 +96,9 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(recipe.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    names = sorted(p.name for p in (data_root / "train/BSD400").glob("*.png"))[-recipe.val_images:]
-    val_images = [_centre(imagelib.load(data_root / "train/BSD400" / n), 192) for n in names]
-    images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=set(names))
+    val_pairs, held_out = training._validation_set(recipe, data_root)
+    val_images = [clean for _, clean in val_pairs]
+    images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
     stream = training.PatchStream(images, recipe.patch, "clean", recipe.steps * recipe.batch, recipe.seed)
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
@@ -142,11 +142,6 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
                "best": best, "history": history, "train_seconds": round(time.time() - start, 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
-
-
-def _centre(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    return image[(h - size) // 2:(h + size) // 2, (w - size) // 2:(w + size) // 2]
 
 
 def _copy(net: nc.NeuralCodecNet, recipe: CodecRecipe) -> nc.NeuralCodecNet:

@@ -9,20 +9,19 @@ blended overlaps on large images.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from restoration import accel, classical
+from restoration import manifest as manifestlib
 from restoration import image as imagelib
 from restoration.errors import UserInputError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = manifestlib.WEIGHTS_DIR
 TASKS = ("jpeg", "denoise", "combined", "sr")
 
 
@@ -67,8 +66,7 @@ class RestorerSpec:
 
 
 def own_manifest() -> dict:
-    path = WEIGHTS_DIR / "manifest.json"
-    return json.loads(path.read_text()).get("own", {}) if path.exists() else {}
+    return manifestlib.section("own")
 
 
 class TorchRestorer:
@@ -116,16 +114,8 @@ def load_own(model_key: str) -> TorchRestorer:
     from safetensors.torch import load_file
 
     from restoration import nets
-    from restoration.hub import sha256_of
 
-    entry = own_manifest().get(model_key)
-    if entry is None:
-        raise UserInputError(f"no trained weights for {model_key} (see weights/manifest.json)")
-    path = WEIGHTS_DIR / entry["file"]
-    if not path.is_file():
-        raise UserInputError(f"weights file missing: {path}")
-    if sha256_of(path) != entry["sha256"]:
-        raise UserInputError(f"{path.name}: sha256 does not match the manifest; refusing to load")
+    path, entry = manifestlib.verified_file("own", model_key)
     module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
     module.load_state_dict(load_file(path))
     return TorchRestorer(module, scale=entry.get("scale", 1), multiple=module.size_multiple)

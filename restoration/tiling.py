@@ -57,12 +57,10 @@ def run_tiled(
     xs = _starts(w, tile, stride)
     for y in ys:
         for x0 in xs:
-            patch = x[..., y:y + tile, x0:x0 + tile]
-            padded, (ph, pw) = pad_to_multiple(patch, multiple)
-            result = fn(padded)[..., : ph * scale, : pw * scale].float()
-            window = _blend_window(ph * scale, pw * scale, overlap * scale)
-            out[..., y * scale:(y + ph) * scale, x0 * scale:(x0 + pw) * scale] += result * window
-            weight[..., y * scale:(y + ph) * scale, x0 * scale:(x0 + pw) * scale] += window
+            weighted, window = _weighted_tile(fn, x[..., y:y + tile, x0:x0 + tile], scale, multiple, overlap)
+            rows, cols = window.shape
+            out[..., y * scale:y * scale + rows, x0 * scale:x0 * scale + cols] += weighted
+            weight[..., y * scale:y * scale + rows, x0 * scale:x0 * scale + cols] += window
     return out / weight
 
 
@@ -90,17 +88,25 @@ def run_tiled_uint8(
     for i, y in enumerate(ys):
         for x0 in _starts(w, tile, stride):
             patch = _to_float_tensor(image[y:y + tile, x0:x0 + tile])
-            padded, (ph, pw) = pad_to_multiple(patch, multiple)
-            result = fn(padded)[..., : ph * scale, : pw * scale].float()
-            window = _blend_window(ph * scale, pw * scale, overlap * scale)
-            band[..., : ph * scale, x0 * scale:(x0 + pw) * scale] += result * window
-            weight[..., : ph * scale, x0 * scale:(x0 + pw) * scale] += window
+            weighted, window = _weighted_tile(fn, patch, scale, multiple, overlap)
+            rows, cols = window.shape
+            band[..., :rows, x0 * scale:x0 * scale + cols] += weighted
+            weight[..., :rows, x0 * scale:x0 * scale + cols] += window
         done = ((ys[i + 1] if i + 1 < len(ys) else h) - y) * scale  # rows no later tile reaches
         out[y * scale:y * scale + done] = _to_uint8(band[..., :done, :] / weight[..., :done, :])
         band, weight = band.roll(-done, dims=2), weight.roll(-done, dims=2)
         band[..., -done:, :] = 0
         weight[..., -done:, :] = 0
     return out
+
+
+def _weighted_tile(fn, patch: torch.Tensor, scale: int, multiple: int, overlap: int):
+    """One tile through ``fn`` (padded to ``multiple``, cropped back): (output x blend window,
+    window), both at the output scale, ready to be added into the blend accumulators."""
+    padded, (ph, pw) = pad_to_multiple(patch, multiple)
+    result = fn(padded)[..., : ph * scale, : pw * scale].float()
+    window = _blend_window(ph * scale, pw * scale, overlap * scale)
+    return result * window, window
 
 
 def _to_float_tensor(image: np.ndarray) -> torch.Tensor:

@@ -295,9 +295,6 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = Non
 
 
 
-MANIFEST = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
-
-
 def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | None = None) -> dict:
     """Copy the best checkpoint (``summary["checkpoint"]`` if it names another one) into
     ``weights_dir`` and record it in the manifest's ``own`` section: file, sha256, parameter

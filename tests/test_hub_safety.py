@@ -67,3 +67,26 @@ def test_offline_mode_never_connects(hub_env, monkeypatch):
             listener.accept()  # nothing connected
     assert time.perf_counter() - start < 2
 
+
+
+def test_own_weights_are_checked_against_the_manifest_before_loading(tmp_path, monkeypatch):
+    """Every shipped file (own networks, the learned codec) goes through manifest.verified_file."""
+    import json
+
+    from restoration import manifest
+    from restoration.errors import UserInputError
+
+    (tmp_path / "net.safetensors").write_bytes(b"weights")
+    entry = {"file": "net.safetensors", "sha256": hub.sha256_of(tmp_path / "net.safetensors")}
+    (tmp_path / "manifest.json").write_text(json.dumps({"own": {"net": entry}}))
+    monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(manifest, "PATH", tmp_path / "manifest.json")
+    assert manifest.verified_file("own", "net") == (tmp_path / "net.safetensors", entry)
+    with pytest.raises(UserInputError, match="no trained weights for other"):
+        manifest.verified_file("own", "other")
+    (tmp_path / "net.safetensors").write_bytes(b"tampered")
+    with pytest.raises(UserInputError, match="sha256 does not match the manifest; refusing to load"):
+        manifest.verified_file("own", "net")
+    (tmp_path / "net.safetensors").unlink()
+    with pytest.raises(UserInputError, match="weights file missing"):
+        manifest.verified_file("own", "net")
