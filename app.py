@@ -148,27 +148,27 @@ def degrade(reference_path, kind, codec_name, quality, bpp, sigma, blur):
 
 
 @user_facing
-def restore(degraded_path, reference_path, model_ids, sigma, progress=gr.Progress()):
+def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, progress=gr.Progress()):
     results, views, estimate = lab.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
-                                                progress=lambda f, d: progress(f, desc=d))
+                                                progress=lambda f, d: progress(f, desc=d),
+                                                self_ensemble=bool(self_ensemble))
     labels = list(views)
     note = f"Estimated JPEG quality of the input: {estimate.quality}" + ("" if estimate.exact else " (approximate tables)") \
         if estimate else "Input is not a JPEG file: no quality estimate."
     if "Reference" not in views:
         note += " No pixel-aligned reference: PSNR/SSIM not shown."
     note += "".join(f" {r.model}: {r.extra['note']}." for r in results if "note" in r.extra)
-    gallery = [(views[r.model], f"{r.model} · {r.seconds:.2f} s" + (
-        f" · {r.after['psnr']:.2f} dB" if r.after else "")) for r in results]
+    gallery = [(views[r.model], lab.restore_caption(r)) for r in results]
     return (gallery, lab.restore_table(results), lab.write_pngs(views, [r.model for r in results]), views,
             gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[-1]),
             (views[labels[0]], views[labels[-1]]), note)
 
 
 @user_facing
-def upscale(image_path, scale, model_ids, from_hr, progress=gr.Progress()):
+def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, progress=gr.Progress()):
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR)."""
     run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
-                              progress=lambda f, d: progress(f, desc=d))
+                              progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble))
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
     return (lab_sr.gallery(run), lab_sr.table_rows(run.results), lab_sr.write_outputs(run), run.views,
@@ -179,6 +179,11 @@ def upscale(image_path, scale, model_ids, from_hr, progress=gr.Progress()):
 @user_facing
 def sr_models(scale):
     return gr.update(choices=lab_sr.model_choices(scale), value=lab_sr.default_models(scale))
+
+
+def self_ensemble_box() -> gr.Checkbox:
+    return gr.Checkbox(value=False, label="Self-ensemble (networks only)",
+                       info="Average the network over 8 flips/rotations: a little more fidelity, 8x the time")
 
 
 def _model_choices():
@@ -301,13 +306,15 @@ def build() -> gr.Blocks:
                     models = gr.CheckboxGroup(_model_choices(), value=["deeprecnet", "bilateral"], label="Models")
                     restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
                                               label="Noise sigma for classical filters (0: estimate)")
+                    restore_ensemble = self_ensemble_box()
                     run_restore = gr.Button("Restore", variant="primary")
                 restore_outputs = _results_panel(restore_views, lab.RESTORE_HEADERS, "Metrics",
                                                  "Restored images (PNG)", "restore_view")
             clean_example.change(load_example, clean_example, clean, api_name="load_restoration_example")
             run_degrade.click(degrade, [clean, kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur],
                               [degraded, deg_info], api_name="degrade")
-            run_restore.click(restore, [degraded, clean, models, restore_sigma], restore_outputs, api_name="restore")
+            run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble], restore_outputs,
+                              api_name="restore")
         with gr.Tab("Super-resolution"):
             sr_views = gr.State({})
             with gr.Row():
@@ -324,12 +331,13 @@ def build() -> gr.Blocks:
                     # initial choices) takes x2 ones too; the scale radio narrows the list in the page.
                     sr_model_ids = gr.CheckboxGroup(lab_sr.model_choices(2) + lab_sr.model_choices(4),
                                                     value=lab_sr.default_models(4), label="Models (ready at this scale)")
+                    sr_ensemble = self_ensemble_box()
                     run_upscale = gr.Button("Upscale", variant="primary")
                 upscale_outputs = _results_panel(sr_views, lab_sr.HEADERS, "Metrics and time",
                                                  "Upscaled images (PNG)", "upscale_view")
             sr_example.change(load_example, sr_example, sr_input, api_name="load_sr_example")
             sr_scale.change(sr_models, sr_scale, sr_model_ids, api_name="sr_models")
-            run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr], upscale_outputs,
+            run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble], upscale_outputs,
                               api_name="upscale")
         with gr.Tab("Dashboards"):
             import app_dashboards  # benchmark runner, dashboards, blind panel (issue #5)

@@ -1,10 +1,12 @@
 """Restoration benchmark: artifact removal and denoising on the development benchmarks.
 
     python bench/restore_kodak.py [--limit N] [--sections jpeg,codecs,denoise,combined,latency] [--models a,b]
+                                  [--self-ensemble]
 
 Sections (each writes a markdown table to --out and JSON lines to --jsonl):
 - jpeg: Kodak24 compressed by Pillow's libjpeg at q10/20/30/40 (4:2:0); RGB PSNR, Y PSNR and SSIM
-  of the input and of every artifact-removal model (mean over images).
+  of the input and of every artifact-removal model (mean over images); with --self-ensemble each
+  network also self-ensembled ("+SE" rows: 8 flips/rotations averaged, 8x the time).
 - codecs: the default artifact model on WebP, AVIF and JPEG 2000 at 0.3 and 0.5 bpp (target size).
 - denoise: McMaster and Kodak24 with Gaussian noise sigma 15/25/50 (seed = image index); RGB PSNR.
 - latency: the default artifact model on a 768x512 image (median of 5 runs) with 1 and 2 threads.
@@ -43,25 +45,25 @@ def mean_rows(rows: list[dict], keys) -> dict:
     return {k: statistics.fmean(r[k] for r in rows) for k in keys}
 
 
-def section_jpeg(images, log, models):
+def section_jpeg(images, log, models: list[tuple[str, str, dict]]):
     lines = ["| quality | model | PSNR RGB | PSNR Y | SSIM | gain RGB dB | s/image |", "|---|---|---|---|---|---|---|"]
     for quality in (10, 20, 30, 40):
         step = degrade.Compress("jpeg", {"quality": quality, "subsampling": "4:2:0"})
         degraded = [step(im) for im in images]
         base = None
-        for model in ["input"] + models:
+        for label, model, options in [("input", None, {})] + models:
             rows = []
             for clean, bad in zip(images, degraded):
-                if model == "input":
+                if model is None:
                     m = evaluate.metriclib.measure(evaluate.metriclib.Sample(clean, bad), evaluate.RESTORE_METRICS)
                     rows.append({**m, "seconds": 0.0})
                 else:
-                    r = evaluate.restore(bad, model, clean)
+                    r = evaluate.restore(bad, model, clean, **options)
                     rows.append({**r.after, "seconds": r.seconds})
             avg = mean_rows(rows, ("psnr", "psnr_y", "ssim", "seconds"))
-            base = avg if model == "input" else base
-            log({"section": "jpeg", "quality": quality, "model": model, **avg})
-            lines.append(f"| {quality} | {model} | {avg['psnr']:.2f} | {avg['psnr_y']:.2f} | {avg['ssim']:.4f} | "
+            base = avg if model is None else base
+            log({"section": "jpeg", "quality": quality, "model": label, **avg})
+            lines.append(f"| {quality} | {label} | {avg['psnr']:.2f} | {avg['psnr_y']:.2f} | {avg['ssim']:.4f} | "
                          f"{avg['psnr'] - base['psnr']:+.2f} | {avg['seconds']:.2f} |")
     return "### Kodak24, JPEG (Pillow libjpeg, 4:2:0)\n\n" + "\n".join(lines)
 
@@ -153,6 +155,7 @@ def main():
     parser.add_argument("--limit", type=int, help="images per set (default: all)")
     parser.add_argument("--sections", default="jpeg,codecs,denoise,latency")
     parser.add_argument("--models", help="comma-separated model ids to run (default: every ready one)")
+    parser.add_argument("--self-ensemble", action="store_true", help="jpeg section: also each network self-ensembled")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_restoration.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_restoration.jsonl")
     args = parser.parse_args()
@@ -171,7 +174,7 @@ def main():
     default_jpeg = restorers.default_for("jpeg").id
     parts = []
     if "jpeg" in sections:
-        parts.append(section_jpeg(kodak, log, ready("jpeg", only)))
+        parts.append(section_jpeg(kodak, log, restorers.variants(ready("jpeg", only), args.self_ensemble)))
     if "codecs" in sections:
         parts.append(section_codecs(kodak, log, default_jpeg))
     if "denoise" in sections:

@@ -1,11 +1,13 @@
 """Super-resolution benchmark: Set5 and Set14 at x2 and x4, every ready sr model, standard protocol.
 
-    python bench/sr_bench.py [--sets Set5,Set14] [--scales 2,4] [--models A,B] [--threads 1] [--out docs/bench_sr.md]
+    python bench/sr_bench.py [--sets Set5,Set14] [--scales 2,4] [--models A,B] [--threads 1] [--self-ensemble]
+                             [--out docs/bench_sr.md]
 
 HR cropped to a multiple of the scale, LR by MATLAB bicubic downscaling, Y-PSNR and SSIM on Y
 with ``scale`` pixels shaved (``restoration.sr``); seconds per image are those of the model call.
 Latency: each model upscales a random image to 1024x1024 (256x256 input at x4, 512x512 at x2),
-median of ``--repeat`` runs after one warm-up. Writes markdown to --out and JSON lines to --jsonl.
+median of ``--repeat`` runs after one warm-up. ``--self-ensemble`` adds a "+SE" row for every
+network (8 flips/rotations averaged). Writes markdown to --out and JSON lines to --jsonl.
 """
 
 from __future__ import annotations
@@ -42,34 +44,34 @@ def load_set(name: str) -> list[tuple[str, np.ndarray, bool]]:
     return [(p.stem, imagelib.load(p), sr.is_grey_file(p)) for p in paths]
 
 
-def evaluate_set(images, scale: int, models: list[str], log, set_name: str) -> list[str]:
+def evaluate_set(images, scale: int, models: list[tuple[str, str, dict]], log, set_name: str) -> list[str]:
     lines = []
     pairs = [(name, *sr.make_lr(image, scale), grey) for name, image, grey in images]
-    for model in models:
+    for label, model, options in models:
         rows = []
         for name, hr, lr, grey in pairs:
-            result = sr.run(lr, model, scale, hr, grey)
+            result = sr.run(lr, model, scale, hr, grey, **options)
             rows.append({"image": name, **result.metrics, "seconds": result.seconds})
-            log({"section": "quality", "set": set_name, "scale": scale, "model": model, **rows[-1]})
+            log({"section": "quality", "set": set_name, "scale": scale, "model": label, **rows[-1]})
         psnr = statistics.fmean(r["psnr_y"] for r in rows)
         ssim = statistics.fmean(r["ssim_y"] for r in rows)
         seconds = statistics.fmean(r["seconds"] for r in rows)
-        published = PUBLISHED_BICUBIC.get((set_name, scale)) if model == sr.baseline_id(scale) else None
+        published = PUBLISHED_BICUBIC.get((set_name, scale)) if label == sr.baseline_id(scale) else None
         cited = f"{published[0]:.2f} / {published[1]:.4f}" if published else "—"
-        log({"section": "quality_mean", "set": set_name, "scale": scale, "model": model, "psnr_y": psnr,
+        log({"section": "quality_mean", "set": set_name, "scale": scale, "model": label, "psnr_y": psnr,
              "ssim_y": ssim, "seconds": seconds})
-        lines.append(f"| {set_name} | x{scale} | {model} | {psnr:.2f} | {ssim:.4f} | {cited} | {seconds * 1000:.1f} |")
+        lines.append(f"| {set_name} | x{scale} | {label} | {psnr:.2f} | {ssim:.4f} | {cited} | {seconds * 1000:.1f} |")
     return lines
 
 
-def latency(model: str, scale: int, repeat: int) -> float:
+def latency(model: str, scale: int, repeat: int, **options) -> float:
     side = LATENCY_SIDE // scale
     lr = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
-    sr.upscale(lr, model, scale)  # warm-up: loads the model, first-touch allocations
+    sr.upscale(lr, model, scale, **options)  # warm-up: loads the model, first-touch allocations
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        sr.upscale(lr, model, scale)
+        sr.upscale(lr, model, scale, **options)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -83,6 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_sr.md")
     parser.add_argument("--jsonl", type=Path, default=None, help="also write every row as JSON lines")
     parser.add_argument("--models", default="", help="comma-separated ids (default: every ready sr model)")
+    parser.add_argument("--self-ensemble", action="store_true", help="also run every network self-ensembled")
     args = parser.parse_args(argv)
     lab.configure_threads(args.threads)
     sets = [s for s in args.sets.split(",") if s]
@@ -94,7 +97,8 @@ def main(argv=None) -> int:
             jsonl.write(json.dumps(row) + "\n")
 
     chosen = [m for m in args.models.split(",") if m]
-    models = {scale: [s.id for s in sr.ready_models(scale) if not chosen or s.id in chosen] for scale in scales}
+    models = {scale: restorers.variants([s.id for s in sr.ready_models(scale) if not chosen or s.id in chosen], args.self_ensemble)
+              for scale in scales}
     skipped = [f"{s.id} ({s.status()})" for s in restorers.for_task("sr")
                if s.scale in scales and s.status() != "ready"]
     quality = ["| set | scale | model | Y-PSNR dB | SSIM (Y) | published bicubic | ms/image |",
@@ -106,11 +110,11 @@ def main(argv=None) -> int:
             print(quality[-1], flush=True)
     speed = [f"| model | input | output | median ms (of {args.repeat}) |", "|---|---|---|---|"]
     for scale in scales:
-        for model in models[scale]:
-            seconds = latency(model, scale, args.repeat)
+        for label, model, options in models[scale]:
+            seconds = latency(model, scale, args.repeat, **options)
             side = LATENCY_SIDE // scale
-            log({"section": "latency", "model": model, "scale": scale, "input": side, "seconds": seconds})
-            speed.append(f"| {model} | {side}x{side} | {LATENCY_SIDE}x{LATENCY_SIDE} | {seconds * 1000:.1f} |")
+            log({"section": "latency", "model": label, "scale": scale, "input": side, "seconds": seconds})
+            speed.append(f"| {label} | {side}x{side} | {LATENCY_SIDE}x{LATENCY_SIDE} | {seconds * 1000:.1f} |")
             print(speed[-1], flush=True)
     if jsonl:
         jsonl.close()

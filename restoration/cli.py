@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=restorers_tasks(), required=True)
     p.add_argument("--model", help="model id (default: the task's best shipped model)")
     p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
+    _add_self_ensemble(p)
     p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", type=Path, help="output PNG (one input image only)")
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="low-resolution images or folders (high-resolution with --from-hr)")
     p.add_argument("--scale", type=int, choices=(2, 4), required=True)
     p.add_argument("--model", help="sr model id (default: the best ready one at this scale)")
+    _add_self_ensemble(p)
     ref = p.add_mutually_exclusive_group()
     ref.add_argument("--ref", nargs="+", help="high-resolution references or folder, in the same order")
     ref.add_argument("--from-hr", action="store_true",
@@ -314,6 +316,11 @@ def cmd_degrade(args) -> int:
     return 0
 
 
+def _add_self_ensemble(parser) -> None:
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="networks: average the 8 flips/rotations (8x the time, a little more fidelity)")
+
+
 def cmd_restore(args) -> int:
     from restoration import jpeg_quality, restorers
 
@@ -326,6 +333,8 @@ def cmd_restore(args) -> int:
         raise UserInputError(f"{len(paths)} images but {len(refs)} references")
     printer = _Printer(True) if args.json else None
     options = {} if args.sigma is None else {"sigma": args.sigma}
+    if args.self_ensemble:
+        options["self_ensemble"] = True
     for i, path in enumerate(paths):
         data = path.read_bytes()
         degraded = imagelib.load(data, name=str(path))
@@ -363,7 +372,7 @@ def cmd_upscale(args) -> int:
             reference_path = refs[i] if refs else None
             lr, hr = image, imagelib.load(reference_path) if reference_path else None
         grey = reference_path is not None and sr.is_grey_file(reference_path)
-        result = sr.run(lr, model, args.scale, hr, grey=grey)
+        result = sr.run(lr, model, args.scale, hr, grey=grey, self_ensemble=args.self_ensemble)
         _write_png(result.image, destination)
         row = {"image": str(path), **result.row(), "from_hr": args.from_hr,
                "reference": None if reference_path is None else str(reference_path), "file": str(destination)}

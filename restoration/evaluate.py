@@ -260,5 +260,5 @@ def restore(
         after = metriclib.measure(metriclib.Sample(reference, restored.image), names)
         if degraded.shape == reference.shape:
             before = metriclib.measure(metriclib.Sample(reference, degraded), names)
-    extra = {"note": restored.options["note"]} if "note" in restored.options else {}
+    extra = {key: restored.options[key] for key in ("note", "self_ensemble") if restored.options.get(key)}
     return RestoreResult(model_id, restored.image, restored.seconds, before, after, extra)

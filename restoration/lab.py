@@ -193,7 +193,7 @@ def degrade_to_file(image: np.ndarray, step, folder: str | Path | None = None) -
 
 
 def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
-                 progress: Callable[[float, str], None] | None = None):
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False):
     """Run each chosen model; returns (results, views, JPEG quality estimate or None)."""
     from restoration import jpeg_quality
 
@@ -209,6 +209,8 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     estimate = jpeg_quality.estimate(data)
     options = {"sigma": sigma} if sigma else {}
     options["jpeg_quality"] = estimate.quality if estimate else None
+    if self_ensemble:
+        options["self_ensemble"] = True
     results = []
     for i, model_id in enumerate(model_ids):
         if progress:
@@ -217,6 +219,12 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
              **{r.model: r.image for r in results}}
     return results, views, estimate
+
+
+def restore_caption(result) -> str:
+    ensemble = " (self-ensemble)" if result.extra.get("self_ensemble") else ""
+    caption = f"{result.model}{ensemble} · {result.seconds:.2f} s"
+    return caption + (f" · {result.after['psnr']:.2f} dB" if result.after else "")
 
 
 def restore_table(results) -> list[list]:

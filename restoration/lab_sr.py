@@ -36,7 +36,7 @@ class SRRun:
 
 
 def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
-                 progress: Callable[[float, str], None] | None = None) -> SRRun:
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False) -> SRRun:
     """Upscale one image with each chosen model; with ``from_hr`` the upload is the HR reference:
     it is downscaled by the protocol first and every result is measured against it."""
     if path is None:
@@ -58,7 +58,8 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     for i, model_id in enumerate(model_ids):
         if progress:
             progress(i / len(model_ids), f"running {model_id}")
-        results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image))
+        results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image,
+                                                                     self_ensemble=self_ensemble))
     views = {r.model: r.image for r in results}
     views.setdefault(base, bicubic.image)
     if hr is not None:
@@ -66,10 +67,10 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     return SRRun(scale, lr, hr, grey, results, views)
 
 
-def _run_named(lr, model_id: str, *args) -> sr.Upscaled:
+def _run_named(lr, model_id: str, *args, **options) -> sr.Upscaled:
     """``sr.run``; a message about the input names the model it concerns (several run at once)."""
     try:
-        return sr.run(lr, model_id, *args)
+        return sr.run(lr, model_id, *args, **options)
     except UserInputError as exc:
         raise UserInputError(f"{model_id}: {exc}") from None
 
@@ -96,7 +97,7 @@ def table_rows(results: list[sr.Upscaled]) -> list[list]:
 def gallery(run: SRRun) -> list[tuple[np.ndarray, str]]:
     items = []
     for r in run.results:
-        caption = f"{r.model} · {r.seconds * 1000:.0f} ms"
+        caption = f"{r.model}{' (self-ensemble)' if r.self_ensemble else ''} · {r.seconds * 1000:.0f} ms"
         if r.metrics is not None:
             caption += f" · {r.metrics['psnr_y']:.2f} dB"
             if r.metrics["ssim_y"] is not None:  # None below 11 px (the SSIM window)

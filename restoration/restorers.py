@@ -42,6 +42,9 @@ class RestorerSpec:
     status_check: Callable[[], str] | None = None
     # Trained for perceived texture (a GAN), not fidelity: listed and runnable, never the default.
     perceptual: bool = False
+    # A TorchRestorer behind the factory (our networks, Hub networks): the ``self_ensemble``
+    # option averages its 8 flips/rotations. Other entries run without it.
+    self_ensemble: bool = False
 
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""
@@ -88,17 +91,35 @@ class TorchRestorer:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.module(t).float().cpu()
 
-    def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, **_) -> np.ndarray:
+    def _forward_ensemble(self, t):
+        """Geometric self-ensemble (Timofte et al. 2016, EDSR+): the tile in its 8 flips and
+        rotations, each output turned back, averaged. 8x the time for a small fidelity gain."""
+        import torch
+
+        total = 0
+        for flip in (False, True):
+            flipped = t.flip(-1) if flip else t
+            for turns in range(4):
+                y = torch.rot90(self._forward(torch.rot90(flipped, turns, (-2, -1))), -turns, (-2, -1))
+                total = total + (y.flip(-1) if flip else y)
+        return total / 8
+
+    def _tile_fn(self, self_ensemble: bool):
+        return self._forward_ensemble if self_ensemble else self._forward
+
+    def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
+                 **_) -> np.ndarray:
         import torch
 
         from restoration.tiling import run_tiled
 
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
         with torch.inference_mode():
-            y = run_tiled(self._forward, x, self.scale, self.multiple, tile, overlap)
+            y = run_tiled(self._tile_fn(self_ensemble), x, self.scale, self.multiple, tile, overlap)
         return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
-    def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, **_) -> np.ndarray:
+    def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
+                      **_) -> np.ndarray:
         """The canonical uint8 image in, uint8 out (what ``restore`` calls): the pixels of
         ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
         import torch
@@ -106,7 +127,7 @@ class TorchRestorer:
         from restoration.tiling import run_tiled_uint8
 
         with torch.inference_mode():
-            return run_tiled_uint8(self._forward, image, self.scale, self.multiple, tile, overlap)
+            return run_tiled_uint8(self._tile_fn(self_ensemble), image, self.scale, self.multiple, tile, overlap)
 
 
 def load_own(model_key: str) -> TorchRestorer:
@@ -169,23 +190,23 @@ def _interpolation_specs() -> list[RestorerSpec]:
 REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
     RestorerSpec("deeprecnet", ("jpeg",), "own",
                  "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
-                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92),
+                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92, self_ensemble=True),
     RestorerSpec("dncnn", ("denoise",), "own",
                  "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
-                 _own("dncnn-blind"), weights="dncnn-blind"),
+                 _own("dncnn-blind"), weights="dncnn-blind", self_ensemble=True),
     RestorerSpec("resattnet", ("combined", "denoise", "jpeg"), "own",
                  "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
-                 _own("resattnet-combined"), weights="resattnet-combined"),
+                 _own("resattnet-combined"), weights="resattnet-combined", self_ensemble=True),
     RestorerSpec("subpixel-sr-x2", ("sr",), "own",
                  "Residual sub-pixel CNN x2: the x4 network's features fine-tuned with one pixel-shuffle stage (seed paper)",
-                 _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2"),
+                 _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2", self_ensemble=True),
     RestorerSpec("subpixel-sr-x4", ("sr",), "own",
                  "Residual sub-pixel CNN x4: residual blocks on the LR grid, pixel-shuffle upsampling, global bicubic residual (seed paper)",
-                 _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4"),
+                 _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4", self_ensemble=True),
     RestorerSpec("srgan-x4", ("sr",), "own",
                  "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
                  "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
-                 _own("srgan-x4"), scale=4, weights="srgan-x4", perceptual=True),
+                 _own("srgan-x4"), scale=4, weights="srgan-x4", perceptual=True, self_ensemble=True),
     RestorerSpec("gaussian", ("denoise", "jpeg"), "classical", "Gaussian filter, width from the noise level",
                  _classical(classical.gaussian)),
     RestorerSpec("median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)",
@@ -215,7 +236,7 @@ def _hub_specs() -> list[RestorerSpec]:
 
     tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
     return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
-                         _hub_factory(key), scale=item.get("scale", 1), weights=key)
+                         _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True)
             for key, item in hub.manifest().items()]
 
 
@@ -256,6 +277,17 @@ def default_for(task: str, scale: int | None = None) -> RestorerSpec:
     return (own or fidelity or ready)[0]
 
 
+def variants(model_ids: list[str], self_ensemble: bool) -> list[tuple[str, str, dict]]:
+    """Benchmark rows as (label, model id, options): each model, and with ``self_ensemble`` each
+    network a second time, self-ensembled, labelled "<id> +SE"."""
+    rows = []
+    for model_id in model_ids:
+        rows.append((model_id, model_id, {}))
+        if self_ensemble and get(model_id).self_ensemble:
+            rows.append((f"{model_id} +SE", model_id, {"self_ensemble": True}))
+    return rows
+
+
 @lru_cache(maxsize=8)
 def _instance(model_id: str):
     spec = get(model_id)
@@ -284,6 +316,8 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     sigma = options.get("sigma")
     if sigma is not None and not 0 <= float(sigma) <= 255:
         raise UserInputError(f"the noise sigma must be from 0 to 255, got {sigma}")
+    if options.get("self_ensemble") and not spec.self_ensemble:
+        options = {k: v for k, v in options.items() if k != "self_ensemble"}  # nothing to average
     run = _run if spec.source == "classical" else _run_network
     start = time.perf_counter()
     output = run(image, model_id, options)

@@ -92,11 +92,12 @@ class Upscaled:
     seconds: float
     metrics: dict | None = None  # against the HR reference
     baseline: dict | None = None  # bicubic's metrics for the same input, same reference
+    self_ensemble: bool = False  # averaged over 8 flips/rotations
 
     def row(self) -> dict:
         row = {"model": self.model, "scale": self.scale, "input_width": self.input_shape[1],
                "input_height": self.input_shape[0], "width": self.image.shape[1], "height": self.image.shape[0],
-               "seconds": round(self.seconds, 4)}
+               "seconds": round(self.seconds, 4), **({"self_ensemble": True} if self.self_ensemble else {})}
         if self.metrics is not None:
             row.update({k: json_number(v) for k, v in self.metrics.items()})
         if self.baseline is not None:
@@ -119,8 +120,9 @@ def check_model(model_id: str, scale: int) -> str:
     return spec.id
 
 
-def upscale(lr: np.ndarray, model_id: str, scale: int):
-    """Run one registered sr model through ``restorers.restore``; checks task, scale and size."""
+def upscale(lr: np.ndarray, model_id: str, scale: int, **options):
+    """Run one registered sr model through ``restorers.restore`` (``options`` such as
+    ``self_ensemble`` go to it); checks task, scale and size."""
     from restoration import restorers
 
     model_id = check_model(model_id, scale)
@@ -128,15 +130,16 @@ def upscale(lr: np.ndarray, model_id: str, scale: int):
     if pixels > imagelib.MAX_PIXELS:
         raise UserInputError(f"the x{scale} result would have {pixels:,} pixels; the limit is "
                              f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)")
-    return restorers.restore(lr, model_id)
+    return restorers.restore(lr, model_id, **options)
 
 
 def run(lr: np.ndarray, model_id: str, scale: int, hr: np.ndarray | None = None, grey: bool = False,
-        baseline: np.ndarray | None = None) -> Upscaled:
+        baseline: np.ndarray | None = None, **options) -> Upscaled:
     """Upscale ``lr``; with ``hr``, measure it and the bicubic baseline (pass ``baseline`` to reuse
     an already computed bicubic image)."""
-    restored = upscale(lr, model_id, scale)
-    result = Upscaled(model_id, scale, lr.shape, restored.image, restored.seconds)
+    restored = upscale(lr, model_id, scale, **options)
+    result = Upscaled(model_id, scale, lr.shape, restored.image, restored.seconds,
+                      self_ensemble=bool(restored.options.get("self_ensemble")))
     if hr is not None:
         hr = crop_to_multiple(hr, scale)
         if hr.shape != restored.image.shape:

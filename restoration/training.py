@@ -295,6 +295,23 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = Non
 
 
 
+STAGE_FIELDS = ("recipe", "steps_run", "best_step", "train_seconds", "val_input_psnr", "val_psnr")
+
+
+def stage_record(summary: dict) -> dict:
+    """What a manifest keeps of one finished training stage."""
+    return {"recipe": summary["recipe"], "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
+            "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
+            "val_psnr": round(summary["best"]["val_psnr"], 3)}
+
+
+def shipped_stages(model_id: str, section: str = "own", manifest: Path | None = None) -> list[dict]:
+    """Every stage behind a shipped weights file, oldest first: a run that continues from that
+    file passes these on as its ``previous_stages``."""
+    entry = manifestlib.section(section, manifest)[model_id]
+    return list(entry.get("previous_stages", [])) + [{k: entry[k] for k in STAGE_FIELDS + ("sha256",)}]
+
+
 def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | None = None) -> dict:
     """Copy the best checkpoint (``summary["checkpoint"]`` if it names another one) into
     ``weights_dir`` and record it in the manifest's ``own`` section: file, sha256, parameter

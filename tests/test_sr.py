@@ -314,3 +314,19 @@ def test_app_upscale_low_resolution_upload_and_errors(client, hr_png):
         client.predict(handle_file(str(hr_png)), 2, [], True, api_name="/upscale")
     update = client.predict(2, api_name="/sr_models")
     assert [v for _, v in update["choices"]] == [s.id for s in sr.ready_models(2)]
+
+
+def test_app_upscale_self_ensemble(client, hr_png):
+    """The optional last input: the network's row and caption say it was averaged; interpolation
+    ignores it (the same pixels as without)."""
+    from gradio_client import handle_file
+
+    gallery, table, files, *_ = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-sr-x2"], True,
+                                               True, api_name="/upscale")
+    bicubic, network = table["data"]
+    assert network[0] == "subpixel-sr-x2" and network[3] > bicubic[3]
+    assert gallery[1]["caption"].startswith("subpixel-sr-x2 (self-ensemble)")
+    plain_files = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-sr-x2"], True,
+                                 api_name="/upscale")[2]
+    np.testing.assert_array_equal(np.asarray(Image.open(files[0])), np.asarray(Image.open(plain_files[0])))
+    assert np.abs(np.asarray(Image.open(files[1]), int) - np.asarray(Image.open(plain_files[1]))).max() > 0
