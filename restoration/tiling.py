@@ -111,7 +111,8 @@ def _weighted_tile(fn, patch: torch.Tensor, scale: int, multiple: int, overlap: 
 
 def _to_float_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 HxWxC -> float32 (1, C, H, W) in [0, 1], as ``image.to_float`` computes it."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+    # astype copies, so a read-only input (an array over a decoder's buffer) is fine
+    return torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None].div_(255.0)
 
 
 def _to_uint8(y: torch.Tensor) -> np.ndarray:
