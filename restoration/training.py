@@ -312,6 +312,27 @@ def shipped_stages(model_id: str, section: str = "own", manifest: Path | None = 
     return list(entry.get("previous_stages", [])) + [{k: entry[k] for k in STAGE_FIELDS + ("sha256",)}]
 
 
+def run_stages(stages: list[Recipe], run_root: Path, from_stage: int = 1, smoke: bool = False) -> tuple[dict, Path]:
+    """Train ``stages`` in order (numbered from 1), each from the previous one's best checkpoint;
+    returns the last summary, with the earlier stages as ``previous_stages``, and its run folder.
+    ``from_stage`` > 1 starts from the shipped weights (run from the repository root), taken as
+    the end of stage ``from_stage - 1``, and carries the manifest's record of the stages before."""
+    model_id = stages[0].model_id
+    history = shipped_stages(model_id) if from_stage > 1 and not smoke else []
+    weights = f"weights/{model_id}.safetensors" if from_stage > 1 else None
+    for number, recipe in enumerate(stages, 1):
+        if number < from_stage:
+            continue
+        recipe = replace(recipe.scaled_for_smoke() if smoke else recipe, init_weights=weights)
+        run_dir = run_root / model_id / f"stage{number}"
+        summary = train(recipe, run_dir)
+        print(number, summary["best"], summary["steps_run"], summary["train_seconds"])
+        history.append(stage_record(summary))
+        weights = str(run_dir / "best.safetensors")
+    summary["previous_stages"] = history[:-1]
+    return summary, run_dir
+
+
 def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | None = None) -> dict:
     """Copy the best checkpoint (``summary["checkpoint"]`` if it names another one) into
     ``weights_dir`` and record it in the manifest's ``own`` section: file, sha256, parameter

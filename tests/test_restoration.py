@@ -1,5 +1,6 @@
 """Registry contract, tiling, degradations and the training smoke path, on tiny random models."""
 
+import json
 import numpy as np
 import pytest
 import skimage.data
@@ -95,3 +96,20 @@ def test_artifact_model_passes_near_lossless_jpeg_through():
     assert np.array_equal(skipped.image, image) and "unchanged" in skipped.options["note"]
     ran = restorers.restore(image, "deeprecnet", jpeg_quality=spec.max_jpeg_quality)
     assert "note" not in ran.options and not np.array_equal(ran.image, image)
+
+
+def test_continued_training_keeps_every_earlier_stage(tmp_path):
+    """A run continued from shipped weights records the stages behind them, oldest first."""
+    from restoration import training
+
+    stage = {"recipe": {"lr": 1e-4}, "steps_run": 10, "best_step": 10, "train_seconds": 1.0,
+             "val_input_psnr": 20.0, "val_psnr": 21.0}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"own": {"m": {**stage, "val_psnr": 22.0, "sha256": "ab", "file": "m.safetensors",
+                                                  "previous_stages": [stage]}}}))
+    history = training.shipped_stages("m", manifest=manifest)
+    assert [s["val_psnr"] for s in history] == [21.0, 22.0] and history[-1]["sha256"] == "ab"
+    summary = {"recipe": {"lr": 5e-5}, "steps_run": 4, "best": {"step": 2, "val_psnr": 22.51234},
+               "train_seconds": 3.0, "val_input_psnr": 20.0}
+    assert training.stage_record(summary) == {"recipe": {"lr": 5e-5}, "steps_run": 4, "best_step": 2,
+                                              "train_seconds": 3.0, "val_input_psnr": 20.0, "val_psnr": 22.512}
