@@ -1,6 +1,7 @@
 """Registry contract, tiling, degradations and the training smoke path, on tiny random models."""
 
 import json
+
 import numpy as np
 import pytest
 import skimage.data
