@@ -78,10 +78,11 @@ def main() -> int:
     model = c["models"][0] if c["models"] else None
     shas = sorted({r["model_sha256"] for r in built.rows if r["kind"] == "restore"})
     lossy = [r for r in built.rows if r["kind"] == "codec" and r["setting"] != "lossless"]
+    run_option = f" --run {args.run}" if args.run else ""
     lines = [
         "# Headline: six codecs and restoration on Kodak24", "",
         f"Made with `{args.command}`" if args.command else "", "",
-        f"Then `python bench/headline.py --db {args.db}` wrote this page and the chart ({renderer}).", "",
+        f"Then `python bench/headline.py --db {args.db}{run_option}` wrote this page and the chart ({renderer}).", "",
         f"{len(run['images'])} images, codecs {', '.join(c['codecs'])}, "
         + (f"bpp targets {', '.join(f'{b:g}' for b in c['bpps'])}" if c["bpps"] else
            f"qualities {c['qualities'] or 'each codec’s default sweep'}")
