@@ -293,8 +293,6 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = Non
     save_file(tensors, path, metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
-
-
 STAGE_FIELDS = ("recipe", "steps_run", "best_step", "train_seconds", "val_input_psnr", "val_psnr")
 
 
@@ -345,11 +343,8 @@ def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | Non
         "file": target.name, "sha256": sha256_of(target), "architecture": recipe["architecture"],
         "arch_config": recipe["arch_config"], "scale": recipe["arch_config"].get("scale", 1),
         "params": summary["params"], "sampler": recipe["sampler"],
-        "data": list(recipe["data"]), "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
-        "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
-        "val_psnr": round(summary["best"]["val_psnr"], 3),
+        "data": list(recipe["data"]), **stage_record(summary),
         **({"val_ssim": round(summary["best"]["val_ssim"], 4)} if "val_ssim" in summary["best"] else {}),
-        "recipe": recipe,
         "previous_stages": summary.get("previous_stages", []),
     }
     manifestlib.record(manifest or weights_dir / "manifest.json", "own", recipe["model_id"], entry)
