@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from restoration import gan, nets, training
+from restoration import accel, gan, nets, training
 from restoration import metrics as metriclib
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -100,7 +100,7 @@ class GanTrainer:
         r, G, D = self.recipe, self.generator, self.discriminator
         lr = lr.contiguous(memory_format=torch.channels_last)
         hr = hr.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+        autocast = accel.autocast("cpu")
         losses = {}
         if train_generator:
             D.requires_grad_(False)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from restoration import accel
 from restoration import manifest as manifestlib
 from restoration import metrics as metriclib
 from restoration import neural_codec as nc
@@ -115,7 +116,7 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     for _, clean in loader:
         step += 1
         rate_index = torch.randint(len(recipe.lambdas), (clean.shape[0],), generator=generator)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with accel.autocast("cpu"):
             loss, bpp, mse = rd_loss(net, clean.contiguous(memory_format=torch.channels_last), lambdas, rate_index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

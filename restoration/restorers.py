@@ -88,7 +88,7 @@ class TorchRestorer:
         device = accel.device()
         self.module.to(device)  # a no-op once it is there
         t = t.to(device).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with accel.autocast(device.type, enabled=self.bf16):
             return self.module(t).float().cpu()
 
     def _forward_ensemble(self, t):

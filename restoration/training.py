@@ -1,5 +1,6 @@
-"""Training code shared by the notebooks: patch sampling with on-the-fly degradations, a bf16
-channels-last training loop with validation, early stopping and safetensors checkpoints.
+"""Training code shared by the notebooks: patch sampling with on-the-fly degradations, a
+channels-last training loop (bf16 where the CPU has it natively) with validation, early stopping
+and safetensors checkpoints.
 
 Each recipe (``notebooks/*.ipynb``) builds a ``Recipe`` and calls ``train``; ``SMOKE`` recipes
 run a few steps on a few images so CI can check the whole path.
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from pytorch_msssim import ssim as torch_ssim
 from safetensors.torch import load_file, save_file
 
-from restoration import degrade
+from restoration import accel, degrade
 from restoration import image as imagelib
 from restoration import metrics as metriclib
 from restoration import manifest as manifestlib
@@ -198,7 +199,7 @@ def validate_scores(model, pairs, ssim: bool = False) -> dict:
     scores = {"psnr": [], **({"ssim": []} if ssim else {})}
     for degraded, clean in pairs:
         x = _to_tensor(degraded)[None].contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with accel.autocast("cpu"):
             y = model(x).float()
         sample = metriclib.Sample(clean, imagelib.from_float(y[0].permute(1, 2, 0).clamp(0, 1).numpy()))
         for name, values in scores.items():
@@ -237,7 +238,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     for degraded, clean in loader:
         step += 1
         degraded = degraded.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with accel.autocast("cpu"):
             output = model(degraded)
         loss = _loss(output.float(), clean, recipe.ssim_weight, recipe.pixel_loss)
         optimizer.zero_grad(set_to_none=True)
@@ -314,10 +315,11 @@ def run_stages(stages: list[Recipe], run_root: Path, from_stage: int = 1, smoke:
     """Train ``stages`` in order (numbered from 1), each from the previous one's best checkpoint;
     returns the last summary, with the earlier stages as ``previous_stages``, and its run folder.
     ``from_stage`` > 1 starts from the shipped weights (run from the repository root), taken as
-    the end of stage ``from_stage - 1``, and carries the manifest's record of the stages before."""
+    the end of stage ``from_stage - 1``, and carries the manifest's record of the stages before;
+    from stage 1, the first recipe's own ``init_weights`` (another model's, say) are kept."""
     model_id = stages[0].model_id
     history = shipped_stages(model_id) if from_stage > 1 and not smoke else []
-    weights = f"weights/{model_id}.safetensors" if from_stage > 1 else None
+    weights = f"weights/{model_id}.safetensors" if from_stage > 1 else stages[0].init_weights
     for number, recipe in enumerate(stages, 1):
         if number < from_stage:
             continue

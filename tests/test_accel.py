@@ -9,8 +9,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from restoration import accel, restorers
@@ -81,3 +83,28 @@ def test_device_follows_cuda_availability(monkeypatch):
     assert accel.device() == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert accel.device() == torch.device("cuda")
+
+
+def cpu_flags() -> set[str]:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to read the CPU's instruction sets from")
+    line = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags"))
+    return set(line.split(":", 1)[1].split())
+
+
+def test_bf16_autocast_only_on_cpus_with_native_bf16():
+    flags = cpu_flags()
+    assert accel.bf16_is_fast("cpu") == bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def test_a_bf16_network_runs_in_float32_where_bf16_is_not_native():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1))
+    image = np.random.default_rng(1).random((20, 28, 3), dtype=np.float32)
+    wanted_bf16 = restorers.TorchRestorer(model, bf16=True)(image)
+    float32 = restorers.TorchRestorer(model, bf16=False)(image)
+    if accel.bf16_is_fast("cpu"):
+        assert 0 < np.abs(wanted_bf16 - float32).max() < 0.02  # bf16 ran: close, not equal
+    else:
+        assert np.array_equal(wanted_bf16, float32)
