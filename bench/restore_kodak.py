@@ -86,21 +86,22 @@ def section_codecs(images, log, model):
     return f"### Kodak24, other codecs at equal size, restored by `{model}`\n\n" + "\n".join(lines)
 
 
-def section_denoise(sets, log, models):
+def section_denoise(sets, log, models: list[tuple[str, str, dict]]):
     lines = ["| set | sigma | model | PSNR RGB | gain dB | s/image |", "|---|---|---|---|---|---|"]
     for set_name, images in sets.items():
         for sigma in (15, 25, 50):
             noisy = [degrade.Noise(sigma, seed=i)(im) for i, im in enumerate(images)]
             base = statistics.fmean(evaluate.metriclib.psnr(evaluate.metriclib.Sample(c, n)) for c, n in zip(images, noisy))
             lines.append(f"| {set_name} | {sigma} | input | {base:.2f} | | |")
-            for model in models:
-                results = [evaluate.restore(n, model, c, ["psnr"], sigma=sigma) for c, n in zip(images, noisy)]
+            for label, model, options in models:
+                results = [evaluate.restore(n, model, c, ["psnr"], sigma=sigma, **options) for c, n in zip(images, noisy)]
                 psnr = statistics.fmean(r.after["psnr"] for r in results)
                 seconds = statistics.fmean(r.seconds for r in results)
-                log({"section": "denoise", "set": set_name, "sigma": sigma, "model": model, "psnr": psnr,
+                log({"section": "denoise", "set": set_name, "sigma": sigma, "model": label, "psnr": psnr,
                      "input_psnr": base, "seconds": seconds})
-                lines.append(f"| {set_name} | {sigma} | {model} | {psnr:.2f} | {psnr - base:+.2f} | {seconds:.2f} |")
-    return "### Denoising (Gaussian noise, sigma on 0-255; classical filters are told sigma, DnCNN is blind)\n\n" + "\n".join(lines)
+                lines.append(f"| {set_name} | {sigma} | {label} | {psnr:.2f} | {psnr - base:+.2f} | {seconds:.2f} |")
+    return ("### Denoising (Gaussian noise, sigma on 0-255; classical filters are told sigma, the networks are blind)\n\n"
+            + "\n".join(lines))
 
 
 def section_combined(images, log, models):
@@ -155,7 +156,7 @@ def main():
     parser.add_argument("--limit", type=int, help="images per set (default: all)")
     parser.add_argument("--sections", default="jpeg,codecs,denoise,latency")
     parser.add_argument("--models", help="comma-separated model ids to run (default: every ready one)")
-    parser.add_argument("--self-ensemble", action="store_true", help="jpeg section: also each network self-ensembled")
+    parser.add_argument("--self-ensemble", action="store_true", help="jpeg and denoise sections: also each network self-ensembled")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_restoration.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_restoration.jsonl")
     args = parser.parse_args()
@@ -179,7 +180,7 @@ def main():
         parts.append(section_codecs(kodak, log, default_jpeg))
     if "denoise" in sections:
         sets = {"McMaster": load_set("McMaster", args.limit), "Kodak24": kodak}
-        parts.append(section_denoise(sets, log, ready("denoise", only)))
+        parts.append(section_denoise(sets, log, restorers.variants(ready("denoise", only), args.self_ensemble)))
     if "combined" in sections:
         own = [s.id for s in restorers.REGISTRY.values() if s.source == "own" and s.scale == 1 and s.status() == "ready"]
         parts.append(section_combined(kodak, log, [m for m in own if not only or m in only]))
