@@ -1,14 +1,15 @@
 """Restoration benchmark: artifact removal and denoising on the development benchmarks.
 
     python bench/restore_kodak.py [--limit N] [--sections jpeg,codecs,denoise,combined,latency] [--models a,b]
-                                  [--self-ensemble]
+                                  [--self-ensemble] [--denoise-sets McMaster,Kodak24]
 
 Sections (each writes a markdown table to --out and JSON lines to --jsonl):
 - jpeg: Kodak24 compressed by Pillow's libjpeg at q10/20/30/40 (4:2:0); RGB PSNR, Y PSNR and SSIM
   of the input and of every artifact-removal model (mean over images); with --self-ensemble each
   network also self-ensembled ("+SE" rows: 8 flips/rotations averaged, 8x the time).
 - codecs: the default artifact model on WebP, AVIF and JPEG 2000 at 0.3 and 0.5 bpp (target size).
-- denoise: McMaster and Kodak24 with Gaussian noise sigma 15/25/50 (seed = image index); RGB PSNR.
+- denoise: McMaster and Kodak24 (--denoise-sets) with Gaussian noise sigma 15/25/50 (seed = image
+  index); RGB PSNR; with --self-ensemble also each network self-ensembled.
 - latency: the default artifact model on a 768x512 image (median of 5 runs) with 1 and 2 threads.
 - large: a 6000x4000 image through tiled inference in a child process; its peak resident memory.
 """
@@ -28,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import degrade, evaluate, image as imagelib, restorers  # noqa: E402
+from restoration import accel, degrade, evaluate, image as imagelib, restorers  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
@@ -157,6 +158,7 @@ def main():
     parser.add_argument("--sections", default="jpeg,codecs,denoise,latency")
     parser.add_argument("--models", help="comma-separated model ids to run (default: every ready one)")
     parser.add_argument("--self-ensemble", action="store_true", help="jpeg and denoise sections: also each network self-ensembled")
+    parser.add_argument("--denoise-sets", default="McMaster,Kodak24", help="denoise section: comma-separated bench sets")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_restoration.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_restoration.jsonl")
     args = parser.parse_args()
@@ -179,7 +181,7 @@ def main():
     if "codecs" in sections:
         parts.append(section_codecs(kodak, log, default_jpeg))
     if "denoise" in sections:
-        sets = {"McMaster": load_set("McMaster", args.limit), "Kodak24": kodak}
+        sets = {name: load_set(name, args.limit) for name in args.denoise_sets.split(",")}
         parts.append(section_denoise(sets, log, restorers.variants(ready("denoise", only), args.self_ensemble)))
     if "combined" in sections:
         own = [s.id for s in restorers.REGISTRY.values() if s.source == "own" and s.scale == 1 and s.status() == "ready"]
@@ -187,7 +189,8 @@ def main():
     if "latency" in sections:
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
-    header = (f"Measured {time.strftime('%Y-%m-%d')} on the 2-core CPU machine with `{command}` "
+    precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: no native bf16"
+    header = (f"Measured {time.strftime('%Y-%m-%d')} on the 2-core CPU machine ({precision}) with `{command}` "
               f"({time.time() - start:.0f} s).\n\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + "\n\n".join(parts) + "\n")
