@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -190,8 +191,8 @@ def main():
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
     precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: no native bf16"
-    header = (f"Measured {time.strftime('%Y-%m-%d')} on the 2-core CPU machine ({precision}) with `{command}` "
-              f"({time.time() - start:.0f} s).\n\n")
+    machine = f"a {os.cpu_count()}-core {accel.cpu_name()} ({precision})"
+    header = f"Measured {time.strftime('%Y-%m-%d')} on {machine} with `{command}` ({time.time() - start:.0f} s).\n\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + "\n\n".join(parts) + "\n")
     print(args.out.read_text())

@@ -108,3 +108,10 @@ def test_a_bf16_network_runs_in_float32_where_bf16_is_not_native():
         assert 0 < np.abs(wanted_bf16 - float32).max() < 0.02  # bf16 ran: close, not equal
     else:
         assert np.array_equal(wanted_bf16, float32)
+
+
+def test_cpu_name_comes_from_cpuinfo():
+    cpu_flags()  # skips where there is no /proc/cpuinfo
+    text = Path("/proc/cpuinfo").read_text()
+    name = accel.cpu_name()
+    assert name and (f": {name}" in text or "model name" not in text)
