@@ -17,6 +17,7 @@ Sections (each writes a markdown table to --out and JSON lines to --jsonl):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -30,11 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import accel, degrade, evaluate, image as imagelib, restorers  # noqa: E402
+from restoration import accel, degrade, evaluate, image as imagelib, provenance, restorers  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
 
+@functools.cache  # the denoise section's Kodak24 is the jpeg section's: read once
 def load_set(name: str, limit: int | None) -> list[np.ndarray]:
     return [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))[:limit]]
 
@@ -191,7 +193,7 @@ def main():
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
     precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: no native bf16"
-    machine = f"a {os.cpu_count()}-core {accel.cpu_name()} ({precision})"
+    machine = f"a {os.cpu_count()}-core {provenance.cpu_name()} ({precision})"
     header = f"Measured {time.strftime('%Y-%m-%d')} on {machine} with `{command}` ({time.time() - start:.0f} s).\n\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + "\n\n".join(parts) + "\n")

@@ -5,7 +5,6 @@ the call. Off ZeroGPU, ``spaces.GPU`` returns the function unchanged, so this co
 from __future__ import annotations
 
 import functools
-import platform
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -28,17 +27,6 @@ def device():
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), for benchmark headers: timings and whether
-    bf16 is native depend on it."""
-    try:
-        lines = open("/proc/cpuinfo").read().splitlines()
-    except OSError:
-        lines = []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
 
 
 @functools.cache

@@ -9,6 +9,7 @@ import os
 import platform
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
 DISTRIBUTIONS = ("restoration-lab", "pillow", "pillow-avif-plugin", "pillow-jxl-plugin", "numpy",
                  "opencv-python-headless", "torch", "scikit-image", "scipy")
@@ -59,6 +60,17 @@ def model_sha256(model_id: str) -> str | None:
 
         return hub.manifest().get(spec.weights, {}).get("sha256")
     return None  # a classical method, or an entry that has no single weights file
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), for benchmark headers: timings and whether
+    bf16 is native depend on it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
 
 
 def provenance(executor: str = "local", workers: int | None = None) -> dict:

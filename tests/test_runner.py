@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 import skimage.data
 from PIL import Image
 
-from restoration import bench_inputs, runner
+from restoration import bench_inputs, provenance, runner
 from restoration.errors import UserInputError
 from restoration.store import Store
 
@@ -178,3 +179,12 @@ def test_store_refuses_a_file_that_is_not_a_database(tmp_path):
         Store(bad)
     with pytest.raises(UserInputError, match="no such database"):
         Store(tmp_path / "missing.sqlite", create=False)
+
+
+def test_cpu_name_comes_from_cpuinfo():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to read the CPU's name from")
+    text = cpuinfo.read_text()
+    name = provenance.cpu_name()
+    assert name and (f": {name}" in text or "model name" not in text)
