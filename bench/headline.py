@@ -93,7 +93,8 @@ def main() -> int:
         *[f"| {r['id']} | {r['rows']} | {r['computed']} | {r['reused']} | {fmt(r['seconds'], 1)} | {r['status']} |"
           for r in same],
         "", "Seconds: the runner's own time, from the plan to the last stored row (images already loaded). "
-        + args.timing_note, "", f"Machine: {p['machine']['system']}, {p['machine']['cpus']} CPU cores{args.machine_note}, executor `{p['executor']}` with {p['workers']} workers; restoration-lab {p['package']}, "
+        + args.timing_note, "", f"Machine: {p['machine']['system']}, {p['machine']['cpus']} CPU cores "
+        f"({p['machine'].get('cpu', 'model not recorded')}){args.machine_note}, executor `{p['executor']}` with {p['workers']} workers; restoration-lab {p['package']}, "
         f"codecs {', '.join(f'{k} {v}' for k, v in p['codecs'].items())}, "
         f"pillow-avif-plugin {p['libraries']['pillow-avif-plugin']}, pillow-jxl-plugin {p['libraries']['pillow-jxl-plugin']}, "
         f"torch {p['libraries']['torch']}. Date {p['date']}.", "",

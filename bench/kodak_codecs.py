@@ -46,7 +46,7 @@ from PIL import Image, features
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import codecs, evaluate, image as imagelib  # noqa: E402
+from restoration import codecs, evaluate, image as imagelib, provenance  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bench" / "Kodak24"
 BPP_POINTS = (0.25, 0.5, 1.0)
@@ -140,7 +140,7 @@ def machine_note() -> str:
         pass
     import PIL
 
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+    return (f"{provenance.machine_description()}, Python {platform.python_version()}, "
             f"Pillow {PIL.__version__} ({libs})")
 
 

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -74,10 +73,12 @@ def run_child(model: str, width: int, height: int, threads: int) -> dict:
 
 
 def report(rows: list[dict], command: str) -> str:
+    from restoration import provenance
+
     lines = [
         "# Large image, x2 upscaling", "", f"`{command}`", "",
-        (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-         f"{os.cpu_count()} CPU(s). Peak RSS is the whole child process (Python, numpy, torch, the model, "
+        (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {provenance.machine_description()}. "
+         "Peak RSS is the whole child process (Python, numpy, torch, the model, "
          "the uint8 input and output); 'before' is after loading the model and making the input."), "",
         "| model | input | output | threads | seconds | RSS before MiB | peak RSS MiB | output MiB |",
         "|---|---|---|---:|---:|---:|---:|---:|",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import socket
 import sys
 import tempfile
@@ -145,6 +144,8 @@ def main(argv=None) -> int:
 
 
 def summarise(records: list[dict], alone: dict, wall: float, args) -> str:
+    from restoration import provenance
+
     seconds = np.array([r["seconds"] for r in records])
     errors = [r for r in records if r["error"]]
     mismatches = [r for r in records if not r["error"] and not r["match"]]
@@ -152,8 +153,8 @@ def summarise(records: list[dict], alone: dict, wall: float, args) -> str:
         "# Load test", "",
         f"`python bench/load_test.py --callers {args.callers} --requests {args.requests} --size {args.size}"
         + (f" --out {args.out}`" if args.out else "`"), "",
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPU(s), queue concurrency {os.environ.get('RESTORATION_CONCURRENCY', '2')} "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {provenance.machine_description()}, "
+        f"queue concurrency {os.environ.get('RESTORATION_CONCURRENCY', '2')} "
         f"(RESTORATION_CONCURRENCY), {args.size}x{args.size} input.", "",
         f"- requests: {len(records)} from {args.callers} concurrent callers ({args.requests} each)",
         f"- errors: {len(errors)}; outputs differing from the same request made alone: {len(mismatches)}",

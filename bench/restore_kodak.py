@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -193,7 +192,7 @@ def main():
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
     precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: no native bf16"
-    machine = f"a {os.cpu_count()}-core {provenance.cpu_name()} ({precision})"
+    machine = f"a {provenance.machine_description()}, {precision}"
     header = f"Measured {time.strftime('%Y-%m-%d')} on {machine} with `{command}` ({time.time() - start:.0f} s).\n\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + "\n\n".join(parts) + "\n")

@@ -73,6 +73,11 @@ def cpu_name() -> str:
     return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
 
 
+def machine_description() -> str:
+    """One line naming the machine, the same in every benchmark header: '2-core AMD EPYC (x86_64)'."""
+    return f"{os.cpu_count()}-core {cpu_name()} ({platform.machine()})"
+
+
 def provenance(executor: str = "local", workers: int | None = None) -> dict:
     return {
         "package": _version("restoration-lab"),
@@ -80,7 +85,7 @@ def provenance(executor: str = "local", workers: int | None = None) -> dict:
         "codecs": codec_versions(),
         "library_digest": library_digest(),
         "machine": {"node": platform.node(), "system": platform.platform(), "arch": platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
+                    "cpu": cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "executor": executor,
         "workers": workers,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -114,7 +114,8 @@ def _run_rows(runs: list[dict]) -> list[list]:
                      None if run["seconds"] is None else round(run["seconds"], 1),
                      ", ".join(c["codecs"]) + f" ({setting})", ", ".join(c["models"]) or "-",
                      f"x{c['sr_scale']}: {', '.join(c['sr_models'])}" if c["sr_scale"] else "-",
-                     f"restoration-lab {p['package']}, {p['machine']['system']}, {p['machine']['cpus']} CPUs, "
+                     f"restoration-lab {p['package']}, {p['machine']['system']}, {p['machine']['cpus']} CPUs "
+                     f"({p['machine'].get('cpu', 'model not recorded')}), "
                      f"{p['executor']} x{p['workers']}", json.dumps(p["codecs"])])
     return rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -188,3 +189,10 @@ def test_cpu_name_comes_from_cpuinfo():
     text = cpuinfo.read_text()
     name = provenance.cpu_name()
     assert name and (f": {name}" in text or "model name" not in text)
+
+
+def test_machine_description_names_core_count_cpu_and_architecture():
+    """The one machine line every benchmark header prints, and the CPU stored with each run."""
+    line = provenance.machine_description()
+    assert line.startswith(f"{os.cpu_count()}-core {provenance.cpu_name()} (")
+    assert provenance.provenance()["machine"]["cpu"] == provenance.cpu_name()
