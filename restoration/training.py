@@ -98,13 +98,15 @@ def training_images(folders=("train/BSD400", "train/T91"), root: Path = DATA_ROO
 
 
 class PatchStream(torch.utils.data.IterableDataset):
-    """Endless (degraded, clean) float32 CHW patch pairs with flips and 90-degree rotations."""
+    """Endless (degraded, clean) float32 CHW patch pairs with flips and 90-degree rotations and,
+    with ``channel_shuffle``, a random order of the RGB channels (six times the colours the
+    training photos show, for degradations that treat the channels alike, such as noise)."""
 
     def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0,
-                 curriculum_from: float = 0.0):
+                 curriculum_from: float = 0.0, channel_shuffle: bool = False):
         self.images = [im for im in images if min(im.shape[:2]) >= patch]
         self.patch, self.sampler, self.total, self.seed = patch, sampler, total_samples, seed
-        self.curriculum_from = curriculum_from
+        self.curriculum_from, self.channel_shuffle = curriculum_from, channel_shuffle
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -118,7 +120,10 @@ class PatchStream(torch.utils.data.IterableDataset):
             x = rng.randrange(image.shape[1] - self.patch + 1)
             clean = image[y:y + self.patch, x:x + self.patch]
             k = rng.randrange(8)
-            clean = np.ascontiguousarray(np.rot90(clean[:, ::-1] if k >= 4 else clean, k % 4))
+            clean = np.rot90(clean[:, ::-1] if k >= 4 else clean, k % 4)
+            if self.channel_shuffle:
+                clean = clean[..., rng.sample(range(3), 3)]
+            clean = np.ascontiguousarray(clean)
             done = min(1.0, produced * workers / max(1, self.total))
             progress = self.curriculum_from + (1.0 - self.curriculum_from) * done
             degraded = sample(progress, rng)(clean)
@@ -156,6 +161,7 @@ class Recipe:
     notes: str = ""
     init_weights: str | None = None  # fine-tune: start from this safetensors file
     curriculum_from: float = 0.0  # 1.0 = the whole degradation range from the first step
+    channel_shuffle: bool = False  # random RGB order per patch (only for channel-symmetric degradations)
 
     def scaled_for_smoke(self) -> "Recipe":
         return replace(self, steps=4, batch=2, patch=48, validate_every=2, val_images=2, workers=0, smoke=True)
@@ -220,7 +226,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     val_pairs, held_out = _validation_set(recipe, data_root)
     images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
     stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
-                         recipe.curriculum_from)
+                         recipe.curriculum_from, recipe.channel_shuffle)
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
     model = build_model(recipe.architecture, recipe.arch_config)

@@ -114,3 +114,19 @@ def test_continued_training_keeps_every_earlier_stage(tmp_path):
                "train_seconds": 3.0, "val_input_psnr": 20.0}
     assert training.stage_record(summary) == {"recipe": {"lr": 5e-5}, "steps_run": 4, "best_step": 2,
                                               "train_seconds": 3.0, "val_input_psnr": 20.0, "val_psnr": 22.512}
+
+
+def test_channel_shuffle_reorders_colours_of_the_clean_and_degraded_patch_alike():
+    """With channel_shuffle the patches show the photo's channels in other orders (the same
+    order in the clean and the degraded patch); without it, only the photo's own order."""
+    from restoration import training
+
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 10, 120, 240  # one colour: order is visible
+    def orders(shuffle):
+        stream = iter(training.PatchStream([image], 8, "clean", 60, channel_shuffle=shuffle))
+        pairs = [next(stream) for _ in range(60)]
+        assert all(torch.equal(d, c) for d, c in pairs)
+        return {tuple(int(round(v * 255)) for v in c[:, 0, 0].tolist()) for _, c in pairs}
+    assert orders(False) == {(10, 120, 240)}
+    assert len(orders(True)) == 6
