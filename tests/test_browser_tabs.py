@@ -92,8 +92,9 @@ def _finish(page, name: str) -> None:
 def _upload(page, label: str, path: Path) -> None:
     # The tab's panel renders after the click; on a busy machine that takes seconds, and a file
     # set on a component that is still being mounted is lost.
-    page.get_by_text(label, exact=True).last.wait_for(timeout=30_000)
-    block = page.locator(".block", has=page.get_by_text(label, exact=True)).last
+    caption = page.get_by_text(label, exact=True)
+    caption.last.wait_for(timeout=30_000)
+    block = page.locator(".block", has=caption).last
     block.locator("input[type=file]").set_input_files(str(path))
 
 
