@@ -100,13 +100,15 @@ def training_images(folders=("train/BSD400", "train/T91"), root: Path = DATA_ROO
 class PatchStream(torch.utils.data.IterableDataset):
     """Endless (degraded, clean) float32 CHW patch pairs with flips and 90-degree rotations and,
     with ``channel_shuffle``, a random order of the RGB channels (six times the colours the
-    training photos show, for degradations that treat the channels alike, such as noise)."""
+    training photos show, for degradations that treat the channels alike, such as noise) and, with
+    ``saturation_boost`` k > 0, half the patches made more saturated (``boost_saturation``)."""
 
     def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0,
-                 curriculum_from: float = 0.0, channel_shuffle: bool = False):
+                 curriculum_from: float = 0.0, channel_shuffle: bool = False, saturation_boost: float = 0.0):
         self.images = [im for im in images if min(im.shape[:2]) >= patch]
         self.patch, self.sampler, self.total, self.seed = patch, sampler, total_samples, seed
         self.curriculum_from, self.channel_shuffle = curriculum_from, channel_shuffle
+        self.saturation_boost = saturation_boost
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -123,12 +125,27 @@ class PatchStream(torch.utils.data.IterableDataset):
             clean = np.rot90(clean[:, ::-1] if k >= 4 else clean, k % 4)
             if self.channel_shuffle:
                 clean = clean[..., rng.sample(range(3), 3)]
+            if self.saturation_boost > 0 and rng.random() < 0.5:
+                clean = boost_saturation(clean, 1.0 + rng.uniform(0.0, self.saturation_boost))
             clean = np.ascontiguousarray(clean)
             done = min(1.0, produced * workers / max(1, self.total))
             progress = self.curriculum_from + (1.0 - self.curriculum_from) * done
             degraded = sample(progress, rng)(clean)
             produced += 1
             yield _to_tensor(degraded), _to_tensor(clean)
+
+
+def boost_saturation(image: np.ndarray, exponent: float) -> np.ndarray:
+    """HSV saturation S -> 1 - (1 - S)**exponent at the same hue and value (the channel maximum), so
+    every pixel stays in gamut without clipping. Why: McMaster's mean saturation is 0.55, BSD400's
+    0.38; a denoiser that has rarely seen strong chroma detail smooths it away as noise."""
+    x = image.astype(np.float32)
+    high = x.max(axis=2, keepdims=True)
+    spread = high - x.min(axis=2, keepdims=True)
+    saturation = spread / np.maximum(high, 1e-6)
+    ratio = (1.0 - (1.0 - saturation) ** exponent) / np.maximum(saturation, 1e-6)
+    out = high - (high - x) * np.where(spread > 0, ratio, 1.0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -162,6 +179,7 @@ class Recipe:
     init_weights: str | None = None  # fine-tune: start from this safetensors file
     curriculum_from: float = 0.0  # 1.0 = the whole degradation range from the first step
     channel_shuffle: bool = False  # random RGB order per patch (only for channel-symmetric degradations)
+    saturation_boost: float = 0.0  # k > 0: half the patches get boost_saturation(exponent 1 + U(0, k))
 
     def scaled_for_smoke(self) -> "Recipe":
         return replace(self, steps=4, batch=2, patch=48, validate_every=2, val_images=2, workers=0, smoke=True)
@@ -226,7 +244,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     val_pairs, held_out = _validation_set(recipe, data_root)
     images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
     stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
-                         recipe.curriculum_from, recipe.channel_shuffle)
+                         recipe.curriculum_from, recipe.channel_shuffle, recipe.saturation_boost)
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
     model = build_model(recipe.architecture, recipe.arch_config)

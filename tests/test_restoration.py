@@ -130,3 +130,25 @@ def test_channel_shuffle_reorders_colours_of_the_clean_and_degraded_patch_alike(
         return {tuple(int(round(v * 255)) for v in c[:, 0, 0].tolist()) for _, c in pairs}
     assert orders(False) == {(10, 120, 240)}
     assert len(orders(True)) == 6
+
+
+def test_boost_saturation_raises_saturation_in_gamut_and_keeps_value_and_greys():
+    """The exponent raises HSV saturation, the channel maximum (value) and grey pixels stay, and
+    exponent 1 is the identity; PatchStream applies it to some patches only."""
+    from restoration import training
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    image[:4] = 77  # grey rows
+    def saturation(a):
+        a = a.astype(np.float32)
+        return np.mean((a.max(2) - a.min(2)) / np.maximum(a.max(2), 1e-6))
+    boosted = training.boost_saturation(image, 2.0)
+    assert np.array_equal(training.boost_saturation(image, 1.0), image)
+    assert np.array_equal(boosted.max(2), image.max(2))
+    assert np.array_equal(boosted[:4], image[:4])
+    assert saturation(boosted) > saturation(image) + 0.05
+    one_colour = np.zeros((8, 8, 3), dtype=np.uint8) + np.array([60, 120, 240], dtype=np.uint8)
+    stream = iter(training.PatchStream([one_colour], 8, "clean", 40, saturation_boost=2.0))
+    red = [int(round(next(stream)[1][0, 0, 0].item() * 255)) for _ in range(40)]
+    assert 5 < sum(r < 60 for r in red) < 35 and all(r <= 60 for r in red)
