@@ -237,7 +237,9 @@ def validate(model, pairs) -> float:
 
 
 def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
-    """Train, keeping the best validation checkpoint in ``run_dir/best.safetensors``."""
+    """Train, keeping the best validation checkpoint in ``run_dir/best.safetensors`` and the latest
+    validated one in ``last.safetensors`` (to score on other data a stage whose validation never
+    passed its starting weights, for which ``best`` stays the start)."""
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(recipe.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -278,6 +280,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
             history.append(entry)
             log(json.dumps(entry))
             running = 0.0
+            save_weights(model, run_dir / "last.safetensors")
             if score > best["val_psnr"]:
                 best, stale = {"step": step, "val_psnr": score}, 0
                 save_weights(model, run_dir / "best.safetensors")

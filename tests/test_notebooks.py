@@ -68,3 +68,17 @@ def test_fine_tune_starts_from_every_matching_tensor(tmp_path):
     with pytest.raises(ValueError, match="no tensor matches"):
         training._load_matching(training.build_model("dncnn", {"depth": 3, "width": 4}),
                                 str(tmp_path / "x4.safetensors"))
+
+
+def test_train_keeps_the_best_and_the_last_validated_weights(tmp_path):
+    """best.safetensors (the export) and last.safetensors (the latest validated weights, to score a
+    stage whose validation never passed its start) both load into the trained architecture."""
+    from safetensors.torch import load_file
+
+    recipe = training.Recipe(model_id="tiny", architecture="dncnn", arch_config={"depth": 3, "width": 4},
+                             sampler="noise").scaled_for_smoke()
+    summary = training.train(recipe, tmp_path, log=lambda _: None)
+    assert [h["step"] for h in summary["history"]] == [2, 4]
+    model = training.build_model("dncnn", {"depth": 3, "width": 4})
+    for name in ("best.safetensors", "last.safetensors"):
+        model.load_state_dict({k: v.float() for k, v in load_file(tmp_path / name).items()})
