@@ -180,6 +180,7 @@ class Recipe:
     curriculum_from: float = 0.0  # 1.0 = the whole degradation range from the first step
     channel_shuffle: bool = False  # random RGB order per patch (only for channel-symmetric degradations)
     saturation_boost: float = 0.0  # k > 0: half the patches get boost_saturation(exponent 1 + U(0, k))
+    export_last: bool = False  # export the last validated weights, not the best on validation (see train)
 
     def scaled_for_smoke(self) -> "Recipe":
         return replace(self, steps=4, batch=2, patch=48, validate_every=2, val_images=2, workers=0, smoke=True)
@@ -291,6 +292,11 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
                 break
         if step >= recipe.steps or out_of_time:
             break
+    if recipe.export_last and history:
+        # For a stage whose validation crops miss what it trains for (saturated colours, say),
+        # ending on a small decayed rate: its end is the export, even if validation dipped.
+        best = {"step": history[-1]["step"], "val_psnr": history[-1]["val_psnr"]}
+        save_weights(model, run_dir / "best.safetensors")
     summary = {"recipe": asdict(recipe), "params": nets.parameter_count(model), "steps_run": step,
                "best": best, "val_input_psnr": baseline, "history": history,
                "train_seconds": round(time.time() - start, 1)}

@@ -82,3 +82,13 @@ def test_train_keeps_the_best_and_the_last_validated_weights(tmp_path):
     model = training.build_model("dncnn", {"depth": 3, "width": 4})
     for name in ("best.safetensors", "last.safetensors"):
         model.load_state_dict({k: v.float() for k, v in load_file(tmp_path / name).items()})
+
+
+def test_export_last_makes_the_last_validated_weights_the_export(tmp_path):
+    from dataclasses import replace
+
+    recipe = training.Recipe(model_id="tiny", architecture="dncnn", arch_config={"depth": 3, "width": 4},
+                             sampler="noise").scaled_for_smoke()
+    summary = training.train(replace(recipe, export_last=True, lr=1e-2), tmp_path, log=lambda _: None)
+    assert summary["best"] == {"step": 4, "val_psnr": summary["history"][-1]["val_psnr"]}
+    assert (tmp_path / "best.safetensors").read_bytes() == (tmp_path / "last.safetensors").read_bytes()
