@@ -141,11 +141,10 @@ def boost_saturation(image: np.ndarray, exponent: float) -> np.ndarray:
     0.38; a denoiser that has rarely seen strong chroma detail smooths it away as noise."""
     x = image.astype(np.float32)
     high = x.max(axis=2, keepdims=True)
-    spread = high - x.min(axis=2, keepdims=True)
-    saturation = spread / np.maximum(high, 1e-6)
+    saturation = (high - x.min(axis=2, keepdims=True)) / np.maximum(high, 1e-6)
+    # Grey pixels (saturation 0) get ratio 0, but their high - x is 0 too: they stay as they are.
     ratio = (1.0 - (1.0 - saturation) ** exponent) / np.maximum(saturation, 1e-6)
-    out = high - (high - x) * np.where(spread > 0, ratio, 1.0)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(high - (high - x) * ratio), 0, 255).astype(np.uint8)
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
