@@ -132,6 +132,23 @@ def test_channel_shuffle_reorders_colours_of_the_clean_and_degraded_patch_alike(
     assert len(orders(True)) == 6
 
 
+def test_with_rescaled_appends_downscaled_copies_that_average_grain_down():
+    """Each factor adds a copy of every image at ceil(size * factor); on a flat grey with i.i.d.
+    grain, the half-size copy keeps the mean and has at most about half the grain."""
+    from restoration import training
+
+    rng = np.random.default_rng(0)
+    grainy = np.clip(128 + rng.normal(0, 10, (64, 96, 3)), 0, 255).astype(np.uint8)
+    other = np.zeros((30, 20, 3), dtype=np.uint8)
+    images = training.with_rescaled([grainy, other], (0.5, 0.7))
+    assert [im.shape for im in images] == [(64, 96, 3), (30, 20, 3), (32, 48, 3), (15, 10, 3),
+                                           (45, 68, 3), (21, 14, 3)]
+    assert images[0] is grainy and training.with_rescaled([grainy], ()) == [grainy]
+    half = images[2].astype(np.float64)
+    assert abs(half.mean() - 128) < 1
+    assert half.std() < 0.6 * grainy.astype(np.float64).std()
+
+
 def test_boost_saturation_raises_saturation_in_gamut_and_keeps_value_and_greys():
     """The exponent raises HSV saturation, the channel maximum (value) and grey pixels stay, and
     exponent 1 is the identity; PatchStream applies it to some patches only."""
