@@ -190,6 +190,7 @@ class Recipe:
     saturation_boost: float = 0.0  # k > 0: half the patches get boost_saturation(exponent 1 + U(0, k))
     export_last: bool = False  # export the last validated weights, not the best on validation (see train)
     rescales: tuple = ()  # also train on copies of the images downscaled by these factors (with_rescaled)
+    ema_decay: float = 0.0  # > 0: validate, keep and export a moving average of the weights (decay per step)
 
     def scaled_for_smoke(self) -> "Recipe":
         return replace(self, steps=4, batch=2, patch=48, validate_every=2, val_images=2, workers=0, smoke=True)
@@ -264,6 +265,13 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     if recipe.init_weights:
         _load_matching(model, recipe.init_weights, log)
     model = model.to(memory_format=torch.channels_last)
+    # The averaged copy is what gets validated and saved: late steps of a run wander around a
+    # minimum (the benchmark scores of successive checkpoints zigzag); their average sits nearer it.
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        recipe.ema_decay), use_buffers=True) if recipe.ema_decay > 0 else None)
+    if ema is not None:
+        ema.update_parameters(model)  # the first update copies: the average starts at the start weights
+    kept = ema.module if ema is not None else model
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
     baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, _naive(d, c))) for d, c in val_pairs]))
@@ -282,19 +290,21 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         loss.backward()
         optimizer.step()
         schedule.step()
+        if ema is not None:
+            ema.update_parameters(model)
         running += loss.item()
         out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
         if step % recipe.validate_every == 0 or step == recipe.steps or out_of_time:
-            score = validate(model, val_pairs)
+            score = validate(kept, val_pairs)
             entry = {"step": step, "loss": running / recipe.validate_every, "val_psnr": score,
                      "lr": schedule.get_last_lr()[0], "elapsed_s": round(time.time() - start, 1)}
             history.append(entry)
             log(json.dumps(entry))
             running = 0.0
-            save_weights(model, run_dir / "last.safetensors")
+            save_weights(kept, run_dir / "last.safetensors")
             if score > best["val_psnr"]:
                 best, stale = {"step": step, "val_psnr": score}, 0
-                save_weights(model, run_dir / "best.safetensors")
+                save_weights(kept, run_dir / "best.safetensors")
             else:
                 stale += 1
             if stale >= recipe.patience:
@@ -306,7 +316,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         # For a stage whose validation crops miss what it trains for (saturated colours, say),
         # ending on a small decayed rate: its end is the export, even if validation dipped.
         best = {"step": history[-1]["step"], "val_psnr": history[-1]["val_psnr"]}
-        save_weights(model, run_dir / "best.safetensors")
+        save_weights(kept, run_dir / "best.safetensors")
     summary = {"recipe": asdict(recipe), "params": nets.parameter_count(model), "steps_run": step,
                "best": best, "val_input_psnr": baseline, "history": history,
                "train_seconds": round(time.time() - start, 1)}

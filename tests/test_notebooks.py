@@ -92,3 +92,28 @@ def test_export_last_makes_the_last_validated_weights_the_export(tmp_path):
     summary = training.train(replace(recipe, export_last=True, lr=1e-2), tmp_path, log=lambda _: None)
     assert summary["best"] == {"step": 4, "val_psnr": summary["history"][-1]["val_psnr"]}
     assert (tmp_path / "best.safetensors").read_bytes() == (tmp_path / "last.safetensors").read_bytes()
+
+
+def test_ema_decay_keeps_and_exports_the_moving_average(tmp_path):
+    """With a decay near 1 the kept weights stay at the start while the raw weights move away
+    (lr 1e-2); the averaged copy is what last.safetensors holds."""
+    from dataclasses import replace
+
+    import torch
+    from safetensors.torch import load_file
+
+    config = {"depth": 3, "width": 4}
+    start = tmp_path / "start.safetensors"
+    training.save_weights(training.build_model("dncnn", config), start)
+    recipe = replace(training.Recipe(model_id="tiny", architecture="dncnn", arch_config=config, sampler="noise",
+                                     init_weights=str(start), lr=1e-2).scaled_for_smoke(), export_last=True)
+
+    def drift(run, **options):
+        training.train(replace(recipe, **options), tmp_path / run, log=lambda _: None)
+        before, after = load_file(start), load_file(tmp_path / run / "last.safetensors")
+        return max((after[k].float() - before[k].float()).abs().max().item() for k in before)
+
+    assert drift("raw") > 1e-3
+    assert drift("ema", ema_decay=1 - 1e-7) < 1e-5
+    assert torch.equal(*(load_file(tmp_path / "ema" / n)["body.0.weight"] for n in ("best.safetensors",
+                                                                                         "last.safetensors")))

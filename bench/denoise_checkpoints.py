@@ -1,0 +1,70 @@
+"""Score training checkpoints of an own denoiser on McMaster / Kodak24: the quick check used to
+follow a training stage (seconds per set and sigma, no self-ensemble).
+
+    python bench/denoise_checkpoints.py CKPT.safetensors... [--model deeprecnet-denoise]
+        [--sets McMaster,Kodak24] [--sigmas 15,25,50] [--scales 0.95,1,1.05] [--threads 1]
+
+Noise as in bench/restore_kodak.py (degrade.Noise, seed = image index); RGB PSNR of the output
+rounded to 8 bits. ``--scales``: the predicted residual (output - input) scaled by each factor
+before rounding; a best factor under 1 means the model removes too much (over-smooths) there.
+The architecture comes from the model's manifest entry; the checkpoints need not be exported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from restoration import degrade, metrics, nets, restorers  # noqa: E402
+from restoration import image as imagelib  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "bench"
+
+
+def scaled_psnrs(restorer, clean: np.ndarray, noisy: np.ndarray, scales) -> dict[float, float]:
+    base = noisy.astype(np.float64)
+    residual = restorer(imagelib.to_float(noisy)).astype(np.float64) * 255 - base
+    return {s: metrics.psnr(metrics.Sample(clean, np.clip(np.round(base + s * residual), 0, 255).astype(np.uint8)))
+            for s in scales}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("--model", default="deeprecnet-denoise")
+    parser.add_argument("--sets", default="McMaster,Kodak24")
+    parser.add_argument("--sigmas", default="15,25,50")
+    parser.add_argument("--scales", default="1")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import torch
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(args.threads)
+    entry = restorers.own_manifest()[args.model]
+    scales = [float(s) for s in args.scales.split(",")]
+    for checkpoint in args.checkpoints:
+        module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
+        module.load_state_dict(load_file(checkpoint))
+        restorer = restorers.TorchRestorer(module, multiple=module.size_multiple)
+        for name in args.sets.split(","):
+            images = [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))]
+            for sigma in (float(s) for s in args.sigmas.split(",")):
+                rows = [scaled_psnrs(restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales)
+                        for i, clean in enumerate(images)]
+                means = {str(s): round(statistics.fmean(r[s] for r in rows), 3) for s in scales}
+                print(json.dumps({"checkpoint": checkpoint, "set": name, "sigma": sigma, "psnr_by_scale": means}),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
