@@ -2,12 +2,13 @@
 follow a training stage (seconds per set and sigma, no self-ensemble).
 
     python bench/denoise_checkpoints.py CKPT.safetensors... [--model deeprecnet-denoise]
-        [--sets McMaster,Kodak24] [--sigmas 15,25,50] [--scales 0.95,1,1.05] [--threads 1]
+        [--sets McMaster,Kodak24] [--sigmas 15,25,50] [--scales 0.95,1,1.05] [--threads 1] [--float32] [--self-ensemble]
 
 Noise as in bench/restore_kodak.py (degrade.Noise, seed = image index); RGB PSNR of the output
 rounded to 8 bits. ``--scales``: the predicted residual (output - input) scaled by each factor
 before rounding; a best factor under 1 means the model removes too much (over-smooths) there.
 The architecture comes from the model's manifest entry; the checkpoints need not be exported.
+Precision as the app runs it (bf16 autocast on a CPU with native bf16, else float32) unless --float32.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import degrade, metrics, nets, restorers  # noqa: E402
+from restoration import accel, degrade, metrics, nets, restorers  # noqa: E402
 from restoration import image as imagelib  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
 
-def scaled_psnrs(restorer, clean: np.ndarray, noisy: np.ndarray, scales) -> dict[float, float]:
+def scaled_psnrs(restorer, clean: np.ndarray, noisy: np.ndarray, scales, **options) -> dict[float, float]:
     base = noisy.astype(np.float64)
-    residual = restorer(imagelib.to_float(noisy)).astype(np.float64) * 255 - base
+    residual = restorer(imagelib.to_float(noisy), **options).astype(np.float64) * 255 - base
     return {s: metrics.psnr(metrics.Sample(clean, np.clip(np.round(base + s * residual), 0, 255).astype(np.uint8)))
             for s in scales}
 
@@ -44,6 +45,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sigmas", default="15,25,50")
     parser.add_argument("--scales", default="1")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (8x the time)")
+    parser.add_argument("--float32", action="store_true", help="no bf16 autocast even where it is fast")
     args = parser.parse_args(argv)
 
     import torch
@@ -55,14 +58,17 @@ def main(argv=None) -> None:
     for checkpoint in args.checkpoints:
         module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
         module.load_state_dict(load_file(checkpoint))
-        restorer = restorers.TorchRestorer(module, multiple=module.size_multiple)
+        restorer = restorers.TorchRestorer(module, multiple=module.size_multiple, bf16=not args.float32)
         for name in args.sets.split(","):
             images = [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))]
             for sigma in (float(s) for s in args.sigmas.split(",")):
-                rows = [scaled_psnrs(restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales)
+                rows = [scaled_psnrs(restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales,
+                                    self_ensemble=args.self_ensemble)
                         for i, clean in enumerate(images)]
                 means = {str(s): round(statistics.fmean(r[s] for r in rows), 3) for s in scales}
-                print(json.dumps({"checkpoint": checkpoint, "set": name, "sigma": sigma, "psnr_by_scale": means}),
+                print(json.dumps({"checkpoint": checkpoint, "set": name, "sigma": sigma, "psnr_by_scale": means,
+                                  "bf16": accel.bf16_is_fast("cpu") and not args.float32,
+                                  "self_ensemble": args.self_ensemble}),
                       flush=True)
 
 
