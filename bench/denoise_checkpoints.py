@@ -31,6 +31,7 @@ DATA = ROOT.parent / "shared" / "data" / "bench"
 
 
 def scaled_psnrs(restorer, clean: np.ndarray, noisy: np.ndarray, scales, **options) -> dict[float, float]:
+    """PSNR of noisy + s * (restored - noisy), rounded to 8 bits, for each scale s."""
     base = noisy.astype(np.float64)
     residual = restorer(imagelib.to_float(noisy), **options).astype(np.float64) * 255 - base
     return {s: metrics.psnr(metrics.Sample(clean, np.clip(np.round(base + s * residual), 0, 255).astype(np.uint8)))

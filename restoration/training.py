@@ -100,8 +100,9 @@ def training_images(folders=("train/BSD400", "train/T91"), root: Path = DATA_ROO
 def with_rescaled(images: list[np.ndarray], scales=()) -> list[np.ndarray]:
     """The images plus their antialiased bicubic downscales by each factor in ``scales`` (< 1).
     Why: BSD400's "clean" photos carry film grain and faint JPEG traces, which a denoiser learns to
-    treat as noise to remove; halving a photo halves that grain's amplitude per pixel (area
-    averaging), giving cleaner targets with denser detail, closer to McMaster's crisp scans."""
+    treat as noise to remove; halving a photo about halves i.i.d. grain per pixel (tested) and packs
+    detail denser. Stage 6 of deeprecnet-denoise, half its patches from such copies, gained 0.17 dB
+    on McMaster at sigma 15 in 1000 steps (the notebook's record)."""
     rescaled = [resize.imresize(image, scale) for scale in scales for image in images]
     return list(images) + rescaled
 
