@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import accel, degrade, metrics, nets, restorers  # noqa: E402
+from restoration import accel, degrade, metrics, restorers  # noqa: E402
 from restoration import image as imagelib  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
@@ -51,17 +51,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     import torch
-    from safetensors.torch import load_file
 
     torch.set_num_threads(args.threads)
     entry = restorers.own_manifest()[args.model]
     scales = [float(s) for s in args.scales.split(",")]
+    sets = {name: [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))] for name in args.sets.split(",")}
     for checkpoint in args.checkpoints:
-        module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
-        module.load_state_dict(load_file(checkpoint))
-        restorer = restorers.TorchRestorer(module, multiple=module.size_multiple, bf16=not args.float32)
-        for name in args.sets.split(","):
-            images = [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))]
+        restorer = restorers.restorer_from_weights(entry, checkpoint, bf16=not args.float32)
+        for name, images in sets.items():
             for sigma in (float(s) for s in args.sigmas.split(",")):
                 rows = [scaled_psnrs(restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales,
                                     self_ensemble=args.self_ensemble)

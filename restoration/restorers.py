@@ -132,14 +132,20 @@ class TorchRestorer:
 
 def load_own(model_key: str) -> TorchRestorer:
     """Build one of our architectures and load its safetensors weights after checking sha256."""
+    path, entry = manifestlib.verified_file("own", model_key)
+    return restorer_from_weights(entry, path)
+
+
+def restorer_from_weights(entry: dict, path, bf16: bool = True) -> TorchRestorer:
+    """The manifest entry's architecture with the weights in ``path`` (a shipped file, or a training
+    checkpoint being scored) behind the common call."""
     from safetensors.torch import load_file
 
     from restoration import nets
 
-    path, entry = manifestlib.verified_file("own", model_key)
     module = nets.ARCHITECTURES[entry["architecture"]](**entry["arch_config"])
     module.load_state_dict(load_file(path))
-    return TorchRestorer(module, scale=entry.get("scale", 1), multiple=module.size_multiple)
+    return TorchRestorer(module, scale=entry.get("scale", 1), multiple=module.size_multiple, bf16=bf16)
 
 
 def _classical(fn):
