@@ -24,8 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import accel, degrade, metrics, restorers  # noqa: E402
-from restoration import image as imagelib  # noqa: E402
+from restoration.models import accel  # noqa: E402
+from restoration import degrade
+from restoration import metrics
+from restoration.models import restorers, runtime
+from restoration.core import image as imagelib  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
@@ -57,7 +60,7 @@ def main(argv=None) -> None:
     scales = [float(s) for s in args.scales.split(",")]
     sets = {name: [imagelib.load(p) for p in sorted((DATA / name).glob("*.png"))] for name in args.sets.split(",")}
     for checkpoint in args.checkpoints:
-        restorer = restorers.restorer_from_weights(entry, checkpoint, bf16=not args.float32)
+        restorer = runtime.restorer_from_weights(entry, checkpoint, bf16=not args.float32)
         for name, images in sets.items():
             for sigma in (float(s) for s in args.sigmas.split(",")):
                 rows = [scaled_psnrs(restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales,

@@ -4,7 +4,7 @@
         --models default --db runs/headline.sqlite
     python bench/headline.py --db runs/headline.sqlite [--run ID] [--out docs/headline.md] [--png docs/headline_rd.png]
 
-The chart is plotly's own figure (``restoration.dashboards.rd_figure``) exported with kaleido
+The chart is plotly's own figure (``restoration.bench.dashboards.rd_figure``) exported with kaleido
 when it is installed (it drives a local Chromium: set BROWSER_PATH=/usr/bin/chromium), else
 drawn with matplotlib from the same averaged curves.
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import dashboards, report  # noqa: E402
-from restoration.store import Store  # noqa: E402
+from restoration.bench import charts, dashboards  # noqa: E402
+from restoration.bench import report
+from restoration.bench.store import Store  # noqa: E402
 
 
 def write_png(curves, path: Path) -> str:
@@ -43,7 +44,7 @@ def write_png(curves, path: Path) -> str:
     for curve in curves:
         points = [p for p in curve.points if p["psnr"] is not None]
         ax.plot([p["bpp"] for p in points], [p["psnr"] for p in points], "--" if curve.model else "-",
-                marker="d" if curve.model else "o", color=dashboards.PALETTE.get(curve.codec), label=curve.label)
+                marker="d" if curve.model else "o", color=charts.colour(curve.codec), label=curve.label)
     ax.set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=figure.layout.title.text)
     ax.grid(alpha=0.3)
     ax.legend(ncol=2, fontsize=8)

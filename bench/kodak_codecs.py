@@ -46,7 +46,10 @@ from PIL import Image, features
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import codecs, evaluate, image as imagelib, provenance  # noqa: E402
+from restoration import codecs  # noqa: E402
+from restoration.pipelines import evaluate
+from restoration.core import image as imagelib
+from restoration.bench import provenance
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "bench" / "Kodak24"
 BPP_POINTS = (0.25, 0.5, 1.0)

@@ -48,7 +48,8 @@ def synthetic(width: int, height: int):
 
 def child(model: str, width: int, height: int, threads: int) -> dict:
     """One model, one upscale, in this process (started by ``main``)."""
-    from restoration import lab, sr
+    from restoration.pipelines import lab
+    from restoration.pipelines import sr
 
     lab.configure_threads(threads)
     image = synthetic(width, height)
@@ -73,7 +74,7 @@ def run_child(model: str, width: int, height: int, threads: int) -> dict:
 
 
 def report(rows: list[dict], command: str) -> str:
-    from restoration import provenance
+    from restoration.bench import provenance
 
     lines = [
         "# Large image, x2 upscaling", "", f"`{command}`", "",
@@ -105,7 +106,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, width, height, args.threads)))
         return
-    from restoration import restorers
+    from restoration.models import restorers
 
     models = args.models.split(",") if args.models else [restorers.default_for("sr", scale=SCALE).id]
     rows = []

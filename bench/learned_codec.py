@@ -8,7 +8,7 @@ Every codec is swept over its knob (the classic codecs with bench/kodak_codecs.p
 learned codec over its five rate points) through ``evaluate.run_sweep``, the path of the CLI and
 the app: real bytes, bpp = 8 x bytes / pixels, decoded from the bytes. bpp and PSNR-RGB are
 averaged over the images per setting (CompressAI's way); BD-rate and BD-PSNR against JPEG come
-from those averaged curves (``restoration.bdrate``, Akima). Encode and decode times are the mean
+from those averaged curves (``restoration.metrics.bdrate``, Akima). Encode and decode times are the mean
 per image on this machine's CPU (1 torch thread unless RESTORATION_THREADS says otherwise).
 """
 
@@ -30,7 +30,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from kodak_codecs import DEFAULT_DATA, SWEEPS, machine_note  # noqa: E402
 
-from restoration import bdrate, codecs, evaluate, image as imagelib  # noqa: E402
+from restoration.metrics import bdrate  # noqa: E402
+from restoration import codecs
+from restoration.pipelines import evaluate
+from restoration.core import image as imagelib
 
 ALL = ("neural", "jpeg", "jpeg2000", "webp", "avif", "jpegxl")
 BPP_POINTS = (0.25, 0.5, 1.0)

@@ -94,7 +94,7 @@ def caller(url: str, index: int, count: int, mix, expected, records: list, lock:
 
 def launch_app() -> tuple[str, object]:
     import app
-    from restoration import lab
+    from restoration.pipelines import lab
 
     lab.configure_threads()
     demo = app.build()
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
 
 
 def summarise(records: list[dict], alone: dict, wall: float, args) -> str:
-    from restoration import provenance
+    from restoration.bench import provenance
 
     seconds = np.array([r["seconds"] for r in records])
     errors = [r for r in records if r["error"]]

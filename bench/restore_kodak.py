@@ -30,7 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration import accel, degrade, evaluate, image as imagelib, provenance, restorers  # noqa: E402
+from restoration.models import accel  # noqa: E402
+from restoration import degrade
+from restoration.pipelines import evaluate
+from restoration.core import image as imagelib
+from restoration.bench import provenance
+from restoration.models import restorers
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
@@ -125,7 +130,7 @@ LATENCY_CHILD = """
 import sys, time, statistics, numpy as np, torch
 sys.path.insert(0, {root!r})
 torch.set_num_threads({threads})
-from restoration import restorers
+from restoration.models import restorers
 image = np.random.default_rng(0).integers(0, 256, ({h}, {w}, 3), dtype=np.uint8)
 restorers.restore(image[:64, :64], {model!r})
 times = []

@@ -1,4 +1,4 @@
-"""restoration.accel: networks run inside ``spaces.GPU`` when the ``spaces`` package is importable
+"""restoration.models.accel: networks run inside ``spaces.GPU`` when the ``spaces`` package is importable
 (Hugging Face ZeroGPU) and as plain functions otherwise; on CUDA when torch sees a GPU.
 
 The real ``spaces`` (0.51) returns the function unchanged off ZeroGPU, so a fake module that
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from restoration import accel, restorers
+from restoration.models import accel
+from restoration.models import restorers, runtime
 
 
 def add_one(x):
@@ -50,7 +51,7 @@ def test_the_registry_wraps_its_network_runner_at_import_when_spaces_exists():
     code = ("import sys, types; spaces = types.ModuleType('spaces'); spaces.decorated = []\n"
             "spaces.GPU = lambda fn: spaces.decorated.append(fn.__name__) or fn\n"
             "sys.modules['spaces'] = spaces\n"
-            "from restoration import restorers; print(spaces.decorated)")
+            "from restoration.models import restorers; print(spaces.decorated)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['_run']"
@@ -66,7 +67,7 @@ def test_networks_take_the_gpu_runner_and_classical_models_do_not(monkeypatch):
     monkeypatch.setattr(restorers, "_run_network", recording_runner)
     monkeypatch.setitem(restorers.REGISTRY, "tiny-net", restorers.RestorerSpec(
         "tiny-net", ("denoise",), "own", "test network",
-        lambda: restorers.TorchRestorer(torch.nn.Identity(), bf16=False), status_check=lambda: "ready"))
+        lambda: runtime.TorchRestorer(torch.nn.Identity(), bf16=False), status_check=lambda: "ready"))
     restorers._instance.cache_clear()
     image = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
     try:
@@ -102,8 +103,8 @@ def test_a_bf16_network_runs_in_float32_where_bf16_is_not_native():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1))
     image = np.random.default_rng(1).random((20, 28, 3), dtype=np.float32)
-    wanted_bf16 = restorers.TorchRestorer(model, bf16=True)(image)
-    float32 = restorers.TorchRestorer(model, bf16=False)(image)
+    wanted_bf16 = runtime.TorchRestorer(model, bf16=True)(image)
+    float32 = runtime.TorchRestorer(model, bf16=False)(image)
     if accel.bf16_is_fast("cpu"):
         assert 0 < np.abs(wanted_bf16 - float32).max() < 0.02  # bf16 ran: close, not equal
     else:

@@ -17,7 +17,7 @@ import skimage.data
 from PIL import Image
 
 from restoration import cli
-from restoration import image as imagelib
+from restoration.core import image as imagelib
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -255,8 +255,8 @@ def test_cli_folder_skips_non_images_by_name(capsys, tmp_path, inputs):
 
 def test_benchmark_inputs_name_a_zip_without_images(inputs):
     """The benchmark runner (Dashboards tab, `bench`) is what takes zip archives."""
-    from restoration import bench_inputs
-    from restoration.errors import UserInputError
+    from restoration.bench import inputs as bench_inputs
+    from restoration.core.errors import UserInputError
 
     assert [i.name for i in bench_inputs.collect([inputs / "images.zip"])] == ["a"]
     with pytest.raises(UserInputError, match="not_images.zip: the zip archive holds no image files"):

@@ -41,11 +41,14 @@ def test_codec_tab_end_to_end(url, tmp_path):
         page.get_by_label("Example image (scikit-image)").click()
         page.get_by_role("option", name="astronaut").click()
         page.locator("img[src*='astronaut']").first.wait_for(timeout=30_000)
+        page.get_by_label("Learned (ours)").check()  # our own codec in the compare (it once broke the chart)
         page.get_by_role("button", name="Compress").click()
         page.get_by_text("codec(s).").wait_for(timeout=90_000)
         for label in ("JPEG quality=75", "WebP quality=75", "AVIF quality=60", "JPEG XL quality=75.0",
-                      "JPEG 2000 rate=24.0"):
+                      "JPEG 2000 rate=24.0", "Learned (ours) quality=3"):
             page.get_by_text(label, exact=True).first.wait_for(state="attached", timeout=10_000)
+        assert page.locator(".toast-body").count() == 0  # no error toast
+        page.get_by_text("Rate-distortion sweep").click()  # folded away under the results
         page.get_by_role("button", name="Run sweep").click()
         page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=180_000)
         assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 5

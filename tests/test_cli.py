@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restoration import cli, codecs
-from restoration.image import load
+from restoration import cli
+from restoration import codecs
+from restoration.core.image import load
 
 ROW_KEYS = {"codec", "params", "bytes", "bpp", "ratio", "psnr", "psnr_y", "ssim", "ms_ssim",
             "encode_ms", "decode_ms", "width", "height"}

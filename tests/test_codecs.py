@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from restoration import codecs, evaluate, metrics
-from restoration.errors import UserInputError
+from restoration import codecs
+from restoration.pipelines import evaluate
+from restoration import metrics
+from restoration.core.errors import UserInputError
 
 ALL = list(codecs.CODECS)
 LOSSY = [name for name, c in codecs.CODECS.items() if c.can_be_lossy]

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from restoration import degrade, metrics
+from restoration import degrade
+from restoration import metrics
 
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "denoise_checkpoints.py"
 

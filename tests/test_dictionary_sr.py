@@ -10,8 +10,13 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from restoration import dictionary_learn, dictionary_sr, hub, resize, restorers, sr
-from restoration.hub import sha256_of
+from restoration.training import dictionary as dictionary_learn
+from restoration.models import dictionary_sr
+from restoration.models import hub
+from restoration.core import resize
+from restoration.models import restorers
+from restoration.pipelines import sr
+from restoration.core.manifest import sha256_of
 
 IDS = {"sparse-sr-x2": 2, "sparse-sr-x4": 4, "ne-sr-x2": 2, "ne-sr-x4": 4}
 

@@ -1,4 +1,4 @@
-"""Latent-diffusion x4 SR (restoration.diffusion_sr) with a tiny randomly initialised
+"""Latent-diffusion x4 SR (restoration.models.diffusion_sr) with a tiny randomly initialised
 LDMSuperResolutionPipeline built here: the wrapper end to end (whole image and tiled), its
 registry entry and offline status, and the real download path against a local Hub stand-in."""
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hub_server import HubServer
-from restoration import diffusion_sr, restorers
+from restoration.models import diffusion_sr
+from restoration.models import restorers
 
 
 def tiny_pipeline():
@@ -56,7 +57,7 @@ def test_tiled_path_covers_the_image(upscaler, lr16):
 
 
 def test_bad_options_are_user_errors(upscaler, lr16):
-    from restoration.errors import UserInputError
+    from restoration.core.errors import UserInputError
 
     with pytest.raises(UserInputError, match="steps"):
         upscaler(lr16, steps=0)
@@ -104,7 +105,7 @@ def test_download_then_run_through_the_registry(tmp_path, monkeypatch):
 def test_offline_download_fails_fast(tmp_path, monkeypatch):
     import huggingface_hub.constants as constants
 
-    from restoration import hub
+    from restoration.models import hub
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there

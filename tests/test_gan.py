@@ -8,7 +8,12 @@ import math
 import pytest
 import torch
 
-from restoration import gan, gan_training, nets, restorers, sr, training
+from restoration.models import gan
+from restoration.training import gan as gan_training
+from restoration.models import nets
+from restoration.models import restorers
+from restoration.pipelines import sr
+from restoration import training
 
 TINY = {"scale": 4, "width": 16, "blocks": 2, "reduction": 4, "window": 4, "heads": 2, "mlp_ratio": 2}
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from restoration import hub
+from restoration.models import hub
 from hub_server import HubServer
 
 REPO = "restoration-lab-test/tiny-dncnn"

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from hub_server import HubServer
-from restoration import hub
+from restoration.core import manifest as manifestlib
+from restoration.models import hub
 from test_hub import REPO, _entries, hub_env  # noqa: F401  (hub_env is a fixture)
 
 
@@ -73,11 +74,11 @@ def test_own_weights_are_checked_against_the_manifest_before_loading(tmp_path, m
     """Every shipped file (own networks, the learned codec) goes through manifest.verified_file."""
     import json
 
-    from restoration import manifest
-    from restoration.errors import UserInputError
+    from restoration.core import manifest
+    from restoration.core.errors import UserInputError
 
     (tmp_path / "net.safetensors").write_bytes(b"weights")
-    entry = {"file": "net.safetensors", "sha256": hub.sha256_of(tmp_path / "net.safetensors")}
+    entry = {"file": "net.safetensors", "sha256": manifestlib.sha256_of(tmp_path / "net.safetensors")}
     (tmp_path / "manifest.json").write_text(json.dumps({"own": {"net": entry}}))
     monkeypatch.setattr(manifest, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(manifest, "PATH", tmp_path / "manifest.json")

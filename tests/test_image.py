@@ -1,4 +1,4 @@
-"""restoration.image.load: every input ends as C-contiguous uint8 HxWx3, or a clear ImageError."""
+"""restoration.core.image.load: every input ends as C-contiguous uint8 HxWx3, or a clear ImageError."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from conftest import encode_pil
-from restoration import image as imagelib
-from restoration.errors import UserInputError
-from restoration.image import ImageError, load
+from restoration.core import image as imagelib
+from restoration.core.errors import UserInputError
+from restoration.core.image import ImageError, load
 
 
 def assert_canonical(array: np.ndarray, height: int, width: int) -> None:

@@ -13,7 +13,8 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 
-from restoration import codecs, metrics
+from restoration import codecs
+from restoration import metrics
 from restoration.metrics import METRICS, Sample
 
 
@@ -201,7 +202,7 @@ def test_lpips_unavailable_without_cached_backbone(monkeypatch, tmp_path, astro1
     assert lpips_metric.compute(sample) is None
     assert metrics.measure(sample, ["lpips", "psnr"])["lpips"] is None
     assert lpips_metric.describe()["unavailable"] == reason
-    from restoration import evaluate
+    from restoration.pipelines import evaluate
 
     assert "lpips" not in evaluate.default_metric_names()
     assert {"psnr", "ssim", "ms_ssim", "bpp"} <= set(evaluate.default_metric_names())

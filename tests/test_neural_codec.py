@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from restoration import codecs, evaluate, metrics
-from restoration import neural_codec as nc
-from restoration import neural_codec_training as nct
-from restoration.errors import UserInputError
+from restoration import codecs
+from restoration.pipelines import evaluate
+from restoration import metrics
+from restoration.codecs import learned as nc
+from restoration.training import codec as nct
+from restoration.core.errors import UserInputError
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,14 @@ import pytest
 import skimage.data
 import torch
 
-from restoration import degrade, evaluate, jpeg_quality, nets, restorers, tiling
+from restoration import degrade
+from restoration.pipelines import evaluate
+from restoration.codecs import jpeg_quality
+from restoration.models import nets
+from restoration.models import restorers, runtime
+from restoration.models import tiling
 from restoration import codecs as codeclib
-from restoration.errors import UserInputError
+from restoration.core.errors import UserInputError
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +26,7 @@ def test_tiled_matches_untiled_away_from_borders():
     torch.manual_seed(0)
     model = nets.DeepRecNet(channels=(8, 16, 16, 16), blocks=(1, 1, 1, 1)).eval()
     torch.nn.init.normal_(model.tail.weight, std=0.05)  # non-identity, so tiling matters
-    runner = restorers.TorchRestorer(model, multiple=model.size_multiple, bf16=False)
+    runner = runtime.TorchRestorer(model, multiple=model.size_multiple, bf16=False)
     image = np.random.default_rng(0).random((150, 230, 3), dtype=np.float32)
     whole = runner(image, tile=1024)
     tiled = runner(image, tile=96, overlap=32)

@@ -11,9 +11,11 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from restoration import bench_inputs, provenance, runner
-from restoration.errors import UserInputError
-from restoration.store import Store
+from restoration.bench import inputs as bench_inputs
+from restoration.bench import provenance
+from restoration.bench import runner
+from restoration.core.errors import UserInputError
+from restoration.bench.store import Store
 
 CONFIG = runner.BenchConfig(codecs=("jpeg", "png"), qualities=(20, 60))
 

@@ -8,7 +8,10 @@ import pytest
 import skimage.data
 import torch
 
-from restoration import cli, evaluate, restorers, sr
+from restoration import cli
+from restoration.pipelines import evaluate
+from restoration.models import restorers, runtime
+from restoration.pipelines import sr
 
 
 class SubPixelNet(torch.nn.Module):
@@ -39,7 +42,7 @@ def _by_hand(runner, image):
 @pytest.mark.parametrize("scale", [1, 2])
 def test_ensemble_is_the_mean_of_the_eight_transforms(scale):
     torch.manual_seed(0)
-    runner = restorers.TorchRestorer(SubPixelNet(scale).eval(), scale=scale, multiple=1, bf16=False)
+    runner = runtime.TorchRestorer(SubPixelNet(scale).eval(), scale=scale, multiple=1, bf16=False)
     image = np.random.default_rng(0).random((20, 28, 3), dtype=np.float32)  # not square: rotations swap axes
     plain = runner(image, tile=4096)
     ensemble = runner(image, tile=4096, self_ensemble=True)
@@ -50,7 +53,7 @@ def test_ensemble_is_the_mean_of_the_eight_transforms(scale):
 
 def test_ensemble_is_tiled_like_the_plain_path():
     torch.manual_seed(1)
-    runner = restorers.TorchRestorer(SubPixelNet(2).eval(), scale=2, multiple=4, bf16=False)
+    runner = runtime.TorchRestorer(SubPixelNet(2).eval(), scale=2, multiple=4, bf16=False)
     image = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
     whole = runner.restore_uint8(image, tile=1024, self_ensemble=True)
     tiled = runner.restore_uint8(image, tile=32, overlap=8, self_ensemble=True)

@@ -1,0 +1,102 @@
+"""What the Dashboards tab does, free of any UI code (the app only wires it): run a benchmark
+from uploads or the example set, list stored runs, build a report, serve the blind panel."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from restoration.bench import store as storelib
+from restoration.core.errors import UserInputError
+from restoration.pipelines.lab import parse_numbers
+
+
+def restoration_choices() -> list[tuple[str, str]]:
+    """Ready models that restore at scale 1 (artifact removal, denoising)."""
+    from restoration.models import restorers
+
+    return [(f"{s.id} ({s.source})", s.id) for s in restorers.ready(scale=1) if "sr" not in s.tasks]
+
+
+def sr_choices() -> list[tuple[str, str]]:
+    from restoration.pipelines import sr
+
+    return [(f"{s.id} ({s.source})", s.id) for scale in sr.SCALES for s in sr.ready_models(scale)]
+
+
+def run_choices(db=None) -> list[tuple[str, str]]:
+    """Stored runs, newest first, as (label, id)."""
+    path = db or storelib.default_path()
+    if not Path(path).is_file():
+        return []
+    with storelib.Store(path) as store:
+        runs = store.runs()
+    choices = []
+    for run in reversed(runs):
+        c = run["config"]
+        datasets = ", ".join(sorted({im["dataset"] for im in run["images"]}))
+        what = ",".join(c["codecs"]) + (f" +{','.join(c['models'])}" if c["models"] else "") + (
+            f" sr x{c['sr_scale']}" if c["sr_scale"] else "")
+        choices.append((f"{run['id']}: {datasets} · {what} · {run['rows']} rows · {run['status']} "
+                        f"{run['created'][:16]}", str(run["id"])))
+    return choices
+
+
+def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
+          models, sr_scale, sr_models, progress: Callable[[float, str], None] | None = None, db=None) -> dict:
+    """Uploaded files (images or zips) and/or the example set -> a stored run; its summary."""
+    from restoration.bench import inputs as bench_inputs
+    from restoration.bench import runner
+
+    qualities, bpps = parse_numbers(qualities_text), parse_numbers(bpps_text)
+    scale = int(sr_scale) if sr_scale else None
+    config = runner.BenchConfig(tuple(codec_names or ()), None if qualities is None else tuple(qualities),
+                                None if bpps is None else tuple(bpps), tuple(models or ()), scale,
+                                tuple(sr_models or ()) if scale else ()).checked()
+    paths = [getattr(f, "name", f) for f in (files or [])]
+    images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
+    report = None if progress is None else (lambda done, total, text: progress(done / max(total, 1), text))
+    return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
+
+
+def report(run_ids, db=None):
+    """(report, {"csv", "json", "html"} paths) for the chosen runs (default: the latest)."""
+    from restoration.bench import report as reportlib
+
+    path = db or storelib.default_path()
+    if not Path(path).is_file():
+        raise UserInputError("no benchmark has been run yet: run one above first")
+    built = reportlib.build(path, list(run_ids or []))
+    return built, reportlib.write_all(built, tempfile.mkdtemp(prefix="bench-report-"))
+
+
+def panel_pair(image_path, example: str | None, task: str, models, codec: str, quality, scale, db=None):
+    from restoration.core import examples
+    from restoration.core import image as imagelib
+    from restoration.bench import panel
+
+    if image_path:
+        image = imagelib.load(image_path)
+    elif example:
+        image = examples.load_example(example)
+    else:
+        raise UserInputError("upload an image or choose an example first")
+    return panel.make_pair(image, task, list(models or []), db or storelib.default_path(), codec=codec,
+                           quality=int(quality), scale=int(scale))
+
+
+def panel_vote(pair_id, preference: str | None, score_a, score_b, db=None) -> str:
+    from restoration.bench import panel
+
+    if pair_id is None or pair_id == 0:
+        raise UserInputError("show a pair first")
+    vote_id = panel.vote(int(pair_id), preference or None, score_a or None, score_b or None,
+                         db or storelib.default_path())
+    return f"Vote {vote_id} recorded for pair {int(pair_id)}. Show a new pair to go on."
+
+
+def panel_scores(db=None) -> list[list]:
+    from restoration.bench import panel
+
+    return panel.scores(db or storelib.default_path())

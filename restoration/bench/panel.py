@@ -1,0 +1,139 @@
+"""Perceptual quality from people: a blind A/B panel over restoration or super-resolution models.
+
+A pair is two outputs of the same input by two different models, in random order; the page
+shows them as "A" and "B" with only a pair number, and the model names stay in the database.
+A vote is a preference (A, B or same) and/or a 1-5 score for each side. The score per model:
+its win rate over the pairwise votes (a tie counts half) and its mean opinion score, each with
+its number of votes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from restoration.bench import inputs as bench_inputs
+from restoration.core.errors import UserInputError
+
+TASKS = ("restoration", "super-resolution")
+PREFERENCES = ("A", "B", "same")
+SCORE_HEADERS = ["task", "model", "pairwise votes", "wins", "ties", "losses", "win rate", "ratings", "mean score"]
+
+
+@dataclass
+class Pair:
+    id: int
+    input: np.ndarray = field(repr=False)  # what both models were given (degraded or low-resolution)
+    a: np.ndarray = field(repr=False)
+    b: np.ndarray = field(repr=False)
+
+
+def _centre_crop(image: np.ndarray, side: int, multiple: int = 1) -> np.ndarray:
+    h, w = image.shape[:2]
+    ch, cw = min(h, side) // multiple * multiple, min(w, side) // multiple * multiple
+    if ch < multiple or cw < multiple:
+        raise UserInputError(f"a {w}x{h} image is too small for this panel")
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(image[top:top + ch, left:left + cw])
+
+
+def check_models(task: str, models: list[str], scale: int = 4) -> list[str]:
+    from restoration.models import restorers
+    from restoration.pipelines import sr
+
+    if task not in TASKS:
+        raise UserInputError(f"unknown panel task {task!r}; choose from {', '.join(TASKS)}")
+    models = list(dict.fromkeys(models or []))
+    if len(models) < 2:
+        raise UserInputError("choose at least two models to compare")
+    for model in models:
+        spec = restorers.get(model)
+        if task == "super-resolution":
+            sr.check_model(model, scale)
+        elif "sr" in spec.tasks:
+            raise UserInputError(f"{model} is a super-resolution model: choose the super-resolution task")
+        restorers.require_ready(model)
+    return models
+
+
+def make_pair(image: np.ndarray, task: str, models: list[str], db=None, codec: str = "jpeg", quality: int = 20,
+              scale: int = 4, crop: int = 256, seed: int | None = None) -> Pair:
+    """Degrade (or downscale) a crop of ``image``, run two of ``models`` on it, store the pair."""
+    from restoration import codecs as codeclib
+    from restoration import degrade
+    from restoration.pipelines import restore as restorelib
+    from restoration.pipelines import sr
+    from restoration.bench.store import Store
+
+    models = check_models(task, models, scale)
+    rng = random.Random(seed)
+    model_a, model_b = rng.sample(models, 2)
+    if task == "super-resolution":
+        hr = _centre_crop(image, crop, scale)
+        _, given = sr.make_lr(hr, scale)
+        description = {"kind": "downscale", "scale": scale, "crop": list(hr.shape[:2])}
+        outputs = [sr.upscale(given, m, scale).image for m in (model_a, model_b)]
+    else:
+        clean = _centre_crop(image, crop)
+        knob = codeclib.get(codec).knob
+        if knob is None:
+            raise UserInputError(f"{codec} is lossless: choose a lossy codec for the panel")
+        step = degrade.Compress(codeclib.get(codec).name, {knob.name: quality})
+        degraded = degrade.apply(clean, step)
+        given = degraded.image
+        description = {**step.describe(), "crop": list(clean.shape[:2])}
+        outputs = [restorelib.restore_one(given, m, data=degraded.data).image for m in (model_a, model_b)]
+    with Store(db) as store:
+        pair_id = store.add_pair(bench_inputs.image_hash(image), task, description, model_a, model_b)
+    return Pair(pair_id, given, outputs[0], outputs[1])
+
+
+def vote(pair_id, preference: str | None = None, score_a=None, score_b=None, db=None, voter: str | None = None) -> int:
+    """Record one person's judgement of a pair: a preference and/or 1-5 scores."""
+    from restoration.bench.store import Store
+
+    if pair_id is None:
+        raise UserInputError("show a pair first")
+    if preference is not None and preference not in PREFERENCES:
+        raise UserInputError(f"preference must be one of {', '.join(PREFERENCES)}")
+    scores = []
+    for score in (score_a, score_b):
+        if score is not None and (int(score) != score or not 1 <= int(score) <= 5):
+            raise UserInputError(f"a score is a whole number from 1 to 5, got {score}")
+        scores.append(None if score is None else int(score))
+    if preference is None and scores == [None, None]:
+        raise UserInputError("give a preference or a score")
+    with Store(db) as store:
+        store.pair(int(pair_id))  # a clear error for an unknown pair
+        return store.add_vote(int(pair_id), preference, scores[0], scores[1], voter)
+
+
+def scores(db=None) -> list[list]:
+    """One row per (task, model): pairwise votes, wins, ties, losses, win rate, ratings, mean score."""
+    from restoration.bench.store import Store
+
+    with Store(db) as store:
+        votes = store.votes()
+    tally: dict[tuple[str, str], dict] = defaultdict(lambda: {"wins": 0, "ties": 0, "losses": 0, "scores": []})
+    for v in votes:
+        a, b = tally[(v["task"], v["model_a"])], tally[(v["task"], v["model_b"])]
+        if v["preference"] == "same":
+            a["ties"] += 1
+            b["ties"] += 1
+        elif v["preference"] in ("A", "B"):
+            winner, loser = (a, b) if v["preference"] == "A" else (b, a)
+            winner["wins"] += 1
+            loser["losses"] += 1
+        for side, score in ((a, v["score_a"]), (b, v["score_b"])):
+            if score is not None:
+                side["scores"].append(score)
+    table = []
+    for (task, model), t in sorted(tally.items()):
+        n = t["wins"] + t["ties"] + t["losses"]
+        table.append([task, model, n, t["wins"], t["ties"], t["losses"],
+                      None if n == 0 else round((t["wins"] + 0.5 * t["ties"]) / n, 3), len(t["scores"]),
+                      None if not t["scores"] else round(sum(t["scores"]) / len(t["scores"]), 2)])
+    return table

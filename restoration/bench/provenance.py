@@ -1,0 +1,85 @@
+"""Where and with what a benchmark row was computed: versions, machine, date, weights."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+DISTRIBUTIONS = ("restoration-lab", "pillow", "pillow-avif-plugin", "pillow-jxl-plugin", "numpy",
+                 "opencv-python-headless", "torch", "scikit-image", "scipy")
+# What decides a row's numbers: the codec libraries and the packages that encode, decode,
+# measure and run the models. The project's own version is not in it (a release does not
+# change a stored number; a change of method bumps runner.SCHEMA instead).
+_ROW_DISTRIBUTIONS = DISTRIBUTIONS[1:]
+PILLOW_FEATURES = ("libjpeg_turbo", "jpg_2000", "webp", "avif", "zlib")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def codec_versions() -> dict:
+    from PIL import features
+
+    from restoration.core import plugins  # noqa: F401  the AVIF and JPEG XL plugins
+
+    return {name: features.version(name) for name in PILLOW_FEATURES}
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict:
+    return {dist: _version(dist) for dist in DISTRIBUTIONS}
+
+
+@lru_cache(maxsize=1)
+def library_digest() -> str:
+    """A short digest of every version that decides a row's numbers (part of each row's key)."""
+    versions = {"codecs": codec_versions(), **{d: library_versions()[d] for d in _ROW_DISTRIBUTIONS}}
+    return hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_sha256(model_id: str) -> str | None:
+    """The digest of the weights a registered model loads (``RestorerSpec.sha256``)."""
+    from restoration.models import restorers
+
+    return restorers.get(model_id).sha256()
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), for benchmark headers: timings and whether
+    bf16 is native depend on it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_description() -> str:
+    """One line naming the machine, the same in every benchmark header: '2-core AMD EPYC (x86_64)'."""
+    return f"{os.cpu_count()}-core {cpu_name()} ({platform.machine()})"
+
+
+def provenance(executor: str = "local", workers: int | None = None) -> dict:
+    return {
+        "package": _version("restoration-lab"),
+        "libraries": library_versions(),
+        "codecs": codec_versions(),
+        "library_digest": library_digest(),
+        "machine": {"node": platform.node(), "system": platform.platform(), "arch": platform.machine(),
+                    "cpu": cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "executor": executor,
+        "workers": workers,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,248 @@
+"""The interface every codec implements: parameters with ranges, a knob, encode/decode to real
+bytes, and the target-size search; and ``Target``, a size budget."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from restoration.core import image as imagelib
+from restoration.core import plugins  # noqa: F401  registers the AVIF and JPEG XL plugins
+from restoration.core.errors import UserInputError
+
+
+class CodecError(UserInputError):
+    """A codec refused the input or the settings."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: type  # int, float, bool or str (then ``choices`` lists the values)
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    help: str = ""
+
+    def coerce(self, value: Any) -> Any:
+        """Parse (from CLI text too) and validate one value; raise a clear error if out of range."""
+        try:
+            if self.kind is bool:
+                value = _parse_bool(value)
+            elif self.kind is int:
+                as_float = float(value)
+                if as_float != int(as_float):
+                    raise ValueError
+                value = int(as_float)
+            elif self.kind is float:
+                value = float(value)
+                if not math.isfinite(value):
+                    raise ValueError
+            else:
+                value = str(value)
+        except (TypeError, ValueError, OverflowError):
+            raise UserInputError(f"{self.name}: {value!r} is not a valid {self.kind.__name__}") from None
+        if self.choices and value not in self.choices:
+            raise UserInputError(f"{self.name}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            raise UserInputError(f"{self.name}: {value} is outside [{self.low}, {self.high}]")
+        return value
+
+    def describe(self) -> dict:
+        spec = {"name": self.name, "type": self.kind.__name__, "default": self.default, "help": self.help}
+        if self.choices:
+            spec["choices"] = list(self.choices)
+        if self.low is not None:
+            spec["min"], spec["max"] = self.low, self.high
+        return spec
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+@dataclass(frozen=True)
+class Knob:
+    """The parameter a sweep or a size search moves, and which way size goes."""
+
+    name: str
+    size_grows: bool  # True: larger value -> larger file (quality); False: rate, distance
+    sweep: tuple  # default sweep values, low to high quality
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    params: dict
+    target_bytes: int | None = None
+
+    @property
+    def target_met(self) -> bool | None:
+        return None if self.target_bytes is None else len(self.data) <= self.target_bytes
+
+
+class Codec:
+    """Base class: subclasses set the class attributes and ``save_kwargs``."""
+
+    name: str = ""
+    label: str = ""
+    extension: str = ""
+    mime: str = "application/octet-stream"
+    pillow_format: str = ""
+    params: tuple[Param, ...] = ()
+    knob: Knob | None = None  # None for lossless-only codecs
+    description: str = ""
+
+    # -- parameters ---------------------------------------------------------------------------
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        names = ", ".join(p.name for p in self.params)
+        raise UserInputError(f"{self.name} has no parameter {name!r} (it has: {names})")
+
+    def resolve(self, params: dict | None = None) -> dict:
+        """Defaults overlaid with validated user values."""
+        resolved = {p.name: p.default for p in self.params}
+        for key, value in (params or {}).items():
+            resolved[key] = self.param(key).coerce(value)
+        return resolved
+
+    def setting_label(self, params: dict) -> str:
+        """The setting that decided the result, as a person reads it: "quality=40", "lossless"."""
+        resolved = self.resolve(params)
+        if self.is_lossless(resolved):
+            return "lossless"
+        return f"{self.knob.name}={resolved[self.knob.name]}"
+
+    def weights_sha256(self) -> str | None:
+        """The sha256 of learned weights behind this codec (None for a classical codec): part of a
+        benchmark row's key, so a retrained codec's rows are computed again."""
+        return None
+
+    def is_lossless(self, params: dict | None = None) -> bool:
+        return self.knob is None
+
+    @property
+    def can_be_lossy(self) -> bool:
+        return self.knob is not None
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "extension": self.extension,
+            "lossless_only": self.knob is None,
+            "knob": self.knob.name if self.knob else None,
+            "description": self.description,
+            "params": [p.describe() for p in self.params],
+        }
+
+    # -- coding ---------------------------------------------------------------------------------
+    def save_kwargs(self, params: dict) -> dict:
+        raise NotImplementedError
+
+    def encode(self, image: np.ndarray, **params) -> bytes:
+        resolved = self.resolve(params)
+        buffer = io.BytesIO()
+        try:
+            imagelib.to_pil(image).save(buffer, format=self.pillow_format, **self.save_kwargs(resolved))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CodecError(f"{self.name} could not encode this image: {exc}") from None
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        try:
+            pil = Image.open(io.BytesIO(data), formats=[self.pillow_format])
+            pil.load()
+        except Exception as exc:  # any decoder failure means the bytes are not a valid stream
+            raise CodecError(f"{self.name} could not decode these bytes: {exc}") from None
+        return imagelib.from_pil(pil)
+
+    def recognizes(self, data: bytes) -> bool:
+        """Whether these bytes are this codec's stream (by magic number)."""
+        try:
+            with Image.open(io.BytesIO(data), formats=[self.pillow_format]):
+                return True
+        except Exception:  # Pillow raises many types for "not this format"
+            return False
+
+    # -- target size ------------------------------------------------------------------------
+    def encode_to_size(self, image: np.ndarray, target_bytes: int, **params) -> Encoded:
+        """Best knob setting whose output fits ``target_bytes`` (the smallest output if none fits)."""
+        if self.knob is None or self.is_lossless(self.resolve(params)):
+            raise UserInputError(f"{self.name} is lossless here: a target size needs a lossy codec")
+        if target_bytes < 1:
+            raise UserInputError("the target size must be at least 1 byte")
+        knob = self.param(self.knob.name)
+        fixed = {k: v for k, v in params.items() if k != knob.name}
+
+        def size_at(value):
+            data = self.encode(image, **fixed, **{knob.name: value})
+            return data
+
+        best: tuple[Any, bytes] | None = None
+        smallest: tuple[Any, bytes] | None = None
+        # Bisection over "quality order": t=0 is the lowest quality, t=1 the highest.
+        lo, hi = 0.0, 1.0
+        steps = int(math.ceil(math.log2(knob.high - knob.low + 1))) + 1 if knob.kind is int else 12
+        for _ in range(steps):
+            t = (lo + hi) / 2
+            value = self._knob_value(knob, t)
+            data = size_at(value)
+            if smallest is None or len(data) < len(smallest[1]):
+                smallest = (value, data)
+            if len(data) <= target_bytes:
+                if best is None or len(data) > len(best[1]):
+                    best = (value, data)
+                lo = t
+            else:
+                hi = t
+        if best is None:  # even the lowest setting may fit when bisection never reached it
+            value = self._knob_value(knob, 0.0)
+            data = size_at(value)
+            best = (value, data) if len(data) <= target_bytes else min(
+                [(value, data), smallest], key=lambda pair: len(pair[1]))
+        value, data = best
+        return Encoded(data, self.resolve({**fixed, knob.name: value}), target_bytes)
+
+    def _knob_value(self, knob: Param, t: float):
+        """Map quality order t in [0, 1] to a knob value."""
+        frac = t if self.knob.size_grows else 1.0 - t
+        value = knob.low + frac * (knob.high - knob.low)
+        return int(round(value)) if knob.kind is int else round(value, 3)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A size budget, in bytes or bits per pixel."""
+
+    bytes: int | None = None
+    bpp: float | None = None
+
+    def __post_init__(self):
+        if (self.bytes is None) == (self.bpp is None):
+            raise UserInputError("give a target in bytes or in bpp, not both")
+        if self.bytes is not None and self.bytes < 1 or self.bpp is not None and not self.bpp > 0:
+            raise UserInputError("the target size must be positive")
+
+    def budget(self, image: np.ndarray) -> int:
+        if self.bytes is not None:
+            return int(self.bytes)
+        return max(1, int(math.floor(self.bpp * image.shape[0] * image.shape[1] / 8.0)))
+
+    def describe(self) -> dict:
+        return {"bytes": self.bytes} if self.bytes is not None else {"bpp": self.bpp}

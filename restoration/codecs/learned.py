@@ -1,0 +1,230 @@
+"""Our learned image codec: a transform-coding autoencoder with a factorized entropy model
+(Balle et al., "End-to-end optimized image compression", 2017, and the 2018 paper's
+non-parametric density) and gain units for several rate points in one network (Cui et al.,
+"Asymmetric gained deep image compression", 2021).
+
+The bitstream is real: the quantised latents are range coded with ``constriction`` against
+per-channel probability tables computed from the trained density, and decoding reads only the
+bytes. Layout: ``b"RL"``, version, rate point, height, width (big-endian u16), then the range
+coder's 32-bit words.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from restoration.core import image as imagelib
+from restoration.core import manifest as manifestlib
+from restoration.core.errors import UserInputError
+
+MODEL_ID = "neural-codec"
+MAGIC, VERSION = b"RL", 1
+HEADER = struct.Struct(">2sBBHH")
+MAX_PIXELS = 16_000_000  # whole-image transforms: memory grows ~270 MiB per megapixel (measured)
+RADIUS = 128  # symbols -RADIUS..RADIUS per channel; the trained density puts ~0 mass outside
+
+
+class SimplifiedGDN(nn.Module):
+    """Divisive normalisation y = x / (beta + gamma * |x|) (Johnston et al. 2019): the cheap GDN
+    variant; ``inverse`` multiplies instead (IGDN). Runs in float32 even under bf16 autocast."""
+
+    def __init__(self, channels: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels)[:, :, None, None])
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            norm = F.conv2d(x.abs(), self.gamma.abs(), self.beta.abs() + 1e-6)
+            return x * norm if self.inverse else x / norm
+
+
+class FactorizedDensity(nn.Module):
+    """One learned univariate density per channel, as a monotone CDF network (Balle 2018, 6.1);
+    the likelihood of an integer symbol is the CDF's mass over [y - 0.5, y + 0.5]."""
+
+    def __init__(self, channels: int, filters=(3, 3, 3), init_scale: float = 10.0):
+        super().__init__()
+        widths = (1, *filters, 1)
+        scale = init_scale ** (1 / (len(widths) - 1))
+        self.matrices, self.biases, self.factors = nn.ParameterList(), nn.ParameterList(), nn.ParameterList()
+        for i in range(len(widths) - 1):
+            init = math.log(math.expm1(1 / scale / widths[i + 1]))
+            self.matrices.append(nn.Parameter(torch.full((channels, widths[i + 1], widths[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(channels, widths[i + 1], 1) - 0.5))
+            if i < len(widths) - 2:
+                self.factors.append(nn.Parameter(torch.zeros(channels, widths[i + 1], 1)))
+
+    def _logits_cdf(self, values):  # values: (C, 1, N)
+        logits = values
+        for i, (matrix, bias) in enumerate(zip(self.matrices, self.biases)):
+            logits = torch.matmul(F.softplus(matrix), logits) + bias
+            if i < len(self.factors):
+                logits = logits + torch.tanh(self.factors[i]) * torch.tanh(logits)
+        return logits
+
+    def _mass(self, values):  # (C, 1, N) -> (C, 1, N)
+        lower, upper = self._logits_cdf(values - 0.5), self._logits_cdf(values + 0.5)
+        sign = -torch.sign(lower + upper).detach()  # evaluate in the tail where sigmoid is precise
+        return torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+
+    def likelihood(self, y):
+        """Per-element likelihood of ``y`` (B, C, H, W), floored at 1e-9."""
+        with torch.autocast(y.device.type, enabled=False):
+            b, c, h, w = y.shape
+            flat = y.float().transpose(0, 1).reshape(c, 1, -1)
+            mass = self._mass(flat).clamp_min(1e-9)
+            return mass.reshape(c, b, h, w).transpose(0, 1)
+
+    @torch.no_grad()
+    def probability_tables(self, radius: int = RADIUS) -> np.ndarray:
+        """(C, 2 * radius + 1) float64 rows summing to 1: the coder's model for each channel."""
+        channels = self.matrices[0].shape[0]
+        symbols = torch.arange(-radius, radius + 1, dtype=torch.float32).repeat(channels, 1, 1)
+        table = self._mass(symbols)[:, 0].double().clamp_min(1e-12)
+        return (table / table.sum(dim=1, keepdim=True)).numpy()
+
+
+def _down(cin, cout):
+    return nn.Conv2d(cin, cout, 5, stride=2, padding=2)
+
+
+def _up(cin, cout):
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+
+
+class NeuralCodecNet(nn.Module):
+    """Analysis transform (4 strided convs with GDN) -> gain per rate point -> rounding ->
+    inverse gain -> synthesis transform (4 transposed convs with IGDN)."""
+
+    def __init__(self, channels: int = 64, latent: int = 128, rate_points: int = 5, latent_scale: float = 1.0,
+                 stages: int = 4):
+        super().__init__()
+        self.config = {"channels": channels, "latent": latent, "rate_points": rate_points,
+                       "latent_scale": latent_scale, "stages": stages}
+        self.stride = 2 ** stages  # inputs are padded to a multiple of this
+        # The freshly initialised analysis outputs ~0.05: far below the quantisation step, so
+        # training would first spend thousands of steps growing it. A fixed scale starts it near 1.
+        self.latent_scale = latent_scale
+        n, m = channels, latent
+        down, up = [_down(3, n)], [_up(n, 3)]
+        for _ in range(stages - 2):
+            down += [SimplifiedGDN(n), _down(n, n)]
+            up = [_up(n, n), SimplifiedGDN(n, True)] + up
+        self.analysis = nn.Sequential(*down, SimplifiedGDN(n), _down(n, m))
+        self.synthesis = nn.Sequential(_up(m, n), SimplifiedGDN(n, True), *up)
+        # Rate point k scales the latents by gain[k] before rounding: a larger gain = finer steps.
+        spread = torch.tensor([2.0 ** ((k - (rate_points - 1)) / 2) for k in range(rate_points)])
+        self.gain = nn.Parameter(spread[:, None].repeat(1, m))
+        self.inverse_gain = nn.Parameter((1 / spread)[:, None].repeat(1, m))
+        self.density = FactorizedDensity(m)
+
+    def latents(self, x, rate_index):
+        """Scaled, unquantised latents; ``rate_index`` is an int or a (B,) tensor."""
+        gain = self.gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
+        return self.analysis(x) * (gain * self.latent_scale)
+
+    def reconstruct(self, symbols, rate_index):
+        gain = self.inverse_gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
+        return self.synthesis(symbols * (gain / self.latent_scale))
+
+    def forward(self, x, rate_index):
+        """Training pass: (reconstruction, likelihoods). The rate sees additive uniform noise (a
+        differentiable proxy of rounding); the synthesis sees rounded values (straight-through)."""
+        y = self.latents(x, rate_index)
+        noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        rounded = y + (torch.round(y) - y).detach()
+        return self.reconstruct(rounded, rate_index), self.density.likelihood(noisy)
+
+
+# -- the shipped model and its bitstream ---------------------------------------------------------
+def manifest_entry(model_id: str = MODEL_ID) -> dict | None:
+    return manifestlib.section("codecs").get(model_id)
+
+
+class CodecModel:
+    """A trained network with its coder tables, ready to compress and decompress."""
+
+    def __init__(self, net: NeuralCodecNet):
+        import constriction  # imported here: only the learned codec needs it
+
+        self.net = net.eval()
+        self.rate_points = net.config["rate_points"]
+        categorical = constriction.stream.model.Categorical
+        self.models = [categorical(row, perfect=False) for row in net.density.probability_tables()]
+        self._coder = constriction.stream.queue
+
+    @classmethod
+    def from_file(cls, path: Path, config: dict) -> "CodecModel":
+        from safetensors.torch import load_file
+
+        net = NeuralCodecNet(**config)
+        net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+        return cls(net)
+
+    @torch.inference_mode()
+    def compress(self, image: np.ndarray, rate_point: int) -> bytes:
+        """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
+        if not 1 <= rate_point <= self.rate_points:
+            raise UserInputError(f"rate point {rate_point} is outside 1..{self.rate_points}")
+        height, width = image.shape[:2]
+        if max(height, width) > 65535:
+            raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
+        if height * width > MAX_PIXELS:
+            raise UserInputError(f"the learned codec codes at most {MAX_PIXELS:,} pixels at once (this image has "
+                                 f"{height * width:,}): it holds whole-image activations, ~270 MiB per megapixel")
+        x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
+        pad_h, pad_w = -height % self.net.stride, -width % self.net.stride
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        symbols = torch.round(self.net.latents(x, rate_point - 1))[0].clamp(-RADIUS, RADIUS)
+        symbols = (symbols.to(torch.int32) + RADIUS).reshape(symbols.shape[0], -1).numpy()
+        encoder = self._coder.RangeEncoder()
+        for channel, model in zip(symbols, self.models):
+            encoder.encode(np.ascontiguousarray(channel), model)
+        words = encoder.get_compressed().astype(">u4").tobytes()
+        return HEADER.pack(MAGIC, VERSION, rate_point, height, width) + words
+
+    @torch.inference_mode()
+    def decompress(self, data: bytes) -> np.ndarray:
+        magic, version, rate_point, height, width = parse_header(data)
+        if not 1 <= rate_point <= self.rate_points or height == 0 or width == 0:
+            raise UserInputError("not a valid learned-codec stream (bad header)")
+        body = data[HEADER.size:]
+        if len(body) % 4:
+            raise UserInputError("not a valid learned-codec stream (truncated)")
+        words = np.frombuffer(body, dtype=">u4").astype(np.uint32)
+        grid = (-(-height // self.net.stride), -(-width // self.net.stride))
+        decoder = self._coder.RangeDecoder(words)
+        try:
+            channels = [decoder.decode(model, grid[0] * grid[1]) for model in self.models]
+        except Exception as exc:  # constriction raises plain exceptions on corrupt streams
+            raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
+        symbols = torch.from_numpy(np.stack(channels).astype(np.float32) - RADIUS).reshape(1, -1, *grid)
+        out = self.net.reconstruct(symbols, rate_point - 1)[0, :, :height, :width]
+        return imagelib.from_float(out.permute(1, 2, 0).contiguous().numpy())
+
+
+def parse_header(data: bytes) -> tuple:
+    if len(data) < HEADER.size or data[:2] != MAGIC:
+        raise UserInputError("not a learned-codec stream (no RL header)")
+    fields = HEADER.unpack_from(data)
+    if fields[1] != VERSION:
+        raise UserInputError(f"learned-codec stream version {fields[1]} is not supported (this is {VERSION})")
+    return fields
+
+
+@functools.lru_cache(maxsize=2)
+def shipped(model_id: str = MODEL_ID) -> CodecModel:
+    """The model in weights/, verified against the manifest's sha256 before loading."""
+    path, entry = manifestlib.verified_file("codecs", model_id)
+    return CodecModel.from_file(path, entry["config"])

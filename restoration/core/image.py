@@ -1,0 +1,201 @@
+"""Loading images into the one canonical in-memory form used everywhere.
+
+Canonical form: a C-contiguous ``numpy.uint8`` array of shape (H, W, 3), RGB, sRGB values as
+stored in the file. Models convert it to float32 [0, 1] themselves (see ``to_float``).
+
+Choices, stated once:
+- EXIF orientation is applied, so the array is upright as a viewer shows it.
+- Transparency (RGBA, LA, palette with a transparent index) is composited over white:
+  every codec and metric here works on RGB, and white is what a browser shows behind it.
+- 16-bit data is rounded to 8 bits (value / 257); float arrays are taken as [0, 1].
+- Only the first frame of an animated file is used.
+- A pixel-count limit guards against decompression bombs; it is checked from the header,
+  before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from restoration.core import plugins  # noqa: F401  registers the AVIF and JPEG XL plugins
+from restoration.core.errors import UserInputError
+
+MAX_PIXELS = int(os.environ.get("RESTORATION_MAX_PIXELS", 40_000_000))
+IMAGE_EXTENSIONS = {
+    ".png", ".jpg", ".jpeg", ".webp", ".avif", ".jxl", ".jp2", ".j2k", ".bmp", ".tif",
+    ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga", ".heic",
+}
+
+
+class ImageError(UserInputError):
+    """The input is not an image we can use; the message says why."""
+
+
+def load(source, *, max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
+    """Load a path, bytes, file object, PIL image or numpy array into the canonical form.
+    ``name`` is what error messages call the file (default: its path, or "image data")."""
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if isinstance(source, np.ndarray):
+        return from_array(source, max_pixels=limit)
+    if isinstance(source, Image.Image):
+        return from_pil(source, max_pixels=limit)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = name or str(path)
+        if path.is_dir():
+            raise ImageError(f"{name}: is a folder, not an image file")
+        if not path.is_file():
+            raise ImageError(f"{name}: no such file")
+        return _decode(path.read_bytes(), name=name, max_pixels=limit)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(bytes(source), name=name or "image data", max_pixels=limit)
+    if hasattr(source, "read"):
+        return _decode(source.read(), name=name or getattr(source, "name", "image data"), max_pixels=limit)
+    raise ImageError(f"cannot load an image from a {type(source).__name__}")
+
+
+def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
+    if not data:
+        raise ImageError(f"{name}: the file is empty")
+    if data[:4] == b"PK\x03\x04":
+        raise ImageError(f"{name}: a zip archive, not an image (archives are not accepted: unpack it first)")
+    with warnings.catch_warnings():
+        # Pillow's own bomb check would only warn below 2x its limit; ours is checked below.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            pil = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            # Pillow's own limit (far above ours) tripped on the header: report it as ours.
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            count = f"{int(declared[1]):,} pixels" if declared else "too many pixels"
+            raise ImageError(f"{name}: its header declares {count}; the limit is {max_pixels:,} "
+                             "(RESTORATION_MAX_PIXELS)") from None
+        except UnidentifiedImageError:
+            raise ImageError(f"{name}: not a recognised image format") from None
+        except (OSError, SyntaxError, ValueError) as exc:  # a header cut short, e.g. "Truncated File Read"
+            raise ImageError(f"{name}: the image data is truncated or corrupt ({exc})") from None
+        _check_size(pil.width, pil.height, max_pixels, name)
+        try:
+            pil.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ImageError(f"{name}: the image data is truncated or corrupt ({exc})") from None
+    return from_pil(pil, max_pixels=max_pixels)
+
+
+def _check_size(width: int, height: int, max_pixels: int, name: str = "image") -> None:
+    if width < 1 or height < 1:
+        raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: {width}x{height} is {width * height:,} pixels; "
+            f"the limit is {max_pixels:,} (RESTORATION_MAX_PIXELS)"
+        )
+
+
+def from_pil(pil: Image.Image, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Convert any PIL image (any mode, any orientation tag) to the canonical form."""
+    _check_size(pil.width, pil.height, max_pixels)
+    if getattr(pil, "n_frames", 1) > 1:
+        pil.seek(0)
+    pil = ImageOps.exif_transpose(pil)
+    mode = pil.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return from_array(np.asarray(pil), max_pixels=max_pixels, high_range=mode != "F")
+    if mode == "P":
+        pil = pil.convert("RGBA" if "transparency" in pil.info else "RGB")
+    elif mode == "PA":
+        pil = pil.convert("RGBA")
+    if pil.mode in ("RGBA", "LA", "La", "RGBa"):
+        pil = pil.convert("RGBA")
+        background = Image.new("RGBA", pil.size, (255, 255, 255, 255))
+        pil = Image.alpha_composite(background, pil)
+    return np.ascontiguousarray(np.asarray(pil.convert("RGB"), dtype=np.uint8))
+
+
+def from_array(
+    array: np.ndarray, *, max_pixels: int = MAX_PIXELS, high_range: bool = False
+) -> np.ndarray:
+    """Convert a numpy image (HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16, bool or float in [0, 1])."""
+    source = array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"expected an HxW, HxWx3 or HxWx4 array, got shape {array.shape}")
+    _check_size(array.shape[1], array.shape[0], max_pixels)
+    array = _to_uint8(array, high_range=high_range)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.shape[2] == 4:
+        alpha = array[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = array[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        array = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    array = np.ascontiguousarray(array)
+    # The canonical image never aliases the caller's buffer (copied only when it would).
+    return array.copy() if np.shares_memory(array, source) else array
+
+
+def _to_uint8(array: np.ndarray, *, high_range: bool) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError("the image contains NaN or infinite values")
+        return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        if array.dtype == np.uint16 or high_range:
+            # 16-bit range (PNG/TIFF 16-bit, PIL mode "I"): 65535 -> 255.
+            return np.clip(np.rint(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ImageError(f"{array.dtype} values must lie in 0..255 (use uint16 for 16-bit images)")
+        return array.astype(np.uint8)
+    raise ImageError(f"unsupported array dtype {array.dtype}")
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image, mode="RGB") if image.ndim == 3 else Image.fromarray(image)
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """Canonical uint8 -> float32 in [0, 1] (what models take)."""
+    return image.astype(np.float32) / 255.0
+
+
+def from_float(image: np.ndarray) -> np.ndarray:
+    """float in [0, 1] -> canonical uint8 (rounded, clipped)."""
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def list_images(paths, on_skip: Callable[[Path], None] | None = None) -> list[Path]:
+    """Expand files and folders (not recursive) into a sorted list of image files. A folder's
+    files without an image extension are skipped, each passed to ``on_skip`` (the CLI says so)."""
+    found: list[Path] = []
+    skipped: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.suffix.lower() in IMAGE_EXTENSIONS:
+                    found.append(child)
+                elif child.is_file():
+                    skipped.append(child)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ImageError(f"{path}: no such file or folder")
+    if not found:
+        names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        raise ImageError("no images found in " + ", ".join(str(p) for p in paths)
+                         + (f" (not image files: {names})" if skipped else ""))
+    for path in skipped if on_skip else ():
+        on_skip(path)
+    return found

@@ -1,0 +1,229 @@
+"""One registry of restorers (spandrel-style): every entry is called the same way,
+``restore(image, model_id, **options) -> image`` on the canonical uint8 RGB array.
+
+An entry records its task, scale, source (classical / own / hub), a one-line description with
+its origin, the weights it needs and a factory. Networks run in ``inference_mode``, with bf16
+autocast where that is faster and as accurate, padded to their size multiple and tiled with
+blended overlaps on large images.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from restoration.core import image as imagelib
+from restoration.core.errors import UserInputError
+from restoration.models import accel, classical, dictionary_sr, diffusion_sr, hub
+from restoration.models.runtime import Interpolation, load_own
+from restoration.models.spec import TASKS, WEIGHTS_DIR, RestorerSpec, own_manifest  # noqa: F401  (public names)
+
+
+def _classical(fn):
+    def factory():
+        return lambda image, sigma=None, **_: fn(image, sigma)
+    return factory
+
+
+def _own(key):
+    return lambda: load_own(key)
+
+
+def _interpolation(method: str, factor: int):
+    return lambda: Interpolation(method, factor)
+
+
+INTERPOLATIONS = {  # bicubic first: with no trained model it is the default sr model
+    "bicubic": "Bicubic interpolation, MATLAB imresize (Keys a=-0.5): the baseline of published SR tables",
+    "lanczos": "Lanczos-3 interpolation (MATLAB imresize 'lanczos3')",
+    "bilinear": "Bilinear interpolation (MATLAB imresize)",
+    "nearest": "Nearest neighbour: each pixel repeated (MATLAB imresize)",
+}
+
+
+def _interpolation_specs() -> list[RestorerSpec]:
+    return [RestorerSpec(f"{method}-x{factor}", ("sr",), "classical", f"{text}, x{factor}",
+                         _interpolation(method, factor), scale=factor)
+            for method, text in INTERPOLATIONS.items() for factor in (2, 4)]
+
+
+REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
+    RestorerSpec("deeprecnet", ("jpeg",), "own",
+                 "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
+                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92, self_ensemble=True),
+    RestorerSpec("deeprecnet-qa", ("jpeg",), "own",
+                 "Quality-aware DeepRecNet: the artifact U-Net told the JPEG quality read from the file's tables "
+                 "(FiLM on its decoder), blind for other codecs; trained over q5-q95 and four codecs",
+                 _own("deeprecnet-qa"), weights="deeprecnet-qa", self_ensemble=True, quality_aware=True),
+    RestorerSpec("deeprecnet-denoise", ("denoise",), "own",
+                 "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
+                 _own("deeprecnet-denoise"), weights="deeprecnet-denoise", self_ensemble=True),
+    RestorerSpec("dncnn", ("denoise",), "own",
+                 "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
+                 _own("dncnn-blind"), weights="dncnn-blind", self_ensemble=True),
+    RestorerSpec("resattnet", ("combined", "denoise", "jpeg"), "own",
+                 "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
+                 _own("resattnet-combined"), weights="resattnet-combined", self_ensemble=True),
+    RestorerSpec("subpixel-sr-x2", ("sr",), "own",
+                 "Residual sub-pixel CNN x2: the x4 network's features fine-tuned with one pixel-shuffle stage (seed paper)",
+                 _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2", self_ensemble=True),
+    RestorerSpec("subpixel-sr-x4", ("sr",), "own",
+                 "Residual sub-pixel CNN x4: residual blocks on the LR grid, pixel-shuffle upsampling, global bicubic residual (seed paper)",
+                 _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4", self_ensemble=True),
+    RestorerSpec("subpixel-ca-sr-x4", ("sr",), "own",
+                 "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
+                 "subpixel-sr-x4 and trained longer on larger patches with a moving average of the weights",
+                 _own("subpixel-ca-sr-x4"), scale=4, weights="subpixel-ca-sr-x4", self_ensemble=True),
+    RestorerSpec("srgan-x4", ("sr",), "own",
+                 "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
+                 "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
+                 _own("srgan-x4"), scale=4, weights="srgan-x4", perceptual=True, self_ensemble=True),
+    RestorerSpec("gaussian", ("denoise", "jpeg"), "classical", "Gaussian filter, width from the noise level",
+                 _classical(classical.gaussian)),
+    RestorerSpec("median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)",
+                 _classical(classical.median)),
+    RestorerSpec("bilateral", ("denoise", "jpeg"), "classical", "Bilateral filter (Tomasi & Manduchi 1998)",
+                 _classical(classical.bilateral)),
+    RestorerSpec("tv", ("denoise", "jpeg"), "classical", "Total-variation denoising (Chambolle 2004, scikit-image)",
+                 _classical(classical.total_variation)),
+    RestorerSpec("wavelet", ("denoise",), "classical", "Wavelet BayesShrink in YCbCr (Chang et al. 2000, scikit-image)",
+                 _classical(classical.wavelet)),
+    RestorerSpec("nlm", ("denoise",), "classical", "Non-local means (Buades et al. 2005, scikit-image)",
+                 _classical(classical.non_local_means)),
+    *_interpolation_specs(),
+)}
+
+
+def _hub_factory(key):
+    def factory():
+        return hub.load(key)
+    return factory
+
+
+def _hub_specs() -> list[RestorerSpec]:
+    tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
+    return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
+                         _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True)
+            for key, item in hub.manifest().items()]
+
+
+REGISTRY.update({s.id: s for s in _hub_specs()})
+
+
+def _module_specs() -> list[RestorerSpec]:
+    # Light modules: numpy-only at import; sklearn and diffusers load inside their factories.
+    return [*dictionary_sr.specs(), *diffusion_sr.specs()]
+
+
+REGISTRY.update({s.id: s for s in _module_specs()})
+
+
+def get(model_id: str) -> RestorerSpec:
+    if model_id not in REGISTRY:
+        raise UserInputError(f"unknown model {model_id!r}; choose from {', '.join(REGISTRY)}")
+    return REGISTRY[model_id]
+
+
+def for_task(task: str) -> list[RestorerSpec]:
+    if task not in TASKS:
+        raise UserInputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    return [s for s in REGISTRY.values() if task in s.tasks]
+
+
+def ready(task: str | None = None, scale: int | None = None) -> list[RestorerSpec]:
+    """The entries (for a task, at a scale) that run now, without a download: the one answer to
+    "which models are ready" for the tabs, the CLI, the runner and the panel."""
+    specs = for_task(task) if task else list(REGISTRY.values())
+    return [s for s in specs if (scale is None or s.scale == scale) and s.status() == "ready"]
+
+
+def require_ready(model_id: str) -> RestorerSpec:
+    """The entry, or one clear message saying why it cannot run (not trained, not downloaded...)."""
+    spec = get(model_id)
+    status = spec.status()
+    if status != "ready":
+        raise UserInputError(f"model {model_id} is not available: {status}")
+    return spec
+
+
+def default_for(task: str, scale: int | None = None) -> RestorerSpec:
+    """The best shipped model for a task (at ``scale``, if given): the first ready own model,
+    else the first ready one (classical entries precede Hub ones; for sr, bicubic comes first).
+    Perceptual (GAN) models are chosen only when nothing else is ready: they trade PSNR for texture."""
+    ready_now = ready(task, scale)
+    if not ready_now:
+        raise UserInputError(f"no ready model for task {task!r}" + (f" at x{scale}" if scale else ""))
+    fidelity = [s for s in ready_now if not s.perceptual]
+    own = [s for s in fidelity if s.source == "own"]
+    return (own or fidelity or ready_now)[0]
+
+
+def variants(model_ids: list[str], self_ensemble: bool) -> list[tuple[str, str, dict]]:
+    """Benchmark rows as (label, model id, options): each model, and with ``self_ensemble`` each
+    network a second time, self-ensembled, labelled "<id> +SE"."""
+    rows = []
+    for model_id in model_ids:
+        rows.append((model_id, model_id, {}))
+        if self_ensemble and get(model_id).self_ensemble:
+            rows.append((f"{model_id} +SE", model_id, {"self_ensemble": True}))
+    return rows
+
+
+@lru_cache(maxsize=8)
+def _instance(model_id: str):
+    spec = get(model_id)
+    status = spec.status()
+    if status != "ready" and not (spec.source == "hub" and status == "not downloaded"):
+        raise UserInputError(f"model {model_id} is not available: {status}")
+    return spec.factory()  # a Hub model downloads here (a clear error within seconds offline)
+
+
+@dataclass
+class Restored:
+    image: np.ndarray
+    model: str
+    seconds: float
+    options: dict = field(default_factory=dict)
+
+
+def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, **options) -> Restored:
+    """Restore the canonical uint8 image with one registered model. ``jpeg_quality`` (the input
+    file's estimated IJG quality, when it is a JPEG) lets a model decline near-lossless input, and
+    tells a quality-aware model the strength (``strength``, 1-100, overrides it)."""
+    spec = get(model_id)
+    if spec.max_jpeg_quality is not None and jpeg_quality is not None and jpeg_quality > spec.max_jpeg_quality:
+        note = (f"input returned unchanged: JPEG quality ~{jpeg_quality} is above {spec.max_jpeg_quality}, "
+                f"where {model_id} was measured to lose PSNR")
+        return Restored(image.copy(), model_id, 0.0, {**options, "note": note})
+    if spec.quality_aware:
+        strength = options.pop("strength", None)
+        if strength is not None and not (strength == 0 or 1 <= float(strength) <= 100):
+            raise UserInputError(f"the strength is a JPEG quality from 1 to 100 (0: read it from the file), got {strength}")
+        options = {**options, "quality": strength if strength else jpeg_quality}
+    else:
+        options.pop("strength", None)
+    sigma = options.get("sigma")
+    if sigma is not None and not 0 <= float(sigma) <= 255:
+        raise UserInputError(f"the noise sigma must be from 0 to 255, got {sigma}")
+    if options.get("self_ensemble") and not spec.self_ensemble:
+        options = {k: v for k, v in options.items() if k != "self_ensemble"}  # nothing to average
+    run = _run if spec.source == "classical" else _run_network
+    start = time.perf_counter()
+    output = run(image, model_id, options)
+    return Restored(output, model_id, time.perf_counter() - start, options)
+
+
+def _run(image: np.ndarray, model_id: str, options: dict) -> np.ndarray:
+    """Canonical uint8 in and out. Runners with ``restore_uint8`` (networks, interpolation) take
+    the image itself: exact, and no full-size float copies of a large image."""
+    runner = _instance(model_id)
+    if hasattr(runner, "restore_uint8"):
+        return runner.restore_uint8(image, **options)
+    return imagelib.from_float(runner(imagelib.to_float(image), **options))
+
+
+# Networks (own and Hub) run inside spaces.GPU on a ZeroGPU Space; classical ones never ask for a GPU.
+_run_network = accel.gpu_task(_run)

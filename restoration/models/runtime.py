@@ -1,0 +1,114 @@
+"""How a network runs behind the registry's common call: padding to its size multiple, tiling with
+blended overlaps, bf16 autocast, the GPU when there is one, and the geometric self-ensemble;
+and MATLAB-style interpolation as a restorer with the same call."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from restoration.core import image as imagelib
+from restoration.core import manifest as manifestlib
+from restoration.models import accel
+
+
+class TorchRestorer:
+    """A torch module behind the common call: float HxWx3 in [0, 1] -> float HxWx3."""
+
+    def __init__(self, module, scale: int = 1, multiple: int = 1, bf16: bool = True):
+        import torch
+
+        self.module = module.eval().to(memory_format=torch.channels_last)
+        self.scale, self.multiple, self.bf16 = scale, multiple, bf16
+
+    def _forward(self, t, quality: float | None = None):
+        """One padded tile, on the GPU when there is one (the tile comes back to the CPU). A
+        quality-aware network (``module.conditioned``) is told the JPEG quality, when known."""
+        import torch
+
+        device = accel.device()
+        self.module.to(device)  # a no-op once it is there
+        t = t.to(device).contiguous(memory_format=torch.channels_last)
+        with accel.autocast(device.type, enabled=self.bf16):
+            if getattr(self.module, "conditioned", False):
+                known = quality is not None
+                condition = torch.tensor([[float(quality or 0) / 100.0, float(known)]], device=device)
+                return self.module(t, condition.expand(t.shape[0], 2)).float().cpu()
+            return self.module(t).float().cpu()
+
+    def _forward_ensemble(self, t, quality: float | None = None):
+        """Geometric self-ensemble (Timofte et al. 2016, EDSR+): the tile in its 8 flips and
+        rotations, each output turned back, averaged. 8x the time for a small fidelity gain."""
+        import torch
+
+        total = 0
+        for flip in (False, True):
+            flipped = t.flip(-1) if flip else t
+            for turns in range(4):
+                y = torch.rot90(self._forward(torch.rot90(flipped, turns, (-2, -1)), quality), -turns, (-2, -1))
+                total = total + (y.flip(-1) if flip else y)
+        return total / 8
+
+    def _tile_fn(self, self_ensemble: bool, quality: float | None = None):
+        return functools.partial(self._forward_ensemble if self_ensemble else self._forward, quality=quality)
+
+    def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
+                 quality: float | None = None, **_) -> np.ndarray:
+        import torch
+
+        from restoration.models.tiling import run_tiled
+
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            y = run_tiled(self._tile_fn(self_ensemble, quality), x, self.scale, self.multiple, tile, overlap)
+        return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+    def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
+                      quality: float | None = None, **_) -> np.ndarray:
+        """The canonical uint8 image in, uint8 out (what ``restore`` calls): the pixels of
+        ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
+        import torch
+
+        from restoration.models.tiling import run_tiled_uint8
+
+        with torch.inference_mode():
+            return run_tiled_uint8(self._tile_fn(self_ensemble, quality), image, self.scale, self.multiple, tile,
+                                   overlap)
+
+
+def load_own(model_key: str) -> TorchRestorer:
+    """Build one of our architectures and load its safetensors weights after checking sha256."""
+    path, entry = manifestlib.verified_file("own", model_key)
+    return restorer_from_weights(entry, path)
+
+
+def restorer_from_weights(entry: dict, path, bf16: bool = True) -> TorchRestorer:
+    """The manifest entry's architecture with the weights in ``path`` (a shipped file, or a training
+    checkpoint being scored) behind the common call."""
+    from safetensors.torch import load_file
+
+    from restoration.models import architectures
+
+    module = architectures.build(entry["architecture"], entry["arch_config"])
+    module.load_state_dict(load_file(path))
+    return TorchRestorer(module, scale=entry.get("scale", 1), multiple=module.size_multiple, bf16=bf16)
+
+
+class Interpolation:
+    """MATLAB ``imresize`` upscaling as a restorer. It resizes the uint8 values themselves, as
+    MATLAB does, so bicubic-xN reproduces the published baseline; tile by tile (exactly the same
+    pixels), so a large image needs little memory beyond its output."""
+
+    def __init__(self, method: str, factor: int):
+        self.method, self.factor = method, factor
+
+    def restore_uint8(self, image: np.ndarray, **_) -> np.ndarray:
+        from restoration.core import resize
+
+        return resize.upscale_tiled(image, self.factor, self.method)
+
+    def __call__(self, image: np.ndarray, **_) -> np.ndarray:  # the float call every entry has
+        return self.restore_uint8(imagelib.from_float(image)).astype(np.float32) / 255.0
+
+

@@ -1,0 +1,84 @@
+"""What the registry knows of a restorer before running it: ``RestorerSpec``.
+
+Providers (``hub``, ``dictionary_sr``, ``diffusion_sr``) build specs from this module and never
+import the registry (``restorers``), which assembles them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from restoration.core import manifest as manifestlib
+
+WEIGHTS_DIR = manifestlib.WEIGHTS_DIR
+TASKS = ("jpeg", "denoise", "combined", "sr")
+
+
+@dataclass(frozen=True)
+class RestorerSpec:
+    id: str
+    tasks: tuple[str, ...]
+    source: str  # "classical" | "own" | "hub"
+    description: str
+    factory: Callable[[], Callable]
+    scale: int = 1
+    weights: str | None = None  # key in weights/manifest.json ("own" or "hub" section)
+    params: int | None = None
+    # Above this estimated JPEG quality the model was measured to lose PSNR: pass the input through.
+    max_jpeg_quality: int | None = None
+    # Entries whose readiness is not a manifest file (learned dictionaries, a diffusers snapshot)
+    # answer for themselves; it must stay cheap and offline, like the checks below.
+    status_check: Callable[[], str] | None = None
+    # Trained for perceived texture (a GAN), not fidelity: listed and runnable, never the default.
+    perceptual: bool = False
+    # A TorchRestorer behind the factory (our networks, Hub networks): the ``self_ensemble``
+    # option averages its 8 flips/rotations. Other entries run without it.
+    self_ensemble: bool = False
+    # Entries whose weights are not an "own" or "hub" manifest file name their digest themselves
+    # (a dictionary's sha256, a diffusers snapshot's revision); see ``sha256``.
+    digest: Callable[[], str | None] | None = None
+    # A network told the compression strength (the JPEG quality read from the file, or the
+    # user's "strength" override); blind when neither is known.
+    quality_aware: bool = False
+
+    def status(self) -> str:
+        """'ready', or why not (missing weights, not downloaded)."""
+        if self.status_check is not None:
+            return self.status_check()
+        if self.source == "classical":
+            return "ready"
+        if self.source == "own":
+            entry = own_manifest().get(self.weights)
+            if entry is None or not (WEIGHTS_DIR / entry["file"]).is_file():
+                return "weights not trained yet"
+            return "ready"
+        from restoration.models import hub
+
+        return hub.status(self.weights)
+
+    def sha256(self) -> str | None:
+        """What identifies the weights this entry runs (a file's sha256, or a pinned revision);
+        None for a method without learned data. Benchmark rows are keyed on it, so retrained
+        weights are never scored by rows of the old ones."""
+        if self.digest is not None:
+            return self.digest()
+        if self.source == "own":
+            return own_manifest().get(self.weights, {}).get("sha256")
+        if self.source == "hub":
+            from restoration.models import hub
+
+            return hub.manifest().get(self.weights, {}).get("sha256")
+        return None
+
+    def describe(self) -> dict:
+        entry = own_manifest().get(self.weights, {}) if self.source == "own" else {}
+        return {"id": self.id, "tasks": list(self.tasks), "scale": self.scale, "source": self.source,
+                "description": self.description, "params": self.params or entry.get("params"),
+                "sha256": entry.get("sha256"), "status": self.status()}
+
+
+def own_manifest() -> dict:
+    return manifestlib.section("own")
+
+

@@ -1,0 +1,302 @@
+"""What the codec comparison tab does, free of any UI code (the app only wires it)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from restoration import codecs as codeclib
+from restoration.pipelines import evaluate
+from restoration.core import image as imagelib
+from restoration import metrics as metriclib
+from restoration.core.errors import UserInputError
+
+ORIGINAL = "Original"
+
+
+def table_metrics() -> list:
+    """The compare table's metric columns: every metric computable here, from the metric table,
+    quality first, then rate, then time."""
+    order = {"fidelity": 0, "rate": 1, "time": 2}
+    available = [m for m in metriclib.METRICS.values() if m.unavailable_reason() is None]
+    return sorted(available, key=lambda m: order.get(m.kind, 3))
+
+
+def column(metric) -> str:
+    return f"{metric.label} ({metric.unit})" if metric.unit else metric.label
+
+
+def table_headers() -> list[str]:
+    return ["codec", "setting", "KiB", *[column(m) for m in table_metrics()], "size target"]
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Pin torch and OpenCV thread pools; on 2 shared cores one thread per request is faster."""
+    threads = threads or int(os.environ.get("RESTORATION_THREADS", "1"))
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    return threads
+
+
+def target_from_ui(mode: str, value: float | None) -> evaluate.Target | None:
+    """UI size mode -> Target: 'settings' (none), 'bpp' or 'KiB'."""
+    if mode == "settings":
+        return None
+    if value is None or not value > 0:
+        raise UserInputError("enter a positive target size")
+    if mode == "bpp":
+        return evaluate.Target(bpp=float(value))
+    if mode == "KiB":
+        return evaluate.Target(bytes=int(round(float(value) * 1024)))
+    raise UserInputError(f"unknown size mode {mode!r}")
+
+
+def result_label(result: evaluate.CodecResult) -> str:
+    codec = codeclib.get(result.codec)
+    setting = codec.setting_label(result.params)
+    return f"{codec.label} ({setting})" if setting == "lossless" else f"{codec.label} {setting}"
+
+
+def compare(
+    image: np.ndarray,
+    settings: dict[str, dict],
+    target: evaluate.Target | None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[evaluate.CodecResult]:
+    """Run every chosen codec (``settings``: codec name -> its params) on one image."""
+    if not settings:
+        raise UserInputError("choose at least one codec")
+    results = []
+    stats = metriclib.ReferenceStats(image)
+    for i, (name, params) in enumerate(settings.items()):
+        if progress:
+            progress(i / len(settings), f"encoding {name}")
+        codec = codeclib.get(name)
+        use_target = target if target is not None and not codec.is_lossless(codec.resolve(params)) else None
+        results.append(evaluate.compress(image, codec, params, use_target, reference_stats=stats))
+    return results
+
+
+def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
+    """One row per result, in ``table_headers()`` order; the last cell says whether a size
+    target was met."""
+    def cell(value):
+        value = evaluate.json_number(value)
+        return value if not isinstance(value, float) else round(value, 4 if abs(value) < 10 else 2)
+
+    rows = []
+    for r in results:
+        met = "" if r.target_met is None else ("met" if r.target_met else "MISSED: smallest setting is larger")
+        rows.append([r.codec, result_label(r), round(r.nbytes / 1024, 2),
+                     *[cell(r.metrics.get(m.name)) for m in table_metrics()], met])
+    return rows
+
+
+def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target) -> str:
+    """The compare run in words."""
+    text = f"{image.shape[1]}×{image.shape[0]} px, {len(results)} codec(s)."
+    if target is None:
+        return text
+    goal = f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.bytes / 1024:.1f} KiB"
+    missed = [codeclib.get(r.codec).label for r in results if r.target_met is False]
+    return text + (f" Target {goal}: missed by {', '.join(missed)} (their smallest file is larger)." if missed
+                   else f" Target {goal}: met by every codec.")
+
+
+def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None = None) -> list[str]:
+    """Write each result's real bytes to a file the user can download."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="restoration-lab-"))
+    paths = []
+    for r in results:
+        codec = codeclib.get(r.codec)
+        stem = result_label(r).replace(" ", "_").replace("=", "").replace("(", "").replace(")", "")
+        path = folder / f"{stem}{codec.extension}"
+        path.write_bytes(r.data)
+        paths.append(str(path))
+    return paths
+
+
+def zoom(image: np.ndarray, factor: int, center_x: float, center_y: float) -> np.ndarray:
+    """Crop 1/factor of the image around (center_x, center_y) in percent; enlarge with nearest
+    neighbour so individual pixels (and codec artifacts) stay visible."""
+    factor = max(1, int(factor))
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    ch, cw = max(1, h // factor), max(1, w // factor)
+    cy = int(np.clip(center_y / 100.0 * h - ch / 2, 0, h - ch))
+    cx = int(np.clip(center_x / 100.0 * w - cw / 2, 0, w - cw))
+    crop = image[cy:cy + ch, cx:cx + cw]
+    return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
+
+
+def parse_numbers(text: str | None) -> list[float] | None:
+    """'10, 20,40' -> [10, 20, 40]; empty -> None (use defaults)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return [float(part) for part in str(text).replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise UserInputError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def sweep(
+    image: np.ndarray,
+    codec_names: list[str],
+    qualities: list[float] | None = None,
+    target_bpps: list[float] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[dict]:
+    """Rate-distortion sweep of one image; returns JSON-safe rows."""
+    if not codec_names:
+        raise UserInputError("choose at least one codec")
+    plan = evaluate.sweep_plan(codec_names, qualities, target_bpps)
+    rows = []
+    for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan)):
+        rows.append(result.row())
+        if progress:
+            progress((i + 1) / len(plan), f"{result.codec} {i + 1}/{len(plan)}")
+    return rows
+
+
+def load_input(path_or_array) -> np.ndarray:
+    """An uploaded image; a message about it names the file, not the server's temporary folder."""
+    if path_or_array is None:
+        raise UserInputError("upload an image or choose an example first")
+    if isinstance(path_or_array, (str, os.PathLike)):
+        return imagelib.load(path_or_array, name=Path(path_or_array).name)
+    return imagelib.load(path_or_array)
+
+
+# -- restoration tab ------------------------------------------------------------------------------
+DEGRADATIONS = ("codec", "noise", "blur", "downscale", "chain")
+
+
+def make_degradation(kind: str, codec: str, quality: float, bpp: float | None, sigma: float, blur: float,
+                     factor: int = 2, chain: str = ""):
+    """UI choices -> a degradation chain, through the same text the CLI's ``--chain`` reads
+    (bpp > 0 overrides the codec quality)."""
+    from restoration import degrade
+
+    if kind == "codec":
+        knob = codeclib.get(codec).knob
+        if knob is None:
+            raise UserInputError(f"{codec} is lossless: pick a lossy codec to degrade with")
+        return degrade.parse_chain(f"{codec}:bpp={float(bpp):g}" if bpp else f"{codec}:q={quality:g}")
+    texts = {"noise": f"noise:{float(sigma):g}", "blur": f"blur:{float(blur):g}",
+             "downscale": f"downscale:{int(factor or 0)}", "chain": chain}
+    if kind not in texts:
+        raise UserInputError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
+    return degrade.parse_chain(texts[kind])
+
+
+BROWSER_FORMATS = (".jpg", ".png", ".webp")  # what the page can show and the restore step can read
+
+
+def degrade_to_file(image: np.ndarray, chain, folder: str | Path | None = None) -> tuple[str, str | None]:
+    """Apply the chain; returns (an image file for the page and the restore step: the codec's real
+    bytes when a browser shows them, a JPEG's keeping its quantisation tables; else a PNG of the
+    pixels) and (the codec's own file, when that was not it, for download)."""
+    from restoration import degrade
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="degraded-"))
+    result = degrade.apply(image, chain)
+    own = folder / f"degraded{result.extension}"
+    own.write_bytes(result.data)
+    if result.extension in BROWSER_FORMATS:
+        return str(own), None
+    shown = folder / "degraded.png"
+    imagelib.to_pil(result.image).save(shown)
+    return str(shown), str(own)
+
+
+def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False):
+    """Run each chosen model (``pipelines.restore.restore_image``); returns the run and the views."""
+    from restoration.pipelines import restore as restorelib
+
+    if degraded_path is None:
+        raise UserInputError("upload a degraded image, or degrade a clean one first")
+    data = Path(degraded_path).read_bytes()
+    degraded = imagelib.load(data, name=Path(degraded_path).name)
+    reference = load_input(reference_path) if reference_path else None
+    options = {"sigma": sigma} if sigma else {}
+    if self_ensemble:
+        options["self_ensemble"] = True
+    run = restorelib.restore_image(degraded, list(model_ids), reference, data=data, progress=progress, **options)
+    views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
+             **{r.model: r.image for r in run.results}}
+    return run, views
+
+
+def restore_caption(result) -> str:
+    ensemble = " (self-ensemble)" if result.extra.get("self_ensemble") else ""
+    caption = f"{result.model}{ensemble} · {result.seconds:.2f} s"
+    return caption + (f" · {result.after['psnr']:.2f} dB" if result.after else "")
+
+
+def _restore_metrics():
+    from restoration.pipelines import evaluate
+
+    return [metriclib.METRICS[name] for name in evaluate.RESTORE_METRICS]
+
+
+def restore_headers() -> list[str]:
+    """model, seconds, then each restore metric's value in and out (and the PSNR gain), from the
+    metric table; the last column says why a model gave no result."""
+    headers = ["model", "seconds"]
+    for m in _restore_metrics():
+        headers += [f"{m.label} in", f"{m.label} out"] + ([f"{m.label} gain"] if m.unit == "dB" else [])
+    return headers + ["note"]
+
+
+def restore_table(run) -> list[list]:
+    """One row per model: measured rows first, then a row for each model that gave no result."""
+    rows = []
+    for r in run.results:
+        row = r.row()
+        cells = [r.model, round(r.seconds, 3)]
+        for m in _restore_metrics():
+            keys = [f"{m.name}_before", f"{m.name}_after"] + ([f"{m.name}_gain"] if m.unit == "dB" else [])
+            cells += [None if not isinstance(row.get(k), float) else round(row[k], 4) for k in keys]
+        rows.append(cells + [r.extra.get("note", "")])
+    width = len(restore_headers())
+    rows += [[model, None] + [None] * (width - 3) + [f"no result: {why}"] for model, why in run.failures.items()]
+    return rows
+
+
+def restore_note(run) -> str:
+    """The status line, in words."""
+    parts = [f"Estimated JPEG quality of the input: {run.jpeg_quality}." if run.jpeg_quality
+             else "The input is not a JPEG file: no quality estimate."]
+    if run.reference is None:
+        parts.append("No reference given: PSNR/SSIM not measured.")
+    parts += [w[0].upper() + w[1:] + "." for w in run.warnings]
+    parts += [f"{r.model}: {r.extra['note']}." for r in run.results if "note" in r.extra]
+    parts += [f"{model} gave no result: {why}." for model, why in run.failures.items()]
+    return " ".join(parts)
+
+
+def default_pair(run, views: dict) -> tuple[str, str]:
+    """The compare view's first pair: the input and the best result by PSNR (when measured), else
+    the first model's."""
+    measured = [r for r in run.results if r.after and isinstance(r.after.get("psnr"), float)]
+    best = max(measured, key=lambda r: r.after["psnr"]) if measured else run.results[0]
+    return "Degraded input", best.model
+
+
+def write_pngs(views: dict[str, np.ndarray], names: list[str]) -> list[str]:
+    folder = Path(tempfile.mkdtemp(prefix="restored-"))
+    paths = []
+    for name in names:
+        path = folder / f"{name}.png"
+        imagelib.to_pil(views[name]).save(path)
+        paths.append(str(path))
+    return paths

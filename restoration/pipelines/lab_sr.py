@@ -1,0 +1,124 @@
+"""What the super-resolution tab does, free of any UI code (app.py only wires it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from restoration.pipelines import sr
+from restoration.core.errors import UserInputError
+from restoration.pipelines.lab import load_input, write_pngs
+
+REFERENCE = "High-resolution original"
+HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB"]
+
+
+def model_choices(scale) -> list[tuple[str, str]]:
+    return [(f"{s.id} ({s.source})", s.id) for s in sr.ready_models(sr.check_scale(int(scale)))]
+
+
+def default_models(scale) -> list[str]:
+    """The baseline and the best shipped model at this scale (the rest are a click away): every
+    ready model at once took minutes on a 2-core machine and looked alike in the slider."""
+    scale = sr.check_scale(int(scale))
+    best = sr.default_model(scale)
+    return list(dict.fromkeys([sr.baseline_id(scale), best]))
+
+
+@dataclass
+class SRRun:
+    scale: int
+    lr: np.ndarray
+    hr: np.ndarray | None  # the cropped upload, when it was taken as high-resolution
+    grey: bool
+    results: list[sr.Upscaled]  # the chosen models, in the order chosen
+    views: dict[str, np.ndarray]  # label -> image, all at the output size (slider choices)
+
+
+def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False) -> SRRun:
+    """Upscale one image with each chosen model; with ``from_hr`` the upload is the HR reference:
+    it is downscaled by the protocol first and every result is measured against it."""
+    if path is None:
+        raise UserInputError("upload an image or choose an example first")
+    scale = sr.check_scale(int(scale))
+    if not model_ids:
+        raise UserInputError("choose at least one model")
+    model_ids = [sr.check_model(m, scale) for m in model_ids]  # all errors before any work
+    image = load_input(path)
+    if from_hr:
+        hr, lr = sr.make_lr(image, scale)
+        grey = sr.is_grey_file(path)
+    else:
+        hr, lr, grey = None, image, False
+    base = sr.baseline_id(scale)
+    # Bicubic runs first and always: it is the baseline of the table and of the slider.
+    bicubic = sr.run(lr, base, scale, hr, grey)
+    results = []
+    for i, model_id in enumerate(model_ids):
+        if progress:
+            progress(i / len(model_ids), f"running {model_id}")
+        results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image,
+                                                                     self_ensemble=self_ensemble))
+    views = {r.model: r.image for r in results}
+    views.setdefault(base, bicubic.image)
+    if hr is not None:
+        views[REFERENCE] = hr
+    return SRRun(scale, lr, hr, grey, results, views)
+
+
+def _run_named(lr, model_id: str, *args, **options) -> sr.Upscaled:
+    """``sr.run``; a message about the input names the model it concerns (several run at once)."""
+    try:
+        return sr.run(lr, model_id, *args, **options)
+    except UserInputError as exc:
+        raise UserInputError(f"{model_id}: {exc}") from None
+
+
+def default_pair(run: SRRun) -> tuple[str, str]:
+    """Slider start: bicubic against the first other result (or against the original)."""
+    base = sr.baseline_id(run.scale)
+    others = [label for label in run.views if label != base]
+    return base, (others[0] if others else base)
+
+
+def table_rows(results: list[sr.Upscaled]) -> list[list]:
+    def num(value, digits):
+        return None if value is None else value if isinstance(value, str) else round(value, digits)
+
+    rows = []
+    for r in results:
+        row = r.row()
+        rows.append([r.model, round(r.seconds, 4), f"{row['width']}x{row['height']}",
+                     num(row.get("psnr_y"), 3), num(row.get("ssim_y"), 4), num(row.get("psnr_y_gain"), 3)])
+    return rows
+
+
+def gallery(run: SRRun) -> list[tuple[np.ndarray, str]]:
+    items = []
+    for r in run.results:
+        caption = f"{r.model}{' (self-ensemble)' if r.self_ensemble else ''} · {r.seconds * 1000:.0f} ms"
+        if r.metrics is not None:
+            caption += f" · {r.metrics['psnr_y']:.2f} dB"
+            if r.metrics["ssim_y"] is not None:  # None below 11 px (the SSIM window)
+                caption += f" · SSIM {r.metrics['ssim_y']:.4f}"
+        items.append((r.image, caption))
+    return items
+
+
+def write_outputs(run: SRRun) -> list[str]:
+    return write_pngs(run.views, [r.model for r in run.results])
+
+
+def note(run: SRRun) -> str:
+    h, w = run.lr.shape[:2]
+    text = f"Input {w}x{h} px, upscaled x{run.scale} to {w * run.scale}x{h * run.scale}."
+    if run.hr is None:
+        return text + (" No high-resolution reference, so no Y-PSNR/SSIM: tick *treat upload as "
+                       "high-resolution* to measure against the upload.")
+    text += (f" The low-resolution input was made from the upload (cropped to a multiple of {run.scale}) "
+             f"by MATLAB bicubic downscaling; Y-PSNR and SSIM on {'grey' if run.grey else 'BT.601 Y'} "
+             f"with {run.scale} px shaved from each border, as published SR tables measure.")
+    return text

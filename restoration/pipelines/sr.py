@@ -1,0 +1,155 @@
+"""The standard super-resolution protocol, shared by the CLI, the app and the benchmark.
+
+As in the published tables (SRCNN, VDSR, EDSR, ... evaluation scripts):
+- the HR image is cropped to a multiple of the scale (top-left corner kept);
+- LR = MATLAB ``imresize(hr, 1/scale, 'bicubic')`` (``resize.downscale``);
+- the upscaled result is compared with the HR image on BT.601 luma (Y-PSNR, and SSIM on Y with
+  the same Gaussian window as ``metrics.ssim``), with ``scale`` pixels shaved from each border.
+  A single-channel (greyscale) file is measured on its grey values, not on Y: those scripts do
+  ``if size(im, 3) == 3, Y = rgb2ycbcr(im)(:,:,1)`` and use a grey image as it is (Set14's
+  bridge is one; its Y would read 1.3 dB higher, 20*log10(255/219)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from restoration.core import image as imagelib
+from restoration import metrics as metriclib
+from restoration.core import resize
+from restoration.core.errors import UserInputError
+from restoration.pipelines.evaluate import json_number
+
+SCALES = (2, 4)
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+
+
+def check_scale(scale) -> int:
+    if scale not in SCALES:
+        raise UserInputError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
+    return int(scale)
+
+
+def crop_to_multiple(hr: np.ndarray, scale: int) -> np.ndarray:
+    h, w = hr.shape[0] // scale * scale, hr.shape[1] // scale * scale
+    if h < scale or w < scale:
+        raise UserInputError(f"a {hr.shape[1]}x{hr.shape[0]} image is smaller than the scale {scale}")
+    return hr[:h, :w]
+
+
+def make_lr(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(HR cropped to a multiple of the scale, its MATLAB-bicubic LR)."""
+    hr = crop_to_multiple(hr, scale)
+    return hr, resize.downscale(hr, scale)
+
+
+def is_grey_file(path) -> bool:
+    """Whether the file stores a single channel (then it is measured on grey, not on Y)."""
+    with Image.open(path) as pil:
+        return pil.mode in GREY_MODES
+
+
+def measure(output: np.ndarray, hr: np.ndarray, scale: int, grey: bool = False) -> dict:
+    """Y-PSNR and SSIM on Y with ``scale`` pixels shaved, the keys SR tables report."""
+    if output.shape != hr.shape:
+        raise UserInputError(f"the reference is {hr.shape[1]}x{hr.shape[0]} but the result is "
+                             f"{output.shape[1]}x{output.shape[0]}")
+    if min(hr.shape[:2]) <= 2 * scale:
+        raise UserInputError(f"a {hr.shape[1]}x{hr.shape[0]} image is too small to measure with {scale} px "
+                             "shaved from each border")
+    sample = metriclib.Sample(hr, output, shave=scale)
+    if grey:  # R = G = B: the RGB metrics are those of the grey plane itself
+        return {"psnr_y": metriclib.psnr(sample), "ssim_y": metriclib.ssim(sample)}
+    return {"psnr_y": metriclib.psnr_y(sample), "ssim_y": metriclib.ssim_y(sample)}
+
+
+def baseline_id(scale: int) -> str:
+    return f"bicubic-x{scale}"
+
+
+def ready_models(scale: int) -> list:
+    """Registered sr models at this scale that can run now, in registry order."""
+    from restoration.models import restorers
+
+    return restorers.ready("sr", scale)
+
+
+def default_model(scale: int) -> str:
+    from restoration.models import restorers
+
+    return restorers.default_for("sr", scale=check_scale(scale)).id
+
+
+@dataclass
+class Upscaled:
+    model: str
+    scale: int
+    input_shape: tuple
+    image: np.ndarray
+    seconds: float
+    metrics: dict | None = None  # against the HR reference
+    baseline: dict | None = None  # bicubic's metrics for the same input, same reference
+    self_ensemble: bool = False  # averaged over 8 flips/rotations
+
+    def row(self) -> dict:
+        row = {"model": self.model, "scale": self.scale, "input_width": self.input_shape[1],
+               "input_height": self.input_shape[0], "width": self.image.shape[1], "height": self.image.shape[0],
+               "seconds": round(self.seconds, 4), **({"self_ensemble": True} if self.self_ensemble else {})}
+        if self.metrics is not None:
+            row.update({k: json_number(v) for k, v in self.metrics.items()})
+        if self.baseline is not None:
+            row.update({f"bicubic_{k}": json_number(v) for k, v in self.baseline.items()})
+            a, b = self.metrics["psnr_y"], self.baseline["psnr_y"]
+            row["psnr_y_gain"] = a - b if np.isfinite(a) and np.isfinite(b) else None
+        return row
+
+
+def check_model(model_id: str, scale: int) -> str:
+    """The id of a registered sr model at this scale, or a UserInputError saying what is wrong."""
+    from restoration.models import restorers
+
+    scale = check_scale(scale)
+    spec = restorers.get(model_id)
+    if "sr" not in spec.tasks:
+        raise UserInputError(f"model {spec.id} does not do super-resolution (it does {', '.join(spec.tasks)})")
+    if spec.scale != scale:
+        raise UserInputError(f"model {spec.id} upscales x{spec.scale}, not x{scale}")
+    return spec.id
+
+
+def upscale(lr: np.ndarray, model_id: str, scale: int, **options):
+    """Run one registered sr model through ``restorers.restore`` (``options`` such as
+    ``self_ensemble`` go to it); checks task, scale and size."""
+    from restoration.models import restorers
+
+    model_id = check_model(model_id, scale)
+    pixels = lr.shape[0] * lr.shape[1] * scale * scale
+    if pixels > imagelib.MAX_PIXELS:
+        raise UserInputError(f"the x{scale} result would have {pixels:,} pixels; the limit is "
+                             f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)")
+    return restorers.restore(lr, model_id, **options)
+
+
+def run(lr: np.ndarray, model_id: str, scale: int, hr: np.ndarray | None = None, grey: bool = False,
+        baseline: np.ndarray | None = None, **options) -> Upscaled:
+    """Upscale ``lr``; with ``hr``, measure it and the bicubic baseline (pass ``baseline`` to reuse
+    an already computed bicubic image)."""
+    restored = upscale(lr, model_id, scale, **options)
+    result = Upscaled(model_id, scale, lr.shape, restored.image, restored.seconds,
+                      self_ensemble=bool(restored.options.get("self_ensemble")))
+    if hr is not None:
+        hr = crop_to_multiple(hr, scale)
+        if hr.shape != restored.image.shape:
+            raise UserInputError(f"the reference is {hr.shape[1]}x{hr.shape[0]} but x{scale} of the "
+                                 f"{lr.shape[1]}x{lr.shape[0]} input is "
+                                 f"{restored.image.shape[1]}x{restored.image.shape[0]}")
+        result.metrics = measure(restored.image, hr, scale, grey)
+        if model_id == baseline_id(scale):
+            result.baseline = dict(result.metrics)
+        else:
+            bicubic = baseline if baseline is not None else resize.upscale(lr, scale, "bicubic")
+            result.baseline = measure(bicubic, hr, scale, grey)
+    return result

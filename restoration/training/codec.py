@@ -1,0 +1,170 @@
+"""Rate-distortion training of the learned codec (``neural_codec``), used by notebooks/neural_codec.ipynb.
+
+Loss per patch: lambda_k * 255^2 * MSE + bits per pixel, with k (the rate point) drawn per
+patch, so one network learns every rate point through its gain vectors. Validation codes
+held-out crops through the real range coder: its bpp comes from bytes, not from the estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from restoration.models import accel
+from restoration.core import manifest as manifestlib
+from restoration import metrics as metriclib
+from restoration.codecs import learned as nc
+from restoration import training
+from restoration.core.manifest import sha256_of
+
+# CompressAI's lambdas for bmshj2018 qualities 2..6 (about 0.2-1 bpp when fully trained).
+LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
+
+@dataclass
+class CodecRecipe:
+    model_id: str = nc.MODEL_ID
+    channels: int = 64
+    latent: int = 128
+    stages: int = 4  # stride-2 layers: latents at 1 / 2**stages of the image size
+    latent_scale: float = 1.0
+    lambdas: tuple = LAMBDAS
+    steps: int = 8000
+    batch: int = 16
+    patch: int = 96
+    lr: float = 1e-3
+    lr_min: float = 2e-5
+    clip_norm: float = 1.0
+    validate_every: int = 500
+    seed: int = 0
+    workers: int = 1
+    threads: int = 1
+    time_limit_s: float | None = None
+    data: tuple = ("train/BSD400", "train/T91")
+    val_images: int = 8  # the last BSD400 files, centre 192x192 crops (training.validation_set)
+    smoke: bool = False
+    sampler = "clean"  # not a field: training's validation set takes clean crops for the codec
+    init_weights: str | None = None  # continue from this checkpoint (same config)
+
+    def scaled_for_smoke(self) -> "CodecRecipe":
+        return CodecRecipe(**{**asdict(self), "channels": 16, "latent": 16, "steps": 4, "batch": 2,
+                              "patch": 64, "validate_every": 2, "val_images": 2, "workers": 0, "smoke": True,
+                              "init_weights": None})
+
+    @property
+    def config(self) -> dict:
+        return {"channels": self.channels, "latent": self.latent, "rate_points": len(self.lambdas),
+                "stages": self.stages, "latent_scale": self.latent_scale}
+
+
+def rd_loss(net, batch, lambdas: torch.Tensor, rate_index: torch.Tensor):
+    """(loss, bpp estimate, mse) of one batch; each patch at its own rate point."""
+    reconstruction, likelihood = net(batch, rate_index)
+    pixels = batch.shape[2] * batch.shape[3]
+    bpp = -torch.log2(likelihood).sum(dim=(1, 2, 3)) / pixels
+    mse = ((reconstruction.float() - batch) ** 2).mean(dim=(1, 2, 3))
+    return (lambdas[rate_index] * 255 ** 2 * mse + bpp).mean(), bpp.mean(), mse.mean()
+
+
+def evaluate(model: nc.CodecModel, images: list[np.ndarray]) -> list[dict]:
+    """Real bytes: mean bpp and PSNR per rate point over ``images``."""
+    rows = []
+    for point in range(1, model.rate_points + 1):
+        bpps, psnrs = [], []
+        for image in images:
+            data = model.compress(image, point)
+            decoded = model.decompress(data)
+            bpps.append(8 * len(data) / (image.shape[0] * image.shape[1]))
+            psnrs.append(metriclib.psnr(metriclib.Sample(image, decoded)))
+        rows.append({"rate_point": point, "bpp": round(float(np.mean(bpps)), 4),
+                     "psnr": round(float(np.mean(psnrs)), 3)})
+    return rows
+
+
+def _score(rows: list[dict], lambdas) -> float:
+    """The validation objective: lambda * 255^2 * MSE + bpp, from real bytes, averaged over points."""
+    return float(np.mean([lam * 255 ** 2 * 10 ** (-row["psnr"] / 10) + row["bpp"]
+                          for lam, row in zip(lambdas, rows)]))
+
+
+def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.DATA_ROOT, log=print) -> dict:
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(recipe.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    val_pairs, held_out = training.validation_set(recipe, data_root)
+    val_images = [clean for _, clean in val_pairs]
+    images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
+    stream = training.PatchStream(images, recipe.patch, "clean", recipe.steps * recipe.batch, recipe.seed)
+    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
+                                         persistent_workers=recipe.workers > 0)
+    net = nc.NeuralCodecNet(**recipe.config)
+    if recipe.init_weights:
+        net.load_state_dict({k: v.float() for k, v in load_file(recipe.init_weights).items()})
+    net = net.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
+    lambdas = torch.tensor(recipe.lambdas)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    best, history, start, step, running = {"step": 0, "score": float("inf")}, [], time.time(), 0, []
+    log(f"{recipe.model_id}: {sum(p.numel() for p in net.parameters())} params")
+    for _, clean in loader:
+        step += 1
+        rate_index = torch.randint(len(recipe.lambdas), (clean.shape[0],), generator=generator)
+        with accel.autocast("cpu"):
+            loss, bpp, mse = rd_loss(net, clean.contiguous(memory_format=torch.channels_last), lambdas, rate_index)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_norm)
+        optimizer.step()
+        schedule.step()
+        running.append((loss.item(), bpp.item(), mse.item()))
+        out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
+        if step % recipe.validate_every == 0 or step >= recipe.steps or out_of_time:
+            rows = evaluate(nc.CodecModel(_copy(net, recipe)), val_images)
+            score = _score(rows, recipe.lambdas)
+            loss_mean, bpp_mean, mse_mean = np.mean(running, axis=0)
+            entry = {"step": step, "loss": round(loss_mean, 4), "bpp_estimate": round(bpp_mean, 4),
+                     "val_score": round(score, 4), "val": rows, "elapsed_s": round(time.time() - start, 1)}
+            history.append(entry)
+            log(json.dumps(entry))
+            running = []
+            if score < best["score"]:
+                best = {"step": step, "score": score, "val": rows}
+                training.save_weights(net, run_dir / "best.safetensors")
+        if step >= recipe.steps or out_of_time:
+            break
+    summary = {"recipe": asdict(recipe), "params": sum(p.numel() for p in net.parameters()), "steps_run": step,
+               "best": best, "history": history, "train_seconds": round(time.time() - start, 1)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _copy(net: nc.NeuralCodecNet, recipe: CodecRecipe) -> nc.NeuralCodecNet:
+    """A copy with the weights rounded as they ship (float16), for real coding: validation scores
+    what is exported and never changes the training network's mode."""
+    copy = nc.NeuralCodecNet(**recipe.config)
+    copy.load_state_dict({k: v.half().float() for k, v in net.state_dict().items()})
+    return copy
+
+
+def export(summary: dict, run_dir: Path, weights_dir: Path) -> dict:
+    """Copy the best checkpoint into ``weights_dir`` and record it in the manifest's "codecs"."""
+    recipe = summary["recipe"]
+    target = weights_dir / f"{recipe['model_id']}.safetensors"
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    target.write_bytes((run_dir / "best.safetensors").read_bytes())
+    entry = {"file": target.name, "sha256": sha256_of(target),
+             "config": CodecRecipe(**{**recipe, "lambdas": tuple(recipe["lambdas"]),
+                                      "data": tuple(recipe["data"])}).config,
+             "params": summary["params"], "lambdas": list(recipe["lambdas"]), "data": list(recipe["data"]),
+             "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
+             "train_seconds": summary["train_seconds"], "val": summary["best"]["val"], "recipe": recipe,
+             "previous_stages": summary.get("previous_stages", [])}
+    manifestlib.record(weights_dir / "manifest.json", "codecs", recipe["model_id"], entry)
+    return entry

@@ -1,0 +1,36 @@
+"""The package's layout rules (issue 18): the import contracts hold, and the light layers load
+without torch, so the CLI's codec commands and the metrics start fast."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter is not installed")
+def test_import_contracts_hold():
+    proc = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "0 broken" in proc.stdout
+
+
+def test_light_layers_load_without_torch():
+    code = ("import sys\n"
+            "import restoration.codecs, restoration.metrics, restoration.core.image, restoration.degrade\n"
+            "import restoration.codecs.jpeg_quality, restoration.metrics.bdrate\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'gradio') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_package_has_no_gradio_import():
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "restoration").rglob("*.py")
+                 if "import gradio" in p.read_text() or "from gradio" in p.read_text()]
+    assert offenders == []

@@ -1,0 +1,148 @@
+"""One function per job (issue 18): the degrade chain and its real bytes, the restore job's
+reference check and partial results, provenance keys that follow the weights, and the metric
+table's columns everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from restoration import codecs as codeclib
+from restoration import degrade
+from restoration import metrics as metriclib
+from restoration.core.errors import UserInputError
+from restoration.pipelines import restore as restorelib
+
+LOSSY = [name for name, codec in codeclib.CODECS.items() if codec.knob is not None]
+
+
+def test_a_chain_reads_back_from_its_own_text():
+    chain = degrade.parse_chain("downscale:2 -> jpeg:q=30, noise:sigma=5;seed=3, blur:0.8")
+    assert [type(s).__name__ for s in chain.steps] == ["Downscale", "Compress", "Noise", "Blur"]
+    assert degrade.parse_chain(chain.text()) == chain
+    assert chain.label() == "downscale ×2 → JPEG quality=30 → noise σ=5 → blur σ=0.8"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"), ("sharpen:3", "unknown kind 'sharpen'"), ("png:3", "lossless"),
+    ("jpeg", "give quality"), ("noise:abc", "not a number"), ("noise:inf", "not a finite number"),
+    ("jpeg:q=500", "outside [1, 100]"), ("jpeg:flavour=3", "no parameter 'flavour'"),
+])
+def test_a_bad_chain_is_one_message(text, message):
+    with pytest.raises(UserInputError, match=re.escape(message)):
+        degrade.parse_chain(text)
+
+
+@pytest.mark.parametrize("codec", LOSSY)
+def test_degrade_writes_the_codecs_real_bytes(codec, astro128):
+    knob = codeclib.get(codec).knob
+    value = knob.sweep[len(knob.sweep) // 2]
+    result = degrade.apply(astro128, degrade.parse_chain(f"noise:3, {codec}:q={value}"))
+    assert codeclib.sniff(result.data) is codeclib.get(codec)
+    assert result.extension == codeclib.get(codec).extension
+    assert np.array_equal(codeclib.get(codec).decode(result.data), result.image)
+
+
+def test_a_chain_ending_in_noise_is_a_png(astro128):
+    result = degrade.apply(astro128, degrade.parse_chain("jpeg:q=20, noise:10"))
+    assert result.data[:8] == b"\x89PNG\r\n\x1a\n" and result.extension == ".png"
+
+
+def run_cli(tmp_path, *args):
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
+    return subprocess.run([sys.executable, "-m", "restoration", *map(str, args)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_cli_degrade_writes_jpeg_bytes_that_restore_reads(tmp_path, write_image, astro256):
+    clean = write_image(astro256, "clean.png")
+    proc = run_cli(tmp_path, "degrade", clean, "--codec", "jpeg", "--quality", "10", "--out", "q10.jpg")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "q10.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    wrong = run_cli(tmp_path, "degrade", clean, "--chain", "webp:q=20", "--out", "x.jpg")
+    assert wrong.returncode == 2 and "name the output x.webp" in wrong.stderr
+    proc = run_cli(tmp_path, "restore", "q10.jpg", "--task", "jpeg", "--model", "bilateral", "--ref", clean,
+                   "--out", "r.png", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["jpeg_quality"] == 10
+
+
+def test_reference_of_another_size_is_refused_and_another_picture_flagged(astro128, astro256):
+    with pytest.raises(UserInputError, match="the reference is 256x256 but the result is 128x128"):
+        restorelib.check_reference(astro256, astro128)
+    assert restorelib.check_reference(astro128, astro128) == []
+    other = np.ascontiguousarray(np.rot90(astro128, 2))
+    warnings = restorelib.check_reference(other, astro128)
+    assert len(warnings) == 1 and "another picture" in warnings[0]
+    jpeg = codeclib.get("jpeg")
+    assert restorelib.check_reference(astro128, jpeg.decode(jpeg.encode(astro128, quality=5))) == []
+
+
+def test_one_unavailable_model_does_not_lose_the_others(astro128):
+    run = restorelib.restore_image(astro128, ["bilateral", "no-such-model", "gaussian"], astro128)
+    assert [r.model for r in run.results] == ["bilateral", "gaussian"]
+    assert "unknown model 'no-such-model'" in run.failures["no-such-model"]
+
+
+def test_the_quality_hint_comes_from_the_file(astro128):
+    data = codeclib.get("jpeg").encode(astro128, quality=37)
+    assert restorelib.quality_hint(data) == 37
+    assert restorelib.quality_hint(codeclib.get("png").encode(astro128)) is None
+
+
+def test_benchmark_keys_follow_the_learned_codecs_and_dictionaries_weights(monkeypatch):
+    from restoration.bench import runner
+    from restoration.bench.inputs import BenchImage
+    from restoration.models import restorers
+
+    image = BenchImage("a", "set", "hash-a", np.zeros((8, 8, 3), np.uint8))
+    config = runner.BenchConfig(codecs=("neural", "jpeg"), qualities=(3,))
+    before = {t.config["codec"]: t.keys() for t in runner.plan([image], config)}
+    learned = type(codeclib.get("neural"))
+    monkeypatch.setattr(learned, "weights_sha256", lambda self: "retrained")
+    after = {t.config["codec"]: t.keys() for t in runner.plan([image], config)}
+    assert before["neural"] != after["neural"] and before["jpeg"] == after["jpeg"]
+    spec = restorers.get("sparse-sr-x4")
+    assert spec.sha256() is not None and spec.sha256() == spec.digest()
+
+
+def test_every_registered_codec_and_model_has_a_chart_colour():
+    from restoration.bench import charts
+    from restoration.models import restorers
+
+    colours = [charts.colour(name) for name in [*codeclib.CODECS, *restorers.REGISTRY]]
+    assert all(c.startswith("#") for c in colours)
+    assert len(set(colours[:len(codeclib.CODECS)])) == len(codeclib.CODECS)
+
+
+def test_the_learned_codec_in_the_compare_path(astro128):
+    from restoration.bench import charts
+    from restoration.pipelines import lab
+
+    results = lab.compare(astro128, {"neural": {"quality": 2}, "jpeg": {"quality": 50}}, None)
+    figure = charts.bars_figure([r.row() for r in results])
+    assert len(figure.data) == 6
+    assert lab.table_rows(results)[0][1] == "Learned (ours) quality=2"
+
+
+def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro128):
+    from restoration.bench import dashboards, report
+    from restoration.pipelines import evaluate, lab
+
+    row = evaluate.compress(astro128, "jpeg", {"quality": 50}).row()
+    headers = lab.table_headers()
+    for name, metric in metriclib.METRICS.items():
+        assert name in row, name
+        assert name in report.CSV_COLUMNS, name
+        assert dashboards.METRIC_LABELS[name] == metriclib.header(name)
+        if metric.unavailable_reason() is None:
+            assert metriclib.header(name) in headers, name
+        if metric.kind == "fidelity":
+            assert metriclib.header(name) in dashboards.METHOD_HEADERS, name

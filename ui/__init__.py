@@ -1,0 +1,51 @@
+"""The Gradio app's user interface: one module per tab, each only wiring components to the
+``restoration`` package's job functions; ``app.py`` (the Spaces entry point) calls ``main``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import gradio as gr
+
+from restoration.pipelines import lab
+from ui import codecs_tab, dashboards_tab, restore_tab, sr_tab
+from ui.common import atomic_image_cache
+
+TABS = (("Codec comparison", codecs_tab.build), ("Restoration", restore_tab.build),
+        ("Super-resolution", sr_tab.build), ("Dashboards", dashboards_tab.build))
+
+
+def build() -> gr.Blocks:
+    atomic_image_cache()
+    with gr.Blocks(title="Restoration Lab") as demo:
+        gr.Markdown("# Restoration Lab\nCompare image codecs at equal settings or equal size, restore and "
+                    "upscale images, with metrics you can check against scikit-image.")
+        for title, build_tab in TABS:
+            with gr.Tab(title):
+                build_tab(demo)
+    return demo
+
+
+def configure_queue(demo: gr.Blocks) -> gr.Blocks:
+    # The limit is per event (compress, restore, upscale... each run at most 2 at once): about one
+    # worker per core, since each request pins torch/OpenCV to one thread. Beyond 64 waiting
+    # requests callers are refused at once rather than queued for minutes (bench/load_test.py).
+    return demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")), max_size=64)
+
+
+def launch_options() -> dict:
+    """``python app.py``'s launch options. Uploads over RESTORATION_MAX_UPLOAD_MB (default 50) are
+    refused by Gradio before they are stored. RESTORATION_MCP=1 also serves the named endpoints as
+    MCP tools at /gradio_api/mcp/ (needs the mcp package); unset, None leaves GRADIO_MCP_SERVER in charge."""
+    upload_mb = float(os.environ.get("RESTORATION_MAX_UPLOAD_MB", "50"))
+    return {"theme": gr.themes.Soft(), "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None,
+            "max_file_size": int(upload_mb * 1024 * 1024)}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    lab.configure_threads()
+    demo = build()
+    configure_queue(demo)
+    demo.launch(**launch_options())

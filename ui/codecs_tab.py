@@ -1,0 +1,143 @@
+"""The Codec comparison tab: every chosen codec on one image at its own settings or at equal size,
+a table, a split view with zoom, the encoded files and a rate-distortion sweep."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from restoration import codecs
+from restoration import metrics as metriclib
+from restoration.bench import charts
+from restoration.core import examples
+from restoration.core.errors import UserInputError
+from restoration.pipelines import lab
+from ui.common import compare_view, image_upload, load_example, param_component, user_facing
+
+DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
+SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
+              ("Target size (KiB)", "KiB")]
+
+
+def rd_metric_choices() -> list[tuple[str, str]]:
+    return [(m.label, m.name) for m in metriclib.METRICS.values() if m.kind == "fidelity" and not m.unavailable_reason()]
+
+
+def make_compare(param_keys: list[tuple[str, str]]):
+    @user_facing
+    def compare(image_path, codec_names, size_mode, target_value, *param_values, progress=gr.Progress()):
+        image = lab.load_input(image_path)
+        values = dict(zip(param_keys, param_values))
+        settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
+        target = lab.target_from_ui(size_mode, target_value)
+        results = lab.compare(image, settings, target, progress=lambda f, d: progress(f, desc=d))
+        views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
+        labels = list(views)
+        return (lab.table_rows(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
+                views, gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),
+                (views[labels[0]], views[labels[1]]), lab.status_line(image, results, target))
+
+    return compare
+
+
+@user_facing
+def sweep(image_path, codec_names, qualities_text, bpps_text, metric, progress=gr.Progress()):
+    image = lab.load_input(image_path)
+    rows = lab.sweep(image, list(codec_names or []), lab.parse_numbers(qualities_text),
+                     lab.parse_numbers(bpps_text), progress=lambda f, d: progress(f, desc=d))
+    return charts.rd_figure(rows, metric), rows, rows
+
+
+@user_facing
+def rd_chart(rows, metric):
+    return charts.rd_figure(rows or [], metric)
+
+
+@user_facing
+def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
+    """One codec, one image: the encoded file, the decoded image and the metrics row."""
+    image = lab.load_input(image_path)
+    try:
+        params = json.loads(params_json) if params_json and str(params_json).strip() else {}
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"params must be a JSON object: {exc}") from None
+    if not isinstance(params, dict):
+        raise UserInputError("params must be a JSON object such as {\"quality\": 50}")
+    target = lab.target_from_ui("bpp", target_bpp) if target_bpp else (
+        lab.target_from_ui("KiB", target_bytes / 1024) if target_bytes else None)
+    result = lab.compare(image, {codecs.get(codec_name).name: params}, target)[0]
+    return lab.write_encoded([result])[0], result.decoded, result.row()
+
+
+def show_target(mode):
+    return gr.update(visible=mode != "settings")
+
+
+def build(demo: gr.Blocks) -> None:
+    """Lay out the tab inside the current ``gr.Tab`` and wire its events."""
+    views, sweep_rows = gr.State({}), gr.State([])
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            source = image_upload(label="Original (upload, paste or pick an example)", type="filepath",
+                                  image_mode=None, sources=["upload", "clipboard"], height=240)
+            example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image (scikit-image)")
+            codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
+                                           value=DEFAULT_CODECS, label="Codecs")
+            with gr.Row():
+                size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Size", scale=2)
+                target_value = gr.Number(value=0.5, label="Target (bpp or KiB)", minimum=0, visible=False, scale=1)
+            run = gr.Button("Compress", variant="primary")
+            param_keys, param_inputs = [], []
+            with gr.Accordion("Codec settings", open=False):
+                for codec in codecs.CODECS.values():
+                    with gr.Tab(codec.label):
+                        for param in codec.params:
+                            param_keys.append((codec.name, param.name))
+                            param_inputs.append(param_component(param))
+        with gr.Column(scale=2):
+            status = gr.Markdown()
+            table = gr.Dataframe(headers=lab.table_headers(), label="Results", interactive=False, wrap=True,
+                                 max_height=300)
+            with gr.Row():
+                left = gr.Dropdown([], label="Left")
+                right = gr.Dropdown([], label="Right")
+                zoom_factor = gr.Radio([1, 2, 4, 8], value=1, label="Zoom")
+            slider = gr.ImageSlider(label="Compare (drag the handle)", format="png", type="numpy",
+                                    interactive=False, max_height=560)
+            with gr.Row():
+                center_x = gr.Slider(0, 100, value=50, step=1, label="Zoom centre x (%)")
+                center_y = gr.Slider(0, 100, value=50, step=1, label="Zoom centre y (%)")
+            downloads = gr.File(label="Encoded files", file_count="multiple", interactive=False)
+            bars = gr.Plot(label="Size, ratio, quality and speed")
+    with gr.Accordion("Rate-distortion sweep", open=False):
+        with gr.Row():
+            qualities = gr.Textbox(label="Qualities (blank: each codec's default sweep)",
+                                   placeholder="e.g. 10,20,40,60,80,95")
+            target_bpps = gr.Textbox(label="…or equal-size bpp targets", placeholder="e.g. 0.25,0.5,1")
+            rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
+            run_sweep = gr.Button("Run sweep")
+        rd_plot = gr.Plot(label="Rate-distortion")
+        with gr.Accordion("Sweep data (JSON rows)", open=False):
+            sweep_json = gr.JSON(label="One row per codec setting")
+    _api_only_compress()
+
+    example.change(load_example, example, source, api_visibility="private")
+    size_mode.change(show_target, size_mode, target_value, api_visibility="private")
+    run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, *param_inputs],
+              [table, bars, downloads, views, left, right, slider, status], api_name="compare")
+    gr.on([left.change, right.change, zoom_factor.change, center_x.release, center_y.release],
+          compare_view, [views, left, right, zoom_factor, center_x, center_y], slider, api_visibility="private")
+    run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
+                    [rd_plot, sweep_rows, sweep_json], api_name="sweep")
+    rd_metric.change(rd_chart, [sweep_rows, rd_metric], rd_plot, api_visibility="private")
+
+
+def _api_only_compress() -> None:
+    """The /compress endpoint: one codec, one image, for the Python client."""
+    with gr.Column(visible=False):
+        image, codec = gr.File(type="filepath"), gr.Textbox(value="jpeg")
+        params, bpp, nbytes = gr.Textbox(value="{}"), gr.Number(value=None), gr.Number(value=None)
+        encoded, decoded, row = gr.File(), gr.Image(format="png", type="numpy"), gr.JSON()
+        button = gr.Button()
+    button.click(compress_api, [image, codec, params, bpp, nbytes], [encoded, decoded, row], api_name="compress")

@@ -1,0 +1,130 @@
+"""What every tab shares: the error wrapper, the upload component, a codec parameter's control,
+the example loader, the compare view and the results panel."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from restoration import codecs
+from restoration.core import examples
+from restoration.core import image as imagelib
+from restoration.core.errors import UserInputError
+from restoration.pipelines import lab
+
+log = logging.getLogger("restoration.app")
+
+
+def user_facing(fn):
+    """User errors become a clear message in the page; bugs are logged with their traceback.
+    Either way the server keeps serving."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserInputError as exc:
+            raise gr.Error(str(exc)) from None
+        except gr.Error:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}") from exc
+
+    return wrapper
+
+
+def image_upload(**kwargs) -> gr.Image:
+    """gr.Image (type="filepath") handing the upload over untouched: gr.Image opens it with Pillow
+    first, so a bad file (empty, not an image, a bomb...) failed with Gradio's generic error, not
+    ``image.load``'s message. Not a subclass: Gradio writes a .pyi beside a component subclass."""
+    component = gr.Image(**kwargs)
+    preprocess = component.preprocess
+
+    def uploaded_file(payload):
+        if payload is not None and payload.path is not None:
+            return str(payload.path)
+        return preprocess(payload)  # nothing uploaded, or a data: URL
+
+    component.preprocess = uploaded_file
+    return component
+
+
+def param_component(param: codecs.Param):
+    if param.choices:
+        return gr.Dropdown(list(param.choices), value=param.default, label=param.name, info=param.help)
+    if param.kind is bool:
+        return gr.Checkbox(value=param.default, label=param.name, info=param.help)
+    step = 1 if param.kind is int else (0.5 if param.high - param.low > 100 else 0.1)
+    return gr.Slider(param.low, param.high, value=param.default, step=step, label=param.name, info=param.help)
+
+
+@user_facing
+def load_example(name: str):
+    array = examples.load_example(name)
+    path = os.path.join(tempfile.mkdtemp(prefix="example-"), f"{name.split(' ')[0]}.png")
+    imagelib.to_pil(array).save(path)
+    return path
+
+
+@user_facing
+def compare_view(views, left, right, zoom_factor, center_x, center_y):
+    if not views:
+        raise UserInputError("run a comparison first")
+    if left not in views or right not in views:
+        raise UserInputError("choose two images from the comparison")
+    pick = lambda label: lab.zoom(views[label], int(zoom_factor), center_x, center_y)
+    return pick(left), pick(right)
+
+
+def self_ensemble_box() -> gr.Checkbox:
+    return gr.Checkbox(value=False, label="Self-ensemble (networks only)",
+                       info="Average the network over 8 flips/rotations: a little more fidelity, 8x the time")
+
+
+def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str):
+    """The right-hand column the Restoration and Super-resolution tabs share: a note, a gallery,
+    a metrics table, a split slider between any two results (wired here) and the PNG downloads."""
+    with gr.Column(scale=2):
+        note = gr.Markdown()
+        gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
+        table = gr.Dataframe(headers=headers, interactive=False, label=table_label, wrap=True)
+        with gr.Row():
+            left = gr.Dropdown([], label="Left")
+            right = gr.Dropdown([], label="Right")
+        slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False, max_height=640)
+        files = gr.File(label=files_label, file_count="multiple", interactive=False)
+    gr.on([left.change, right.change], compare_view,
+          [views, left, right, gr.State(1), gr.State(50), gr.State(50)], slider, api_visibility="private")
+    # In the order the restore and upscale handlers return them.
+    return [gallery, table, files, views, left, right, slider, note]
+
+
+def atomic_image_cache() -> None:
+    """Gradio 6.31's save_pil_to_cache rewrites its content-addressed file in place, so a second
+    request with an identical output image truncates it while the first is still downloading it
+    (bench/load_test.py saw empty downloads). Write under a temporary name and rename instead, as
+    gradio's own save_file_to_cache does; a reader keeps the old, complete file."""
+    from gradio import processing_utils as pu
+
+    def save_pil_to_cache(img, cache_dir, name="image", format="webp"):
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        target = (folder / f"{name}.{format}").resolve()
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(staging, target)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)  # no half-written staging files left in the cache
+            raise
+        return str(target)
+
+    pu.save_pil_to_cache = save_pil_to_cache

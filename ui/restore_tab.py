@@ -1,0 +1,96 @@
+"""The Restoration tab: degrade a clean image by a chain of steps (or upload a degraded one), run
+several restorers side by side, and compare them in a table and a split view."""
+
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from restoration import codecs
+from restoration.core import examples
+from restoration.models import restorers
+from restoration.pipelines import lab
+from ui.common import image_upload, load_example, results_panel, self_ensemble_box, user_facing
+
+
+@user_facing
+def degrade(reference_path, kind, codec_name, quality, bpp, sigma, blur, factor=2, chain=""):
+    """Degrade a clean image by a chain of steps: returns the degraded file (the codec's real bytes
+    when the browser shows them, else a PNG of its pixels) and what was applied."""
+    image = lab.load_input(reference_path)
+    steps = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor, chain)
+    shown, own = lab.degrade_to_file(image, steps)
+    return shown, {**steps.describe(), "chain": steps.text(), "applied": steps.label(),
+                   **({"codec_file": os.path.basename(own)} if own else {})}
+
+
+@user_facing
+def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
+    """Append the step the form describes to the chain (the chain kind is then selected)."""
+    if kind == "chain":
+        return gr.update(), chain
+    step = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor)
+    return "chain", ", ".join(part for part in (chain.strip(), step.text()) if part)
+
+
+@user_facing
+def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, progress=gr.Progress()):
+    run, views = lab.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
+                                  progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble))
+    if not run.results:
+        raise gr.Error("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
+    labels = list(views)
+    left, right = lab.default_pair(run, views)
+    gallery = [(views[r.model], lab.restore_caption(r)) for r in run.results]
+    return (gallery, lab.restore_table(run), lab.write_pngs(views, [r.model for r in run.results]), views,
+            gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
+            (views[left], views[right]), lab.restore_note(run))
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """Every scale-1 model, its status in the label when it is not ready (a Hub model offline)."""
+    return [(s.id if s.status() == "ready" else f"{s.id} ({s.source}: {s.status()})", s.id)
+            for s in restorers.REGISTRY.values() if s.scale == 1]
+
+
+def build(demo: gr.Blocks) -> None:
+    views = gr.State({})
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            with gr.Row():
+                clean = image_upload(label="Clean reference (optional)", type="filepath", image_mode=None,
+                                     sources=["upload", "clipboard"], height=180)
+                degraded = image_upload(label="Degraded input (or upload one)", type="filepath", image_mode=None,
+                                        sources=["upload", "clipboard"], height=180)
+            clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
+            with gr.Accordion("Degrade the clean image", open=True):
+                kind = gr.Radio(list(lab.DEGRADATIONS), value="codec", label="Degradation")
+                with gr.Row():
+                    deg_codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob],
+                                            value="jpeg", label="Codec")
+                    deg_quality = gr.Slider(1, 100, value=10, step=1, label="Quality")
+                    deg_bpp = gr.Number(value=0, label="…or target bpp (0: quality)")
+                with gr.Row():
+                    deg_sigma = gr.Slider(0, 75, value=25, step=1, label="Noise sigma (0-255)")
+                    deg_blur = gr.Slider(0, 5, value=1.0, step=0.1, label="Blur sigma (px)")
+                    deg_factor = gr.Radio([2, 3, 4], value=2, label="Downscale")
+                chain = gr.Textbox(value="", label="Chain (applied in order)",
+                                   placeholder="e.g. downscale:2, jpeg:q=30, noise:10")
+                with gr.Row():
+                    add = gr.Button("Add step to chain", size="sm")
+                    run_degrade = gr.Button("Degrade", size="sm")
+                deg_info = gr.JSON(label="Degradation applied", visible=True)
+            models = gr.CheckboxGroup(model_choices(), value=[restorers.default_for("jpeg").id], label="Models")
+            run_restore = gr.Button("Restore", variant="primary")
+            with gr.Accordion("Options", open=False):
+                restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
+                                          label="Noise sigma for classical filters (0: estimate)")
+                restore_ensemble = self_ensemble_box()
+        outputs = results_panel(views, lab.restore_headers(), "Metrics", "Restored images (PNG)")
+    form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
+    clean_example.change(load_example, clean_example, clean, api_visibility="private")
+    add.click(add_step, form, [kind, chain], api_visibility="private")
+    run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade")
+    run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble], outputs,
+                      api_name="restore")
