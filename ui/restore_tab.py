@@ -35,9 +35,11 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
 
 
 @user_facing
-def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, progress=gr.Progress()):
+def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0,
+            progress=gr.Progress()):
     run, views = lab.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
-                                  progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble))
+                                  progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble),
+                                  strength=strength or None)
     if not run.results:
         raise gr.Error("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     labels = list(views)
@@ -87,10 +89,13 @@ def build(demo: gr.Blocks) -> None:
                 restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
                                           label="Noise sigma for classical filters (0: estimate)")
                 restore_ensemble = self_ensemble_box()
+                strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
+                                     info="0: the JPEG quality read from the file; else restore as if saved at "
+                                          "this quality (lower = stronger)")
         outputs = results_panel(views, lab.restore_headers(), "Metrics", "Restored images (PNG)")
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
     run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade")
-    run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble], outputs,
+    run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength], outputs,
                       api_name="restore")

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=restorers_tasks(), required=True)
     p.add_argument("--model", help="model id (default: the task's best shipped model)")
     p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
+    p.add_argument("--strength", type=float, metavar="QUALITY",
+                   help="quality-aware models: the JPEG quality (1-100) to restore as, instead of the one read "
+                        "from the file (lower = stronger)")
     _add_self_ensemble(p)
     p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
     out = p.add_mutually_exclusive_group(required=True)
@@ -358,6 +361,8 @@ def cmd_restore(args) -> int:
         raise UserInputError(f"{len(paths)} images but {len(refs)} references")
     printer = _Printer(True) if args.json else None
     options = {} if args.sigma is None else {"sigma": args.sigma}
+    if args.strength is not None:
+        options["strength"] = args.strength
     if args.self_ensemble:
         options["self_ensemble"] = True
     for i, path in enumerate(paths):

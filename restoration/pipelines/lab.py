@@ -218,7 +218,8 @@ def degrade_to_file(image: np.ndarray, chain, folder: str | Path | None = None) 
 
 
 def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
-                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False):
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
+                 strength: float | None = None):
     """Run each chosen model (``pipelines.restore.restore_image``); returns the run and the views."""
     from restoration.pipelines import restore as restorelib
 
@@ -230,6 +231,8 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     options = {"sigma": sigma} if sigma else {}
     if self_ensemble:
         options["self_ensemble"] = True
+    if strength:
+        options["strength"] = strength
     run = restorelib.restore_image(degraded, list(model_ids), reference, data=data, progress=progress, **options)
     views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
              **{r.model: r.image for r in run.results}}
