@@ -33,7 +33,7 @@ def test_generator_starts_equal_to_the_subpixel_cnn(tmp_path):
     reference.load_state_dict(training.load_file(path))
     generator = training.build_model("srgan", TINY)
     skipped = []
-    training._load_matching(generator, path, log=skipped.append)
+    training.load_matching(generator, path, log=skipped.append)
     new = [k for k in generator.state_dict() if k not in reference.state_dict()]
     assert new and all(".attention." in k or k.startswith("transformer.") for k in new)
     assert all(k in skipped[0] for k in new)  # what was not loaded is said, and it is only the new blocks
@@ -75,7 +75,7 @@ def _trainer(tmp_path, **overrides):
                                     steps=10, lr=1e-3, d_lr=1e-3, d_warmup=0, d_config={"width": 8, "stages": 2},
                                     **overrides)
     generator = training.build_model("srgan", TINY)
-    training._load_matching(generator, _subpixel_weights(tmp_path), log=lambda _: None)
+    training.load_matching(generator, _subpixel_weights(tmp_path), log=lambda _: None)
     torch.manual_seed(1)
     features = gan.dncnn_features(nets.DnCNN(depth=4, width=8), layer=2)
     trainer = gan_training.GanTrainer(generator, gan.PatchDiscriminator(**recipe.d_config),

@@ -60,13 +60,13 @@ def test_fine_tune_starts_from_every_matching_tensor(tmp_path):
     training.save_weights(x4, tmp_path / "x4.safetensors")
     x2 = training.build_model("subpixel_sr", {"scale": 2, "width": 8, "blocks": 2})
     logged = []
-    training._load_matching(x2, str(tmp_path / "x4.safetensors"), log=logged.append)
+    training.load_matching(x2, str(tmp_path / "x4.safetensors"), log=logged.append)
     assert torch.equal(x2.head.weight, x4.head.weight.half().float())
     assert torch.equal(x2.upsample[0].weight, x4.upsample[0].weight.half().float())
     assert torch.equal(x2.tail.weight, x4.tail.weight.half().float())  # same shape: loaded too
     assert logged == []  # every x2 tensor has an x4 twin; x4's second upsampling conv is ignored
     with pytest.raises(ValueError, match="no tensor matches"):
-        training._load_matching(training.build_model("dncnn", {"depth": 3, "width": 4}),
+        training.load_matching(training.build_model("dncnn", {"depth": 3, "width": 4}),
                                 str(tmp_path / "x4.safetensors"))
 
 

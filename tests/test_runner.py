@@ -13,7 +13,7 @@ from PIL import Image
 
 from restoration.bench import inputs as bench_inputs
 from restoration.bench import provenance
-from restoration.bench import runner
+from restoration.bench import executors, runner
 from restoration.core.errors import UserInputError
 from restoration.bench.store import Store
 
@@ -167,7 +167,7 @@ def test_dask_local_cluster_executor(tmp_path, images):
 
 
 def test_bad_executor_and_unreachable_scheduler(tmp_path, images, monkeypatch):
-    monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(executors, "DASK_CONNECT_TIMEOUT", "1s")
     with pytest.raises(UserInputError, match="unknown executor"):
         runner.bench(images, CONFIG, tmp_path / "a.sqlite", executor="spark://x")
     pytest.importorskip("distributed")

@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
-
-import numpy as np
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from restoration.pipelines import evaluate
-from restoration import metrics as metriclib
 from restoration.bench.inputs import BenchImage
 from restoration.core.errors import UserInputError
+from restoration.bench.executors import default_workers, execute
 from restoration.bench.provenance import library_digest, model_sha256, provenance
+from restoration.bench.tasks import SCHEMA, Task, run_task  # noqa: F401  (public names of the runner)
 
-SCHEMA = 2  # 2: learned codecs and dictionaries key their rows on their weights
 Progress = Callable[[int, int, str], None]
-DASK_CONNECT_TIMEOUT = "10s"
-POOL_MIN_TASKS = 8  # fewer tasks run in this process: starting workers (and torch in each) costs seconds
 
 
 @dataclass(frozen=True)
@@ -83,27 +78,6 @@ class BenchConfig:
                 "sr_scale": self.sr_scale, "sr_models": list(self.sr_models)}
 
 
-@dataclass(frozen=True)
-class Task:
-    """One unit of work: what to run on the image with hash ``image_hash``. ``models`` are the
-    restoration models (id, expected weights sha256) applied to the decoded image."""
-
-    image_hash: str
-    config: dict = field(hash=False)
-    models: tuple[tuple[str, str | None], ...] = ()
-    libs: str = ""
-
-    def key(self, extra: dict | None = None) -> str:
-        body = {"image": self.image_hash, "schema": SCHEMA, "libs": self.libs, **self.config, **(extra or {})}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-    def model_key(self, model: str, sha: str | None) -> str:
-        return self.key({"kind": "restore", "model": model, "model_sha256": sha})
-
-    def keys(self) -> list[str]:
-        return [self.key()] + [self.model_key(m, sha) for m, sha in self.models]
-
-
 def plan(images: list[BenchImage], config: BenchConfig) -> list[Task]:
     """One task per (distinct image, codec setting) and per (distinct image, sr model)."""
     libs = library_digest()
@@ -124,193 +98,6 @@ def plan(images: list[BenchImage], config: BenchConfig) -> list[Task]:
             tasks.append(Task(image_hash, {"kind": "sr", "scale": config.sr_scale, "model": model,
                                            "model_sha256": model_sha256(model)}, (), libs))
     return tasks
-
-
-# -- the pure task ---------------------------------------------------------------------------------
-_STATS: dict[str, metriclib.ReferenceStats] = {}
-_LOADED: dict[str, str | None] = {}  # model id -> sha256 of the weights this process loaded
-
-
-def _reference_stats(image_hash: str, image: np.ndarray) -> metriclib.ReferenceStats:
-    if image_hash not in _STATS:
-        if len(_STATS) >= 2:  # tasks arrive grouped by image: keep the last two
-            _STATS.pop(next(iter(_STATS)))
-        _STATS[image_hash] = metriclib.ReferenceStats(image)
-    return _STATS[image_hash]
-
-
-def _checked_model(model: str, expected: str | None) -> str | None:
-    """The sha256 of the weights this process runs for ``model``; refuses a mismatch with the plan."""
-    if model not in _LOADED:
-        _LOADED[model] = model_sha256(model)  # read just before the first load, which verifies it
-    if _LOADED[model] != expected:
-        raise UserInputError(f"the weights of {model} changed during the run (planned sha256 {expected}, this "
-                             f"worker runs {_LOADED[model]}); run the benchmark again")
-    return _LOADED[model]
-
-
-def _numbers(metrics: dict) -> dict:
-    return {k: evaluate.json_number(v) for k, v in metrics.items()}
-
-
-def run_task(task: Task, image: np.ndarray) -> list[dict]:
-    """(image, configuration) -> rows. Pure: depends only on its arguments (and the installed
-    libraries and weights, which it checks against the task)."""
-    if task.libs != library_digest():
-        raise UserInputError("this worker's codec or library versions differ from the planning machine's")
-    if task.config["kind"] == "sr":
-        return [_run_sr(task, image)]
-    return _run_codec(task, image)
-
-
-def _run_codec(task: Task, image: np.ndarray) -> list[dict]:
-    from restoration import codecs as codeclib
-
-    cfg = task.config
-    codec = codeclib.get(cfg["codec"])
-    stats = _reference_stats(task.image_hash, image)
-    target = None if cfg["target_bpp"] is None else evaluate.Target(bpp=cfg["target_bpp"])
-    result = evaluate.compress(image, codec, cfg["params"], target, metriclib.names(), stats)
-    if codec.is_lossless(result.params):
-        setting, value = "lossless", None
-    else:
-        value = result.params[codec.knob.name]
-        setting = f"{codec.knob.name}={value}" if target is None else f"<={cfg['target_bpp']:g} bpp"
-    base = {"kind": "codec", "key": task.key(), "image_hash": task.image_hash, "codec": codec.name,
-            "setting": setting, "setting_value": value if target is None else cfg["target_bpp"],
-            "params": result.params, "target_bpp": cfg["target_bpp"], "bytes": result.nbytes,
-            "width": result.width, "height": result.height, **_numbers(result.metrics),
-            "restore_ms": None, "model": None, "model_sha256": None, "scale": None}
-    rows = [base]
-    for model, expected in task.models:
-        rows.append(_restore_row(task, image, stats, base, result, model, expected))
-    return rows
-
-
-def _restore_row(task, image, stats, base, result, model, expected) -> dict:
-    from restoration.pipelines import restore as restorelib
-
-    sha = _checked_model(model, expected)
-    restored = restorelib.restore_one(result.decoded, model, image, data=result.data, metric_names=metriclib.names("fidelity"),
-                                      reference_stats=stats)
-    row = {**base, "kind": "restore", "key": task.model_key(model, expected), **_numbers(restored.after),
-           "restore_ms": 1000.0 * restored.seconds, "model": model, "model_sha256": sha}
-    if "note" in restored.extra:
-        row["note"] = restored.extra["note"]
-    return row
-
-
-def _run_sr(task: Task, image: np.ndarray) -> dict:
-    from restoration.pipelines import sr
-
-    cfg = task.config
-    scale, model = cfg["scale"], cfg["model"]
-    sha = _checked_model(model, cfg["model_sha256"])
-    hr, lr = sr.make_lr(image, scale)
-    result = sr.run(lr, model, scale, hr)
-    rgb = metriclib.measure(metriclib.Sample(hr, result.image, shave=scale), ("psnr", "ssim", "ms_ssim"))
-    return {"kind": "sr", "key": task.key(), "image_hash": task.image_hash, "codec": None,
-            "setting": f"x{scale}", "setting_value": scale, "params": {}, "target_bpp": None, "bytes": None,
-            "width": hr.shape[1], "height": hr.shape[0], "bpp": None, "ratio": None,
-            **_numbers(rgb), **_numbers(result.metrics), "encode_ms": None, "decode_ms": None,
-            "restore_ms": 1000.0 * result.seconds, "model": model, "model_sha256": sha, "scale": scale}
-
-
-# -- executors -------------------------------------------------------------------------------------
-def _init_worker() -> None:
-    """One thread per worker process: the pool itself fills the cores."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["MKL_NUM_THREADS"] = "1"
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def execute(jobs: list[tuple[Task, np.ndarray]], executor: str = "local",
-            workers: int | None = None) -> Iterator[tuple[Task, list[dict]]]:
-    """Run the tasks; yield (task, rows) as each finishes (in any order)."""
-    workers = workers or default_workers()
-    if executor.startswith("dask://"):
-        yield from _dask(jobs, executor[len("dask://"):], workers)
-    elif executor != "local":
-        raise UserInputError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")
-    elif workers < 2 or len(jobs) < max(POOL_MIN_TASKS, 2 * workers):  # a pool's start-up would cost more
-        for task, image in jobs:
-            yield task, run_task(task, image)
-    else:
-        yield from _process_pool(jobs, workers)
-
-
-def _process_pool(jobs, workers):
-    import multiprocessing
-    import sys
-    import threading
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    # fork starts workers at once, but a forked copy of a process that already runs torch's
-    # thread pool or other threads (a server) can deadlock: those get fresh (spawned) workers.
-    safe_to_fork = "torch" not in sys.modules and threading.active_count() == 1 and os.name == "posix"
-    context = multiprocessing.get_context("fork" if safe_to_fork else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
-    pending: dict = {}
-    queue = iter(jobs)
-    try:
-        for task, image in queue:  # keep at most two tasks per worker in flight
-            pending[pool.submit(run_task, task, image)] = task
-            if len(pending) < 2 * workers:
-                continue
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield pending.pop(future), future.result()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield pending.pop(future), future.result()
-    finally:
-        pool.shutdown(wait=not pending, cancel_futures=True)
-
-
-def _dask(jobs, address: str, workers: int):
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise UserInputError("the dask executor needs dask.distributed: pip install 'dask[distributed]'") from None
-    if not address:
-        raise UserInputError("give the scheduler as dask://HOST:PORT")
-    try:
-        client = Client(f"tcp://{address}" if "://" not in address else address, timeout=DASK_CONNECT_TIMEOUT)
-    except OSError as exc:
-        raise UserInputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    try:
-        window = 2 * max(workers, len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
-        scattered: dict[str, object] = {}
-        pending: dict = {}
-        completed = as_completed()
-        queue = iter(jobs)
-
-        def submit(task, image):
-            if task.image_hash not in scattered:  # each image travels to the cluster once
-                scattered[task.image_hash] = client.scatter(image)
-            future = client.submit(run_task, task, scattered[task.image_hash], pure=False)
-            pending[future] = task
-            completed.add(future)
-
-        for task, image in queue:
-            submit(task, image)
-            if len(pending) >= window:
-                break
-        for future in completed:
-            task = pending.pop(future)
-            yield task, future.result()
-            for next_task, next_image in queue:
-                submit(next_task, next_image)
-                break
-    finally:
-        client.close()
 
 
 # -- the whole run ---------------------------------------------------------------------------------

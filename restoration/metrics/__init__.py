@@ -29,104 +29,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-_RADIUS = 5
-_SIGMA = 1.5
-_K1, _K2 = 0.01, 0.03
-_PEAK = 255.0
-_MS_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
-# _halve floors odd sizes, so the coarsest of the 5 scales keeps 11 px only from 11 * 2**4 on.
-MS_SSIM_MIN_SIDE = (2 * _RADIUS + 1) * 2 ** (len(_MS_WEIGHTS) - 1)
-
-
-def _gaussian_kernel() -> np.ndarray:
-    x = np.arange(-_RADIUS, _RADIUS + 1, dtype=np.float64)
-    g = np.exp(-(x * x) / (2 * _SIGMA * _SIGMA))
-    return (g / g.sum()).astype(np.float32)
-
-
-_KERNEL = _gaussian_kernel()
-
-
-def _blur(plane: np.ndarray) -> np.ndarray:
-    """Gaussian filter; only pixels ``_RADIUS`` or more from the border are used (``_valid``)."""
-    return cv2.sepFilter2D(plane, cv2.CV_32F, _KERNEL, _KERNEL, borderType=cv2.BORDER_REFLECT)
-
-
-def _valid(plane: np.ndarray) -> np.ndarray:
-    return plane[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS]
-
-
-@dataclass(frozen=True)
-class ReferenceMoments:
-    """The reference's side of SSIM at one scale: the plane, its local mean, mean squared and
-    variance. A sweep compares one reference with many decodings, so it computes these once."""
-
-    x: np.ndarray
-    mu: np.ndarray
-    mu_sq: np.ndarray
-    var: np.ndarray
-
-    @classmethod
-    def of(cls, x: np.ndarray) -> "ReferenceMoments":
-        mu = _blur(x)
-        mu_sq = mu * mu
-        return cls(x, mu, mu_sq, _blur(x * x) - mu_sq)
-
-
-class ReferenceStats:
-    """Reference moments at each MS-SSIM scale, computed on first use and shareable between
-    Samples of the same reference (``Sample(reference_stats=...)``)."""
-
-    def __init__(self, reference: np.ndarray):
-        self.shape = reference.shape
-        self._plane = reference.astype(np.float32)
-        self._scales: list[ReferenceMoments] = []
-
-    def scale(self, index: int) -> ReferenceMoments:
-        while len(self._scales) <= index:
-            x = self._plane if not self._scales else _halve(self._scales[-1].x)
-            self._scales.append(ReferenceMoments.of(x))
-        return self._scales[index]
-
-
-def ssim_components(ref: ReferenceMoments, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean SSIM and mean contrast-structure (cs) for float32 HxWxC in [0, 255]."""
-    c1 = (_K1 * _PEAK) ** 2
-    c2 = (_K2 * _PEAK) ** 2
-    # Whole contiguous planes, updated in place (border pixels too: cheaper than strided views
-    # and fresh temporaries); only the valid region is averaged, as scikit-image does.
-    mu_y = _blur(y)
-    e_yy, e_xy = _blur(y * y), _blur(ref.x * y)
-    mu_xy = ref.mu * mu_y
-    mu_y *= mu_y  # now mu_y^2
-    e_xy -= mu_xy  # sigma_xy
-    e_xy *= 2
-    e_xy += c2  # cs numerator
-    e_yy -= mu_y  # sigma_y^2
-    e_yy += ref.var
-    e_yy += c2  # cs denominator: sigma_x^2 + sigma_y^2 + c2
-    cs = np.divide(e_xy, e_yy, out=e_xy)
-    mu_xy *= 2
-    mu_xy += c1
-    mu_y += ref.mu_sq
-    mu_y += c1
-    mu_xy /= mu_y  # luminance term
-    ssim_map = np.multiply(mu_xy, cs, out=mu_xy)
-    return _channel_means(_valid(ssim_map)), _channel_means(_valid(cs))
-
-
-def _channel_means(plane: np.ndarray) -> np.ndarray:
-    # cv2.mean accumulates in float64 and is ~40x faster than numpy's mean over axes (0, 1).
-    channels = plane.shape[2] if plane.ndim == 3 else 1
-    return np.array(cv2.mean(plane)[:channels])
-
-
-def _halve(x: np.ndarray) -> np.ndarray:
-    """2x2 average pooling; an odd last row/column is dropped. INTER_AREA at exactly 1/2 is
-    the 2x2 mean, and much faster than strided numpy slices."""
-    h, w = x.shape[0] // 2, x.shape[1] // 2
-    return cv2.resize(x[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
-
+from restoration.metrics.ssim import (MS_SSIM_MIN_SIDE, MS_WEIGHTS, PEAK, RADIUS, ReferenceMoments,  # noqa: F401
+                                      ReferenceStats, halve, ssim_components)
 
 _LUMA_WEIGHTS = np.array([65.481, 128.553, 24.966])
 _LUMA_ROW = (_LUMA_WEIGHTS / 255.0).astype(np.float32)[None, :]
@@ -137,7 +41,7 @@ def luma_bt601(image: np.ndarray) -> np.ndarray:
     return 16.0 + image.astype(np.float64) @ (_LUMA_WEIGHTS / 255.0)
 
 
-def psnr_from_mse(mse: float, peak: float = _PEAK) -> float:
+def psnr_from_mse(mse: float, peak: float = PEAK) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
@@ -192,7 +96,7 @@ class Sample:
     def _distorted_at(self, index: int) -> np.ndarray:
         planes = self.distorted_planes
         while len(planes) <= index:
-            planes.append(_halve(planes[-1]))
+            planes.append(halve(planes[-1]))
         return planes[index]
 
     @cached_property
@@ -204,7 +108,7 @@ class Sample:
     def ssim_scales(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(ssim, cs) per channel at each of MS-SSIM's scales."""
         scales = [self.full_scale_ssim]
-        for index in range(1, len(_MS_WEIGHTS)):
+        for index in range(1, len(MS_WEIGHTS)):
             scales.append(ssim_components(self.stats.scale(index), self._distorted_at(index)))
         return scales
 
@@ -223,7 +127,7 @@ def psnr_y(sample: Sample) -> float:
 
 
 def ssim(sample: Sample) -> float | None:
-    if min(sample.pair[0].shape[:2]) < 2 * _RADIUS + 1:
+    if min(sample.pair[0].shape[:2]) < 2 * RADIUS + 1:
         return None
     return float(sample.full_scale_ssim[0].mean())
 
@@ -231,7 +135,7 @@ def ssim(sample: Sample) -> float | None:
 def ssim_plane(reference: np.ndarray, distorted: np.ndarray) -> float | None:
     """SSIM of two single planes on the 0-255 scale (e.g. luma): the same window, constants and
     valid region as ``ssim``, one channel instead of three."""
-    if min(reference.shape[:2]) < 2 * _RADIUS + 1:
+    if min(reference.shape[:2]) < 2 * RADIUS + 1:
         return None
     moments = ReferenceMoments.of(np.ascontiguousarray(reference, dtype=np.float32))
     return float(ssim_components(moments, np.ascontiguousarray(distorted, dtype=np.float32))[0][0])
@@ -251,7 +155,7 @@ def ms_ssim(sample: Sample) -> float | None:
     # Contrast-structure at the first four scales, full SSIM at the coarsest; clamp at 0 so a
     # negative term cannot flip the sign of the product.
     terms = np.stack([cs for _, cs in scales[:-1]] + [scales[-1][0]])
-    per_channel = np.prod(np.maximum(terms, 0.0) ** _MS_WEIGHTS[:, None], axis=0)
+    per_channel = np.prod(np.maximum(terms, 0.0) ** MS_WEIGHTS[:, None], axis=0)
     return float(per_channel.mean())
 
 

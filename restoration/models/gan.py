@@ -100,7 +100,7 @@ class SRGANGenerator(nets.SubPixelSR):
     windowed transformer block between the last residual block and the body's closing conv.
 
     Same parameter names as ``SubPixelSR`` for everything the two share, so ``subpixel-sr-x4``'s
-    weights load into it (``training._load_matching``) and, the new blocks being zero-initialised,
+    weights load into it (``training.load_matching``) and, the new blocks being zero-initialised,
     it then computes exactly the same function."""
 
     def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16, reduction: int = 16, window: int = 8,

@@ -154,7 +154,7 @@ def train_gan(recipe: GanRecipe, run_dir: Path, data_root: Path = training.DATA_
                                          persistent_workers=recipe.workers > 0)
     generator = training.build_model(recipe.architecture, recipe.arch_config)
     if recipe.init_weights:
-        training._load_matching(generator, recipe.init_weights, log)
+        training.load_matching(generator, recipe.init_weights, log)
     discriminator = gan.PatchDiscriminator(**recipe.d_config)  # before VGG19's construction draws random numbers
     content, content_name = content_loss(recipe.content, recipe.content_layer, log)
     recipe = replace(recipe, content=content_name)

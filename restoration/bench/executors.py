@@ -1,0 +1,111 @@
+"""Where benchmark tasks run: in this process, on a local process pool (one worker per core) or
+on a Dask cluster (``dask://HOST:PORT``); rows come back to the caller, which alone writes them."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+
+from restoration.bench.tasks import Task, run_task
+from restoration.core.errors import UserInputError
+
+DASK_CONNECT_TIMEOUT = "10s"
+POOL_MIN_TASKS = 8  # fewer tasks run in this process: starting workers (and torch in each) costs seconds
+
+
+def _init_worker() -> None:
+    """One thread per worker process: the pool itself fills the cores."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def execute(jobs: list[tuple[Task, np.ndarray]], executor: str = "local",
+            workers: int | None = None) -> Iterator[tuple[Task, list[dict]]]:
+    """Run the tasks; yield (task, rows) as each finishes (in any order)."""
+    workers = workers or default_workers()
+    if executor.startswith("dask://"):
+        yield from _dask(jobs, executor[len("dask://"):], workers)
+    elif executor != "local":
+        raise UserInputError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")
+    elif workers < 2 or len(jobs) < max(POOL_MIN_TASKS, 2 * workers):  # a pool's start-up would cost more
+        for task, image in jobs:
+            yield task, run_task(task, image)
+    else:
+        yield from _process_pool(jobs, workers)
+
+
+def _process_pool(jobs, workers):
+    import multiprocessing
+    import sys
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # fork starts workers at once, but a forked copy of a process that already runs torch's
+    # thread pool or other threads (a server) can deadlock: those get fresh (spawned) workers.
+    safe_to_fork = "torch" not in sys.modules and threading.active_count() == 1 and os.name == "posix"
+    context = multiprocessing.get_context("fork" if safe_to_fork else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    pending: dict = {}
+    queue = iter(jobs)
+    try:
+        for task, image in queue:  # keep at most two tasks per worker in flight
+            pending[pool.submit(run_task, task, image)] = task
+            if len(pending) < 2 * workers:
+                continue
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+    finally:
+        pool.shutdown(wait=not pending, cancel_futures=True)
+
+
+def _dask(jobs, address: str, workers: int):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UserInputError("the dask executor needs dask.distributed: pip install 'dask[distributed]'") from None
+    if not address:
+        raise UserInputError("give the scheduler as dask://HOST:PORT")
+    try:
+        client = Client(f"tcp://{address}" if "://" not in address else address, timeout=DASK_CONNECT_TIMEOUT)
+    except OSError as exc:
+        raise UserInputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        window = 2 * max(workers, len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+        scattered: dict[str, object] = {}
+        pending: dict = {}
+        completed = as_completed()
+        queue = iter(jobs)
+
+        def submit(task, image):
+            if task.image_hash not in scattered:  # each image travels to the cluster once
+                scattered[task.image_hash] = client.scatter(image)
+            future = client.submit(run_task, task, scattered[task.image_hash], pure=False)
+            pending[future] = task
+            completed.add(future)
+
+        for task, image in queue:
+            submit(task, image)
+            if len(pending) >= window:
+                break
+        for future in completed:
+            task = pending.pop(future)
+            yield task, future.result()
+            for next_task, next_image in queue:
+                submit(next_task, next_image)
+                break
+    finally:
+        client.close()
