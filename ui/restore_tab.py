@@ -62,12 +62,16 @@ def build(demo: gr.Blocks) -> None:
         with gr.Column(scale=1, min_width=320):
             with gr.Row():
                 clean = image_upload(label="Clean reference (optional)", type="filepath", image_mode=None,
-                                     sources=["upload", "clipboard"], height=180)
+                                     sources=["upload", "clipboard"], height=170)
                 degraded = image_upload(label="Degraded input (or upload one)", type="filepath", image_mode=None,
-                                        sources=["upload", "clipboard"], height=180)
+                                        sources=["upload", "clipboard"], height=170)
             clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
-            with gr.Accordion("Degrade the clean image", open=True):
-                kind = gr.Radio(list(lab.DEGRADATIONS), value="codec", label="Degradation")
+            with gr.Row(equal_height=True):
+                chain = gr.Textbox(value="jpeg:q=10", label="Degradation chain (applied in order)", scale=3,
+                                   placeholder="e.g. downscale:2, jpeg:q=30, noise:10")
+                run_degrade = gr.Button("Degrade", scale=1)
+            with gr.Accordion("Build the chain step by step", open=False):
+                kind = gr.Radio(list(lab.DEGRADATIONS), value="chain", label="Step (chain: use the text above)")
                 with gr.Row():
                     deg_codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob],
                                             value="jpeg", label="Codec")
@@ -77,14 +81,11 @@ def build(demo: gr.Blocks) -> None:
                     deg_sigma = gr.Slider(0, 75, value=25, step=1, label="Noise sigma (0-255)")
                     deg_blur = gr.Slider(0, 5, value=1.0, step=0.1, label="Blur sigma (px)")
                     deg_factor = gr.Radio([2, 3, 4], value=2, label="Downscale")
-                chain = gr.Textbox(value="", label="Chain (applied in order)",
-                                   placeholder="e.g. downscale:2, jpeg:q=30, noise:10")
-                with gr.Row():
-                    add = gr.Button("Add step to chain", size="sm")
-                    run_degrade = gr.Button("Degrade", size="sm")
-                deg_info = gr.JSON(label="Degradation applied", visible=True)
-            models = gr.CheckboxGroup(model_choices(), value=[restorers.default_for("jpeg").id], label="Models")
+                add = gr.Button("Add step to chain", size="sm")
+            models = gr.Dropdown(model_choices(), value=[restorers.default_for("jpeg").id], multiselect=True,
+                                 label="Models (each runs on its own)")
             run_restore = gr.Button("Restore", variant="primary")
+            deg_info = gr.JSON(label="Degradation applied")
             with gr.Accordion("Options", open=False):
                 restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
                                           label="Noise sigma for classical filters (0: estimate)")

@@ -225,6 +225,7 @@ class Metric:
     high: float
     compute: Callable[[Sample], float | None]
     kind: str  # "fidelity" (reference vs distorted), "rate" or "time"
+    short: str = ""  # a table column's header, with its unit ("PSNR dB")
 
     def unavailable_reason(self) -> str | None:
         check = getattr(self.compute, "unavailable_reason", None)
@@ -238,15 +239,15 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("psnr", "PSNR (RGB)", "dB", False, 0.0, math.inf, psnr, "fidelity"),
-        Metric("psnr_y", "PSNR (Y, BT.601)", "dB", False, 0.0, math.inf, psnr_y, "fidelity"),
-        Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity"),
-        Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity"),
-        Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity"),
-        Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate"),
-        Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate"),
-        Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time"),
-        Metric("decode_ms", "Decode time", "ms", True, 0.0, math.inf, decode_ms, "time"),
+        Metric("psnr", "PSNR (RGB)", "dB", False, 0.0, math.inf, psnr, "fidelity", "PSNR dB"),
+        Metric("psnr_y", "PSNR (Y, BT.601)", "dB", False, 0.0, math.inf, psnr_y, "fidelity", "PSNR-Y dB"),
+        Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM"),
+        Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM"),
+        Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity", "LPIPS"),
+        Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp"),
+        Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),
+        Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time", "encode ms"),
+        Metric("decode_ms", "Decode time", "ms", True, 0.0, math.inf, decode_ms, "time", "decode ms"),
     )
 }
 
@@ -259,9 +260,9 @@ def names(*kinds: str, available_only: bool = True) -> list[str]:
 
 
 def header(name: str) -> str:
-    """A column header from the table: "PSNR (RGB) (dB)", "SSIM"."""
+    """A column header from the table: "PSNR dB", "SSIM"."""
     metric = METRICS[name]
-    return f"{metric.label} ({metric.unit})" if metric.unit else metric.label
+    return metric.short or (f"{metric.label} ({metric.unit})" if metric.unit else metric.label)
 
 
 def measure(sample: Sample, names=None) -> dict[str, float | None]:

@@ -26,12 +26,8 @@ def table_metrics() -> list:
     return sorted(available, key=lambda m: order.get(m.kind, 3))
 
 
-def column(metric) -> str:
-    return f"{metric.label} ({metric.unit})" if metric.unit else metric.label
-
-
 def table_headers() -> list[str]:
-    return ["codec", "setting", "KiB", *[column(m) for m in table_metrics()], "size target"]
+    return ["codec", "setting", "KiB", *[metriclib.header(m.name) for m in table_metrics()], "size target"]
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -256,7 +252,8 @@ def restore_headers() -> list[str]:
     metric table; the last column says why a model gave no result."""
     headers = ["model", "seconds"]
     for m in _restore_metrics():
-        headers += [f"{m.label} in", f"{m.label} out"] + ([f"{m.label} gain"] if m.unit == "dB" else [])
+        name = m.short.removesuffix(" dB")
+        headers += [f"{name} in", f"{name} out"] + ([f"{name} gain dB"] if m.unit == "dB" else [])
     return headers + ["note"]
 
 
