@@ -319,7 +319,11 @@ def test_app_upscale_low_resolution_upload_and_errors(client, hr_png):
     from ui import sr_tab
 
     update = sr_tab.sr_models(2)
-    assert [v for _, v in update["choices"]] == [s.id for s in sr.ready_models(2)]
+    from restoration.models import restorers
+
+    # Every x2 model, Hub ones included (with their status), so none is hidden offline.
+    assert [v for _, v in update["choices"]] == [s.id for s in restorers.for_task("sr") if s.scale == 2]
+    assert any("not downloaded" in label for label, _ in update["choices"])
     assert update["value"] == ["bicubic-x2", sr.default_model(2)]
 
 

@@ -52,8 +52,7 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
 
 def model_choices() -> list[tuple[str, str]]:
     """Every scale-1 model, its status in the label when it is not ready (a Hub model offline)."""
-    return [(s.id if s.status() == "ready" else f"{s.id} ({s.source}: {s.status()})", s.id)
-            for s in restorers.REGISTRY.values() if s.scale == 1]
+    return [s.choice() for s in restorers.REGISTRY.values() if s.scale == 1]
 
 
 def build(demo: gr.Blocks) -> None:

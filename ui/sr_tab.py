@@ -17,7 +17,7 @@ def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, progress
                               progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble))
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
-    return (lab_sr.gallery(run), lab_sr.table_rows(run.results), lab_sr.write_outputs(run), run.views,
+    return (lab_sr.gallery(run), lab_sr.table_rows(run), lab_sr.write_outputs(run), run.views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
             (run.views[left], run.views[right]), lab_sr.note(run))
 
@@ -45,8 +45,8 @@ def build(demo: gr.Blocks) -> None:
             sr_scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale")
             # Built with every scale's models, so that the API (validated against the initial
             # choices) takes x2 ones too; on load and on a scale change the page lists this scale's.
-            sr_model_ids = gr.CheckboxGroup(lab_sr.model_choices(2) + lab_sr.model_choices(4),
-                                            value=lab_sr.default_models(4), label="Models (ready at this scale)")
+            sr_model_ids = gr.Dropdown(lab_sr.model_choices(2) + lab_sr.model_choices(4), multiselect=True,
+                                       value=lab_sr.default_models(4), label="Models at this scale")
             run_upscale = gr.Button("Upscale", variant="primary")
             with gr.Accordion("Options", open=False):
                 sr_ensemble = self_ensemble_box()

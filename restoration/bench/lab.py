@@ -16,13 +16,13 @@ def restoration_choices() -> list[tuple[str, str]]:
     """Ready models that restore at scale 1 (artifact removal, denoising)."""
     from restoration.models import restorers
 
-    return [(f"{s.id} ({s.source})", s.id) for s in restorers.ready(scale=1) if "sr" not in s.tasks]
+    return [s.choice() for s in restorers.ready(scale=1) if "sr" not in s.tasks]
 
 
 def sr_choices() -> list[tuple[str, str]]:
     from restoration.pipelines import sr
 
-    return [(f"{s.id} ({s.source})", s.id) for scale in sr.SCALES for s in sr.ready_models(scale)]
+    return [s.choice() for scale in sr.SCALES for s in sr.ready_models(scale)]
 
 
 def run_choices(db=None) -> list[tuple[str, str]]:

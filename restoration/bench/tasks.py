@@ -88,7 +88,7 @@ def _run_codec(task: Task, image: np.ndarray) -> list[dict]:
         setting, value = "lossless", None
     else:
         value = result.params[codec.knob.name]
-        setting = f"{codec.knob.name}={value}" if target is None else f"<={cfg['target_bpp']:g} bpp"
+        setting = codec.setting_label(result.params) if target is None else f"<={cfg['target_bpp']:g} bpp"
     base = {"kind": "codec", "key": task.key(), "image_hash": task.image_hash, "codec": codec.name,
             "setting": setting, "setting_value": value if target is None else cfg["target_bpp"],
             "params": result.params, "target_bpp": cfg["target_bpp"], "bytes": result.nbytes,

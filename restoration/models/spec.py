@@ -71,6 +71,11 @@ class RestorerSpec:
             return hub.manifest().get(self.weights, {}).get("sha256")
         return None
 
+    def choice(self) -> tuple[str, str]:
+        """(label, id) for a model picker: "deeprecnet (own)", "swinir-x4 (hub: not downloaded)"."""
+        status = self.status()
+        return (f"{self.id} ({self.source})" if status == "ready" else f"{self.id} ({self.source}: {status})", self.id)
+
     def describe(self) -> dict:
         entry = own_manifest().get(self.weights, {}) if self.source == "own" else {}
         return {"id": self.id, "tasks": list(self.tasks), "scale": self.scale, "source": self.source,

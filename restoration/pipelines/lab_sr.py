@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -12,11 +12,15 @@ from restoration.core.errors import UserInputError
 from restoration.pipelines.lab import load_input, write_pngs
 
 REFERENCE = "High-resolution original"
-HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB"]
+HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB", "note"]
 
 
 def model_choices(scale) -> list[tuple[str, str]]:
-    return [(f"{s.id} ({s.source})", s.id) for s in sr.ready_models(sr.check_scale(int(scale)))]
+    """Every model at this scale, Hub ones too, with its status when it is not ready."""
+    from restoration.models import restorers
+
+    scale = sr.check_scale(int(scale))
+    return [s.choice() for s in restorers.for_task("sr") if s.scale == scale]
 
 
 def default_models(scale) -> list[str]:
@@ -35,6 +39,7 @@ class SRRun:
     grey: bool
     results: list[sr.Upscaled]  # the chosen models, in the order chosen
     views: dict[str, np.ndarray]  # label -> image, all at the output size (slider choices)
+    failures: dict[str, str] = field(default_factory=dict)  # model id -> why it gave no result
 
 
 def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
@@ -56,17 +61,22 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)
-    results = []
+    results, failures = [], {}
     for i, model_id in enumerate(model_ids):
         if progress:
             progress(i / len(model_ids), f"running {model_id}")
-        results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image,
-                                                                     self_ensemble=self_ensemble))
+        try:  # each model on its own: one that cannot run (a Hub model offline) loses no other result
+            results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image,
+                                                                         self_ensemble=self_ensemble))
+        except UserInputError as exc:
+            failures[model_id] = str(exc)
+    if not results:
+        raise UserInputError("; ".join(failures.values()))
     views = {r.model: r.image for r in results}
     views.setdefault(base, bicubic.image)
     if hr is not None:
         views[REFERENCE] = hr
-    return SRRun(scale, lr, hr, grey, results, views)
+    return SRRun(scale, lr, hr, grey, results, views, failures)
 
 
 def _run_named(lr, model_id: str, *args, **options) -> sr.Upscaled:
@@ -84,7 +94,13 @@ def default_pair(run: SRRun) -> tuple[str, str]:
     return base, (others[0] if others else base)
 
 
-def table_rows(results: list[sr.Upscaled]) -> list[list]:
+def table_rows(run: SRRun) -> list[list]:
+    """One row per result, then one per model that gave none, saying why."""
+    return result_rows(run.results) + [[model, None, None, None, None, None, f"no result: {why}"]
+                                       for model, why in run.failures.items()]
+
+
+def result_rows(results: list[sr.Upscaled]) -> list[list]:
     def num(value, digits):
         return None if value is None else value if isinstance(value, str) else round(value, digits)
 
@@ -92,7 +108,7 @@ def table_rows(results: list[sr.Upscaled]) -> list[list]:
     for r in results:
         row = r.row()
         rows.append([r.model, round(r.seconds, 4), f"{row['width']}x{row['height']}",
-                     num(row.get("psnr_y"), 3), num(row.get("ssim_y"), 4), num(row.get("psnr_y_gain"), 3)])
+                     num(row.get("psnr_y"), 3), num(row.get("ssim_y"), 4), num(row.get("psnr_y_gain"), 3), ""])
     return rows
 
 
@@ -115,6 +131,7 @@ def write_outputs(run: SRRun) -> list[str]:
 def note(run: SRRun) -> str:
     h, w = run.lr.shape[:2]
     text = f"Input {w}x{h} px, upscaled x{run.scale} to {w * run.scale}x{h * run.scale}."
+    text += "".join(f" {model} gave no result: {why}." for model, why in run.failures.items())
     if run.hr is None:
         return text + (" No high-resolution reference, so no Y-PSNR/SSIM: tick *treat upload as "
                        "high-resolution* to measure against the upload.")
