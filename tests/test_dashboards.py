@@ -184,3 +184,15 @@ def test_panel_needs_two_fitting_models(tmp_path):
         panel.make_pair(image, "restoration", ["bilateral", "bicubic-x4"], tmp_path / "p.sqlite")
     with pytest.raises(UserInputError, match="no panel pair 5"):
         panel.vote(5, "A", db=tmp_path / "p.sqlite")
+
+
+def test_a_fresh_database_shows_the_shipped_example_run(tmp_path):
+    """The Dashboards tab opens on charts in a fresh clone: the example run until the user has one."""
+    from restoration.bench import lab as lab_bench
+
+    empty = tmp_path / "fresh.sqlite"
+    built, files = lab_bench.report([], db=empty)
+    assert lab_bench.dashboard_source(empty)[1] and "example run" in lab_bench.source_note(empty)
+    assert built.summary()["rows"] > 100 and len(built.figures["rd_psnr"].data) >= 5
+    assert not empty.exists()  # nothing written for the user; the package file is read from a copy
+    assert lab_bench.EXAMPLE_DB.stat().st_size < 1_000_000

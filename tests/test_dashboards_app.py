@@ -58,8 +58,9 @@ def test_bench_then_report(client, crops, db):
                               api_name="/bench")
     assert again["reused"] == 6 and again["computed"] == 0 and again["run"] != summary["run"]
 
-    rd_psnr, rd_ssim, rd_msssim, bd, formats, heatmap, methods, files, selection = client.predict(
+    rd_psnr, rd_ssim, rd_msssim, bd, formats, heatmap, methods, files, selection, note = client.predict(
         [str(summary["run"])], api_name="/report")
+    assert "your stored runs" in note
     assert selection["rows"] == 6 and selection["datasets"] == ["upload"]
     assert "JPEG" in rd_psnr["plot"] and "PNG" in formats["plot"]
     assert [row[1] for row in methods["data"]] == ["JPEG", "PNG"]

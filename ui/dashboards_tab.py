@@ -1,4 +1,5 @@
-"""The Dashboards tab: benchmark runner, dashboards and the blind panel.
+"""The Dashboards tab: stored benchmark runs as charts and tables (a shipped example run until the
+user has one), the benchmark runner below them, and the blind panel.
 
 Only wiring: the work is in ``restoration.bench.lab``, ``restoration.bench.report`` and
 ``restoration.bench.panel``. Rows and votes go to the SQLite file ``$RESTORATION_DB`` (default
@@ -8,133 +9,165 @@ Only wiring: the work is in ``restoration.bench.lab``, ``restoration.bench.repor
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 
 from restoration import codecs
 from restoration import metrics as metriclib
-from restoration.core import examples
 from restoration.bench import lab as lab_bench
 from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
+from restoration.core import examples
 from ui.common import user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
 
+@user_facing
+def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, progress=gr.Progress()):
+    summary = lab_bench.bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
+                              progress=lambda f, d: progress(f, desc=d))
+    return summary, gr.update(choices=lab_bench.run_choices(), value=[str(summary["run"])])
+
+
+@user_facing
+def report(run_ids):
+    built, files = lab_bench.report(run_ids)
+    f = built.figures
+    return (f["rd_psnr"], f["rd_ssim"], f["rd_ms_ssim"], built.bd, f["formats"], f["heatmap"], built.methods,
+            [str(files[k]) for k in ("html", "csv", "json")], built.summary(), lab_bench.source_note())
+
+
+@user_facing
+def runs():
+    choices = lab_bench.run_choices()
+    return gr.update(choices=choices, value=[choices[0][1]] if choices else [])
+
+
+@user_facing
+def pair(image_path, example, task, models, codec, quality, scale):
+    shown = lab_bench.panel_pair(image_path, example, task, models, codec, quality, scale)
+    return shown.input, shown.a, shown.b, shown.id, f"Pair {shown.id}: which looks better, A or B?"
+
+
+@user_facing
+def vote(pair_id, preference, score_a, score_b):
+    return lab_bench.panel_vote(pair_id, preference, score_a, score_b), lab_bench.panel_scores()
+
+
+@user_facing
+def scores():
+    return lab_bench.panel_scores()
+
+
+def _dashboards() -> SimpleNamespace:
+    ui = SimpleNamespace()
+    ui.note = gr.Markdown()
+    with gr.Row():
+        ui.run_ids = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, scale=4,
+                                 label="Stored runs (one or more)")
+        ui.refresh = gr.Button("Refresh list", scale=1)
+        ui.show = gr.Button("Show", variant="primary", scale=1)
+    with gr.Row():
+        ui.rd_psnr, ui.rd_ssim = gr.Plot(label="PSNR vs bpp"), gr.Plot(label="SSIM vs bpp")
+    ui.bd = gr.Dataframe(headers=BD_HEADERS, label="BD-rate: bytes at equal quality (negative: test is smaller)",
+                         interactive=False, wrap=True)
+    with gr.Accordion("More charts and tables, the report files", open=False):
+        ui.rd_msssim = gr.Plot(label="MS-SSIM vs bpp")
+        ui.formats, ui.heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")
+        ui.methods = gr.Dataframe(headers=METHOD_HEADERS, label="Per data set and method", interactive=False,
+                                  wrap=True)
+        ui.summary = gr.JSON(label="Selection")
+        ui.downloads = gr.File(label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple",
+                               interactive=False)
+    ui.outputs = [ui.rd_psnr, ui.rd_ssim, ui.rd_msssim, ui.bd, ui.formats, ui.heatmap, ui.methods, ui.downloads,
+                  ui.summary, ui.note]
+    return ui
+
+
+def _runner() -> SimpleNamespace:
+    ui = SimpleNamespace()
+    gr.Markdown("Images x codecs x settings, optionally restored after decoding, and super-resolution. "
+                "Rows are stored (and reused by later runs) in `$RESTORATION_DB` (default `runs/bench.sqlite`); "
+                "the CLI does the same: `restoration bench DIR --codecs ... --db FILE`.")
+    with gr.Row():
+        with gr.Column():
+            ui.files = gr.File(label="Images or zip archives", file_count="multiple", file_types=["image", ".zip"])
+            ui.use_examples = gr.Checkbox(value=False, label=f"Add the example set ({len(examples.EXAMPLES)} images)")
+            ui.codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
+                                              value=DEFAULT_CODECS, label="Codecs")
+            with gr.Row():
+                ui.qualities = gr.Textbox(value="20,40,60,80", label="Qualities (blank: each codec's sweep)")
+                ui.bpps = gr.Textbox(value="", label="…or bpp targets", placeholder="e.g. 0.25,0.5,1")
+        with gr.Column():
+            ui.models = gr.Dropdown(lab_bench.restoration_choices(), value=[], multiselect=True,
+                                    label="Restoration models applied after decoding")
+            ui.sr_scale = gr.Radio([("none", 0), ("x2", 2), ("x4", 4)], value=0, label="Super-resolution scale")
+            ui.sr_models = gr.Dropdown(lab_bench.sr_choices(), value=[], multiselect=True,
+                                       label="SR models at that scale (bicubic always runs)")
+            ui.run = gr.Button("Run benchmark", variant="primary")
+            ui.summary = gr.JSON(label="Run summary")
+    ui.inputs = [ui.files, ui.use_examples, ui.codec_names, ui.qualities, ui.bpps, ui.models, ui.sr_scale,
+                 ui.sr_models]
+    return ui
+
+
+def _panel() -> SimpleNamespace:
+    ui = SimpleNamespace()
+    gr.Markdown("Two results of the same input by two models, in random order and without their names. "
+                "Pick the one you prefer (or rate each 1-5); the scores below count every vote.")
+    with gr.Row():
+        with gr.Column():
+            image = gr.Image(label="Image (or pick an example)", type="filepath", sources=["upload", "clipboard"],
+                             height=200)
+            example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
+            task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
+            models = gr.CheckboxGroup(lab_bench.restoration_choices() + lab_bench.sr_choices(),
+                                      label="Models to compare (two are drawn per pair)")
+            with gr.Row():
+                codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg",
+                                    label="Degrade with")
+                quality = gr.Slider(1, 100, value=15, step=1, label="Quality")
+                scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="SR scale")
+            ui.new = gr.Button("Show a pair", variant="primary")
+        with gr.Column(scale=2):
+            ui.note = gr.Markdown()
+            with gr.Row():
+                ui.input = gr.Image(label="Input", type="numpy", format="png", interactive=False)
+                ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False)
+                ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False)
+            ui.id = gr.Number(value=None, label="Pair", interactive=False, precision=0)
+            with gr.Row():
+                ui.pref = gr.Radio(list(panel.PREFERENCES), value=None, label="Preferred")
+                ui.score_a = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score A (optional)")
+                ui.score_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score B (optional)")
+            ui.vote = gr.Button("Submit vote")
+    ui.scores = gr.Dataframe(headers=panel.SCORE_HEADERS, label="Score per model", interactive=False)
+    ui.refresh = gr.Button("Refresh scores")
+    ui.inputs = [image, example, task, models, codec, quality, scale]
+    return ui
+
+
 def build(demo: gr.Blocks) -> None:
-    """Lay out the tab's contents inside the current ``gr.Tab`` and wire its events."""
-
-    @user_facing
-    def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, progress=gr.Progress()):
-        summary = lab_bench.bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
-                                  progress=lambda f, d: progress(f, desc=d))
-        return summary, gr.update(choices=lab_bench.run_choices(), value=[str(summary["run"])])
-
-    @user_facing
-    def report(run_ids):
-        built, files = lab_bench.report(run_ids)
-        f = built.figures
-        return (f["rd_psnr"], f["rd_ssim"], f["rd_ms_ssim"], built.bd, f["formats"], f["heatmap"], built.methods,
-                [str(files[k]) for k in ("html", "csv", "json")], built.summary())
-
-    @user_facing
-    def runs():
-        choices = lab_bench.run_choices()
-        return gr.update(choices=choices, value=[choices[0][1]] if choices else [])
-
-    @user_facing
-    def pair(image_path, example, task, models, codec, quality, scale):
-        shown = lab_bench.panel_pair(image_path, example, task, models, codec, quality, scale)
-        return shown.input, shown.a, shown.b, shown.id, f"Pair {shown.id}: which looks better, A or B?"
-
-    @user_facing
-    def vote(pair_id, preference, score_a, score_b):
-        return lab_bench.panel_vote(pair_id, preference, score_a, score_b), lab_bench.panel_scores()
-
-    @user_facing
-    def scores():
-        return lab_bench.panel_scores()
-
+    """Lay out the tab inside the current ``gr.Tab`` and wire its events."""
+    dash = _dashboards()
     with gr.Accordion("Run a benchmark", open=True):
-        gr.Markdown("Images x codecs x settings, optionally restored after decoding, and super-resolution. "
-                    "Rows are stored (and reused by later runs) in `$RESTORATION_DB` (default `runs/bench.sqlite`); "
-                    "the CLI does the same: `restoration bench DIR --codecs ... --db FILE`.")
-        with gr.Row():
-            with gr.Column():
-                files = gr.File(label="Images or zip archives", file_count="multiple", file_types=["image", ".zip"])
-                use_examples = gr.Checkbox(value=False, label=f"Add the example set ({len(examples.EXAMPLES)} images)")
-                codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
-                                               value=DEFAULT_CODECS, label="Codecs")
-                with gr.Row():
-                    qualities = gr.Textbox(value="20,40,60,80", label="Qualities (blank: each codec's sweep)")
-                    bpps = gr.Textbox(value="", label="…or bpp targets", placeholder="e.g. 0.25,0.5,1")
-            with gr.Column():
-                models = gr.CheckboxGroup(lab_bench.restoration_choices(), value=[],
-                                          label="Restoration models applied after decoding")
-                sr_scale = gr.Radio([("none", 0), ("x2", 2), ("x4", 4)], value=0, label="Super-resolution scale")
-                sr_models = gr.CheckboxGroup(lab_bench.sr_choices(), value=[],
-                                             label="SR models at that scale (bicubic always runs)")
-                run_bench = gr.Button("Run benchmark", variant="primary")
-                summary = gr.JSON(label="Run summary")
-    with gr.Accordion("Dashboards", open=True):
-        with gr.Row():
-            run_ids = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, scale=4,
-                                  label="Stored runs (one or more)")
-            refresh = gr.Button("Refresh list", scale=1)
-            show = gr.Button("Show", variant="primary", scale=1)
-        report_summary = gr.JSON(label="Selection")
-        rd_psnr, rd_ssim, rd_msssim = gr.Plot(label="PSNR vs bpp"), gr.Plot(label="SSIM vs bpp"), gr.Plot(
-            label="MS-SSIM vs bpp")
-        bd = gr.Dataframe(headers=BD_HEADERS, label="BD-rate: bytes at equal quality (negative: test is smaller)",
-                          interactive=False, wrap=True)
-        formats, heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")
-        methods = gr.Dataframe(headers=METHOD_HEADERS, label="Per data set and method", interactive=False, wrap=True)
-        downloads = gr.File(label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple",
-                            interactive=False)
+        run = _runner()
     with gr.Accordion("Blind panel: which result looks better?", open=False):
-        gr.Markdown("Two results of the same input by two models, in random order and without their names. "
-                    "Pick the one you prefer (or rate each 1-5); the scores below count every vote.")
-        with gr.Row():
-            with gr.Column():
-                p_image = gr.Image(label="Image (or pick an example)", type="filepath", sources=["upload", "clipboard"],
-                                   height=200)
-                p_example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
-                p_task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
-                p_models = gr.CheckboxGroup(lab_bench.restoration_choices() + lab_bench.sr_choices(),
-                                            label="Models to compare (two are drawn per pair)")
-                with gr.Row():
-                    p_codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg",
-                                          label="Degrade with")
-                    p_quality = gr.Slider(1, 100, value=15, step=1, label="Quality")
-                    p_scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="SR scale")
-                p_new = gr.Button("Show a pair", variant="primary")
-            with gr.Column(scale=2):
-                p_note = gr.Markdown()
-                with gr.Row():
-                    p_input = gr.Image(label="Input", type="numpy", format="png", interactive=False)
-                    p_a = gr.Image(label="A", type="numpy", format="png", interactive=False)
-                    p_b = gr.Image(label="B", type="numpy", format="png", interactive=False)
-                p_id = gr.Number(value=None, label="Pair", interactive=False, precision=0)
-                with gr.Row():
-                    p_pref = gr.Radio(list(panel.PREFERENCES), value=None, label="Preferred")
-                    p_score_a = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score A (optional)")
-                    p_score_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score B (optional)")
-                p_vote = gr.Button("Submit vote")
-        p_scores = gr.Dataframe(headers=panel.SCORE_HEADERS, label="Score per model", interactive=False)
-        p_refresh = gr.Button("Refresh scores")
-
-    report_outputs = [rd_psnr, rd_ssim, rd_msssim, bd, formats, heatmap, methods, downloads, report_summary]
-    run_bench.click(bench, [files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models],
-                    [summary, run_ids], api_name="bench").then(report, run_ids, report_outputs, api_name="bench_report", api_visibility="private")
-    show.click(report, run_ids, report_outputs, api_name="report")
-    refresh.click(runs, None, run_ids, api_name="runs")
-    demo.load(runs, None, run_ids, api_visibility="private")
-    p_new.click(pair, [p_image, p_example, p_task, p_models, p_codec, p_quality, p_scale],
-                [p_input, p_a, p_b, p_id, p_note], api_name="panel_pair")
-    p_vote.click(vote, [p_id, p_pref, p_score_a, p_score_b], [p_note, p_scores], api_name="panel_vote")
-    p_refresh.click(scores, None, p_scores, api_name="panel_scores")
+        blind = _panel()
     with gr.Accordion("Metrics this lab computes", open=False):
         gr.Dataframe(
             [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
               m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
             headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
+    run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench").then(
+        report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private")
+    dash.show.click(report, dash.run_ids, dash.outputs, api_name="report")
+    dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
+    demo.load(runs, None, dash.run_ids, api_visibility="private").then(
+        report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private")
+    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.note], api_name="panel_pair")
+    blind.vote.click(vote, [blind.id, blind.pref, blind.score_a, blind.score_b], [blind.note, blind.scores],
+                     api_name="panel_vote")
+    blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")

@@ -3,6 +3,8 @@ from uploads or the example set, list stored runs, build a report, serve the bli
 
 from __future__ import annotations
 
+import functools
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -60,15 +62,54 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
     return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
 
 
+# A small stored run shipped with the lab (``python bench/example_run.py``): what the Dashboards
+# tab shows until the user's own database holds a run.
+EXAMPLE_DB = Path(__file__).resolve().parent / "example_bench.sqlite"
+
+
+def has_runs(db=None) -> bool:
+    path = Path(db or storelib.default_path())
+    if not path.is_file():
+        return False
+    with storelib.Store(path) as store:
+        return bool(store.runs())
+
+
+def dashboard_source(db=None) -> tuple[Path, bool]:
+    """(the database the dashboards read, whether it is the shipped example). The example is read
+    from a temporary copy: opening a store writes to it (its journal), never to the package."""
+    path = Path(db or storelib.default_path())
+    if has_runs(path) or not EXAMPLE_DB.is_file():
+        return path, False
+    return _example_copy(), True
+
+
+@functools.lru_cache(maxsize=1)
+def _example_copy() -> Path:
+    copy = Path(tempfile.mkdtemp(prefix="example-bench-")) / EXAMPLE_DB.name
+    shutil.copyfile(EXAMPLE_DB, copy)
+    return copy
+
+
 def report(run_ids, db=None):
-    """(report, {"csv", "json", "html"} paths) for the chosen runs (default: the latest)."""
+    """(report, {"csv", "json", "html"} paths) for the chosen runs (default: the latest); the
+    shipped example run while the user's database holds none."""
     from restoration.bench import report as reportlib
 
-    path = db or storelib.default_path()
-    if not Path(path).is_file():
-        raise UserInputError("no benchmark has been run yet: run one above first")
-    built = reportlib.build(path, list(run_ids or []))
+    path, example = dashboard_source(db)
+    if not path.is_file():
+        raise UserInputError("no benchmark has been run yet: run one below first")
+    built = reportlib.build(path, [] if example else list(run_ids or []))
     return built, reportlib.write_all(built, tempfile.mkdtemp(prefix="bench-report-"))
+
+
+def source_note(db=None) -> str:
+    _, example = dashboard_source(db)
+    if example:
+        return ("Showing the **example run** shipped with the lab (the eight example images, five codecs at four "
+                "qualities, restored by the default model, and x4 super-resolution; made by "
+                "`python bench/example_run.py`). Run your own benchmark below: its charts replace these.")
+    return "Showing your stored runs (pick one or more and press *Show*)."
 
 
 def panel_pair(image_path, example: str | None, task: str, models, codec: str, quality, scale, db=None):
