@@ -146,3 +146,15 @@ def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro1
             assert metriclib.header(name) in headers, name
         if metric.kind == "fidelity":
             assert metriclib.header(name) in dashboards.METHOD_HEADERS, name
+
+
+def test_error_maps_show_where_a_result_differs(astro128):
+    from restoration.pipelines import lab
+
+    noisy = degrade.Noise(20, seed=1)(astro128)
+    same = lab.error_map(astro128, astro128)
+    heat = lab.error_map(astro128, noisy)
+    assert same.shape == heat.shape == astro128.shape and same.dtype == np.uint8
+    assert heat.astype(float).mean() > same.astype(float).mean() + 20
+    views = lab.with_error_maps({"Reference": astro128, "noisy": noisy}, "Reference", ["noisy"])
+    assert list(views) == ["Reference", "noisy", "|error| noisy"]

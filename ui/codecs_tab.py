@@ -33,6 +33,7 @@ def make_compare(param_keys: list[tuple[str, str]]):
         target = lab.target_from_ui(size_mode, target_value)
         results = lab.compare(image, settings, target, progress=lambda f, d: progress(f, desc=d))
         views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
+        views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results])
         labels = list(views)
         return (lab.table_rows(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
                 views, gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),

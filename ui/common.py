@@ -89,7 +89,8 @@ def self_ensemble_box() -> gr.Checkbox:
 
 def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str):
     """The right-hand column the Restoration and Super-resolution tabs share: a note, a gallery,
-    a metrics table, a split slider between any two results (wired here) and the PNG downloads."""
+    a metrics table, a split view between any two results or error maps (wired here) with the
+    same zoom as the codec tab, and the PNG downloads."""
     with gr.Column(scale=2):
         note = gr.Markdown()
         gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
@@ -97,10 +98,15 @@ def results_panel(views: gr.State, headers: list[str], table_label: str, files_l
         with gr.Row():
             left = gr.Dropdown([], label="Left")
             right = gr.Dropdown([], label="Right")
-        slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False, max_height=640)
+            zoom = gr.Radio([1, 2, 4, 8], value=1, label="Zoom")
+        slider = gr.ImageSlider(label="Compare (drag the handle; |error| entries are error maps)", format="png",
+                                type="numpy", interactive=False, max_height=640)
+        with gr.Row():
+            center_x = gr.Slider(0, 100, value=50, step=1, label="Zoom centre x (%)")
+            center_y = gr.Slider(0, 100, value=50, step=1, label="Zoom centre y (%)")
         files = gr.File(label=files_label, file_count="multiple", interactive=False)
-    gr.on([left.change, right.change], compare_view,
-          [views, left, right, gr.State(1), gr.State(50), gr.State(50)], slider, api_visibility="private")
+    gr.on([left.change, right.change, zoom.change, center_x.release, center_y.release], compare_view,
+          [views, left, right, zoom, center_x, center_y], slider, api_visibility="private")
     # In the order the restore and upscale handlers return them.
     return [gallery, table, files, views, left, right, slider, note]
 

@@ -133,6 +133,28 @@ def zoom(image: np.ndarray, factor: int, center_x: float, center_y: float) -> np
     return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
 
 
+ERROR_PREFIX = "|error| "
+
+
+def error_map(reference: np.ndarray, image: np.ndarray, gain: float = 4.0) -> np.ndarray:
+    """Where an image differs from the reference, as a heat image a person can read: the mean
+    absolute RGB difference per pixel, times ``gain`` (a difference of 64 levels saturates),
+    through the inferno colour map (black: identical, yellow: far off)."""
+    import cv2
+
+    diff = np.abs(reference.astype(np.int16) - image.astype(np.int16)).mean(axis=2)
+    scaled = np.clip(diff * gain, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB))
+
+
+def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: list[str]) -> dict[str, np.ndarray]:
+    """The views plus an error map of each labelled result against the reference view."""
+    reference = views[reference_label]
+    maps = {f"{ERROR_PREFIX}{label}": error_map(reference, views[label]) for label in labels
+            if views[label].shape == reference.shape}
+    return {**views, **maps}
+
+
 def parse_numbers(text: str | None) -> list[float] | None:
     """'10, 20,40' -> [10, 20, 40]; empty -> None (use defaults)."""
     if text is None or not str(text).strip():
@@ -232,6 +254,8 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     run = restorelib.restore_image(degraded, list(model_ids), reference, data=data, progress=progress, **options)
     views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
              **{r.model: r.image for r in run.results}}
+    if reference is not None:
+        views = with_error_maps(views, "Reference", ["Degraded input", *[r.model for r in run.results]])
     return run, views
 
 

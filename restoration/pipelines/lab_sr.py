@@ -9,7 +9,7 @@ import numpy as np
 
 from restoration.pipelines import sr
 from restoration.core.errors import UserInputError
-from restoration.pipelines.lab import load_input, write_pngs
+from restoration.pipelines.lab import load_input, with_error_maps, write_pngs
 
 REFERENCE = "High-resolution original"
 HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB", "note"]
@@ -76,6 +76,7 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     views.setdefault(base, bicubic.image)
     if hr is not None:
         views[REFERENCE] = hr
+        views = with_error_maps(views, REFERENCE, [r.model for r in results])
     return SRRun(scale, lr, hr, grey, results, views, failures)
 
 
