@@ -18,7 +18,8 @@ TABS = (("Codec comparison", codecs_tab.build), ("Restoration", restore_tab.buil
 
 def build() -> gr.Blocks:
     atomic_image_cache()
-    with gr.Blocks(title="Restoration Lab") as demo:
+    # delete_cache: files Gradio stored for requests (uploads, outputs) older than an hour go, checked hourly.
+    with gr.Blocks(title="Restoration Lab", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# Restoration Lab\nCompare image codecs at equal settings or equal size, restore and "
                     "upscale images, with metrics you can check against scikit-image.")
         for title, build_tab in TABS:

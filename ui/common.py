@@ -3,6 +3,8 @@ the example loader, the compare view and the results panel."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import logging
 import os
@@ -49,10 +51,32 @@ def image_upload(**kwargs) -> gr.Image:
     def uploaded_file(payload):
         if payload is not None and payload.path is not None:
             return str(payload.path)
-        return preprocess(payload)  # nothing uploaded, or a data: URL
+        if payload is not None and (payload.url or "").startswith("data:"):
+            return data_url_file(payload.url)
+        return preprocess(payload)  # nothing uploaded
 
     component.preprocess = uploaded_file
     return component
+
+
+def data_url_file(url: str) -> str:
+    """A ``data:`` URL's bytes, exactly as sent, in a temporary file that ``image.load`` then checks
+    like any upload (Gradio's own preprocessing would decode and re-encode it, lossy for some
+    inputs, before any of our checks); refused above the upload limit before decoding."""
+    limit = float(os.environ.get("RESTORATION_MAX_UPLOAD_MB", "50")) * 2**20
+    header, _, body = url.partition(",")
+    if ";base64" not in header:
+        raise gr.Error("a data: URL image must be base64-encoded; better, upload the file itself")
+    if len(body) * 3 / 4 > limit:
+        raise gr.Error(f"the data: URL holds more than the {limit / 2**20:g} MB upload limit")
+    try:
+        data = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise gr.Error("the data: URL is not valid base64") from None
+    handle, path = tempfile.mkstemp(prefix="upload-", suffix=".bin")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    return path
 
 
 def param_component(param: codecs.Param):

@@ -51,7 +51,10 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
     from restoration.bench import inputs as bench_inputs
     from restoration.bench import runner
 
+    from restoration.pipelines import evaluate
+
     qualities, bpps = parse_numbers(qualities_text), parse_numbers(bpps_text)
+    evaluate.check_settings(qualities, bpps)
     scale = int(sr_scale) if sr_scale else None
     config = runner.BenchConfig(tuple(codec_names or ()), None if qualities is None else tuple(qualities),
                                 None if bpps is None else tuple(bpps), tuple(models or ()), scale,

@@ -29,6 +29,9 @@ from restoration.core import plugins  # noqa: F401  registers the AVIF and JPEG 
 from restoration.core.errors import UserInputError
 
 MAX_PIXELS = int(os.environ.get("RESTORATION_MAX_PIXELS", 40_000_000))
+# The decoders the lab opens: the formats it lists (its codecs' and the common lossless ones).
+# Pillow would also open EPS (through Ghostscript, a known code-execution risk), PSD, FITS, ...
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "JXL", "JPEG2000", "GIF", "BMP", "TIFF", "PPM", "TGA", "QOI")
 IMAGE_EXTENSIONS = {
     ".png", ".jpg", ".jpeg", ".webp", ".avif", ".jxl", ".jp2", ".j2k", ".bmp", ".tif",
     ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga", ".heic",
@@ -71,7 +74,7 @@ def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
         # Pillow's own bomb check would only warn below 2x its limit; ours is checked below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            pil = Image.open(io.BytesIO(data))
+            pil = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
         except Image.DecompressionBombError as exc:
             # Pillow's own limit (far above ours) tripped on the header: report it as ours.
             declared = re.search(r"\((\d+) pixels\)", str(exc))
@@ -79,7 +82,7 @@ def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
             raise ImageError(f"{name}: its header declares {count}; the limit is {max_pixels:,} "
                              "(RESTORATION_MAX_PIXELS)") from None
         except UnidentifiedImageError:
-            raise ImageError(f"{name}: not a recognised image format") from None
+            raise ImageError(f"{name}: not a recognised image format (accepted: {', '.join(ACCEPTED_FORMATS)})") from None
         except (OSError, SyntaxError, ValueError) as exc:  # a header cut short, e.g. "Truncated File Read"
             raise ImageError(f"{name}: the image data is truncated or corrupt ({exc})") from None
         _check_size(pil.width, pil.height, max_pixels, name)

@@ -130,17 +130,34 @@ class SweepPoint:
     target: Target | None = None
 
 
+MAX_SETTINGS = 64  # per codec in one web request: a sweep's work is settings x images x codecs
+
+
+def check_settings(qualities, target_bpps, limit: int | None = MAX_SETTINGS) -> None:
+    """Refuse more distinct settings per codec than ``limit``, naming the cap and the way round it."""
+    for values, what in ((qualities, "qualities"), (target_bpps, "bpp targets")):
+        if limit is not None and values is not None and len(set(values)) > limit:
+            raise UserInputError(f"{len(set(values))} {what} per codec; at most {limit} in one request "
+                                 "(for bigger sweeps use the CLI: restoration sweep ... or restoration bench DIR ...)")
+
+
 def sweep_plan(
     codec_names: Iterable[str],
     qualities: Iterable[float] | None = None,
     target_bpps: Iterable[float] | None = None,
     fixed: dict | None = None,
+    limit: int | None = None,
 ) -> list[SweepPoint]:
     """Settings to visit: each codec's knob over ``qualities`` (default: its own sweep), or a
-    list of bpp targets (equal-size comparison across codecs). Lossless codecs get one point."""
+    list of bpp targets (equal-size comparison across codecs). Lossless codecs get one point.
+    Repeated settings are visited once; more than ``limit`` per codec (a web request's
+    ``MAX_SETTINGS``) is refused."""
+    qualities = None if qualities is None else list(dict.fromkeys(qualities))
+    target_bpps = None if target_bpps is None else list(dict.fromkeys(target_bpps))
+    check_settings(qualities, target_bpps, limit)
     points: list[SweepPoint] = []
     fixed = fixed or {}
-    for name in codec_names:
+    for name in dict.fromkeys(codeclib.get(n).name for n in codec_names):
         codec = codeclib.get(name)
         own = {k: v for k, v in fixed.get(codec.name, {}).items()}
         if codec.knob is None or codec.is_lossless(codec.resolve(own)):

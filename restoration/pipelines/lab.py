@@ -175,7 +175,7 @@ def sweep(
     """Rate-distortion sweep of one image; returns JSON-safe rows."""
     if not codec_names:
         raise UserInputError("choose at least one codec")
-    plan = evaluate.sweep_plan(codec_names, qualities, target_bpps)
+    plan = evaluate.sweep_plan(codec_names, qualities, target_bpps, limit=evaluate.MAX_SETTINGS)
     rows = []
     for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan)):
         rows.append(result.row())

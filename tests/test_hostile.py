@@ -1,0 +1,54 @@
+"""Hostile or careless use (issue 20): inputs through one door, decoders limited to the listed
+formats, work per request capped."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from restoration.core import image as imagelib
+from restoration.core.errors import UserInputError
+from restoration.pipelines import evaluate, lab
+from ui.common import data_url_file
+
+
+def test_decoders_are_limited_to_the_listed_formats():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(UserInputError, match="not a recognised image format"):
+        imagelib.load(eps, name="x.eps")
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PCX")  # Pillow reads PCX, the lab does not list it
+    with pytest.raises(UserInputError, match="accepted: PNG, JPEG"):
+        imagelib.load(buffer.getvalue(), name="x.pcx")
+
+
+def png_data_url(array: np.ndarray) -> tuple[str, bytes]:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), buffer.getvalue()
+
+
+def test_a_data_url_reaches_our_loader_byte_for_byte(noise64, monkeypatch):
+    url, data = png_data_url(noise64)
+    path = data_url_file(url)
+    assert open(path, "rb").read() == data
+    assert np.array_equal(imagelib.load(path), noise64)  # lossless: no re-encoding on the way
+    monkeypatch.setenv("RESTORATION_MAX_UPLOAD_MB", "0.001")
+    with pytest.raises(gr.Error, match="upload limit"):
+        data_url_file(url)
+    monkeypatch.delenv("RESTORATION_MAX_UPLOAD_MB")
+    with pytest.raises(gr.Error, match="not valid base64"):
+        data_url_file("data:image/png;base64,%%%")
+
+
+def test_sweeps_are_capped_per_request_and_settings_deduplicated(astro128):
+    with pytest.raises(UserInputError, match="at most 64 in one request"):
+        lab.sweep(astro128, ["jpeg"], list(range(1, 100)))
+    plan = evaluate.sweep_plan(["jpeg", "jpg"], [50, 50, 50.0, 70])
+    assert [p.params["quality"] for p in plan] == [50, 70]
+    assert len(evaluate.sweep_plan(["jpeg"], list(range(1, 100)))) == 99  # the CLI's bench has no cap
