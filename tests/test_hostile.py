@@ -52,3 +52,30 @@ def test_sweeps_are_capped_per_request_and_settings_deduplicated(astro128):
     plan = evaluate.sweep_plan(["jpeg", "jpg"], [50, 50, 50.0, 70])
     assert [p.params["quality"] for p in plan] == [50, 70]
     assert len(evaluate.sweep_plan(["jpeg"], list(range(1, 100)))) == 99  # the CLI's bench has no cap
+
+
+@pytest.mark.parametrize("target, message", [
+    ({"bpp": float("inf")}, "finite number"), ({"bpp": 1e308}, "beyond any image file"),
+    ({"bytes": True}, "finite number"), ({"bpp": 0}, "must be positive"),
+])
+def test_absurd_size_targets_are_one_message(target, message):
+    from restoration.codecs import Target
+
+    with pytest.raises(UserInputError, match=message):
+        Target(**target)
+
+
+def test_json_true_is_not_a_quality():
+    from restoration import codecs
+
+    with pytest.raises(UserInputError, match="True is not a valid int"):
+        codecs.get("jpeg").resolve({"quality": True})
+
+
+def test_heavy_handlers_share_one_concurrency_group():
+    import app
+
+    demo = app.build()
+    heavy = {fn.api_name for fn in demo.fns.values() if fn.concurrency_id == "heavy"}
+    assert heavy == {"compare", "sweep", "compress", "degrade", "restore", "upscale", "bench", "panel_pair"}
+    assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "heavy"} == {2}

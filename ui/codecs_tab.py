@@ -13,7 +13,7 @@ from restoration.bench import charts
 from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
-from ui.common import compare_view, image_upload, load_example, param_component, user_facing
+from ui.common import compare_view, heavy, image_upload, load_example, param_component, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
@@ -126,11 +126,11 @@ def build(demo: gr.Blocks) -> None:
     example.change(load_example, example, source, api_visibility="private")
     size_mode.change(show_target, size_mode, target_value, api_visibility="private")
     run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, *param_inputs],
-              [table, bars, downloads, views, left, right, slider, status], api_name="compare")
+              [table, bars, downloads, views, left, right, slider, status], api_name="compare", **heavy())
     gr.on([left.change, right.change, zoom_factor.change, center_x.release, center_y.release],
           compare_view, [views, left, right, zoom_factor, center_x, center_y], slider, api_visibility="private")
     run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
-                    [rd_plot, sweep_rows, sweep_json], api_name="sweep")
+                    [rd_plot, sweep_rows, sweep_json], api_name="sweep", **heavy())
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], rd_plot, api_visibility="private")
 
 
@@ -141,4 +141,5 @@ def _api_only_compress() -> None:
         params, bpp, nbytes = gr.Textbox(value="{}"), gr.Number(value=None), gr.Number(value=None)
         encoded, decoded, row = gr.File(), gr.Image(format="png", type="numpy"), gr.JSON()
         button = gr.Button()
-    button.click(compress_api, [image, codec, params, bpp, nbytes], [encoded, decoded, row], api_name="compress")
+    button.click(compress_api, [image, codec, params, bpp, nbytes], [encoded, decoded, row], api_name="compress",
+                 **heavy())

@@ -22,6 +22,13 @@ from restoration.pipelines import lab
 log = logging.getLogger("restoration.app")
 
 
+def heavy() -> dict:
+    """Event options of every handler that decodes, encodes or runs models: one shared queue slot
+    group (Gradio's concurrency_id), so at most RESTORATION_CONCURRENCY (default 2) such jobs run at
+    once in the whole server, not that many per endpoint; the rest wait in the queue."""
+    return {"concurrency_id": "heavy", "concurrency_limit": int(os.environ.get("RESTORATION_CONCURRENCY", "2"))}
+
+
 def user_facing(fn):
     """User errors become a clear message in the page; bugs are logged with their traceback.
     Either way the server keeps serving."""

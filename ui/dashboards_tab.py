@@ -19,7 +19,7 @@ from restoration.bench import lab as lab_bench
 from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
-from ui.common import user_facing
+from ui.common import heavy, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
@@ -161,13 +161,14 @@ def build(demo: gr.Blocks) -> None:
             [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
               m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
             headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
-    run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench").then(
+    run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy()).then(
         report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private")
     dash.show.click(report, dash.run_ids, dash.outputs, api_name="report")
     dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
     demo.load(runs, None, dash.run_ids, api_visibility="private").then(
         report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private")
-    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.note], api_name="panel_pair")
+    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.note], api_name="panel_pair",
+                    **heavy())
     blind.vote.click(vote, [blind.id, blind.pref, blind.score_a, blind.score_b], [blind.note, blind.scores],
                      api_name="panel_vote")
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")

@@ -11,7 +11,7 @@ from restoration import codecs
 from restoration.core import examples
 from restoration.models import restorers
 from restoration.pipelines import lab
-from ui.common import image_upload, load_example, results_panel, self_ensemble_box, user_facing
+from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
 
 
 @user_facing
@@ -96,6 +96,6 @@ def build(demo: gr.Blocks) -> None:
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
-    run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade")
+    run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade", **heavy())
     run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength], outputs,
-                      api_name="restore")
+                      api_name="restore", **heavy())

@@ -7,7 +7,7 @@ import gradio as gr
 
 from restoration.core import examples
 from restoration.pipelines import lab_sr
-from ui.common import image_upload, load_example, results_panel, self_ensemble_box, user_facing
+from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
 
 
 @user_facing
@@ -56,4 +56,4 @@ def build(demo: gr.Blocks) -> None:
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     demo.load(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble], outputs,
-                      api_name="upscale")
+                      api_name="upscale", **heavy())

@@ -32,6 +32,8 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Parse (from CLI text too) and validate one value; raise a clear error if out of range."""
+        if self.kind in (int, float) and isinstance(value, bool):  # JSON true is not the number 1
+            raise UserInputError(f"{self.name}: {value!r} is not a valid {self.kind.__name__}")
         try:
             if self.kind is bool:
                 value = _parse_bool(value)
@@ -236,8 +238,13 @@ class Target:
     def __post_init__(self):
         if (self.bytes is None) == (self.bpp is None):
             raise UserInputError("give a target in bytes or in bpp, not both")
+        for value in (self.bytes, self.bpp):
+            if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
+                raise UserInputError(f"the target size must be a finite number, got {value!r}")
         if self.bytes is not None and self.bytes < 1 or self.bpp is not None and not self.bpp > 0:
             raise UserInputError("the target size must be positive")
+        if self.bpp is not None and self.bpp > 100 or self.bytes is not None and self.bytes > 2**40:
+            raise UserInputError("the target size is beyond any image file (at most 100 bpp, or 1 TiB)")
 
     def budget(self, image: np.ndarray) -> int:
         if self.bytes is not None:
