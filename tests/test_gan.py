@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from restoration.models import gan
 from restoration.training import gan as gan_training
@@ -30,7 +31,7 @@ def _subpixel_weights(tmp_path) -> str:
 def test_generator_starts_equal_to_the_subpixel_cnn(tmp_path):
     path = _subpixel_weights(tmp_path)
     reference = nets.SubPixelSR(4, width=16, blocks=2)
-    reference.load_state_dict(training.load_file(path))
+    reference.load_state_dict(load_file(path))
     generator = training.build_model("srgan", TINY)
     skipped = []
     training.load_matching(generator, path, log=skipped.append)

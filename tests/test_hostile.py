@@ -79,3 +79,21 @@ def test_heavy_handlers_share_one_concurrency_group():
     heavy = {fn.api_name for fn in demo.fns.values() if fn.concurrency_id == "heavy"}
     assert heavy == {"compare", "sweep", "compress", "degrade", "restore", "upscale", "bench", "panel_pair"}
     assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "heavy"} == {2}
+
+
+def test_a_zip_of_large_images_is_refused_from_the_headers(tmp_path, monkeypatch):
+    """30 forty-megapixel PNGs of 1.5 KB each: refused before any is decoded (issue 20's probe)."""
+    import zipfile
+
+    from restoration.bench import inputs
+
+    buffer = io.BytesIO()
+    Image.new("L", (8000, 5000)).save(buffer, "PNG", optimize=True)
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for i in range(30):
+            out.writestr(f"{i:02d}.png", buffer.getvalue())
+    assert archive.stat().st_size < 1_000_000
+    monkeypatch.setattr(imagelib, "load", lambda *a, **k: pytest.fail("decoded before the budget check"))
+    with pytest.raises(UserInputError, match="more than 200,000,000 pixels in all"):
+        inputs.collect([archive])

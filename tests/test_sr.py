@@ -269,7 +269,7 @@ def test_cli_not_an_image(tmp_path):
     text.write_text("not an image")
     proc = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(text), "--scale", "2",
                            "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.strip().endswith("not a recognised image format")
+    assert proc.returncode == 2 and "not a recognised image format" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 # -- app ---------------------------------------------------------------------------------------

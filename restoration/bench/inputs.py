@@ -8,6 +8,7 @@ Its data set is the folder or archive it came from ("examples" for the built-in 
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from restoration.core.errors import UserInputError
 
 MAX_ZIP_MEMBERS = 2000
 MAX_MEMBER_BYTES = 200 * 1024 * 1024
+# All the images of one benchmark are held decoded (3 bytes a pixel): their total, summed from
+# the headers before anything is decoded, is bounded (200 MP: 0.6 GB of pixels).
+MAX_TOTAL_PIXELS = int(os.environ.get("RESTORATION_MAX_TOTAL_PIXELS", 200_000_000))
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,12 @@ def _from_zip(path: Path) -> list[tuple[str, str, np.ndarray]]:
             raise UserInputError(f"{path.name}: the zip archive holds no image files")
         if len(members) > MAX_ZIP_MEMBERS:
             raise UserInputError(f"{path}: {len(members)} images; at most {MAX_ZIP_MEMBERS} per archive")
-        found = []
-        for member in sorted(members, key=lambda m: m.filename):
+        for member in members:
             if member.file_size > MAX_MEMBER_BYTES:
                 raise UserInputError(f"{path}:{member.filename}: over {MAX_MEMBER_BYTES // 2**20} MiB")
+        _check_total_pixels(path, archive, members)
+        found = []
+        for member in sorted(members, key=lambda m: m.filename):
             data = archive.read(member)
             try:
                 image = imagelib.load(data)
@@ -69,6 +75,21 @@ def _from_zip(path: Path) -> list[tuple[str, str, np.ndarray]]:
                 raise UserInputError(f"{path}:{member.filename}: {exc}") from None
             found.append((Path(member.filename).stem, path.stem, image))
     return found
+
+
+def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
+    """Refuse an archive whose images would hold more than MAX_TOTAL_PIXELS once decoded, from
+    each member's header alone (a 1.5 KB PNG can declare 40 MP)."""
+    total = 0
+    for member in members:
+        with archive.open(member) as handle:
+            head = handle.read(1 << 16)
+        width, height = imagelib.header_size(head, name=f"{path.name}:{member.filename}")
+        total += width * height
+        if total > MAX_TOTAL_PIXELS:
+            raise UserInputError(f"{path.name}: its images hold more than {MAX_TOTAL_PIXELS:,} pixels in all "
+                                 "(RESTORATION_MAX_TOTAL_PIXELS); split the archive, or run `restoration bench` "
+                                 "on a folder from the command line")
 
 
 def _load_file(path: Path, dataset: str | None) -> tuple[str, str, np.ndarray]:

@@ -93,6 +93,17 @@ def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
     return from_pil(pil, max_pixels=max_pixels)
 
 
+def header_size(data: bytes, *, name: str = "image") -> tuple[int, int]:
+    """(width, height) from the start of an image file, without decoding its pixels."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as pil:
+            return pil.width, pil.height
+    except Image.DecompressionBombError:
+        return 1 << 20, 1 << 20  # more than any budget: the caller refuses it
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ImageError(f"{name}: not a recognised image format (accepted: {', '.join(ACCEPTED_FORMATS)})") from None
+
+
 def _check_size(width: int, height: int, max_pixels: int, name: str = "image") -> None:
     if width < 1 or height < 1:
         raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
