@@ -97,3 +97,19 @@ def test_a_zip_of_large_images_is_refused_from_the_headers(tmp_path, monkeypatch
     monkeypatch.setattr(imagelib, "load", lambda *a, **k: pytest.fail("decoded before the budget check"))
     with pytest.raises(UserInputError, match="more than 200,000,000 pixels in all"):
         inputs.collect([archive])
+
+
+def test_the_labs_temporary_folders_are_removed_when_old(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from restoration.core import scratch
+
+    monkeypatch.setenv("RESTORATION_TMP", str(tmp_path / "lab-tmp"))
+    old = scratch.folder("restored-")
+    (old / "x.png").write_bytes(b"x")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    fresh = scratch.folder("degraded-")  # a new request cleans first
+    assert not old.exists() and fresh.exists()
+    assert fresh.parent == tmp_path / "lab-tmp"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from restoration.core import scratch
 from restoration import codecs
 from restoration.core import examples
 from restoration.core import image as imagelib
@@ -80,10 +81,9 @@ def data_url_file(url: str) -> str:
         data = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         raise gr.Error("the data: URL is not valid base64") from None
-    handle, path = tempfile.mkstemp(prefix="upload-", suffix=".bin")
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-    return path
+    path = scratch.folder("upload-") / "data-url.bin"
+    path.write_bytes(data)
+    return str(path)
 
 
 def param_component(param: codecs.Param):
@@ -98,7 +98,7 @@ def param_component(param: codecs.Param):
 @user_facing
 def load_example(name: str):
     array = examples.load_example(name)
-    path = os.path.join(tempfile.mkdtemp(prefix="example-"), f"{name.split(' ')[0]}.png")
+    path = os.path.join(scratch.folder("example-"), f"{name.split(' ')[0]}.png")
     imagelib.to_pil(array).save(path)
     return path
 

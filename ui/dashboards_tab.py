@@ -19,7 +19,7 @@ from restoration.bench import lab as lab_bench
 from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
-from ui.common import heavy, user_facing
+from ui.common import heavy, image_upload, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
@@ -119,8 +119,8 @@ def _panel() -> SimpleNamespace:
                 "Pick the one you prefer (or rate each 1-5); the scores below count every vote.")
     with gr.Row():
         with gr.Column():
-            image = gr.Image(label="Image (or pick an example)", type="filepath", sources=["upload", "clipboard"],
-                             height=200)
+            image = image_upload(label="Image (or pick an example)", type="filepath", image_mode=None,
+                                 sources=["upload", "clipboard"], height=200)  # through image.load, as every tab
             example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
             task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
             models = gr.CheckboxGroup(lab_bench.restoration_choices() + lab_bench.sr_choices(),

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from restoration.core import scratch
 from restoration.bench import store as storelib
 from restoration.core.errors import UserInputError
 from restoration.pipelines.lab import parse_numbers
@@ -89,7 +90,7 @@ def dashboard_source(db=None) -> tuple[Path, bool]:
 
 @functools.lru_cache(maxsize=1)
 def _example_copy() -> Path:
-    copy = Path(tempfile.mkdtemp(prefix="example-bench-")) / EXAMPLE_DB.name
+    copy = Path(tempfile.mkdtemp(prefix="example-bench-")) / EXAMPLE_DB.name  # kept for the process
     shutil.copyfile(EXAMPLE_DB, copy)
     return copy
 
@@ -103,7 +104,7 @@ def report(run_ids, db=None):
     if not path.is_file():
         raise UserInputError("no benchmark has been run yet: run one below first")
     built = reportlib.build(path, [] if example else list(run_ids or []))
-    return built, reportlib.write_all(built, tempfile.mkdtemp(prefix="bench-report-"))
+    return built, reportlib.write_all(built, scratch.folder("bench-report-"))
 
 
 def source_note(db=None) -> str:

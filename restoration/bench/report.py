@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import html
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from restoration.core import scratch
 from restoration import metrics as metriclib
 from restoration.bench import dashboards
 from restoration.core.errors import UserInputError
@@ -163,6 +163,6 @@ def write_html(report: Report, path) -> Path:
 
 
 def write_all(report: Report, folder=None, stem: str = "bench") -> dict[str, Path]:
-    folder = Path(folder or tempfile.mkdtemp(prefix="report-"))
+    folder = Path(folder) if folder else scratch.folder("report-")
     return {"csv": write_csv(report.rows, folder / f"{stem}.csv"), "json": write_json(report, folder / f"{stem}.json"),
             "html": write_html(report, folder / f"{stem}.html")}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from restoration.core import scratch
 from restoration import codecs as codeclib
 from restoration.pipelines import evaluate
 from restoration.core import image as imagelib
@@ -108,7 +108,7 @@ def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target) 
 
 def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None = None) -> list[str]:
     """Write each result's real bytes to a file the user can download."""
-    folder = Path(folder or tempfile.mkdtemp(prefix="restoration-lab-"))
+    folder = Path(folder) if folder else scratch.folder("restoration-lab-")
     paths = []
     for r in results:
         codec = codeclib.get(r.codec)
@@ -224,7 +224,7 @@ def degrade_to_file(image: np.ndarray, chain, folder: str | Path | None = None) 
     pixels) and (the codec's own file, when that was not it, for download)."""
     from restoration import degrade
 
-    folder = Path(folder or tempfile.mkdtemp(prefix="degraded-"))
+    folder = Path(folder) if folder else scratch.folder("degraded-")
     result = degrade.apply(image, chain)
     own = folder / f"degraded{result.extension}"
     own.write_bytes(result.data)
@@ -317,7 +317,7 @@ def default_pair(run, views: dict) -> tuple[str, str]:
 
 
 def write_pngs(views: dict[str, np.ndarray], names: list[str]) -> list[str]:
-    folder = Path(tempfile.mkdtemp(prefix="restored-"))
+    folder = scratch.folder("restored-")
     paths = []
     for name in names:
         path = folder / f"{name}.png"
