@@ -14,6 +14,24 @@ import skimage.data
 from PIL import Image
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_state(tmp_path_factory):
+    """Nothing a test does lands outside temporary folders: the Hub trust file and the lab's
+    scratch folders go to a session folder."""
+    import os
+
+    folder = tmp_path_factory.mktemp("lab-state")
+    saved = {k: os.environ.get(k) for k in ("RESTORATION_HUB_TRUST", "RESTORATION_TMP")}
+    os.environ["RESTORATION_HUB_TRUST"] = str(folder / "hub-trust.json")
+    os.environ["RESTORATION_TMP"] = str(folder / "scratch")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     array.setflags(write=False)

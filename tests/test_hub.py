@@ -81,3 +81,35 @@ def test_offline_status_is_fast_and_clear(hub_env, monkeypatch):
     with pytest.raises(hub.HubError, match="not downloaded: the Hub .* is not reachable"):
         hub.download("tiny", entries, timeout_s=2)
     assert time.perf_counter() - start < 5
+
+
+def test_unpinned_files_are_trusted_on_first_use_and_held_to_it(hub_env, monkeypatch):
+    """No sha256 in the manifest: refused unless allowed; once allowed, the first download's hash
+    and commit are recorded, and a changed file on the Hub is refused later."""
+    monkeypatch.setenv("RESTORATION_HUB_TRUST", str(hub_env / "trust.json"))
+    data = tiny_dncnn_bytes()
+    entries = _entries(data, sha256="")
+    with HubServer({(REPO, "model.safetensors"): data}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        with pytest.raises(hub.HubError, match="no pinned sha256"):
+            hub.download("tiny", entries)
+        monkeypatch.setenv("RESTORATION_HUB_UNPINNED", "1")
+        path = hub.download("tiny", entries)
+    record = hub.trusted("tiny")
+    assert record["sha256"] == hashlib.sha256(data).hexdigest() and not record["pinned"]
+    assert record["commit"] == hub.resolved_commit(path) and len(record["commit"]) == 40
+    path.unlink()  # the cache is emptied; the Hub now serves another file under the same name
+    import shutil
+
+    shutil.rmtree(hub_env / "hf" / "hub")
+    changed = data[:-8] + bytes(8)
+    with HubServer({(REPO, "model.safetensors"): changed}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        with pytest.raises(hub.HubError, match="does not match its first download"):
+            hub.download("tiny", entries)
+
+
+def test_downloads_can_be_turned_off(hub_env, monkeypatch):
+    monkeypatch.setenv("RESTORATION_HUB_DOWNLOADS", "0")
+    with pytest.raises(hub.HubError, match="downloads are turned off"):
+        hub.download("tiny", _entries(b"x"))

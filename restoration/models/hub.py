@@ -5,11 +5,20 @@ how the tests point it at a local server). Every file is checked against the man
 before it is loaded; safetensors is preferred, ``.pth`` is read by spandrel's restricted
 unpickler, and anything else (TorchScript, pickled code) is refused.
 Offline, ``status`` answers from the local cache alone, without touching the network.
+
+A file the manifest does not pin (no sha256) is trusted on first use: its sha256 and the commit
+that ``hf_hub_download`` resolved are recorded at the first download (``RESTORATION_HUB_TRUST``,
+default ``~/.cache/restoration-lab/hub-trust.json``) and every later load must match them; such a
+file downloads only where ``RESTORATION_HUB_UNPINNED=1`` allows it, and ``RESTORATION_HUB_DOWNLOADS=0``
+turns downloads off altogether (a constrained host).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import re
 import socket
 import threading
 from pathlib import Path
@@ -67,6 +76,56 @@ def status(key: str, entries: dict | None = None) -> str:
     return "ready"
 
 
+def trust_path() -> Path:
+    default = Path.home() / ".cache" / "restoration-lab" / "hub-trust.json"
+    return Path(os.environ.get("RESTORATION_HUB_TRUST") or default)
+
+
+def trusted(key: str) -> dict | None:
+    """What was recorded at the first download of an entry: sha256, resolved commit, date."""
+    path = trust_path()
+    return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+
+def _record_trust(key: str, record: dict) -> None:
+    path = trust_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = record
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def resolved_commit(path: Path) -> str | None:
+    """The commit hash a cached Hub file belongs to (its snapshots/<commit>/ folder)."""
+    match = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", str(path))
+    return match[1] if match else None
+
+
+def _check_allowed(item: dict) -> None:
+    if os.environ.get("RESTORATION_HUB_DOWNLOADS", "1") == "0":
+        raise HubError("not downloaded: downloads are turned off on this server (RESTORATION_HUB_DOWNLOADS=0)")
+    if not item.get("sha256") and os.environ.get("RESTORATION_HUB_UNPINNED") != "1":
+        raise HubError(f"not downloaded: {item['repo_id']}/{item['filename']} has no pinned sha256 in the manifest; "
+                       "a maintainer must pin it, or the operator allow it (RESTORATION_HUB_UNPINNED=1)")
+
+
+def _verify(key: str, item: dict, path: Path) -> None:
+    """The manifest's sha256, else the one recorded at first use (recorded now, on first use)."""
+    actual = manifestlib.sha256_of(path)
+    expected = item.get("sha256") or (trusted(key) or {}).get("sha256")
+    if expected and actual != expected:
+        path.unlink(missing_ok=True)
+        source = "the manifest" if item.get("sha256") else "its first download"
+        raise HubError(f"{item['filename']}: sha256 {actual[:12]}… does not match {source} "
+                       f"({expected[:12]}…); refused and removed")
+    if trusted(key) is None:
+        _record_trust(key, {"sha256": actual, "commit": resolved_commit(path), "repo_id": item["repo_id"],
+                            "filename": item["filename"], "pinned": bool(item.get("sha256")),
+                            "first_use": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+
+
 def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> Path:
     """Fetch (or reuse) the file and verify it; a wrong hash is refused and the file removed."""
     from huggingface_hub import hf_hub_download
@@ -74,6 +133,8 @@ def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> 
     item = entry(key, entries)
     _check_suffix(item["filename"])
     cached = cached_path(item)
+    if cached is None:
+        _check_allowed(item)
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     if cached is None and _offline():
         raise HubError(f"not downloaded: HF_HUB_OFFLINE is set and {item['repo_id']}/{item['filename']} "
@@ -88,13 +149,7 @@ def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> 
     except Exception as exc:  # network, 404, auth: all mean "not downloaded", said plainly
         raise HubError(f"could not download {item['repo_id']}/{item['filename']}: "
                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    expected = item.get("sha256")
-    if expected:
-        actual = manifestlib.sha256_of(path)
-        if actual != expected:
-            path.unlink(missing_ok=True)
-            raise HubError(f"{item['filename']}: sha256 {actual[:12]}… does not match the manifest "
-                           f"({expected[:12]}…); refused and removed")
+    _verify(key, item, path)
     return path
 
 
@@ -138,8 +193,7 @@ def load(key: str, entries: dict | None = None, allow_download: bool = True):
 
     from restoration.models.runtime import TorchRestorer
 
-    if item.get("sha256") and manifestlib.sha256_of(path) != item["sha256"]:
-        raise HubError(f"{path.name}: sha256 does not match the manifest; refusing to load")
+    _verify(key, item, path)  # again at every load: the cache is outside the lab's control
     try:
         descriptor = ModelLoader().load_from_file(path)
     except Exception as exc:

@@ -68,7 +68,7 @@ class RestorerSpec:
         if self.source == "hub":
             from restoration.models import hub
 
-            return hub.manifest().get(self.weights, {}).get("sha256")
+            return hub.manifest().get(self.weights, {}).get("sha256") or (hub.trusted(self.weights) or {}).get("sha256")
         return None
 
     def choice(self) -> tuple[str, str]:
