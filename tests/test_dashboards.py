@@ -150,15 +150,19 @@ def test_blind_panel_hides_names_and_counts_votes(tmp_path):
     pair = panel.make_pair(image, "restoration", ["bilateral", "gaussian"], db, quality=10, seed=1)
     assert pair.a.shape == pair.b.shape == pair.input.shape == (256, 256, 3)
     assert not hasattr(pair, "model_a")  # the names stay in the database
-    panel.vote(pair.id, "A", db=db)
-    panel.vote(pair.id, "same", score_a=4, score_b=2, db=db)
+    panel.vote(pair.id, pair.token, "A", db=db)
+    with pytest.raises(UserInputError, match="has its vote already"):  # one vote per pair
+        panel.vote(pair.id, pair.token, "B", db=db)
+    again = panel.make_pair(image, "restoration", ["bilateral", "gaussian"], db, quality=10, seed=1)
+    panel.vote(again.id, again.token, "same", score_a=4, score_b=2, db=db)
     sr_pair = panel.make_pair(image, "super-resolution", ["bicubic-x2", "nearest-x2"], db, scale=2, crop=64, seed=3)
     assert sr_pair.a.shape == (64, 64, 3) and sr_pair.input.shape == (32, 32, 3)
-    panel.vote(sr_pair.id, score_b=5, db=db)
-    table = {(row[0], row[1]): row for row in panel.scores(db)}
+    panel.vote(sr_pair.id, sr_pair.token, score_b=5, db=db)
+    assert panel.scores(db) == []  # hidden until enough votes are in
+    table = {(row[0], row[1]): row for row in panel.scores(db, min_votes=3)}
     with Store(db) as store:
         first, second = store.pair(pair.id), store.pair(sr_pair.id)
-    winner, loser = first["model_a"], first["model_b"]  # "A" won the first vote
+    winner, loser = first["model_a"], first["model_b"]  # "A" won the first vote (same seed: same order)
     assert table[("restoration", winner)][2:7] == [2, 1, 1, 0, 0.75]
     assert table[("restoration", loser)][2:7] == [2, 0, 1, 1, 0.25]
     assert table[("restoration", winner)][7:] == [1, 4.0] and table[("restoration", loser)][7:] == [1, 2.0]
@@ -173,7 +177,23 @@ def test_blind_panel_hides_names_and_counts_votes(tmp_path):
 ])
 def test_panel_vote_errors(tmp_path, kwargs, message):
     with pytest.raises(UserInputError, match=message):
-        panel.vote(1, db=tmp_path / "p.sqlite", **kwargs)
+        panel.vote(1, panel.pair_token(1), db=tmp_path / "p.sqlite", **kwargs)
+
+
+def test_a_vote_needs_its_pairs_token_and_votes_are_rate_limited(tmp_path, monkeypatch):
+    db = tmp_path / "p.sqlite"
+    image = skimage.data.astronaut()
+    pairs = [panel.make_pair(image, "restoration", ["bilateral", "gaussian"], db, quality=10, crop=32, seed=i)
+             for i in range(3)]
+    for token in (None, "", panel.pair_token(pairs[1].id), "f" * 32):
+        with pytest.raises(UserInputError, match="token"):
+            panel.vote(pairs[0].id, token, "A", db=db)
+    monkeypatch.setattr(panel, "VOTES_PER_MINUTE", 2)
+    monkeypatch.setattr(panel, "_RECENT", type(panel._RECENT)())
+    panel.vote(pairs[0].id, pairs[0].token, "A", db=db)
+    panel.vote(pairs[1].id, pairs[1].token, "B", db=db)
+    with pytest.raises(UserInputError, match="too many votes"):
+        panel.vote(pairs[2].id, pairs[2].token, "A", db=db)
 
 
 def test_panel_needs_two_fitting_models(tmp_path):
@@ -183,7 +203,7 @@ def test_panel_needs_two_fitting_models(tmp_path):
     with pytest.raises(UserInputError, match="super-resolution task"):
         panel.make_pair(image, "restoration", ["bilateral", "bicubic-x4"], tmp_path / "p.sqlite")
     with pytest.raises(UserInputError, match="no panel pair 5"):
-        panel.vote(5, "A", db=tmp_path / "p.sqlite")
+        panel.vote(5, panel.pair_token(5), "A", db=tmp_path / "p.sqlite")
 
 
 def test_a_fresh_database_shows_the_shipped_example_run(tmp_path):

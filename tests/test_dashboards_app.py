@@ -78,14 +78,16 @@ def test_report_errors_are_clear(client):
 
 def test_blind_panel_pair_vote_scores(client):
     models = ["bilateral", "gaussian"]
-    given, a, b, pair_id, note = client.predict(None, "astronaut", "restoration", models, "jpeg", 15, 4,
-                                                api_name="/panel_pair")
+    given, a, b, pair_id, token, note = client.predict(None, "astronaut", "restoration", models, "jpeg", 15, 4,
+                                                       api_name="/panel_pair")
     assert pair_id >= 1 and "bilateral" not in note and "gaussian" not in note
     assert all(Image.open(p).size == (256, 256) for p in (given, a, b))
-    note, scores = client.predict(pair_id, "A", 4, None, api_name="/panel_vote")
-    assert "recorded" in note
-    rows = {row[1]: row for row in scores["data"]}
-    assert set(rows) == set(models) and sum(rows[m][3] for m in models) == 1  # one win in all
-    assert [rows[m][2] for m in models] == [1, 1]
+    with pytest.raises(Exception, match="token"):
+        client.predict(pair_id, "forged", "A", 4, None, api_name="/panel_vote")
+    note = client.predict(pair_id, token, "A", 4, None, api_name="/panel_vote")
+    assert "recorded" in note  # and no score table with it: it would tell which model was A
+    with pytest.raises(Exception, match="has its vote already"):
+        client.predict(pair_id, token, "B", None, None, api_name="/panel_vote")
+    assert client.predict(api_name="/panel_scores")["data"] in ([], [[]])  # hidden until enough votes
     with pytest.raises(Exception, match="preference or a score"):
-        client.predict(pair_id, None, None, None, api_name="/panel_vote")
+        client.predict(pair_id, token, None, None, None, api_name="/panel_vote")

@@ -113,3 +113,18 @@ def test_the_labs_temporary_folders_are_removed_when_old(tmp_path, monkeypatch):
     fresh = scratch.folder("degraded-")  # a new request cleans first
     assert not old.exists() and fresh.exists()
     assert fresh.parent == tmp_path / "lab-tmp"
+
+
+def test_reports_hide_the_host_unless_the_operator_shows_it(tmp_path, monkeypatch, astro128):
+    import platform
+
+    from restoration.bench import inputs, report, runner
+
+    db = tmp_path / "r.sqlite"
+    runner.bench([inputs.make("a", "set", astro128)], runner.BenchConfig(("jpeg",), (50,)), db, workers=1)
+    machine = report.build(db).runs[0]["provenance"]["machine"]
+    assert "node" not in machine and "system" not in machine and machine["cpus"]
+    html = report.write_html(report.build(db), tmp_path / "r.html").read_text()
+    assert platform.node() not in html and platform.platform() not in html
+    monkeypatch.setenv("RESTORATION_SHOW_HOST", "1")
+    assert report.build(db).runs[0]["provenance"]["machine"]["node"] == platform.node()

@@ -48,12 +48,14 @@ def runs():
 @user_facing
 def pair(image_path, example, task, models, codec, quality, scale):
     shown = lab_bench.panel_pair(image_path, example, task, models, codec, quality, scale)
-    return shown.input, shown.a, shown.b, shown.id, f"Pair {shown.id}: which looks better, A or B?"
+    return shown.input, shown.a, shown.b, shown.id, shown.token, f"Pair {shown.id}: which looks better, A or B?"
 
 
 @user_facing
-def vote(pair_id, preference, score_a, score_b):
-    return lab_bench.panel_vote(pair_id, preference, score_a, score_b), lab_bench.panel_scores()
+def vote(pair_id, token, preference, score_a, score_b):
+    """The vote's note only: the score table is refreshed on its own, so a vote never shows how
+    the table moved (which would tell which model was A)."""
+    return lab_bench.panel_vote(pair_id, token, preference, score_a, score_b)
 
 
 @user_facing
@@ -138,6 +140,7 @@ def _panel() -> SimpleNamespace:
                 ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False)
                 ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False)
             ui.id = gr.Number(value=None, label="Pair", interactive=False, precision=0)
+            ui.token = gr.Textbox(value="", visible=False)  # the pair's vote token, from /panel_pair
             with gr.Row():
                 ui.pref = gr.Radio(list(panel.PREFERENCES), value=None, label="Preferred")
                 ui.score_a = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score A (optional)")
@@ -167,8 +170,8 @@ def build(demo: gr.Blocks) -> None:
     dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
     demo.load(runs, None, dash.run_ids, api_visibility="private").then(
         report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private")
-    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.note], api_name="panel_pair",
-                    **heavy())
-    blind.vote.click(vote, [blind.id, blind.pref, blind.score_a, blind.score_b], [blind.note, blind.scores],
+    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note],
+                    api_name="panel_pair", **heavy())
+    blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.note,
                      api_name="panel_vote")
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")

@@ -131,14 +131,15 @@ def panel_pair(image_path, example: str | None, task: str, models, codec: str, q
                            quality=int(quality), scale=int(scale))
 
 
-def panel_vote(pair_id, preference: str | None, score_a, score_b, db=None) -> str:
+def panel_vote(pair_id, token: str | None, preference: str | None, score_a, score_b, db=None) -> str:
     from restoration.bench import panel
 
     if pair_id is None or pair_id == 0:
         raise UserInputError("show a pair first")
-    vote_id = panel.vote(int(pair_id), preference or None, score_a or None, score_b or None,
+    vote_id = panel.vote(int(pair_id), token, preference or None, score_a or None, score_b or None,
                          db or storelib.default_path())
-    return f"Vote {vote_id} recorded for pair {int(pair_id)}. Show a new pair to go on."
+    return (f"Vote {vote_id} recorded for pair {int(pair_id)}. Show a new pair to go on (the scores appear once "
+            f"{panel.MIN_VOTES_FOR_SCORES} votes are in, and never tell which side a pair's model was).")
 
 
 def panel_scores(db=None) -> list[list]:

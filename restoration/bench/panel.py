@@ -5,12 +5,24 @@ shows them as "A" and "B" with only a pair number, and the model names stay in t
 A vote is a preference (A, B or same) and/or a 1-5 score for each side. The score per model:
 its win rate over the pairwise votes (a tie counts half) and its mean opinion score, each with
 its number of votes.
+
+Integrity: a vote needs the token served with its pair (an HMAC of the pair id with this
+server's secret, ``RESTORATION_PANEL_SECRET`` or a random one per process), each pair takes one
+vote, votes are rate-limited per process, and the score table stays hidden until
+``MIN_VOTES_FOR_SCORES`` votes exist (a score that moves right after one vote would tell the
+voter which model was A).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import random
-from collections import defaultdict
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +33,27 @@ from restoration.core.errors import UserInputError
 TASKS = ("restoration", "super-resolution")
 PREFERENCES = ("A", "B", "same")
 SCORE_HEADERS = ["task", "model", "pairwise votes", "wins", "ties", "losses", "win rate", "ratings", "mean score"]
+MIN_VOTES_FOR_SCORES = int(os.environ.get("RESTORATION_PANEL_MIN_VOTES", 10))
+VOTES_PER_MINUTE = int(os.environ.get("RESTORATION_PANEL_VOTES_PER_MINUTE", 30))
+_SECRET = os.environ.get("RESTORATION_PANEL_SECRET", "").encode() or secrets.token_bytes(32)
+_RECENT: deque = deque()
+_RECENT_LOCK = threading.Lock()
+
+
+def pair_token(pair_id: int) -> str:
+    """What a vote on this pair must carry: only the server that served the pair can make it."""
+    return hmac.new(_SECRET, f"pair:{int(pair_id)}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _rate_limited() -> bool:
+    with _RECENT_LOCK:
+        now = time.monotonic()
+        while _RECENT and now - _RECENT[0] > 60:
+            _RECENT.popleft()
+        if len(_RECENT) >= VOTES_PER_MINUTE:
+            return True
+        _RECENT.append(now)
+        return False
 
 
 @dataclass
@@ -29,6 +62,10 @@ class Pair:
     input: np.ndarray = field(repr=False)  # what both models were given (degraded or low-resolution)
     a: np.ndarray = field(repr=False)
     b: np.ndarray = field(repr=False)
+
+    @property
+    def token(self) -> str:
+        return pair_token(self.id)
 
 
 def _centre_crop(image: np.ndarray, side: int, multiple: int = 1) -> np.ndarray:
@@ -91,12 +128,15 @@ def make_pair(image: np.ndarray, task: str, models: list[str], db=None, codec: s
     return Pair(pair_id, given, outputs[0], outputs[1])
 
 
-def vote(pair_id, preference: str | None = None, score_a=None, score_b=None, db=None, voter: str | None = None) -> int:
-    """Record one person's judgement of a pair: a preference and/or 1-5 scores."""
+def vote(pair_id, token: str | None, preference: str | None = None, score_a=None, score_b=None, db=None,
+         voter: str | None = None) -> int:
+    """Record one person's judgement of a pair served by this server: a preference and/or 1-5 scores."""
     from restoration.bench.store import Store
 
     if pair_id is None:
         raise UserInputError("show a pair first")
+    if not token or not hmac.compare_digest(str(token), pair_token(int(pair_id))):
+        raise UserInputError("this vote does not carry its pair's token: vote on a pair shown by this server")
     if preference is not None and preference not in PREFERENCES:
         raise UserInputError(f"preference must be one of {', '.join(PREFERENCES)}")
     scores = []
@@ -108,15 +148,22 @@ def vote(pair_id, preference: str | None = None, score_a=None, score_b=None, db=
         raise UserInputError("give a preference or a score")
     with Store(db) as store:
         store.pair(int(pair_id))  # a clear error for an unknown pair
+        if store.vote_count(int(pair_id)):
+            raise UserInputError(f"pair {int(pair_id)} has its vote already: show a new pair")
+        if _rate_limited():
+            raise UserInputError("too many votes in the last minute on this server: wait a little")
         return store.add_vote(int(pair_id), preference, scores[0], scores[1], voter)
 
 
-def scores(db=None) -> list[list]:
-    """One row per (task, model): pairwise votes, wins, ties, losses, win rate, ratings, mean score."""
+def scores(db=None, min_votes: int | None = None) -> list[list]:
+    """One row per (task, model): pairwise votes, wins, ties, losses, win rate, ratings, mean score;
+    no rows until ``min_votes`` (default MIN_VOTES_FOR_SCORES) votes exist in all."""
     from restoration.bench.store import Store
 
     with Store(db) as store:
         votes = store.votes()
+    if len(votes) < (MIN_VOTES_FOR_SCORES if min_votes is None else min_votes):
+        return []
     tally: dict[tuple[str, str], dict] = defaultdict(lambda: {"wins": 0, "ties": 0, "losses": 0, "scores": []})
     for v in votes:
         a, b = tally[(v["task"], v["model_a"])], tally[(v["task"], v["model_b"])]

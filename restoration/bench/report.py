@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def build(db=None, run_ids=None, bd_metrics=dashboards.RD_METRICS, bd_method: st
     with Store(db, create=False) as store:
         ids = pick_runs(store, run_ids)
         rows = store.rows(ids)
-        runs = [store.run(i) for i in ids]
+        runs = [without_host(store.run(i)) for i in ids]
     curves = dashboards.curves(rows)
     figures = {f"rd_{m}": dashboards.rd_figure(curves, m) for m in dashboards.RD_METRICS}
     figures["formats"] = dashboards.format_figure(rows)
@@ -106,6 +107,16 @@ def _table(headers, rows) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def without_host(run: dict) -> dict:
+    """A run as shown to users: no host name or kernel version (what a stranger could use to aim at
+    the server) unless the operator sets RESTORATION_SHOW_HOST=1; the CPU, core count, architecture
+    and library versions, which decide the numbers, stay."""
+    if os.environ.get("RESTORATION_SHOW_HOST") == "1":
+        return run
+    machine = {k: v for k, v in run["provenance"].get("machine", {}).items() if k not in ("node", "system")}
+    return {**run, "provenance": {**run["provenance"], "machine": machine}}
+
+
 def _run_rows(runs: list[dict]) -> list[list]:
     rows = []
     for run in runs:
@@ -115,7 +126,8 @@ def _run_rows(runs: list[dict]) -> list[list]:
                      None if run["seconds"] is None else round(run["seconds"], 1),
                      ", ".join(c["codecs"]) + f" ({setting})", ", ".join(c["models"]) or "-",
                      f"x{c['sr_scale']}: {', '.join(c['sr_models'])}" if c["sr_scale"] else "-",
-                     f"restoration-lab {p['package']}, {p['machine']['system']}, {p['machine']['cpus']} CPUs "
+                     f"restoration-lab {p['package']}, {p['machine'].get('system', p['machine'].get('arch'))}, "
+                     f"{p['machine']['cpus']} CPUs "
                      f"({p['machine'].get('cpu', 'model not recorded')}), "
                      f"{p['executor']} x{p['workers']}", json.dumps(p["codecs"])])
     return rows

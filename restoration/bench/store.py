@@ -186,6 +186,9 @@ class Store:
                 (now(), pair_id, preference, score_a, score_b, voter))
         return cursor.lastrowid
 
+    def vote_count(self, pair_id: int) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM votes WHERE pair_id = ?", (pair_id,)).fetchone()[0]
+
     def votes(self) -> list[dict]:
         cursor = self.db.execute(
             "SELECT v.id, p.task, p.model_a, p.model_b, v.preference, v.score_a, v.score_b FROM votes v "
