@@ -216,3 +216,19 @@ def test_a_fresh_database_shows_the_shipped_example_run(tmp_path):
     assert built.summary()["rows"] > 100 and len(built.figures["rd_psnr"].data) >= 5
     assert not empty.exists()  # nothing written for the user; the package file is read from a copy
     assert lab_bench.EXAMPLE_DB.stat().st_size < 1_000_000
+
+
+def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256):
+    from restoration.bench import lab as lab_bench
+
+    image = write_image(astro256, "a.png")
+    few = lab_bench.estimate([str(image)], False, ["jpeg"], "50", "", [], 0, [], db=tmp_path / "none.sqlite")
+    many = lab_bench.estimate([str(image)], False, ["jpeg", "webp"], "20,40,60", "", ["deeprecnet"], 0, [],
+                              db=tmp_path / "none.sqlite")
+    assert few.startswith("1 tasks on 1 image(s) (0.1 MP)")
+    assert many.startswith("12 tasks on 1 image(s)")  # 2 codecs x 3 qualities, each also restored
+    import re
+
+    seconds = [float(re.search(r"\(([\d.]+) s, from", text)[1]) for text in (few, many)]
+    assert seconds[1] > seconds[0] > 0
+    assert "Add images" in lab_bench.estimate([], False, ["jpeg"], "", "", [], 0, [])

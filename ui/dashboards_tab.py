@@ -40,6 +40,11 @@ def report(run_ids):
 
 
 @user_facing
+def estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models):
+    return lab_bench.estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models)
+
+
+@user_facing
 def runs():
     choices = lab_bench.run_choices()
     return gr.update(choices=choices, value=[choices[0][1]] if choices else [])
@@ -108,6 +113,7 @@ def _runner() -> SimpleNamespace:
             ui.sr_scale = gr.Radio([("none", 0), ("x2", 2), ("x4", 4)], value=0, label="Super-resolution scale")
             ui.sr_models = gr.Dropdown(lab_bench.sr_choices(), value=[], multiselect=True,
                                        label="SR models at that scale (bicubic always runs)")
+            ui.estimate = gr.Markdown("Add images or the example set to see an estimate.")
             ui.run = gr.Button("Run benchmark", variant="primary")
             ui.summary = gr.JSON(label="Run summary")
     ui.inputs = [ui.files, ui.use_examples, ui.codec_names, ui.qualities, ui.bpps, ui.models, ui.sr_scale,
@@ -164,6 +170,7 @@ def build(demo: gr.Blocks) -> None:
             [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
               m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
             headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
+    gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
     run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy()).then(
         report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private")
     dash.show.click(report, dash.run_ids, dash.outputs, api_name="report")

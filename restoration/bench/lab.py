@@ -95,6 +95,37 @@ def _example_copy() -> Path:
     return copy
 
 
+def estimate(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
+             models, sr_scale, sr_models, db=None) -> str:
+    """Before a run: how many tasks it holds and about how long it will take here, from the
+    timings stored runs measured (the user's, else the shipped example)."""
+    from restoration import codecs as codeclib
+    from restoration.bench import estimate as estimator
+
+    images, mp = estimator.megapixels(files, bool(use_examples))
+    if not images:
+        return "Add images or the example set to see an estimate."
+    qualities, bpps = parse_numbers(qualities_text), parse_numbers(bpps_text)
+    tasks: dict[str, int] = {}
+    lossy = 0
+    for name in dict.fromkeys(codec_names or ()):
+        codec = codeclib.get(name)
+        settings = 1 if codec.knob is None else len(qualities or bpps or codec.knob.sweep)
+        tasks[codec.name] = settings
+        lossy += 0 if codec.knob is None else settings
+    for model in models or ():
+        tasks[model] = lossy
+    if sr_scale:
+        from restoration.pipelines import sr
+
+        for model in dict.fromkeys([sr.baseline_id(int(sr_scale)), *(sr_models or ())]):
+            tasks[model] = 1
+    seconds = estimator.estimate(tasks, mp, dashboard_source(db)[0])
+    count = images * sum(tasks.values())
+    return (f"{count} tasks on {images} image(s) ({mp:.1f} MP): about {seconds / 60:.1f} min here "
+            f"({seconds:.3g} s, from the timings of stored runs); rows already stored are reused.")
+
+
 def report(run_ids, db=None):
     """(report, {"csv", "json", "html"} paths) for the chosen runs (default: the latest); the
     shipped example run while the user's database holds none."""

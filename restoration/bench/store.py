@@ -148,6 +148,10 @@ class Store:
         self.db.executemany("INSERT OR IGNORE INTO run_rows (run_id, key, image, dataset) VALUES (?, ?, ?, ?)",
                             [(run_id, key, image, dataset) for key, image, dataset in links])
 
+    def all_rows(self) -> list[dict]:
+        """Every stored result row, of any run."""
+        return [json.loads(row) for (row,) in self.db.execute("SELECT row FROM results")]
+
     def rows(self, run_ids: list[int]) -> list[dict]:
         """Every row of these runs, with its image name, data set and run id added."""
         known = {run["id"] for run in self.runs()}

@@ -116,7 +116,7 @@ def result_rows(results: list[sr.Upscaled]) -> list[list]:
 def gallery(run: SRRun) -> list[tuple[np.ndarray, str]]:
     items = []
     for r in run.results:
-        caption = f"{r.model}{' (self-ensemble)' if r.self_ensemble else ''} · {r.seconds * 1000:.0f} ms"
+        caption = f"{r.model}{' (self-ensemble)' if r.self_ensemble else ''} · {r.seconds:.2f} s"  # as the table
         if r.metrics is not None:
             caption += f" · {r.metrics['psnr_y']:.2f} dB"
             if r.metrics["ssim_y"] is not None:  # None below 11 px (the SSIM window)
