@@ -113,3 +113,16 @@ def test_downloads_can_be_turned_off(hub_env, monkeypatch):
     monkeypatch.setenv("RESTORATION_HUB_DOWNLOADS", "0")
     with pytest.raises(hub.HubError, match="downloads are turned off"):
         hub.download("tiny", _entries(b"x"))
+
+
+def test_a_published_sha256_prefix_pins_the_file(hub_env, monkeypatch):
+    """Several authors publish the first 40 hex digits of a file's sha256 (Real-ESRGAN, HAT): the
+    manifest keeps them as they are, and they must match as a prefix, not as the whole digest."""
+    data = tiny_dncnn_bytes()
+    prefix = hashlib.sha256(data).hexdigest()[:40]
+    with HubServer({(REPO, "model.safetensors"): data}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        assert hub.download("tiny", _entries(data, sha256=prefix)).is_file()
+    assert hub.status("tiny", _entries(data, sha256=prefix)) == "ready"
+    assert not hub.hash_matches(hashlib.sha256(data).hexdigest(), prefix[:12])  # too short to pin anything
+    assert not hub.hash_matches(hashlib.sha256(b"other").hexdigest(), prefix)
