@@ -209,6 +209,32 @@ def load(key: str, entries: dict | None = None, allow_download: bool = True):
         raise HubError(f"{path.name}: not an image-to-image model")
     model = descriptor.model
     return TorchRestorer(model, scale=descriptor.scale, multiple=descriptor.size_requirements.multiple_of,
-                         bf16=bool(descriptor.supports_bfloat16))
+                         bf16=bool(descriptor.supports_bfloat16), call=CALLS.get(descriptor.architecture.id),
+                         minimum=descriptor.size_requirements.minimum)
+
+
+def drunet_call(module, t, hints):
+    """DRUNet takes a noise-level map as a fourth channel: the sigma the user gave, else the one
+    estimated from the image (``restorers.restore``), else its authors' default, 15."""
+    import torch
+
+    sigma = hints.get("sigma")
+    level = (15.0 if sigma is None else float(sigma)) / 255.0
+    return module(torch.cat([t, torch.full_like(t[:, :1], level)], dim=1))
+
+
+def fbcnn_call(module, t, hints):
+    """FBCNN predicts the JPEG quality and returns (image, predicted quality); told the quality
+    read from the file's tables (or the user's strength) it uses that instead: its qf = 1 - q/100."""
+    import torch
+
+    quality = hints.get("quality")
+    if quality is None:
+        return module(t)[0]
+    qf = torch.full((t.shape[0], 1), 1.0 - float(quality) / 100.0, device=t.device, dtype=t.dtype)
+    return module(t, qf)[0]
+
+
+CALLS = {"DRUNet": drunet_call, "FBCNN": fbcnn_call}  # spandrel architecture id -> how to call it
 
 

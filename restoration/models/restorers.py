@@ -106,7 +106,8 @@ def _hub_factory(key):
 def _hub_specs() -> list[RestorerSpec]:
     tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
     return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
-                         _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True)
+                         _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True,
+                         quality_aware=item.get("told") == "quality", needs_sigma=item.get("told") == "sigma")
             for key, item in hub.manifest().items()]
 
 
@@ -205,6 +206,8 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
         options = {**options, "quality": strength if strength else jpeg_quality}
     else:
         options.pop("strength", None)
+    if spec.needs_sigma and not options.get("sigma"):
+        options = {**options, "sigma": estimate_sigma(image)}
     sigma = options.get("sigma")
     if sigma is not None and not 0 <= float(sigma) <= 255:
         raise UserInputError(f"the noise sigma must be from 0 to 255, got {sigma}")
@@ -214,6 +217,14 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     start = time.perf_counter()
     output = run(image, model_id, options)
     return Restored(output, model_id, time.perf_counter() - start, options)
+
+
+def estimate_sigma(image: np.ndarray) -> float:
+    """The Gaussian noise level of an image on the 0-255 scale (scikit-image's wavelet estimate,
+    averaged over the channels), for a network that must be told it."""
+    from skimage.restoration import estimate_sigma as estimate
+
+    return float(estimate(image.astype(np.float32) / 255.0, channel_axis=-1, average_sigmas=True) * 255.0)
 
 
 def _run(image: np.ndarray, model_id: str, options: dict) -> np.ndarray:

@@ -13,31 +13,50 @@ from restoration.core import manifest as manifestlib
 from restoration.models import accel
 
 
-class TorchRestorer:
-    """A torch module behind the common call: float HxWx3 in [0, 1] -> float HxWx3."""
+Hints = dict  # what a network may be told of its input: {"quality": JPEG quality 1-100, "sigma": noise 0-255}
 
-    def __init__(self, module, scale: int = 1, multiple: int = 1, bf16: bool = True):
+
+def plain_call(module, t, hints: Hints):
+    """Image in, image out: most networks."""
+    return module(t)
+
+
+def quality_condition_call(module, t, hints: Hints):
+    """Our quality-aware networks (``conditioned``): (quality / 100, known) per image."""
+    import torch
+
+    quality = hints.get("quality")
+    condition = torch.tensor([[float(quality or 0) / 100.0, float(quality is not None)]], device=t.device)
+    return module(t, condition.expand(t.shape[0], 2).to(t.dtype))
+
+
+class TorchRestorer:
+    """A torch module behind the common call: float HxWx3 in [0, 1] -> float HxWx3. ``call(module,
+    tile, hints)`` runs one tile; the default passes the tile alone, others add what a network
+    is told (a quality, a noise-level map) or pick its image out of a tuple."""
+
+    def __init__(self, module, scale: int = 1, multiple: int = 1, bf16: bool = True, call=None, minimum: int = 0):
         import torch
 
         self.module = module.eval().to(memory_format=torch.channels_last)
-        self.scale, self.multiple, self.bf16 = scale, multiple, bf16
+        self.scale, self.multiple, self.bf16, self.minimum = scale, multiple, bf16, minimum
+        self.call = call or (quality_condition_call if getattr(module, "conditioned", False) else plain_call)
 
-    def _forward(self, t, quality: float | None = None):
-        """One padded tile, on the GPU when there is one (the tile comes back to the CPU). A
-        quality-aware network (``module.conditioned``) is told the JPEG quality, when known."""
+    def _forward(self, t, hints: Hints | None = None):
+        """One padded tile, on the GPU when there is one (the tile comes back to the CPU)."""
         import torch
 
         device = accel.device()
         self.module.to(device)  # a no-op once it is there
+        h, w = t.shape[-2:]
+        if min(h, w) < self.minimum:  # a network with a smallest input (SCUNet: 40 px): pad, then crop
+            t = torch.nn.functional.pad(t, (0, max(0, self.minimum - w), 0, max(0, self.minimum - h)), mode="replicate")
         t = t.to(device).contiguous(memory_format=torch.channels_last)
         with accel.autocast(device.type, enabled=self.bf16):
-            if getattr(self.module, "conditioned", False):
-                known = quality is not None
-                condition = torch.tensor([[float(quality or 0) / 100.0, float(known)]], device=device)
-                return self.module(t, condition.expand(t.shape[0], 2)).float().cpu()
-            return self.module(t).float().cpu()
+            y = self.call(self.module, t, hints or {}).float().cpu()
+        return y[..., :h * self.scale, :w * self.scale]
 
-    def _forward_ensemble(self, t, quality: float | None = None):
+    def _forward_ensemble(self, t, hints: Hints | None = None):
         """Geometric self-ensemble (Timofte et al. 2016, EDSR+): the tile in its 8 flips and
         rotations, each output turned back, averaged. 8x the time for a small fidelity gain."""
         import torch
@@ -46,34 +65,36 @@ class TorchRestorer:
         for flip in (False, True):
             flipped = t.flip(-1) if flip else t
             for turns in range(4):
-                y = torch.rot90(self._forward(torch.rot90(flipped, turns, (-2, -1)), quality), -turns, (-2, -1))
+                y = torch.rot90(self._forward(torch.rot90(flipped, turns, (-2, -1)), hints), -turns, (-2, -1))
                 total = total + (y.flip(-1) if flip else y)
         return total / 8
 
-    def _tile_fn(self, self_ensemble: bool, quality: float | None = None):
-        return functools.partial(self._forward_ensemble if self_ensemble else self._forward, quality=quality)
+    def _tile_fn(self, self_ensemble: bool, hints: Hints):
+        return functools.partial(self._forward_ensemble if self_ensemble else self._forward, hints=hints)
 
     def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
-                 quality: float | None = None, **_) -> np.ndarray:
+                 quality: float | None = None, sigma: float | None = None, **_) -> np.ndarray:
         import torch
 
         from restoration.models.tiling import run_tiled
 
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        hints = {"quality": quality, "sigma": sigma}
         with torch.inference_mode():
-            y = run_tiled(self._tile_fn(self_ensemble, quality), x, self.scale, self.multiple, tile, overlap)
+            y = run_tiled(self._tile_fn(self_ensemble, hints), x, self.scale, self.multiple, tile, overlap)
         return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
     def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
-                      quality: float | None = None, **_) -> np.ndarray:
+                      quality: float | None = None, sigma: float | None = None, **_) -> np.ndarray:
         """The canonical uint8 image in, uint8 out (what ``restore`` calls): the pixels of
         ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
         import torch
 
         from restoration.models.tiling import run_tiled_uint8
 
+        hints = {"quality": quality, "sigma": sigma}
         with torch.inference_mode():
-            return run_tiled_uint8(self._tile_fn(self_ensemble, quality), image, self.scale, self.multiple, tile,
+            return run_tiled_uint8(self._tile_fn(self_ensemble, hints), image, self.scale, self.multiple, tile,
                                    overlap)
 
 

@@ -41,6 +41,8 @@ class RestorerSpec:
     # A network told the compression strength (the JPEG quality read from the file, or the
     # user's "strength" override); blind when neither is known.
     quality_aware: bool = False
+    # A network told the noise level (DRUNet's noise map): the user's sigma, else an estimate.
+    needs_sigma: bool = False
 
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""

@@ -1,0 +1,76 @@
+"""Checkpoints in the real layout of every Hub manifest entry, made here with random weights.
+
+Each builder constructs the published architecture with the authors' hyperparameters (through
+spandrel's own classes, whose parameter names are the original code's) and wraps the state dict
+in the container the real file uses (``params`` / ``params_ema`` for BasicSR-trained models).
+A manifest entry without a builder makes its test fail, so a new entry cannot go untested.
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+SWINIR_M = dict(in_chans=3, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
+                resi_connection="1conv")
+
+
+def _swinir(**kw):
+    from spandrel.architectures.SwinIR import SwinIR
+
+    return SwinIR(**{**SWINIR_M, **kw})
+
+
+def _rrdb(scale: int, shuffle: int | None = None):
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    return ESRGAN(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=scale, shuffle_factor=shuffle)
+
+
+def _build(key: str):
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.DRUNet import DRUNet
+    from spandrel.architectures.FBCNN import FBCNN
+    from spandrel.architectures.HAT import HAT
+    from spandrel.architectures.SCUNet import SCUNet
+    from spandrel.architectures.Swin2SR import Swin2SR
+
+    builders = {
+        # (network, container key or None, expected scale)
+        "swinir-car-color-q10": (lambda: _swinir(upscale=1, img_size=126, window_size=7, upsampler=""), "params", 1),
+        "swinir-dn-color-25": (lambda: _swinir(upscale=1, img_size=128, window_size=8, upsampler=""), "params", 1),
+        "scunet-color-real-psnr": (lambda: SCUNet(in_nc=3, config=[4, 4, 4, 4, 4, 4, 4], dim=64), None, 1),
+        "drunet-color": (lambda: DRUNet(in_nc=4, out_nc=3, nc=[64, 128, 256, 512], nb=4), None, 1),
+        "fbcnn-color": (lambda: FBCNN(in_nc=3, out_nc=3), None, 1),
+        "realesrgan-x4": (lambda: _rrdb(4), "params_ema", 4),
+        "realesrgan-x4plus": (lambda: _rrdb(4), "params_ema", 4),
+        "realesrgan-x2plus": (lambda: _rrdb(2, shuffle=2), "params_ema", 2),
+        "realesr-general-x4v3": (lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4,
+                                                 act_type="prelu"), "params", 4),
+        "swinir-classical-x4": (lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="pixelshuffle"),
+                                "params", 4),
+        "swinir-real-x4": (lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="nearest+conv"),
+                           "params_ema", 4),
+        "swin2sr-classical-x4": (lambda: Swin2SR(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0,
+                                                 depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
+                                                 upsampler="pixelshuffle", resi_connection="1conv"), "params", 4),
+        "hat-x4": (lambda: HAT(upscale=4, in_chans=3, img_size=64, window_size=16, compress_ratio=3, squeeze_factor=30,
+                               conv_scale=0.01, overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=180,
+                               num_heads=[6] * 6, mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv"),
+                   "params_ema", 4),
+    }
+    return builders.get(key)
+
+
+def checkpoint(key: str) -> tuple[bytes, int]:
+    """(the .pth bytes of a random-weights checkpoint in the entry's real layout, its scale)."""
+    built = _build(key)
+    if built is None:
+        raise KeyError(f"no checkpoint builder for Hub entry {key!r}: add one to tests/hub_checkpoints.py")
+    make, container, scale = built
+    torch.manual_seed(0)
+    state = make().state_dict()
+    buffer = io.BytesIO()
+    torch.save({container: state} if container else state, buffer)
+    return buffer.getvalue(), scale

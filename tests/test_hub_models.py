@@ -1,0 +1,146 @@
+"""Every Hub manifest entry end to end, before any user meets it (issue 21): a checkpoint in the
+entry's real layout (tests/hub_checkpoints.py, random weights), served by a local HF_ENDPOINT
+server, downloaded and sha256-checked by our loader, recognised by spandrel as the intended
+architecture and scale, run through the package (tiled, self-ensembled, bf16 and float32) and
+through the app's /restore or /upscale endpoint. One test per entry, named after its id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from hub_checkpoints import checkpoint
+from hub_server import HubServer
+from restoration.models import hub, restorers, runtime
+
+ENTRIES = hub.manifest()
+IMAGE = (np.random.default_rng(5).random((56, 64, 3)) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One local Hub and one app for all the entries; each test serves its own file."""
+    folder = tmp_path_factory.mktemp("hub-world")
+    with pytest.MonkeyPatch.context() as mp, HubServer({}) as server:
+        import huggingface_hub.constants as constants
+
+        mp.setenv("HF_ENDPOINT", server.url)
+        mp.setenv("HF_HUB_CACHE", str(folder / "hub"))
+        mp.setattr(constants, "HF_HUB_CACHE", str(folder / "hub"))
+        mp.setattr(constants, "HF_HUB_OFFLINE", False)
+        mp.delenv("HF_HUB_OFFLINE", raising=False)
+        from gradio_client import Client
+
+        import app
+        from live_app import serving
+
+        with serving(app.build()) as url:
+            yield {"server": server, "folder": folder, "mp": mp, "client": Client(url, verbose=False)}
+
+
+def _serve(world, key: str) -> int:
+    """Serve the entry's checkpoint and point the manifest's sha256 at it (a test-only manifest)."""
+    data, scale = checkpoint(key)
+    item = ENTRIES[key]
+    world["server"].files.clear()
+    world["server"].files[(item["repo_id"], item["filename"])] = data
+    manifest = world["folder"] / f"manifest-{key}.json"
+    manifest.write_text(json.dumps({"hub": {key: {**item, "sha256": hashlib.sha256(data).hexdigest()}}}))
+    world["mp"].setattr(hub, "MANIFEST", manifest)
+    restorers._instance.cache_clear()
+    return scale
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(ENTRIES))
+def test_hub_entry_end_to_end(world, key, tmp_path):
+    expected_scale = _serve(world, key)
+    runner = hub.load(key)  # downloads from the local Hub, checks sha256, spandrel detects
+    assert runner.scale == expected_scale
+    assert any(key_path[1] == ENTRIES[key]["filename"] for key_path in world["server"].files)
+    h, w = IMAGE.shape[:2]
+    out = runner.restore_uint8(IMAGE)
+    assert out.shape == (h * runner.scale, w * runner.scale, 3) and out.dtype == np.uint8
+    tiled = runner.restore_uint8(IMAGE, tile=48, overlap=8)  # an image larger than a tile
+    assert tiled.shape == out.shape
+    small = np.ascontiguousarray(IMAGE[:24, :24])
+    assert runner.restore_uint8(small, self_ensemble=True).shape == (24 * runner.scale, 24 * runner.scale, 3)
+    as_float32 = runtime.TorchRestorer(runner.module, scale=runner.scale, multiple=runner.multiple, bf16=False,
+                                       call=runner.call, minimum=runner.minimum)
+    wide = as_float32(small.astype(np.float32) / 255)
+    assert wide.shape == (24 * runner.scale, 24 * runner.scale, 3) and np.isfinite(wide).all()
+    assert 0.0 <= wide.min() and wide.max() <= 1.0
+
+    from gradio_client import handle_file
+    from PIL import Image
+
+    path = tmp_path / "input.png"
+    Image.fromarray(IMAGE).save(path)
+    if ENTRIES[key]["task"] == "sr":
+        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), runner.scale, [key], False,
+                                                              api_name="/upscale")
+        rows = {row[0]: row for row in table["data"]}
+        assert rows[key][2] == f"{w * runner.scale}x{h * runner.scale}" and not rows[key][-1]
+    else:
+        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0,
+                                                              api_name="/restore")
+        assert [row[0] for row in table["data"]] == [key] and not table["data"][0][-1]
+    assert len(files) == 1 and Image.open(files[0]).size == (w * runner.scale, h * runner.scale)
+
+
+def _spec(monkeypatch, key, runner, **flags):
+    from restoration.models.spec import RestorerSpec
+
+    seen = []
+
+    class Recording(type(runner)):
+        def restore_uint8(self, image, **options):
+            seen.append({k: options.get(k) for k in ("quality", "sigma")})
+            return super().restore_uint8(image, **options)
+
+    recording = Recording(runner.module, call=runner.call, bf16=False, multiple=runner.multiple)
+    monkeypatch.setitem(restorers.REGISTRY, key, RestorerSpec(key, ("jpeg", "denoise"), "hub", "test", lambda: recording,
+                                                              status_check=lambda: "ready", **flags))
+    restorers._instance.cache_clear()
+    return seen
+
+
+def test_fbcnn_is_told_the_quality_read_from_the_file(monkeypatch, astro128):
+    """FBCNN's own demo must predict the quality; here the file's tables tell it (or the strength)."""
+    import torch
+    from spandrel.architectures.FBCNN import FBCNN
+
+    from restoration.codecs import get
+    from restoration.pipelines import restore as restorelib
+
+    torch.manual_seed(0)
+    runner = runtime.TorchRestorer(FBCNN(in_nc=3, out_nc=3, nb=1), multiple=8, bf16=False,
+                                   call=hub.fbcnn_call)
+    seen = _spec(monkeypatch, "tiny-fbcnn", runner, quality_aware=True)
+    data = get("jpeg").encode(astro128, quality=17)
+    told = restorelib.restore_one(get("jpeg").decode(data), "tiny-fbcnn", data=data).image
+    assert seen[-1]["quality"] == 17
+    own = restorelib.restore_one(get("jpeg").decode(data), "tiny-fbcnn").image  # no file: it predicts
+    assert seen[-1]["quality"] is None and not np.array_equal(told, own)
+    restorers._instance.cache_clear()
+
+
+def test_drunet_gets_a_noise_map_from_the_sigma_or_an_estimate(monkeypatch, astro128):
+    import torch
+    from spandrel.architectures.DRUNet import DRUNet
+
+    from restoration import degrade
+
+    torch.manual_seed(0)
+    runner = runtime.TorchRestorer(DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=1), multiple=8, bf16=False,
+                                   call=hub.drunet_call)
+    seen = _spec(monkeypatch, "tiny-drunet", runner, needs_sigma=True)
+    noisy = degrade.Noise(25, seed=3)(astro128)
+    restorers.restore(noisy, "tiny-drunet")
+    assert 18 < seen[-1]["sigma"] < 32  # estimated from the image (true sigma 25)
+    restorers.restore(noisy, "tiny-drunet", sigma=10)
+    assert seen[-1]["sigma"] == 10
+    restorers._instance.cache_clear()
