@@ -74,9 +74,17 @@ class RestorerSpec:
         return None
 
     def choice(self) -> tuple[str, str]:
-        """(label, id) for a model picker: "deeprecnet (own)", "swinir-x4 (hub: not downloaded)"."""
+        """(label, id) for a model picker: "deeprecnet (own)", "fbcnn-color (hub, Apache-2.0: not
+        downloaded, needs network)" -- what a person must know before ticking it."""
         status = self.status()
-        return (f"{self.id} ({self.source})" if status == "ready" else f"{self.id} ({self.source}: {status})", self.id)
+        source = self.source
+        if self.source == "hub":
+            from restoration.models import hub
+
+            licence = hub.manifest().get(self.weights or "", {}).get("licence")
+            source += f", {licence}" if licence else ""
+            status = "not downloaded, needs network" if status == "not downloaded" else status
+        return (f"{self.id} ({source})" if status == "ready" else f"{self.id} ({source}: {status})", self.id)
 
     def describe(self) -> dict:
         entry = own_manifest().get(self.weights, {}) if self.source == "own" else {}
