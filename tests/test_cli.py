@@ -65,7 +65,8 @@ def test_codecs_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     specs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [s["name"] for s in specs] == list(codecs.CODECS)
-    assert len(specs) == 7  # six classic codecs and our learned one
+    assert len(specs) == 10 and {"heic", "jpegli", "oxipng"} <= {s["name"] for s in specs}  # + HEIC, jpegli, OxiPNG
+    assert all(s["unavailable"] is None for s in specs)  # their packages are in requirements.txt
     for spec in specs:
         assert spec["params"], spec["name"]
         for param in spec["params"]:

@@ -17,6 +17,7 @@ LOSSY = [name for name, c in codecs.CODECS.items() if c.can_be_lossy]
 FINE = [name for name in LOSSY if name != "neural"]
 LOSSLESS_SETTINGS = [
     ("png", {}),
+    ("oxipng", {}),
     ("webp", {"lossless": True}),
     ("jpegxl", {"lossless": True}),
     ("jpeg2000", {"mode": "lossless"}),
@@ -27,10 +28,32 @@ def psnr(a, b) -> float:
     return metrics.psnr(metrics.Sample(a, b))
 
 
-def test_registry_has_the_six_codecs_and_ours():
-    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png", "neural"}
-    assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "neural"}
-    assert codecs.CODECS["png"].knob is None
+def test_registry_has_the_six_codecs_ours_and_the_shipped_encoders():
+    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png", "neural", "heic", "jpegli",
+                                  "oxipng"}
+    assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "neural", "heic", "jpegli"}
+    assert codecs.CODECS["png"].knob is None and codecs.CODECS["oxipng"].knob is None
+
+
+def test_oxipng_is_smaller_than_zlib_at_the_same_pixels(astro128):
+    png, oxi = codecs.get("png").encode(astro128, compress_level=9), codecs.get("oxipng").encode(astro128, level=4)
+    assert len(oxi) < len(png) and np.array_equal(codecs.get("oxipng").decode(oxi), astro128)
+
+
+def test_jpegli_writes_an_ordinary_jpeg(astro128):
+    data = codecs.get("jpegli").encode(astro128, quality=60)
+    assert data[:3] == b"\xff\xd8\xff" and codecs.get("jpeg").decode(data).shape == astro128.shape
+
+
+def test_a_codec_whose_package_is_missing_says_so(monkeypatch, astro128):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pillow_heif" else real(name, *a))
+    heic = codecs.get("heic")
+    assert heic.unavailable_reason() == "needs the pillow-heif package"
+    with pytest.raises(UserInputError, match="heic is not available here: needs the pillow-heif package"):
+        heic.encode(astro128)
 
 
 # -- round trips -----------------------------------------------------------------------------
@@ -40,7 +63,7 @@ def test_round_trip_real_bytes(name, astro256):
     codec = codecs.get(name)
     data = codec.encode(astro256)
     assert isinstance(data, bytes) and len(data) > 100
-    assert codecs.sniff(data) is codec
+    assert codecs.sniff(data).pillow_format == codec.pillow_format  # jpegli and OxiPNG write JPEG and PNG
     decoded = codec.decode(data)
     assert decoded.shape == astro256.shape
     assert decoded.dtype == np.uint8 and decoded.flags.c_contiguous
@@ -56,7 +79,7 @@ def test_round_trip_real_bytes(name, astro256):
 def test_round_trip_odd_size(name, odd_image):
     codec = codecs.get(name)
     data = codec.encode(odd_image)
-    assert codecs.sniff(data) is codec
+    assert codecs.sniff(data).pillow_format == codec.pillow_format
     decoded = codec.decode(data)
     assert decoded.shape == (37, 53, 3) and decoded.dtype == np.uint8
     # JPEG 2000's default is a fixed ratio (24:1): ~245 bytes here, mostly headers, so only the
@@ -90,7 +113,7 @@ def test_lossless_is_bit_exact(name, params, which, request):
     codec = codecs.get(name)
     assert codec.is_lossless(codec.resolve(params))
     data = codec.encode(image, **params)
-    assert codecs.sniff(data) is codec
+    assert codecs.sniff(data).pillow_format == codec.pillow_format  # OxiPNG writes a PNG
     decoded = codec.decode(data)
     assert decoded.shape == image.shape
     assert np.array_equal(decoded, image)
@@ -113,6 +136,8 @@ KNOB_VALUES = {
     "avif": [10, 30, 60, 90],
     "jpegxl": [10, 30, 60, 90],
     "jpeg2000": [128, 64, 24, 12],  # compression ratio: smaller ratio = higher quality
+    "heic": [10, 30, 60, 90],
+    "jpegli": [10, 30, 60, 90],
 }
 
 
@@ -154,7 +179,7 @@ def test_default_sweep_runs_low_to_high_quality(name, astro128):
 
 # Lower bound on bytes / budget: the knob is discrete (int quality) or bisected, so the best
 # fit can sit a step below the budget. JPEG 2000 allocates rate directly: within a few percent.
-FILL = {"jpeg": 0.85, "webp": 0.85, "avif": 0.85, "jpegxl": 0.85, "jpeg2000": 0.95}
+FILL = {"jpeg": 0.85, "webp": 0.85, "avif": 0.85, "jpegxl": 0.85, "jpeg2000": 0.95, "heic": 0.85, "jpegli": 0.85}
 
 
 @pytest.mark.parametrize("name", FINE)
@@ -188,7 +213,7 @@ def test_encode_to_size_more_budget_more_quality(name, astro256):
 
 
 LOWEST = {"jpeg": {"quality": 1}, "webp": {"quality": 0}, "avif": {"quality": 0},
-          "jpegxl": {"quality": 0.0}, "jpeg2000": {"rate": 2000.0}}
+          "jpegxl": {"quality": 0.0}, "jpeg2000": {"rate": 2000.0}, "heic": {"quality": 1}, "jpegli": {"quality": 1}}
 
 
 @pytest.mark.parametrize("name", FINE)

@@ -45,7 +45,7 @@ def test_degrade_writes_the_codecs_real_bytes(codec, astro128):
     knob = codeclib.get(codec).knob
     value = knob.sweep[len(knob.sweep) // 2]
     result = degrade.apply(astro128, degrade.parse_chain(f"noise:3, {codec}:q={value}"))
-    assert codeclib.sniff(result.data) is codeclib.get(codec)
+    assert codeclib.sniff(result.data).pillow_format == codeclib.get(codec).pillow_format  # jpegli writes a JPEG
     assert result.extension == codeclib.get(codec).extension
     assert np.array_equal(codeclib.get(codec).decode(result.data), result.image)
 

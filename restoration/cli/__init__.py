@@ -156,7 +156,8 @@ def cmd_codecs(args) -> int:
             print(json.dumps(spec))
             continue
         kind = "lossless" if spec["lossless_only"] else f"lossy (knob: {spec['knob']})"
-        print(f"{codec.name:10s} {kind:24s} {codec.description}")
+        status = f" [unavailable: {spec['unavailable']}]" if spec["unavailable"] else ""
+        print(f"{codec.name:10s} {kind:24s} {codec.description}{status}")
         for p in spec["params"]:
             bounds = f"{{{','.join(map(str, p['choices']))}}}" if "choices" in p else (
                 f"[{p['min']}, {p['max']}]" if "min" in p else p["type"])

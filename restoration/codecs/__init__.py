@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from restoration.codecs.base import Codec, CodecError, Encoded, Knob, Param, Target
+from restoration.codecs.extra import HEIF, Jpegli, OxiPNG
 from restoration.codecs.pillow import AVIF, JPEG, JPEG2000, JPEGXL, PNG, WebP, jxl_quality_from_distance
 from restoration.core.errors import UserInputError
 
@@ -46,8 +47,9 @@ class LearnedCodec(Codec):
         return manifestlib.section("codecs").get("neural-codec", {}).get("sha256")
 
 
-CODECS: dict[str, Codec] = {c.name: c for c in (JPEG(), JPEG2000(), WebP(), AVIF(), JPEGXL(), PNG(), LearnedCodec())}
-ALIASES = {"jpg": "jpeg", "jp2": "jpeg2000", "j2k": "jpeg2000", "jxl": "jpegxl", "jpeg-xl": "jpegxl"}
+CODECS: dict[str, Codec] = {c.name: c for c in (JPEG(), JPEG2000(), WebP(), AVIF(), JPEGXL(), PNG(), LearnedCodec(),
+                                                HEIF(), Jpegli(), OxiPNG())}
+ALIASES = {"jpg": "jpeg", "jp2": "jpeg2000", "j2k": "jpeg2000", "jxl": "jpegxl", "jpeg-xl": "jpegxl", "heif": "heic"}
 
 
 def get(name: str) -> Codec:

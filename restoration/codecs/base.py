@@ -151,7 +151,12 @@ class Codec:
             "knob": self.knob.name if self.knob else None,
             "description": self.description,
             "params": [p.describe() for p in self.params],
+            "unavailable": self.unavailable_reason(),
         }
+
+    def unavailable_reason(self) -> str | None:
+        """Why this codec cannot run here (a missing package), or None."""
+        return None
 
     # -- coding ---------------------------------------------------------------------------------
     def save_kwargs(self, params: dict) -> dict:
