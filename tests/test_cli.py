@@ -71,7 +71,7 @@ def test_codecs_json(tmp_path):
         assert spec["params"], spec["name"]
         for param in spec["params"]:
             assert {"name", "type", "default", "help"} <= set(param)
-        assert spec["lossless_only"] == (spec["name"] == "png")
+        assert spec["lossless_only"] == (spec["name"] in ("png", "oxipng"))
     jpeg = specs[0]["params"][0]
     assert jpeg == {"name": "quality", "type": "int", "default": 75, "help": "libjpeg quality", "min": 1, "max": 100}
 
