@@ -10,7 +10,7 @@ import gradio as gr
 from restoration import codecs
 from restoration.core import examples
 from restoration.models import restorers
-from restoration.pipelines import lab
+from restoration.pipelines import lab, lab_restore
 from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
 
 
@@ -19,8 +19,8 @@ def degrade(reference_path, kind, codec_name, quality, bpp, sigma, blur, factor=
     """Degrade a clean image by a chain of steps: returns the degraded file (the codec's real bytes
     when the browser shows them, else a PNG of its pixels) and what was applied."""
     image = lab.load_input(reference_path)
-    steps = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor, chain)
-    shown, own = lab.degrade_to_file(image, steps)
+    steps = lab_restore.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor, chain)
+    shown, own = lab_restore.degrade_to_file(image, steps)
     return shown, {**steps.describe(), "chain": steps.text(), "applied": steps.label(),
                    **({"codec_file": os.path.basename(own)} if own else {})}
 
@@ -30,24 +30,25 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
     """Append the step the form describes to the chain (the chain kind is then selected)."""
     if kind == "chain":
         return gr.update(), chain
-    step = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor)
+    step = lab_restore.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor)
     return "chain", ", ".join(part for part in (chain.strip(), step.text()) if part)
 
 
 @user_facing
 def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0,
             progress=gr.Progress()):
-    run, views = lab.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
+    run, views = lab_restore.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
                                   progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble),
                                   strength=strength or None)
     if not run.results:
         raise gr.Error("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     labels = list(views)
-    left, right = lab.default_pair(run, views)
-    gallery = [(views[r.model], lab.restore_caption(r)) for r in run.results]
-    return (gallery, lab.restore_table(run), lab.write_pngs(views, [r.model for r in run.results]), views,
+    left, right = lab_restore.default_pair(run, views)
+    gallery = [(views[r.model], lab_restore.restore_caption(r)) for r in run.results]
+    files = lab.write_pngs(views, [r.model for r in run.results])
+    return (gallery, lab_restore.restore_table(run), files, views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
-            (views[left], views[right]), lab.restore_note(run))
+            (views[left], views[right]), lab_restore.restore_note(run))
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -70,7 +71,8 @@ def build(demo: gr.Blocks) -> None:
                                    placeholder="e.g. downscale:2, jpeg:q=30, noise:10")
                 run_degrade = gr.Button("Degrade", scale=1)
             with gr.Accordion("Build the chain step by step", open=False):
-                kind = gr.Radio(list(lab.DEGRADATIONS), value="chain", label="Step (chain: use the text above)")
+                kind = gr.Radio(list(lab_restore.DEGRADATIONS), value="chain",
+                                label="Step (chain: use the text above)")
                 with gr.Row():
                     deg_codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob],
                                             value="jpeg", label="Codec")
@@ -92,7 +94,7 @@ def build(demo: gr.Blocks) -> None:
                 strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
                                      info="0: the JPEG quality read from the file; else restore as if saved at "
                                           "this quality (lower = stronger)")
-        outputs = results_panel(views, lab.restore_headers(), "Metrics", "Restored images (PNG)")
+        outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)")
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")

@@ -72,63 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-bpps", type=_floats, help="equal-size sweep: bpp budgets for every lossy codec")
     p.add_argument("--json", action="store_true", help="one JSON object per (image, codec, setting)")
 
-    p = sub.add_parser("models", help="list restoration models")
-    p.add_argument("--task", choices=restorers_tasks())
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("degrade", help="make degraded copies: a chain of codec, noise, blur and downscale steps")
-    p.add_argument("images", nargs="+", help="image files or folders")
-    kind = p.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--chain", help="steps in order, e.g. 'downscale:2, jpeg:q=30' or 'jpeg:q=10, noise:25' "
-                                      "(codec:q=N|bpp=X, noise:SIGMA, blur:SIGMA, downscale:FACTOR)")
-    kind.add_argument("--codec", help="one codec round trip (with --quality or --target-bpp)")
-    kind.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise, sigma on 0-255")
-    kind.add_argument("--blur", type=float, metavar="SIGMA", help="Gaussian blur, sigma in pixels")
-    kind.add_argument("--downscale", type=int, metavar="FACTOR", help="bicubic downscale by an integer")
-    p.add_argument("--quality", type=float, help="codec quality (with --codec)")
-    p.add_argument("--target-bpp", type=float, help="codec size budget (with --codec)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed")
-    out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output file (one input image only); a chain that ends in a codec "
-                                              "writes that codec's bytes, so name it .jpg, .webp, ... accordingly")
-    out.add_argument("--out-dir", type=Path, help="output folder")
-
-    p = sub.add_parser("restore", help="restore images with a model")
-    p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--task", choices=restorers_tasks(), required=True)
-    p.add_argument("--model", help="model id (default: the task's best shipped model)")
-    p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
-    p.add_argument("--strength", type=float, metavar="QUALITY",
-                   help="quality-aware models: the JPEG quality (1-100) to restore as, instead of the one read "
-                        "from the file (lower = stronger)")
-    restoring.add_self_ensemble(p)
-    p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
-    out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
-    out.add_argument("--out-dir", type=Path, help="output folder")
-    p.add_argument("--json", action="store_true", help="one JSON object per image")
-
-    p = sub.add_parser("upscale", help="super-resolve images; measure them by the standard SR protocol")
-    p.add_argument("images", nargs="+", help="low-resolution images or folders (high-resolution with --from-hr)")
-    p.add_argument("--scale", type=int, choices=(2, 4), required=True)
-    p.add_argument("--model", help="sr model id (default: the best ready one at this scale)")
-    restoring.add_self_ensemble(p)
-    ref = p.add_mutually_exclusive_group()
-    ref.add_argument("--ref", nargs="+", help="high-resolution references or folder, in the same order")
-    ref.add_argument("--from-hr", action="store_true",
-                     help="the images are high-resolution: make LR by MATLAB bicubic, upscale, measure")
-    out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
-    out.add_argument("--out-dir", type=Path, help="output folder")
-    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    restoring.add_parsers(sub)  # models, degrade, restore, upscale
     cli_bench.add_parsers(sub)  # bench, report
     return parser
-
-
-def restorers_tasks():
-    from restoration.models.restorers import TASKS
-
-    return TASKS
 
 
 def main(argv: list[str] | None = None) -> int:

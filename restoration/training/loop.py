@@ -126,23 +126,8 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(recipe.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    val_pairs, held_out = validation_set(recipe, data_root)
-    images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
-    images = with_rescaled(images, recipe.rescales)
-    stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
-                         recipe.curriculum_from, recipe.channel_shuffle, recipe.saturation_boost, recipe.condition)
-    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
-                                         persistent_workers=recipe.workers > 0)
-    model = build_model(recipe.architecture, recipe.arch_config)
-    if recipe.init_weights:
-        load_matching(model, recipe.init_weights, log)
-    model = model.to(memory_format=torch.channels_last)
-    # The averaged copy is what gets validated and saved: late steps of a run wander around a
-    # minimum (the benchmark scores of successive checkpoints zigzag); their average sits nearer it.
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
-        recipe.ema_decay), use_buffers=True) if recipe.ema_decay > 0 else None)
-    if ema is not None:
-        ema.update_parameters(model)  # the first update copies: the average starts at the start weights
+    val_pairs, loader = _data(recipe, data_root)
+    model, ema = _model(recipe, log)
     kept = ema.module if ema is not None else model
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
@@ -194,6 +179,33 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
                "train_seconds": round(time.time() - start, 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _data(recipe: Recipe, data_root: Path):
+    """(the validation pairs, an endless loader of training batches from the other images)."""
+    val_pairs, held_out = validation_set(recipe, data_root)
+    images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
+    images = with_rescaled(images, recipe.rescales)
+    stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
+                         recipe.curriculum_from, recipe.channel_shuffle, recipe.saturation_boost, recipe.condition)
+    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
+                                         persistent_workers=recipe.workers > 0)
+    return val_pairs, loader
+
+
+def _model(recipe: Recipe, log):
+    """(the network, from its init weights, and its moving average or None). The averaged copy is
+    what gets validated and saved: late steps of a run wander around a minimum (the benchmark
+    scores of successive checkpoints zigzag); their average sits nearer it."""
+    model = build_model(recipe.architecture, recipe.arch_config)
+    if recipe.init_weights:
+        load_matching(model, recipe.init_weights, log)
+    model = model.to(memory_format=torch.channels_last)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        recipe.ema_decay), use_buffers=True) if recipe.ema_decay > 0 else None)
+    if ema is not None:
+        ema.update_parameters(model)  # the first update copies: the average starts at the start weights
+    return model, ema
 
 
 def load_matching(model: torch.nn.Module, path: str, log=print) -> None:

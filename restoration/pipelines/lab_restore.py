@@ -1,0 +1,137 @@
+"""What the Restoration tab does, free of any UI code (``ui/restore_tab.py`` only wires it): the
+degradation form as a chain, the degraded file, the restore run and how its results read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from restoration import codecs as codeclib
+from restoration import metrics as metriclib
+from restoration.core import image as imagelib
+from restoration.core import scratch
+from restoration.core.errors import UserInputError
+from restoration.pipelines.lab import load_input, with_error_maps
+
+DEGRADATIONS = ("codec", "noise", "blur", "downscale", "chain")
+
+
+def make_degradation(kind: str, codec: str, quality: float, bpp: float | None, sigma: float, blur: float,
+                     factor: int = 2, chain: str = ""):
+    """UI choices -> a degradation chain, through the same text the CLI's ``--chain`` reads
+    (bpp > 0 overrides the codec quality)."""
+    from restoration import degrade
+
+    if kind == "codec":
+        knob = codeclib.get(codec).knob
+        if knob is None:
+            raise UserInputError(f"{codec} is lossless: pick a lossy codec to degrade with")
+        return degrade.parse_chain(f"{codec}:bpp={float(bpp):g}" if bpp else f"{codec}:q={quality:g}")
+    texts = {"noise": f"noise:{float(sigma):g}", "blur": f"blur:{float(blur):g}",
+             "downscale": f"downscale:{int(factor or 0)}", "chain": chain}
+    if kind not in texts:
+        raise UserInputError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
+    return degrade.parse_chain(texts[kind])
+
+
+BROWSER_FORMATS = (".jpg", ".png", ".webp")  # what the page can show and the restore step can read
+
+
+def degrade_to_file(image: np.ndarray, chain, folder: str | Path | None = None) -> tuple[str, str | None]:
+    """Apply the chain; returns (an image file for the page and the restore step: the codec's real
+    bytes when a browser shows them, a JPEG's keeping its quantisation tables; else a PNG of the
+    pixels) and (the codec's own file, when that was not it, for download)."""
+    from restoration import degrade
+
+    folder = Path(folder) if folder else scratch.folder("degraded-")
+    result = degrade.apply(image, chain)
+    own = folder / f"degraded{result.extension}"
+    own.write_bytes(result.data)
+    if result.extension in BROWSER_FORMATS:
+        return str(own), None
+    shown = folder / "degraded.png"
+    imagelib.to_pil(result.image).save(shown)
+    return str(shown), str(own)
+
+
+def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
+                 strength: float | None = None):
+    """Run each chosen model (``pipelines.restore.restore_image``); returns the run and the views."""
+    from restoration.pipelines import restore as restorelib
+
+    if degraded_path is None:
+        raise UserInputError("upload a degraded image, or degrade a clean one first")
+    data = Path(degraded_path).read_bytes()
+    degraded = imagelib.load(data, name=Path(degraded_path).name)
+    reference = load_input(reference_path) if reference_path else None
+    options = {"sigma": sigma} if sigma else {}
+    if self_ensemble:
+        options["self_ensemble"] = True
+    if strength:
+        options["strength"] = strength
+    run = restorelib.restore_image(degraded, list(model_ids), reference, data=data, progress=progress, **options)
+    views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
+             **{r.model: r.image for r in run.results}}
+    if reference is not None:
+        views = with_error_maps(views, "Reference", ["Degraded input", *[r.model for r in run.results]])
+    return run, views
+
+
+def restore_caption(result) -> str:
+    ensemble = " (self-ensemble)" if result.extra.get("self_ensemble") else ""
+    caption = f"{result.model}{ensemble} · {result.seconds:.2f} s"
+    return caption + (f" · {result.after['psnr']:.2f} dB" if result.after else "")
+
+
+def _restore_metrics():
+    from restoration.pipelines import evaluate
+
+    return [metriclib.METRICS[name] for name in evaluate.RESTORE_METRICS]
+
+
+def restore_headers() -> list[str]:
+    """model, seconds, then each restore metric's value in and out (and the PSNR gain), from the
+    metric table; the last column says why a model gave no result."""
+    headers = ["model", "seconds"]
+    for m in _restore_metrics():
+        name = m.short.removesuffix(" dB")
+        headers += [f"{name} in", f"{name} out"] + ([f"{name} gain dB"] if m.unit == "dB" else [])
+    return headers + ["note"]
+
+
+def restore_table(run) -> list[list]:
+    """One row per model: measured rows first, then a row for each model that gave no result."""
+    rows = []
+    for r in run.results:
+        row = r.row()
+        cells = [r.model, round(r.seconds, 3)]
+        for m in _restore_metrics():
+            keys = [f"{m.name}_before", f"{m.name}_after"] + ([f"{m.name}_gain"] if m.unit == "dB" else [])
+            cells += [None if not isinstance(row.get(k), float) else round(row[k], 4) for k in keys]
+        rows.append(cells + [r.extra.get("note", "")])
+    width = len(restore_headers())
+    rows += [[model, None] + [None] * (width - 3) + [f"no result: {why}"] for model, why in run.failures.items()]
+    return rows
+
+
+def restore_note(run) -> str:
+    """The status line, in words."""
+    parts = [f"Estimated JPEG quality of the input: {run.jpeg_quality}." if run.jpeg_quality
+             else "The input is not a JPEG file: no quality estimate."]
+    if run.reference is None:
+        parts.append("No reference given: PSNR/SSIM not measured.")
+    parts += [w[0].upper() + w[1:] + "." for w in run.warnings]
+    parts += [f"{r.model}: {r.extra['note']}." for r in run.results if "note" in r.extra]
+    parts += [f"{model} gave no result: {why}." for model, why in run.failures.items()]
+    return " ".join(parts)
+
+
+def default_pair(run, views: dict) -> tuple[str, str]:
+    """The compare view's first pair: the input and the best result by PSNR (when measured), else
+    the first model's."""
+    measured = [r for r in run.results if r.after and isinstance(r.after.get("psnr"), float)]
+    best = max(measured, key=lambda r: r.after["psnr"]) if measured else run.results[0]
+    return "Degraded input", best.model
