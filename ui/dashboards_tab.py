@@ -63,6 +63,11 @@ def vote(pair_id, token, preference, score_a, score_b):
     return lab_bench.panel_vote(pair_id, token, preference, score_a, score_b)
 
 
+def panel_models(task):
+    choices = lab_bench.sr_choices() if task == "super-resolution" else lab_bench.restoration_choices()
+    return gr.update(choices=choices, value=[])
+
+
 @user_facing
 def scores():
     return lab_bench.panel_scores()
@@ -131,6 +136,7 @@ def _panel() -> SimpleNamespace:
                                  sources=["upload", "clipboard"], height=200)  # through image.load, as every tab
             example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
             task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
+            # Built with both tasks' models (the API checks against these); the page shows one task's.
             models = gr.CheckboxGroup(lab_bench.restoration_choices() + lab_bench.sr_choices(),
                                       label="Models to compare (two are drawn per pair)")
             with gr.Row():
@@ -141,10 +147,13 @@ def _panel() -> SimpleNamespace:
             ui.new = gr.Button("Show a pair", variant="primary")
         with gr.Column(scale=2):
             ui.note = gr.Markdown()
-            with gr.Row():
-                ui.input = gr.Image(label="Input", type="numpy", format="png", interactive=False)
-                ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False)
-                ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False)
+            with gr.Row():  # A and B large, side by side; full screen from each image's corner button
+                ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False, height=420,
+                                buttons=["fullscreen"])
+                ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False, height=420,
+                                buttons=["fullscreen"])
+            with gr.Accordion("What both were given", open=False):
+                ui.input = gr.Image(label="Input", type="numpy", format="png", interactive=False, height=260)
             ui.id = gr.Number(value=None, label="Pair", interactive=False, precision=0)
             ui.token = gr.Textbox(value="", visible=False)  # the pair's vote token, from /panel_pair
             with gr.Row():
@@ -155,6 +164,8 @@ def _panel() -> SimpleNamespace:
     ui.scores = gr.Dataframe(headers=panel.SCORE_HEADERS, label="Score per model", interactive=False)
     ui.refresh = gr.Button("Refresh scores")
     ui.inputs = [image, example, task, models, codec, quality, scale]
+    task.change(panel_models, task, models, api_visibility="private")  # never restoration and SR mixed
+    ui.task, ui.models = task, models
     return ui
 
 
@@ -182,3 +193,4 @@ def build(demo: gr.Blocks) -> None:
     blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.note,
                      api_name="panel_vote")
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")
+    demo.load(panel_models, blind.task, blind.models, api_visibility="private")
