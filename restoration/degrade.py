@@ -44,12 +44,15 @@ class Compress(Degradation):
     bpp: float | None = None
 
     def __call__(self, image):
+        codec, data = self.encode(image)
+        return codec.decode(data)
+
+    def encode(self, image) -> tuple[codeclib.Codec, bytes]:
+        """(the codec, the real bytes it wrote) at these settings or within the bpp budget."""
         codec = codeclib.get(self.codec)
         if self.bpp is not None:
-            data = codec.encode_to_size(image, codeclib.Target(bpp=self.bpp).budget(image), **self.params).data
-        else:
-            data = codec.encode(image, **self.params)
-        return codec.decode(data)
+            return codec, codec.encode_to_size(image, codeclib.Target(bpp=self.bpp).budget(image), **self.params).data
+        return codec, codec.encode(image, **self.params)
 
     def describe(self):
         return {"kind": "compress", "codec": self.codec, "params": dict(self.params), "bpp": self.bpp}
@@ -255,11 +258,7 @@ def apply(image: np.ndarray, chain: Degradation) -> Degraded:
         image = step(image)
     last = steps[-1]
     if isinstance(last, Compress):
-        codec = codeclib.get(last.codec)
-        if last.bpp is not None:
-            data = codec.encode_to_size(image, codeclib.Target(bpp=last.bpp).budget(image), **last.params).data
-        else:
-            data = codec.encode(image, **last.params)
+        codec, data = last.encode(image)
         return Degraded(codec.decode(data), data, codec.extension, Chain(tuple(steps)))
     pixels = last(image)
     return Degraded(pixels, codeclib.get("png").encode(pixels), ".png", Chain(tuple(steps)))
