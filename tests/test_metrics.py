@@ -232,3 +232,15 @@ def test_faster_than_scikit_image(astro):
     theirs_s, theirs_values = best_of(theirs)
     assert ours_values == pytest.approx(theirs_values, abs=1e-5)
     assert theirs_s >= 2.0 * ours_s, f"ours {ours_s * 1e3:.1f} ms vs scikit-image {theirs_s * 1e3:.1f} ms"
+
+
+def test_ssimulacra2_is_on_demand_100_for_identical_and_falls_with_quality(astro256):
+    from restoration import codecs as codeclib
+    from restoration import metrics as metriclib
+
+    assert "ssimulacra2" not in metriclib.names() and "ssimulacra2" in metriclib.names(on_demand=True)
+    score = metriclib.METRICS["ssimulacra2"].compute
+    assert score(metriclib.Sample(astro256, astro256)) == pytest.approx(100.0)
+    jpeg = codeclib.get("jpeg")
+    scores = [score(metriclib.Sample(astro256, jpeg.decode(jpeg.encode(astro256, quality=q)))) for q in (10, 40, 90)]
+    assert scores[0] < scores[1] < scores[2] < 100.0

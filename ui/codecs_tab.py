@@ -26,12 +26,13 @@ def rd_metric_choices() -> list[tuple[str, str]]:
 
 def make_compare(param_keys: list[tuple[str, str]]):
     @user_facing
-    def compare(image_path, codec_names, size_mode, target_value, *param_values, progress=gr.Progress()):
+    def compare(image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()):
         image = lab.load_input(image_path)
         values = dict(zip(param_keys, param_values))
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
-        results = lab.compare(image, settings, target, progress=lambda f, d: progress(f, desc=d))
+        results = lab.compare(image, settings, target, progress=lambda f, d: progress(f, desc=d),
+                              perceptual=bool(perceptual))
         views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
         views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results])
         labels = list(views)
@@ -88,6 +89,7 @@ def build(demo: gr.Blocks) -> None:
             with gr.Row():
                 size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Size", scale=2)
                 target_value = gr.Number(value=0.5, label="Target (bpp or KiB)", minimum=0, visible=False, scale=1)
+            perceptual = gr.Checkbox(value=False, label="Perceptual metric (SSIMULACRA 2, ~0.3 s a codec)")
             run = gr.Button("Compress", variant="primary")
             param_keys, param_inputs = [], []
             with gr.Accordion("Codec settings", open=False):
@@ -125,7 +127,7 @@ def build(demo: gr.Blocks) -> None:
 
     example.change(load_example, example, source, api_visibility="private")
     size_mode.change(show_target, size_mode, target_value, api_visibility="private")
-    run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, *param_inputs],
+    run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual, *param_inputs],
               [table, bars, downloads, views, left, right, slider, status], api_name="compare", **heavy())
     gr.on([left.change, right.change, zoom_factor.change, center_x.release, center_y.release],
           compare_view, [views, left, right, zoom_factor, center_x, center_y], slider, api_visibility="private")

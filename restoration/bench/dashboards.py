@@ -26,7 +26,7 @@ METRIC_LABELS = {**{name: metriclib.header(name) for name in metriclib.METRICS},
 BD_HEADERS = ["data set", "anchor", "test", "metric", "BD-rate %", "BD-quality", "bytes saved / image",
               "overlap", "points (anchor/test)"]
 # Per-method means: every fidelity metric of the table (LPIPS included: empty where not computed) and bpp.
-METHOD_METRICS = (*metriclib.names("fidelity", available_only=False), "bpp")
+METHOD_METRICS = (*metriclib.names("fidelity", available_only=False, on_demand=True), "bpp")
 METHOD_HEADERS = ["data set", "method", "rows", *[METRIC_LABELS[m] for m in METHOD_METRICS], "time ms"]
 
 
@@ -176,7 +176,7 @@ def format_figure(rows: list[dict]) -> go.Figure:
     return fig
 
 
-HEATMAP_METRICS = tuple(metriclib.names(available_only=False))
+HEATMAP_METRICS = tuple(metriclib.names(available_only=False, on_demand=True))
 _LOWER_BETTER = {m.name for m in metriclib.METRICS.values() if m.lower_better}
 
 

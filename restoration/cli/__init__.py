@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", type=Path, help="output file (one input image only)")
     out.add_argument("--out-dir", type=Path, help="output folder (default: current folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--perceptual", action="store_true", help="also the slow perceptual metrics (SSIMULACRA 2)")
 
     p = sub.add_parser("sweep", help="rate-distortion sweep over codecs and settings")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualities", type=_floats, help="quality values for codecs with a quality knob")
     p.add_argument("--target-bpps", type=_floats, help="equal-size sweep: bpp budgets for every lossy codec")
     p.add_argument("--json", action="store_true", help="one JSON object per (image, codec, setting)")
+    p.add_argument("--perceptual", action="store_true", help="also the slow perceptual metrics (SSIMULACRA 2)")
 
     restoring.add_parsers(sub)  # models, degrade, restore, upscale
     cli_bench.add_parsers(sub)  # bench, report
@@ -150,7 +152,7 @@ def cmd_compress(args) -> int:
     printer = Printer(args.json)
     for path in paths:
         image = imagelib.load(path)
-        result = evaluate.compress(image, codec, params, _target(args))
+        result = evaluate.compress(image, codec, params, _target(args), metriclib.names(on_demand=args.perceptual))
         destination = args.out or out_dir / f"{path.stem}_{codec.name}{codec.extension}"
         write_bytes(result.data, destination)
         printer.emit({"image": str(path), **result.row(), "file": str(destination)})
@@ -166,7 +168,7 @@ def cmd_sweep(args) -> int:
     printer = Printer(args.json)
     for path in paths:
         image = imagelib.load(path)
-        for _, result in evaluate.run_sweep({str(path): image}, plan):
+        for _, result in evaluate.run_sweep({str(path): image}, plan, metriclib.names(on_demand=args.perceptual)):
             printer.emit({"image": str(path), **result.row()})
     return 0
 

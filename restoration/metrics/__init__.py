@@ -29,6 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from restoration.metrics.perceptual import Ssimulacra2
 from restoration.metrics.ssim import (MS_SSIM_MIN_SIDE, MS_WEIGHTS, PEAK, RADIUS, ReferenceMoments,  # noqa: F401
                                       ReferenceStats, halve, ssim_components)
 
@@ -226,6 +227,7 @@ class Metric:
     compute: Callable[[Sample], float | None]
     kind: str  # "fidelity" (reference vs distorted), "rate" or "time"
     short: str = ""  # a table column's header, with its unit ("PSNR dB")
+    on_demand: bool = False  # slow: computed when asked for (a checkbox, --perceptual), never by default
 
     def unavailable_reason(self) -> str | None:
         check = getattr(self.compute, "unavailable_reason", None)
@@ -233,7 +235,8 @@ class Metric:
 
     def describe(self) -> dict:
         return {"name": self.name, "label": self.label, "unit": self.unit, "lower_better": self.lower_better,
-                "range": [self.low, self.high], "kind": self.kind, "unavailable": self.unavailable_reason()}
+                "range": [self.low, self.high], "kind": self.kind, "unavailable": self.unavailable_reason(),
+                "on_demand": self.on_demand}
 
 
 METRICS: dict[str, Metric] = {
@@ -244,6 +247,8 @@ METRICS: dict[str, Metric] = {
         Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM"),
         Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM"),
         Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity", "LPIPS"),
+        Metric("ssimulacra2", "SSIMULACRA 2", "", False, -math.inf, 100.0, Ssimulacra2(), "fidelity", "SSIMULACRA2",
+               on_demand=True),
         Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp"),
         Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),
         Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time", "encode ms"),
@@ -252,11 +257,12 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def names(*kinds: str, available_only: bool = True) -> list[str]:
+def names(*kinds: str, available_only: bool = True, on_demand: bool = False) -> list[str]:
     """Metric names in table order, of the given kinds ("fidelity", "rate", "time"; none: all),
-    leaving out those that cannot be computed here unless ``available_only`` is False."""
+    leaving out those that cannot be computed here unless ``available_only`` is False, and the
+    slow on-demand ones unless ``on_demand``."""
     return [m.name for m in METRICS.values() if (not kinds or m.kind in kinds)
-            and not (available_only and m.unavailable_reason())]
+            and not (available_only and m.unavailable_reason()) and (on_demand or not m.on_demand)]
 
 
 def header(name: str) -> str:

@@ -19,10 +19,10 @@ ORIGINAL = "Original"
 
 
 def table_metrics() -> list:
-    """The compare table's metric columns: every metric computable here, from the metric table,
-    quality first, then rate, then time."""
+    """The compare table's metric columns: every metric computable here (on-demand ones are empty
+    unless asked for), from the metric table, quality first, then rate, then time."""
     order = {"fidelity": 0, "rate": 1, "time": 2}
-    available = [m for m in metriclib.METRICS.values() if m.unavailable_reason() is None]
+    available = [metriclib.METRICS[name] for name in metriclib.names(on_demand=True)]
     return sorted(available, key=lambda m: order.get(m.kind, 3))
 
 
@@ -65,8 +65,11 @@ def compare(
     settings: dict[str, dict],
     target: evaluate.Target | None,
     progress: Callable[[float, str], None] | None = None,
+    perceptual: bool = False,
 ) -> list[evaluate.CodecResult]:
-    """Run every chosen codec (``settings``: codec name -> its params) on one image."""
+    """Run every chosen codec (``settings``: codec name -> its params) on one image; with
+    ``perceptual`` also the on-demand metrics (SSIMULACRA 2)."""
+    names = metriclib.names(on_demand=perceptual)
     if not settings:
         raise UserInputError("choose at least one codec")
     results = []
@@ -76,7 +79,7 @@ def compare(
             progress(i / len(settings), f"encoding {name}")
         codec = codeclib.get(name)
         use_target = target if target is not None and not codec.is_lossless(codec.resolve(params)) else None
-        results.append(evaluate.compress(image, codec, params, use_target, reference_stats=stats))
+        results.append(evaluate.compress(image, codec, params, use_target, names, reference_stats=stats))
     return results
 
 
