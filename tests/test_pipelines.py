@@ -158,3 +158,14 @@ def test_error_maps_show_where_a_result_differs(astro128):
     assert heat.astype(float).mean() > same.astype(float).mean() + 20
     views = lab.with_error_maps({"Reference": astro128, "noisy": noisy}, "Reference", ["noisy"])
     assert list(views) == ["Reference", "noisy", "|error| noisy"]
+
+
+def test_zoom_fits_or_shows_true_pixels_around_a_centre(astro256):
+    from restoration.pipelines import lab
+
+    assert lab.zoom(astro256, 0, 50, 50) is astro256  # fit: the whole image
+    one = lab.zoom(astro256, 1, 50, 50)
+    assert one.shape == astro256.shape  # smaller than the view: all of it, 1 image px = 1 screen px
+    four = lab.zoom(astro256, 4, 0, 0)
+    assert four.shape == (140 * 4, 200 * 4, 3)  # a 140x200 window of the 560x800 view, each pixel 4x4
+    assert np.array_equal(four[:4, :4], np.broadcast_to(astro256[0, 0], (4, 4, 3)))  # top-left pixel, 4x4

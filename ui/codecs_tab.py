@@ -105,7 +105,7 @@ def build(demo: gr.Blocks) -> None:
             with gr.Row():
                 left = gr.Dropdown([], label="Left")
                 right = gr.Dropdown([], label="Right")
-                zoom_factor = gr.Radio([1, 2, 4, 8], value=1, label="Zoom")
+                zoom_factor = gr.Radio(lab.ZOOMS, value=0, label="Zoom (1:1 = true pixels)")
             slider = gr.ImageSlider(label="Compare (drag the handle)", format="png", type="numpy",
                                     interactive=False, max_height=560)
             with gr.Row():

@@ -129,7 +129,7 @@ def results_panel(views: gr.State, headers: list[str], table_label: str, files_l
         with gr.Row():
             left = gr.Dropdown([], label="Left")
             right = gr.Dropdown([], label="Right")
-            zoom = gr.Radio([1, 2, 4, 8], value=1, label="Zoom")
+            zoom = gr.Radio(lab.ZOOMS, value=0, label="Zoom (1:1 = true pixels)")
         slider = gr.ImageSlider(label="Compare (drag the handle; |error| entries are error maps)", format="png",
                                 type="numpy", interactive=False, max_height=640)
         with gr.Row():

@@ -122,14 +122,19 @@ def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None
     return paths
 
 
+VIEW = (560, 800)  # (height, width) of the compare view in the page, in screen pixels
+ZOOMS = [("fit", 0), ("1:1", 1), ("2:1", 2), ("4:1", 4)]  # 1:1 = one image pixel per screen pixel
+
+
 def zoom(image: np.ndarray, factor: int, center_x: float, center_y: float) -> np.ndarray:
-    """Crop 1/factor of the image around (center_x, center_y) in percent; enlarge with nearest
-    neighbour so individual pixels (and codec artifacts) stay visible."""
-    factor = max(1, int(factor))
-    if factor == 1:
+    """The whole image (``factor`` 0, "fit"), or at true pixel scale ``factor``:1: the window of
+    VIEW / factor image pixels around (center_x, center_y) in percent, each pixel enlarged to
+    factor x factor screen pixels by nearest neighbour, so codec artifacts stay visible."""
+    factor = int(factor or 0)
+    if factor <= 0:
         return image
     h, w = image.shape[:2]
-    ch, cw = max(1, h // factor), max(1, w // factor)
+    ch, cw = max(1, min(h, VIEW[0] // factor)), max(1, min(w, VIEW[1] // factor))
     cy = int(np.clip(center_y / 100.0 * h - ch / 2, 0, h - ch))
     cx = int(np.clip(center_x / 100.0 * w - cw / 2, 0, w - cw))
     crop = image[cy:cy + ch, cx:cx + cw]
