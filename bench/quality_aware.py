@@ -65,6 +65,8 @@ def score(images, coded: list[bytes], codec, log, what: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="JPEG qualities")
+    parser.add_argument("--other", default="0.3", help="bpp targets for WebP, AVIF and JPEG 2000 (blank: none)")
     parser.add_argument("--checkpoint")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_quality_aware.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_quality_aware.jsonl")
@@ -81,8 +83,9 @@ def main() -> None:
 
         jpeg = codecs.get("jpeg")
         rows = [("JPEG", f"q{q}", score(images, [jpeg.encode(im, quality=q, subsampling="4:2:0") for im in images],
-                                        jpeg, log, f"jpeg q{q}")) for q in QUALITIES]
-        for name, bpp in OTHER:
+                                        jpeg, log, f"jpeg q{q}")) for q in map(int, args.qualities.split(","))]
+        targets = [float(b) for b in args.other.split(",") if b.strip()]
+        for name, bpp in [(n, b) for n, _ in OTHER[::2] for b in targets]:
             codec = codecs.get(name)
             coded = [codec.encode_to_size(im, codecs.Target(bpp=bpp).budget(im)).data for im in images]
             rows.append((codec.label, f"{bpp} bpp", score(images, coded, codec, log, f"{name} {bpp}")))
@@ -91,8 +94,8 @@ def main() -> None:
     lines = [f"| {codec} | {setting} | {r['input']:.2f} | {r['deeprecnet']:.2f} ({r['deeprecnet'] - r['input']:+.2f}) "
              f"| {r['deeprecnet-qa']:.2f} | {r['deeprecnet-qa blind']:.2f} | {r['deeprecnet-qa'] - r['input']:+.2f} | "
              f"{r['deeprecnet-qa blind'] - r['input']:+.2f} |" for codec, setting, r in rows]
-    text = (f"# Quality-aware artifact removal on Kodak24\n\n`python bench/quality_aware.py"
-            f"{' --limit ' + str(args.limit) if args.limit else ''}` ({len(images)} images; "
+    command = " ".join(["python bench/quality_aware.py", *sys.argv[1:]])
+    text = (f"# Quality-aware artifact removal on Kodak24\n\n`{command}` ({len(images)} images; "
             f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
             "it (the JPEG quality read from the file's tables; `deeprecnet` passes its input through above q92).\n\n"
             + "\n".join(header + lines) + "\n")

@@ -145,7 +145,7 @@ def test_restoration_tab(page, small_png):
     gallery = page.locator(".block", has=page.get_by_text("Results", exact=True)).filter(has=page.locator("img"))
     assert gallery.locator("img").count() >= 1
     table = page.locator(".block", has=page.get_by_text("Metrics", exact=True)).last
-    assert table.get_by_text("deeprecnet", exact=True).count() >= 1
+    assert table.get_by_text("deeprecnet-qa", exact=True).count() >= 1  # the default artifact model
     _finish(page, "restoration")
 
 

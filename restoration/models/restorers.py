@@ -51,13 +51,13 @@ def _interpolation_specs() -> list[RestorerSpec]:
 
 
 REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
-    RestorerSpec("deeprecnet", ("jpeg",), "own",
-                 "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
-                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92, self_ensemble=True),
     RestorerSpec("deeprecnet-qa", ("jpeg",), "own",
                  "Quality-aware DeepRecNet: the artifact U-Net told the JPEG quality read from the file's tables "
                  "(FiLM on its decoder), blind for other codecs; trained over q5-q95 and four codecs",
                  _own("deeprecnet-qa"), weights="deeprecnet-qa", self_ensemble=True, quality_aware=True),
+    RestorerSpec("deeprecnet", ("jpeg",), "own",
+                 "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
+                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92, self_ensemble=True),
     RestorerSpec("deeprecnet-denoise", ("denoise",), "own",
                  "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
                  _own("deeprecnet-denoise"), weights="deeprecnet-denoise", self_ensemble=True),
