@@ -70,13 +70,13 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
     RestorerSpec("subpixel-sr-x2", ("sr",), "own",
                  "Residual sub-pixel CNN x2: the x4 network's features fine-tuned with one pixel-shuffle stage (seed paper)",
                  _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2", self_ensemble=True),
-    RestorerSpec("subpixel-sr-x4", ("sr",), "own",
-                 "Residual sub-pixel CNN x4: residual blocks on the LR grid, pixel-shuffle upsampling, global bicubic residual (seed paper)",
-                 _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4", self_ensemble=True),
     RestorerSpec("subpixel-ca-sr-x4", ("sr",), "own",
                  "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
                  "subpixel-sr-x4 and trained longer on larger patches with a moving average of the weights",
                  _own("subpixel-ca-sr-x4"), scale=4, weights="subpixel-ca-sr-x4", self_ensemble=True),
+    RestorerSpec("subpixel-sr-x4", ("sr",), "own",
+                 "Residual sub-pixel CNN x4: residual blocks on the LR grid, pixel-shuffle upsampling, global bicubic residual (seed paper)",
+                 _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4", self_ensemble=True),
     RestorerSpec("srgan-x4", ("sr",), "own",
                  "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
                  "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
