@@ -47,10 +47,17 @@ def megapixels(paths, use_examples: bool) -> tuple[int, float]:
         elif path.is_file():
             sizes.append(imagelib.header_size(path.read_bytes()[:1 << 16], name=path.name))
     if use_examples:
-        from restoration.core import examples
-
-        sizes += [examples.load_example(name).shape[1::-1] for name in examples.EXAMPLES]
+        sizes += _example_sizes()
     return len(sizes), sum(w * h for w, h in sizes) / 1e6
+
+
+@functools.cache
+def _example_sizes() -> list[tuple[int, int]]:
+    """(width, height) of the example set, decoded once per process (the estimate reruns on every
+    change of the benchmark form)."""
+    from restoration.core import examples
+
+    return [examples.load_example(name).shape[1::-1] for name in examples.EXAMPLES]
 
 
 def estimate(tasks: dict[str, int], mp: float, db: Path) -> float:

@@ -121,13 +121,14 @@ def _check_allowed(item: dict) -> None:
 def _verify(key: str, item: dict, path: Path) -> None:
     """The manifest's sha256, else the one recorded at first use (recorded now, on first use)."""
     actual = manifestlib.sha256_of(path)
-    expected = item.get("sha256") or (trusted(key) or {}).get("sha256")
+    first_use = trusted(key)
+    expected = item.get("sha256") or (first_use or {}).get("sha256")
     if expected and not hash_matches(actual, expected):
         path.unlink(missing_ok=True)
         source = "the manifest" if item.get("sha256") else "its first download"
         raise HubError(f"{item['filename']}: sha256 {actual[:12]}… does not match {source} "
                        f"({expected[:12]}…); refused and removed")
-    if trusted(key) is None:
+    if first_use is None:
         _record_trust(key, {"sha256": actual, "commit": resolved_commit(path), "repo_id": item["repo_id"],
                             "filename": item["filename"], "pinned": bool(item.get("sha256")),
                             "first_use": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
@@ -193,14 +194,17 @@ def load(key: str, entries: dict | None = None, allow_download: bool = True):
     """A ready-to-call restorer for a Hub model, through spandrel."""
     item = entry(key, entries)
     _check_suffix(item["filename"])
+    # ``download`` verifies the file, cached or fetched (the cache is outside the lab's control);
+    # a cached file taken without it is verified here, so every load hashes the file once.
     path = download(key, entries) if allow_download else cached_path(item)
     if path is None:
         raise HubError(f"{key}: not downloaded")
+    if not allow_download:
+        _verify(key, item, path)
     from spandrel import ImageModelDescriptor, ModelLoader  # heavy import: only once a file is here
 
     from restoration.models.runtime import TorchRestorer
 
-    _verify(key, item, path)  # again at every load: the cache is outside the lab's control
     try:
         descriptor = ModelLoader().load_from_file(path)
     except Exception as exc:

@@ -207,7 +207,7 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     else:
         options.pop("strength", None)
     if spec.needs_sigma and not options.get("sigma"):
-        options = {**options, "sigma": estimate_sigma(image)}
+        options = {**options, "sigma": classical.estimate_sigma(imagelib.to_float(image))}
     sigma = options.get("sigma")
     if sigma is not None and not 0 <= float(sigma) <= 255:
         raise UserInputError(f"the noise sigma must be from 0 to 255, got {sigma}")
@@ -217,14 +217,6 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     start = time.perf_counter()
     output = run(image, model_id, options)
     return Restored(output, model_id, time.perf_counter() - start, options)
-
-
-def estimate_sigma(image: np.ndarray) -> float:
-    """The Gaussian noise level of an image on the 0-255 scale (scikit-image's wavelet estimate,
-    averaged over the channels), for a network that must be told it."""
-    from skimage.restoration import estimate_sigma as estimate
-
-    return float(estimate(image.astype(np.float32) / 255.0, channel_axis=-1, average_sigmas=True) * 255.0)
 
 
 def _run(image: np.ndarray, model_id: str, options: dict) -> np.ndarray:

@@ -8,7 +8,6 @@ from typing import Callable
 
 import numpy as np
 
-from restoration import codecs as codeclib
 from restoration import metrics as metriclib
 from restoration.core import image as imagelib
 from restoration.core import scratch
@@ -24,10 +23,7 @@ def make_degradation(kind: str, codec: str, quality: float, bpp: float | None, s
     (bpp > 0 overrides the codec quality)."""
     from restoration import degrade
 
-    if kind == "codec":
-        knob = codeclib.get(codec).knob
-        if knob is None:
-            raise UserInputError(f"{codec} is lossless: pick a lossy codec to degrade with")
+    if kind == "codec":  # parse_chain refuses a lossless codec, naming the step
         return degrade.parse_chain(f"{codec}:bpp={float(bpp):g}" if bpp else f"{codec}:q={quality:g}")
     texts = {"noise": f"noise:{float(sigma):g}", "blur": f"blur:{float(blur):g}",
              "downscale": f"downscale:{int(factor or 0)}", "chain": chain}

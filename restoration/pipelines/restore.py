@@ -50,10 +50,13 @@ def check_reference(reference: np.ndarray | None, degraded: np.ndarray, scale: i
 
 
 def restore_one(degraded: np.ndarray, model_id: str, reference: np.ndarray | None = None, *,
-                data: bytes | None = None, metric_names: Iterable[str] = evaluate.RESTORE_METRICS,
-                reference_stats=None, **options) -> evaluate.RestoreResult:
-    """One model on one image, told the file's JPEG quality when ``data`` is a JPEG."""
-    return evaluate.restore(degraded, model_id, reference, metric_names, jpeg_quality=quality_hint(data),
+                data: bytes | None = None, jpeg_quality: int | None = None,
+                metric_names: Iterable[str] = evaluate.RESTORE_METRICS, reference_stats=None,
+                **options) -> evaluate.RestoreResult:
+    """One model on one image, told the file's JPEG quality when ``data`` is a JPEG (or
+    ``jpeg_quality``, when the caller has read it already)."""
+    quality = quality_hint(data) if jpeg_quality is None else jpeg_quality
+    return evaluate.restore(degraded, model_id, reference, metric_names, jpeg_quality=quality,
                             reference_stats=reference_stats, **options)
 
 
@@ -74,15 +77,16 @@ def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndar
     if not model_ids:
         raise UserInputError("choose at least one model")
     warnings = check_reference(reference, degraded)
+    hint = quality_hint(data)  # read from the file once, told to every model
     results, failures = [], {}
     for i, model_id in enumerate(dict.fromkeys(model_ids)):
         if progress:
             progress(i / len(model_ids), f"running {model_id}")
         try:
-            results.append(restore_one(degraded, model_id, reference, data=data, **options))
+            results.append(restore_one(degraded, model_id, reference, jpeg_quality=hint, **options))
         except UserInputError as exc:
             failures[model_id] = str(exc)
         except Exception as exc:  # noqa: BLE001  one model's bug must not lose the others' results
             log.exception("model %s failed", model_id)
             failures[model_id] = f"failed ({type(exc).__name__}: {exc})"
-    return RestoreRun(degraded, reference, results, failures, quality_hint(data), warnings)
+    return RestoreRun(degraded, reference, results, failures, hint, warnings)
