@@ -151,11 +151,12 @@ def cmd_restore(args) -> int:
         warnings = restorelib.check_reference(reference, degraded)
         for warning in warnings:
             print(f"warning: {path.name}: {warning}", file=sys.stderr)
-        result = restorelib.restore_one(degraded, model.id, reference, data=data, **options)
+        hint = restorelib.quality_hint(data)
+        result = restorelib.restore_one(degraded, model.id, reference, jpeg_quality=hint, **options)
         destination = output_path(args, path, paths, model.id)
         write_png(result.image, destination)
         row = {"image": str(path), **result.row(), "task": args.task, "file": str(destination),
-               "jpeg_quality": restorelib.quality_hint(data), **({"warnings": warnings} if warnings else {})}
+               "jpeg_quality": hint, **({"warnings": warnings} if warnings else {})}
         if printer:
             printer.emit(row)
         else:
