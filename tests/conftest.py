@@ -98,3 +98,12 @@ def write_image(tmp_path):
         return path
 
     return write
+
+
+def codec_params(names):
+    """pytest params for codec names; a codec whose weights are not trained yet is skipped."""
+    from restoration import codecs
+
+    return [pytest.param(name, marks=pytest.mark.skipif(codecs.CODECS[name].unavailable_reason() is not None,
+                                                        reason=str(codecs.CODECS[name].unavailable_reason())))
+            for name in names]

@@ -9,12 +9,14 @@ from restoration import codecs
 from restoration.pipelines import evaluate
 from restoration import metrics
 from restoration.core.errors import UserInputError
+from conftest import codec_params
 
 ALL = list(codecs.CODECS)
 LOSSY = [name for name, c in codecs.CODECS.items() if c.can_be_lossy]
-# Codecs with a fine-grained knob. The learned codec has five rate points, so byte budgets fall
-# between them; its own rate and budget behaviour is tested in test_neural_codec.py.
-FINE = [name for name in LOSSY if name != "neural"]
+# Codecs with a fine-grained knob. The learned codecs have five and seven rate points, so byte
+# budgets fall between them; their own rate and budget behaviour is tested in test_neural_codec.py
+# and test_hyperprior_codec.py.
+FINE = [name for name in LOSSY if name not in ("neural", "neural-hp")]
 LOSSLESS_SETTINGS = [
     ("png", {}),
     ("oxipng", {}),
@@ -29,9 +31,9 @@ def psnr(a, b) -> float:
 
 
 def test_registry_has_the_six_codecs_ours_and_the_shipped_encoders():
-    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png", "neural", "heic", "jpegli",
-                                  "oxipng"}
-    assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "neural", "heic", "jpegli"}
+    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png", "neural", "neural-hp", "heic",
+                                  "jpegli", "oxipng"}
+    assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "neural", "neural-hp", "heic", "jpegli"}
     assert codecs.CODECS["png"].knob is None and codecs.CODECS["oxipng"].knob is None
 
 
@@ -58,7 +60,7 @@ def test_a_codec_whose_package_is_missing_says_so(monkeypatch, astro128):
 
 # -- round trips -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", codec_params(ALL))
 def test_round_trip_real_bytes(name, astro256):
     codec = codecs.get(name)
     data = codec.encode(astro256)
@@ -75,7 +77,7 @@ def test_round_trip_real_bytes(name, astro256):
         assert len(data) < astro256.nbytes / 4
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", codec_params(ALL))
 def test_round_trip_odd_size(name, odd_image):
     codec = codecs.get(name)
     data = codec.encode(odd_image)
@@ -92,7 +94,7 @@ def test_sniff_rejects_non_images():
     assert codecs.sniff(b"definitely not an image" * 10) is None
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", codec_params(ALL))
 def test_decode_garbage_is_a_clear_error(name):
     with pytest.raises(codecs.CodecError, match=f"{name} could not decode"):
         codecs.get(name).decode(b"\x00garbage bytes" * 20)
@@ -141,7 +143,7 @@ KNOB_VALUES = {
 }
 
 
-@pytest.mark.parametrize("name", FINE)
+@pytest.mark.parametrize("name", codec_params(FINE))
 def test_quality_knob_is_monotonic(name, astro256):
     codec = codecs.get(name)
     knob = codec.knob.name
@@ -157,7 +159,7 @@ def test_quality_knob_is_monotonic(name, astro256):
     assert sizes[-1] > 3 * sizes[0], sizes
 
 
-@pytest.mark.parametrize("name", LOSSY)
+@pytest.mark.parametrize("name", codec_params(LOSSY))
 def test_default_sweep_runs_low_to_high_quality(name, astro128):
     """Knob.sweep is documented as 'low to high quality': file size must grow along it."""
     codec = codecs.get(name)
@@ -182,7 +184,7 @@ def test_default_sweep_runs_low_to_high_quality(name, astro128):
 FILL = {"jpeg": 0.85, "webp": 0.85, "avif": 0.85, "jpegxl": 0.85, "jpeg2000": 0.95, "heic": 0.85, "jpegli": 0.85}
 
 
-@pytest.mark.parametrize("name", FINE)
+@pytest.mark.parametrize("name", codec_params(FINE))
 @pytest.mark.parametrize("bpp", [0.6, 1.0, 2.0])
 def test_encode_to_size_fills_the_budget(name, bpp, astro256):
     codec = codecs.get(name)
@@ -203,7 +205,7 @@ def test_encode_to_size_fills_the_budget(name, bpp, astro256):
             assert not (len(encoded.data) < next_size <= budget)
 
 
-@pytest.mark.parametrize("name", LOSSY)
+@pytest.mark.parametrize("name", codec_params(LOSSY))
 def test_encode_to_size_more_budget_more_quality(name, astro256):
     codec = codecs.get(name)
     small = codec.encode_to_size(astro256, 4000)
@@ -216,7 +218,7 @@ LOWEST = {"jpeg": {"quality": 1}, "webp": {"quality": 0}, "avif": {"quality": 0}
           "jpegxl": {"quality": 0.0}, "jpeg2000": {"rate": 2000.0}, "heic": {"quality": 1}, "jpegli": {"quality": 1}}
 
 
-@pytest.mark.parametrize("name", FINE)
+@pytest.mark.parametrize("name", codec_params(FINE))
 def test_encode_to_size_impossible_budget_returns_smallest(name, astro256):
     codec = codecs.get(name)
     encoded = codec.encode_to_size(astro256, 60)
@@ -234,13 +236,13 @@ def test_encode_to_size_refuses_lossless(name, params, astro128):
         codecs.get(name).encode_to_size(astro128, 5000, **params)
 
 
-@pytest.mark.parametrize("name", LOSSY)
+@pytest.mark.parametrize("name", codec_params(LOSSY))
 def test_encode_to_size_refuses_zero_budget(name, astro128):
     with pytest.raises(UserInputError, match="at least 1 byte"):
         codecs.get(name).encode_to_size(astro128, 0)
 
 
-@pytest.mark.parametrize("name", FINE)
+@pytest.mark.parametrize("name", codec_params(FINE))
 def test_evaluate_compress_with_bpp_target(name, astro256):
     result = evaluate.compress(astro256, name, target=evaluate.Target(bpp=0.8),
                                metric_names=["psnr", "bpp"])
@@ -339,7 +341,7 @@ def test_params_parse_cli_text():
     assert codecs.get("jpegxl").resolve({"distance": "1.5"})["distance"] == 1.5
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", codec_params(ALL))
 def test_defaults_and_description_are_consistent(name):
     codec = codecs.get(name)
     defaults = codec.resolve()

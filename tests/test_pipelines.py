@@ -20,6 +20,8 @@ from restoration import metrics as metriclib
 from restoration.core.errors import UserInputError
 from restoration.pipelines import restore as restorelib
 
+from conftest import codec_params  # noqa: E402
+
 LOSSY = [name for name, codec in codeclib.CODECS.items() if codec.knob is not None]
 
 
@@ -40,7 +42,7 @@ def test_a_bad_chain_is_one_message(text, message):
         degrade.parse_chain(text)
 
 
-@pytest.mark.parametrize("codec", LOSSY)
+@pytest.mark.parametrize("codec", codec_params(LOSSY))
 def test_degrade_writes_the_codecs_real_bytes(codec, astro128):
     knob = codeclib.get(codec).knob
     value = knob.sweep[len(knob.sweep) // 2]

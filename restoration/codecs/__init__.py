@@ -12,44 +12,61 @@ import numpy as np
 from restoration.codecs.base import Codec, CodecError, Encoded, Knob, Param, Target
 from restoration.codecs.extra import HEIF, Jpegli, OxiPNG
 from restoration.codecs.pillow import AVIF, JPEG, JPEG2000, JPEGXL, PNG, WebP, jxl_quality_from_distance
+from restoration.core import manifest as manifestlib
 from restoration.core.errors import UserInputError
 
 
 class LearnedCodec(Codec):
-    """Our trained transform codec (``neural_codec``): real range-coded bytes, decoded from the
-    bytes alone. Torch and the weights load on first use, not at import."""
+    """Our trained transform codec v1 (``codecs.learned``: factorized entropy model): real
+    range-coded bytes, decoded from the bytes alone. Torch and the weights load on first use."""
 
     name, label, extension, mime = "neural", "Learned (ours)", ".rlc", "application/x-restoration-lab-codec"
     description = "Our learned codec: GDN autoencoder, factorized entropy model, range coding (weights/neural-codec)"
     params = (Param("quality", int, 3, 1, 5, help="rate point, 1 = smallest file"),)
     knob = Knob("quality", True, (1, 2, 3, 4, 5))
+    module, model_id, magic = "learned", "neural-codec", b"RL"
+
+    def _model(self):
+        from restoration.codecs import hyperprior, learned  # torch loads here, on first use
+
+        return {"learned": learned, "hyperprior": hyperprior}[self.module].shipped(self.model_id)
 
     def encode(self, image: np.ndarray, **params) -> bytes:
-        from restoration.codecs import learned as neural_codec
-
-        quality = self.resolve(params)["quality"]
-        return neural_codec.shipped().compress(image, quality)
+        return self._model().compress(image, self.resolve(params)["quality"])
 
     def decode(self, data: bytes) -> np.ndarray:
-        from restoration.codecs import learned as neural_codec
-
         try:
-            return neural_codec.shipped().decompress(data)
+            return self._model().decompress(data)
         except UserInputError as exc:
             raise CodecError(f"{self.name} could not decode these bytes: {exc}") from None
 
     def recognizes(self, data: bytes) -> bool:
-        return data[:2] == b"RL"
+        return data[:2] == self.magic
 
     def weights_sha256(self) -> str | None:
-        from restoration.core import manifest as manifestlib
+        return manifestlib.section("codecs").get(self.model_id, {}).get("sha256")
 
-        return manifestlib.section("codecs").get("neural-codec", {}).get("sha256")
+    def unavailable_reason(self) -> str | None:
+        if self.weights_sha256() is None:
+            return f"its weights (weights/{self.model_id}) are not trained yet"
+        return None
+
+
+class LearnedHyperprior(LearnedCodec):
+    """Our trained transform codec v2 (``codecs.hyperprior``): mean-scale hyperprior."""
+
+    name, label, extension = "neural-hp", "Learned hyperprior (ours)", ".rlh"
+    description = ("Our learned codec v2: GDN autoencoder, mean-scale hyperprior, Gaussian range coding "
+                   "(weights/neural-hp)")
+    params = (Param("quality", int, 4, 1, 7, help="rate point, 1 = smallest file"),)
+    knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7))
+    module, model_id, magic = "hyperprior", "neural-hp", b"RH"
 
 
 CODECS: dict[str, Codec] = {c.name: c for c in (JPEG(), JPEG2000(), WebP(), AVIF(), JPEGXL(), PNG(), LearnedCodec(),
-                                                HEIF(), Jpegli(), OxiPNG())}
-ALIASES = {"jpg": "jpeg", "jp2": "jpeg2000", "j2k": "jpeg2000", "jxl": "jpegxl", "jpeg-xl": "jpegxl", "heif": "heic"}
+                                                LearnedHyperprior(), HEIF(), Jpegli(), OxiPNG())}
+ALIASES = {"jpg": "jpeg", "jp2": "jpeg2000", "j2k": "jpeg2000", "jxl": "jpegxl", "jpeg-xl": "jpegxl", "heif": "heic",
+           "hyperprior": "neural-hp"}
 
 
 def get(name: str) -> Codec:

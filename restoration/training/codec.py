@@ -1,6 +1,7 @@
-"""Rate-distortion training of the learned codec (``neural_codec``), used by notebooks/neural_codec.ipynb.
+"""Rate-distortion training of the learned codecs (the factorized ``codecs.learned`` and the
+hyperprior ``codecs.hyperprior``), used by notebooks/neural_codec.ipynb and neural_codec_hp.ipynb.
 
-Loss per patch: lambda_k * 255^2 * MSE + bits per pixel, with k (the rate point) drawn per
+Loss per patch: lambda_k * 255^2 * MSE + bits per pixel (latents and side information), with k (the rate point) drawn per
 patch, so one network learns every rate point through its gain vectors. Validation codes
 held-out crops through the real range coder: its bpp comes from bytes, not from the estimate.
 """
@@ -19,18 +20,23 @@ from safetensors.torch import load_file
 from restoration.models import accel
 from restoration.core import manifest as manifestlib
 from restoration import metrics as metriclib
+from restoration.codecs import hyperprior as hp
 from restoration.codecs import learned as nc
 from restoration import training
 from restoration.core.manifest import sha256_of
 
 # CompressAI's lambdas for bmshj2018 qualities 2..6 (about 0.2-1 bpp when fully trained).
 LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+# The network class and its coder per architecture.
+ARCHITECTURES = {"factorized": (nc.NeuralCodecNet, nc.CodecModel), "hyperprior": (hp.HyperpriorNet, hp.HyperpriorCodec)}
 
 
 @dataclass
 class CodecRecipe:
     model_id: str = nc.MODEL_ID
+    architecture: str = "factorized"  # a key of ARCHITECTURES
     channels: int = 64
+    hyper: int = 0  # side-information channels (hyperprior only)
     latent: int = 128
     stages: int = 4  # stride-2 layers: latents at 1 / 2**stages of the image size
     latent_scale: float = 1.0
@@ -53,26 +59,35 @@ class CodecRecipe:
     init_weights: str | None = None  # continue from this checkpoint (same config)
 
     def scaled_for_smoke(self) -> "CodecRecipe":
-        return CodecRecipe(**{**asdict(self), "channels": 16, "latent": 16, "steps": 4, "batch": 2,
-                              "patch": 64, "validate_every": 2, "val_images": 2, "workers": 0, "smoke": True,
+        return CodecRecipe(**{**asdict(self), "channels": 16, "latent": 16, "hyper": min(self.hyper, 16),
+                              "steps": 4, "batch": 2, "patch": 64, "validate_every": 2, "val_images": 2, "workers": 0, "smoke": True,
                               "init_weights": None})
 
     @property
     def config(self) -> dict:
+        """The network's constructor arguments."""
+        shape = {"stages": self.stages} if self.architecture == "factorized" else {"hyper": self.hyper}
         return {"channels": self.channels, "latent": self.latent, "rate_points": len(self.lambdas),
-                "stages": self.stages, "latent_scale": self.latent_scale}
+                "latent_scale": self.latent_scale, **shape}
+
+    def network(self) -> torch.nn.Module:
+        return ARCHITECTURES[self.architecture][0](**self.config)
+
+    def coder(self, net: torch.nn.Module):
+        return ARCHITECTURES[self.architecture][1](net)
 
 
 def rd_loss(net, batch, lambdas: torch.Tensor, rate_index: torch.Tensor):
     """(loss, bpp estimate, mse) of one batch; each patch at its own rate point."""
-    reconstruction, likelihood = net(batch, rate_index)
+    reconstruction, likelihoods = net(batch, rate_index)
+    likelihoods = (likelihoods,) if torch.is_tensor(likelihoods) else likelihoods
     pixels = batch.shape[2] * batch.shape[3]
-    bpp = -torch.log2(likelihood).sum(dim=(1, 2, 3)) / pixels
+    bpp = sum(-torch.log2(part).sum(dim=(1, 2, 3)) for part in likelihoods) / pixels
     mse = ((reconstruction.float() - batch) ** 2).mean(dim=(1, 2, 3))
     return (lambdas[rate_index] * 255 ** 2 * mse + bpp).mean(), bpp.mean(), mse.mean()
 
 
-def evaluate(model: nc.CodecModel, images: list[np.ndarray]) -> list[dict]:
+def evaluate(model, images: list[np.ndarray]) -> list[dict]:
     """Real bytes: mean bpp and PSNR per rate point over ``images``."""
     rows = []
     for point in range(1, model.rate_points + 1):
@@ -103,7 +118,7 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     stream = training.PatchStream(images, recipe.patch, "clean", recipe.steps * recipe.batch, recipe.seed)
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
-    net = nc.NeuralCodecNet(**recipe.config)
+    net = recipe.network()
     if recipe.init_weights:
         net.load_state_dict({k: v.float() for k, v in load_file(recipe.init_weights).items()})
     net = net.to(memory_format=torch.channels_last)
@@ -126,7 +141,7 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
         running.append((loss.item(), bpp.item(), mse.item()))
         out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
         if step % recipe.validate_every == 0 or step >= recipe.steps or out_of_time:
-            rows = evaluate(nc.CodecModel(_copy(net, recipe)), val_images)
+            rows = evaluate(recipe.coder(_copy(net, recipe)), val_images)
             score = _score(rows, recipe.lambdas)
             loss_mean, bpp_mean, mse_mean = np.mean(running, axis=0)
             entry = {"step": step, "loss": round(loss_mean, 4), "bpp_estimate": round(bpp_mean, 4),
@@ -137,6 +152,7 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
             if score < best["score"]:
                 best = {"step": step, "score": score, "val": rows}
                 training.save_weights(net, run_dir / "best.safetensors")
+            training.save_weights(net, run_dir / "last.safetensors")  # a stopped run continues from here
         if step >= recipe.steps or out_of_time:
             break
     summary = {"recipe": asdict(recipe), "params": sum(p.numel() for p in net.parameters()), "steps_run": step,
@@ -145,10 +161,10 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     return summary
 
 
-def _copy(net: nc.NeuralCodecNet, recipe: CodecRecipe) -> nc.NeuralCodecNet:
+def _copy(net: torch.nn.Module, recipe: CodecRecipe) -> torch.nn.Module:
     """A copy with the weights rounded as they ship (float16), for real coding: validation scores
     what is exported and never changes the training network's mode."""
-    copy = nc.NeuralCodecNet(**recipe.config)
+    copy = recipe.network()
     copy.load_state_dict({k: v.half().float() for k, v in net.state_dict().items()})
     return copy
 

@@ -1,0 +1,210 @@
+"""Our learned codec, version 2: a mean-scale hyperprior (Minnen, Balle & Toderici 2018, "Joint
+autoregressive and hierarchical priors", without the autoregressive part) with gain vectors for
+several rate points in one network (Cui et al. 2021).
+
+The latents y (1/16 of the image size) are coded with a quantised Gaussian whose mean and scale
+come from side information z (1/64), itself coded with a factorized density. Both are range coded
+with ``constriction`` into one stream; decoding reads only the bytes. Scales are snapped to a
+fixed log-spaced table before coding, so encoder and decoder pick the same coder model even if
+their floating-point sums differ in the last bit. Layout: ``b"RH"``, version, rate point, height,
+width (big-endian u16), then the range coder's 32-bit words (z first, then y).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from restoration.codecs.learned import FactorizedDensity, SimplifiedGDN
+from restoration.core import image as imagelib
+from restoration.core import manifest as manifestlib
+from restoration.core.errors import UserInputError
+
+MODEL_ID = "neural-hp"
+MAGIC, VERSION = b"RH", 1
+HEADER = struct.Struct(">2sBBHH")
+MAX_PIXELS = 16_000_000
+Z_RADIUS, Y_RADIUS = 64, 512  # symbol ranges; the coders give every symbol in range some mass
+SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 64.0, 64
+SCALE_TABLE = np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS))
+
+
+def _conv(cin, cout, kernel=5, stride=2):
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+
+
+def _deconv(cin, cout, kernel=5, stride=2):
+    return nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1)
+
+
+def gaussian_likelihood(values, means, scales):
+    """Mass of N(mean, scale) over [v - 0.5, v + 0.5], in float32, floored at 1e-9."""
+    with torch.autocast(values.device.type, enabled=False):
+        centred = (values.float() - means.float()).abs()
+        scales = scales.float().clamp_min(SCALE_MIN)
+        upper = torch.special.ndtr((0.5 - centred) / scales)
+        lower = torch.special.ndtr((-0.5 - centred) / scales)
+        return (upper - lower).clamp_min(1e-9)
+
+
+class HyperpriorNet(nn.Module):
+    """g_a: 4 stride-2 convs with GDN (channels -> latent); h_a: 3x3 then 2 stride-2 convs; h_s
+    mirrors h_a and outputs a mean and a scale per latent; g_s mirrors g_a with inverse GDN."""
+
+    def __init__(self, channels: int = 128, latent: int = 192, hyper: int = 128, rate_points: int = 7,
+                 latent_scale: float = 1.0):
+        super().__init__()
+        self.config = {"channels": channels, "latent": latent, "hyper": hyper, "rate_points": rate_points,
+                       "latent_scale": latent_scale}
+        self.stride = 64  # 4 stride-2 layers for y and 2 more for z: inputs are padded to this
+        self.latent_scale = latent_scale
+        n, m, h = channels, latent, hyper
+        self.analysis = nn.Sequential(_conv(3, n), SimplifiedGDN(n), _conv(n, n), SimplifiedGDN(n),
+                                      _conv(n, n), SimplifiedGDN(n), _conv(n, m))
+        self.synthesis = nn.Sequential(_deconv(m, n), SimplifiedGDN(n, True), _deconv(n, n),
+                                       SimplifiedGDN(n, True), _deconv(n, n), SimplifiedGDN(n, True), _deconv(n, 3))
+        self.hyper_analysis = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(0.1), _conv(h, h), nn.LeakyReLU(0.1),
+                                            _conv(h, h))
+        self.hyper_synthesis = nn.Sequential(_deconv(h, h), nn.LeakyReLU(0.1), _deconv(h, m * 3 // 2),
+                                             nn.LeakyReLU(0.1), _conv(m * 3 // 2, 2 * m, 3, 1))
+        spread = torch.tensor([2.0 ** ((k - (rate_points - 1)) / 2) for k in range(rate_points)])
+        self.gain = nn.Parameter(spread[:, None].repeat(1, m))
+        self.inverse_gain = nn.Parameter((1 / spread)[:, None].repeat(1, m))
+        self.density = FactorizedDensity(h)
+
+    def latents(self, x, rate_index):
+        """Gained, unquantised latents; ``rate_index`` is an int or a (B,) tensor."""
+        gain = self.gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
+        return self.analysis(x) * (gain * self.latent_scale)
+
+    def side(self, y):
+        return self.hyper_analysis(y)
+
+    def entropy_parameters(self, z_hat):
+        """(means, scales) of the gained latents from the decoded side information."""
+        means, scales = self.hyper_synthesis(z_hat).float().chunk(2, dim=1)
+        return means, F.softplus(scales) + SCALE_MIN
+
+    def reconstruct(self, y_hat, rate_index):
+        gain = self.inverse_gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
+        return self.synthesis(y_hat * (gain / self.latent_scale))
+
+    def forward(self, x, rate_index):
+        """Training pass: (reconstruction, (y likelihoods, z likelihoods)). Rates see additive
+        uniform noise; the synthesis sees mean-shifted rounding, straight-through (Minnen 2020)."""
+        y = self.latents(x, rate_index)
+        z = self.side(y)
+        z_likelihood = self.density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
+        z_hat = z + (torch.round(z) - z).detach()
+        means, scales = self.entropy_parameters(z_hat)
+        y_likelihood = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), means, scales)
+        y_hat = y + (torch.round(y - means) + means - y).detach()
+        return self.reconstruct(y_hat, rate_index), (y_likelihood, z_likelihood)
+
+
+def scale_indexes(scales: torch.Tensor) -> np.ndarray:
+    """Nearest entry of SCALE_TABLE (in log space) for each scale."""
+    position = (torch.log(scales.double().clamp(SCALE_MIN, SCALE_MAX)) - math.log(SCALE_MIN))
+    position = position / (math.log(SCALE_MAX / SCALE_MIN) / (SCALE_LEVELS - 1))
+    return torch.round(position).to(torch.int64).numpy()
+
+
+class HyperpriorCodec:
+    """A trained network with its coder models, ready to compress and decompress."""
+
+    def __init__(self, net: HyperpriorNet):
+        import constriction  # imported here: only the learned codecs need it
+
+        self.net = net.eval()
+        self.rate_points = net.config["rate_points"]
+        model = constriction.stream.model
+        self.z_models = [model.Categorical(row, perfect=False) for row in net.density.probability_tables(Z_RADIUS)]
+        self.y_model = model.QuantizedGaussian(-Y_RADIUS, Y_RADIUS)
+        self._coder = constriction.stream.queue
+
+    @classmethod
+    def from_file(cls, path: Path, config: dict) -> "HyperpriorCodec":
+        from safetensors.torch import load_file
+
+        net = HyperpriorNet(**config)
+        net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+        return cls(net)
+
+    def _check(self, image: np.ndarray, rate_point: int) -> None:
+        if not 1 <= rate_point <= self.rate_points:
+            raise UserInputError(f"rate point {rate_point} is outside 1..{self.rate_points}")
+        height, width = image.shape[:2]
+        if max(height, width) > 65535:
+            raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
+        if height * width > MAX_PIXELS:
+            raise UserInputError(f"the learned codec codes at most {MAX_PIXELS:,} pixels at once (this image has "
+                                 f"{height * width:,}): it holds whole-image activations")
+
+    @torch.inference_mode()
+    def compress(self, image: np.ndarray, rate_point: int) -> bytes:
+        """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
+        self._check(image, rate_point)
+        height, width = image.shape[:2]
+        x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
+        x = F.pad(x, (0, -width % self.net.stride, 0, -height % self.net.stride), mode="replicate")
+        y = self.net.latents(x, rate_point - 1)
+        z = torch.round(self.net.side(y)).clamp(-Z_RADIUS, Z_RADIUS)
+        means, scales = self.net.entropy_parameters(z)
+        symbols = torch.round(y - means).clamp(-Y_RADIUS, Y_RADIUS).to(torch.int32)
+        encoder = self._coder.RangeEncoder()
+        z_symbols = (z[0].to(torch.int32) + Z_RADIUS).reshape(z.shape[1], -1).numpy()
+        for channel, model in zip(z_symbols, self.z_models):
+            encoder.encode(np.ascontiguousarray(channel), model)
+        stds = SCALE_TABLE[scale_indexes(scales).ravel()]
+        encoder.encode(symbols.numpy().ravel(), self.y_model, np.zeros_like(stds), stds)
+        words = encoder.get_compressed().astype(">u4").tobytes()
+        return HEADER.pack(MAGIC, VERSION, rate_point, height, width) + words
+
+    @torch.inference_mode()
+    def decompress(self, data: bytes) -> np.ndarray:
+        _, _, rate_point, height, width = parse_header(data)
+        if not 1 <= rate_point <= self.rate_points or height == 0 or width == 0:
+            raise UserInputError("not a valid learned-codec stream (bad header)")
+        body = data[HEADER.size:]
+        if len(body) % 4:
+            raise UserInputError("not a valid learned-codec stream (truncated)")
+        decoder = self._coder.RangeDecoder(np.frombuffer(body, dtype=">u4").astype(np.uint32))
+        grid = (-(-height // self.net.stride), -(-width // self.net.stride))  # z at 1/64; y is 4x finer
+        try:
+            z = np.stack([decoder.decode(model, grid[0] * grid[1]) for model in self.z_models])
+            z = torch.from_numpy(z.astype(np.float32) - Z_RADIUS).reshape(1, -1, *grid)
+            means, scales = self.net.entropy_parameters(z)
+            stds = SCALE_TABLE[scale_indexes(scales).ravel()]
+            symbols = decoder.decode(self.y_model, np.zeros_like(stds), stds)
+        except Exception as exc:  # constriction raises plain exceptions on corrupt streams
+            raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
+        y_hat = torch.from_numpy(symbols.astype(np.float32)).reshape(means.shape) + means
+        out = self.net.reconstruct(y_hat, rate_point - 1)[0, :, :height, :width]
+        return imagelib.from_float(out.permute(1, 2, 0).contiguous().numpy())
+
+
+def parse_header(data: bytes) -> tuple:
+    if len(data) < HEADER.size or data[:2] != MAGIC:
+        raise UserInputError("not a hyperprior learned-codec stream (no RH header)")
+    fields = HEADER.unpack_from(data)
+    if fields[1] != VERSION:
+        raise UserInputError(f"learned-codec stream version {fields[1]} is not supported (this is {VERSION})")
+    return fields
+
+
+def manifest_entry(model_id: str = MODEL_ID) -> dict | None:
+    return manifestlib.section("codecs").get(model_id)
+
+
+@functools.lru_cache(maxsize=2)
+def shipped(model_id: str = MODEL_ID) -> HyperpriorCodec:
+    """The model in weights/, verified against the manifest's sha256 before loading."""
+    path, entry = manifestlib.verified_file("codecs", model_id)
+    return HyperpriorCodec.from_file(path, entry["config"])

@@ -1,0 +1,140 @@
+"""The hyperprior learned codec (v2): real bitstreams from tiny random networks, and the shipped
+rate points when weights/neural-hp is present."""
+
+import numpy as np
+import pytest
+import torch
+
+from restoration import codecs, metrics
+from restoration.codecs import hyperprior as hp
+from restoration.core.errors import UserInputError
+from restoration.pipelines import evaluate
+from restoration.training import codec as nct
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=3)
+    with torch.no_grad():  # spread the gains so the rate points differ even untrained
+        net.gain.copy_(torch.tensor([[10.0], [100.0], [1000.0]]).repeat(1, 8))
+        net.inverse_gain.copy_(1 / net.gain)
+    return net
+
+
+def test_round_trip_is_deterministic_and_decodes_from_bytes_alone(tiny, odd_image):
+    encoder = hp.HyperpriorCodec(tiny)
+    data = encoder.compress(odd_image, 2)
+    assert data == encoder.compress(odd_image, 2)
+    fresh = hp.HyperpriorNet(**tiny.config)
+    fresh.load_state_dict(tiny.state_dict())
+    decoded = hp.HyperpriorCodec(fresh).decompress(bytes(data))
+    assert decoded.shape == odd_image.shape and decoded.dtype == np.uint8
+    assert np.array_equal(decoded, encoder.decompress(data))
+
+
+def test_decoder_sees_the_encoders_latents(tiny, astro128):
+    """The decoded latents equal round(y - mean) + mean: what the encoder quantised."""
+    codec = hp.HyperpriorCodec(tiny)
+    x = torch.from_numpy(astro128).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y = tiny.latents(x, 2)
+        means, _ = tiny.entropy_parameters(torch.round(tiny.side(y)))
+        expected = tiny.reconstruct(torch.round(y - means) + means, 2)[0].permute(1, 2, 0).numpy()
+    decoded = codec.decompress(codec.compress(astro128, 3))
+    assert np.abs(decoded.astype(float) - np.clip(expected * 255, 0, 255)).max() <= 1.0
+
+
+def test_header_records_size_and_rate_point(tiny, odd_image):
+    data = hp.HyperpriorCodec(tiny).compress(odd_image, 3)
+    assert hp.parse_header(data) == (b"RH", hp.VERSION, 3, *odd_image.shape[:2])
+    assert (len(data) - hp.HEADER.size) % 4 == 0
+
+
+def test_larger_gain_gives_more_bytes(tiny, astro128):
+    model = hp.HyperpriorCodec(tiny)
+    sizes = [len(model.compress(astro128, point)) for point in (1, 2, 3)]
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_rate_estimate_tracks_real_bytes(tiny, astro128):
+    """The training loss's bit estimate (y and z) and the range coder's output agree closely (at the
+    lowest rate point, where this random network's scales fit its residuals: far outliers cost the
+    coder's leaky floor, not the estimate's)."""
+    model = hp.HyperpriorCodec(tiny)
+    x = torch.from_numpy(astro128).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y = tiny.latents(x, 0)
+        z = torch.round(tiny.side(y))
+        means, scales = tiny.entropy_parameters(z)
+        assert (y - means).abs().max() < hp.Y_RADIUS and z.abs().max() < hp.Z_RADIUS  # nothing clamped
+        bits = -torch.log2(hp.gaussian_likelihood(torch.round(y - means) + means, means, scales)).sum()
+        bits += -torch.log2(tiny.density.likelihood(z)).sum()
+    real_bits = 8 * (len(model.compress(astro128, 1)) - hp.HEADER.size)
+    assert abs(real_bits - bits.item()) / bits.item() < 0.05
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d[:5], "no RH header"),
+    (lambda d: b"RL" + d[2:], "no RH header"),
+    (lambda d: d[:2] + bytes([99]) + d[3:], "version 99"),
+    (lambda d: d[:-1], "truncated"),
+    (lambda d: d[:3] + bytes([9]) + d[4:], "bad header"),
+])
+def test_corrupt_streams_are_refused_clearly(tiny, astro128, mutate, message):
+    model = hp.HyperpriorCodec(tiny)
+    with pytest.raises(UserInputError, match=message):
+        model.decompress(mutate(model.compress(astro128, 1)))
+
+
+def test_too_large_an_image_is_refused_before_any_work(tiny, monkeypatch):
+    monkeypatch.setattr(hp, "MAX_PIXELS", 100)
+    with pytest.raises(UserInputError, match="at most 100 pixels"):
+        hp.HyperpriorCodec(tiny).compress(np.zeros((10, 11, 3), np.uint8), 1)
+
+
+def test_training_step_lowers_the_rd_loss():
+    torch.manual_seed(0)
+    net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=2, latent_scale=20.0)
+    batch = torch.rand(2, 3, 64, 64)
+    lambdas, points = torch.tensor([0.01, 0.05]), torch.tensor([0, 1])
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        torch.manual_seed(1)  # the same noise draw each step: the loss change is the update's
+        loss, _, _ = nct.rd_loss(net, batch, lambdas, points)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+
+
+# -- the shipped network ----------------------------------------------------------------------------
+needs_weights = pytest.mark.skipif(hp.manifest_entry() is None, reason="weights/neural-hp not trained yet")
+
+
+@needs_weights
+def test_shipped_rate_points_trade_bytes_for_quality(astro256):
+    points = codecs.get("neural-hp").knob.sweep
+    rows = [evaluate.compress(astro256, "neural-hp", {"quality": q}, metric_names=["psnr", "bpp"]) for q in points]
+    sizes, psnrs = [r.nbytes for r in rows], [r.metrics["psnr"] for r in rows]
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(points)
+    assert psnrs == sorted(psnrs)
+
+
+@needs_weights
+def test_shipped_codec_beats_jpeg_at_equal_size(astro256):
+    jpeg = evaluate.compress(astro256, "jpeg", {"quality": 50}, metric_names=["psnr"])
+    ours = evaluate.compress(astro256, "neural-hp", target=evaluate.Target(bytes=jpeg.nbytes), metric_names=["psnr"])
+    assert ours.nbytes <= jpeg.nbytes and ours.metrics["psnr"] > jpeg.metrics["psnr"]
+
+
+@needs_weights
+def test_registry_entry_sniffs_and_refuses_garbage(astro128):
+    codec = codecs.get("neural-hp")
+    data = codec.encode(astro128, quality=3)
+    assert codecs.sniff(data) is codec
+    with pytest.raises(codecs.CodecError):
+        codec.decode(data[:-3])
+    assert metrics.psnr(metrics.Sample(astro128, codec.decode(data))) > 20
