@@ -77,6 +77,52 @@ def page(url):
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def medium_png(tmp_path_factory) -> Path:
+    """256x256 crop: at 4:1 it is larger than the compare frame, so the view can be panned."""
+    path = tmp_path_factory.mktemp("img") / "portrait.png"
+    Image.fromarray(skimage.data.astronaut()[0:256, 128:384]).save(path)
+    return path
+
+
+def _compare_view(page, pan: bool = True) -> None:
+    """The compare view shows both served PNGs; at 4:1 dragging the picture pans it, dragging the
+    line moves the split, and "fit" shows all of it again."""
+    stage = page.locator(".rl-stage:visible").first
+    stage.wait_for(timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('.rl-stage img')].some(i => i.naturalWidth > 0)",
+                           timeout=30_000)
+    loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
+    assert loaded == [True, True]
+    if not pan:
+        return
+    stage.scroll_into_view_if_needed()
+    page.locator(".rl-viewer:visible").get_by_role("button", name="4:1").click()
+    before = stage.evaluate("s => [Number(s.dataset.x), Number(s.dataset.y), s.dataset.zoom]")
+    box = stage.bounding_box()
+    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y + 50, steps=4)
+    page.mouse.up()
+    after = stage.evaluate("s => [Number(s.dataset.x), Number(s.dataset.y), s.dataset.zoom]")
+    w, h = (int(v) * 4 for v in stage.get_attribute("data-size").split("x"))
+    # Along an axis where the zoomed picture is larger than the frame it follows the pointer; along
+    # one where it fits, it stays centred.
+    expected = (60 if w > box["width"] else 0, 50 if h > box["height"] else 0)
+    assert expected != (0, 0), "the test image must be larger than the frame at 4:1"
+    assert before[2] == after[2] == "4" and (after[0] - before[0], after[1] - before[1]) == expected
+    handle = stage.locator(".rl-handle")
+    hb = handle.bounding_box()
+    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, hb["y"] + 20, steps=4)
+    page.mouse.up()
+    assert handle.bounding_box()["x"] > box["x"] + box["width"] * 0.75
+    page.locator(".rl-viewer:visible").get_by_role("button", name="fit").click()
+    assert stage.evaluate("s => s.dataset.zoom") == "0"
+
+
 def _finish(page, name: str) -> None:
     """No error toast, no console error; keep a screenshot when asked."""
     toasts = page.locator('[data-testid="toast-body"].error')
@@ -110,10 +156,10 @@ def _in_first_screen(page, button: str) -> None:
     assert box is not None and box["y"] + box["height"] <= 1000, f"{button} at y={box and box['y']}"
 
 
-def test_codecs_tab(page, small_png):
+def test_codecs_tab(page, medium_png):
     _open(page, "Codec comparison")
-    _upload(page, "Original (upload, paste or pick an example)", small_png)
-    page.locator("img[src*='face']").first.wait_for(timeout=30_000)
+    _upload(page, "Original (upload, paste or pick an example)", medium_png)
+    page.locator("img[src*='portrait']").first.wait_for(timeout=30_000)
     _in_first_screen(page, "Compress")
     page.get_by_label("Learned (ours)").check()
     page.get_by_role("button", name="Compress").click()
@@ -121,6 +167,7 @@ def test_codecs_tab(page, small_png):
     page.get_by_text("JPEG quality=75", exact=True).first.wait_for(state="attached", timeout=10_000)
     page.get_by_text("Learned (ours) quality=3", exact=True).first.wait_for(state="attached", timeout=10_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _compare_view(page)
     _finish(page, "codecs")
 
 
@@ -146,6 +193,7 @@ def test_restoration_tab(page, small_png):
     assert gallery.locator("img").count() >= 1
     table = page.locator(".block", has=page.get_by_text("Metrics", exact=True)).last
     assert table.get_by_text("deeprecnet-qa", exact=True).count() >= 1  # the default artifact model
+    _compare_view(page, pan=False)
     _finish(page, "restoration")
 
 
@@ -158,8 +206,7 @@ def test_sr_tab(page, small_png):
     table = page.locator(".block", has=page.get_by_text("Metrics and time", exact=True)).last
     # The defaults: bicubic and our best x2 network.
     table.get_by_text("bicubic-x2").first.wait_for(timeout=180_000)
-    # The left/right pick then fills the comparison slider (a second event).
-    page.locator("img[data-testid=imageslider-image]:visible").first.wait_for(timeout=30_000)
+    _compare_view(page)  # 192x192 output: at 4:1 larger than the frame
     _finish(page, "sr")
 
 

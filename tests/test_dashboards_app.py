@@ -78,9 +78,11 @@ def test_report_errors_are_clear(client):
 
 def test_blind_panel_pair_vote_scores(client):
     models = ["bilateral", "gaussian"]
-    given, a, b, pair_id, token, note = client.predict(None, "astronaut", "restoration", models, "jpeg", 15, 4,
-                                                       api_name="/panel_pair")
+    given, a, b, pair_id, token, note, view = client.predict(None, "astronaut", "restoration", models, "jpeg", 15, 4,
+                                                             api_name="/panel_pair")
     assert pair_id >= 1 and "bilateral" not in note and "gaussian" not in note
+    # The compare view shows A against B under those names only; its files are named by content.
+    assert (view["a_label"], view["b_label"]) == ("A", "B") and "bilateral" not in str(view)
     assert all(Image.open(p).size == (256, 256) for p in (given, a, b))
     with pytest.raises(Exception, match="token"):
         client.predict(pair_id, "forged", "A", 4, None, api_name="/panel_vote")

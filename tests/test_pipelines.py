@@ -162,12 +162,14 @@ def test_error_maps_show_where_a_result_differs(astro128):
     assert list(views) == ["Reference", "noisy", "|error| noisy"]
 
 
-def test_zoom_fits_or_shows_true_pixels_around_a_centre(astro256):
-    from restoration.pipelines import lab
 
-    assert lab.zoom(astro256, 0, 50, 50) is astro256  # fit: the whole image
-    one = lab.zoom(astro256, 1, 50, 50)
-    assert one.shape == astro256.shape  # smaller than the view: all of it, 1 image px = 1 screen px
-    four = lab.zoom(astro256, 4, 0, 0)
-    assert four.shape == (140 * 4, 200 * 4, 3)  # a 140x200 window of the 560x800 view, each pixel 4x4
-    assert np.array_equal(four[:4, :4], np.broadcast_to(astro256[0, 0], (4, 4, 3)))  # top-left pixel, 4x4
+
+def test_compare_table_leaves_out_columns_empty_in_every_row(astro128):
+    from restoration.pipelines import evaluate, lab
+
+    plain = lab.table(lab.compare(astro128, {"jpeg": {"quality": 50}}, None))
+    assert "SSIMU2" not in plain["headers"] and "size target" not in plain["headers"]
+    assert plain["headers"][:4] == ["codec", "setting", "KiB", "PSNR dB"]
+    assert all(len(row) == len(plain["headers"]) for row in plain["data"])
+    targeted = lab.table(lab.compare(astro128, {"jpeg": {}}, evaluate.Target(bpp=1.0)))
+    assert targeted["headers"][-1] == "size target" and targeted["data"][0][-1] == "met"

@@ -294,7 +294,7 @@ def test_app_upscale_endpoint(client, hr_png):
 
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert "/upscale" in names and not {"/upscale_view", "/sr_models"} & names  # the page's own events are private
-    gallery, table, files, left, right, slider, note = client.predict(
+    gallery, table, files, left, right, view, note = client.predict(
         handle_file(str(hr_png)), 2, ["nearest-x2", "bicubic-x2"], True, api_name="/upscale")
     assert [row[0] for row in table["data"]] == ["nearest-x2", "bicubic-x2"]
     nearest, bicubic = table["data"]
@@ -303,7 +303,10 @@ def test_app_upscale_endpoint(client, hr_png):
     assert [Path(f).name for f in files] == ["nearest-x2.png", "bicubic-x2.png"]
     assert np.asarray(Image.open(files[1])).shape == (98, 102, 3)
     assert (left["value"], right["value"]) == ("bicubic-x2", "nearest-x2")
-    assert len(gallery) == 2 and len(slider) == 2 and "MATLAB bicubic" in note
+    assert len(gallery) == 2 and "MATLAB bicubic" in note
+    # The compare view: the default pair as two served PNGs at the output size.
+    assert (view["a_label"], view["b_label"], view["w"], view["h"]) == ("bicubic-x2", "nearest-x2", 102, 98)
+    assert view["a"].startswith("gradio_api/file=") and view["a"].endswith(".png")
 
 
 def test_app_upscale_low_resolution_upload_and_errors(client, hr_png):

@@ -13,7 +13,9 @@ from restoration.bench import charts
 from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
-from ui.common import compare_view, heavy, image_upload, load_example, param_component, user_facing
+from ui import compare
+from ui.common import (compare_controls, heavy, image_upload, load_example, param_component, user_facing,
+                       wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
@@ -26,7 +28,7 @@ def rd_metric_choices() -> list[tuple[str, str]]:
 
 def make_compare(param_keys: list[tuple[str, str]]):
     @user_facing
-    def compare(image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()):
+    def compare_codecs(image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()):
         image = lab.load_input(image_path)
         values = dict(zip(param_keys, param_values))
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
@@ -36,11 +38,11 @@ def make_compare(param_keys: list[tuple[str, str]]):
         views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
         views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results])
         labels = list(views)
-        return (lab.table_rows(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
+        return (lab.table(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
                 views, gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),
-                (views[labels[0]], views[labels[1]]), lab.status_line(image, results, target))
+                compare.value(views, labels[0], labels[1]), lab.status_line(image, results, target))
 
-    return compare
+    return compare_codecs
 
 
 @user_facing
@@ -100,17 +102,9 @@ def build(demo: gr.Blocks) -> None:
                             param_inputs.append(param_component(param))
         with gr.Column(scale=2):
             status = gr.Markdown()
-            table = gr.Dataframe(headers=lab.table_headers(), label="Results", interactive=False, wrap=True,
+            table = gr.Dataframe(headers=lab.table([])["headers"], label="Results", interactive=False, wrap=True,
                                  max_height=300)
-            with gr.Row():
-                left = gr.Dropdown([], label="Left")
-                right = gr.Dropdown([], label="Right")
-                zoom_factor = gr.Radio(lab.ZOOMS, value=0, label="Zoom (1:1 = true pixels)")
-            slider = gr.ImageSlider(label="Compare (drag the handle)", format="png", type="numpy",
-                                    interactive=False, max_height=560)
-            with gr.Row():
-                center_x = gr.Slider(0, 100, value=50, step=1, label="Zoom centre x (%)")
-                center_y = gr.Slider(0, 100, value=50, step=1, label="Zoom centre y (%)")
+            left, right, view = compare_controls("|error| entries are error maps against the original")
             downloads = gr.File(label="Encoded files", file_count="multiple", interactive=False)
             bars = gr.Plot(label="Size, ratio, quality and speed")
     with gr.Accordion("Rate-distortion sweep", open=False):
@@ -128,9 +122,8 @@ def build(demo: gr.Blocks) -> None:
     example.change(load_example, example, source, api_visibility="private")
     size_mode.change(show_target, size_mode, target_value, api_visibility="private")
     run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual, *param_inputs],
-              [table, bars, downloads, views, left, right, slider, status], api_name="compare", **heavy())
-    gr.on([left.change, right.change, zoom_factor.change, center_x.release, center_y.release],
-          compare_view, [views, left, right, zoom_factor, center_x, center_y], slider, api_visibility="private")
+              [table, bars, downloads, views, left, right, view, status], api_name="compare", **heavy())
+    wire_compare(views, left, right, view)
     run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
                     [rd_plot, sweep_rows, sweep_json], api_name="sweep", **heavy())
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], rd_plot, api_visibility="private")

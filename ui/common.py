@@ -18,7 +18,7 @@ from restoration import codecs
 from restoration.core import examples
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.pipelines import lab
+from ui import compare
 
 log = logging.getLogger("restoration.app")
 
@@ -104,13 +104,8 @@ def load_example(name: str):
 
 
 @user_facing
-def compare_view(views, left, right, zoom_factor, center_x, center_y):
-    if not views:
-        raise UserInputError("run a comparison first")
-    if left not in views or right not in views:
-        raise UserInputError("choose two images from the comparison")
-    pick = lambda label: lab.zoom(views[label], int(zoom_factor), center_x, center_y)
-    return pick(left), pick(right)
+def compare_view(views, left, right):
+    return compare.value(views, left, right)
 
 
 def self_ensemble_box() -> gr.Checkbox:
@@ -120,26 +115,29 @@ def self_ensemble_box() -> gr.Checkbox:
 
 def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str):
     """The right-hand column the Restoration and Super-resolution tabs share: a note, a gallery,
-    a metrics table, a split view between any two results or error maps (wired here) with the
-    same zoom as the codec tab, and the PNG downloads."""
+    a metrics table, the compare view between any two results or error maps (wired here), and
+    the PNG downloads."""
     with gr.Column(scale=2):
         note = gr.Markdown()
         gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
         table = gr.Dataframe(headers=headers, interactive=False, label=table_label, wrap=True)
-        with gr.Row():
-            left = gr.Dropdown([], label="Left")
-            right = gr.Dropdown([], label="Right")
-            zoom = gr.Radio(lab.ZOOMS, value=0, label="Zoom (1:1 = true pixels)")
-        slider = gr.ImageSlider(label="Compare (drag the handle; |error| entries are error maps)", format="png",
-                                type="numpy", interactive=False, max_height=640)
-        with gr.Row():
-            center_x = gr.Slider(0, 100, value=50, step=1, label="Zoom centre x (%)")
-            center_y = gr.Slider(0, 100, value=50, step=1, label="Zoom centre y (%)")
+        left, right, view = compare_controls("|error| entries are error maps against the reference")
         files = gr.File(label=files_label, file_count="multiple", interactive=False)
-    gr.on([left.change, right.change, zoom.change, center_x.release, center_y.release], compare_view,
-          [views, left, right, zoom, center_x, center_y], slider, api_visibility="private")
+    wire_compare(views, left, right, view)
     # In the order the restore and upscale handlers return them.
-    return [gallery, table, files, views, left, right, slider, note]
+    return [gallery, table, files, views, left, right, view, note]
+
+
+def compare_controls(info: str = ""):
+    """Left/right pickers above the compare view; returns (left, right, view)."""
+    with gr.Row():
+        left = gr.Dropdown([], label="Left", info=info or None)
+        right = gr.Dropdown([], label="Right")
+    return left, right, compare.viewer()
+
+
+def wire_compare(views: gr.State, left, right, view) -> None:
+    gr.on([left.change, right.change], compare_view, [views, left, right], view, api_visibility="private")
 
 
 def atomic_image_cache() -> None:

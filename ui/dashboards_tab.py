@@ -19,6 +19,7 @@ from restoration.bench import lab as lab_bench
 from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
+from ui import compare
 from ui.common import heavy, image_upload, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
@@ -53,7 +54,9 @@ def runs():
 @user_facing
 def pair(image_path, example, task, models, codec, quality, scale):
     shown = lab_bench.panel_pair(image_path, example, task, models, codec, quality, scale)
-    return shown.input, shown.a, shown.b, shown.id, shown.token, f"Pair {shown.id}: which looks better, A or B?"
+    view = compare.value({"A": shown.a, "B": shown.b}, "A", "B")
+    return (shown.input, shown.a, shown.b, shown.id, shown.token, f"Pair {shown.id}: which looks better, A or B?",
+            view)
 
 
 @user_facing
@@ -147,11 +150,13 @@ def _panel() -> SimpleNamespace:
             ui.new = gr.Button("Show a pair", variant="primary")
         with gr.Column(scale=2):
             ui.note = gr.Markdown()
-            with gr.Row():  # A and B large, side by side; full screen from each image's corner button
-                ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False, height=420,
-                                buttons=["fullscreen"])
-                ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False, height=420,
-                                buttons=["fullscreen"])
+            ui.view = compare.viewer()  # A left, B right: one frame, the same pan and zoom for both
+            with gr.Accordion("A and B side by side", open=False):
+                with gr.Row():
+                    ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False, height=420,
+                                    buttons=["fullscreen"])
+                    ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False, height=420,
+                                    buttons=["fullscreen"])
             with gr.Accordion("What both were given", open=False):
                 ui.input = gr.Image(label="Input", type="numpy", format="png", interactive=False, height=260)
             ui.id = gr.Number(value=None, label="Pair", interactive=False, precision=0)
@@ -188,7 +193,8 @@ def build(demo: gr.Blocks) -> None:
     dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
     demo.load(runs, None, dash.run_ids, api_visibility="private").then(
         report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private")
-    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note],
+    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note,
+                                               blind.view],
                     api_name="panel_pair", **heavy())
     blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.note,
                      api_name="panel_vote")

@@ -11,6 +11,7 @@ from restoration import codecs
 from restoration.core import examples
 from restoration.models import restorers
 from restoration.pipelines import lab, lab_restore
+from ui import compare
 from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
 
 
@@ -48,7 +49,7 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
     files = lab.write_pngs(views, [r.model for r in run.results])
     return (gallery, lab_restore.restore_table(run), files, views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
-            (views[left], views[right]), lab_restore.restore_note(run))
+            compare.value(views, left, right), lab_restore.restore_note(run))
 
 
 def model_choices() -> list[tuple[str, str]]:

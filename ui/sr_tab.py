@@ -7,6 +7,7 @@ import gradio as gr
 
 from restoration.core import examples
 from restoration.pipelines import lab_sr
+from ui import compare
 from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
 
 
@@ -19,7 +20,7 @@ def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, progress
     left, right = lab_sr.default_pair(run)
     return (lab_sr.gallery(run), lab_sr.table_rows(run), lab_sr.write_outputs(run), run.views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
-            (run.views[left], run.views[right]), lab_sr.note(run))
+            compare.value(run.views, left, right), lab_sr.note(run))
 
 
 @user_facing

@@ -247,7 +247,7 @@ METRICS: dict[str, Metric] = {
         Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM"),
         Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM"),
         Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity", "LPIPS"),
-        Metric("ssimulacra2", "SSIMULACRA 2", "", False, -math.inf, 100.0, Ssimulacra2(), "fidelity", "SSIMULACRA2",
+        Metric("ssimulacra2", "SSIMULACRA 2", "", False, -math.inf, 100.0, Ssimulacra2(), "fidelity", "SSIMU2",
                on_demand=True),
         Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp"),
         Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),

@@ -83,6 +83,14 @@ def compare(
     return results
 
 
+def table(results: list[evaluate.CodecResult]) -> dict:
+    """The compare table as {"headers", "data"}, without the columns that are empty in every row
+    (an on-demand metric nobody asked for, the size target when there was none)."""
+    headers, rows = table_headers(), table_rows(results)
+    keep = [i for i, header in enumerate(headers) if i < 3 or any(row[i] not in (None, "") for row in rows)]
+    return {"headers": [headers[i] for i in keep], "data": [[row[i] for i in keep] for row in rows]}
+
+
 def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
     """One row per result, in ``table_headers()`` order; the last cell says whether a size
     target was met."""
@@ -120,25 +128,6 @@ def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None
         path.write_bytes(r.data)
         paths.append(str(path))
     return paths
-
-
-VIEW = (560, 800)  # (height, width) of the compare view in the page, in screen pixels
-ZOOMS = [("fit", 0), ("1:1", 1), ("2:1", 2), ("4:1", 4)]  # 1:1 = one image pixel per screen pixel
-
-
-def zoom(image: np.ndarray, factor: int, center_x: float, center_y: float) -> np.ndarray:
-    """The whole image (``factor`` 0, "fit"), or at true pixel scale ``factor``:1: the window of
-    VIEW / factor image pixels around (center_x, center_y) in percent, each pixel enlarged to
-    factor x factor screen pixels by nearest neighbour, so codec artifacts stay visible."""
-    factor = int(factor or 0)
-    if factor <= 0:
-        return image
-    h, w = image.shape[:2]
-    ch, cw = max(1, min(h, VIEW[0] // factor)), max(1, min(w, VIEW[1] // factor))
-    cy = int(np.clip(center_y / 100.0 * h - ch / 2, 0, h - ch))
-    cx = int(np.clip(center_x / 100.0 * w - cw / 2, 0, w - cw))
-    crop = image[cy:cy + ch, cx:cx + cw]
-    return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
 
 
 ERROR_PREFIX = "|error| "
