@@ -189,11 +189,11 @@ def test_restoration_tab(page, small_png):
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Restore", exact=True).click()
     page.get_by_text("gave no result").first.wait_for(timeout=90_000)
-    gallery = page.locator(".block", has=page.get_by_text("Results", exact=True)).filter(has=page.locator("img"))
-    assert gallery.locator("img").count() >= 1
     table = page.locator(".block", has=page.get_by_text("Metrics", exact=True)).last
     assert table.get_by_text("deeprecnet-qa", exact=True).count() >= 1  # the default artifact model
     _compare_view(page, pan=False)
+    # After a run the estimate under the button uses this server's own timing of the model.
+    page.get_by_text("Estimate for 96×96: about").first.wait_for(timeout=30_000)
     _finish(page, "restoration")
 
 

@@ -173,3 +173,24 @@ def test_compare_table_leaves_out_columns_empty_in_every_row(astro128):
     assert all(len(row) == len(plain["headers"]) for row in plain["data"])
     targeted = lab.table(lab.compare(astro128, {"jpeg": {}}, evaluate.Target(bpp=1.0)))
     assert targeted["headers"][-1] == "size target" and targeted["data"][0][-1] == "met"
+
+
+def test_run_estimate_uses_this_servers_timings_then_names_untimed_models(tmp_path, astro128, monkeypatch):
+    import collections
+
+    from PIL import Image
+
+    from restoration.bench import lab as lab_bench
+    from restoration.models import restorers, timing
+
+    monkeypatch.setattr(timing, "_seen", collections.defaultdict(lambda: collections.deque(maxlen=timing.KEEP)))
+    path = tmp_path / "in.png"
+    Image.fromarray(astro128).save(path)
+    empty = tmp_path / "none.sqlite"  # no stored runs: the shipped example's timings would be used
+    before = lab_bench.run_estimate(str(path), ["median"], db=empty)
+    restorers.restore(astro128, "median")
+    after = lab_bench.run_estimate(str(path), ["median", "nosuch-model"], db=empty)
+    assert "Estimate for 128×128: about" in after and "not yet timed here: nosuch-model" in after
+    assert before == "Estimate: not yet timed here: median (timed on first run)."
+    assert timing.seconds_per_mp("median") > 0 and timing.seconds_per_mp("median", self_ensemble=True) is None
+    assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""

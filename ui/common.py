@@ -114,14 +114,15 @@ def self_ensemble_box() -> gr.Checkbox:
 
 
 def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str):
-    """The right-hand column the Restoration and Super-resolution tabs share: a note, a gallery,
-    a metrics table, the compare view between any two results or error maps (wired here), and
-    the PNG downloads."""
+    """The right-hand column the Restoration and Super-resolution tabs share: a note, a metrics
+    table, the compare view between any two results or error maps (wired here), a gallery of
+    every result (folded), and the PNG downloads."""
     with gr.Column(scale=2):
         note = gr.Markdown()
-        gallery = gr.Gallery(label="Results", columns=3, height=360, format="png")
         table = gr.Dataframe(headers=headers, interactive=False, label=table_label, wrap=True)
         left, right, view = compare_controls("|error| entries are error maps against the reference")
+        with gr.Accordion("All results side by side", open=False):
+            gallery = gr.Gallery(label="Results", columns=3, height=360, format="png", object_fit="contain")
         files = gr.File(label=files_label, file_count="multiple", interactive=False)
     wire_compare(views, left, right, view)
     # In the order the restore and upscale handlers return them.

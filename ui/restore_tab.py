@@ -10,6 +10,7 @@ import gradio as gr
 from restoration import codecs
 from restoration.core import examples
 from restoration.models import restorers
+from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
 from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
@@ -52,6 +53,10 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
             compare.value(views, left, right), lab_restore.restore_note(run))
 
 
+def estimate(degraded_path, model_ids, self_ensemble):
+    return lab_bench.run_estimate(degraded_path, list(model_ids or []), bool(self_ensemble))
+
+
 def model_choices() -> list[tuple[str, str]]:
     """Every scale-1 model, its status in the label when it is not ready (a Hub model offline)."""
     return [s.choice() for s in restorers.REGISTRY.values() if s.scale == 1]
@@ -87,6 +92,7 @@ def build(demo: gr.Blocks) -> None:
             models = gr.Dropdown(model_choices(), value=[restorers.default_for("jpeg").id], multiselect=True,
                                  label="Models (each runs on its own)")
             run_restore = gr.Button("Restore", variant="primary")
+            estimate_note = gr.Markdown()
             deg_info = gr.JSON(label="Degradation applied")
             with gr.Accordion("Options", open=False):
                 restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
@@ -100,5 +106,9 @@ def build(demo: gr.Blocks) -> None:
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
     run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade", **heavy())
+    estimate_inputs = [degraded, models, restore_ensemble]
+    gr.on([degraded.change, models.change, restore_ensemble.change], estimate, estimate_inputs, estimate_note,
+          api_visibility="private", trigger_mode="always_last")
     run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength], outputs,
-                      api_name="restore", **heavy())
+                      api_name="restore", **heavy()).then(  # the run's own timings make the next estimate
+        estimate, estimate_inputs, estimate_note, api_visibility="private")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from restoration.core import examples
+from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab_sr
 from ui import compare
 from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
@@ -26,6 +27,11 @@ def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, progress
 @user_facing
 def sr_models(scale):
     return gr.update(choices=lab_sr.model_choices(scale), value=lab_sr.default_models(scale))
+
+
+def estimate(image_path, model_ids, from_hr, scale, self_ensemble):
+    return lab_bench.run_estimate(image_path, list(model_ids or []), bool(self_ensemble),
+                                  int(scale) if from_hr else 1)
 
 
 def input_label(from_hr: bool):
@@ -49,6 +55,7 @@ def build(demo: gr.Blocks) -> None:
             sr_model_ids = gr.Dropdown(lab_sr.model_choices(2) + lab_sr.model_choices(4), multiselect=True,
                                        value=lab_sr.default_models(4), label="Models at this scale")
             run_upscale = gr.Button("Upscale", variant="primary")
+            estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
                 sr_ensemble = self_ensemble_box()
         outputs = results_panel(views, lab_sr.HEADERS, "Metrics and time", "Upscaled images (PNG)")
@@ -56,5 +63,9 @@ def build(demo: gr.Blocks) -> None:
     sr_from_hr.change(input_label, sr_from_hr, sr_input, api_visibility="private")
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     demo.load(sr_models, sr_scale, sr_model_ids, api_visibility="private")
+    estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble]
+    gr.on([sr_input.change, sr_model_ids.change, sr_from_hr.change, sr_ensemble.change], estimate, estimate_inputs,
+          estimate_note, api_visibility="private", trigger_mode="always_last")
     run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble], outputs,
-                      api_name="upscale", **heavy())
+                      api_name="upscale", **heavy()).then(  # the run's own timings make the next estimate
+        estimate, estimate_inputs, estimate_note, api_visibility="private")

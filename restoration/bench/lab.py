@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from restoration.core import image as imagelib
 from restoration.core import scratch
 from restoration.bench import store as storelib
 from restoration.core.errors import UserInputError
@@ -124,6 +125,37 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
     count = images * sum(tasks.values())
     return (f"{count} tasks on {images} image(s) ({mp:.1f} MP): about {seconds / 60:.1f} min here "
             f"({seconds:.3g} s, from the timings of stored runs); rows already stored are reused.")
+
+
+def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int = 1, db=None) -> str:
+    """Before a Restoration or Super-resolution run: about how long it will take here, per model,
+    from this server's latest runs of each model, else the timings stored benchmark runs measured;
+    a model timed by neither is named as such. ``scale`` > 1: the upload is the high-resolution
+    original, downscaled by it first."""
+    from restoration.bench import estimate as estimator
+    from restoration.models import timing
+
+    if not image_path or not model_ids:
+        return ""
+    try:
+        width, height = imagelib.header_size(Path(image_path).read_bytes()[:1 << 16])
+    except (OSError, UserInputError):
+        return ""
+    mp = width * height / 1e6 / (scale * scale)
+    stored = estimator.timings(str(dashboard_source(db)[0]))
+    models, seconds, unknown = list(dict.fromkeys(model_ids)), 0.0, []
+    for model in models:
+        rate = timing.seconds_per_mp(model, self_ensemble)
+        if rate is None and model in stored:
+            rate = stored[model] * (8 if self_ensemble else 1)  # a stored benchmark's single pass
+        if rate is None:
+            unknown.append(model)
+        else:
+            seconds += rate * mp
+    text = f"Estimate for {width}×{height}: about {seconds:.1f} s" if len(unknown) < len(models) else ""
+    if unknown:
+        text += ("; " if text else "Estimate: ") + f"not yet timed here: {', '.join(unknown)} (timed on first run)"
+    return text + "."
 
 
 def report(run_ids, db=None):

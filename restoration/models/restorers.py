@@ -17,7 +17,7 @@ import numpy as np
 
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.models import accel, classical, dictionary_sr, diffusion_sr, hub
+from restoration.models import accel, classical, dictionary_sr, diffusion_sr, hub, timing
 from restoration.models.runtime import Interpolation, load_own
 from restoration.models.spec import TASKS, WEIGHTS_DIR, RestorerSpec, own_manifest  # noqa: F401  (public names)
 
@@ -216,7 +216,9 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     run = _run if spec.source == "classical" else _run_network
     start = time.perf_counter()
     output = run(image, model_id, options)
-    return Restored(output, model_id, time.perf_counter() - start, options)
+    seconds = time.perf_counter() - start
+    timing.record(model_id, seconds, image.shape[0] * image.shape[1], bool(options.get("self_ensemble")))
+    return Restored(output, model_id, seconds, options)
 
 
 def _run(image: np.ndarray, model_id: str, options: dict) -> np.ndarray:
