@@ -14,7 +14,7 @@ from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
 from ui import compare
-from ui.common import (compare_controls, heavy, image_upload, load_example, param_component, user_facing,
+from ui.common import (compare_controls, heavy, image_upload, load_example, param_component, steps, user_facing,
                        wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
@@ -33,7 +33,7 @@ def make_compare(param_keys: list[tuple[str, str]]):
         values = dict(zip(param_keys, param_values))
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
-        results = lab.compare(image, settings, target, progress=lambda f, d: progress(f, desc=d),
+        results = lab.compare(image, settings, target, progress=steps(progress),
                               perceptual=bool(perceptual))
         views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
         views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results])
@@ -49,7 +49,7 @@ def make_compare(param_keys: list[tuple[str, str]]):
 def sweep(image_path, codec_names, qualities_text, bpps_text, metric, progress=gr.Progress()):
     image = lab.load_input(image_path)
     rows = lab.sweep(image, list(codec_names or []), lab.parse_numbers(qualities_text),
-                     lab.parse_numbers(bpps_text), progress=lambda f, d: progress(f, desc=d))
+                     lab.parse_numbers(bpps_text), progress=steps(progress))
     return charts.rd_figure(rows, metric), rows, rows
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from restoration.core import scratch
+from restoration.core import budget, scratch
 from restoration import codecs
 from restoration.core import examples
 from restoration.core import image as imagelib
@@ -32,12 +32,14 @@ def heavy() -> dict:
 
 def user_facing(fn):
     """User errors become a clear message in the page; bugs are logged with their traceback.
-    Either way the server keeps serving."""
+    Either way the server keeps serving. Each call is one request of ``core.budget``: its pixel
+    claims are released when it ends, and its steps stop once it runs past its time limit."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with budget.request():
+                return fn(*args, **kwargs)
         except UserInputError as exc:
             raise gr.Error(str(exc)) from None
         except gr.Error:
@@ -47,6 +49,15 @@ def user_facing(fn):
             raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}") from exc
 
     return wrapper
+
+
+def steps(progress):
+    """A pipeline's progress callback: the page's bar, and the request's time limit between steps."""
+    def report(fraction, description):
+        budget.check()
+        progress(fraction, desc=description)
+
+    return report
 
 
 def image_upload(**kwargs) -> gr.Image:

@@ -20,7 +20,7 @@ from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
 from ui import compare
-from ui.common import heavy, image_upload, user_facing
+from ui.common import heavy, image_upload, steps, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
@@ -28,7 +28,7 @@ DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 @user_facing
 def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, progress=gr.Progress()):
     summary = lab_bench.bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
-                              progress=lambda f, d: progress(f, desc=d))
+                              progress=steps(progress))
     return summary, gr.update(choices=lab_bench.run_choices(), value=[str(summary["run"])])
 
 

@@ -13,7 +13,8 @@ from restoration.models import restorers
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
-from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
+from ui.common import (heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
+                       user_facing)
 
 
 @user_facing
@@ -40,7 +41,7 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
 def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0,
             progress=gr.Progress()):
     run, views = lab_restore.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
-                                  progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble),
+                                  progress=steps(progress), self_ensemble=bool(self_ensemble),
                                   strength=strength or None)
     if not run.results:
         raise gr.Error("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))

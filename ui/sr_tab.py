@@ -9,14 +9,15 @@ from restoration.core import examples
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab_sr
 from ui import compare
-from ui.common import heavy, image_upload, load_example, results_panel, self_ensemble_box, user_facing
+from ui.common import (heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
+                       user_facing)
 
 
 @user_facing
 def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, progress=gr.Progress()):
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR)."""
     run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
-                              progress=lambda f, d: progress(f, desc=d), self_ensemble=bool(self_ensemble))
+                              progress=steps(progress), self_ensemble=bool(self_ensemble))
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
     return (lab_sr.gallery(run), lab_sr.table_rows(run), lab_sr.write_outputs(run), run.views,

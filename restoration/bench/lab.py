@@ -9,11 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from restoration.core import budget
 from restoration.core import image as imagelib
 from restoration.core import scratch
 from restoration.bench import store as storelib
 from restoration.core.errors import UserInputError
-from restoration.pipelines.lab import parse_numbers
+from restoration.pipelines.lab import load_input, parse_numbers
 
 
 def restoration_choices() -> list[tuple[str, str]]:
@@ -63,6 +64,7 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
                                 tuple(sr_models or ()) if scale else ()).checked()
     paths = [getattr(f, "name", f) for f in (files or [])]
     images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
+    budget.claim(max(i.image.shape[0] * i.image.shape[1] for i in images))  # one image is worked on at a time
     report = None if progress is None else (lambda done, total, text: progress(done / max(total, 1), text))
     return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
 
@@ -181,11 +183,10 @@ def source_note(db=None) -> str:
 
 def panel_pair(image_path, example: str | None, task: str, models, codec: str, quality, scale, db=None):
     from restoration.core import examples
-    from restoration.core import image as imagelib
     from restoration.bench import panel
 
     if image_path:
-        image = imagelib.load(image_path)
+        image = load_input(image_path)  # through the request's pixel budget, as every tab's input
     elif example:
         image = examples.load_example(example)
     else:

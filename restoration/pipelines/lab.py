@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from restoration.core import scratch
+from restoration.core import budget, scratch
 from restoration import codecs as codeclib
 from restoration.pipelines import evaluate
 from restoration.core import image as imagelib
@@ -186,8 +186,23 @@ def load_input(path_or_array) -> np.ndarray:
     if path_or_array is None:
         raise UserInputError("upload an image or choose an example first")
     if isinstance(path_or_array, (str, os.PathLike)):
-        return imagelib.load(path_or_array, name=Path(path_or_array).name)
-    return imagelib.load(path_or_array)
+        name = Path(path_or_array).name
+        try:
+            with open(path_or_array, "rb") as handle:
+                width, height = imagelib.header_size(handle.read(1 << 16), name=name)
+        except (OSError, UserInputError):
+            return load_and_claim(path_or_array, name)  # the loader says what is wrong with the file
+        if width * height > imagelib.MAX_PIXELS:
+            return imagelib.load(path_or_array, name=name)  # refused from its header, in the loader's words
+        budget.claim(width * height)  # before decoding: a request waits here while the server is full
+        return imagelib.load(path_or_array, name=name)
+    return load_and_claim(path_or_array)
+
+
+def load_and_claim(source, name: str | None = None) -> np.ndarray:
+    image = imagelib.load(source, name=name)
+    budget.claim(image.shape[0] * image.shape[1])
+    return image
 
 
 def write_pngs(views: dict[str, np.ndarray], names: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 
 from restoration.pipelines import sr
+from restoration.core import budget
 from restoration.core.errors import UserInputError
 from restoration.pipelines.lab import load_input, with_error_maps, write_pngs
 
@@ -58,6 +59,7 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
         grey = sr.is_grey_file(path)
     else:
         hr, lr, grey = None, image, False
+    budget.claim(lr.shape[0] * lr.shape[1] * scale * scale)  # the outputs are scale^2 times larger
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)
