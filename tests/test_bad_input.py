@@ -261,3 +261,40 @@ def test_benchmark_inputs_name_a_zip_without_images(inputs):
     assert [i.name for i in bench_inputs.collect([inputs / "images.zip"])] == ["a"]
     with pytest.raises(UserInputError, match="not_images.zip: the zip archive holds no image files"):
         bench_inputs.collect([inputs / "images.zip", inputs / "not_images.zip"])
+
+
+def test_request_bodies_over_the_limit_are_refused_and_the_server_keeps_serving(monkeypatch):
+    """A JSON call's body (an image as a data: URL, deeply nested JSON) has a limit too: 413 by
+    its declared length, and 413 while it streams when it declares none; uploads keep Gradio's."""
+    import http.client
+
+    import app
+    from live_app import free_port
+
+    monkeypatch.setenv("RESTORATION_MAX_BODY_MB", "1")
+    options = app.launch_options()
+    demo = app.build()
+    port = free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                        app_kwargs=options["app_kwargs"])
+    try:
+        def post(body, chunked=False):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            headers = {"Content-Type": "application/json"}
+            if chunked:
+                connection.request("POST", "/gradio_api/queue/join", body=iter([body]), headers=headers,
+                                   encode_chunked=True)
+            else:
+                connection.request("POST", "/gradio_api/queue/join", body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+
+        status, text = post(b"[" * (2 * 2**20))
+        assert status == 413 and b"over 1 MB" in text
+        assert post(b"{" + b" " * (2 * 2**20) + b"}", chunked=True)[0] == 413
+        assert post(b'{"data": [], "fn_index": 99999, "session_hash": "x"}')[0] != 413  # small: reaches the app
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/")
+        assert connection.getresponse().status == 200
+    finally:
+        demo.close()

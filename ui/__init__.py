@@ -9,7 +9,9 @@ import os
 import gradio as gr
 
 from restoration.pipelines import lab
-from ui import codecs_tab, dashboards_tab, restore_tab, sr_tab
+from starlette.middleware import Middleware
+
+from ui import codecs_tab, dashboards_tab, limits, restore_tab, sr_tab
 from ui.common import atomic_image_cache
 
 TABS = (("Codec comparison", codecs_tab.build), ("Restoration", restore_tab.build),
@@ -37,11 +39,14 @@ def configure_queue(demo: gr.Blocks) -> gr.Blocks:
 
 def launch_options() -> dict:
     """``python app.py``'s launch options. Uploads over RESTORATION_MAX_UPLOAD_MB (default 50) are
-    refused by Gradio before they are stored. RESTORATION_MCP=1 also serves the named endpoints as
-    MCP tools at /gradio_api/mcp/ (needs the mcp package); unset, None leaves GRADIO_MCP_SERVER in charge."""
+    refused by Gradio before they are stored; other request bodies over RESTORATION_MAX_BODY_MB
+    (default: a data: URL of the largest upload) with 413 (``ui.limits``). RESTORATION_MCP=1 also
+    serves the named endpoints as MCP tools at /gradio_api/mcp/ (needs the mcp package); unset,
+    None leaves GRADIO_MCP_SERVER in charge."""
     upload_mb = float(os.environ.get("RESTORATION_MAX_UPLOAD_MB", "50"))
     return {"theme": gr.themes.Soft(), "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None,
-            "max_file_size": int(upload_mb * 1024 * 1024)}
+            "max_file_size": int(upload_mb * 1024 * 1024),
+            "app_kwargs": {"middleware": [Middleware(limits.BodyLimit)]}}
 
 
 def main() -> None:
