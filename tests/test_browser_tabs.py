@@ -168,6 +168,11 @@ def test_codecs_tab(page, medium_png):
     page.get_by_text("Learned (ours) quality=3", exact=True).first.wait_for(state="attached", timeout=10_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     _compare_view(page)
+    # The encoded files download as the codecs' real bytes.
+    files = page.locator(".block", has=page.get_by_text("Encoded files", exact=True)).last
+    with page.expect_download(timeout=30_000) as download:
+        files.locator("a[href*='.jpg']").first.click()
+    assert Path(download.value.path()).read_bytes()[:3] == b"\xff\xd8\xff"
     _finish(page, "codecs")
 
 
