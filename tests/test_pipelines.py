@@ -194,3 +194,19 @@ def test_run_estimate_uses_this_servers_timings_then_names_untimed_models(tmp_pa
     assert before == "Estimate: not yet timed here: median (timed on first run)."
     assert timing.seconds_per_mp("median") > 0 and timing.seconds_per_mp("median", self_ensemble=True) is None
     assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""
+
+
+def test_codec_estimate_counts_the_size_search_and_names_untimed_codecs(tmp_path, astro128):
+    from PIL import Image
+
+    from restoration import codecs
+    from restoration.bench import lab as lab_bench
+
+    path = tmp_path / "in.png"
+    Image.fromarray(np.zeros((2000, 2000, 3), np.uint8)).save(path)  # 4 MP: seconds, not tenths
+    plain = lab_bench.codec_estimate(str(path), ["jpeg", "webp"], False, False)
+    searched = lab_bench.codec_estimate(str(path), ["jpeg", "webp"], True, False)
+    seconds = lambda text: float(text.split("about ")[1].split(" s")[0])
+    assert plain.startswith("Estimate for 2000×2000: about") and seconds(searched) > 3 * seconds(plain) > 0
+    assert codecs.get("jpeg").size_search_steps() == 8  # quality 1..100: a bisection of 8 encodes
+    assert "not yet timed: HEIC" in lab_bench.codec_estimate(str(path), ["heic"], False, False)

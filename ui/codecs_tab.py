@@ -10,6 +10,7 @@ import gradio as gr
 from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.bench import charts
+from restoration.bench import lab as lab_bench
 from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
@@ -74,6 +75,10 @@ def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
     return lab.write_encoded([result])[0], result.decoded, result.row()
 
 
+def estimate(image_path, codec_names, size_mode, perceptual):
+    return lab_bench.codec_estimate(image_path, list(codec_names or []), size_mode != "settings", bool(perceptual))
+
+
 def show_target(mode):
     return gr.update(visible=mode != "settings")
 
@@ -93,6 +98,7 @@ def build(demo: gr.Blocks) -> None:
                 target_value = gr.Number(value=0.5, label="Target (bpp or KiB)", minimum=0, visible=False, scale=1)
             perceptual = gr.Checkbox(value=False, label="Perceptual metric (SSIMULACRA 2, ~0.3 s a codec)")
             run = gr.Button("Compress", variant="primary")
+            estimate_note = gr.Markdown()
             param_keys, param_inputs = [], []
             with gr.Accordion("Codec settings", open=False):
                 for codec in codecs.CODECS.values():
@@ -124,6 +130,9 @@ def build(demo: gr.Blocks) -> None:
     run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual, *param_inputs],
               [table, bars, downloads, views, left, right, view, status], api_name="compare", **heavy())
     wire_compare(views, left, right, view)
+    estimate_inputs = [source, codec_names, size_mode, perceptual]
+    gr.on([c.change for c in estimate_inputs], estimate, estimate_inputs, estimate_note, api_visibility="private",
+          trigger_mode="always_last")
     run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
                     [rd_plot, sweep_rows, sweep_json], api_name="sweep", **heavy())
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], rd_plot, api_visibility="private")

@@ -160,6 +160,32 @@ def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int 
     return text + "."
 
 
+def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool, db=None) -> str:
+    """Before a codec comparison: about how long it will take here, from the encode + decode
+    seconds per megapixel stored runs measured for each codec (a size target bisects the knob:
+    several encodes); codecs no stored run has timed are named."""
+    from restoration import codecs as codeclib
+    from restoration.bench import estimate as estimator
+
+    if not image_path or not codec_names:
+        return ""
+    try:
+        width, height = imagelib.header_size(Path(image_path).read_bytes()[:1 << 16])
+    except (OSError, UserInputError):
+        return ""
+    mp, stored = width * height / 1e6, estimator.timings(str(dashboard_source(db)[0]))
+    seconds, unknown = 0.0, []
+    for codec in dict.fromkeys(codeclib.get(name) for name in codec_names):
+        encodes = codec.size_search_steps() if with_target and codec.knob is not None else 1
+        seconds += mp * (estimator.METRICS_S_PER_MP + (estimator.PERCEPTUAL_S_PER_MP if perceptual else 0))
+        if codec.name in stored:
+            seconds += encodes * stored[codec.name] * mp
+        else:
+            unknown.append(codec.label)
+    text = f"Estimate for {width}×{height}: about {seconds:.1f} s"
+    return text + (f" (not yet timed: {', '.join(unknown)})." if unknown else ".")
+
+
 def report(run_ids, db=None):
     """(report, {"csv", "json", "html"} paths) for the chosen runs (default: the latest); the
     shipped example run while the user's database holds none."""

@@ -188,6 +188,11 @@ class Codec:
             return False
 
     # -- target size ------------------------------------------------------------------------
+    def size_search_steps(self) -> int:
+        """How many encodes ``encode_to_size`` makes (a bisection over the knob)."""
+        knob = self.param(self.knob.name)
+        return int(math.ceil(math.log2(knob.high - knob.low + 1))) + 1 if knob.kind is int else 12
+
     def encode_to_size(self, image: np.ndarray, target_bytes: int, **params) -> Encoded:
         """Best knob setting whose output fits ``target_bytes`` (the smallest output if none fits)."""
         if self.knob is None or self.is_lossless(self.resolve(params)):
@@ -205,8 +210,7 @@ class Codec:
         smallest: tuple[Any, bytes] | None = None
         # Bisection over "quality order": t=0 is the lowest quality, t=1 the highest.
         lo, hi = 0.0, 1.0
-        steps = int(math.ceil(math.log2(knob.high - knob.low + 1))) + 1 if knob.kind is int else 12
-        for _ in range(steps):
+        for _ in range(self.size_search_steps()):
             t = (lo + hi) / 2
             value = self._knob_value(knob, t)
             data = size_at(value)
