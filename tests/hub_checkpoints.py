@@ -22,10 +22,35 @@ def _swinir(**kw):
     return SwinIR(**{**SWINIR_M, **kw})
 
 
-def _rrdb(scale: int, shuffle: int | None = None):
+def _rrdb(scale: int):
+    """BasicSR's RRDBNet as Real-ESRGAN ships it: x4 upsampling after the trunk; at x2 the input
+    is pixel-unshuffled by 2 first (12 input channels), so x2 and x4 files differ in conv_first."""
     from spandrel.architectures.ESRGAN import ESRGAN
 
-    return ESRGAN(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=scale, shuffle_factor=shuffle)
+    return ESRGAN(in_nc=3 * (4 // scale) ** 2, out_nc=3, num_filters=64, num_blocks=23, scale=4)
+
+
+BASICSR_RRDB = {"model.0.": "conv_first.", "model.3.": "conv_up1.", "model.6.": "conv_up2.", "model.8.": "conv_hr.",
+                "model.10.": "conv_last."}
+
+
+def basicsr_rrdb_keys(state: dict, blocks: int = 23) -> dict:
+    """Spandrel's ESRGAN keys (the 2018 ESRGAN repo's ``model.N`` layout) renamed to BasicSR's
+    RRDBNet layout, the one Real-ESRGAN's released .pth files use: conv_first,
+    body.N.rdbK.convJ, conv_body, conv_up1, conv_up2, conv_hr, conv_last."""
+    renamed = {}
+    for key, value in state.items():
+        new = key
+        for old, basic in BASICSR_RRDB.items():
+            if key.startswith(old):
+                new = basic + key[len(old):]
+        if key.startswith(f"model.1.sub.{blocks}."):
+            new = "conv_body." + key.split(".")[-1]
+        elif key.startswith("model.1.sub."):
+            _, _, _, block, rdb, conv, _, param = key.split(".")
+            new = f"body.{block}.{rdb.lower()}.{conv}.{param}"
+        renamed[new] = value
+    return renamed
 
 
 def _build(key: str):
@@ -43,9 +68,10 @@ def _build(key: str):
         "scunet-color-real-psnr": (lambda: SCUNet(in_nc=3, config=[4, 4, 4, 4, 4, 4, 4], dim=64), None, 1),
         "drunet-color": (lambda: DRUNet(in_nc=4, out_nc=3, nc=[64, 128, 256, 512], nb=4), None, 1),
         "fbcnn-color": (lambda: FBCNN(in_nc=3, out_nc=3), None, 1),
+        # Real-ESRGAN's files hold BasicSR's RRDBNet names (renamed in ``checkpoint``).
         "realesrgan-x4": (lambda: _rrdb(4), "params_ema", 4),
         "realesrgan-x4plus": (lambda: _rrdb(4), "params_ema", 4),
-        "realesrgan-x2plus": (lambda: _rrdb(2, shuffle=2), "params_ema", 2),
+        "realesrgan-x2plus": (lambda: _rrdb(2), "params_ema", 2),
         "realesr-general-x4v3": (lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4,
                                                  act_type="prelu"), "params", 4),
         "swinir-classical-x4": (lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="pixelshuffle"),
@@ -71,6 +97,8 @@ def checkpoint(key: str) -> tuple[bytes, int]:
     make, container, scale = built
     torch.manual_seed(0)
     state = make().state_dict()
+    if key.startswith("realesrgan-"):
+        state = basicsr_rrdb_keys(state)
     buffer = io.BytesIO()
     torch.save({container: state} if container else state, buffer)
     return buffer.getvalue(), scale
