@@ -69,8 +69,10 @@ def test_compare_endpoint_with_all_settings(client, chelsea_png):
     table, *_ = client.predict(handle_file(str(chelsea_png)), ["jpeg", "png"], "settings", 0.5, True, *defaults,
                                api_name="/compare")
     assert [row[0] for row in table["data"]] == ["jpeg", "png"]
-    score = table["headers"].index("SSIMU2")  # the on-demand perceptual metric, asked for
+    score = table["headers"].index("SSIMU2")  # the on-demand perceptual metrics, asked for
     assert 30 < table["data"][0][score] < 100 and table["data"][1][score] == 100.0
+    flip = table["headers"].index("FLIP")
+    assert 0 < table["data"][0][flip] < 0.3 and table["data"][1][flip] == 0.0
 
 
 @pytest.mark.parametrize("codec, params, message", [

@@ -244,3 +244,22 @@ def test_ssimulacra2_is_on_demand_100_for_identical_and_falls_with_quality(astro
     jpeg = codeclib.get("jpeg")
     scores = [score(metriclib.Sample(astro256, jpeg.decode(jpeg.encode(astro256, quality=q)))) for q in (10, 40, 90)]
     assert scores[0] < scores[1] < scores[2] < 100.0
+
+
+def test_flip_is_on_demand_0_for_identical_and_rises_as_quality_falls(astro256):
+    """NVIDIA's LDR-FLIP: the mean of its error map; the map itself is what the compare view shows."""
+    from restoration import codecs as codeclib
+    from restoration import metrics as metriclib
+    from restoration.metrics import perceptual
+
+    metric = metriclib.METRICS["flip"]
+    assert "flip" not in metriclib.names() and "flip" in metriclib.names(on_demand=True)
+    assert metric.lower_better and (metric.low, metric.high) == (0.0, 1.0)
+    assert metric.compute(metriclib.Sample(astro256, astro256)) == 0.0
+    jpeg = codeclib.get("jpeg")
+    decoded = {q: jpeg.decode(jpeg.encode(astro256, quality=q)) for q in (10, 40, 90)}
+    errors = [metric.compute(metriclib.Sample(astro256, decoded[q])) for q in (10, 40, 90)]
+    assert errors[0] > errors[1] > errors[2] > 0.0
+    heat, mean = perceptual.flip_map(astro256, decoded[10])
+    assert heat.shape == astro256.shape and heat.dtype == np.uint8 and mean == pytest.approx(errors[0])
+    assert heat.astype(float).mean() > perceptual.flip_map(astro256, decoded[90])[0].astype(float).mean()

@@ -159,7 +159,10 @@ def test_error_maps_show_where_a_result_differs(astro128):
     assert same.shape == heat.shape == astro128.shape and same.dtype == np.uint8
     assert heat.astype(float).mean() > same.astype(float).mean() + 20
     views = lab.with_error_maps({"Reference": astro128, "noisy": noisy}, "Reference", ["noisy"])
-    assert list(views) == ["Reference", "noisy", "|error| noisy"]
+    assert list(views) == ["Reference", "noisy", "|error| noisy", "FLIP noisy"]  # FLIP: perceived difference
+    assert views["FLIP noisy"].shape == astro128.shape
+    plain = lab.with_error_maps({"Reference": astro128, "noisy": noisy}, "Reference", ["noisy"], flip=False)
+    assert list(plain) == ["Reference", "noisy", "|error| noisy"]
 
 
 

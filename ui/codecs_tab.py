@@ -37,7 +37,8 @@ def make_compare(param_keys: list[tuple[str, str]]):
         results = lab.compare(image, settings, target, progress=steps(progress),
                               perceptual=bool(perceptual))
         views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
-        views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results])
+        views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results],
+                                    flip=bool(perceptual))
         labels = list(views)
         return (lab.table(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
                 views, gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),
@@ -96,7 +97,8 @@ def build(demo: gr.Blocks) -> None:
             with gr.Row():
                 size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Size", scale=2)
                 target_value = gr.Number(value=0.5, label="Target (bpp or KiB)", minimum=0, visible=False, scale=1)
-            perceptual = gr.Checkbox(value=False, label="Perceptual metric (SSIMULACRA 2, ~0.3 s a codec)")
+            perceptual = gr.Checkbox(value=False,
+                                     label="Perceptual metrics and maps (SSIMULACRA 2, FLIP: ~1 s a codec)")
             run = gr.Button("Compress", variant="primary")
             estimate_note = gr.Markdown()
             param_keys, param_inputs = [], []
@@ -110,7 +112,7 @@ def build(demo: gr.Blocks) -> None:
             status = gr.Markdown()
             table = gr.Dataframe(headers=lab.table([])["headers"], label="Results", interactive=False, wrap=True,
                                  max_height=300)
-            left, right, view = compare_controls("|error| entries are error maps against the original")
+            left, right, view = compare_controls("|error| and FLIP entries are error maps against the original")
             downloads = gr.File(label="Encoded files", file_count="multiple", interactive=False)
             bars = gr.Plot(label="Size, ratio, quality and speed")
     with gr.Accordion("Rate-distortion sweep", open=False):

@@ -131,7 +131,7 @@ def results_panel(views: gr.State, headers: list[str], table_label: str, files_l
     with gr.Column(scale=2):
         note = gr.Markdown()
         table = gr.Dataframe(headers=headers, interactive=False, label=table_label, wrap=True)
-        left, right, view = compare_controls("|error| entries are error maps against the reference")
+        left, right, view = compare_controls("|error| and FLIP entries are error maps against the reference")
         with gr.Accordion("All results side by side", open=False):
             gallery = gr.Gallery(label="Results", columns=3, height=360, format="png", object_fit="contain")
         files = gr.File(label=files_label, file_count="multiple", interactive=False)

@@ -1,6 +1,9 @@
 """Perceptual metrics codec engineers use, computed on demand (they cost ~10x the fidelity
 metrics): SSIMULACRA 2 (the ``ssimulacra2`` package, the JPEG XL and AVIF communities' score:
-100 = identical, ~90 visually lossless, ~70 high quality, ~50 medium, below 30 poor)."""
+100 = identical, ~90 visually lossless, ~70 high quality, ~50 medium, below 30 poor) and NVIDIA's
+FLIP (``flip-evaluator``, LDR-FLIP: the mean of a per-pixel perceived-difference map, 0 = none,
+1 = most; viewing condition 67 pixels per degree, the package's default: a 0.7 m viewing distance
+from a 0.7 m wide 3840-pixel monitor), whose map a person can look at."""
 
 from __future__ import annotations
 
@@ -30,3 +33,27 @@ class Ssimulacra2:
             return buffer
 
         return float(compute_ssimulacra2(png(reference), png(distorted)))
+
+
+class Flip:
+    """LDR-FLIP's mean error (lower is better), on sRGB inputs in [0, 1]."""
+
+    def unavailable_reason(self) -> str | None:
+        return None if importlib.util.find_spec("flip_evaluator") else "the flip-evaluator package is not installed"
+
+    def __call__(self, sample) -> float | None:
+        if self.unavailable_reason():
+            return None
+        reference, distorted = sample.pair
+        return float(flip_map(reference, distorted, colour=False)[1])
+
+
+def flip_map(reference, distorted, colour: bool = True):
+    """(FLIP's error map, its mean): with ``colour`` the map as uint8 RGB in the magma colour map
+    the FLIP paper shows (black = no perceived difference), else as float."""
+    import flip_evaluator
+    import numpy as np
+
+    error, mean, _ = flip_evaluator.evaluate(reference.astype(np.float32) / 255, distorted.astype(np.float32) / 255,
+                                            "LDR", applyMagma=colour)
+    return (np.clip(error * 255 + 0.5, 0, 255).astype(np.uint8) if colour else error), mean

@@ -144,11 +144,21 @@ def error_map(reference: np.ndarray, image: np.ndarray, gain: float = 4.0) -> np
     return np.ascontiguousarray(cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB))
 
 
-def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: list[str]) -> dict[str, np.ndarray]:
-    """The views plus an error map of each labelled result against the reference view."""
+FLIP_PREFIX = "FLIP "
+
+
+def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: list[str],
+                    flip: bool = True) -> dict[str, np.ndarray]:
+    """The views plus an error map of each labelled result against the reference view: the
+    absolute difference, and (``flip``, when its package is installed) FLIP's perceived
+    difference map."""
+    from restoration.metrics import perceptual
+
     reference = views[reference_label]
-    maps = {f"{ERROR_PREFIX}{label}": error_map(reference, views[label]) for label in labels
-            if views[label].shape == reference.shape}
+    same = [label for label in labels if views[label].shape == reference.shape]
+    maps = {f"{ERROR_PREFIX}{label}": error_map(reference, views[label]) for label in same}
+    if flip and perceptual.Flip().unavailable_reason() is None:
+        maps.update({f"{FLIP_PREFIX}{label}": perceptual.flip_map(reference, views[label])[0] for label in same})
     return {**views, **maps}
 
 
