@@ -263,3 +263,18 @@ def test_flip_is_on_demand_0_for_identical_and_rises_as_quality_falls(astro256):
     heat, mean = perceptual.flip_map(astro256, decoded[10])
     assert heat.shape == astro256.shape and heat.dtype == np.uint8 and mean == pytest.approx(errors[0])
     assert heat.astype(float).mean() > perceptual.flip_map(astro256, decoded[90])[0].astype(float).mean()
+
+
+def test_colorvideovdp_is_on_demand_10_jod_for_identical_and_falls_with_quality(astro256):
+    """ColorVideoVDP runs offline on the display model its package ships ("standard_4k")."""
+    from restoration import codecs as codeclib
+    from restoration import metrics as metriclib
+
+    metric = metriclib.METRICS["cvvdp"]
+    assert metric.unit == "JOD" and not metric.lower_better and metric.unavailable_reason() is None
+    assert "cvvdp" not in metriclib.names() and "cvvdp" in metriclib.names(on_demand=True)
+    assert metric.compute(metriclib.Sample(astro256, astro256)) == pytest.approx(10.0, abs=1e-3)
+    jpeg = codeclib.get("jpeg")
+    jods = [metric.compute(metriclib.Sample(astro256, jpeg.decode(jpeg.encode(astro256, quality=q))))
+            for q in (10, 40, 90)]
+    assert jods[0] < jods[1] < jods[2] < 10.0

@@ -98,7 +98,7 @@ def build(demo: gr.Blocks) -> None:
                 size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Size", scale=2)
                 target_value = gr.Number(value=0.5, label="Target (bpp or KiB)", minimum=0, visible=False, scale=1)
             perceptual = gr.Checkbox(value=False,
-                                     label="Perceptual metrics and maps (SSIMULACRA 2, FLIP: ~1 s a codec)")
+                                     label="Perceptual metrics and maps (SSIMULACRA 2, FLIP, ColorVideoVDP: ~1.5 s a codec)")
             run = gr.Button("Compress", variant="primary")
             estimate_note = gr.Markdown()
             param_keys, param_inputs = [], []

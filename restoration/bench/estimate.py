@@ -14,7 +14,8 @@ from restoration.core import image as imagelib
 
 DEFAULT_S_PER_MP = 0.5  # a codec or model no stored run has timed
 METRICS_S_PER_MP = 0.15  # PSNR, SSIM, MS-SSIM of one row (measured: ~45 ms for 768x512)
-PERCEPTUAL_S_PER_MP = 2.4  # SSIMULACRA 2 + FLIP of one row, with FLIP's map (measured: ~0.3 + 0.65 s for 768x512)
+# SSIMULACRA 2 + FLIP (with its map) + ColorVideoVDP of one row (measured: ~0.3 + 0.65 + 0.5 s for 768x512)
+PERCEPTUAL_S_PER_MP = 3.7
 
 
 @functools.lru_cache(maxsize=4)

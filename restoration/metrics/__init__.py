@@ -29,7 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from restoration.metrics.perceptual import Flip, Ssimulacra2
+from restoration.metrics.perceptual import ColorVideoVDP, Flip, Ssimulacra2
 from restoration.metrics.ssim import (MS_SSIM_MIN_SIDE, MS_WEIGHTS, PEAK, RADIUS, ReferenceMoments,  # noqa: F401
                                       ReferenceStats, halve, ssim_components)
 
@@ -250,6 +250,8 @@ METRICS: dict[str, Metric] = {
         Metric("ssimulacra2", "SSIMULACRA 2", "", False, -math.inf, 100.0, Ssimulacra2(), "fidelity", "SSIMU2",
                on_demand=True),
         Metric("flip", "FLIP (LDR, 67 ppd)", "", True, 0.0, 1.0, Flip(), "fidelity", "FLIP", on_demand=True),
+        Metric("cvvdp", "ColorVideoVDP (standard 4K display)", "JOD", False, -math.inf, 10.0, ColorVideoVDP(),
+               "fidelity", "CVVDP JOD", on_demand=True),
         Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp"),
         Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),
         Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time", "encode ms"),

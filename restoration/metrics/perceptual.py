@@ -3,10 +3,14 @@ metrics): SSIMULACRA 2 (the ``ssimulacra2`` package, the JPEG XL and AVIF commun
 100 = identical, ~90 visually lossless, ~70 high quality, ~50 medium, below 30 poor) and NVIDIA's
 FLIP (``flip-evaluator``, LDR-FLIP: the mean of a per-pixel perceived-difference map, 0 = none,
 1 = most; viewing condition 67 pixels per degree, the package's default: a 0.7 m viewing distance
-from a 0.7 m wide 3840-pixel monitor), whose map a person can look at."""
+from a 0.7 m wide 3840-pixel monitor), whose map a person can look at; and ColorVideoVDP
+(``cvvdp``, Mantiuk et al. 2024) in JOD (just-objectionable differences: 10 = identical, each unit
+less = one more in four observers prefers the reference), for its "standard_4k" display model (a
+30-inch 4K SDR monitor, 200 cd/m2, in an office) shipped with the package: runs offline."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 
@@ -57,3 +61,27 @@ def flip_map(reference, distorted, colour: bool = True):
     error, mean, _ = flip_evaluator.evaluate(reference.astype(np.float32) / 255, distorted.astype(np.float32) / 255,
                                             "LDR", applyMagma=colour)
     return (np.clip(error * 255 + 0.5, 0, 255).astype(np.uint8) if colour else error), mean
+
+
+class ColorVideoVDP:
+    """ColorVideoVDP's quality in JOD for a still image pair (higher is better, 10 = identical)."""
+
+    display = "standard_4k"
+
+    def unavailable_reason(self) -> str | None:
+        return None if importlib.util.find_spec("pycvvdp") else "the cvvdp package is not installed"
+
+    def __call__(self, sample) -> float | None:
+        if self.unavailable_reason():
+            return None
+        reference, distorted = sample.pair
+        jod, _ = _cvvdp(self.display).predict(distorted, reference, dim_order="HWC")
+        return float(jod)
+
+
+@functools.lru_cache(maxsize=2)
+def _cvvdp(display: str):
+    import pycvvdp
+    import torch
+
+    return pycvvdp.cvvdp(display_name=display, device=torch.device("cpu"))
