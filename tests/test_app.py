@@ -53,12 +53,24 @@ def test_compress_endpoint_target_bpp(client, chelsea_png):
 
 
 def test_sweep_endpoint_rows(client, chelsea_png):
-    figure, rows = client.predict(
+    figure, rows, bd = client.predict(
         handle_file(str(chelsea_png)), ["jpeg", "png"], "10,60", "", "psnr", api_name="/sweep")
+    assert bd["data"] == [] or all(row[0] != "JPEG" for row in bd["data"])  # PNG is lossless: one point
     assert [(r["codec"], r["params"].get("quality")) for r in rows] == [("jpeg", 10), ("jpeg", 60), ("png", None)]
     assert rows[0]["bpp"] < rows[1]["bpp"] and rows[0]["psnr"] < rows[1]["psnr"]
     assert rows[2]["psnr"] == "inf"
     assert "JPEG" in figure["plot"]
+
+
+def test_sweep_on_a_perceptual_axis_computes_it_and_gives_bd_rate(client, chelsea_png):
+    """FLIP (lower is better) as the quality axis: computed for every point, and WebP's BD-rate
+    against JPEG on it comes out negative (fewer bytes for the same perceived difference)."""
+    figure, rows, bd = client.predict(
+        handle_file(str(chelsea_png)), ["jpeg", "webp"], "20,40,60,80", "", "flip", api_name="/sweep")
+    assert all(isinstance(r["flip"], float) for r in rows)
+    assert bd["headers"][1] == "BD-rate vs JPEG on FLIP"
+    (label, rate, delta, points), = bd["data"]
+    assert label == "WebP" and points == 4 and rate.endswith("%") and float(rate[:-2]) < 0 and delta > 0
 
 
 def test_compare_endpoint_with_all_settings(client, chelsea_png):

@@ -278,3 +278,15 @@ def test_colorvideovdp_is_on_demand_10_jod_for_identical_and_falls_with_quality(
     jods = [metric.compute(metriclib.Sample(astro256, jpeg.decode(jpeg.encode(astro256, quality=q))))
             for q in (10, 40, 90)]
     assert jods[0] < jods[1] < jods[2] < 10.0
+
+
+def test_bd_rate_on_a_lower_is_better_metric_keeps_its_meaning():
+    """The same curves as FLIP-like errors (lower better) and as their negatives give one answer."""
+    from restoration.metrics import bdrate
+
+    anchor = [(0.5, 0.20), (1.0, 0.12), (2.0, 0.07), (4.0, 0.04)]
+    better = [(r * 0.8, q) for r, q in anchor]  # the same errors at 20 % fewer bits
+    result = bdrate.bd_on("flip", anchor, better, rates_in_bytes=False)
+    assert result.rate_percent == pytest.approx(-20.0, abs=0.5) and result.quality_delta > 0
+    plain = bdrate.bd([(r, -q) for r, q in anchor], [(r, -q) for r, q in better], rates_in_bytes=False)
+    assert result.rate_percent == pytest.approx(plain.rate_percent)

@@ -51,13 +51,14 @@ def make_compare(param_keys: list[tuple[str, str]]):
 def sweep(image_path, codec_names, qualities_text, bpps_text, metric, progress=gr.Progress()):
     image = lab.load_input(image_path)
     rows = lab.sweep(image, list(codec_names or []), lab.parse_numbers(qualities_text),
-                     lab.parse_numbers(bpps_text), progress=steps(progress))
-    return charts.rd_figure(rows, metric), rows, rows
+                     lab.parse_numbers(bpps_text), progress=steps(progress), metric=metric)
+    return charts.rd_figure(rows, metric), rows, rows, lab.bd_against_jpeg(rows, metric)
 
 
 @user_facing
 def rd_chart(rows, metric):
-    return charts.rd_figure(rows or [], metric)
+    """Another quality axis for the same sweep (an on-demand metric needs the sweep run again)."""
+    return charts.rd_figure(rows or [], metric), lab.bd_against_jpeg(rows or [], metric)
 
 
 @user_facing
@@ -123,6 +124,8 @@ def build(demo: gr.Blocks) -> None:
             rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
             run_sweep = gr.Button("Run sweep")
         rd_plot = gr.Plot(label="Rate-distortion")
+        bd_table = gr.Dataframe(headers=lab.bd_against_jpeg([], "psnr")["headers"], interactive=False,
+                                label="BD-rate against JPEG on the chosen quality axis (negative = smaller files)")
         with gr.Accordion("Sweep data (JSON rows)", open=False):
             sweep_json = gr.JSON(label="One row per codec setting")
     _api_only_compress()
@@ -136,8 +139,8 @@ def build(demo: gr.Blocks) -> None:
     gr.on([c.change for c in estimate_inputs], estimate, estimate_inputs, estimate_note, api_visibility="private",
           trigger_mode="always_last")
     run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
-                    [rd_plot, sweep_rows, sweep_json], api_name="sweep", **heavy())
-    rd_metric.change(rd_chart, [sweep_rows, rd_metric], rd_plot, api_visibility="private")
+                    [rd_plot, sweep_rows, sweep_json, bd_table], api_name="sweep", **heavy())
+    rd_metric.change(rd_chart, [sweep_rows, rd_metric], [rd_plot, bd_table], api_visibility="private")
 
 
 def _api_only_compress() -> None:

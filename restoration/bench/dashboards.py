@@ -129,8 +129,8 @@ def bd_table(curve_list: list[Curve], metrics=("psnr",), method: str = "akima") 
             pairs = [(anchor, c) for c in plain.values() if c is not anchor]
             pairs += [(plain[c.codec], c) for c in curve_list if c.dataset == dataset and c.model and c.codec in plain]
             for a, t in pairs:
-                result = bdrate.bd([(p["bytes"], p[metric]) for p in a.points],
-                                   [(p["bytes"], p[metric]) for p in t.points], method)
+                result = bdrate.bd_on(metric, [(p["bytes"], p[metric]) for p in a.points],
+                                      [(p["bytes"], p[metric]) for p in t.points], method)
                 cells = ([None] * 4 if result is None else
                          [round(result.rate_percent, 2), round(result.quality_delta, 4 if "ssim" in metric else 3),
                           round(result.bytes_saved), round(result.overlap, 2)])

@@ -68,3 +68,14 @@ def bd(anchor, test, method: str = "akima", rates_in_bytes: bool = True) -> BDRe
         grid = np.linspace(low, high, 1025)
         saved = float(np.trapezoid(10.0 ** f_anchor(grid) - 10.0 ** f_test(grid), grid) / (high - low))
     return BDResult(float(rate), float(quality), saved, float(overlap))
+
+
+def bd_on(metric: str, anchor, test, method: str = "akima", rates_in_bytes: bool = True) -> BDResult | None:
+    """``bd`` on any metric of the table: a lower-is-better one (FLIP, LPIPS) is negated first, so
+    the BD-rate keeps its meaning (negative = fewer bytes at equal quality) and a positive
+    quality delta always means better."""
+    from restoration.metrics import METRICS
+
+    sign = -1.0 if METRICS[metric].lower_better else 1.0
+    orient = lambda points: [(r, None if q is None else sign * q) for r, q in points]
+    return bd(orient(anchor), orient(test), method, rates_in_bytes)

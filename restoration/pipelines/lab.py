@@ -178,17 +178,44 @@ def sweep(
     qualities: list[float] | None = None,
     target_bpps: list[float] | None = None,
     progress: Callable[[float, str], None] | None = None,
+    metric: str | None = None,
 ) -> list[dict]:
-    """Rate-distortion sweep of one image; returns JSON-safe rows."""
+    """Rate-distortion sweep of one image; returns JSON-safe rows. ``metric``: also compute this
+    one when it is an on-demand metric (the quality axis the user chose)."""
     if not codec_names:
         raise UserInputError("choose at least one codec")
     plan = evaluate.sweep_plan(codec_names, qualities, target_bpps, limit=evaluate.MAX_SETTINGS)
+    names = evaluate.default_metric_names()
+    if metric and metric not in names and metriclib.METRICS[metric].unavailable_reason() is None:
+        names = [*names, metric]
     rows = []
-    for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan)):
+    for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan, metric_names=names)):
         rows.append(result.row())
         if progress:
             progress((i + 1) / len(plan), f"{result.codec} {i + 1}/{len(plan)}")
     return rows
+
+
+def bd_against_jpeg(rows: list[dict], metric: str) -> dict:
+    """BD-rate of every swept codec against JPEG on ``metric`` (any metric of the table), as
+    {"headers", "data"}; empty when JPEG or the metric is missing from the rows."""
+    from restoration.metrics import bdrate
+
+    headers = ["codec", f"BD-rate vs JPEG on {metriclib.header(metric)}", "BD-quality (+ = better)", "points"]
+    curves: dict[str, list[tuple]] = {}
+    for row in rows:
+        if isinstance(row.get(metric), (int, float)) and row.get("bpp"):
+            curves.setdefault(row["codec"], []).append((row["bpp"], row[metric]))
+    if "jpeg" not in curves:
+        return {"headers": headers, "data": []}
+    data = []
+    for codec, points in curves.items():
+        if codec == "jpeg":
+            continue
+        result = bdrate.bd_on(metric, curves["jpeg"], points, rates_in_bytes=False)
+        data.append([codeclib.get(codec).label, None if result is None else f"{result.rate_percent:+.1f} %",
+                     None if result is None else round(result.quality_delta, 4), len(points)])
+    return {"headers": headers, "data": data}
 
 
 def load_input(path_or_array) -> np.ndarray:
