@@ -104,3 +104,14 @@ def test_non_image_upload_is_refused_clearly(client, tmp_path):
     text.write_text("this is not an image")
     with pytest.raises(Exception, match="not a recognised image format"):
         client.predict(handle_file(str(text)), "jpeg", "{}", None, None, api_name="/compress")
+
+
+def test_compare_endpoint_at_equal_quality_recommends_a_codec(client, chelsea_png):
+    from restoration import codecs
+
+    defaults = [p.default for c in codecs.CODECS.values() for p in c.params]
+    table, *_, status = client.predict(handle_file(str(chelsea_png)), ["jpeg", "webp"], "quality:psnr", 34, False,
+                                       *defaults, api_name="/compare")
+    psnr, target = table["headers"].index("PSNR dB"), table["headers"].index("target")
+    assert all(row[psnr] >= 34 and row[target] == "met" for row in table["data"])
+    assert status.split(" codec(s). ")[1].startswith("Smallest file at PSNR dB ≥ 34:")

@@ -171,11 +171,11 @@ def test_compare_table_leaves_out_columns_empty_in_every_row(astro128):
     from restoration.pipelines import evaluate, lab
 
     plain = lab.table(lab.compare(astro128, {"jpeg": {"quality": 50}}, None))
-    assert "SSIMU2" not in plain["headers"] and "size target" not in plain["headers"]
+    assert "SSIMU2" not in plain["headers"] and "target" not in plain["headers"]
     assert plain["headers"][:4] == ["codec", "setting", "KiB", "PSNR dB"]
     assert all(len(row) == len(plain["headers"]) for row in plain["data"])
     targeted = lab.table(lab.compare(astro128, {"jpeg": {}}, evaluate.Target(bpp=1.0)))
-    assert targeted["headers"][-1] == "size target" and targeted["data"][0][-1] == "met"
+    assert targeted["headers"][-1] == "target" and targeted["data"][0][-1] == "met"
 
 
 def test_run_estimate_uses_this_servers_timings_then_names_untimed_models(tmp_path, astro128, monkeypatch):

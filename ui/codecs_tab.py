@@ -20,7 +20,9 @@ from ui.common import (compare_controls, heavy, image_upload, load_example, para
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
-              ("Target size (KiB)", "KiB")]
+              ("Target size (KiB)", "KiB"), ("Equal quality: SSIMULACRA 2 at least", "quality:ssimulacra2"),
+              ("Equal quality: PSNR (dB) at least", "quality:psnr"), ("Equal quality: FLIP at most", "quality:flip")]
+TARGET_DEFAULTS = {"bpp": 0.5, "KiB": 20, "quality:ssimulacra2": 80, "quality:psnr": 40, "quality:flip": 0.05}
 
 
 def rd_metric_choices() -> list[tuple[str, str]]:
@@ -82,7 +84,8 @@ def estimate(image_path, codec_names, size_mode, perceptual):
 
 
 def show_target(mode):
-    return gr.update(visible=mode != "settings")
+    """The target field for the chosen mode, with a typical value ("high quality" for a score)."""
+    return gr.update(visible=mode != "settings", value=TARGET_DEFAULTS.get(mode))
 
 
 def build(demo: gr.Blocks) -> None:
@@ -96,8 +99,8 @@ def build(demo: gr.Blocks) -> None:
             codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
                                            value=DEFAULT_CODECS, label="Codecs")
             with gr.Row():
-                size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Size", scale=2)
-                target_value = gr.Number(value=0.5, label="Target (bpp or KiB)", minimum=0, visible=False, scale=1)
+                size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Compare at", scale=2)
+                target_value = gr.Number(value=0.5, label="Target", minimum=0, visible=False, scale=1)
             perceptual = gr.Checkbox(value=False,
                                      label="Perceptual metrics and maps (SSIMULACRA 2, FLIP, ColorVideoVDP: ~1.5 s a codec)")
             run = gr.Button("Compress", variant="primary")

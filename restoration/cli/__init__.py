@@ -15,7 +15,7 @@ from restoration.cli import bench as cli_bench
 from restoration.cli import restoring
 from restoration.cli.output import Printer, list_images, write_bytes
 from restoration import codecs as codeclib
-from restoration.pipelines import evaluate
+from restoration.pipelines import equal_quality, evaluate
 from restoration.core import image as imagelib
 from restoration import metrics as metriclib
 from restoration.core.errors import UserInputError
@@ -53,11 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="encode images with one codec and measure the result")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--codec", required=True, help="codec name (see `codecs`)")
+    p.add_argument("--codec", required=True,
+                   help="codec name (see `codecs`); with --target-quality a comma-separated list is compared")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quality", type=float, help="the codec's quality parameter")
     size.add_argument("--target-bpp", type=float, help="best quality within this many bits per pixel")
     size.add_argument("--target-bytes", type=int, help="best quality within this many bytes")
+    size.add_argument("--target-quality", type=_key_value, metavar="METRIC=VALUE",
+                      help="equal quality: the smallest file reaching this score, e.g. ssimulacra2=80, psnr=40, "
+                           "flip=0.05 (at most, for a lower-is-better metric); several codecs: the smallest is "
+                           "recommended")
     p.add_argument("--set", dest="settings", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE", help="any codec parameter, repeatable")
     out = p.add_mutually_exclusive_group()
@@ -127,7 +132,13 @@ def cmd_metrics(args) -> int:
     return 0
 
 
-def _target(args) -> evaluate.Target | None:
+def _target(args):
+    if args.target_quality is not None:
+        metric, value = args.target_quality
+        try:
+            return equal_quality.QualityTarget(metric, float(value))
+        except (TypeError, ValueError):
+            raise UserInputError(f"--target-quality needs METRIC=NUMBER, got {metric}={value}") from None
     if args.target_bpp is not None:
         return evaluate.Target(bpp=args.target_bpp)
     if args.target_bytes is not None:
@@ -136,26 +147,46 @@ def _target(args) -> evaluate.Target | None:
 
 
 def cmd_compress(args) -> int:
-    codec = codeclib.get(args.codec)
+    codecs = [codeclib.get(name) for name in dict.fromkeys(args.codec.split(","))]
+    target = _target(args)
+    if len(codecs) > 1 and not isinstance(target, equal_quality.QualityTarget):
+        raise UserInputError("several codecs in --codec need --target-quality (equal quality compares them)")
     params = dict(args.settings)
     if args.quality is not None:
+        codec = codecs[0]
         if "quality" not in {p.name for p in codec.params}:
             raise UserInputError(
                 f"{codec.name} has no quality parameter; use --set {codec.knob.name if codec.knob else 'KEY'}=VALUE "
                 "or --target-bpp / --target-bytes")
         params["quality"] = args.quality
-    codec.resolve(params)  # fail on a bad setting before touching any file
+    own = {c.name: params if len(codecs) == 1 else {k: v for k, v in params.items() if k in {p.name for p in c.params}}
+           for c in codecs}  # with several codecs each takes the --set keys it has
+    unused = set(params) - {k for settings in own.values() for k in settings}
+    if unused:
+        raise UserInputError(f"no chosen codec has the parameter(s) {', '.join(sorted(unused))}")
+    for codec in codecs:
+        codec.resolve(own[codec.name])  # fail on a bad setting before touching any file
     paths = list_images(args, args.images)
-    if args.out and len(paths) > 1:
-        raise UserInputError("--out takes one input image; use --out-dir for several")
+    if args.out and (len(paths) > 1 or len(codecs) > 1):
+        raise UserInputError("--out takes one input image and one codec; use --out-dir for several")
     out_dir = args.out_dir or Path(".")
     printer = Printer(args.json)
+    names = metriclib.names(on_demand=args.perceptual)
     for path in paths:
         image = imagelib.load(path)
-        result = evaluate.compress(image, codec, params, _target(args), metriclib.names(on_demand=args.perceptual))
-        destination = args.out or out_dir / f"{path.stem}_{codec.name}{codec.extension}"
-        write_bytes(result.data, destination)
-        printer.emit({"image": str(path), **result.row(), "file": str(destination)})
+        results = []
+        for codec in codecs:
+            result = (equal_quality.search(image, codec, target, own[codec.name], names)
+                      if isinstance(target, equal_quality.QualityTarget)
+                      else evaluate.compress(image, codec, own[codec.name], target, names))
+            destination = args.out or out_dir / f"{path.stem}_{codec.name}{codec.extension}"
+            write_bytes(result.data, destination)
+            printer.emit({"image": str(path), **result.row(), "file": str(destination)})
+            results.append(result)
+        if len(codecs) > 1:
+            best = min((r for r in results if r.target_met), key=lambda r: r.nbytes, default=None)
+            printer.emit({"image": str(path), "recommendation": equal_quality.recommend(results, target),
+                          "codec": best.codec if best else None})
     return 0
 
 

@@ -212,7 +212,7 @@ class Codec:
         lo, hi = 0.0, 1.0
         for _ in range(self.size_search_steps()):
             t = (lo + hi) / 2
-            value = self._knob_value(knob, t)
+            value = self.knob_value(t)
             data = size_at(value)
             if smallest is None or len(data) < len(smallest[1]):
                 smallest = (value, data)
@@ -223,15 +223,16 @@ class Codec:
             else:
                 hi = t
         if best is None:  # even the lowest setting may fit when bisection never reached it
-            value = self._knob_value(knob, 0.0)
+            value = self.knob_value(0.0)
             data = size_at(value)
             best = (value, data) if len(data) <= target_bytes else min(
                 [(value, data), smallest], key=lambda pair: len(pair[1]))
         value, data = best
         return Encoded(data, self.resolve({**fixed, knob.name: value}), target_bytes)
 
-    def _knob_value(self, knob: Param, t: float):
-        """Map quality order t in [0, 1] to a knob value."""
+    def knob_value(self, t: float):
+        """The knob's value at quality order ``t`` in [0, 1] (0 = lowest quality, smallest file)."""
+        knob = self.param(self.knob.name)
         frac = t if self.knob.size_grows else 1.0 - t
         value = knob.low + frac * (knob.high - knob.low)
         return int(round(value)) if knob.kind is int else round(value, 3)

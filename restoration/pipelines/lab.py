@@ -10,7 +10,7 @@ import numpy as np
 
 from restoration.core import budget, scratch
 from restoration import codecs as codeclib
-from restoration.pipelines import evaluate
+from restoration.pipelines import equal_quality, evaluate
 from restoration.core import image as imagelib
 from restoration import metrics as metriclib
 from restoration.core.errors import UserInputError
@@ -27,7 +27,7 @@ def table_metrics() -> list:
 
 
 def table_headers() -> list[str]:
-    return ["codec", "setting", "KiB", *[metriclib.header(m.name) for m in table_metrics()], "size target"]
+    return ["codec", "setting", "KiB", *[metriclib.header(m.name) for m in table_metrics()], "target"]
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -41,10 +41,18 @@ def configure_threads(threads: int | None = None) -> int:
     return threads
 
 
-def target_from_ui(mode: str, value: float | None) -> evaluate.Target | None:
-    """UI size mode -> Target: 'settings' (none), 'bpp' or 'KiB'."""
+QUALITY_MODE = "quality:"  # a size mode "quality:<metric>" is an equal-quality target
+
+
+def target_from_ui(mode: str, value: float | None):
+    """UI size mode -> a target: 'settings' (none), 'bpp' or 'KiB' (a Target), or
+    'quality:<metric>' (an equal-quality QualityTarget)."""
     if mode == "settings":
         return None
+    if mode.startswith(QUALITY_MODE):
+        if value is None:
+            raise UserInputError("enter the quality to reach")
+        return equal_quality.QualityTarget(mode[len(QUALITY_MODE):], float(value))
     if value is None or not value > 0:
         raise UserInputError("enter a positive target size")
     if mode == "bpp":
@@ -63,15 +71,18 @@ def result_label(result: evaluate.CodecResult) -> str:
 def compare(
     image: np.ndarray,
     settings: dict[str, dict],
-    target: evaluate.Target | None,
+    target: evaluate.Target | equal_quality.QualityTarget | None,
     progress: Callable[[float, str], None] | None = None,
     perceptual: bool = False,
 ) -> list[evaluate.CodecResult]:
     """Run every chosen codec (``settings``: codec name -> its params) on one image; with
-    ``perceptual`` also the on-demand metrics (SSIMULACRA 2)."""
+    ``perceptual`` also the on-demand metrics. A QualityTarget searches each codec for its
+    smallest file at that quality (``equal_quality``)."""
     names = metriclib.names(on_demand=perceptual)
     if not settings:
         raise UserInputError("choose at least one codec")
+    if isinstance(target, equal_quality.QualityTarget):
+        return equal_quality.compare(image, settings, target, progress, names)
     results = []
     stats = metriclib.ReferenceStats(image)
     for i, (name, params) in enumerate(settings.items()):
@@ -100,7 +111,9 @@ def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
 
     rows = []
     for r in results:
-        met = "" if r.target_met is None else ("met" if r.target_met else "MISSED: smallest setting is larger")
+        size = r.target is not None and ("bytes" in r.target or "bpp" in r.target)
+        met = "" if r.target_met is None else ("met" if r.target_met else "MISSED: " + (
+            "smallest setting is larger" if size else "best setting falls short"))
         rows.append([r.codec, result_label(r), round(r.nbytes / 1024, 2),
                      *[cell(r.metrics.get(m.name)) for m in table_metrics()], met])
     return rows
@@ -111,6 +124,8 @@ def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target) 
     text = f"{image.shape[1]}×{image.shape[0]} px, {len(results)} codec(s)."
     if target is None:
         return text
+    if isinstance(target, equal_quality.QualityTarget):
+        return f"{text} {equal_quality.recommend(results, target)}"
     goal = f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.bytes / 1024:.1f} KiB"
     missed = [codeclib.get(r.codec).label for r in results if r.target_met is False]
     return text + (f" Target {goal}: missed by {', '.join(missed)} (their smallest file is larger)." if missed
