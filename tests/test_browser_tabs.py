@@ -174,6 +174,12 @@ def test_codecs_tab(page, medium_png):
         files.locator("a[href*='.jpg']").first.click()
     assert Path(download.value.path()).read_bytes()[:3] == b"\xff\xd8\xff"
     _finish(page, "codecs")
+    # Equal quality: every codec searched to SSIMULACRA 2 >= 80, the smallest file recommended.
+    page.get_by_label("Compare at").click()
+    page.get_by_role("option", name="Equal quality: SSIMULACRA 2 at least").click()
+    page.get_by_role("button", name="Compress").click()
+    page.get_by_text("Smallest file at SSIMU2 ≥ 80:").first.wait_for(timeout=120_000)
+    assert page.locator('[data-testid="toast-body"].error').count() == 0
 
 
 def test_restoration_tab(page, small_png):
