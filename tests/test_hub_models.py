@@ -144,3 +144,22 @@ def test_drunet_gets_a_noise_map_from_the_sigma_or_an_estimate(monkeypatch, astr
     restorers.restore(noisy, "tiny-drunet", sigma=10)
     assert seen[-1]["sigma"] == 10
     restorers._instance.cache_clear()
+
+
+def test_hub_benchmark_script_lists_every_entry_and_scores_none_offline(tmp_path, monkeypatch):
+    """bench/hub_models.py offline: one row per manifest entry, each "not downloaded", nothing run."""
+    import subprocess
+    import sys
+
+    from restoration.core.manifest import REPO_ROOT
+    from restoration.models import hub as hublib
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "bench_hub.md"
+    done = subprocess.run([sys.executable, "bench/hub_models.py", "--out", str(out)], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(hublib.manifest())
+    assert all("| not downloaded | — |" in row for row in rows)
