@@ -198,3 +198,21 @@ def test_machine_description_names_core_count_cpu_and_architecture():
     line = provenance.machine_description()
     assert line.startswith(f"{os.cpu_count()}-core {provenance.cpu_name()} (")
     assert provenance.provenance()["machine"]["cpu"] == provenance.cpu_name()
+
+
+def test_a_perceptual_benchmark_stores_the_on_demand_metrics_and_keys_its_rows_apart(tmp_path, astro128):
+    """--perceptual rows carry SSIMULACRA 2 and FLIP (so the dashboards' BD-rate menus can use
+    them); a plain run's stored rows are not reused for it, and a plain run does not compute them."""
+    from restoration.bench import inputs, runner
+    from restoration.bench.store import Store
+
+    images = [inputs.make("astro", "test", astro128)]
+    db = tmp_path / "bench.sqlite"
+    plain = runner.bench(images, runner.BenchConfig(codecs=("jpeg",), qualities=(30.0,)), db, workers=1)
+    perceptual = runner.bench(images, runner.BenchConfig(codecs=("jpeg",), qualities=(30.0,), perceptual=True), db,
+                              workers=1)
+    assert plain.computed == 1 and perceptual.computed == 1 and perceptual.reused == 0
+    with Store(db) as store:
+        rows = {row["key"]: row for row in store.all_rows()}
+    values = [(row.get("ssimulacra2"), row.get("flip")) for row in rows.values()]
+    assert sorted(v is None for pair in values for v in pair) == [False, False, True, True]

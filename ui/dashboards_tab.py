@@ -26,9 +26,10 @@ DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
 
 @user_facing
-def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, progress=gr.Progress()):
+def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=False,
+          progress=gr.Progress()):
     summary = lab_bench.bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
-                              progress=steps(progress))
+                              progress=steps(progress), perceptual=bool(perceptual))
     return summary, gr.update(choices=lab_bench.run_choices(), value=[str(summary["run"])])
 
 
@@ -41,8 +42,9 @@ def report(run_ids):
 
 
 @user_facing
-def estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models):
-    return lab_bench.estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models)
+def estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=False):
+    return lab_bench.estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
+                              perceptual=bool(perceptual))
 
 
 @user_facing
@@ -121,11 +123,13 @@ def _runner() -> SimpleNamespace:
             ui.sr_scale = gr.Radio([("none", 0), ("x2", 2), ("x4", 4)], value=0, label="Super-resolution scale")
             ui.sr_models = gr.Dropdown(lab_bench.sr_choices(), value=[], multiselect=True,
                                        label="SR models at that scale (bicubic always runs)")
+            ui.perceptual = gr.Checkbox(value=False, label="Perceptual metrics (SSIMULACRA 2, FLIP, ColorVideoVDP)",
+                                        info="~1.5 s more a codec setting on 768x512; their BD-rates in the tables")
             ui.estimate = gr.Markdown("Add images or the example set to see an estimate.")
             ui.run = gr.Button("Run benchmark", variant="primary")
             ui.summary = gr.JSON(label="Run summary")
     ui.inputs = [ui.files, ui.use_examples, ui.codec_names, ui.qualities, ui.bpps, ui.models, ui.sr_scale,
-                 ui.sr_models]
+                 ui.sr_models, ui.perceptual]
     return ui
 
 

@@ -49,7 +49,8 @@ def run_choices(db=None) -> list[tuple[str, str]]:
 
 
 def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
-          models, sr_scale, sr_models, progress: Callable[[float, str], None] | None = None, db=None) -> dict:
+          models, sr_scale, sr_models, progress: Callable[[float, str], None] | None = None, db=None,
+          perceptual: bool = False) -> dict:
     """Uploaded files (images or zips) and/or the example set -> a stored run; its summary."""
     from restoration.bench import inputs as bench_inputs
     from restoration.bench import runner
@@ -61,7 +62,7 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
     scale = int(sr_scale) if sr_scale else None
     config = runner.BenchConfig(tuple(codec_names or ()), None if qualities is None else tuple(qualities),
                                 None if bpps is None else tuple(bpps), tuple(models or ()), scale,
-                                tuple(sr_models or ()) if scale else ()).checked()
+                                tuple(sr_models or ()) if scale else (), perceptual).checked()
     paths = [getattr(f, "name", f) for f in (files or [])]
     images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
     budget.claim(max(i.image.shape[0] * i.image.shape[1] for i in images))  # one image is worked on at a time
@@ -99,7 +100,7 @@ def _example_copy() -> Path:
 
 
 def estimate(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
-             models, sr_scale, sr_models, db=None) -> str:
+             models, sr_scale, sr_models, db=None, perceptual: bool = False) -> str:
     """Before a run: how many tasks it holds and about how long it will take here, from the
     timings stored runs measured (the user's, else the shipped example)."""
     from restoration import codecs as codeclib
@@ -124,6 +125,9 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
         for model in dict.fromkeys([sr.baseline_id(int(sr_scale)), *(sr_models or ())]):
             tasks[model] = 1
     seconds = estimator.estimate(tasks, mp, dashboard_source(db)[0])
+    if perceptual:  # every codec row also gets the on-demand metrics
+        seconds += sum(tasks[codeclib.get(name).name] for name in dict.fromkeys(codec_names or ())) * mp * \
+            estimator.PERCEPTUAL_S_PER_MP
     count = images * sum(tasks.values())
     return (f"{count} tasks on {images} image(s) ({mp:.1f} MP): about {seconds / 60:.1f} min here "
             f"({seconds:.3g} s, from the timings of stored runs); rows already stored are reused.")

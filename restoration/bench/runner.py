@@ -35,6 +35,7 @@ class BenchConfig:
     models: tuple[str, ...] = ()  # restoration models applied after decoding (lossy codecs)
     sr_scale: int | None = None
     sr_models: tuple[str, ...] = ()
+    perceptual: bool = False  # also the on-demand metrics (SSIMULACRA 2, FLIP, ColorVideoVDP) of codec rows
 
     def checked(self) -> "BenchConfig":
         """Every mistake reported before any work; model names resolved ("default")."""
@@ -75,7 +76,8 @@ class BenchConfig:
     def describe(self) -> dict:
         return {"codecs": list(self.codecs), "qualities": None if self.qualities is None else list(self.qualities),
                 "bpps": None if self.bpps is None else list(self.bpps), "models": list(self.models),
-                "sr_scale": self.sr_scale, "sr_models": list(self.sr_models)}
+                "sr_scale": self.sr_scale, "sr_models": list(self.sr_models),
+                **({"perceptual": True} if self.perceptual else {})}
 
 
 def plan(images: list[BenchImage], config: BenchConfig) -> list[Task]:
@@ -93,6 +95,8 @@ def plan(images: list[BenchImage], config: BenchConfig) -> list[Task]:
                        "target_bpp": None if point.target is None else point.target.bpp}
             if codec.weights_sha256() is not None:
                 cfg["codec_sha256"] = codec.weights_sha256()
+            if config.perceptual:  # its own key: a stored row without these metrics is not reused for it
+                cfg["perceptual"] = True
             tasks.append(Task(image_hash, cfg, () if lossless else models, libs))
         for model in config.sr_models:
             tasks.append(Task(image_hash, {"kind": "sr", "scale": config.sr_scale, "model": model,

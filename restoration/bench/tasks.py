@@ -83,7 +83,8 @@ def _run_codec(task: Task, image: np.ndarray) -> list[dict]:
     codec = codeclib.get(cfg["codec"])
     stats = _reference_stats(task.image_hash, image)
     target = None if cfg["target_bpp"] is None else evaluate.Target(bpp=cfg["target_bpp"])
-    result = evaluate.compress(image, codec, cfg["params"], target, metriclib.names(), stats)
+    names = metriclib.names(on_demand=bool(cfg.get("perceptual")))
+    result = evaluate.compress(image, codec, cfg["params"], target, names, stats)
     if codec.is_lossless(result.params):
         setting, value = "lossless", None
     else:

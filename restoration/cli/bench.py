@@ -41,6 +41,8 @@ def add_parsers(sub) -> None:
                    help="restoration models applied after decoding ('default': the best shipped artifact model)")
     p.add_argument("--sr-scale", type=int, choices=(2, 4), help="also run super-resolution at this scale")
     p.add_argument("--sr-models", type=_names, default=[], help="sr models (bicubic always runs as the baseline)")
+    p.add_argument("--perceptual", action="store_true",
+                   help="also SSIMULACRA 2, FLIP and ColorVideoVDP for every codec row (~1.5 s a row on 768x512)")
     p.add_argument("--db", type=Path, help="SQLite file (default: $RESTORATION_DB or runs/bench.sqlite)")
     p.add_argument("--csv", type=Path, help="also write the run's rows as CSV")
     p.add_argument("--report", type=Path, help="also write a self-contained HTML report")
@@ -85,7 +87,8 @@ def cmd_bench(args) -> int:
         raise UserInputError("--workers must be at least 1")
     config = runner.BenchConfig(tuple(args.codecs), None if args.qualities is None else tuple(args.qualities),
                                 None if args.bpp is None else tuple(args.bpp), tuple(args.models),
-                                args.sr_scale, tuple(args.sr_models)).checked()  # errors before loading images
+                                args.sr_scale, tuple(args.sr_models),
+                                args.perceptual).checked()  # errors before loading images
     images = bench_inputs.collect(args.images, examples=args.examples)
     progress = _Progress()
     try:
