@@ -344,3 +344,31 @@ def test_app_upscale_self_ensemble(client, hr_png):
                                  api_name="/upscale")[2]
     np.testing.assert_array_equal(np.asarray(Image.open(files[0])), np.asarray(Image.open(plain_files[0])))
     assert np.abs(np.asarray(Image.open(files[1]), int) - np.asarray(Image.open(plain_files[1]))).max() > 0
+
+
+def test_outscale_resizes_every_result_like_real_esrgan(tmp_path):
+    """An output scale other than the model's: the x2 results resized to 1.5x the input (Lanczos),
+    in the tab's pipeline and the CLI; refused where a measurement needs the model's own scale."""
+    import numpy as np
+    from PIL import Image
+
+    from restoration.core.errors import UserInputError
+    from restoration.pipelines import lab_sr, sr
+
+    path = tmp_path / "lr.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)).save(path)
+    run = lab_sr.upscale_many(str(path), 2, ["bicubic-x2", "nearest-x2"], False, outscale=1.5)
+    assert {label: view.shape for label, view in run.views.items()} == {"bicubic-x2": (60, 90, 3),
+                                                                        "nearest-x2": (60, 90, 3)}
+    assert [row[2] for row in lab_sr.table_rows(run)] == ["90x60", "90x60"]
+    with pytest.raises(UserInputError, match="low-resolution upload"):
+        lab_sr.upscale_many(str(path), 2, ["bicubic-x2"], True, outscale=1.5)
+    for bad in (0.5, 9, float("nan"), True):
+        with pytest.raises(UserInputError, match="from 1 to 8"):
+            sr.check_outscale(bad)
+    out = tmp_path / "big.png"
+    done = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(path), "--scale", "2",
+                           "--model", "bicubic-x2", "--outscale", "3", "--out", str(out)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out).size == (180, 120)

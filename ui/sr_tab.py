@@ -14,10 +14,10 @@ from ui.common import (heavy, image_upload, load_example, results_panel, self_en
 
 
 @user_facing
-def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, progress=gr.Progress()):
+def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0, progress=gr.Progress()):
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR)."""
     run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
-                              progress=steps(progress), self_ensemble=bool(self_ensemble))
+                              progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale)
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
     return (lab_sr.gallery(run), lab_sr.table_rows(run), lab_sr.write_outputs(run), run.views,
@@ -59,6 +59,8 @@ def build(demo: gr.Blocks) -> None:
             estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
                 sr_ensemble = self_ensemble_box()
+                sr_outscale = gr.Number(value=0, minimum=0, maximum=8, label="Output scale (0: the model's)",
+                                        info="e.g. 3.5: an x4 result resized by Lanczos, as Real-ESRGAN's --outscale")
         outputs = results_panel(views, lab_sr.HEADERS, "Metrics and time", "Upscaled images (PNG)")
     sr_example.change(load_example, sr_example, sr_input, api_visibility="private")
     sr_from_hr.change(input_label, sr_from_hr, sr_input, api_visibility="private")
@@ -67,6 +69,6 @@ def build(demo: gr.Blocks) -> None:
     estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble]
     gr.on([sr_input.change, sr_model_ids.change, sr_from_hr.change, sr_ensemble.change], estimate, estimate_inputs,
           estimate_note, api_visibility="private", trigger_mode="always_last")
-    run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble], outputs,
+    run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale], outputs,
                       api_name="upscale", **heavy()).then(  # the run's own timings make the next estimate
         estimate, estimate_inputs, estimate_note, api_visibility="private")

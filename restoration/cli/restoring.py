@@ -57,6 +57,7 @@ def add_parsers(sub) -> None:
     p.add_argument("images", nargs="+", help="low-resolution images or folders (high-resolution with --from-hr)")
     p.add_argument("--scale", type=int, choices=(2, 4), required=True)
     p.add_argument("--model", help="sr model id (default: the best ready one at this scale)")
+    p.add_argument("--outscale", type=float, help="resize the result to this many times the input (Lanczos)")
     add_self_ensemble(p)
     ref = p.add_mutually_exclusive_group()
     ref.add_argument("--ref", nargs="+", help="high-resolution references or folder, in the same order")
@@ -169,6 +170,7 @@ def cmd_upscale(args) -> int:
     from restoration.pipelines import sr
 
     model = sr.check_model(args.model, args.scale) if args.model else sr.default_model(args.scale)
+    outscale = sr.check_outscale(args.outscale, args.from_hr or bool(args.ref))
     paths = list_images(args, args.images)
     refs = list_images(args, args.ref) if args.ref else None
     if refs is not None and len(refs) != len(paths):
@@ -184,6 +186,8 @@ def cmd_upscale(args) -> int:
             lr, hr = image, imagelib.load(reference_path) if reference_path else None
         grey = reference_path is not None and sr.is_grey_file(reference_path)
         result = sr.run(lr, model, args.scale, hr, grey=grey, self_ensemble=args.self_ensemble)
+        if outscale:
+            result.image = sr.to_outscale(result.image, lr.shape, outscale)
         write_png(result.image, destination)
         row = {"image": str(path), **result.row(), "from_hr": args.from_hr,
                "reference": None if reference_path is None else str(reference_path), "file": str(destination)}

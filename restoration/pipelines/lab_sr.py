@@ -44,15 +44,18 @@ class SRRun:
 
 
 def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
-                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False) -> SRRun:
+                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
+                 outscale: float | None = None) -> SRRun:
     """Upscale one image with each chosen model; with ``from_hr`` the upload is the HR reference:
-    it is downscaled by the protocol first and every result is measured against it."""
+    it is downscaled by the protocol first and every result is measured against it. ``outscale``
+    resizes every result to that many times the input (a low-resolution upload only)."""
     if path is None:
         raise UserInputError("upload an image or choose an example first")
     scale = sr.check_scale(int(scale))
     if not model_ids:
         raise UserInputError("choose at least one model")
     model_ids = [sr.check_model(m, scale) for m in model_ids]  # all errors before any work
+    outscale = sr.check_outscale(outscale, from_hr)
     image = load_input(path)
     if from_hr:
         hr, lr = sr.make_lr(image, scale)
@@ -74,6 +77,9 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
             failures[model_id] = str(exc)
     if not results:
         raise UserInputError("; ".join(failures.values()))
+    if outscale:
+        for result in {id(r): r for r in [*results, bicubic]}.values():
+            result.image = sr.to_outscale(result.image, lr.shape, outscale)
     views = {r.model: r.image for r in results}
     views.setdefault(base, bicubic.image)
     if hr is not None:

@@ -12,6 +12,8 @@ As in the published tables (SRCNN, VDSR, EDSR, ... evaluation scripts):
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +120,33 @@ def check_model(model_id: str, scale: int) -> str:
     if spec.scale != scale:
         raise UserInputError(f"model {spec.id} upscales x{spec.scale}, not x{scale}")
     return spec.id
+
+
+def check_outscale(outscale, from_hr: bool = False) -> float | None:
+    """The output scale a person asked for (Real-ESRGAN's ``--outscale``), or None for the model's."""
+    if outscale in (None, 0, 0.0, ""):
+        return None
+    if isinstance(outscale, bool) or not (isinstance(outscale, (int, float)) and math.isfinite(outscale)) \
+            or not 1 <= outscale <= 8:
+        raise UserInputError(f"the output scale is from 1 to 8 (0: the model's own), got {outscale!r}")
+    if from_hr:
+        raise UserInputError("an output scale applies to a low-resolution upload; measuring against the "
+                             "high-resolution original uses the model's own scale")
+    return float(outscale)
+
+
+def to_outscale(image: np.ndarray, lr_shape: tuple, outscale: float) -> np.ndarray:
+    """The model's output resized to ``outscale`` times the input, with Lanczos as Real-ESRGAN's
+    own inference script does (e.g. an x4 model's result brought to x3.5)."""
+    import cv2
+
+    size = (max(1, round(lr_shape[1] * outscale)), max(1, round(lr_shape[0] * outscale)))
+    if size[0] * size[1] > imagelib.MAX_PIXELS:
+        raise UserInputError(f"the output would have {size[0] * size[1]:,} pixels; the limit is "
+                             f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)")
+    if size == (image.shape[1], image.shape[0]):
+        return image
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4))
 
 
 def upscale(lr: np.ndarray, model_id: str, scale: int, **options):
