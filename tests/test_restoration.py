@@ -174,3 +174,14 @@ def test_boost_saturation_raises_saturation_in_gamut_and_keeps_value_and_greys()
     stream = iter(training.PatchStream([one_colour], 8, "clean", 40, saturation_boost=2.0))
     red = [int(round(next(stream)[1][0, 0, 0].item() * 255)) for _ in range(40)]
     assert 5 < sum(r < 60 for r in red) < 35 and all(r <= 60 for r in red)
+
+
+def test_the_noise_a_degrade_step_added_becomes_the_models_noise_level():
+    from ui import restore_tab
+
+    chain = {"kind": "chain", "steps": [{"kind": "compress"}, {"kind": "noise", "sigma": 25.0}]}
+    assert restore_tab.known_sigma(chain) == 25.0
+    assert restore_tab.known_sigma({"kind": "noise", "sigma": 15.0}) == 15.0
+    assert restore_tab.known_sigma({"kind": "chain", "steps": [{"kind": "noise", "sigma": 3.0},
+                                                               {"kind": "noise", "sigma": 4.0}]}) == 5.0
+    assert restore_tab.known_sigma({"kind": "compress"}) == {"__type__": "update"}

@@ -54,6 +54,14 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
             compare.value(views, left, right), lab_restore.restore_note(run))
 
 
+def known_sigma(info):
+    """The noise the Degrade step added (the sum of its noise steps' sigmas, in quadrature), for
+    the models that take a noise level; unchanged when the chain added none."""
+    steps = (info or {}).get("steps") or [info or {}]
+    sigmas = [float(step["sigma"]) for step in steps if step.get("kind") == "noise"]
+    return round(sum(s * s for s in sigmas) ** 0.5, 2) if sigmas else gr.update()
+
+
 def estimate(degraded_path, model_ids, self_ensemble):
     return lab_bench.run_estimate(degraded_path, list(model_ids or []), bool(self_ensemble))
 
@@ -97,7 +105,8 @@ def build(demo: gr.Blocks) -> None:
             deg_info = gr.JSON(label="Degradation applied")
             with gr.Accordion("Options", open=False):
                 restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
-                                          label="Noise sigma for classical filters (0: estimate)")
+                                          label="Noise sigma for classical filters and DRUNet (0: estimate)",
+                                          info="Set from the chain when Degrade added noise")
                 restore_ensemble = self_ensemble_box()
                 strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
                                      info="0: the JPEG quality read from the file; else restore as if saved at "
@@ -107,6 +116,7 @@ def build(demo: gr.Blocks) -> None:
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
     run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade", **heavy())
+    deg_info.change(known_sigma, deg_info, restore_sigma, api_visibility="private")
     estimate_inputs = [degraded, models, restore_ensemble]
     gr.on([degraded.change, models.change, restore_ensemble.change], estimate, estimate_inputs, estimate_note,
           api_visibility="private", trigger_mode="always_last")
