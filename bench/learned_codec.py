@@ -111,6 +111,8 @@ def report(curves: dict[str, list[dict]], images: int, command: str) -> str:
     if any("ssimulacra2" in p for curve in curves.values() for p in curve):
         lines += perceptual_table(curves, label, anchor)
     for name in (n for n in LEARNED if n in curves):
+        lines += ["", f"{label[name]}: peak memory of one encode + decode, {memory_per_mp(name):.0f} MiB per "
+                      "megapixel (the slope between 1 and 4 MP, peak RSS of fresh processes)"]
         lines += ["", f"{label[name]}: rate points (Kodak24 averages)", "",
                   "| rate point | bpp | PSNR-RGB | SSIM | MS-SSIM dB | encode s | decode s |", "|---|---|---|---|---|---|---|"]
         for point in curves[name]:
@@ -118,6 +120,28 @@ def report(curves: dict[str, list[dict]], images: int, command: str) -> str:
             lines.append(f"| {q} | {point['bpp']:.3f} | {point['psnr']:.2f} | {point['ssim']:.4f} | "
                          f"{point['ms_ssim_db']:.2f} | {point['encode_s']:.3f} | {point['decode_s']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+MEMORY_PROBE = """
+import resource, sys
+import numpy as np
+from restoration import codecs
+codec = codecs.get(sys.argv[1])
+image = (np.random.default_rng(0).random((int(sys.argv[2]), int(sys.argv[3]), 3)) * 255).astype(np.uint8)
+codec.decode(codec.encode(image))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def memory_per_mp(codec_name: str) -> float:
+    """Peak memory (MiB) per megapixel of one encode + decode: the slope between a 1 MP and a 4 MP
+    image, each in a fresh process (peak RSS), so the interpreter's and the weights' share cancels."""
+    import subprocess
+
+    peaks = [float(subprocess.run([sys.executable, "-c", MEMORY_PROBE, codec_name, str(h), str(w)], check=True,
+                                  capture_output=True, text=True, cwd=ROOT).stdout.split()[-1])
+             for h, w in ((768, 1280), (1536, 2560))]  # 0.98 and 3.93 MP
+    return (peaks[1] - peaks[0]) / (3.93 - 0.98)
 
 
 def encoder_versions() -> str:
