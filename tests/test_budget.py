@@ -90,3 +90,39 @@ def test_app_handlers_claim_their_inputs_and_release_them_on_error(small_budget,
     assert budget.BUDGET.used == 0
     table, *_ = compare(str(small), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None)
     assert table["data"][0][0] == "jpeg" and budget.BUDGET.used == 0
+
+
+def test_a_cancelled_request_stops_at_its_next_step():
+    """A client cancels a long job: the worker thread stops at its next step (Gradio alone would
+    let it run to the end), and the server serves the next request."""
+    import gradio as gr
+    from gradio_client import Client
+    from live_app import serving
+
+    from ui.common import steps, user_facing
+
+    done = []
+
+    @user_facing
+    def slow(text, progress=gr.Progress()):
+        report = steps(progress)
+        for i in range(40):
+            report(i / 40, f"step {i}")
+            done.append(i)
+            time.sleep(0.1)
+        return text
+
+    with gr.Blocks() as demo:
+        box, out, button = gr.Textbox(), gr.Textbox(), gr.Button()
+        button.click(slow, box, out, api_name="slow")
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
+        job = client.submit("a", api_name="/slow")
+        while len(done) < 5:
+            time.sleep(0.05)
+        assert job.cancel()
+        time.sleep(1.0)
+        stopped_at = len(done)
+        time.sleep(1.0)
+        assert len(done) == stopped_at < 40  # no step ran after the cancel took effect
+        assert client.predict("b", api_name="/slow") == "b"  # the next call runs to its end

@@ -52,12 +52,28 @@ def user_facing(fn):
 
 
 def steps(progress):
-    """A pipeline's progress callback: the page's bar, and the request's time limit between steps."""
+    """A pipeline's progress callback: the page's bar, and between steps the request's time limit
+    and its cancellation (a cancelled job stops at its next step instead of running on)."""
     def report(fraction, description):
         budget.check()
+        if cancelled():
+            raise UserInputError("the request was cancelled")
         progress(fraction, desc=description)
 
     return report
+
+
+def cancelled() -> bool:
+    """Whether Gradio no longer runs this request's event (the caller cancelled it, or left): its
+    queue drops a cancelled event from the active jobs while the worker thread runs on. Reads
+    Gradio's queue (6.x); outside an event, or if that changes, False (nothing is stopped)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None or not hasattr(queue, "active_jobs"):
+        return False
+    return not any(getattr(event, "_id", None) == event_id for job in queue.active_jobs if job for event in job)
 
 
 def image_upload(**kwargs) -> gr.Image:
