@@ -2,8 +2,9 @@
 autoregressive and hierarchical priors", without the autoregressive part) with gain vectors for
 several rate points in one network (Cui et al. 2021).
 
-The latents y (1/16 of the image size) are coded with a quantised Gaussian whose mean and scale
-come from side information z (1/64), itself coded with a factorized density. Both are range coded
+The latents y (1/8 or 1/16 of the image size: 3 or 4 stride-2 stages) are coded with a quantised
+Gaussian whose mean and scale come from side information z (4x coarser), itself coded with a
+factorized density. Both are range coded
 with ``constriction`` into one stream; decoding reads only the bytes. Scales are snapped to a
 fixed log-spaced table before coding, so encoder and decoder pick the same coder model even if
 their floating-point sums differ in the last bit. Layout: ``b"RH"``, version, rate point, height,
@@ -55,21 +56,23 @@ def gaussian_likelihood(values, means, scales):
 
 
 class HyperpriorNet(nn.Module):
-    """g_a: 4 stride-2 convs with GDN (channels -> latent); h_a: 3x3 then 2 stride-2 convs; h_s
-    mirrors h_a and outputs a mean and a scale per latent; g_s mirrors g_a with inverse GDN."""
+    """g_a: ``stages`` stride-2 convs with GDN (channels -> latent); h_a: 3x3 then 2 stride-2 convs;
+    h_s mirrors h_a and outputs a mean and a scale per latent; g_s mirrors g_a with inverse GDN."""
 
     def __init__(self, channels: int = 128, latent: int = 192, hyper: int = 128, rate_points: int = 7,
-                 latent_scale: float = 1.0):
+                 latent_scale: float = 1.0, stages: int = 4):
         super().__init__()
         self.config = {"channels": channels, "latent": latent, "hyper": hyper, "rate_points": rate_points,
-                       "latent_scale": latent_scale}
-        self.stride = 64  # 4 stride-2 layers for y and 2 more for z: inputs are padded to this
+                       "latent_scale": latent_scale, "stages": stages}
+        self.stride = 2 ** (stages + 2)  # ``stages`` stride-2 layers for y, 2 more for z: inputs are padded to this
         self.latent_scale = latent_scale
         n, m, h = channels, latent, hyper
-        self.analysis = nn.Sequential(_conv(3, n), SimplifiedGDN(n), _conv(n, n), SimplifiedGDN(n),
-                                      _conv(n, n), SimplifiedGDN(n), _conv(n, m))
-        self.synthesis = nn.Sequential(_deconv(m, n), SimplifiedGDN(n, True), _deconv(n, n),
-                                       SimplifiedGDN(n, True), _deconv(n, n), SimplifiedGDN(n, True), _deconv(n, 3))
+        down, up = [_conv(3, n)], [_deconv(n, 3)]
+        for _ in range(stages - 2):
+            down += [SimplifiedGDN(n), _conv(n, n)]
+            up = [_deconv(n, n), SimplifiedGDN(n, True)] + up
+        self.analysis = nn.Sequential(*down, SimplifiedGDN(n), _conv(n, m))
+        self.synthesis = nn.Sequential(_deconv(m, n), SimplifiedGDN(n, True), *up)
         self.hyper_analysis = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(0.1), _conv(h, h), nn.LeakyReLU(0.1),
                                             _conv(h, h))
         self.hyper_synthesis = nn.Sequential(_deconv(h, h), nn.LeakyReLU(0.1), _deconv(h, m * 3 // 2),
@@ -176,7 +179,7 @@ class HyperpriorCodec:
         if len(body) % 4:
             raise UserInputError("not a valid learned-codec stream (truncated)")
         decoder = self._coder.RangeDecoder(np.frombuffer(body, dtype=">u4").astype(np.uint32))
-        grid = (-(-height // self.net.stride), -(-width // self.net.stride))  # z at 1/64; y is 4x finer
+        grid = (-(-height // self.net.stride), -(-width // self.net.stride))  # z's grid; y's is 4x finer
         try:
             z = np.stack([decoder.decode(model, grid[0] * grid[1]) for model in self.z_models])
             z = torch.from_numpy(z.astype(np.float32) - Z_RADIUS).reshape(1, -1, *grid)

@@ -66,7 +66,7 @@ class CodecRecipe:
     @property
     def config(self) -> dict:
         """The network's constructor arguments."""
-        shape = {"stages": self.stages} if self.architecture == "factorized" else {"hyper": self.hyper}
+        shape = {"stages": self.stages, **({"hyper": self.hyper} if self.architecture == "hyperprior" else {})}
         return {"channels": self.channels, "latent": self.latent, "rate_points": len(self.lambdas),
                 "latent_scale": self.latent_scale, **shape}
 
