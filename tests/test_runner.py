@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import numpy as np
 import skimage.data
 from PIL import Image
 
@@ -216,3 +217,31 @@ def test_a_perceptual_benchmark_stores_the_on_demand_metrics_and_keys_its_rows_a
         rows = {row["key"]: row for row in store.all_rows()}
     values = [(row.get("ssimulacra2"), row.get("flip")) for row in rows.values()]
     assert sorted(v is None for pair in values for v in pair) == [False, False, True, True]
+
+
+def test_zip_members_are_decoded_one_at_a_time_and_read_again_when_their_tasks_run(tmp_path):
+    """An archive's images are not held decoded after collection: each BenchImage keeps its hash
+    and size and reads its member again when run; the rows equal those of the loose files."""
+    import zipfile
+
+    from PIL import Image
+
+    from restoration.bench import inputs, runner
+
+    crops = [skimage.data.astronaut()[0:96, 0:128], skimage.data.coffee()[0:96, 0:128]]
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for i, crop in enumerate(crops):
+            path = tmp_path / f"img{i}.png"
+            Image.fromarray(crop).save(path)
+            handle.write(path, path.name)
+    zipped = inputs.collect([archive])
+    loose = inputs.collect([tmp_path / "img0.png", tmp_path / "img1.png"])
+    assert all(im.pixels is None and im.member[0] == str(archive) for im in zipped)
+    assert [im.hash for im in zipped] == [im.hash for im in loose]
+    assert [im.describe()["width"] for im in zipped] == [128, 128]
+    assert np.array_equal(zipped[1].image, crops[1])
+    config = runner.BenchConfig(codecs=("jpeg",), qualities=(40.0,))
+    first = runner.bench(zipped, config, tmp_path / "a.sqlite", workers=1)
+    second = runner.bench(loose, config, tmp_path / "b.sqlite", workers=1)
+    assert first.computed == second.computed == 2

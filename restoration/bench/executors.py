@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-import numpy as np
-
+from restoration.bench.inputs import BenchImage
 from restoration.bench.tasks import Task, run_task
 from restoration.core.errors import UserInputError
 
@@ -28,9 +27,10 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def execute(jobs: list[tuple[Task, np.ndarray]], executor: str = "local",
+def execute(jobs: list[tuple[Task, BenchImage]], executor: str = "local",
             workers: int | None = None) -> Iterator[tuple[Task, list[dict]]]:
-    """Run the tasks; yield (task, rows) as each finishes (in any order)."""
+    """Run the tasks; yield (task, rows) as each finishes (in any order). An image read from a zip
+    archive is decoded where its task runs (a local worker), or sent decoded to a Dask cluster."""
     workers = workers or default_workers()
     if executor.startswith("dask://"):
         yield from _dask(jobs, executor[len("dask://"):], workers)
@@ -38,9 +38,14 @@ def execute(jobs: list[tuple[Task, np.ndarray]], executor: str = "local",
         raise UserInputError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")
     elif workers < 2 or len(jobs) < max(POOL_MIN_TASKS, 2 * workers):  # a pool's start-up would cost more
         for task, image in jobs:
-            yield task, run_task(task, image)
+            yield task, run_task(task, image.image)
     else:
         yield from _process_pool(jobs, workers)
+
+
+def run_image_task(task: Task, image) -> list[dict]:
+    """``run_task`` on a BenchImage, decoded in this (worker) process."""
+    return run_task(task, image.image)
 
 
 def _process_pool(jobs, workers):
@@ -58,7 +63,7 @@ def _process_pool(jobs, workers):
     queue = iter(jobs)
     try:
         for task, image in queue:  # keep at most two tasks per worker in flight
-            pending[pool.submit(run_task, task, image)] = task
+            pending[pool.submit(run_image_task, task, image)] = task
             if len(pending) < 2 * workers:
                 continue
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -91,8 +96,8 @@ def _dask(jobs, address: str, workers: int):
         queue = iter(jobs)
 
         def submit(task, image):
-            if task.image_hash not in scattered:  # each image travels to the cluster once
-                scattered[task.image_hash] = client.scatter(image)
+            if task.image_hash not in scattered:  # each image travels to the cluster once, decoded
+                scattered[task.image_hash] = client.scatter(image.image)
             future = client.submit(run_task, task, scattered[task.image_hash], pure=False)
             pending[future] = task
             completed.add(future)

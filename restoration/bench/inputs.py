@@ -3,14 +3,20 @@
 Each image is loaded once into the canonical form and identified by the sha256 of its pixels
 (and shape), so a stored row is reused whatever the file is called or however it was packed.
 Its data set is the folder or archive it came from ("examples" for the built-in set).
+
+A zip archive's members are decoded one at a time, hashed, measured and released: the image is
+read again from the archive when its tasks run (``BenchImage.image``; the last one decoded is
+kept, and tasks arrive grouped by image), so an archive of many large images never sits decoded
+in memory all at once.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +36,34 @@ class BenchImage:
     name: str
     dataset: str
     hash: str
-    image: np.ndarray = field(repr=False, compare=False)
+    pixels: np.ndarray | None = field(repr=False, compare=False)  # None: read from ``member`` when needed
+    member: tuple[str, str] | None = field(default=None, compare=False)  # (zip archive, member name)
+    size: tuple[int, int] = (0, 0)  # (width, height); from the pixels when they are given
+
+    def __post_init__(self):
+        if self.pixels is not None:
+            object.__setattr__(self, "size", (self.pixels.shape[1], self.pixels.shape[0]))
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.pixels if self.pixels is not None else read_member(*self.member)
+
+    @property
+    def pixel_count(self) -> int:
+        return self.size[0] * self.size[1]
 
     def describe(self) -> dict:
         return {"name": self.name, "dataset": self.dataset, "hash": self.hash,
-                "width": self.image.shape[1], "height": self.image.shape[0]}
+                "width": self.size[0], "height": self.size[1]}
+
+
+@functools.lru_cache(maxsize=1)
+def read_member(archive: str, member: str) -> np.ndarray:
+    """One zip member, decoded (the last one is kept: a benchmark's tasks come grouped by image)."""
+    with zipfile.ZipFile(archive) as handle:
+        image = imagelib.load(handle.read(member), name=member)
+    image.setflags(write=False)
+    return image
 
 
 def image_hash(image: np.ndarray) -> str:
@@ -43,13 +72,15 @@ def image_hash(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def make(name: str, dataset: str, image: np.ndarray) -> BenchImage:
+def make(name: str, dataset: str, image: np.ndarray, member: tuple[str, str] | None = None) -> BenchImage:
+    """A benchmark image; with ``member`` its pixels are released and read again from the archive."""
     image = np.ascontiguousarray(image)
     image.setflags(write=False)
-    return BenchImage(name, dataset, image_hash(image), image)
+    return BenchImage(name, dataset, image_hash(image), None if member else image, member,
+                      (image.shape[1], image.shape[0]))
 
 
-def _from_zip(path: Path) -> list[tuple[str, str, np.ndarray]]:
+def _from_zip(path: Path) -> list[BenchImage]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -67,13 +98,13 @@ def _from_zip(path: Path) -> list[tuple[str, str, np.ndarray]]:
                 raise UserInputError(f"{path}:{member.filename}: over {MAX_MEMBER_BYTES // 2**20} MiB")
         _check_total_pixels(path, archive, members)
         found = []
-        for member in sorted(members, key=lambda m: m.filename):
-            data = archive.read(member)
+        for member in sorted(members, key=lambda m: m.filename):  # one decoded at a time, then released
             try:
-                image = imagelib.load(data)
+                image = imagelib.load(archive.read(member))
             except UserInputError as exc:
                 raise UserInputError(f"{path}:{member.filename}: {exc}") from None
-            found.append((Path(member.filename).stem, path.stem, image))
+            found.append(make(Path(member.filename).stem, path.stem, image, (str(path), member.filename)))
+            del image
     return found
 
 
@@ -99,28 +130,29 @@ def _load_file(path: Path, dataset: str | None) -> tuple[str, str, np.ndarray]:
 def collect(paths=(), examples: bool = False, dataset: str | None = None) -> list[BenchImage]:
     """Images from files, folders (not recursive) and zip archives, plus the example set.
     ``dataset`` names the data set of loose files (default: their folder's name)."""
-    loaded: list[tuple[str, str, np.ndarray]] = []
+    loaded: list[BenchImage] = []
     for raw in paths or ():
         path = Path(raw)
         if path.is_file() and path.suffix.lower() == ".zip":
             loaded.extend(_from_zip(path))
         elif path.is_dir():
-            loaded.extend(_load_file(p, path.name) for p in imagelib.list_images([path]))
+            loaded.extend(make(*_load_file(p, path.name)) for p in imagelib.list_images([path]))
         elif path.is_file():
-            loaded.append(_load_file(path, dataset))
+            loaded.append(make(*_load_file(path, dataset)))
         else:
             raise UserInputError(f"{path}: no such file or folder")
     if examples:
         from restoration.core import examples as examplelib
 
-        loaded.extend((name.split(" ")[0], "examples", examplelib.load_example(name)) for name in examplelib.EXAMPLES)
+        loaded.extend(make(name.split(" ")[0], "examples", examplelib.load_example(name))
+                      for name in examplelib.EXAMPLES)
     if not loaded:
         raise UserInputError("no images: give image files, folders or zip archives, or use the example set")
     images, seen = [], set()
-    for name, data_set, image in loaded:
-        unique, n = name, 2
+    for image in loaded:
+        unique, n = image.name, 2
         while unique in seen:  # the same file name in two archives or folders
-            unique, n = f"{name}-{n}", n + 1
+            unique, n = f"{image.name}-{n}", n + 1
         seen.add(unique)
-        images.append(make(unique, data_set, image))
+        images.append(replace(image, name=unique))
     return images

@@ -65,7 +65,7 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
                                 tuple(sr_models or ()) if scale else (), perceptual).checked()
     paths = [getattr(f, "name", f) for f in (files or [])]
     images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
-    budget.claim(max(i.image.shape[0] * i.image.shape[1] for i in images))  # one image is worked on at a time
+    budget.claim(max(i.pixel_count for i in images))  # one image is worked on at a time
     report = None if progress is None else (lambda done, total, text: progress(done / max(total, 1), text))
     return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
 

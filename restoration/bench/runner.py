@@ -149,7 +149,7 @@ def bench(images: list[BenchImage], config: BenchConfig, db=None, executor: str 
                 done += 1
                 continue
             missing = tuple((m, sha) for m, sha in task.models if task.model_key(m, sha) not in found)
-            jobs.append((replace(task, models=missing), names[task.image_hash][0].image))
+            jobs.append((replace(task, models=missing), names[task.image_hash][0]))  # decoded when run
         store.link(run_id, links)  # one transaction for every reused row
         if progress:
             progress(done, len(tasks), f"{done} of {len(tasks)} tasks already stored")
