@@ -4,10 +4,10 @@ Each image is loaded once into the canonical form and identified by the sha256 o
 (and shape), so a stored row is reused whatever the file is called or however it was packed.
 Its data set is the folder or archive it came from ("examples" for the built-in set).
 
-A zip archive's members are decoded one at a time, hashed, measured and released: the image is
-read again from the archive when its tasks run (``BenchImage.image``; the last one decoded is
-kept, and tasks arrive grouped by image), so an archive of many large images never sits decoded
-in memory all at once.
+Files and a zip archive's members are decoded one at a time, hashed, measured and released: the
+image is read again from its file or archive when its tasks run (``BenchImage.image``; the last
+one decoded is kept, and tasks arrive grouped by image), so a folder or an archive of many large
+images never sits decoded in memory all at once.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class BenchImage:
     dataset: str
     hash: str
     pixels: np.ndarray | None = field(repr=False, compare=False)  # None: read from ``member`` when needed
-    member: tuple[str, str] | None = field(default=None, compare=False)  # (zip archive, member name)
+    member: tuple[str, str] | None = field(default=None, compare=False)  # (file or zip archive, member or "")
     size: tuple[int, int] = (0, 0)  # (width, height); from the pixels when they are given
 
     def __post_init__(self):
@@ -59,9 +59,13 @@ class BenchImage:
 
 @functools.lru_cache(maxsize=1)
 def read_member(archive: str, member: str) -> np.ndarray:
-    """One zip member, decoded (the last one is kept: a benchmark's tasks come grouped by image)."""
-    with zipfile.ZipFile(archive) as handle:
-        image = imagelib.load(handle.read(member), name=member)
+    """One zip member (or, with ``member`` "", the file itself), decoded; the last one is kept: a
+    benchmark's tasks come grouped by image."""
+    if not member:
+        image = imagelib.load(archive, name=Path(archive).name)
+    else:
+        with zipfile.ZipFile(archive) as handle:
+            image = imagelib.load(handle.read(member), name=member)
     image.setflags(write=False)
     return image
 
@@ -123,8 +127,9 @@ def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
                                  "on a folder from the command line")
 
 
-def _load_file(path: Path, dataset: str | None) -> tuple[str, str, np.ndarray]:
-    return path.stem, dataset or path.parent.name or "images", imagelib.load(path)
+def _load_file(path: Path, dataset: str | None) -> BenchImage:
+    """A file's image: decoded here to hash and measure it, then released (read again when run)."""
+    return make(path.stem, dataset or path.parent.name or "images", imagelib.load(path), (str(path), ""))
 
 
 def collect(paths=(), examples: bool = False, dataset: str | None = None) -> list[BenchImage]:
@@ -136,9 +141,9 @@ def collect(paths=(), examples: bool = False, dataset: str | None = None) -> lis
         if path.is_file() and path.suffix.lower() == ".zip":
             loaded.extend(_from_zip(path))
         elif path.is_dir():
-            loaded.extend(make(*_load_file(p, path.name)) for p in imagelib.list_images([path]))
+            loaded.extend(_load_file(p, path.name) for p in imagelib.list_images([path]))
         elif path.is_file():
-            loaded.append(make(*_load_file(path, dataset)))
+            loaded.append(_load_file(path, dataset))
         else:
             raise UserInputError(f"{path}: no such file or folder")
     if examples:
