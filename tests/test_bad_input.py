@@ -269,14 +269,12 @@ def test_request_bodies_over_the_limit_are_refused_and_the_server_keeps_serving(
     import http.client
 
     import app
-    from live_app import free_port
+    from live_app import launch
 
     monkeypatch.setenv("RESTORATION_MAX_BODY_MB", "1")
     options = app.launch_options()
     demo = app.build()
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                        app_kwargs=options["app_kwargs"])
+    port = launch(demo, app_kwargs=options["app_kwargs"])
     try:
         def post(body, chunked=False):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -15,7 +15,7 @@ if not os.path.exists(CHROMIUM):
     pytest.skip("Debian chromium is not installed", allow_module_level=True)
 
 
-from live_app import free_port as _free_port  # noqa: E402
+from live_app import launch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,7 @@ def url():
     import app
 
     demo = app.build()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    port = launch(demo)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -22,7 +22,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-from live_app import free_port as _free_port  # noqa: E402
+from live_app import launch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,7 @@ def url(tmp_path_factory):
     import app
 
     demo = app.build()
-    port = _free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    port = launch(demo)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
     if old is None:
