@@ -44,10 +44,12 @@ def test_a_second_request_waits_until_the_first_releases(small_budget):
     thread.start()
     while not order:
         time.sleep(0.01)
-    with budget.request():
-        budget.claim(400)  # 800 + 400 > 1000: waits for the first request to end
+    told = []
+    with budget.request(on_wait=lambda used, limit: told.append((used, limit))):
+        budget.claim(400)  # 800 + 400 > 1000: waits for the first request to end, and says why
         order.append("second holds")
         assert budget.BUDGET.used == 400
+    assert told == [(800, 1000)]
     thread.join()
     assert order == ["first holds", "first done", "second holds"] and budget.BUDGET.used == 0
 

@@ -38,7 +38,7 @@ def user_facing(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            with budget.request():
+            with budget.request(on_wait=say_waiting):
                 return fn(*args, **kwargs)
         except UserInputError as exc:
             raise gr.Error(str(exc)) from None
@@ -49,6 +49,12 @@ def user_facing(fn):
             raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}") from exc
 
     return wrapper
+
+
+def say_waiting(used: int, limit: int) -> None:
+    """A request waits for the pixel budget: say so in the page (a notice, not an error)."""
+    gr.Info(f"Waiting for memory: running requests hold {used / 1e6:.0f} of the server's {limit / 1e6:.0f} MP; "
+            "this one starts when they finish (at most 5 minutes).", duration=10)
 
 
 def steps(progress):

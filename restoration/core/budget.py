@@ -41,12 +41,14 @@ class PixelBudget:
         self.used = 0
         self._changed = threading.Condition()
 
-    def acquire(self, pixels: int, limit: int, wait_s: float) -> None:
+    def acquire(self, pixels: int, limit: int, wait_s: float, on_wait=None) -> None:
         if pixels > limit:
             raise UserInputError(f"this request needs {pixels / 1e6:.0f} MP at once, more than the server's "
                                  f"budget of {limit / 1e6:.0f} MP (RESTORATION_PIXEL_BUDGET); use a smaller image "
                                  "or run it with the command-line tool")
         with self._changed:
+            if self.used + pixels > limit and on_wait is not None:
+                on_wait(self.used, limit)  # say why this request waits
             if not self._changed.wait_for(lambda: self.used + pixels <= limit, timeout=wait_s):
                 raise UserInputError(f"the server is busy: other requests hold {self.used / 1e6:.0f} of its "
                                      f"{limit / 1e6:.0f} MP for {wait_s:.0f} s; try again in a minute")
@@ -66,16 +68,18 @@ class Request:
     deadline: float
     limit_s: float
     claimed: int = 0
+    on_wait: object = None  # called with (pixels in use, limit) when a claim has to wait
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar("restoration_request", default=None)
 
 
 @contextlib.contextmanager
-def request():
-    """One request's limits: its claims are released when it ends, however it ends."""
+def request(on_wait=None):
+    """One request's limits: its claims are released when it ends, however it ends. ``on_wait``
+    (pixels in use, limit) tells the person why the request waits, when one of its claims must."""
     limit = time_limit_s()
-    current = Request(time.monotonic() + limit, limit)
+    current = Request(time.monotonic() + limit, limit, on_wait=on_wait)
     token = _current.set(current)
     try:
         yield current
@@ -90,7 +94,7 @@ def claim(pixels: int) -> None:
     current = _current.get()
     if current is None or pixels <= 0:
         return
-    BUDGET.acquire(int(pixels), pixel_limit(), wait_limit_s())
+    BUDGET.acquire(int(pixels), pixel_limit(), wait_limit_s(), current.on_wait)
     current.claimed += int(pixels)
 
 
