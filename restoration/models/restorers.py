@@ -67,6 +67,10 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
     RestorerSpec("resattnet", ("combined", "denoise", "jpeg"), "own",
                  "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
                  _own("resattnet-combined"), weights="resattnet-combined", self_ensemble=True),
+    RestorerSpec("subpixel-ca-sr-x2", ("sr",), "own",
+                 "Sub-pixel CNN x2 with channel attention in every residual block (RCAN-style), grown from "
+                 "subpixel-sr-x2 and trained longer on larger patches with a moving average of the weights",
+                 _own("subpixel-ca-sr-x2"), scale=2, weights="subpixel-ca-sr-x2", self_ensemble=True),
     RestorerSpec("subpixel-sr-x2", ("sr",), "own",
                  "Residual sub-pixel CNN x2: the x4 network's features fine-tuned with one pixel-shuffle stage (seed paper)",
                  _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2", self_ensemble=True),
