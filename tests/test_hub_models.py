@@ -60,6 +60,11 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     expected_scale = _serve(world, key)
     runner = hub.load(key)  # downloads from the local Hub, checks sha256, spandrel detects
     assert runner.scale == expected_scale
+    from restoration.bench import provenance
+
+    commit = provenance.model_commit(key)  # what a benchmark row records beside "revision": "main"
+    assert commit is not None and len(commit) == 40
+    assert commit == hub.resolved_commit(hub.cached_path(ENTRIES[key]))
     assert any(key_path[1] == ENTRIES[key]["filename"] for key_path in world["server"].files)
     h, w = IMAGE.shape[:2]
     out = runner.restore_uint8(IMAGE)

@@ -55,6 +55,20 @@ def model_sha256(model_id: str) -> str | None:
     return restorers.get(model_id).sha256()
 
 
+def model_commit(model_id: str) -> str | None:
+    """For a Hub model, the commit its cached file was resolved to (the Hub cache's
+    snapshots/<commit>/ folder), so a row names the exact revision even when the manifest says
+    "main"; None for our own and classical models, or a Hub file not downloaded."""
+    from restoration.models import hub
+
+    try:
+        item = hub.entry(model_id)
+    except hub.HubError:
+        return None
+    path = hub.cached_path(item)
+    return hub.resolved_commit(path) if path else None
+
+
 def cpu_name() -> str:
     """The CPU's model name (/proc/cpuinfo on Linux), for benchmark headers: timings and whether
     bf16 is native depend on it."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from restoration import metrics as metriclib
-from restoration.bench.provenance import library_digest, model_sha256
+from restoration.bench.provenance import library_digest, model_commit, model_sha256
 from restoration.core.errors import UserInputError
 from restoration.pipelines import evaluate
 
@@ -108,7 +108,8 @@ def _restore_row(task, image, stats, base, result, model, expected) -> dict:
     restored = restorelib.restore_one(result.decoded, model, image, data=result.data, metric_names=metriclib.names("fidelity"),
                                       reference_stats=stats)
     row = {**base, "kind": "restore", "key": task.model_key(model, expected), **_numbers(restored.after),
-           "restore_ms": 1000.0 * restored.seconds, "model": model, "model_sha256": sha}
+           "restore_ms": 1000.0 * restored.seconds, "model": model, "model_sha256": sha,
+           "model_commit": model_commit(model)}
     if "note" in restored.extra:
         row["note"] = restored.extra["note"]
     return row
@@ -127,4 +128,5 @@ def _run_sr(task: Task, image: np.ndarray) -> dict:
             "setting": f"x{scale}", "setting_value": scale, "params": {}, "target_bpp": None, "bytes": None,
             "width": hr.shape[1], "height": hr.shape[0], "bpp": None, "ratio": None,
             **_numbers(rgb), **_numbers(result.metrics), "encode_ms": None, "decode_ms": None,
-            "restore_ms": 1000.0 * result.seconds, "model": model, "model_sha256": sha, "scale": scale}
+            "restore_ms": 1000.0 * result.seconds, "model": model, "model_sha256": sha, "scale": scale,
+            "model_commit": model_commit(model)}
