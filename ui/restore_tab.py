@@ -39,7 +39,7 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
 
 @user_facing
 def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0,
-            progress=gr.Progress()):
+            progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
     run, views = lab_restore.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
                                   progress=steps(progress), self_ensemble=bool(self_ensemble),
                                   strength=strength or None)

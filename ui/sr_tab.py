@@ -14,7 +14,8 @@ from ui.common import (heavy, image_upload, load_example, results_panel, self_en
 
 
 @user_facing
-def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0, progress=gr.Progress()):
+def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0,
+            progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR)."""
     run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
                               progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale)
