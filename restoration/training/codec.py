@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from restoration.models import accel
 from restoration.core import manifest as manifestlib
@@ -119,8 +118,8 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
     net = recipe.network()
-    if recipe.init_weights:
-        net.load_state_dict({k: v.float() for k, v in load_file(recipe.init_weights).items()})
+    if recipe.init_weights:  # every tensor of matching name and shape (the first codec's transforms, say)
+        training.load_matching(net, recipe.init_weights, log)
     net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
