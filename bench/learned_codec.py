@@ -113,6 +113,10 @@ def report(curves: dict[str, list[dict]], images: int, command: str) -> str:
     for name in (n for n in LEARNED if n in curves):
         lines += ["", f"{label[name]}: peak memory of one encode + decode, {memory_per_mp(name):.0f} MiB per "
                       "megapixel (the slope between 1 and 4 MP, peak RSS of fresh processes)"]
+        for other in ("webp", "neural", "avif"):
+            if other in curves and other != name:
+                lines.append(f"{label[name]} against {label[other]}: BD-rate {bd_cells(curves[other], curves[name], 'psnr')[0]}"
+                             f" on PSNR, {bd_cells(curves[other], curves[name], 'ms_ssim_db')[0]} on MS-SSIM.")
         lines += ["", f"{label[name]}: rate points (Kodak24 averages)", "",
                   "| rate point | bpp | PSNR-RGB | SSIM | MS-SSIM dB | encode s | decode s |", "|---|---|---|---|---|---|---|"]
         for point in curves[name]:
