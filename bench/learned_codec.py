@@ -191,17 +191,40 @@ def perceptual_table(curves: dict, label: dict, anchor: list[dict]) -> list[str]
     return lines
 
 
+def merge(parts: list[Path], out: Path) -> int:
+    """One report from runs over disjoint, equally large parts of a set: the mean of the parts'
+    per-setting means is the whole set's mean, and the curves' BD-rates follow from them."""
+    loaded = [json.loads(part.read_text()) for part in parts]
+    images = sum(int(part.with_suffix(".md").read_text().split(" images;")[0].split("\n")[-1]) for part in parts)
+    curves = {}
+    for name in loaded[0]:
+        points = zip(*(part[name] for part in loaded))
+        curves[name] = [{k: (statistics.fmean(p[k] for p in group) if isinstance(group[0][k], float) else group[0][k])
+                         for k in group[0]} for group in points]
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    text = report(curves, images, command)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(curves, indent=1))
+    print(text)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N images (run a set in parts)")
+    parser.add_argument("--merge", type=Path, nargs="+",
+                        help="write the report of earlier runs' JSON files (equal image counts) instead of measuring")
     parser.add_argument("--codecs", default=",".join(ALL))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_learned_codec.md")
     parser.add_argument("--perceptual", action="store_true",
                         help="also SSIMULACRA 2 and FLIP at every point (~1 s a point on 768x512), with their table")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    paths = imagelib.list_images([args.data])[:args.limit]
+    if args.merge:
+        return merge(args.merge, args.out)
+    paths = imagelib.list_images([args.data])[args.skip:][:args.limit]
     images = {p.name: imagelib.load(p) for p in paths}
     curves = {name: measure(images, name, args.perceptual) for name in args.codecs.split(",")}
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
