@@ -23,6 +23,7 @@ from restoration.models import architectures, restorers  # noqa: E402
 
 CONFIGS = {  # model id -> (architecture, config) for entries not trained yet
     "subpixel-ca-sr-x4": ("subpixel_sr", {"scale": 4, "width": 64, "blocks": 16, "attention": True}),
+    "subpixel-ca-sr-x2": ("subpixel_sr", {"scale": 2, "width": 64, "blocks": 16, "attention": True}),
     "deeprecnet-qa": ("deeprecnet", {"channels": [32, 64, 128, 192], "blocks": [1, 2, 2, 4], "conditioned": True}),
 }
 
@@ -42,7 +43,8 @@ def gflop(model_id: str) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="subpixel-sr-x4,subpixel-ca-sr-x4,subpixel-sr-x2,deeprecnet,deeprecnet-qa")
+    parser.add_argument("--models", default="subpixel-sr-x4,subpixel-ca-sr-x4,subpixel-sr-x2,subpixel-ca-sr-x2,"
+                                             "deeprecnet,deeprecnet-qa")
     args = parser.parse_args()
     print("| model | input | GFLOP |\n|---|---|---|")
     for model_id in args.models.split(","):
