@@ -58,8 +58,8 @@ class LearnedHyperprior(LearnedCodec):
     name, label, extension = "neural-hp", "Learned hyperprior (ours)", ".rlh"
     description = ("Our learned codec v2: GDN autoencoder, mean-scale hyperprior, Gaussian range coding "
                    "(weights/neural-hp)")
-    params = (Param("quality", int, 4, 1, 7, help="rate point, 1 = smallest file"),)
-    knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7))
+    params = (Param("quality", int, 5, 1, 9, help="rate point, 1 = smallest file (1-2 extrapolated, 3-9 trained)"),)
+    knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7, 8, 9))
     module, model_id, magic = "hyperprior", "neural-hp", b"RH"
 
 

@@ -183,3 +183,24 @@ def export(summary: dict, run_dir: Path, weights_dir: Path) -> dict:
              "previous_stages": summary.get("previous_stages", [])}
     manifestlib.record(weights_dir / "manifest.json", "codecs", recipe["model_id"], entry)
     return entry
+
+
+def extrapolate_low_rates(weights_dir: Path, model_id: str, below: int) -> dict:
+    """Add ``below`` rate points under the lowest trained one to a shipped gain-vector codec: each
+    gain (and inverse gain) continues the geometric step between the two lowest trained points
+    (Cui et al.'s gain units are interpolated between trained points; this extrapolates). The
+    points are measured like the others but were not trained; the manifest says so."""
+    from safetensors.torch import load_file, save_file
+
+    entry = manifestlib.section("codecs", weights_dir / "manifest.json")[model_id]
+    path = weights_dir / entry["file"]
+    state = {k: v.float() for k, v in load_file(path).items()}
+    for name in ("gain", "inverse_gain"):
+        g = state[name]
+        step = g[0] / g[1]
+        state[name] = torch.cat([g[0:1] * step ** k for k in range(below, 0, -1)] + [g])
+    save_file({k: v.half().contiguous() for k, v in state.items()}, str(path))
+    config = {**entry["config"], "rate_points": entry["config"]["rate_points"] + below}
+    entry = {**entry, "config": config, "sha256": sha256_of(path), "extrapolated_rate_points": below}
+    manifestlib.record(weights_dir / "manifest.json", "codecs", model_id, entry)
+    return entry
