@@ -201,6 +201,7 @@ def extrapolate_low_rates(weights_dir: Path, model_id: str, below: int) -> dict:
         state[name] = torch.cat([g[0:1] * step ** k for k in range(below, 0, -1)] + [g])
     save_file({k: v.half().contiguous() for k, v in state.items()}, str(path))
     config = {**entry["config"], "rate_points": entry["config"]["rate_points"] + below}
-    entry = {**entry, "config": config, "sha256": sha256_of(path), "extrapolated_rate_points": below}
+    val = [{**row, "rate_point": row["rate_point"] + below} for row in entry.get("val", [])]  # the trained ones
+    entry = {**entry, "config": config, "sha256": sha256_of(path), "extrapolated_rate_points": below, "val": val}
     manifestlib.record(weights_dir / "manifest.json", "codecs", model_id, entry)
     return entry
