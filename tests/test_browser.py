@@ -44,7 +44,7 @@ def test_codec_tab_end_to_end(url, tmp_path):
         page.get_by_role("button", name="Compress").click()
         page.get_by_text("codec(s).").wait_for(timeout=90_000)
         for label in ("JPEG quality=75", "WebP quality=75", "AVIF quality=60", "JPEG XL quality=75.0",
-                      "JPEG 2000 rate=24.0", "Learned (ours) quality=3"):
+                      "JPEG 2000 rate=24.0", "Learned (ours) quality=5"):
             page.get_by_text(label, exact=True).first.wait_for(state="attached", timeout=10_000)
         assert page.locator(".toast-body").count() == 0  # no error toast
         page.get_by_text("Rate-distortion sweep").click()  # folded away under the results

@@ -164,7 +164,7 @@ def test_codecs_tab(page, medium_png):
     page.get_by_role("button", name="Compress").click()
     page.get_by_text("codec(s).").wait_for(timeout=60_000)
     page.get_by_text("JPEG quality=75", exact=True).first.wait_for(state="attached", timeout=10_000)
-    page.get_by_text("Learned (ours) quality=3", exact=True).first.wait_for(state="attached", timeout=10_000)
+    page.get_by_text("Learned (ours) quality=5", exact=True).first.wait_for(state="attached", timeout=10_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     _compare_view(page)
     # The encoded files download as the codecs' real bytes.

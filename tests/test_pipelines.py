@@ -131,7 +131,7 @@ def test_the_learned_codec_in_the_compare_path(astro128):
     results = lab.compare(astro128, {"neural": {"quality": 2}, "jpeg": {"quality": 50}}, None)
     figure = charts.bars_figure([r.row() for r in results])
     assert len(figure.data) == 6
-    assert lab.table_rows(results)[0][1] == "Learned (ours) quality=2"
+    assert lab.table_rows(results)[0][1] == "Learned v1 (ours) quality=2"
 
 
 def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro128):

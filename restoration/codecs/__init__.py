@@ -20,8 +20,9 @@ class LearnedCodec(Codec):
     """Our trained transform codec v1 (``codecs.learned``: factorized entropy model): real
     range-coded bytes, decoded from the bytes alone. Torch and the weights load on first use."""
 
-    name, label, extension, mime = "neural", "Learned (ours)", ".rlc", "application/x-restoration-lab-codec"
-    description = "Our learned codec: GDN autoencoder, factorized entropy model, range coding (weights/neural-codec)"
+    name, label, extension, mime = "neural", "Learned v1 (ours)", ".rlc", "application/x-restoration-lab-codec"
+    description = ("Our first learned codec: GDN autoencoder, factorized entropy model, range coding "
+                   "(weights/neural-codec); the hyperprior codec beats it at every rate")
     params = (Param("quality", int, 3, 1, 5, help="rate point, 1 = smallest file"),)
     knob = Knob("quality", True, (1, 2, 3, 4, 5))
     module, model_id, magic = "learned", "neural-codec", b"RL"
@@ -55,18 +56,18 @@ class LearnedCodec(Codec):
 class LearnedHyperprior(LearnedCodec):
     """Our trained transform codec v2 (``codecs.hyperprior``): mean-scale hyperprior."""
 
-    name, label, extension = "neural-hp", "Learned hyperprior (ours)", ".rlh"
-    description = ("Our learned codec v2: GDN autoencoder, mean-scale hyperprior, Gaussian range coding "
-                   "(weights/neural-hp)")
+    name, label, extension = "neural-hp", "Learned (ours)", ".rlh"
+    description = ("Our learned codec (v2, the default): GDN autoencoder, mean-scale hyperprior, Gaussian range "
+                   "coding (weights/neural-hp)")
     params = (Param("quality", int, 5, 1, 9, help="rate point, 1 = smallest file (1-2 extrapolated, 3-9 trained)"),)
     knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7, 8, 9))
     module, model_id, magic = "hyperprior", "neural-hp", b"RH"
 
 
-CODECS: dict[str, Codec] = {c.name: c for c in (JPEG(), JPEG2000(), WebP(), AVIF(), JPEGXL(), PNG(), LearnedCodec(),
-                                                LearnedHyperprior(), HEIF(), Jpegli(), OxiPNG())}
+CODECS: dict[str, Codec] = {c.name: c for c in (JPEG(), JPEG2000(), WebP(), AVIF(), JPEGXL(), PNG(), LearnedHyperprior(),
+                                                LearnedCodec(), HEIF(), Jpegli(), OxiPNG())}
 ALIASES = {"jpg": "jpeg", "jp2": "jpeg2000", "j2k": "jpeg2000", "jxl": "jpegxl", "jpeg-xl": "jpegxl", "heif": "heic",
-           "hyperprior": "neural-hp"}
+           "hyperprior": "neural-hp", "learned": "neural-hp"}
 
 
 def get(name: str) -> Codec:
