@@ -77,7 +77,7 @@ def test_registry_applies_it_to_networks_only():
 def test_sr_and_cli_carry_the_option(write_image, capsys, tmp_path):
     hr = skimage.data.astronaut()[:64, :64].copy()
     hr_cropped, lr = sr.make_lr(hr, 2)
-    result = sr.run(lr, "subpixel-sr-x2", 2, hr_cropped, self_ensemble=True)
+    result = sr.run(lr, sr.default_model(2), 2, hr_cropped, self_ensemble=True)  # what the CLI runs
     assert result.row()["self_ensemble"] is True
     path = write_image(hr, "hr.png")
     assert cli.main(["upscale", str(path), "--scale", "2", "--from-hr", "--self-ensemble",
