@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.codecs.learned import FactorizedDensity, SimplifiedGDN
-from restoration.core import image as imagelib
+from restoration.codecs import learned
+from restoration.codecs.learned import HEADER, FactorizedDensity, SimplifiedGDN
 from restoration.core import manifest as manifestlib
 from restoration.core.errors import UserInputError
 
 MODEL_ID = "neural-hp"
 MAGIC, VERSION = b"RH", 1
-HEADER = struct.Struct(">2sBBHH")
 MAX_PIXELS = 16_000_000
 Z_RADIUS, Y_RADIUS = 64, 512  # symbol ranges; the coders give every symbol in range some mass
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 64.0, 64
@@ -140,24 +138,12 @@ class HyperpriorCodec:
         net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
         return cls(net)
 
-    def _check(self, image: np.ndarray, rate_point: int) -> None:
-        if not 1 <= rate_point <= self.rate_points:
-            raise UserInputError(f"rate point {rate_point} is outside 1..{self.rate_points}")
-        height, width = image.shape[:2]
-        if max(height, width) > 65535:
-            raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
-        if height * width > MAX_PIXELS:
-            raise UserInputError(f"the learned codec codes at most {MAX_PIXELS:,} pixels at once (this image has "
-                                 f"{height * width:,}): it holds whole-image activations")
-
     @torch.inference_mode()
     def compress(self, image: np.ndarray, rate_point: int) -> bytes:
         """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
-        self._check(image, rate_point)
+        learned.check_image(image, rate_point, self.rate_points, MAX_PIXELS, "~150 MiB per megapixel")
         height, width = image.shape[:2]
-        x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
-        x = F.pad(x, (0, -width % self.net.stride, 0, -height % self.net.stride), mode="replicate")
-        y = self.net.latents(x, rate_point - 1)
+        y = self.net.latents(learned.padded(image, self.net.stride), rate_point - 1)
         z = torch.round(self.net.side(y)).clamp(-Z_RADIUS, Z_RADIUS)
         means, scales = self.net.entropy_parameters(z)
         symbols = torch.round(y - means).clamp(-Y_RADIUS, Y_RADIUS).to(torch.int32)
@@ -172,13 +158,8 @@ class HyperpriorCodec:
 
     @torch.inference_mode()
     def decompress(self, data: bytes) -> np.ndarray:
-        _, _, rate_point, height, width = parse_header(data)
-        if not 1 <= rate_point <= self.rate_points or height == 0 or width == 0:
-            raise UserInputError("not a valid learned-codec stream (bad header)")
-        body = data[HEADER.size:]
-        if len(body) % 4:
-            raise UserInputError("not a valid learned-codec stream (truncated)")
-        decoder = self._coder.RangeDecoder(np.frombuffer(body, dtype=">u4").astype(np.uint32))
+        _, _, rate_point, height, width = fields = parse_header(data)
+        decoder = self._coder.RangeDecoder(learned.stream_words(data, fields, self.rate_points))
         grid = (-(-height // self.net.stride), -(-width // self.net.stride))  # z's grid; y's is 4x finer
         try:
             z = np.stack([decoder.decode(model, grid[0] * grid[1]) for model in self.z_models])
@@ -189,17 +170,11 @@ class HyperpriorCodec:
         except Exception as exc:  # constriction raises plain exceptions on corrupt streams
             raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
         y_hat = torch.from_numpy(symbols.astype(np.float32)).reshape(means.shape) + means
-        out = self.net.reconstruct(y_hat, rate_point - 1)[0, :, :height, :width]
-        return imagelib.from_float(out.permute(1, 2, 0).contiguous().numpy())
+        return learned.to_image(self.net.reconstruct(y_hat, rate_point - 1), height, width)
 
 
 def parse_header(data: bytes) -> tuple:
-    if len(data) < HEADER.size or data[:2] != MAGIC:
-        raise UserInputError("not a hyperprior learned-codec stream (no RH header)")
-    fields = HEADER.unpack_from(data)
-    if fields[1] != VERSION:
-        raise UserInputError(f"learned-codec stream version {fields[1]} is not supported (this is {VERSION})")
-    return fields
+    return learned.read_header(data, MAGIC, VERSION, "hyperprior learned-codec")
 
 
 def manifest_entry(model_id: str = MODEL_ID) -> dict | None:

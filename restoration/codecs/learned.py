@@ -175,17 +175,9 @@ class CodecModel:
     @torch.inference_mode()
     def compress(self, image: np.ndarray, rate_point: int) -> bytes:
         """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
-        if not 1 <= rate_point <= self.rate_points:
-            raise UserInputError(f"rate point {rate_point} is outside 1..{self.rate_points}")
+        check_image(image, rate_point, self.rate_points, MAX_PIXELS, "~270 MiB per megapixel")
         height, width = image.shape[:2]
-        if max(height, width) > 65535:
-            raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
-        if height * width > MAX_PIXELS:
-            raise UserInputError(f"the learned codec codes at most {MAX_PIXELS:,} pixels at once (this image has "
-                                 f"{height * width:,}): it holds whole-image activations, ~270 MiB per megapixel")
-        x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
-        pad_h, pad_w = -height % self.net.stride, -width % self.net.stride
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x = padded(image, self.net.stride)
         symbols = torch.round(self.net.latents(x, rate_point - 1))[0].clamp(-RADIUS, RADIUS)
         symbols = (symbols.to(torch.int32) + RADIUS).reshape(symbols.shape[0], -1).numpy()
         encoder = self._coder.RangeEncoder()
@@ -196,31 +188,65 @@ class CodecModel:
 
     @torch.inference_mode()
     def decompress(self, data: bytes) -> np.ndarray:
-        magic, version, rate_point, height, width = parse_header(data)
-        if not 1 <= rate_point <= self.rate_points or height == 0 or width == 0:
-            raise UserInputError("not a valid learned-codec stream (bad header)")
-        body = data[HEADER.size:]
-        if len(body) % 4:
-            raise UserInputError("not a valid learned-codec stream (truncated)")
-        words = np.frombuffer(body, dtype=">u4").astype(np.uint32)
+        _, _, rate_point, height, width = fields = parse_header(data)
         grid = (-(-height // self.net.stride), -(-width // self.net.stride))
-        decoder = self._coder.RangeDecoder(words)
+        decoder = self._coder.RangeDecoder(stream_words(data, fields, self.rate_points))
         try:
             channels = [decoder.decode(model, grid[0] * grid[1]) for model in self.models]
         except Exception as exc:  # constriction raises plain exceptions on corrupt streams
             raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
         symbols = torch.from_numpy(np.stack(channels).astype(np.float32) - RADIUS).reshape(1, -1, *grid)
-        out = self.net.reconstruct(symbols, rate_point - 1)[0, :, :height, :width]
-        return imagelib.from_float(out.permute(1, 2, 0).contiguous().numpy())
+        return to_image(self.net.reconstruct(symbols, rate_point - 1), height, width)
 
 
 def parse_header(data: bytes) -> tuple:
-    if len(data) < HEADER.size or data[:2] != MAGIC:
-        raise UserInputError("not a learned-codec stream (no RL header)")
+    return read_header(data, MAGIC, VERSION, "learned-codec")
+
+
+# -- what both learned codecs' bitstreams share (codecs.hyperprior uses these too) ----------------
+def check_image(image: np.ndarray, rate_point: int, rate_points: int, max_pixels: int, memory: str) -> None:
+    """Refuse, before any work, a rate point out of range or an image the stream or memory cannot hold."""
+    if not 1 <= rate_point <= rate_points:
+        raise UserInputError(f"rate point {rate_point} is outside 1..{rate_points}")
+    height, width = image.shape[:2]
+    if max(height, width) > 65535:
+        raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
+    if height * width > max_pixels:
+        raise UserInputError(f"the learned codec codes at most {max_pixels:,} pixels at once (this image has "
+                             f"{height * width:,}): it holds whole-image activations, {memory}")
+
+
+def padded(image: np.ndarray, stride: int) -> torch.Tensor:
+    """The uint8 image as a (1, 3, H, W) float tensor, replicate-padded to a multiple of ``stride``."""
+    height, width = image.shape[:2]
+    x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
+    return F.pad(x, (0, -width % stride, 0, -height % stride), mode="replicate")
+
+
+def to_image(out: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """The synthesis output, cropped to the image's size, as canonical uint8."""
+    return imagelib.from_float(out[0, :, :height, :width].permute(1, 2, 0).contiguous().numpy())
+
+
+def read_header(data: bytes, magic: bytes, version: int, kind: str) -> tuple:
+    """(magic, version, rate point, height, width) of a stream with this magic and version."""
+    if len(data) < HEADER.size or data[:2] != magic:
+        raise UserInputError(f"not a {kind} stream (no {magic.decode()} header)")
     fields = HEADER.unpack_from(data)
-    if fields[1] != VERSION:
-        raise UserInputError(f"learned-codec stream version {fields[1]} is not supported (this is {VERSION})")
+    if fields[1] != version:
+        raise UserInputError(f"learned-codec stream version {fields[1]} is not supported (this is {version})")
     return fields
+
+
+def stream_words(data: bytes, fields: tuple, rate_points: int) -> np.ndarray:
+    """The range coder's 32-bit words after a parsed header; a bad header or a cut stream refused."""
+    _, _, rate_point, height, width = fields
+    if not 1 <= rate_point <= rate_points or height == 0 or width == 0:
+        raise UserInputError("not a valid learned-codec stream (bad header)")
+    body = data[HEADER.size:]
+    if len(body) % 4:
+        raise UserInputError("not a valid learned-codec stream (truncated)")
+    return np.frombuffer(body, dtype=">u4").astype(np.uint32)
 
 
 @functools.lru_cache(maxsize=2)
