@@ -17,16 +17,28 @@ import io
 from PIL import Image
 
 
-class Ssimulacra2:
+class PackageMetric:
+    """A metric computed by an optional package: unavailable (and None) when it is not installed;
+    a subclass names the module and the pip package and scores a (reference, distorted) pair."""
+
+    module = package = ""
+
     def unavailable_reason(self) -> str | None:
-        return None if importlib.util.find_spec("ssimulacra2") else "the ssimulacra2 package is not installed"
+        return None if importlib.util.find_spec(self.module) else f"the {self.package} package is not installed"
 
     def __call__(self, sample) -> float | None:
-        if self.unavailable_reason():
-            return None
+        return None if self.unavailable_reason() else self.score(*sample.pair)
+
+    def score(self, reference, distorted) -> float | None:
+        raise NotImplementedError
+
+
+class Ssimulacra2(PackageMetric):
+    module = package = "ssimulacra2"
+
+    def score(self, reference, distorted) -> float | None:
         from ssimulacra2 import compute_ssimulacra2
 
-        reference, distorted = sample.pair
         if min(reference.shape[:2]) < 8:
             return None  # below its coarsest scale
 
@@ -39,16 +51,12 @@ class Ssimulacra2:
         return float(compute_ssimulacra2(png(reference), png(distorted)))
 
 
-class Flip:
+class Flip(PackageMetric):
     """LDR-FLIP's mean error (lower is better), on sRGB inputs in [0, 1]."""
 
-    def unavailable_reason(self) -> str | None:
-        return None if importlib.util.find_spec("flip_evaluator") else "the flip-evaluator package is not installed"
+    module, package = "flip_evaluator", "flip-evaluator"
 
-    def __call__(self, sample) -> float | None:
-        if self.unavailable_reason():
-            return None
-        reference, distorted = sample.pair
+    def score(self, reference, distorted) -> float:
         return float(flip_map(reference, distorted, colour=False)[1])
 
 
@@ -63,18 +71,13 @@ def flip_map(reference, distorted, colour: bool = True):
     return (np.clip(error * 255 + 0.5, 0, 255).astype(np.uint8) if colour else error), mean
 
 
-class ColorVideoVDP:
+class ColorVideoVDP(PackageMetric):
     """ColorVideoVDP's quality in JOD for a still image pair (higher is better, 10 = identical)."""
 
+    module, package = "pycvvdp", "cvvdp"
     display = "standard_4k"
 
-    def unavailable_reason(self) -> str | None:
-        return None if importlib.util.find_spec("pycvvdp") else "the cvvdp package is not installed"
-
-    def __call__(self, sample) -> float | None:
-        if self.unavailable_reason():
-            return None
-        reference, distorted = sample.pair
+    def score(self, reference, distorted) -> float:
         jod, _ = _cvvdp(self.display).predict(distorted, reference, dim_order="HWC")
         return float(jod)
 
