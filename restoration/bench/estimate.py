@@ -47,7 +47,7 @@ def megapixels(paths, use_examples: bool) -> tuple[int, float]:
                         with archive.open(member) as handle:
                             sizes.append(imagelib.header_size(handle.read(1 << 16), name=member.filename))
         elif path.is_file():
-            sizes.append(imagelib.header_size(path.read_bytes()[:1 << 16], name=path.name))
+            sizes.append(imagelib.file_header_size(path))
     if use_examples:
         sizes += _example_sizes()
     return len(sizes), sum(w * h for w, h in sizes) / 1e6

@@ -144,7 +144,7 @@ def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int 
     if not image_path or not model_ids:
         return ""
     try:
-        width, height = imagelib.header_size(Path(image_path).read_bytes()[:1 << 16])
+        width, height = imagelib.file_header_size(image_path)
     except (OSError, UserInputError):
         return ""
     mp = width * height / 1e6 / (scale * scale)
@@ -174,7 +174,7 @@ def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool,
     if not image_path or not codec_names:
         return ""
     try:
-        width, height = imagelib.header_size(Path(image_path).read_bytes()[:1 << 16])
+        width, height = imagelib.file_header_size(image_path)
     except (OSError, UserInputError):
         return ""
     mp, stored = width * height / 1e6, estimator.timings(str(dashboard_source(db)[0]))

@@ -104,6 +104,12 @@ def header_size(data: bytes, *, name: str = "image") -> tuple[int, int]:
         raise ImageError(f"{name}: not a recognised image format (accepted: {', '.join(ACCEPTED_FORMATS)})") from None
 
 
+def file_header_size(path, *, name: str | None = None) -> tuple[int, int]:
+    """(width, height) of an image file from its first 64 KiB only (``header_size``)."""
+    with open(path, "rb") as handle:
+        return header_size(handle.read(1 << 16), name=name or Path(path).name)
+
+
 def _check_size(width: int, height: int, max_pixels: int, name: str = "image") -> None:
     if width < 1 or height < 1:
         raise ImageError(f"{name}: the image has no pixels ({width}x{height})")

@@ -240,8 +240,7 @@ def load_input(path_or_array) -> np.ndarray:
     if isinstance(path_or_array, (str, os.PathLike)):
         name = Path(path_or_array).name
         try:
-            with open(path_or_array, "rb") as handle:
-                width, height = imagelib.header_size(handle.read(1 << 16), name=name)
+            width, height = imagelib.file_header_size(path_or_array, name=name)
         except (OSError, UserInputError):
             return load_and_claim(path_or_array, name)  # the loader says what is wrong with the file
         if width * height > imagelib.MAX_PIXELS:
