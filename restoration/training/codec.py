@@ -185,6 +185,14 @@ def export(summary: dict, run_dir: Path, weights_dir: Path) -> dict:
     return entry
 
 
+def extend_gains(gains: torch.Tensor, below: int = 0, above: int = 0) -> torch.Tensor:
+    """Gain vectors (rate points x channels) with ``below`` / ``above`` more rows, each continuing
+    the geometric step between the two nearest trained rows (g0 * (g0 / g1) ** k below)."""
+    low, high = gains[0] / gains[1], gains[-1] / gains[-2]
+    return torch.cat([gains[:1] * low ** k for k in range(below, 0, -1)] + [gains]
+                     + [gains[-1:] * high ** k for k in range(1, above + 1)])
+
+
 def extrapolate_low_rates(weights_dir: Path, model_id: str, below: int) -> dict:
     """Add ``below`` rate points under the lowest trained one to a shipped gain-vector codec: each
     gain (and inverse gain) continues the geometric step between the two lowest trained points
@@ -196,9 +204,7 @@ def extrapolate_low_rates(weights_dir: Path, model_id: str, below: int) -> dict:
     path = weights_dir / entry["file"]
     state = {k: v.float() for k, v in load_file(path).items()}
     for name in ("gain", "inverse_gain"):
-        g = state[name]
-        step = g[0] / g[1]
-        state[name] = torch.cat([g[0:1] * step ** k for k in range(below, 0, -1)] + [g])
+        state[name] = extend_gains(state[name], below=below)
     save_file({k: v.half().contiguous() for k, v in state.items()}, str(path))
     config = {**entry["config"], "rate_points": entry["config"]["rate_points"] + below}
     val = [{**row, "rate_point": row["rate_point"] + below} for row in entry.get("val", [])]  # the trained ones
