@@ -107,3 +107,25 @@ def codec_params(names):
     return [pytest.param(name, marks=pytest.mark.skipif(codecs.CODECS[name].unavailable_reason() is not None,
                                                         reason=str(codecs.CODECS[name].unavailable_reason())))
             for name in names]
+
+
+def rd_losses(net, size: int, steps: int = 30) -> list[float]:
+    """A learned codec's rate-distortion loss over ``steps`` Adam steps on one fixed batch of two
+    size x size images at two rate points, with the same noise draw each step (so the loss change
+    is the update's)."""
+    import torch
+
+    from restoration.training import codec as nct
+
+    batch = torch.rand(2, 3, size, size)
+    lambdas, points = torch.tensor([0.01, 0.05]), torch.tensor([0, 1])
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(1)
+        loss, _, _ = nct.rd_loss(net, batch, lambdas, points)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses

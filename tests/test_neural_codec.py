@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from conftest import rd_losses
 
 from restoration import codecs
 from restoration.pipelines import evaluate
 from restoration import metrics
 from restoration.codecs import learned as nc
-from restoration.training import codec as nct
 from restoration.core.errors import UserInputError
 
 
@@ -85,18 +85,7 @@ def test_rate_estimate_tracks_real_bytes(tiny, astro128):
 
 def test_training_step_lowers_the_rd_loss():
     torch.manual_seed(0)
-    net = nc.NeuralCodecNet(channels=8, latent=8, rate_points=2)
-    batch = torch.rand(2, 3, 32, 32)
-    lambdas, points = torch.tensor([0.01, 0.05]), torch.tensor([0, 1])
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(30):
-        torch.manual_seed(1)  # the same noise draw each step: the loss change is the update's
-        loss, _, _ = nct.rd_loss(net, batch, lambdas, points)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = rd_losses(nc.NeuralCodecNet(channels=8, latent=8, rate_points=2), size=32)
     assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
 
 
