@@ -64,7 +64,7 @@ def _build(key: str):
     builders = {
         # (network, container key or None, expected scale)
         "swinir-car-color-q10": (lambda: _swinir(upscale=1, img_size=126, window_size=7, upsampler=""), "params", 1),
-        "swinir-dn-color-25": (lambda: _swinir(upscale=1, img_size=128, window_size=8, upsampler=""), "params", 1),
+        "swinir-dn-color": (lambda: _swinir(upscale=1, img_size=128, window_size=8, upsampler=""), "params", 1),
         "scunet-color-real-psnr": (lambda: SCUNet(in_nc=3, config=[4, 4, 4, 4, 4, 4, 4], dim=64), None, 1),
         "drunet-color": (lambda: DRUNet(in_nc=4, out_nc=3, nc=[64, 128, 256, 512], nb=4), None, 1),
         "fbcnn-color": (lambda: FBCNN(in_nc=3, out_nc=3), None, 1),
@@ -89,13 +89,13 @@ def _build(key: str):
     return builders.get(key)
 
 
-def checkpoint(key: str) -> tuple[bytes, int]:
+def checkpoint(key: str, seed: int = 0) -> tuple[bytes, int]:
     """(the .pth bytes of a random-weights checkpoint in the entry's real layout, its scale)."""
     built = _build(key)
     if built is None:
         raise KeyError(f"no checkpoint builder for Hub entry {key!r}: add one to tests/hub_checkpoints.py")
     make, container, scale = built
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     state = make().state_dict()
     if key.startswith("realesrgan-"):
         state = basicsr_rrdb_keys(state)

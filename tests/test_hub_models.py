@@ -42,13 +42,20 @@ def world(tmp_path_factory):
 
 
 def _serve(world, key: str) -> int:
-    """Serve the entry's checkpoint and point the manifest's sha256 at it (a test-only manifest)."""
-    data, scale = checkpoint(key)
-    item = ENTRIES[key]
+    """Serve the entry's checkpoint (each of its variants: another seed each) and point the
+    manifest's sha256 at it (a test-only manifest)."""
+    item = dict(ENTRIES[key])
     world["server"].files.clear()
-    world["server"].files[(item["repo_id"], item["filename"])] = data
+    files = {level: variant for level, variant in item.get("variants", {}).items()} or {"": item}
+    for seed, (level, variant) in enumerate(sorted(files.items())):
+        data, scale = checkpoint(key, seed)
+        world["server"].files[(item["repo_id"], variant["filename"])] = data
+        pinned = {**variant, "sha256": hashlib.sha256(data).hexdigest()}
+        if level:
+            item["variants"] = {**item["variants"], level: pinned}
+        item.update({"sha256": pinned["sha256"]} if variant["filename"] == item["filename"] else {})
     manifest = world["folder"] / f"manifest-{key}.json"
-    manifest.write_text(json.dumps({"hub": {key: {**item, "sha256": hashlib.sha256(data).hexdigest()}}}))
+    manifest.write_text(json.dumps({"hub": {key: item}}))
     world["mp"].setattr(hub, "MANIFEST", manifest)
     restorers._instance.cache_clear()
     return scale
@@ -59,6 +66,8 @@ def _serve(world, key: str) -> int:
 def test_hub_entry_end_to_end(world, key, tmp_path):
     expected_scale = _serve(world, key)
     runner = hub.load(key)  # downloads from the local Hub, checks sha256, spandrel detects
+    if isinstance(runner, hub.NearestLevel):  # one file per noise level: the default one (sigma 25)
+        runner = runner.runner(None)
     assert runner.scale == expected_scale
     from restoration.bench import provenance
 
@@ -148,6 +157,29 @@ def test_drunet_gets_a_noise_map_from_the_sigma_or_an_estimate(monkeypatch, astr
     assert 18 < seen[-1]["sigma"] < 32  # estimated from the image (true sigma 25)
     restorers.restore(noisy, "tiny-drunet", sigma=10)
     assert seen[-1]["sigma"] == 10
+    restorers._instance.cache_clear()
+
+
+@pytest.mark.slow
+def test_swinir_denoise_runs_the_file_nearest_the_sigma(world, astro128):
+    """SwinIR ships one checkpoint per noise level: each run takes the nearest to the sigma it is
+    told (given, from the degradation, or estimated), downloading only that one."""
+    from restoration import degrade
+
+    key = "swinir-dn-color"
+    _serve(world, key)
+    levels = hub.variant_entries(key, hub.entry(key))
+    assert sorted(levels) == [15.0, 25.0, 50.0]
+    assert hub.cached_path(levels[50.0][1]) is None
+    image = np.ascontiguousarray(astro128[:48, :48])
+    at_12 = restorers.restore(image, key, sigma=12).image
+    assert hub.cached_path(levels[15.0][1]) is not None and hub.cached_path(levels[50.0][1]) is None
+    at_45 = restorers.restore(image, key, sigma=45).image
+    assert hub.cached_path(levels[50.0][1]) is not None and not np.array_equal(at_12, at_45)
+    noisy = degrade.Noise(50, seed=1)(image)
+    estimated = restorers.restore(noisy, key)
+    assert estimated.options["sigma"] > 38  # estimated, then the sigma-50 file runs
+    assert np.array_equal(estimated.image, restorers.restore(noisy, key, sigma=50).image)
     restorers._instance.cache_clear()
 
 

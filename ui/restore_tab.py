@@ -105,7 +105,7 @@ def build(demo: gr.Blocks) -> None:
             deg_info = gr.JSON(label="Degradation applied")
             with gr.Accordion("Options", open=False):
                 restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
-                                          label="Noise sigma for classical filters and DRUNet (0: estimate)",
+                                          label="Noise sigma for classical filters, DRUNet and SwinIR denoising (0: estimate)",
                                           info="Set from the chain when Degrade added noise")
                 restore_ensemble = self_ensemble_box()
                 strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",

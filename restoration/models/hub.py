@@ -191,8 +191,16 @@ def probe(endpoint: str, timeout_s: float) -> None:
 
 
 def load(key: str, entries: dict | None = None, allow_download: bool = True):
-    """A ready-to-call restorer for a Hub model, through spandrel."""
+    """A ready-to-call restorer for a Hub model, through spandrel; an entry published as one file
+    per noise level (``variants``) runs the file nearest the sigma it is told."""
     item = entry(key, entries)
+    if item.get("variants"):
+        return NearestLevel(key, item, allow_download)
+    return _load_file(key, {key: item}, allow_download)
+
+
+def _load_file(key: str, entries: dict, allow_download: bool):
+    item = entries[key]
     _check_suffix(item["filename"])
     # ``download`` verifies the file, cached or fetched (the cache is outside the lab's control);
     # a cached file taken without it is verified here, so every load hashes the file once.
@@ -215,6 +223,45 @@ def load(key: str, entries: dict | None = None, allow_download: bool = True):
     return TorchRestorer(model, scale=descriptor.scale, multiple=descriptor.size_requirements.multiple_of,
                          bf16=bool(descriptor.supports_bfloat16), call=CALLS.get(descriptor.architecture.id),
                          minimum=descriptor.size_requirements.minimum)
+
+
+def variant_entries(key: str, item: dict) -> dict[float, tuple[str, dict]]:
+    """level -> (entry key ``<key>@<level>``, the entry with that variant's file and sha256)."""
+    base = {k: v for k, v in item.items() if k != "variants"}
+    return {float(level): (f"{key}@{level}", {**base, **variant}) for level, variant in item["variants"].items()}
+
+
+class NearestLevel:
+    """A model published as one checkpoint per noise level (SwinIR denoising: sigma 15, 25, 50,
+    where the authors' demo asks the user which to load): each call runs the checkpoint nearest
+    the sigma it is told (the degradation's, the user's, else ``restorers.restore``'s estimate),
+    each downloaded and loaded when first needed. ``level_for`` says which one a sigma gets."""
+
+    def __init__(self, key: str, item: dict, allow_download: bool = True):
+        self.levels = variant_entries(key, item)
+        self.scale = item.get("scale", 1)
+        self.allow_download = allow_download
+        self._runners: dict[float, object] = {}
+        self._lock = threading.Lock()
+
+    def level_for(self, sigma: float | None) -> float:
+        if sigma is None:
+            return min(self.levels, key=lambda level: abs(level - 25.0))
+        return min(self.levels, key=lambda level: (abs(level - float(sigma)), level))
+
+    def runner(self, sigma: float | None):
+        level = self.level_for(sigma)
+        with self._lock:
+            if level not in self._runners:
+                variant_key, item = self.levels[level]
+                self._runners[level] = _load_file(variant_key, {variant_key: item}, self.allow_download)
+            return self._runners[level]
+
+    def __call__(self, image, sigma: float | None = None, **options):
+        return self.runner(sigma)(image, sigma=sigma, **options)
+
+    def restore_uint8(self, image, sigma: float | None = None, **options):
+        return self.runner(sigma).restore_uint8(image, sigma=sigma, **options)
 
 
 def drunet_call(module, t, hints):
