@@ -126,3 +126,17 @@ def test_a_published_sha256_prefix_pins_the_file(hub_env, monkeypatch):
     assert hub.status("tiny", _entries(data, sha256=prefix)) == "ready"
     assert not hub.hash_matches(hashlib.sha256(data).hexdigest(), prefix[:12])  # too short to pin anything
     assert not hub.hash_matches(hashlib.sha256(b"other").hexdigest(), prefix)
+
+
+def test_every_hub_model_is_labelled_with_licence_size_and_status_before_download(monkeypatch, tmp_path):
+    """What a person reads in a picker before ticking a Hub model, offline: licence, download
+    size (published, or "~" from the real-layout file) and "needs network"."""
+    import huggingface_hub.constants as constants
+
+    from restoration.models import restorers
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    for key, item in hub.manifest().items():
+        label, value = restorers.get(key).choice()
+        size = f"{'~' if item.get('size_estimated') else ''}{item['size_bytes'] / 1e6:.0f} MB"
+        assert value == key and label == f"{key} (hub, {item['licence']}, {size}: not downloaded, needs network)"

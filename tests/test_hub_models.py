@@ -41,14 +41,16 @@ def world(tmp_path_factory):
             yield {"server": server, "folder": folder, "mp": mp, "client": Client(url, verbose=False)}
 
 
-def _serve(world, key: str) -> int:
+def _serve(world, key: str) -> tuple[int, int]:
     """Serve the entry's checkpoint (each of its variants: another seed each) and point the
     manifest's sha256 at it (a test-only manifest)."""
     item = dict(ENTRIES[key])
     world["server"].files.clear()
     files = {level: variant for level, variant in item.get("variants", {}).items()} or {"": item}
+    size = 0
     for seed, (level, variant) in enumerate(sorted(files.items())):
         data, scale = checkpoint(key, seed)
+        size = len(data) if variant["filename"] == item["filename"] else size
         world["server"].files[(item["repo_id"], variant["filename"])] = data
         pinned = {**variant, "sha256": hashlib.sha256(data).hexdigest()}
         if level:
@@ -58,13 +60,15 @@ def _serve(world, key: str) -> int:
     manifest.write_text(json.dumps({"hub": {key: item}}))
     world["mp"].setattr(hub, "MANIFEST", manifest)
     restorers._instance.cache_clear()
-    return scale
+    return scale, size
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(ENTRIES))
 def test_hub_entry_end_to_end(world, key, tmp_path):
-    expected_scale = _serve(world, key)
+    expected_scale, size = _serve(world, key)
+    # The size the tabs show before a download: the published one, else this real-layout file's.
+    assert abs(size - ENTRIES[key]["size_bytes"]) <= 0.001 * size
     runner = hub.load(key)  # downloads from the local Hub, checks sha256, spandrel detects
     if isinstance(runner, hub.NearestLevel):  # one file per noise level: the default one (sigma 25)
         runner = runner.runner(None)

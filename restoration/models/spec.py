@@ -74,15 +74,17 @@ class RestorerSpec:
         return None
 
     def choice(self) -> tuple[str, str]:
-        """(label, id) for a model picker: "deeprecnet (own)", "fbcnn-color (hub, Apache-2.0: not
-        downloaded, needs network)" -- what a person must know before ticking it."""
+        """(label, id) for a model picker: "deeprecnet (own)", "fbcnn-color (hub, Apache-2.0, ~288 MB:
+        not downloaded, needs network)" -- what a person must know before ticking it."""
         status = self.status()
         source = self.source
         if self.source == "hub":
             from restoration.models import hub
 
-            licence = hub.manifest().get(self.weights or "", {}).get("licence")
-            source += f", {licence}" if licence else ""
+            item = hub.manifest().get(self.weights or "", {})
+            source += f", {item['licence']}" if item.get("licence") else ""
+            if item.get("size_bytes"):  # the download a person agrees to ("~": from the architecture)
+                source += f", {'~' if item.get('size_estimated') else ''}{item['size_bytes'] / 1e6:.0f} MB"
             status = "not downloaded, needs network" if status == "not downloaded" else status
         return (f"{self.id} ({source})" if status == "ready" else f"{self.id} ({source}: {status})", self.id)
 
