@@ -13,14 +13,23 @@ from restoration.pipelines import evaluate
 from restoration.training import codec as nct
 
 
-@pytest.fixture(scope="module")
-def tiny():
+@pytest.fixture(scope="module", params=[False, True], ids=["hyperprior", "checkerboard"])
+def tiny(request):
     torch.manual_seed(0)
-    net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=3)
+    net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=3, context=request.param)
     with torch.no_grad():  # spread the gains so the rate points differ even untrained
         net.gain.copy_(torch.tensor([[10.0], [100.0], [1000.0]]).repeat(1, 8))
         net.inverse_gain.copy_(1 / net.gain)
+        if net.has_context:  # its last layer starts at zero (the hyperprior alone): make it count
+            torch.nn.init.normal_(net.context_parameters[-1].weight, std=0.3)
     return net
+
+
+def _parameters(net, y):
+    """(z, means, scales) at every latent as the coder sees them (the context's from the anchors)."""
+    z = torch.round(net.side(y))
+    means, scales = net.y_parameters(net.hyper_parameters(z), y)
+    return z, means, scales
 
 
 def test_round_trip_is_deterministic_and_decodes_from_bytes_alone(tiny, odd_image):
@@ -40,15 +49,17 @@ def test_decoder_sees_the_encoders_latents(tiny, astro128):
     x = torch.from_numpy(astro128).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         y = tiny.latents(x, 2)
-        means, _ = tiny.entropy_parameters(torch.round(tiny.side(y)))
+        _, means, _ = _parameters(tiny, y)
         expected = tiny.reconstruct(torch.round(y - means) + means, 2)[0].permute(1, 2, 0).numpy()
     decoded = codec.decompress(codec.compress(astro128, 3))
     assert np.abs(decoded.astype(float) - np.clip(expected * 255, 0, 255)).max() <= 1.0
 
 
 def test_header_records_size_and_rate_point(tiny, odd_image):
-    data = hp.HyperpriorCodec(tiny).compress(odd_image, 3)
-    assert hp.parse_header(data) == (b"RH", hp.VERSION, 3, *odd_image.shape[:2])
+    codec = hp.HyperpriorCodec(tiny)
+    data = codec.compress(odd_image, 3)
+    assert codec.version == (hp.CONTEXT_VERSION if tiny.has_context else hp.VERSION)
+    assert hp.parse_header(data, codec.version) == (b"RH", codec.version, 3, *odd_image.shape[:2])
     assert (len(data) - hp.HEADER.size) % 4 == 0
 
 
@@ -66,8 +77,7 @@ def test_rate_estimate_tracks_real_bytes(tiny, astro128):
     x = torch.from_numpy(astro128).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         y = tiny.latents(x, 0)
-        z = torch.round(tiny.side(y))
-        means, scales = tiny.entropy_parameters(z)
+        z, means, scales = _parameters(tiny, y)
         assert (y - means).abs().max() < hp.Y_RADIUS and z.abs().max() < hp.Z_RADIUS  # nothing clamped
         bits = -torch.log2(hp.gaussian_likelihood(torch.round(y - means) + means, means, scales)).sum()
         bits += -torch.log2(tiny.density.likelihood(z)).sum()
@@ -94,10 +104,35 @@ def test_too_large_an_image_is_refused_before_any_work(tiny, monkeypatch):
         hp.HyperpriorCodec(tiny).compress(np.zeros((10, 11, 3), np.uint8), 1)
 
 
-def test_training_step_lowers_the_rd_loss():
+@pytest.mark.parametrize("context", [False, True])
+def test_training_step_lowers_the_rd_loss(context):
     torch.manual_seed(0)
-    losses = rd_losses(hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=2, latent_scale=20.0), size=64)
+    net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=2, latent_scale=20.0, context=context)
+    losses = rd_losses(net, size=64)
     assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+
+
+def test_checkerboard_context_starts_as_the_hyperprior_and_then_changes_the_models(astro128, tmp_path):
+    """A context model started from a hyperprior's weights (its last layer zero) decodes the same
+    image from as many bytes (give or take the coder's last words: the anchors are coded first);
+    once that layer is non-zero the non-anchors' models, and so the stream, change."""
+    from restoration import training
+
+    torch.manual_seed(0)
+    base = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=3, latent_scale=20.0)
+    training.save_weights(base, tmp_path / "base.safetensors")
+    base, context = hp.HyperpriorNet(**base.config), hp.HyperpriorNet(**{**base.config, "context": True})
+    for net in (base, context):  # both as saved (float16)
+        training.load_matching(net, tmp_path / "base.safetensors", lambda *_: None)
+    plain, started = hp.HyperpriorCodec(base), hp.HyperpriorCodec(context)
+    plain_data, started_data = plain.compress(astro128, 2), started.compress(astro128, 2)
+    assert started_data[2] == hp.CONTEXT_VERSION and plain_data[2] == hp.VERSION
+    assert abs(len(started_data) - len(plain_data)) <= 8
+    assert np.array_equal(started.decompress(started_data), plain.decompress(plain_data))
+    with torch.no_grad():
+        torch.nn.init.normal_(context.context_parameters[-1].weight, std=0.3)
+    changed = hp.HyperpriorCodec(context)
+    assert not np.array_equal(changed.decompress(changed.compress(astro128, 2)), plain.decompress(plain_data))
 
 
 # -- the shipped network ----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class CodecRecipe:
     architecture: str = "factorized"  # a key of ARCHITECTURES
     channels: int = 64
     hyper: int = 0  # side-information channels (hyperprior only)
+    context: bool = False  # the checkerboard context over the anchors (hyperprior only)
     latent: int = 128
     stages: int = 4  # stride-2 layers: latents at 1 / 2**stages of the image size
     latent_scale: float = 1.0
@@ -51,6 +52,7 @@ class CodecRecipe:
     workers: int = 1
     threads: int = 1
     time_limit_s: float | None = None
+    stop_after: int | None = None  # end here, the schedule staying that of ``steps`` (a stage cut short)
     data: tuple = ("train/BSD400", "train/T91")
     val_images: int = 8  # the last BSD400 files, centre 192x192 crops (training.validation_set)
     smoke: bool = False
@@ -65,7 +67,8 @@ class CodecRecipe:
     @property
     def config(self) -> dict:
         """The network's constructor arguments."""
-        shape = {"stages": self.stages, **({"hyper": self.hyper} if self.architecture == "hyperprior" else {})}
+        shape = {"stages": self.stages,
+                 **({"hyper": self.hyper, "context": self.context} if self.architecture == "hyperprior" else {})}
         return {"channels": self.channels, "latent": self.latent, "rate_points": len(self.lambdas),
                 "latent_scale": self.latent_scale, **shape}
 
@@ -138,7 +141,8 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
         optimizer.step()
         schedule.step()
         running.append((loss.item(), bpp.item(), mse.item()))
-        out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
+        out_of_time = (recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
+                       or recipe.stop_after is not None and step >= recipe.stop_after)
         if step % recipe.validate_every == 0 or step >= recipe.steps or out_of_time:
             rows = evaluate(recipe.coder(_copy(net, recipe)), val_images)
             score = _score(rows, recipe.lambdas)
