@@ -165,10 +165,15 @@ def test_drunet_gets_a_noise_map_from_the_sigma_or_an_estimate(monkeypatch, astr
 
 
 @pytest.mark.slow
-def test_swinir_denoise_runs_the_file_nearest_the_sigma(world, astro128):
+def test_swinir_denoise_runs_the_file_nearest_the_sigma(world, astro128, monkeypatch, tmp_path):
     """SwinIR ships one checkpoint per noise level: each run takes the nearest to the sigma it is
     told (given, from the degradation, or estimated), downloading only that one."""
+    import huggingface_hub.constants as constants
+
     from restoration import degrade
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing downloaded yet
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
 
     key = "swinir-dn-color"
     _serve(world, key)
