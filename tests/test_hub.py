@@ -138,5 +138,5 @@ def test_every_hub_model_is_labelled_with_licence_size_and_status_before_downloa
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     for key, item in hub.manifest().items():
         label, value = restorers.get(key).choice()
-        size = f"{'~' if item.get('size_estimated') else ''}{item['size_bytes'] / 1e6:.0f} MB"
+        size = f"{'~' if item.get('size_estimated') else ''}{round(item['size_bytes'] / 1e6)} MB"
         assert value == key and label == f"{key} (hub, {item['licence']}, {size}: not downloaded, needs network)"

@@ -63,6 +63,14 @@ def cached_path(item: dict) -> Path | None:
         return None
 
 
+def size_label(item: dict) -> str:
+    """The download a person agrees to: "85 MB" as published, "~288 MB" when computed from the
+    architecture's real-layout file (tests/hub_checkpoints.py), "" when unknown."""
+    if not item.get("size_bytes"):
+        return ""
+    return f"{'~' if item.get('size_estimated') else ''}{item['size_bytes'] / 1e6:.0f} MB"
+
+
 def status(key: str, entries: dict | None = None) -> str:
     try:
         item = entry(key, entries)

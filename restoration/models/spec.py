@@ -83,8 +83,7 @@ class RestorerSpec:
 
             item = hub.manifest().get(self.weights or "", {})
             source += f", {item['licence']}" if item.get("licence") else ""
-            if item.get("size_bytes"):  # the download a person agrees to ("~": from the architecture)
-                source += f", {'~' if item.get('size_estimated') else ''}{item['size_bytes'] / 1e6:.0f} MB"
+            source += f", {hub.size_label(item)}" if hub.size_label(item) else ""
             status = "not downloaded, needs network" if status == "not downloaded" else status
         return (f"{self.id} ({source})" if status == "ready" else f"{self.id} ({source}: {status})", self.id)
 
