@@ -118,7 +118,8 @@ def report(curves: dict[str, list[dict]], images: int, command: str, reused: str
         for other in ("webp", "neural", "avif"):
             if other in curves and other != name:
                 lines.append(f"{label[name]} against {label[other]}: BD-rate {bd_cells(curves[other], curves[name], 'psnr')[0]}"
-                             f" on PSNR, {bd_cells(curves[other], curves[name], 'ms_ssim_db')[0]} on MS-SSIM.")
+                             f" on PSNR, {bd_cells(curves[other], curves[name], 'ms_ssim_db')[0]} on MS-SSIM; "
+                             f"PSNR at equal bpp {along_rates(curves[name], curves[other])}.")
         lines += ["", f"{label[name]}: rate points (Kodak24 averages)", "",
                   "| rate point | bpp | PSNR-RGB | SSIM | MS-SSIM dB | encode s | decode s |", "|---|---|---|---|---|---|---|"]
         for point in curves[name]:
@@ -126,6 +127,17 @@ def report(curves: dict[str, list[dict]], images: int, command: str, reused: str
             lines.append(f"| {q} | {point['bpp']:.3f} | {point['psnr']:.2f} | {point['ssim']:.4f} | "
                          f"{point['ms_ssim_db']:.2f} | {point['encode_s']:.3f} | {point['decode_s']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def along_rates(curve: list[dict], other: list[dict]) -> str:
+    """Where along the rate axis ``curve`` wins and loses against ``other``: the PSNR difference at
+    each of BPP_POINTS both curves reach."""
+    cells = []
+    for bpp in BPP_POINTS:
+        ours, theirs = evaluate.interpolate_at(curve, "psnr", bpp), evaluate.interpolate_at(other, "psnr", bpp)
+        if ours is not None and theirs is not None:
+            cells.append(f"{ours - theirs:+.2f} dB at {bpp}")
+    return ", ".join(cells) or "(no common bpp)"
 
 
 MEMORY_PROBE = """

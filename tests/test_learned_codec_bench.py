@@ -25,3 +25,12 @@ def test_reuse_keeps_measured_curves_and_names_the_run_of_the_others(tmp_path):
     assert list(curves) == ["neural-hp", "jpeg", "webp"]
     assert note == ("Not measured in this run: JPEG, WebP, reused from `run.json` (measured by "
                     "`python bench/learned_codec.py` on 2026-11-30 12:44).")
+
+
+def test_along_rates_says_where_a_curve_wins_and_loses():
+    script = load_script()
+    ours = [{"bpp": 0.2, "psnr": 28.0}, {"bpp": 0.6, "psnr": 32.0}, {"bpp": 1.2, "psnr": 35.0}]
+    theirs = [{"bpp": 0.2, "psnr": 28.5}, {"bpp": 0.6, "psnr": 31.5}, {"bpp": 1.2, "psnr": 35.0}]
+    text = script.along_rates(ours, theirs)
+    assert text.startswith("-0.") and "+0." in text and "at 0.25" in text and "at 1.0" in text
+    assert "at 0.1" not in text and "at 1.5" not in text  # outside both curves
