@@ -165,9 +165,10 @@ def test_registry_entry_sniffs_and_refuses_garbage(astro128):
     assert metrics.psnr(metrics.Sample(astro128, codec.decode(data))) > 20
 
 
-def test_extrapolated_low_rate_points_code_smaller_files(tmp_path, astro128):
-    """Two gain vectors below the lowest trained one: the manifest's config grows by two points,
-    the file is rewritten with its new sha256, and the new lowest point writes the smallest file."""
+def test_extrapolated_rate_points_code_smaller_and_larger_files(tmp_path, astro128):
+    """Two gain vectors below the lowest trained one and one above the highest: the manifest's
+    config grows by three points, the file is rewritten with its new sha256, the new lowest point
+    writes the smallest file and the new highest the largest."""
     import json
 
     from restoration.core import manifest as manifestlib
@@ -178,10 +179,10 @@ def test_extrapolated_low_rate_points_code_smaller_files(tmp_path, astro128):
     save_weights(net, tmp_path / "neural-hp.safetensors")
     manifestlib.record(tmp_path / "manifest.json", "codecs", "neural-hp",
                        {"file": "neural-hp.safetensors", "sha256": "old", "config": net.config})
-    entry = nct.extrapolate_low_rates(tmp_path, "neural-hp", below=2)
-    assert entry["config"]["rate_points"] == 5 and entry["extrapolated_rate_points"] == 2
+    entry = nct.extrapolate_rates(tmp_path, "neural-hp", below=2, above=1)
+    assert entry["config"]["rate_points"] == 6 and entry["extrapolated_rate_points"] == {"below": 2, "above": 1}
     assert json.loads((tmp_path / "manifest.json").read_text())["codecs"]["neural-hp"]["sha256"] == \
         manifestlib.sha256_of(tmp_path / "neural-hp.safetensors")
     codec = hp.HyperpriorCodec.from_file(tmp_path / "neural-hp.safetensors", entry["config"])
-    sizes = [len(codec.compress(astro128, point)) for point in range(1, 6)]
-    assert sizes[0] <= sizes[1] <= sizes[2] and sizes[2] <= sizes[4]
+    sizes = [len(codec.compress(astro128, point)) for point in range(1, 7)]
+    assert sizes[0] <= sizes[1] <= sizes[2] and sizes[2] <= sizes[4] < sizes[5]

@@ -197,21 +197,23 @@ def extend_gains(gains: torch.Tensor, below: int = 0, above: int = 0) -> torch.T
                      + [gains[-1:] * high ** k for k in range(1, above + 1)])
 
 
-def extrapolate_low_rates(weights_dir: Path, model_id: str, below: int) -> dict:
-    """Add ``below`` rate points under the lowest trained one to a shipped gain-vector codec: each
-    gain (and inverse gain) continues the geometric step between the two lowest trained points
-    (Cui et al.'s gain units are interpolated between trained points; this extrapolates). The
-    points are measured like the others but were not trained; the manifest says so."""
+def extrapolate_rates(weights_dir: Path, model_id: str, below: int = 0, above: int = 0) -> dict:
+    """Add ``below`` rate points under the lowest trained one and ``above`` over the highest to a
+    shipped gain-vector codec: each gain (and inverse gain) continues the geometric step between the
+    two nearest trained points (Cui et al.'s gain units are interpolated between trained points;
+    this extrapolates). The points are measured like the others but were not trained; the manifest
+    says so."""
     from safetensors.torch import load_file, save_file
 
     entry = manifestlib.section("codecs", weights_dir / "manifest.json")[model_id]
     path = weights_dir / entry["file"]
     state = {k: v.float() for k, v in load_file(path).items()}
     for name in ("gain", "inverse_gain"):
-        state[name] = extend_gains(state[name], below=below)
+        state[name] = extend_gains(state[name], below=below, above=above)
     save_file({k: v.half().contiguous() for k, v in state.items()}, str(path))
-    config = {**entry["config"], "rate_points": entry["config"]["rate_points"] + below}
+    config = {**entry["config"], "rate_points": entry["config"]["rate_points"] + below + above}
     val = [{**row, "rate_point": row["rate_point"] + below} for row in entry.get("val", [])]  # the trained ones
-    entry = {**entry, "config": config, "sha256": sha256_of(path), "extrapolated_rate_points": below, "val": val}
+    entry = {**entry, "config": config, "sha256": sha256_of(path), "val": val,
+             "extrapolated_rate_points": {"below": below, "above": above}}
     manifestlib.record(weights_dir / "manifest.json", "codecs", model_id, entry)
     return entry
