@@ -57,10 +57,10 @@ class LearnedHyperprior(LearnedCodec):
     """Our trained transform codec v2 (``codecs.hyperprior``): mean-scale hyperprior."""
 
     name, label, extension = "neural-hp", "Learned (ours)", ".rlh"
-    description = ("Our learned codec (v2, the default): GDN autoencoder, mean-scale hyperprior, Gaussian range "
-                   "coding (weights/neural-hp)")
-    params = (Param("quality", int, 5, 1, 9, help="rate point, 1 = smallest file (1-2 extrapolated, 3-9 trained)"),)
-    knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7, 8, 9))
+    description = ("Our learned codec (v2, the default): GDN autoencoder, mean-scale hyperprior with a checkerboard "
+                   "context, Gaussian range coding (weights/neural-hp)")
+    params = (Param("quality", int, 5, 1, 10, help="rate point, 1 = smallest file (1-9 trained, 10 extrapolated)"),)
+    knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
     module, model_id, magic = "hyperprior", "neural-hp", b"RH"
 
 
