@@ -187,7 +187,7 @@ class HyperpriorCodec:
     @torch.inference_mode()
     def compress(self, image: np.ndarray, rate_point: int) -> bytes:
         """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
-        learned.check_image(image, rate_point, self.rate_points, MAX_PIXELS, "~150 MiB per megapixel")
+        learned.check_image(image, rate_point, self.rate_points, MAX_PIXELS, "~200 MiB per megapixel")
         height, width = image.shape[:2]
         y = self.net.latents(learned.padded(image, self.net.stride), rate_point - 1)
         z = torch.round(self.net.side(y)).clamp(-Z_RADIUS, Z_RADIUS)
