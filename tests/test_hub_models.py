@@ -105,7 +105,9 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     else:
         gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0,
                                                               api_name="/restore")
-        assert [row[0] for row in table["data"]] == [key] and not table["data"][0][-1]
+        note = table["data"][0][-1]  # empty, or for a file per noise level the one that ran
+        assert [row[0] for row in table["data"]] == [key]
+        assert note == ("ran its sigma-50 checkpoint" if "variants" in ENTRIES[key] else "")
     assert len(files) == 1 and Image.open(files[0]).size == (w * runner.scale, h * runner.scale)
 
 
@@ -181,7 +183,9 @@ def test_swinir_denoise_runs_the_file_nearest_the_sigma(world, astro128, monkeyp
     assert sorted(levels) == [15.0, 25.0, 50.0]
     assert hub.cached_path(levels[50.0][1]) is None
     image = np.ascontiguousarray(astro128[:48, :48])
-    at_12 = restorers.restore(image, key, sigma=12).image
+    run_12 = restorers.restore(image, key, sigma=12)
+    at_12 = run_12.image
+    assert run_12.options["note"] == "ran its sigma-15 checkpoint"  # the row says which file ran
     assert hub.cached_path(levels[15.0][1]) is not None and hub.cached_path(levels[50.0][1]) is None
     at_45 = restorers.restore(image, key, sigma=45).image
     assert hub.cached_path(levels[50.0][1]) is not None and not np.array_equal(at_12, at_45)

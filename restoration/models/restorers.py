@@ -222,6 +222,9 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     output = run(image, model_id, options)
     seconds = time.perf_counter() - start
     timing.record(model_id, seconds, image.shape[0] * image.shape[1], bool(options.get("self_ensemble")))
+    runner = _instance(model_id) if spec.source == "hub" else None  # cached: the one that just ran
+    if hasattr(runner, "level_for"):  # one file per noise level (hub.NearestLevel): say which ran
+        options = {**options, "note": f"ran its sigma-{runner.level_for(sigma):g} checkpoint"}
     return Restored(output, model_id, seconds, options)
 
 
