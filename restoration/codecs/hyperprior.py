@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restoration.codecs import learned
-from restoration.codecs.learned import HEADER, FactorizedDensity, SimplifiedGDN
+from restoration.codecs.learned import HEADER, FactorizedDensity
 from restoration.core import manifest as manifestlib
 from restoration.core.errors import UserInputError
 
@@ -68,13 +68,8 @@ class HyperpriorNet(nn.Module):
                        "latent_scale": latent_scale, "stages": stages, "context": context}
         self.stride = 2 ** (stages + 2)  # ``stages`` stride-2 layers for y, 2 more for z: inputs are padded to this
         self.latent_scale = latent_scale
-        n, m, h = channels, latent, hyper
-        down, up = [_conv(3, n)], [_deconv(n, 3)]
-        for _ in range(stages - 2):
-            down += [SimplifiedGDN(n), _conv(n, n)]
-            up = [_deconv(n, n), SimplifiedGDN(n, True)] + up
-        self.analysis = nn.Sequential(*down, SimplifiedGDN(n), _conv(n, m))
-        self.synthesis = nn.Sequential(_deconv(m, n), SimplifiedGDN(n, True), *up)
+        m, h = latent, hyper
+        self.analysis, self.synthesis = learned.gdn_transforms(channels, latent, stages)  # the first codec's
         self.hyper_analysis = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(0.1), _conv(h, h), nn.LeakyReLU(0.1),
                                             _conv(h, h))
         self.hyper_synthesis = nn.Sequential(_deconv(h, h), nn.LeakyReLU(0.1), _deconv(h, m * 3 // 2),
@@ -108,10 +103,6 @@ class HyperpriorNet(nn.Module):
     def split(raw):
         means, scales = raw.chunk(2, dim=1)
         return means, F.softplus(scales) + SCALE_MIN
-
-    def entropy_parameters(self, z_hat):
-        """(means, scales) of the gained latents from the decoded side information."""
-        return self.split(self.hyper_parameters(z_hat))
 
     def context_entropy_parameters(self, raw, y_hat):
         """(means, scales) for the non-anchor latents: the hyper output ``raw`` plus what the

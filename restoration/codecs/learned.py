@@ -103,6 +103,17 @@ def _up(cin, cout):
     return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
 
 
+def gdn_transforms(channels: int, latent: int, stages: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(analysis, synthesis) of both learned codecs: ``stages`` 5x5 stride-2 convolutions with
+    simplified GDN between them (channels -> latent), and the mirror with inverse GDN."""
+    n, m = channels, latent
+    down, up = [_down(3, n)], [_up(n, 3)]
+    for _ in range(stages - 2):
+        down += [SimplifiedGDN(n), _down(n, n)]
+        up = [_up(n, n), SimplifiedGDN(n, True)] + up
+    return nn.Sequential(*down, SimplifiedGDN(n), _down(n, m)), nn.Sequential(_up(m, n), SimplifiedGDN(n, True), *up)
+
+
 class NeuralCodecNet(nn.Module):
     """Analysis transform (4 strided convs with GDN) -> gain per rate point -> rounding ->
     inverse gain -> synthesis transform (4 transposed convs with IGDN)."""
@@ -116,13 +127,8 @@ class NeuralCodecNet(nn.Module):
         # The freshly initialised analysis outputs ~0.05: far below the quantisation step, so
         # training would first spend thousands of steps growing it. A fixed scale starts it near 1.
         self.latent_scale = latent_scale
-        n, m = channels, latent
-        down, up = [_down(3, n)], [_up(n, 3)]
-        for _ in range(stages - 2):
-            down += [SimplifiedGDN(n), _down(n, n)]
-            up = [_up(n, n), SimplifiedGDN(n, True)] + up
-        self.analysis = nn.Sequential(*down, SimplifiedGDN(n), _down(n, m))
-        self.synthesis = nn.Sequential(_up(m, n), SimplifiedGDN(n, True), *up)
+        m = latent
+        self.analysis, self.synthesis = gdn_transforms(channels, latent, stages)
         # Rate point k scales the latents by gain[k] before rounding: a larger gain = finer steps.
         spread = torch.tensor([2.0 ** ((k - (rate_points - 1)) / 2) for k in range(rate_points)])
         self.gain = nn.Parameter(spread[:, None].repeat(1, m))

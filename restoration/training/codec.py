@@ -141,9 +141,9 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
         optimizer.step()
         schedule.step()
         running.append((loss.item(), bpp.item(), mse.item()))
-        out_of_time = (recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
+        stopping = (recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
                        or recipe.stop_after is not None and step >= recipe.stop_after)
-        if step % recipe.validate_every == 0 or step >= recipe.steps or out_of_time:
+        if step % recipe.validate_every == 0 or step >= recipe.steps or stopping:
             rows = evaluate(recipe.coder(_copy(net, recipe)), val_images)
             score = _score(rows, recipe.lambdas)
             loss_mean, bpp_mean, mse_mean = np.mean(running, axis=0)
@@ -156,7 +156,7 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
                 best = {"step": step, "score": score, "val": rows}
                 training.save_weights(net, run_dir / "best.safetensors")
             training.save_weights(net, run_dir / "last.safetensors")  # a stopped run continues from here
-        if step >= recipe.steps or out_of_time:
+        if step >= recipe.steps or stopping:
             break
     summary = {"recipe": asdict(recipe), "params": sum(p.numel() for p in net.parameters()), "steps_run": step,
                "best": best, "history": history, "train_seconds": round(time.time() - start, 1)}
