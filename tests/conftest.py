@@ -129,3 +129,14 @@ def rd_losses(net, size: int, steps: int = 30) -> list[float]:
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+def load_bench_script(filename: str):
+    """A script of bench/ (not a package) imported as a module, for its functions."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / filename
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

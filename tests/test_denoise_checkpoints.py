@@ -1,21 +1,14 @@
 """bench/denoise_checkpoints.py: the residual-scale PSNRs it reports for a training checkpoint."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from conftest import load_bench_script
 
 from restoration import degrade
 from restoration import metrics
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "denoise_checkpoints.py"
-
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("denoise_checkpoints", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("denoise_checkpoints.py")
 
 
 def test_scaled_psnrs_move_between_input_and_output():

@@ -1,18 +1,13 @@
 """bench/learned_codec.py --reuse: a retrained learned codec is measured again while the classic
 codecs' curves come from the earlier run, and the report says which and from which run."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "learned_codec.py"
+from conftest import load_bench_script
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("learned_codec_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("learned_codec.py")
 
 
 def test_reuse_keeps_measured_curves_and_names_the_run_of_the_others(tmp_path):

@@ -4,19 +4,14 @@ With 8 callers cycling through 6 distinct requests, some run the same request at
 before app._atomic_image_cache, their identical output images were served truncated (empty).
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from conftest import load_bench_script
 
 pytest.importorskip("gradio_client")
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "load_test.py"
 
 
 def test_concurrent_outputs_match_lone_requests(tmp_path):
-    spec = importlib.util.spec_from_file_location("load_test", SCRIPT)
-    load_test = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(load_test)
+    load_test = load_bench_script("load_test.py")
     out = tmp_path / "load.md"
     status = load_test.main(["--callers", "8", "--requests", "3", "--size", "64", "--out", str(out)])
     report = out.read_text()
