@@ -105,9 +105,10 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     else:
         gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0,
                                                               api_name="/restore")
-        note = table["data"][0][-1]  # empty, or for a file per noise level the one that ran
+        note = table["data"][0][-1]  # for a file per noise level the one that ran; what FBCNN was told
         assert [row[0] for row in table["data"]] == [key]
-        assert note == ("ran its sigma-50 checkpoint" if "variants" in ENTRIES[key] else "")
+        told = restorers.UNTOLD if ENTRIES[key].get("told") == "quality" else ""
+        assert note == ("ran its sigma-50 checkpoint" if "variants" in ENTRIES[key] else told)
     assert len(files) == 1 and Image.open(files[0]).size == (w * runner.scale, h * runner.scale)
 
 
@@ -139,7 +140,7 @@ def test_fbcnn_is_told_the_quality_read_from_the_file(monkeypatch, astro128):
     torch.manual_seed(0)
     runner = runtime.TorchRestorer(FBCNN(in_nc=3, out_nc=3, nb=1), multiple=8, bf16=False,
                                    call=hub.fbcnn_call)
-    seen = _spec(monkeypatch, "tiny-fbcnn", runner, quality_aware=True)
+    seen = _spec(monkeypatch, "tiny-fbcnn", runner, quality_aware=("jpeg",))
     data = get("jpeg").encode(astro128, quality=17)
     told = restorelib.restore_one(get("jpeg").decode(data), "tiny-fbcnn", data=data).image
     assert seen[-1]["quality"] == 17

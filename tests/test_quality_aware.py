@@ -12,7 +12,7 @@ import torch
 from restoration import degrade, training
 from restoration.codecs import get as get_codec
 from restoration.core.errors import UserInputError
-from restoration.models import nets, restorers, runtime
+from restoration.models import condition, nets, restorers, runtime
 from restoration.models.spec import RestorerSpec
 from restoration.pipelines import restore as restorelib
 
@@ -53,7 +53,7 @@ def quality_aware_model(monkeypatch):
             return super().restore_uint8(image, quality=quality, **options)
 
     spec = RestorerSpec("tiny-qa", ("jpeg",), "own", "test", lambda: Recording(net, multiple=2, bf16=False),
-                        status_check=lambda: "ready", quality_aware=True)
+                        status_check=lambda: "ready", quality_aware=("jpeg",))
     monkeypatch.setitem(restorers.REGISTRY, "tiny-qa", spec)
     restorers._instance.cache_clear()
     yield seen
@@ -69,7 +69,7 @@ def test_the_file_quality_reaches_the_model_and_strength_overrides_it(quality_aw
     assert quality_aware_model[-1] == 60
     restorelib.restore_one(degraded, "tiny-qa")  # a PNG of a decoded JPEG: nothing to read
     assert quality_aware_model[-1] is None
-    with pytest.raises(UserInputError, match="strength is a JPEG quality"):
+    with pytest.raises(UserInputError, match="strength is a quality"):
         restorelib.restore_one(degraded, "tiny-qa", strength=300)
 
 
@@ -85,3 +85,95 @@ def test_training_patches_carry_the_condition():
     known = [item[2] for item in batch if item[2][1] == 1]
     assert known and all(0.05 <= float(c[0]) <= 0.95 for c in known)
     assert any(item[2][1] == 0 for item in batch)  # other codecs, and a share of JPEGs, run blind
+
+
+# Codec-aware networks (``codecs``): told which codec made the file and its strength.
+
+def tiny_codec_aware(seed=0):
+    torch.manual_seed(seed)
+    net = nets.DeepRecNet((8, 16), (1, 1), conditioned=True, codecs=condition.CODECS)
+    for layer in (net.film[0], net.film[2], net.tail):
+        torch.nn.init.normal_(layer.weight, std=0.5)
+    return net.eval()
+
+
+def test_a_codec_aware_network_grown_from_a_jpeg_only_one_starts_as_it(tmp_path):
+    jpeg_only = tiny_conditioned()
+    path = tmp_path / "jpeg_only.safetensors"
+    training.save_weights(jpeg_only, path)
+    grown = nets.DeepRecNet((8, 16), (1, 1), conditioned=True, codecs=condition.CODECS)
+    training.load_matching(grown, str(path))
+    jpeg_only.load_state_dict({k: v.half().float() for k, v in jpeg_only.state_dict().items()})
+    x = torch.rand(1, 3, 16, 16)
+    told = torch.from_numpy(condition.vector(30, "webp", condition.CODECS))[None]
+    assert torch.equal(grown.eval()(x, told), jpeg_only(x, told[:, :2]))
+    assert grown.film[0].weight[:, 2:].abs().sum() == 0 and grown.film[0].weight[:, :2].abs().sum() > 0
+
+
+def test_condition_vectors():
+    assert condition.vector(30, "webp", condition.CODECS).tolist() == pytest.approx([0.3, 1, 0, 1, 0, 0])
+    assert condition.vector(None, "avif", condition.CODECS).tolist() == [0, 0, 0, 0, 1, 0]
+    assert condition.vector(None, None, condition.CODECS).tolist() == [0] * 6
+    assert condition.vector(30, "webp").tolist() == [0, 0]  # a JPEG-only network is not told WebP's quality
+    assert condition.vector(30, "jpeg").tolist() == pytest.approx([0.3, 1])
+    strengths = [condition.jpeg2000_strength(r) for r in (4, 12, 32, 192, 1000)]
+    assert strengths == sorted(strengths, reverse=True) and strengths[0] == 100 and strengths[-1] == 1
+    assert condition.strength_of("jpeg2000", {"rate": 32}) == pytest.approx(50)
+    assert condition.strength_of("webp", {"quality": 40}) == 40 and condition.strength_of("png", {}) is None
+
+
+def test_codec_aware_training_patches_cover_every_case():
+    rng = random.Random(0)
+    webp = degrade.Compress("webp", {"quality": 40})
+    assert training.compression_condition(webp, rng, condition.CODECS, mix=(0, 0, 0)).tolist() == pytest.approx(
+        [0.4, 1, 0, 1, 0, 0])
+    told = [tuple(training.compression_condition(webp, rng, condition.CODECS)) for _ in range(400)]
+    blind = told.count((0,) * 6) / 400
+    codec_only = sum(t[1] == 0 and t[3] == 1 for t in told) / 400
+    strength_only = sum(t[1] == 1 and t[3] == 0 for t in told) / 400
+    assert 0.05 < blind < 0.15 and 0.05 < codec_only < 0.15 and 0.01 < strength_only < 0.1
+    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    stream = iter(training.PatchStream([image], 32, "compression_full", 20, condition=True, codecs=condition.CODECS))
+    assert all(next(stream)[2].shape == (6,) for _ in range(20))
+
+
+@pytest.fixture()
+def codec_aware_model(monkeypatch):
+    seen = []
+
+    class Recording(runtime.TorchRestorer):
+        def restore_uint8(self, image, quality=None, codec=None, **options):
+            seen.append((quality, codec))
+            return super().restore_uint8(image, quality=quality, codec=codec, **options)
+
+    spec = RestorerSpec("tiny-codecs", ("jpeg",), "own", "test",
+                        lambda: Recording(tiny_codec_aware(), multiple=2, bf16=False),
+                        status_check=lambda: "ready", quality_aware=condition.CODECS)
+    monkeypatch.setitem(restorers.REGISTRY, "tiny-codecs", spec)
+    restorers._instance.cache_clear()
+    yield seen
+    restorers._instance.cache_clear()
+
+
+def test_the_file_says_its_codec_and_the_user_or_chain_overrides_it(codec_aware_model, astro128):
+    webp = get_codec("webp").encode(astro128, quality=30)
+    degraded = get_codec("webp").decode(webp)
+    run = restorelib.restore_image(degraded, ["tiny-codecs"], data=webp)
+    assert codec_aware_model[-1] == (None, "webp") and run.codec == "webp"
+    assert run.results[0].extra["note"] == "told webp file"
+    told = restorelib.restore_image(degraded, ["tiny-codecs"], strength=30, codec="webp").results[0]
+    assert codec_aware_model[-1] == (30, "webp") and told.extra["note"] == "told webp file, strength 30"
+    blind = restorelib.restore_image(degraded, ["tiny-codecs"]).results[0]
+    assert codec_aware_model[-1] == (None, None) and blind.extra["note"] == restorers.UNTOLD
+    assert not np.array_equal(told.image, blind.image)
+    jpeg = get_codec("jpeg").encode(astro128, quality=23)
+    restorelib.restore_image(get_codec("jpeg").decode(jpeg), ["tiny-codecs"], data=jpeg)
+    assert codec_aware_model[-1] == (23, "jpeg")
+    with pytest.raises(UserInputError, match="knows the codecs"):
+        restorers.restore(degraded, "tiny-codecs", codec="gif")
+
+
+def test_a_jpeg_only_model_runs_blind_on_a_webp_file(quality_aware_model, astro128):
+    webp = get_codec("webp").encode(astro128, quality=30)
+    result = restorelib.restore_one(get_codec("webp").decode(webp), "tiny-qa", data=webp)
+    assert quality_aware_model[-1] is None and result.extra["note"] == restorers.UNTOLD

@@ -32,9 +32,10 @@ class DeepRecNet(nn.Module):
     size_multiple = 8
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), blocks: tuple[int, ...] = (1, 2, 2, 4),
-                 conditioned: bool = False):
+                 conditioned: bool = False, codecs: tuple[str, ...] = ()):
         super().__init__()
-        self.config = {"channels": list(channels), "blocks": list(blocks), **({"conditioned": True} if conditioned else {})}
+        self.config = {"channels": list(channels), "blocks": list(blocks), **({"conditioned": True} if conditioned else {}),
+                       **({"codecs": list(codecs)} if codecs else {})}
         self.head = nn.Conv2d(3, channels[0], 3, padding=1)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -51,18 +52,19 @@ class DeepRecNet(nn.Module):
         nn.init.zeros_(self.tail.weight)  # start as the identity: never worse than the input
         nn.init.zeros_(self.tail.bias)
         # conditioned=True: the compression strength modulates the bottleneck and every decoder stage
-        # (FiLM: feature * (1 + gamma) + beta), from a 2-vector (quality / 100, known). Its last layer
-        # starts at zero, so a conditioned network grown from a blind one starts as that one.
-        self.conditioned = conditioned
+        # (FiLM: feature * (1 + gamma) + beta), from (strength / 100, known) and, with ``codecs``, the
+        # codec one-hot (``models.condition.vector``). Its last layer starts at zero, so a conditioned
+        # network grown from a blind one starts as that one.
+        self.conditioned, self.codecs = conditioned, tuple(codecs)
         if conditioned:
             self.film_sizes = [channels[-1], *reversed(channels[:-1])]
-            self.film = nn.Sequential(nn.Linear(2, 64), nn.ReLU(inplace=True), nn.Linear(64, 2 * sum(self.film_sizes)))
+            self.film = nn.Sequential(nn.Linear(2 + len(self.codecs), 64), nn.ReLU(inplace=True), nn.Linear(64, 2 * sum(self.film_sizes)))
             nn.init.zeros_(self.film[2].weight)
             nn.init.zeros_(self.film[2].bias)
 
     def _modulations(self, x, condition):
         if condition is None:
-            condition = x.new_zeros(x.shape[0], 2)  # unknown strength: the network runs blind
+            condition = x.new_zeros(x.shape[0], 2 + len(self.codecs))  # unknown strength: the network runs blind
         params = self.film(condition.to(x.dtype)).split([2 * c for c in self.film_sizes], dim=1)
         return [p[:, :, None, None].chunk(2, dim=1) for p in params]
 

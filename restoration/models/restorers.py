@@ -17,7 +17,7 @@ import numpy as np
 
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.models import accel, classical, dictionary_sr, diffusion_sr, hub, timing
+from restoration.models import accel, classical, condition, dictionary_sr, diffusion_sr, hub, timing
 from restoration.models.runtime import Interpolation, load_own
 from restoration.models.spec import TASKS, WEIGHTS_DIR, RestorerSpec, own_manifest  # noqa: F401  (public names)
 
@@ -54,7 +54,7 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
     RestorerSpec("deeprecnet-qa", ("jpeg",), "own",
                  "Quality-aware DeepRecNet: the artifact U-Net told the JPEG quality read from the file's tables "
                  "(FiLM on its decoder), blind for other codecs; trained over q5-q95 and four codecs",
-                 _own("deeprecnet-qa"), weights="deeprecnet-qa", self_ensemble=True, quality_aware=True),
+                 _own("deeprecnet-qa"), weights="deeprecnet-qa", self_ensemble=True, quality_aware=("jpeg",)),
     RestorerSpec("deeprecnet", ("jpeg",), "own",
                  "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
                  _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92, self_ensemble=True),
@@ -111,7 +111,7 @@ def _hub_specs() -> list[RestorerSpec]:
     tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
     return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
                          _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True,
-                         quality_aware=item.get("told") == "quality", needs_sigma=item.get("told") == "sigma")
+                         quality_aware=("jpeg",) if item.get("told") == "quality" else (), needs_sigma=item.get("told") == "sigma")
             for key, item in hub.manifest().items()]
 
 
@@ -204,12 +204,9 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
                 f"where {model_id} was measured to lose PSNR")
         return Restored(image.copy(), model_id, 0.0, {**options, "note": note})
     if spec.quality_aware:
-        strength = options.pop("strength", None)
-        if strength is not None and not (strength == 0 or 1 <= float(strength) <= 100):
-            raise UserInputError(f"the strength is a JPEG quality from 1 to 100 (0: read it from the file), got {strength}")
-        options = {**options, "quality": strength if strength else jpeg_quality}
+        options = told_compression(options, jpeg_quality, spec.quality_aware)
     else:
-        options.pop("strength", None)
+        options = {k: v for k, v in options.items() if k not in ("strength", "codec")}
     if spec.needs_sigma and not options.get("sigma"):
         options = {**options, "sigma": classical.estimate_sigma(imagelib.to_float(image))}
     sigma = options.get("sigma")
@@ -226,6 +223,30 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     if hasattr(runner, "level_for"):  # one file per noise level (hub.NearestLevel): say which ran
         options = {**options, "note": f"ran its sigma-{runner.level_for(sigma):g} checkpoint"}
     return Restored(output, model_id, seconds, options)
+
+
+UNTOLD = "not told the codec or strength (a PNG says neither)"
+
+
+def told_compression(options: dict, jpeg_quality: int | None, knows: tuple[str, ...] = condition.CODECS) -> dict:
+    """A quality-aware model's options: the strength (the user's ``strength``, else the file's JPEG
+    quality) as ``quality``, the codec that made the file (``codec``: the user's, else the file's,
+    else JPEG when the quality came from JPEG tables) when it is one the model ``knows``, and a
+    note saying what it was told."""
+    options = dict(options)
+    strength, codec = options.pop("strength", None), options.pop("codec", None) or None
+    if strength is not None and not (strength == 0 or 1 <= float(strength) <= 100):
+        raise UserInputError("the strength is a quality from 1 to 100 (lower = stronger restoration; 0: read it "
+                             f"from the file), got {strength}")
+    if codec is not None and codec not in condition.CODECS:
+        raise UserInputError(f"a quality-aware model knows the codecs {', '.join(condition.CODECS)}, not {codec!r}")
+    if not strength and jpeg_quality is not None and codec in (None, "jpeg"):
+        strength, codec = jpeg_quality, "jpeg"
+    if codec not in knows:  # a JPEG-only network: told a user's strength, blind on another codec's file
+        codec = None
+    told = [f"{codec} file" if codec else "", f"strength {float(strength):g}" if strength else ""]
+    note = "told " + ", ".join(t for t in told if t) if any(told) else UNTOLD
+    return {**options, "quality": strength or None, "codec": codec, "note": note}
 
 
 def _run(image: np.ndarray, model_id: str, options: dict) -> np.ndarray:

@@ -10,10 +10,12 @@ import numpy as np
 
 from restoration.core import image as imagelib
 from restoration.core import manifest as manifestlib
-from restoration.models import accel
+from restoration.models import accel, condition
 
 
-Hints = dict  # what a network may be told of its input: {"quality": JPEG quality 1-100, "sigma": noise 0-255}
+# What a network may be told of its input: {"quality": the compression strength 1-100 (a JPEG's
+# quality), "codec": the codec that made the file, "sigma": noise 0-255}.
+Hints = dict
 
 
 def plain_call(module, t, hints: Hints):
@@ -22,12 +24,12 @@ def plain_call(module, t, hints: Hints):
 
 
 def quality_condition_call(module, t, hints: Hints):
-    """Our quality-aware networks (``conditioned``): (quality / 100, known) per image."""
+    """Our quality-aware networks (``conditioned``): the strength (``quality``, 1-100) and, for a
+    codec-aware one, the codec that made the file (``models.condition.vector``)."""
     import torch
 
-    quality = hints.get("quality")
-    condition = torch.tensor([[float(quality or 0) / 100.0, float(quality is not None)]], device=t.device)
-    return module(t, condition.expand(t.shape[0], 2).to(t.dtype))
+    told = condition.vector(hints.get("quality"), hints.get("codec"), getattr(module, "codecs", ()))
+    return module(t, torch.from_numpy(told).to(t.device, t.dtype)[None].expand(t.shape[0], -1))
 
 
 class TorchRestorer:
@@ -73,26 +75,28 @@ class TorchRestorer:
         return functools.partial(self._forward_ensemble if self_ensemble else self._forward, hints=hints)
 
     def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
-                 quality: float | None = None, sigma: float | None = None, **_) -> np.ndarray:
+                 quality: float | None = None, sigma: float | None = None, codec: str | None = None,
+                 **_) -> np.ndarray:
         import torch
 
         from restoration.models.tiling import run_tiled
 
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
-        hints = {"quality": quality, "sigma": sigma}
+        hints = {"quality": quality, "sigma": sigma, "codec": codec}
         with torch.inference_mode():
             y = run_tiled(self._tile_fn(self_ensemble, hints), x, self.scale, self.multiple, tile, overlap)
         return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
     def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
-                      quality: float | None = None, sigma: float | None = None, **_) -> np.ndarray:
+                      quality: float | None = None, sigma: float | None = None, codec: str | None = None,
+                      **_) -> np.ndarray:
         """The canonical uint8 image in, uint8 out (what ``restore`` calls): the pixels of
         ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
         import torch
 
         from restoration.models.tiling import run_tiled_uint8
 
-        hints = {"quality": quality, "sigma": sigma}
+        hints = {"quality": quality, "sigma": sigma, "codec": codec}
         with torch.inference_mode():
             return run_tiled_uint8(self._tile_fn(self_ensemble, hints), image, self.scale, self.multiple, tile,
                                    overlap)

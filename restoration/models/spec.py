@@ -39,8 +39,9 @@ class RestorerSpec:
     # (a dictionary's sha256, a diffusers snapshot's revision); see ``sha256``.
     digest: Callable[[], str | None] | None = None
     # A network told the compression strength (the JPEG quality read from the file, or the
-    # user's "strength" override); blind when neither is known.
-    quality_aware: bool = False
+    # user's "strength" override) and, of these codecs, which one made the file
+    # (``models.condition``); blind when nothing is known. Empty: not quality-aware.
+    quality_aware: tuple[str, ...] = ()
     # A network told the noise level (DRUNet's noise map): the user's sigma, else an estimate.
     needs_sigma: bool = False
 

@@ -15,8 +15,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from restoration import metrics as metriclib
+from restoration import codecs
 from restoration.codecs import jpeg_quality
 from restoration.core.errors import UserInputError
+from restoration.models import condition
 from restoration.pipelines import evaluate
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,13 @@ def quality_hint(data: bytes | None) -> int | None:
     """The IJG quality a JPEG file was saved with, from its quantisation tables (None otherwise)."""
     estimate = jpeg_quality.estimate(data) if data else None
     return estimate.quality if estimate else None
+
+
+def codec_hint(data: bytes | None) -> str | None:
+    """The lossy codec that wrote these bytes, when it is one a quality-aware network knows (a
+    WebP, AVIF or JPEG 2000 file says so; a PNG of its decoded pixels does not)."""
+    codec = codecs.sniff(data) if data else None
+    return codec.name if codec is not None and codec.name in condition.CODECS else None
 
 
 def check_reference(reference: np.ndarray | None, degraded: np.ndarray, scale: int = 1) -> list[str]:
@@ -54,8 +63,11 @@ def restore_one(degraded: np.ndarray, model_id: str, reference: np.ndarray | Non
                 metric_names: Iterable[str] = evaluate.RESTORE_METRICS, reference_stats=None,
                 **options) -> evaluate.RestoreResult:
     """One model on one image, told the file's JPEG quality when ``data`` is a JPEG (or
-    ``jpeg_quality``, when the caller has read it already)."""
+    ``jpeg_quality``, when the caller has read it already) and the codec that wrote ``data``
+    (``codec`` in the options, a user's or the chain's, overrides it)."""
     quality = quality_hint(data) if jpeg_quality is None else jpeg_quality
+    if not options.get("codec"):
+        options["codec"] = codec_hint(data)
     return evaluate.restore(degraded, model_id, reference, metric_names, jpeg_quality=quality,
                             reference_stats=reference_stats, **options)
 
@@ -68,6 +80,7 @@ class RestoreRun:
     failures: dict[str, str]  # model id -> why it gave no result
     jpeg_quality: int | None
     warnings: list[str]
+    codec: str | None = None  # the lossy codec that made the input (its file, or the caller's word)
 
 
 def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndarray | None = None, *,
@@ -78,6 +91,7 @@ def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndar
         raise UserInputError("choose at least one model")
     warnings = check_reference(reference, degraded)
     hint = quality_hint(data)  # read from the file once, told to every model
+    options["codec"] = options.get("codec") or codec_hint(data)
     results, failures = [], {}
     for i, model_id in enumerate(dict.fromkeys(model_ids)):
         if progress:
@@ -89,4 +103,4 @@ def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndar
         except Exception as exc:  # noqa: BLE001  one model's bug must not lose the others' results
             log.exception("model %s failed", model_id)
             failures[model_id] = f"failed ({type(exc).__name__}: {exc})"
-    return RestoreRun(degraded, reference, results, failures, hint, warnings)
+    return RestoreRun(degraded, reference, results, failures, hint, warnings, options["codec"])

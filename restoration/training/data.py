@@ -14,6 +14,7 @@ from restoration import degrade
 from restoration.core import image as imagelib
 from restoration.core import manifest as manifestlib
 from restoration.core import resize
+from restoration.models import condition
 
 DATA_ROOT = manifestlib.DATA_ROOT
 
@@ -60,6 +61,26 @@ def jpeg_condition(degradation, rng: random.Random, known_share: float = 1.0) ->
             and "quality" in degradation.params and rng.random() < known_share):
         return np.array([degradation.params["quality"] / 100.0, 1.0], np.float32)
     return np.zeros(2, np.float32)
+
+
+def compression_condition(degradation, rng: random.Random, codecs: tuple[str, ...] = (),
+                          mix: tuple[float, float, float] = (0.1, 0.1, 0.05)) -> np.ndarray:
+    """What a quality-aware network is told of a patch (``models.condition.vector``). Without
+    ``codecs``, the first networks' JPEG-only condition (``jpeg_condition``, 80 % told). With them,
+    the codec and its strength, except in shares ``mix`` = (neither: a PNG of a decoded file; the
+    codec alone: a WebP file whose quality nobody knows; the strength alone: a user's override on
+    a PNG); validation uses ``mix=(0, 0, 0)``, everything told."""
+    if not codecs:
+        return jpeg_condition(degradation, rng, 0.8 if any(mix) else 1.0)
+    codec = degradation.codec if isinstance(degradation, degrade.Compress) else None
+    strength = condition.strength_of(codec, degradation.params) if codec else None
+    draw = rng.random()
+    blind, codec_only, strength_only = mix
+    if draw < blind + codec_only:
+        strength = None
+    if draw < blind or blind + codec_only <= draw < blind + codec_only + strength_only:
+        codec = None
+    return condition.vector(strength, codec, codecs)
 
 
 def noise_sampler(progress: float, rng: random.Random) -> degrade.Degradation:
@@ -126,11 +147,11 @@ class PatchStream(torch.utils.data.IterableDataset):
 
     def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0,
                  curriculum_from: float = 0.0, channel_shuffle: bool = False, saturation_boost: float = 0.0,
-                 condition: bool = False):
+                 condition: bool = False, codecs: tuple[str, ...] = ()):
         self.images = [im for im in images if min(im.shape[:2]) >= patch]
         self.patch, self.sampler, self.total, self.seed = patch, sampler, total_samples, seed
         self.curriculum_from, self.channel_shuffle = curriculum_from, channel_shuffle
-        self.saturation_boost, self.condition = saturation_boost, condition
+        self.saturation_boost, self.condition, self.codecs = saturation_boost, condition, tuple(codecs)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -156,7 +177,7 @@ class PatchStream(torch.utils.data.IterableDataset):
             degraded = degradation(clean)
             produced += 1
             if self.condition:  # a quality-aware network: also what it is told of the strength
-                yield to_tensor(degraded), to_tensor(clean), torch.from_numpy(jpeg_condition(degradation, rng, 0.8))
+                yield to_tensor(degraded), to_tensor(clean), torch.from_numpy(compression_condition(degradation, rng, self.codecs))
             else:
                 yield to_tensor(degraded), to_tensor(clean)
 

@@ -25,7 +25,7 @@ from restoration.core import image as imagelib
 from restoration import metrics as metriclib
 from restoration.models import architectures, nets
 from restoration.core import resize
-from restoration.training.data import (DATA_ROOT, SAMPLERS, PatchStream, jpeg_condition, to_tensor,
+from restoration.training.data import (DATA_ROOT, SAMPLERS, PatchStream, compression_condition, to_tensor,
                                        training_images, with_rescaled)
 
 
@@ -77,8 +77,15 @@ def validation_set(recipe: Recipe, images_dir: Path) -> tuple[list[tuple[np.ndar
         # Fixed, mid-to-heavy degradations so validation tracks the hard end of the task.
         degradation = SAMPLERS[recipe.sampler](1.0, rng)
         pair = (degradation(crop), crop)
-        pairs.append((*pair, jpeg_condition(degradation, rng)) if getattr(recipe, "condition", False) else pair)
+        if recipe.condition:  # everything told (the rng is drawn only for such networks)
+            pair = (*pair, compression_condition(degradation, rng, condition_codecs(recipe), mix=(0.0, 0.0, 0.0)))
+        pairs.append(pair)
     return pairs, set(names)
+
+
+def condition_codecs(recipe: Recipe) -> tuple[str, ...]:
+    """The codecs a codec-aware network is told of (its ``arch_config["codecs"]``; none for the first)."""
+    return tuple(recipe.arch_config.get("codecs", ()))
 
 
 def naive_baseline(degraded: np.ndarray, clean: np.ndarray) -> np.ndarray:
@@ -187,7 +194,8 @@ def _data(recipe: Recipe, data_root: Path):
     images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
     images = with_rescaled(images, recipe.rescales)
     stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
-                         recipe.curriculum_from, recipe.channel_shuffle, recipe.saturation_boost, recipe.condition)
+                         recipe.curriculum_from, recipe.channel_shuffle, recipe.saturation_boost, recipe.condition,
+                         condition_codecs(recipe))
     loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
                                          persistent_workers=recipe.workers > 0)
     return val_pairs, loader
@@ -214,12 +222,25 @@ def load_matching(model: torch.nn.Module, path: str, log=print) -> None:
     own = model.state_dict()
     source = load_file(path)
     matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    matching.update(grown_inputs(own, source))
     skipped = sorted(set(own) - set(matching))
     if not matching:
         raise ValueError(f"{path}: no tensor matches {type(model).__name__}")
     model.load_state_dict(matching, strict=False)
     if skipped:
         log(f"init from {path}: {len(matching)} tensors loaded, kept initial values for {skipped}")
+
+
+def grown_inputs(own: dict, source: dict) -> dict:
+    """Linear layers that gained inputs (a condition told more, as a codec-aware network grown
+    from a JPEG-only one): the old columns copied, the new ones zero, so it computes what it did."""
+    grown = {}
+    for key, old in source.items():
+        new = own.get(key)
+        if (new is not None and key.endswith(".weight") and old.dim() == new.dim() == 2
+                and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]):
+            grown[key] = torch.cat([old.to(new.dtype), new.new_zeros(new.shape[0], new.shape[1] - old.shape[1])], 1)
+    return grown
 
 
 def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
