@@ -3,6 +3,7 @@ file (or the user's strength), runs blind when neither is known, and trains on t
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -177,3 +178,44 @@ def test_a_jpeg_only_model_runs_blind_on_a_webp_file(quality_aware_model, astro1
     webp = get_codec("webp").encode(astro128, quality=30)
     result = restorelib.restore_one(get_codec("webp").decode(webp), "tiny-qa", data=webp)
     assert quality_aware_model[-1] is None and result.extra["note"] == restorers.UNTOLD
+
+
+def test_the_chain_tells_the_codec_and_strength():
+    from restoration.pipelines import lab_restore
+
+    def told(text):
+        return lab_restore.chain_compression(degrade.parse_chain(text).describe())
+
+    assert told("jpeg:q=10") == (10, "jpeg")
+    assert told("downscale:2, avif:q=30, noise:5") == (30, "avif")
+    assert told("jpeg2000:rate=32") == (50, "jpeg2000")
+    assert told("webp:bpp=0.3") == (0, "webp")  # a size target: the codec is known, its setting is not
+    assert told("noise:10") == (0, "") and lab_restore.chain_compression(None) == (0, "")
+
+
+def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
+    from restoration import cli
+
+    webp = get_codec("webp").encode(astro128, quality=20)
+    (tmp_path / "in.webp").write_bytes(webp)
+    png = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.fromarray(get_codec("webp").decode(webp)).save(png)
+
+    def run(path, *extra):
+        out = tmp_path / f"out{len(extra)}{path.suffix}.png"
+        assert cli.main(["restore", str(path), "--task", "jpeg", "--model", "deeprecnet-qa", "--out", str(out),
+                         "--json", *extra]) == 0
+        row = json.loads(capsys.readouterr().out.splitlines()[-1])
+        return row, np.asarray(Image.open(out))
+
+    blind, blind_pixels = run(png)
+    told, told_pixels = run(png, "--strength", "20")
+    assert blind["note"] == restorers.UNTOLD and told["note"] == "told strength 20"
+    assert not np.array_equal(blind_pixels, told_pixels)
+    from_file, _ = run(tmp_path / "in.webp")  # a JPEG-only network is not told WebP's codec
+    assert from_file["note"] == restorers.UNTOLD
+    with pytest.raises(SystemExit, match="2"):
+        cli.main(["restore", str(png), "--task", "jpeg", "--out", str(tmp_path / "x.png"), "--input-codec", "gif"])
+    assert "invalid choice: 'gif'" in capsys.readouterr().err

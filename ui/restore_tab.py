@@ -9,7 +9,7 @@ import gradio as gr
 
 from restoration import codecs
 from restoration.core import examples
-from restoration.models import restorers
+from restoration.models import condition, restorers
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
@@ -38,11 +38,11 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
 
 
 @user_facing
-def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0,
+def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0, codec="",
             progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
     run, views = lab_restore.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
                                   progress=steps(progress), self_ensemble=bool(self_ensemble),
-                                  strength=strength or None)
+                                  strength=strength or None, codec=codec or None)
     if not run.results:
         raise gr.Error("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     labels = list(views)
@@ -62,8 +62,17 @@ def known_sigma(info):
     return round(sum(s * s for s in sigmas) ** 0.5, 2) if sigmas else gr.update()
 
 
+def known_compression(info):
+    """The strength and codec of the Degrade step's last codec, for the quality-aware models."""
+    return lab_restore.chain_compression(info)
+
+
 def estimate(degraded_path, model_ids, self_ensemble):
     return lab_bench.run_estimate(degraded_path, list(model_ids or []), bool(self_ensemble))
+
+
+# The codecs a codec-aware model is told of, labelled as the codec table labels them.
+INPUT_CODECS = [("from the file", "")] + [(codecs.get(name).label, name) for name in condition.CODECS]
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -108,18 +117,24 @@ def build(demo: gr.Blocks) -> None:
                                           label="Noise sigma for classical filters, DRUNet and SwinIR denoising (0: estimate)",
                                           info="Set from the chain when Degrade added noise")
                 restore_ensemble = self_ensemble_box()
-                strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
-                                     info="0: the JPEG quality read from the file; else restore as if saved at "
-                                          "this quality (lower = stronger)")
+                with gr.Row():
+                    strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
+                                         info="0: the JPEG quality read from the file; else restore as if saved "
+                                              "at this quality (lower = stronger). Set from the chain")
+                    input_codec = gr.Dropdown(INPUT_CODECS, value="", label="Codec that made the input",
+                                              info="Read from the file when it says; set from the chain")
         outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)")
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
     run_degrade.click(degrade, [clean, *form], [degraded, deg_info], api_name="degrade", **heavy())
     deg_info.change(known_sigma, deg_info, restore_sigma, api_visibility="private")
+    deg_info.change(known_compression, deg_info, [strength, input_codec], api_visibility="private")
+    degraded.upload(lambda: (0, ""), None, [strength, input_codec], api_visibility="private")  # another file
     estimate_inputs = [degraded, models, restore_ensemble]
     gr.on([degraded.change, models.change, restore_ensemble.change], estimate, estimate_inputs, estimate_note,
           api_visibility="private", trigger_mode="always_last")
-    run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength], outputs,
+    run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec],
+                      outputs,
                       api_name="restore", **heavy()).then(  # the run's own timings make the next estimate
         estimate, estimate_inputs, estimate_note, api_visibility="private")

@@ -10,6 +10,7 @@ from pathlib import Path
 from restoration.cli.output import Printer, list_images, output_path, write_bytes, write_png
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
+from restoration.models import condition
 
 
 def _tasks():
@@ -46,7 +47,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
     p.add_argument("--strength", type=float, metavar="QUALITY",
                    help="quality-aware models: the JPEG quality (1-100) to restore as, instead of the one read "
-                        "from the file (lower = stronger)")
+                        "from the file (lower = stronger); other codecs: their quality knob, JPEG 2000's ratio "
+                        "on the same scale (32:1 is 50)")
+    p.add_argument("--input-codec", choices=condition.CODECS,
+                   help="quality-aware models: the codec that made the input (read from the file when it says)")
     add_self_ensemble(p)
     p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
     out = p.add_mutually_exclusive_group(required=True)
@@ -143,6 +147,8 @@ def cmd_restore(args) -> int:
     options = {} if args.sigma is None else {"sigma": args.sigma}
     if args.strength is not None:
         options["strength"] = args.strength
+    if args.input_codec:
+        options["codec"] = args.input_codec
     if args.self_ensemble:
         options["self_ensemble"] = True
     for i, path in enumerate(paths):
@@ -153,7 +159,7 @@ def cmd_restore(args) -> int:
         for warning in warnings:
             print(f"warning: {path.name}: {warning}", file=sys.stderr)
         hint = restorelib.quality_hint(data)
-        result = restorelib.restore_one(degraded, model.id, reference, jpeg_quality=hint, **options)
+        result = restorelib.restore_one(degraded, model.id, reference, data=data, jpeg_quality=hint, **options)
         destination = output_path(args, path, paths, model.id)
         write_png(result.image, destination)
         row = {"image": str(path), **result.row(), "task": args.task, "file": str(destination),

@@ -52,9 +52,24 @@ def degrade_to_file(image: np.ndarray, chain, folder: str | Path | None = None) 
     return str(shown), str(own)
 
 
+def chain_compression(info: dict | None) -> tuple[int, str]:
+    """What the Degrade step's last codec tells a quality-aware model: (its strength, 1-100, or 0
+    when a size target chose the setting; its codec, or "" when the chain compressed with none
+    such), from the chain's description (``steps``, or one step)."""
+    from restoration.models import condition
+
+    steps = (info or {}).get("steps") or [info or {}]
+    coded = [step for step in steps if step.get("kind") == "compress" and step.get("codec") in condition.CODECS]
+    if not coded:
+        return 0, ""
+    step = coded[-1]
+    strength = None if step.get("bpp") else condition.strength_of(step["codec"], step.get("params") or {})
+    return int(round(strength or 0)), step["codec"]
+
+
 def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
                  progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
-                 strength: float | None = None):
+                 strength: float | None = None, codec: str | None = None):
     """Run each chosen model (``pipelines.restore.restore_image``); returns the run and the views."""
     from restoration.pipelines import restore as restorelib
 
@@ -68,6 +83,8 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
         options["self_ensemble"] = True
     if strength:
         options["strength"] = strength
+    if codec:
+        options["codec"] = codec
     run = restorelib.restore_image(degraded, list(model_ids), reference, data=data, progress=progress, **options)
     views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
              **{r.model: r.image for r in run.results}}
@@ -116,6 +133,7 @@ def restore_table(run) -> list[list]:
 def restore_note(run) -> str:
     """The status line, in words."""
     parts = [f"Estimated JPEG quality of the input: {run.jpeg_quality}." if run.jpeg_quality
+             else f"The input is a {run.codec} file or was made by it: no JPEG quality to read." if run.codec
              else "The input is not a JPEG file: no quality estimate."]
     if run.reference is None:
         parts.append("No reference given: PSNR/SSIM not measured.")
