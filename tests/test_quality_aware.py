@@ -177,7 +177,10 @@ def test_the_file_says_its_codec_and_the_user_or_chain_overrides_it(codec_aware_
 def test_a_jpeg_only_model_runs_blind_on_a_webp_file(quality_aware_model, astro128):
     webp = get_codec("webp").encode(astro128, quality=30)
     result = restorelib.restore_one(get_codec("webp").decode(webp), "tiny-qa", data=webp)
-    assert quality_aware_model[-1] is None and result.extra["note"] == restorers.UNTOLD
+    assert quality_aware_model[-1] is None
+    assert result.extra["note"] == "ran blind: it knows the strength of jpeg files, not webp"
+    told = restorelib.restore_one(get_codec("webp").decode(webp), "tiny-qa", data=webp, strength=30)
+    assert quality_aware_model[-1] is None and told.extra["note"].startswith("ran blind")  # not JPEG's q30
 
 
 def test_the_chain_tells_the_codec_and_strength():
@@ -214,8 +217,8 @@ def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
     told, told_pixels = run(png, "--strength", "20")
     assert blind["note"] == restorers.UNTOLD and told["note"] == "told strength 20"
     assert not np.array_equal(blind_pixels, told_pixels)
-    from_file, _ = run(tmp_path / "in.webp")  # a JPEG-only network is not told WebP's codec
-    assert from_file["note"] == restorers.UNTOLD
+    from_file, _ = run(tmp_path / "in.webp")  # a JPEG-only network runs blind on a WebP file
+    assert from_file["note"] == "ran blind: it knows the strength of jpeg files, not webp"
     with pytest.raises(SystemExit, match="2"):
         cli.main(["restore", str(png), "--task", "jpeg", "--out", str(tmp_path / "x.png"), "--input-codec", "gif"])
     assert "invalid choice: 'gif'" in capsys.readouterr().err

@@ -51,6 +51,11 @@ def _interpolation_specs() -> list[RestorerSpec]:
 
 
 REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
+    RestorerSpec("deeprecnet-qa-codecs", ("jpeg",), "own",
+                 "Codec-aware DeepRecNet: the quality-aware U-Net also told which codec made the file (JPEG, WebP, "
+                 "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
+                 _own("deeprecnet-qa-codecs"), weights="deeprecnet-qa-codecs", self_ensemble=True,
+                 quality_aware=condition.CODECS),
     RestorerSpec("deeprecnet-qa", ("jpeg",), "own",
                  "Quality-aware DeepRecNet: the artifact U-Net told the JPEG quality read from the file's tables "
                  "(FiLM on its decoder), blind for other codecs; trained over q5-q95 and four codecs",
@@ -242,8 +247,9 @@ def told_compression(options: dict, jpeg_quality: int | None, knows: tuple[str, 
         raise UserInputError(f"a quality-aware model knows the codecs {', '.join(condition.CODECS)}, not {codec!r}")
     if not strength and jpeg_quality is not None and codec in (None, "jpeg"):
         strength, codec = jpeg_quality, "jpeg"
-    if codec not in knows:  # a JPEG-only network: told a user's strength, blind on another codec's file
-        codec = None
+    if codec is not None and codec not in knows:  # a JPEG-only network on a WebP: a strength it never learnt
+        return {**options, "quality": None, "codec": None,
+                "note": f"ran blind: it knows the strength of {', '.join(knows)} files, not {codec}"}
     told = [f"{codec} file" if codec else "", f"strength {float(strength):g}" if strength else ""]
     note = "told " + ", ".join(t for t in told if t) if any(told) else UNTOLD
     return {**options, "quality": strength or None, "codec": codec, "note": note}
