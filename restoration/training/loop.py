@@ -77,7 +77,7 @@ def validation_set(recipe: Recipe, images_dir: Path) -> tuple[list[tuple[np.ndar
         # Fixed, mid-to-heavy degradations so validation tracks the hard end of the task.
         degradation = SAMPLERS[recipe.sampler](1.0, rng)
         pair = (degradation(crop), crop)
-        if recipe.condition:  # everything told (the rng is drawn only for such networks)
+        if getattr(recipe, "condition", False):  # everything told (the rng is drawn only for such networks)
             pair = (*pair, compression_condition(degradation, rng, condition_codecs(recipe), mix=(0.0, 0.0, 0.0)))
         pairs.append(pair)
     return pairs, set(names)
