@@ -117,12 +117,11 @@ def build(demo: gr.Blocks) -> None:
                                           label="Noise sigma for classical filters, DRUNet and SwinIR denoising (0: estimate)",
                                           info="Set from the chain when Degrade added noise")
                 restore_ensemble = self_ensemble_box()
-                with gr.Row():
-                    strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
-                                         info="0: the JPEG quality read from the file; else restore as if saved "
-                                              "at this quality (lower = stronger). Set from the chain")
-                    input_codec = gr.Dropdown(INPUT_CODECS, value="", label="Codec that made the input",
-                                              info="Read from the file when it says; set from the chain")
+                strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
+                                     info="0: a JPEG file's own quality; else restore as if saved at this quality "
+                                          "(lower = stronger). Set from the chain")
+                input_codec = gr.Dropdown(INPUT_CODECS, value="", label="Codec that made the input",
+                                          info="Read from the file when it says; set from the chain")
         outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)")
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")

@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.core import image as imagelib
 from restoration.core import scratch
@@ -133,7 +134,7 @@ def restore_table(run) -> list[list]:
 def restore_note(run) -> str:
     """The status line, in words."""
     parts = [f"Estimated JPEG quality of the input: {run.jpeg_quality}." if run.jpeg_quality
-             else f"The input is a {run.codec} file or was made by it: no JPEG quality to read." if run.codec
+             else f"The input was made by {codecs.get(run.codec).label}: no JPEG quality to read." if run.codec
              else "The input is not a JPEG file: no quality estimate."]
     if run.reference is None:
         parts.append("No reference given: PSNR/SSIM not measured.")
