@@ -115,3 +115,19 @@ def test_compare_endpoint_at_equal_quality_recommends_a_codec(client, chelsea_pn
     psnr, target = table["headers"].index("PSNR dB"), table["headers"].index("target")
     assert all(row[psnr] >= 34 and row[target] == "met" for row in table["data"])
     assert status.split(" codec(s). ")[1].startswith("Smallest file at PSNR dB ≥ 34:")
+
+
+def test_restore_endpoint_is_told_the_codec_and_strength(client, chelsea_png):
+    """/degrade makes an AVIF (shown as a PNG); /restore is told its codec and strength (as the tab
+    fills them from the chain), and each quality-aware model's row says what it made of them."""
+    from restoration.models import restorers
+
+    degraded, applied = client.predict(handle_file(str(chelsea_png)), "chain", "jpeg", 10, 0, 25, 1.0, 2,
+                                       "avif:q=30", api_name="/degrade")
+    assert applied["codec_file"] == "degraded.avif" and degraded.endswith(".png")
+    models = [m for m in ("deeprecnet-qa-codecs", "deeprecnet-qa") if restorers.get(m).status() == "ready"]
+    *_, note = client.predict(handle_file(degraded), None, models, 0, False, 30, "avif", api_name="/restore")
+    assert "The input was made by AVIF" in note
+    assert "deeprecnet-qa: ran blind: it knows the strength of jpeg files, not avif" in note
+    if "deeprecnet-qa-codecs" in models:
+        assert "deeprecnet-qa-codecs: told avif file, strength 30" in note
