@@ -36,6 +36,7 @@ DATA = ROOT.parent / "shared" / "data" / "bench"
 PUBLISHED_BICUBIC = {("Set5", 2): (33.66, 0.9299), ("Set14", 2): (30.24, 0.8688),
                      ("Set5", 4): (28.42, 0.8104), ("Set14", 4): (26.00, 0.7027)}
 LATENCY_SIDE = 1024
+STRUCTURE = {"Set14": ("barbara", "ppt3", "zebra")}  # straight edges, repeated structure
 
 
 def load_set(name: str) -> list[tuple[str, np.ndarray, bool]]:
@@ -45,7 +46,9 @@ def load_set(name: str) -> list[tuple[str, np.ndarray, bool]]:
     return [(p.stem, imagelib.load(p), sr.is_grey_file(p)) for p in paths]
 
 
-def evaluate_set(images, scale: int, models: list[tuple[str, str, dict]], log, set_name: str) -> list[str]:
+def evaluate_set(images, scale: int, models: list[tuple[str, str, dict]], log, set_name: str,
+                 per_image: dict) -> list[str]:
+    """The set's mean rows; each image's Y-PSNR also goes to ``per_image[(set, scale, label)]``."""
     lines = []
     pairs = [(name, *sr.make_lr(image, scale), grey) for name, image, grey in images]
     for label, model, options in models:
@@ -54,6 +57,7 @@ def evaluate_set(images, scale: int, models: list[tuple[str, str, dict]], log, s
             result = sr.run(lr, model, scale, hr, grey, **options)
             rows.append({"image": name, **result.metrics, "seconds": result.seconds})
             log({"section": "quality", "set": set_name, "scale": scale, "model": label, **rows[-1]})
+        per_image[(set_name, scale, label)] = {r["image"]: r["psnr_y"] for r in rows}
         psnr = statistics.fmean(r["psnr_y"] for r in rows)
         ssim = statistics.fmean(r["ssim_y"] for r in rows)
         seconds = statistics.fmean(r["seconds"] for r in rows)
@@ -63,6 +67,20 @@ def evaluate_set(images, scale: int, models: list[tuple[str, str, dict]], log, s
              "ssim_y": ssim, "seconds": seconds})
         lines.append(f"| {set_name} | x{scale} | {label} | {psnr:.2f} | {ssim:.4f} | {cited} | {seconds * 1000:.1f} |")
     return lines
+
+
+def structure_lines(per_image: dict, scales: list[int]) -> list[str]:
+    """Each model's gain over bicubic on the images of straight edges and repeated structure, where
+    the published models' lead is widest (issue 24)."""
+    rows = []
+    for (set_name, scale, label), scores in per_image.items():
+        baseline = per_image.get((set_name, scale, sr.baseline_id(scale)), {})
+        for order, image in enumerate(STRUCTURE.get(set_name, ())):
+            if image in scores and image in baseline and label != sr.baseline_id(scale):
+                rows.append(((scale, order), f"| {set_name}/{image} | x{scale} | {label} | {scores[image]:.2f} | "
+                                             f"{scores[image] - baseline[image]:+.2f} |"))
+    header = ["| image | scale | model | Y-PSNR dB | gain over bicubic dB |", "|---|---|---|---|---|"]
+    return header + [line for _, line in sorted(rows, key=lambda row: row[0])] if rows else []
 
 
 def latency(model: str, scale: int, repeat: int, **options) -> float:
@@ -104,10 +122,11 @@ def main(argv=None) -> int:
                if s.scale in scales and s.status() != "ready"]
     quality = ["| set | scale | model | Y-PSNR dB | SSIM (Y) | published bicubic | ms/image |",
                "|---|---|---|---|---|---|---|"]
+    per_image: dict = {}
     for set_name in sets:
         images = load_set(set_name)
         for scale in scales:
-            quality += evaluate_set(images, scale, models[scale], log, set_name)
+            quality += evaluate_set(images, scale, models[scale], log, set_name, per_image)
             print(quality[-1], flush=True)
     speed = [f"| model | input | output | median ms (of {args.repeat}) |", "|---|---|---|---|"]
     for scale in scales:
@@ -119,6 +138,7 @@ def main(argv=None) -> int:
             print(speed[-1], flush=True)
     if jsonl:
         jsonl.close()
+    structure = structure_lines(per_image, scales)
     command = " ".join(["python bench/sr_bench.py", *(sys.argv[1:] if argv is None else argv)])
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     text = [
@@ -132,6 +152,7 @@ def main(argv=None) -> int:
         "evaluation scripts do. Means over the images; ms/image is the model call alone.", "",
         "## Quality", "", *quality, "",
         "Published bicubic: the Bicubic rows of the EDSR/RCAN tables (MATLAB).", "",
+        *(["## Straight edges and repeated structure", "", *structure, ""] if structure else []),
         f"## Latency ({LATENCY_SIDE}x{LATENCY_SIDE} output)", "", *speed, "",
     ]
     if skipped:
