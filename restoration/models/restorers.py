@@ -116,7 +116,8 @@ def _hub_specs() -> list[RestorerSpec]:
     tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
     return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
                          _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True,
-                         quality_aware=("jpeg",) if item.get("told") == "quality" else (), needs_sigma=item.get("told") == "sigma")
+                         quality_aware=("jpeg",) if item.get("told") == "quality" else (),
+                         needs_sigma=item.get("told") == "sigma")
             for key, item in hub.manifest().items()]
 
 

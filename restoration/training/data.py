@@ -177,7 +177,8 @@ class PatchStream(torch.utils.data.IterableDataset):
             degraded = degradation(clean)
             produced += 1
             if self.condition:  # a quality-aware network: also what it is told of the strength
-                yield to_tensor(degraded), to_tensor(clean), torch.from_numpy(compression_condition(degradation, rng, self.codecs))
+                told = compression_condition(degradation, rng, self.codecs)
+                yield to_tensor(degraded), to_tensor(clean), torch.from_numpy(told)
             else:
                 yield to_tensor(degraded), to_tensor(clean)
 
