@@ -44,7 +44,7 @@ def gflop(model_id: str) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="subpixel-sr-x4,subpixel-ca-sr-x4,subpixel-sr-x2,subpixel-ca-sr-x2,"
-                                             "deeprecnet,deeprecnet-qa")
+                                             "deeprecnet,deeprecnet-qa,deeprecnet-qa-codecs")
     args = parser.parse_args()
     print("| model | input | GFLOP |\n|---|---|---|")
     for model_id in args.models.split(","):

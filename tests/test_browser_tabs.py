@@ -200,7 +200,7 @@ def test_restoration_tab(page, small_png):
     page.get_by_role("button", name="Restore", exact=True).click()
     page.get_by_text("gave no result").first.wait_for(timeout=90_000)
     table = page.locator(".block", has=page.get_by_text("Metrics", exact=True)).last
-    assert table.get_by_text("deeprecnet-qa", exact=True).count() >= 1  # the default artifact model
+    assert table.get_by_text("deeprecnet-qa-codecs", exact=True).count() >= 1  # the default artifact model
     # The output is a PNG (noise came last): the chain told the quality-aware model its codec and strength.
     assert table.get_by_text("told jpeg file, strength 20").count() >= 1
     _compare_view(page, pan=False)

@@ -206,9 +206,9 @@ def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
 
     Image.fromarray(get_codec("webp").decode(webp)).save(png)
 
-    def run(path, *extra):
+    def run(path, *extra, model="deeprecnet-qa"):
         out = tmp_path / f"out{len(extra)}{path.suffix}.png"
-        assert cli.main(["restore", str(path), "--task", "jpeg", "--model", "deeprecnet-qa", "--out", str(out),
+        assert cli.main(["restore", str(path), "--task", "jpeg", "--model", model, "--out", str(out),
                          "--json", *extra]) == 0
         row = json.loads(capsys.readouterr().out.splitlines()[-1])
         return row, np.asarray(Image.open(out))
@@ -219,6 +219,11 @@ def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
     assert not np.array_equal(blind_pixels, told_pixels)
     from_file, _ = run(tmp_path / "in.webp")  # a JPEG-only network runs blind on a WebP file
     assert from_file["note"] == "ran blind: it knows the strength of jpeg files, not webp"
+    # The shipped codec-aware model: the WebP file names its codec; the user adds the strength.
+    from_file, file_pixels = run(tmp_path / "in.webp", model="deeprecnet-qa-codecs")
+    told, told_pixels = run(png, "--input-codec", "webp", "--strength", "20", model="deeprecnet-qa-codecs")
+    assert from_file["note"] == "told webp file" and from_file["codec"] == "webp"
+    assert told["note"] == "told webp file, strength 20" and not np.array_equal(file_pixels, told_pixels)
     with pytest.raises(SystemExit, match="2"):
         cli.main(["restore", str(png), "--task", "jpeg", "--out", str(tmp_path / "x.png"), "--input-codec", "gif"])
     assert "invalid choice: 'gif'" in capsys.readouterr().err
