@@ -125,6 +125,6 @@ def test_restore_endpoint_is_told_the_codec_and_strength(client, chelsea_png):
     assert applied["codec_file"] == "degraded.avif" and degraded.endswith(".png")
     models = ["deeprecnet-qa-codecs", "deeprecnet-qa"]
     *_, note = client.predict(handle_file(degraded), None, models, 0, False, 30, "avif", api_name="/restore")
-    assert "The input was made by AVIF" in note
+    assert "Codec of the input: AVIF" in note
     assert "deeprecnet-qa-codecs: told avif file, strength 30" in note
     assert "deeprecnet-qa: ran blind: it knows the strength of jpeg files, not avif" in note

@@ -134,7 +134,7 @@ def restore_table(run) -> list[list]:
 def restore_note(run) -> str:
     """The status line, in words."""
     parts = [f"Estimated JPEG quality of the input: {run.jpeg_quality}." if run.jpeg_quality
-             else f"The input was made by {codecs.get(run.codec).label}: no JPEG quality to read." if run.codec
+             else f"Codec of the input: {codecs.get(run.codec).label}; no JPEG quality to read from the file." if run.codec
              else "The input is not a JPEG file: no quality estimate."]
     if run.reference is None:
         parts.append("No reference given: PSNR/SSIM not measured.")
