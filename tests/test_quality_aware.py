@@ -43,21 +43,26 @@ def test_the_restorer_tells_the_quality_and_runs_blind_without_it(astro128):
     assert ensemble.shape == astro128.shape
 
 
-@pytest.fixture()
-def quality_aware_model(monkeypatch):
-    net = tiny_conditioned()
+def recording_model(monkeypatch, model_id: str, net, knows: tuple[str, ...], record) -> list:
+    """Register ``net`` as the quality-aware ``model_id`` (knowing the codecs ``knows``); each run
+    appends ``record(quality, codec)``, what it was told, to the list returned."""
     seen = []
 
     class Recording(runtime.TorchRestorer):
-        def restore_uint8(self, image, quality=None, **options):
-            seen.append(quality)
-            return super().restore_uint8(image, quality=quality, **options)
+        def restore_uint8(self, image, quality=None, codec=None, **options):
+            seen.append(record(quality, codec))
+            return super().restore_uint8(image, quality=quality, codec=codec, **options)
 
-    spec = RestorerSpec("tiny-qa", ("jpeg",), "own", "test", lambda: Recording(net, multiple=2, bf16=False),
-                        status_check=lambda: "ready", quality_aware=("jpeg",))
-    monkeypatch.setitem(restorers.REGISTRY, "tiny-qa", spec)
+    spec = RestorerSpec(model_id, ("jpeg",), "own", "test", lambda: Recording(net, multiple=2, bf16=False),
+                        status_check=lambda: "ready", quality_aware=knows)
+    monkeypatch.setitem(restorers.REGISTRY, model_id, spec)
     restorers._instance.cache_clear()
-    yield seen
+    return seen
+
+
+@pytest.fixture()
+def quality_aware_model(monkeypatch):
+    yield recording_model(monkeypatch, "tiny-qa", tiny_conditioned(), ("jpeg",), lambda quality, codec: quality)
     restorers._instance.cache_clear()
 
 
@@ -140,19 +145,8 @@ def test_codec_aware_training_patches_cover_every_case():
 
 @pytest.fixture()
 def codec_aware_model(monkeypatch):
-    seen = []
-
-    class Recording(runtime.TorchRestorer):
-        def restore_uint8(self, image, quality=None, codec=None, **options):
-            seen.append((quality, codec))
-            return super().restore_uint8(image, quality=quality, codec=codec, **options)
-
-    spec = RestorerSpec("tiny-codecs", ("jpeg",), "own", "test",
-                        lambda: Recording(tiny_codec_aware(), multiple=2, bf16=False),
-                        status_check=lambda: "ready", quality_aware=condition.CODECS)
-    monkeypatch.setitem(restorers.REGISTRY, "tiny-codecs", spec)
-    restorers._instance.cache_clear()
-    yield seen
+    yield recording_model(monkeypatch, "tiny-codecs", tiny_codec_aware(), condition.CODECS,
+                          lambda quality, codec: (quality, codec))
     restorers._instance.cache_clear()
 
 
