@@ -57,9 +57,8 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
 def known_sigma(info):
     """The noise the Degrade step added (the sum of its noise steps' sigmas, in quadrature), for
     the models that take a noise level; unchanged when the chain added none."""
-    steps = (info or {}).get("steps") or [info or {}]
-    sigmas = [float(step["sigma"]) for step in steps if step.get("kind") == "noise"]
-    return round(sum(s * s for s in sigmas) ** 0.5, 2) if sigmas else gr.update()
+    sigma = lab_restore.chain_sigma(info)
+    return gr.update() if sigma is None else sigma
 
 
 def known_compression(info):

@@ -34,8 +34,8 @@ class DeepRecNet(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), blocks: tuple[int, ...] = (1, 2, 2, 4),
                  conditioned: bool = False, codecs: tuple[str, ...] = ()):
         super().__init__()
-        self.config = {"channels": list(channels), "blocks": list(blocks), **({"conditioned": True} if conditioned else {}),
-                       **({"codecs": list(codecs)} if codecs else {})}
+        self.config = {"channels": list(channels), "blocks": list(blocks),
+                       **({"conditioned": True} if conditioned else {}), **({"codecs": list(codecs)} if codecs else {})}
         self.head = nn.Conv2d(3, channels[0], 3, padding=1)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -58,7 +58,8 @@ class DeepRecNet(nn.Module):
         self.conditioned, self.codecs = conditioned, tuple(codecs)
         if conditioned:
             self.film_sizes = [channels[-1], *reversed(channels[:-1])]
-            self.film = nn.Sequential(nn.Linear(2 + len(self.codecs), 64), nn.ReLU(inplace=True), nn.Linear(64, 2 * sum(self.film_sizes)))
+            self.film = nn.Sequential(nn.Linear(2 + len(self.codecs), 64), nn.ReLU(inplace=True),
+                                      nn.Linear(64, 2 * sum(self.film_sizes)))
             nn.init.zeros_(self.film[2].weight)
             nn.init.zeros_(self.film[2].bias)
 

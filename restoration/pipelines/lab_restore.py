@@ -53,14 +53,25 @@ def degrade_to_file(image: np.ndarray, chain, folder: str | Path | None = None) 
     return str(shown), str(own)
 
 
+def chain_steps(info: dict | None) -> list[dict]:
+    """The steps of a Degrade description (a chain's ``steps``, or the one step it describes)."""
+    return (info or {}).get("steps") or [info or {}]
+
+
+def chain_sigma(info: dict | None) -> float | None:
+    """The noise the Degrade step added (its noise steps' sigmas summed in quadrature), or None."""
+    sigmas = [float(step["sigma"]) for step in chain_steps(info) if step.get("kind") == "noise"]
+    return round(sum(s * s for s in sigmas) ** 0.5, 2) if sigmas else None
+
+
 def chain_compression(info: dict | None) -> tuple[int, str]:
     """What the Degrade step's last codec tells a quality-aware model: (its strength, 1-100, or 0
     when a size target chose the setting; its codec, or "" when the chain compressed with none
-    such), from the chain's description (``steps``, or one step)."""
+    such), from the chain's description."""
     from restoration.models import condition
 
-    steps = (info or {}).get("steps") or [info or {}]
-    coded = [step for step in steps if step.get("kind") == "compress" and step.get("codec") in condition.CODECS]
+    coded = [step for step in chain_steps(info)
+             if step.get("kind") == "compress" and step.get("codec") in condition.CODECS]
     if not coded:
         return 0, ""
     step = coded[-1]
