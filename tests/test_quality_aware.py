@@ -168,6 +168,16 @@ def test_the_file_says_its_codec_and_the_user_or_chain_overrides_it(codec_aware_
         restorers.restore(degraded, "tiny-codecs", codec="gif")
 
 
+def test_a_jpeg2000_file_says_its_strength_from_its_tiles(codec_aware_model, astro128):
+    j2k = get_codec("jpeg2000").encode(astro128, rate=32)
+    result = restorelib.restore_one(get_codec("jpeg2000").decode(j2k), "tiny-codecs", data=j2k)
+    strength = codec_aware_model[-1][0]  # a 128-px file at 32:1 carries more in its tiles: heavier than 50
+    assert codec_aware_model[-1][1] == "jpeg2000" and 20 < strength < 48
+    assert result.extra["note"] == f"told jpeg2000 file, strength {strength:g}"
+    restorelib.restore_one(get_codec("jpeg2000").decode(j2k), "tiny-codecs", data=j2k, strength=70)
+    assert codec_aware_model[-1] == (70, "jpeg2000")  # the user's strength wins
+
+
 def test_a_jpeg_only_model_runs_blind_on_a_webp_file(quality_aware_model, astro128):
     webp = get_codec("webp").encode(astro128, quality=30)
     result = restorelib.restore_one(get_codec("webp").decode(webp), "tiny-qa", data=webp)

@@ -16,7 +16,7 @@ import numpy as np
 
 from restoration import metrics as metriclib
 from restoration import codecs
-from restoration.codecs import jpeg_quality
+from restoration.codecs import jpeg2000_ratio, jpeg_quality
 from restoration.core.errors import UserInputError
 from restoration.models import condition
 from restoration.pipelines import evaluate
@@ -38,6 +38,13 @@ def codec_hint(data: bytes | None) -> str | None:
     WebP, AVIF or JPEG 2000 file says so; a PNG of its decoded pixels does not)."""
     codec = codecs.sniff(data) if data else None
     return codec.name if codec is not None and codec.name in condition.CODECS else None
+
+
+def strength_hint(data: bytes | None) -> int | None:
+    """A JPEG 2000 file's strength, from the ratio of its tiles without the headers (a JPEG's
+    comes from its tables, ``quality_hint``); None for any other file."""
+    ratio = jpeg2000_ratio.code_stream_ratio(data) if data else None
+    return round(condition.jpeg2000_strength(ratio)) if ratio else None
 
 
 def check_reference(reference: np.ndarray | None, degraded: np.ndarray, scale: int = 1) -> list[str]:
@@ -63,11 +70,14 @@ def restore_one(degraded: np.ndarray, model_id: str, reference: np.ndarray | Non
                 metric_names: Iterable[str] = evaluate.RESTORE_METRICS, reference_stats=None,
                 **options) -> evaluate.RestoreResult:
     """One model on one image, told the file's JPEG quality when ``data`` is a JPEG (or
-    ``jpeg_quality``, when the caller has read it already) and the codec that wrote ``data``
-    (``codec`` in the options, a user's or the chain's, overrides it)."""
+    ``jpeg_quality``, when the caller has read it already), the codec that wrote ``data`` and,
+    for a JPEG 2000 file, its strength (``codec`` and ``strength`` in the options, a user's or
+    the chain's, override them)."""
     quality = quality_hint(data) if jpeg_quality is None else jpeg_quality
     if not options.get("codec"):
         options["codec"] = codec_hint(data)
+    if not options.get("strength") and options.get("codec") == "jpeg2000":
+        options["strength"] = strength_hint(data)
     return evaluate.restore(degraded, model_id, reference, metric_names, jpeg_quality=quality,
                             reference_stats=reference_stats, **options)
 
