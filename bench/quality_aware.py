@@ -41,11 +41,9 @@ RUNS = (("deeprecnet", "deeprecnet", "file"), ("deeprecnet-qa", "deeprecnet-qa",
 
 
 def use_checkpoint(path: str, model_id: str = "deeprecnet-qa-codecs") -> None:
-    """Make ``model_id`` load ``path`` (its manifest architecture, else the recipe's) instead of the
+    """Make ``model_id`` load ``path`` (a checkpoint of its manifest architecture) instead of the
     shipped file (development only: checkpoints are chosen on validation crops, not here)."""
-    entry = manifestlib.section("own").get(model_id) or {
-        "architecture": "deeprecnet", "arch_config": {"channels": [32, 64, 128, 192], "blocks": [1, 2, 2, 4],
-                                                      "conditioned": True, "codecs": list(condition.CODECS)}}
+    entry = manifestlib.section("own")[model_id]
     spec = restorers.REGISTRY[model_id]
     restorers.REGISTRY[model_id] = type(spec)(**{**spec.__dict__, "factory": lambda: runtime.restorer_from_weights(
         entry, path), "status_check": lambda: "ready"})
