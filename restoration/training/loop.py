@@ -140,9 +140,11 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
     baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, naive_baseline(d, c))) for d, c, *_ in val_pairs]))
     best = {"step": 0, "val_psnr": validate(model, val_pairs)}
+    start_psnr = best["val_psnr"]
     save_weights(model, run_dir / "best.safetensors")
     history, stale, start = [], 0, time.time()
-    log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}")
+    log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
+        f"start {start_psnr:.3f}")
     step, running = 0, 0.0
     for degraded, clean, *condition in loader:
         step += 1
@@ -182,7 +184,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         best = {"step": history[-1]["step"], "val_psnr": history[-1]["val_psnr"]}
         save_weights(kept, run_dir / "best.safetensors")
     summary = {"recipe": asdict(recipe), "params": nets.parameter_count(model), "steps_run": step,
-               "best": best, "val_input_psnr": baseline, "history": history,
+               "best": best, "val_input_psnr": baseline, "val_start_psnr": start_psnr, "history": history,
                "train_seconds": round(time.time() - start, 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
