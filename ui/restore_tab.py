@@ -117,8 +117,8 @@ def build(demo: gr.Blocks) -> None:
                                           info="Set from the chain when Degrade added noise")
                 restore_ensemble = self_ensemble_box()
                 strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
-                                     info="0: a JPEG file's own quality; else restore as if saved at this quality "
-                                          "(lower = stronger). Set from the chain")
+                                     info="0: read from the file (a JPEG's quality, a JPEG 2000's ratio); else restore as "
+                                          "if saved at this quality (lower = stronger). Set from the chain")
                 input_codec = gr.Dropdown(INPUT_CODECS, value="", label="Codec that made the input",
                                           info="Read from the file when it says; set from the chain")
         outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)")
