@@ -3,7 +3,7 @@ the bytes of its tiles, without the headers.
 
 Why not the file's own ratio: the JP2 boxes and the code stream's main header take the same few
 hundred bytes at any image size (226 for an RGB file Pillow writes), a rounding error for a photo
-but a large share of a small image's file. A 96-px patch saved at 80:1 carries about 200:1 in
+but a large share of a small image's file. A 96-px patch saved at 80:1 carries 200-240:1 in
 its tiles (measured), so it looks far worse than a photo at 80:1; the tile ratio is the same for
 both. The quality-aware networks are told this ratio (``models.condition.jpeg2000_strength``),
 in training and from a file at run time.

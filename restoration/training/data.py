@@ -47,7 +47,7 @@ class CodeStreamRatio(degrade.Compress):
     """JPEG 2000 at ``params["rate"]`` as the ratio of its tiles alone (``codecs.jpeg2000_ratio``),
     which is what a whole photo's file ratio nearly is and what a file tells at run time. Why:
     the 226 header bytes are a large share of a patch's file, so a 96-px patch saved at 80:1
-    carries ~240:1 in its tiles (measured), and a network told the file's ratio learnt a scale
+    carries 200-240:1 in its tiles (measured), and a network told the file's ratio learnt a scale
     too heavy for photos (Kodak24 at 0.3 bpp: +0.38 dB told against +0.45 blind)."""
 
     def encode(self, image) -> tuple[codeclib.Codec, bytes]:
