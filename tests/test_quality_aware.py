@@ -176,6 +176,8 @@ def test_a_jpeg2000_file_says_its_strength_from_its_tiles(codec_aware_model, ast
     assert result.extra["note"] == f"told jpeg2000 file, strength {strength:g}"
     restorelib.restore_one(get_codec("jpeg2000").decode(j2k), "tiny-codecs", data=j2k, strength=70)
     assert codec_aware_model[-1] == (70, "jpeg2000")  # the user's strength wins
+    run = restorelib.restore_image(get_codec("jpeg2000").decode(j2k), ["tiny-codecs"], data=j2k)  # the app's path
+    assert codec_aware_model[-1] == (strength, "jpeg2000") and run.codec == "jpeg2000"
 
 
 def test_a_jpeg_only_model_runs_blind_on_a_webp_file(quality_aware_model, astro128):

@@ -47,6 +47,18 @@ def strength_hint(data: bytes | None) -> int | None:
     return round(condition.jpeg2000_strength(ratio)) if ratio else None
 
 
+def told_by_file(data: bytes | None, options: dict) -> dict:
+    """``options`` with what the file says where the caller (a user, the chain) said nothing: the
+    codec that wrote it and, for a JPEG 2000 file, its strength. A JPEG's quality travels on its
+    own (``quality_hint``: the status line shows it)."""
+    options = dict(options)
+    if not options.get("codec"):
+        options["codec"] = codec_hint(data)
+    if not options.get("strength") and options.get("codec") == "jpeg2000":
+        options["strength"] = strength_hint(data)
+    return options
+
+
 def check_reference(reference: np.ndarray | None, degraded: np.ndarray, scale: int = 1) -> list[str]:
     """Refuse a reference of another size than the result; warn (returned) when, at the input's
     size, it is clearly another picture."""
@@ -74,12 +86,8 @@ def restore_one(degraded: np.ndarray, model_id: str, reference: np.ndarray | Non
     for a JPEG 2000 file, its strength (``codec`` and ``strength`` in the options, a user's or
     the chain's, override them)."""
     quality = quality_hint(data) if jpeg_quality is None else jpeg_quality
-    if not options.get("codec"):
-        options["codec"] = codec_hint(data)
-    if not options.get("strength") and options.get("codec") == "jpeg2000":
-        options["strength"] = strength_hint(data)
     return evaluate.restore(degraded, model_id, reference, metric_names, jpeg_quality=quality,
-                            reference_stats=reference_stats, **options)
+                            reference_stats=reference_stats, **told_by_file(data, options))
 
 
 @dataclass
@@ -101,7 +109,7 @@ def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndar
         raise UserInputError("choose at least one model")
     warnings = check_reference(reference, degraded)
     hint = quality_hint(data)  # read from the file once, told to every model
-    options["codec"] = options.get("codec") or codec_hint(data)
+    options = told_by_file(data, options)
     results, failures = [], {}
     for i, model_id in enumerate(dict.fromkeys(model_ids)):
         if progress:
