@@ -7,6 +7,8 @@ SR); ``size_multiple`` says what H and W must divide by (the restorer pads to it
 
 from __future__ import annotations
 
+import re
+
 from torch import nn
 
 
@@ -204,6 +206,17 @@ class SubPixelSR(nn.Module):
         feature = self.head(x)
         feature = feature + self.body(feature)
         return base + self.tail(self.upsample(feature))
+
+    def adapt_state(self, source: dict) -> dict:
+        """Weights of a trunk with another number of blocks: its closing conv (``body.N``) is
+        renamed to this trunk's end; blocks the source lacks start as the identity when loaded
+        (``training.load_matching``), so a deeper network grown from it computes the same."""
+        closing = [key for key in source if re.fullmatch(r"body\.\d+\.weight", key)]
+        if len(closing) != 1:
+            return source
+        old, new = closing[0].split(".")[1], str(len(self.body) - 1)
+        renamed = {f"body.{old}.weight": f"body.{new}.weight", f"body.{old}.bias": f"body.{new}.bias"}
+        return {renamed.get(key, key): value for key, value in source.items()}
 
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ssim as torch_ssim
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from restoration.models import accel
 from restoration.core import image as imagelib
@@ -27,6 +27,7 @@ from restoration.models import architectures, nets
 from restoration.core import resize
 from restoration.training.data import (DATA_ROOT, SAMPLERS, PatchStream, compression_condition, to_tensor,
                                        training_images, with_rescaled)
+from restoration.training.warm_start import load_matching
 
 
 # -- recipe and loop -----------------------------------------------------------------------------
@@ -216,33 +217,6 @@ def _model(recipe: Recipe, log):
     if ema is not None:
         ema.update_parameters(model)  # the first update copies: the average starts at the start weights
     return model, ema
-
-
-def load_matching(model: torch.nn.Module, path: str, log=print) -> None:
-    """Start from another model's weights: every tensor whose name and shape match (so an x2
-    network can start from the x4 one's features); what did not match is logged, not hidden."""
-    own = model.state_dict()
-    source = load_file(path)
-    matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    matching.update(grown_inputs(own, source))
-    skipped = sorted(set(own) - set(matching))
-    if not matching:
-        raise ValueError(f"{path}: no tensor matches {type(model).__name__}")
-    model.load_state_dict(matching, strict=False)
-    if skipped:
-        log(f"init from {path}: {len(matching)} tensors loaded, kept initial values for {skipped}")
-
-
-def grown_inputs(own: dict, source: dict) -> dict:
-    """Linear layers that gained inputs (a condition told more, as a codec-aware network grown
-    from a JPEG-only one): the old columns copied, the new ones zero, so it computes what it did."""
-    grown = {}
-    for key, old in source.items():
-        new = own.get(key)
-        if (new is not None and key.endswith(".weight") and old.dim() == new.dim() == 2
-                and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]):
-            grown[key] = torch.cat([old.to(new.dtype), new.new_zeros(new.shape[0], new.shape[1] - old.shape[1])], 1)
-    return grown
 
 
 def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
