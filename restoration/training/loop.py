@@ -147,19 +147,9 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
         f"start {start_psnr:.3f}")
     step, running = 0, 0.0
-    for degraded, clean, *condition in loader:
+    for batch in loader:
         step += 1
-        degraded = degraded.contiguous(memory_format=torch.channels_last)
-        with accel.autocast("cpu"):
-            output = model(degraded, *condition)
-        loss = _loss(output.float(), clean, recipe.ssim_weight, recipe.pixel_loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        running += loss.item()
+        running += _train_step(model, ema, optimizer, schedule, recipe, batch)
         out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
         if step % recipe.validate_every == 0 or step == recipe.steps or out_of_time:
             score = validate(kept, val_pairs)
@@ -189,6 +179,22 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
                "train_seconds": round(time.time() - start, 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _train_step(model, ema, optimizer, schedule, recipe: Recipe, batch) -> float:
+    """One optimiser step on ``batch`` (degraded, clean, *condition); returns its loss."""
+    degraded, clean, *condition = batch
+    degraded = degraded.contiguous(memory_format=torch.channels_last)
+    with accel.autocast("cpu"):
+        output = model(degraded, *condition)
+    loss = _loss(output.float(), clean, recipe.ssim_weight, recipe.pixel_loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    if ema is not None:
+        ema.update_parameters(model)
+    return loss.item()
 
 
 def _data(recipe: Recipe, data_root: Path):
