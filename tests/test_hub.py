@@ -35,7 +35,7 @@ def hub_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _entries(data: bytes, sha256: str | None = None, filename="model.safetensors"):
+def hub_entries(data: bytes, sha256: str | None = None, filename="model.safetensors"):
     return {"tiny": {"repo_id": REPO, "filename": filename, "revision": "main",
                      "sha256": sha256 if sha256 is not None else hashlib.sha256(data).hexdigest(),
                      "licence": "test", "task": "denoise"}}
@@ -43,7 +43,7 @@ def _entries(data: bytes, sha256: str | None = None, filename="model.safetensors
 
 def test_download_verify_and_run(hub_env, monkeypatch):
     data = tiny_dncnn_bytes()
-    entries = _entries(data)
+    entries = hub_entries(data)
     with HubServer({(REPO, "model.safetensors"): data}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         assert hub.status("tiny", entries) == "not downloaded"
@@ -56,7 +56,7 @@ def test_download_verify_and_run(hub_env, monkeypatch):
 
 def test_wrong_hash_is_refused_and_removed(hub_env, monkeypatch):
     data = tiny_dncnn_bytes()
-    entries = _entries(data, sha256="0" * 64)
+    entries = hub_entries(data, sha256="0" * 64)
     with HubServer({(REPO, "model.safetensors"): data}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         with pytest.raises(hub.HubError, match="sha256"):
@@ -68,14 +68,14 @@ def test_missing_file_and_unsafe_suffix(hub_env, monkeypatch):
     with HubServer({}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         with pytest.raises(hub.HubError, match="could not download"):
-            hub.download("tiny", _entries(b"x"))
+            hub.download("tiny", hub_entries(b"x"))
     with pytest.raises(hub.HubError, match="only .safetensors or .pth"):
-        hub.download("tiny", _entries(b"x", filename="model.pt"))
+        hub.download("tiny", hub_entries(b"x", filename="model.pt"))
 
 
 def test_offline_status_is_fast_and_clear(hub_env, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    entries = _entries(b"abc")
+    entries = hub_entries(b"abc")
     start = time.perf_counter()
     assert hub.status("tiny", entries) == "not downloaded"
     with pytest.raises(hub.HubError, match="not downloaded: the Hub .* is not reachable"):
@@ -88,7 +88,7 @@ def test_unpinned_files_are_trusted_on_first_use_and_held_to_it(hub_env, monkeyp
     and commit are recorded, and a changed file on the Hub is refused later."""
     monkeypatch.setenv("RESTORATION_HUB_TRUST", str(hub_env / "trust.json"))
     data = tiny_dncnn_bytes()
-    entries = _entries(data, sha256="")
+    entries = hub_entries(data, sha256="")
     with HubServer({(REPO, "model.safetensors"): data}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         with pytest.raises(hub.HubError, match="no pinned sha256"):
@@ -112,7 +112,7 @@ def test_unpinned_files_are_trusted_on_first_use_and_held_to_it(hub_env, monkeyp
 def test_downloads_can_be_turned_off(hub_env, monkeypatch):
     monkeypatch.setenv("RESTORATION_HUB_DOWNLOADS", "0")
     with pytest.raises(hub.HubError, match="downloads are turned off"):
-        hub.download("tiny", _entries(b"x"))
+        hub.download("tiny", hub_entries(b"x"))
 
 
 def test_a_published_sha256_prefix_pins_the_file(hub_env, monkeypatch):
@@ -122,8 +122,8 @@ def test_a_published_sha256_prefix_pins_the_file(hub_env, monkeypatch):
     prefix = hashlib.sha256(data).hexdigest()[:40]
     with HubServer({(REPO, "model.safetensors"): data}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
-        assert hub.download("tiny", _entries(data, sha256=prefix)).is_file()
-    assert hub.status("tiny", _entries(data, sha256=prefix)) == "ready"
+        assert hub.download("tiny", hub_entries(data, sha256=prefix)).is_file()
+    assert hub.status("tiny", hub_entries(data, sha256=prefix)) == "ready"
     assert not hub.hash_matches(hashlib.sha256(data).hexdigest(), prefix[:12])  # too short to pin anything
     assert not hub.hash_matches(hashlib.sha256(b"other").hexdigest(), prefix)
 

@@ -12,7 +12,7 @@ import torch
 from hub_server import HubServer
 from restoration.core import manifest as manifestlib
 from restoration.models import hub
-from test_hub import REPO, _entries, hub_env  # noqa: F401  (hub_env is a fixture)
+from test_hub import REPO, hub_entries, hub_env  # noqa: F401  (hub_env is a fixture)
 
 
 class Payload:
@@ -36,7 +36,7 @@ def malicious_pth(marker: pathlib.Path, zipfile: bool) -> bytes:
 def test_malicious_pth_is_refused_without_running(hub_env, monkeypatch, tmp_path, zipfile):
     marker = tmp_path / "pwned"
     data = malicious_pth(marker, zipfile)
-    entries = _entries(data, filename="model.pth")  # correct sha256: only the content is hostile
+    entries = hub_entries(data, filename="model.pth")  # correct sha256: only the content is hostile
     with HubServer({(REPO, "model.pth"): data}) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         with pytest.raises(hub.HubError, match=r"model\.pth: spandrel cannot load it .*forbidden"):
@@ -56,7 +56,7 @@ def test_offline_mode_never_connects(hub_env, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # huggingface_hub reads it at import
-    entries = _entries(b"abc")
+    entries = hub_entries(b"abc")
     start = time.perf_counter()
     with listener:
         assert hub.status("tiny", entries) == "not downloaded"
