@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from kodak_codecs import DEFAULT_DATA, SWEEPS, machine_note  # noqa: E402
+from kodak_codecs import DEFAULT_DATA, SWEEPS  # noqa: E402
+from kodak_report import machine_note  # noqa: E402
 
 from restoration.metrics import bdrate  # noqa: E402
 from restoration import codecs
