@@ -89,9 +89,13 @@ def _compare_view(page, pan: bool = True) -> None:
     line moves the split, and "fit" shows all of it again."""
     stage = page.locator(".rl-stage:visible").first
     stage.wait_for(timeout=30_000)
-    page.wait_for_function("() => [...document.querySelectorAll('.rl-stage img')].some(i => i.naturalWidth > 0)",
-                           timeout=30_000)
-    loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
+    # This tab's own stage (an earlier tab's loaded stage must not count), polled: on a busy machine
+    # its two PNGs arrive after the metrics table.
+    for _ in range(60):
+        loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
+        if loaded == [True, True]:
+            break
+        page.wait_for_timeout(500)
     assert loaded == [True, True]
     if not pan:
         return
