@@ -65,9 +65,8 @@ def chosen_run(db: Path, run_id: int | None) -> tuple[dict, list[dict]]:
     return run, same
 
 
-def intro_lines(args, run: dict, built, renderer: str) -> list[str]:
+def intro_lines(args, run: dict, model: str | None, built, renderer: str) -> list[str]:
     c = run["config"]
-    model = c["models"][0] if c["models"] else None
     shas = sorted({r["model_sha256"] for r in built.rows if r["kind"] == "restore" and r["model_sha256"]})
     weights = "" if not shas else f" (weights sha256 `{shas[0][:16]}…`)" if len(shas) == 1 else f" (weights {shas})"
     lossy = [r for r in built.rows if r["kind"] == "codec" and r["setting"] != "lossless"]
@@ -172,7 +171,7 @@ def main() -> int:
     renderer = write_png(curves, args.png)
     model = run["config"]["models"][0] if run["config"]["models"] else None
     table = {(row[2], row[3]): row for row in built.bd}
-    lines = (intro_lines(args, run, built, renderer) + run_time_lines(args, run, same) + bd_lines(args.png, model, curves, table)
+    lines = (intro_lines(args, run, model, built, renderer) + run_time_lines(args, run, same) + bd_lines(args.png, model, curves, table)
              + savings_lines(model, curves, table) + gain_lines(model, curves)
              + ["", "Full tables, the per-format figures and the provenance: "
                 f"`python -m restoration report --db {args.db} --run {run['id']} --out report.html`.", ""])

@@ -235,7 +235,7 @@ def main() -> int:
         jsonl.write(json.dumps(summary_line(measured, len(images), curves, at)) + "\n")
     lines = kodak_report.report(kodak_report.Inputs(
         command=command_of(args), data=args.data, images=images, chosen=chosen, sweeps=SWEEPS,
-        settings=sum(len(settings_for(c)) for c in chosen), measured=measured, curves=curves, at=at,
+        settings={c.name: len(settings_for(c)) for c in chosen}, measured=measured, curves=curves, at=at,
         warnings=warnings))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
