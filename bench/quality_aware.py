@@ -38,6 +38,8 @@ OTHER = (("webp", 0.3), ("webp", 0.5), ("avif", 0.3), ("avif", 0.5), ("jpeg2000"
 RUNS = (("deeprecnet", "deeprecnet", "file"), ("deeprecnet-qa", "deeprecnet-qa", "file"),
         ("codecs told", "deeprecnet-qa-codecs", "told"), ("codecs file", "deeprecnet-qa-codecs", "file"),
         ("codecs blind", "deeprecnet-qa-codecs", "blind"))
+# --self-ensemble adds the told model averaged over 8 flips/rotations (about 8x the time)
+ENSEMBLE_RUN = ("codecs told +SE", "deeprecnet-qa-codecs", "told")
 
 
 def use_checkpoint(path: str, model_id: str = "deeprecnet-qa-codecs") -> None:
@@ -49,16 +51,17 @@ def use_checkpoint(path: str, model_id: str = "deeprecnet-qa-codecs") -> None:
         entry, path), "status_check": lambda: "ready"})
 
 
-def score(images, coded: list[codecs.Encoded], codec, log, what: str, reused: dict) -> dict:
+def score(images, coded: list[codecs.Encoded], codec, log, what: str, reused: dict, runs=RUNS) -> dict:
     decoded = [codec.decode(e.data) for e in coded]
     row = {"input": statistics.fmean(restorelib.metriclib.psnr(restorelib.metriclib.Sample(c, d))
                                      for c, d in zip(images, decoded))}
     row.update({k: v for k, v in reused.get(what, {}).items() if k not in ("what", "input")})
-    for label, model, told in RUNS:
+    for label, model, told in runs:
         if label in row:
             continue
+        ensemble = {"self_ensemble": True} if (label, model, told) == ENSEMBLE_RUN else {}
         start = time.perf_counter()
-        results = [restorelib.restore_one(d, model, c, metric_names=("psnr",), **telling(told, codec, e))
+        results = [restorelib.restore_one(d, model, c, metric_names=("psnr",), **telling(told, codec, e), **ensemble)
                    for c, d, e in zip(images, decoded, coded)]
         row[label] = statistics.fmean(r.after["psnr"] for r in results)
         row[f"{label} s"] = (time.perf_counter() - start) / len(images)
@@ -83,12 +86,27 @@ def read_reused(path: Path | None) -> dict:
     return {row["what"]: row for row in map(json.loads, path.read_text().splitlines()) if row.get("what")}
 
 
+def report(rows: list[tuple[str, str, dict]], labels: list[str], n_images: int) -> str:
+    """The Markdown page: one row per codec setting, one column per run, gains in brackets."""
+    header = ["| codec | setting | input | " + " | ".join(f"`{label}`" for label in labels) + " |",
+              "|---|---|---|" + "---|" * len(labels)]
+    lines = [f"| {codec} | {setting} | {r['input']:.2f} | " + " | ".join(
+        f"{r[label]:.2f} ({r[label] - r['input']:+.2f})" for label in labels) + " |" for codec, setting, r in rows]
+    command = " ".join(["python bench/quality_aware.py", *sys.argv[1:]])
+    return (f"# Quality-aware artifact removal on Kodak24\n\n`{command}` ({n_images} images; "
+            f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
+            "it; `codecs …` is `deeprecnet-qa-codecs` told the codec and setting, given the file alone, or "
+            "blind (see the script's docstring); `… +SE` the told run self-ensembled (8 flips/rotations "
+            "averaged). Gains over the input in brackets.\n\n" + "\n".join(header + lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int)
     parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="JPEG qualities")
     parser.add_argument("--other", default="0.3", help="bpp targets for WebP, AVIF and JPEG 2000 (blank: none)")
     parser.add_argument("--checkpoint", help="score this training checkpoint as deeprecnet-qa-codecs")
+    parser.add_argument("--self-ensemble", action="store_true", help="also the told model self-ensembled (x8)")
     parser.add_argument("--reuse", type=Path, help="a JSON-lines log of an earlier run: its columns are kept")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_quality_aware.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_quality_aware.jsonl")
@@ -104,26 +122,18 @@ def main() -> None:
             sink.write(json.dumps(row) + "\n")
 
         reused = read_reused(args.reuse)
+        runs = RUNS + ((ENSEMBLE_RUN,) if args.self_ensemble else ())
         jpeg = codecs.get("jpeg")
-        rows = [("JPEG", f"q{q}", score(images, [codecs.Encoded(jpeg.encode(im, quality=q, subsampling="4:2:0"),
-                                                                {"quality": q}) for im in images],
-                                        jpeg, log, f"jpeg q{q}", reused)) for q in map(int, args.qualities.split(","))]
+        rows = []
+        for q in map(int, args.qualities.split(",")):
+            coded = [codecs.Encoded(jpeg.encode(im, quality=q, subsampling="4:2:0"), {"quality": q}) for im in images]
+            rows.append(("JPEG", f"q{q}", score(images, coded, jpeg, log, f"jpeg q{q}", reused, runs)))
         targets = [float(b) for b in args.other.split(",") if b.strip()]
         for name, bpp in [(n, b) for n, _ in OTHER[::2] for b in targets]:
             codec = codecs.get(name)
             coded = [codec.encode_to_size(im, codecs.Target(bpp=bpp).budget(im)) for im in images]
-            rows.append((codec.label, f"{bpp} bpp", score(images, coded, codec, log, f"{name} {bpp}", reused)))
-    labels = [label for label, _, _ in RUNS]
-    header = ["| codec | setting | input | " + " | ".join(f"`{label}`" for label in labels) + " |",
-              "|---|---|---|" + "---|" * len(labels)]
-    lines = [f"| {codec} | {setting} | {r['input']:.2f} | " + " | ".join(
-        f"{r[label]:.2f} ({r[label] - r['input']:+.2f})" for label in labels) + " |" for codec, setting, r in rows]
-    command = " ".join(["python bench/quality_aware.py", *sys.argv[1:]])
-    text = (f"# Quality-aware artifact removal on Kodak24\n\n`{command}` ({len(images)} images; "
-            f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
-            "it; `codecs …` is `deeprecnet-qa-codecs` told the codec and setting, given the file alone, or "
-            "blind (see the script's docstring). Gains over the input in brackets.\n\n"
-            + "\n".join(header + lines) + "\n")
+            rows.append((codec.label, f"{bpp} bpp", score(images, coded, codec, log, f"{name} {bpp}", reused, runs)))
+    text = report(rows, [label for label, _, _ in runs], len(images))
     args.out.write_text(text)
     print(text)
 
