@@ -86,14 +86,14 @@ def read_reused(path: Path | None) -> dict:
     return {row["what"]: row for row in map(json.loads, path.read_text().splitlines()) if row.get("what")}
 
 
-def report(rows: list[tuple[str, str, dict]], labels: list[str], n_images: int) -> str:
+def report(rows: list[tuple[str, str, dict]], labels: list[str], n_images: int, set_name: str) -> str:
     """The Markdown page: one row per codec setting, one column per run, gains in brackets."""
     header = ["| codec | setting | input | " + " | ".join(f"`{label}`" for label in labels) + " |",
               "|---|---|---|" + "---|" * len(labels)]
     lines = [f"| {codec} | {setting} | {r['input']:.2f} | " + " | ".join(
         f"{r[label]:.2f} ({r[label] - r['input']:+.2f})" for label in labels) + " |" for codec, setting, r in rows]
     command = " ".join(["python bench/quality_aware.py", *sys.argv[1:]])
-    return (f"# Quality-aware artifact removal on Kodak24\n\n`{command}` ({n_images} images; "
+    return (f"# Quality-aware artifact removal on {set_name}\n\n`{command}` ({n_images} images; "
             f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
             "it; `codecs …` is `deeprecnet-qa-codecs` told the codec and setting, given the file alone, or "
             "blind (see the script's docstring); `… +SE` the told run self-ensembled (8 flips/rotations "
@@ -102,6 +102,8 @@ def report(rows: list[tuple[str, str, dict]], labels: list[str], n_images: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=manifestlib.DATA_ROOT / "bench" / "Kodak24",
+                        help="a folder of PNG images")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="JPEG qualities")
     parser.add_argument("--other", default="0.3", help="bpp targets for WebP, AVIF and JPEG 2000 (blank: none)")
@@ -113,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.checkpoint:
         use_checkpoint(args.checkpoint)
-    paths = sorted((manifestlib.DATA_ROOT / "bench" / "Kodak24").glob("*.png"))[:args.limit]
+    paths = sorted(args.data.glob("*.png"))[:args.limit]
     images = [imagelib.load(p) for p in paths]
     args.jsonl.parent.mkdir(parents=True, exist_ok=True)
     with args.jsonl.open("a") as sink:
@@ -133,7 +135,7 @@ def main() -> None:
             codec = codecs.get(name)
             coded = [codec.encode_to_size(im, codecs.Target(bpp=bpp).budget(im)) for im in images]
             rows.append((codec.label, f"{bpp} bpp", score(images, coded, codec, log, f"{name} {bpp}", reused, runs)))
-    text = report(rows, [label for label, _, _ in runs], len(images))
+    text = report(rows, [label for label, _, _ in runs], len(images), args.data.name)
     args.out.write_text(text)
     print(text)
 
