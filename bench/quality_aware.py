@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,12 +35,19 @@ from restoration.pipelines import restore as restorelib  # noqa: E402
 
 QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 OTHER = (("webp", 0.3), ("webp", 0.5), ("avif", 0.3), ("avif", 0.5), ("jpeg2000", 0.3), ("jpeg2000", 0.5))
-# (label, model id, what the model is told: "file" its bytes, "told" also codec and strength, "blind" nothing)
-RUNS = (("deeprecnet", "deeprecnet", "file"), ("deeprecnet-qa", "deeprecnet-qa", "file"),
-        ("codecs told", "deeprecnet-qa-codecs", "told"), ("codecs file", "deeprecnet-qa-codecs", "file"),
-        ("codecs blind", "deeprecnet-qa-codecs", "blind"))
-# --self-ensemble adds the told model averaged over 8 flips/rotations (about 8x the time)
-ENSEMBLE_RUN = ("codecs told +SE", "deeprecnet-qa-codecs", "told")
+
+
+class Run(NamedTuple):
+    label: str
+    model: str
+    told: str  # "file": its bytes, "told": also codec and strength, "blind": nothing
+    self_ensemble: bool = False  # averaged over 8 flips/rotations (about 8x the time)
+
+
+RUNS = (Run("deeprecnet", "deeprecnet", "file"), Run("deeprecnet-qa", "deeprecnet-qa", "file"),
+        Run("codecs told", "deeprecnet-qa-codecs", "told"), Run("codecs file", "deeprecnet-qa-codecs", "file"),
+        Run("codecs blind", "deeprecnet-qa-codecs", "blind"))
+ENSEMBLE_RUN = Run("codecs told +SE", "deeprecnet-qa-codecs", "told", self_ensemble=True)  # --self-ensemble
 
 
 def use_checkpoint(path: str, model_id: str = "deeprecnet-qa-codecs") -> None:
@@ -56,15 +64,15 @@ def score(images, coded: list[codecs.Encoded], codec, log, what: str, reused: di
     row = {"input": statistics.fmean(restorelib.metriclib.psnr(restorelib.metriclib.Sample(c, d))
                                      for c, d in zip(images, decoded))}
     row.update({k: v for k, v in reused.get(what, {}).items() if k not in ("what", "input")})
-    for label, model, told in runs:
-        if label in row:
+    for run in runs:
+        if run.label in row:
             continue
-        ensemble = {"self_ensemble": True} if (label, model, told) == ENSEMBLE_RUN else {}
+        ensemble = {"self_ensemble": True} if run.self_ensemble else {}
         start = time.perf_counter()
-        results = [restorelib.restore_one(d, model, c, metric_names=("psnr",), **telling(told, codec, e), **ensemble)
-                   for c, d, e in zip(images, decoded, coded)]
-        row[label] = statistics.fmean(r.after["psnr"] for r in results)
-        row[f"{label} s"] = (time.perf_counter() - start) / len(images)
+        results = [restorelib.restore_one(d, run.model, c, metric_names=("psnr",), **telling(run.told, codec, e),
+                                          **ensemble) for c, d, e in zip(images, decoded, coded)]
+        row[run.label] = statistics.fmean(r.after["psnr"] for r in results)
+        row[f"{run.label} s"] = (time.perf_counter() - start) / len(images)
     log({"what": what, **row})
     return row
 
@@ -135,7 +143,7 @@ def main() -> None:
             codec = codecs.get(name)
             coded = [codec.encode_to_size(im, codecs.Target(bpp=bpp).budget(im)) for im in images]
             rows.append((codec.label, f"{bpp} bpp", score(images, coded, codec, log, f"{name} {bpp}", reused, runs)))
-    text = report(rows, [label for label, _, _ in runs], len(images), args.data.name)
+    text = report(rows, [run.label for run in runs], len(images), args.data.name)
     args.out.write_text(text)
     print(text)
 

@@ -89,13 +89,12 @@ def _compare_view(page, pan: bool = True) -> None:
     line moves the split, and "fit" shows all of it again."""
     stage = page.locator(".rl-stage:visible").first
     stage.wait_for(timeout=30_000)
-    # This tab's own stage (an earlier tab's loaded stage must not count), polled: on a busy machine
-    # its two PNGs arrive after the metrics table.
-    for _ in range(60):
-        loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
-        if loaded == [True, True]:
-            break
-        page.wait_for_timeout(500)
+    # This tab's own stage (an earlier tab's loaded stage must not count): on a busy machine its two
+    # PNGs arrive after the metrics table.
+    page.wait_for_function("s => { const i = [...s.querySelectorAll('img')]; "
+                           "return i.length == 2 && i.every(x => x.complete && x.naturalWidth > 0); }",
+                           arg=stage.element_handle(), timeout=30_000)
+    loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
     assert loaded == [True, True]
     if not pan:
         return

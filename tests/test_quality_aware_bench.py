@@ -34,5 +34,5 @@ def test_columns_gain_and_reuse(tmp_path):
     (row,) = rows
     assert row["what"] == "jpeg q10" and row["codecs told"] > row["input"] + 0.5
     assert abs(row["codecs told +SE"] - row["codecs told"]) < 1.0
-    report_again, rows_again = run_bench(tmp_path, "--self-ensemble", "--reuse", str(tmp_path / "rows.jsonl"))
+    _, rows_again = run_bench(tmp_path, "--self-ensemble", "--reuse", str(tmp_path / "rows.jsonl"))
     assert rows_again[-1] == row  # every column taken from the earlier run, none measured again
