@@ -94,9 +94,28 @@ def cpu_flags() -> set[str]:
     return set(line.split(":", 1)[1].split())
 
 
-def test_bf16_autocast_only_on_cpus_with_native_bf16():
-    flags = cpu_flags()
-    assert accel.bf16_is_fast("cpu") == bool({"avx512_bf16", "amx_bf16"} & flags)
+@pytest.fixture
+def fresh_bf16_choice(monkeypatch):
+    """``bf16_is_fast`` decided anew (it is cached per process), and again after the test."""
+    monkeypatch.delenv("RESTORATION_BF16", raising=False)
+    accel.bf16_is_fast.cache_clear()
+    yield monkeypatch
+    accel.bf16_is_fast.cache_clear()
+
+
+def test_bf16_autocast_only_on_cpus_with_native_bf16_where_it_is_faster(fresh_bf16_choice):
+    native = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    chosen = accel.bf16_is_fast("cpu")
+    if not native:
+        assert not chosen  # an AVX2-only CPU never gets emulated bf16
+    else:  # the choice agrees with a second, independent timing
+        assert chosen == accel.bf16_beats_float32()
+
+
+@pytest.mark.parametrize("setting, expected", [("0", False), ("1", True)])
+def test_restoration_bf16_overrides_the_measurement(fresh_bf16_choice, setting, expected):
+    fresh_bf16_choice.setenv("RESTORATION_BF16", setting)
+    assert accel.bf16_is_fast("cpu") is expected
 
 
 def test_a_bf16_network_runs_in_float32_where_bf16_is_not_native():

@@ -144,8 +144,9 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     start_psnr = best["val_psnr"]
     save_weights(model, run_dir / "best.safetensors")
     history, stale, start = [], 0, time.time()
+    precision = "bf16" if accel.bf16_is_fast("cpu") else "float32"
     log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
-        f"start {start_psnr:.3f}")
+        f"start {start_psnr:.3f}, {precision}")
     step, running = 0, 0.0
     for batch in loader:
         step += 1
@@ -176,7 +177,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         save_weights(kept, run_dir / "best.safetensors")
     summary = {"recipe": asdict(recipe), "params": nets.parameter_count(model), "steps_run": step,
                "best": best, "val_input_psnr": baseline, "val_start_psnr": start_psnr, "history": history,
-               "train_seconds": round(time.time() - start, 1)}
+               "train_seconds": round(time.time() - start, 1), "precision": precision}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
