@@ -196,7 +196,7 @@ def main():
     if "latency" in sections:
         parts.append(section_latency(log, default_jpeg))
     command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
-    precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: no native bf16"
+    precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: bf16 not native or not faster here"
     machine = f"a {provenance.machine_description()}, {precision}"
     header = f"Measured {time.strftime('%Y-%m-%d')} on {machine} with `{command}` ({time.time() - start:.0f} s).\n\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
