@@ -214,7 +214,7 @@ def test_restoration_tab(page, small_png):
 
 def test_sr_tab(page, small_png):
     _open(page, "Super-resolution")
-    _upload(page, "Low-resolution image (upload or paste)", small_png)
+    _upload(page, "Image to upscale (upload or paste)", small_png)
     _in_first_screen(page, "Upscale")
     page.get_by_role("radio", name="x2").first.check()
     page.get_by_role("button", name="Upscale", exact=True).click()
@@ -223,6 +223,30 @@ def test_sr_tab(page, small_png):
     table.get_by_text("bicubic-x2").first.wait_for(timeout=180_000)
     _compare_view(page)  # 192x192 output: at 4:1 larger than the frame
     _finish(page, "sr")
+
+
+def test_sr_example_and_a_bad_file_as_the_original(page, url, tmp_path):
+    """Picking an example ticks "treat upload as high-resolution" (the example is an original);
+    with the box ticked, a file that is not an image still gets image.load's one-line message."""
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not an image")
+    other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # a fresh session
+    other.goto(url, wait_until="load")
+    _open(other, "Super-resolution")
+    tick = other.get_by_label("Treat upload as high-resolution")
+    tick.wait_for(timeout=60_000)
+    assert not tick.is_checked()
+    other.get_by_label("Example high-resolution image").click()
+    other.get_by_role("option").first.click()
+    other.wait_for_function("() => [...document.querySelectorAll('input[type=checkbox]')].some("
+                            "c => c.checked && c.closest('label')?.innerText.includes('Treat upload'))",
+                            timeout=30_000)
+    _upload(other, "Image to upscale (upload or paste)", bad)
+    other.get_by_role("button", name="Upscale", exact=True).click()
+    toast = other.locator('[data-testid="toast-body"].error').first
+    toast.wait_for(timeout=60_000)
+    assert "bad.png" in toast.inner_text() and "not a recognised image format" in toast.inner_text()
+    other.close()
 
 
 def test_dashboards_tab(page, small_png):

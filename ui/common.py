@@ -85,7 +85,10 @@ def cancelled() -> bool:
 def image_upload(**kwargs) -> gr.Image:
     """gr.Image (type="filepath") handing the upload over untouched: gr.Image opens it with Pillow
     first, so a bad file (empty, not an image, a bomb...) failed with Gradio's generic error, not
-    ``image.load``'s message. Not a subclass: Gradio writes a .pyi beside a component subclass."""
+    ``image.load``'s message. Not a subclass: Gradio writes a .pyi beside a component subclass.
+    Never send it a property update (``gr.update(label=...)``): Gradio then rebuilds the component
+    for that session from its constructor, without this preprocess (seen: a bad file then failed
+    with no message). A new value alone is fine."""
     component = gr.Image(**kwargs)
     preprocess = component.preprocess
 

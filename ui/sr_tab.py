@@ -36,16 +36,19 @@ def estimate(image_path, model_ids, from_hr, scale, self_ensemble):
                                   int(scale) if from_hr else 1)
 
 
-def input_label(from_hr: bool):
-    return gr.update(label="High-resolution original (it is downscaled first)" if from_hr
-                     else "Low-resolution image (upload or paste)")
+def example_as_original(name: str):
+    """An example is a high-resolution photo: load it and tick "treat upload as high-resolution",
+    so it is downscaled first and the results are measured against it."""
+    return load_example(name), True
 
 
 def build(demo: gr.Blocks) -> None:
     views = gr.State({})
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            sr_input = image_upload(label="Low-resolution image (upload or paste)", type="filepath",
+            # One label for both uses: changing it with gr.update would make Gradio rebuild the
+            # component for the session without image_upload's own file check.
+            sr_input = image_upload(label="Image to upscale (upload or paste)", type="filepath",
                                     image_mode=None, sources=["upload", "clipboard"], height=240)
             sr_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example high-resolution image")
             sr_from_hr = gr.Checkbox(value=False, label="Treat upload as high-resolution",
@@ -63,8 +66,7 @@ def build(demo: gr.Blocks) -> None:
                 sr_outscale = gr.Number(value=0, minimum=0, maximum=8, label="Output scale (0: the model's)",
                                         info="e.g. 3.5: an x4 result resized by Lanczos, as Real-ESRGAN's --outscale")
         outputs = results_panel(views, lab_sr.HEADERS, "Metrics and time", "Upscaled images (PNG)")
-    sr_example.change(load_example, sr_example, sr_input, api_visibility="private")
-    sr_from_hr.change(input_label, sr_from_hr, sr_input, api_visibility="private")
+    sr_example.change(example_as_original, sr_example, [sr_input, sr_from_hr], api_visibility="private")
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     demo.load(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble]
