@@ -263,6 +263,19 @@ def test_benchmark_inputs_name_a_zip_without_images(inputs):
         bench_inputs.collect([inputs / "images.zip", inputs / "not_images.zip"])
 
 
+def test_benchmark_input_messages_name_the_file_not_the_server_folder(tmp_path):
+    """An upload to the Dashboards tab lives in Gradio's temporary folder: its message names the file."""
+    from restoration.bench import inputs as bench_inputs
+    from restoration.core.errors import UserInputError
+
+    (tmp_path / "bad.png").write_bytes(b"this is not an image")
+    (tmp_path / "bad.zip").write_bytes(b"nor is this a zip archive")
+    for name, message in [("bad.png", "not a recognised image format"), ("bad.zip", "not a valid zip archive")]:
+        with pytest.raises(UserInputError) as caught:
+            bench_inputs.collect([tmp_path / name])
+        assert str(caught.value).startswith(f"{name}: {message}") and str(tmp_path) not in str(caught.value)
+
+
 def test_request_bodies_over_the_limit_are_refused_and_the_server_keeps_serving(monkeypatch):
     """A JSON call's body (an image as a data: URL, deeply nested JSON) has a limit too: 413 by
     its declared length, and 413 while it streams when it declares none; uploads keep Gradio's."""

@@ -88,7 +88,7 @@ def _from_zip(path: Path) -> list[BenchImage]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise UserInputError(f"{path}: not a valid zip archive") from None
+        raise UserInputError(f"{path.name}: not a valid zip archive") from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
                    and not Path(m.filename).name.startswith(".")
@@ -96,17 +96,17 @@ def _from_zip(path: Path) -> list[BenchImage]:
         if not members:
             raise UserInputError(f"{path.name}: the zip archive holds no image files")
         if len(members) > MAX_ZIP_MEMBERS:
-            raise UserInputError(f"{path}: {len(members)} images; at most {MAX_ZIP_MEMBERS} per archive")
+            raise UserInputError(f"{path.name}: {len(members)} images; at most {MAX_ZIP_MEMBERS} per archive")
         for member in members:
             if member.file_size > MAX_MEMBER_BYTES:
-                raise UserInputError(f"{path}:{member.filename}: over {MAX_MEMBER_BYTES // 2**20} MiB")
+                raise UserInputError(f"{path.name}:{member.filename}: over {MAX_MEMBER_BYTES // 2**20} MiB")
         _check_total_pixels(path, archive, members)
         found = []
         for member in sorted(members, key=lambda m: m.filename):  # one decoded at a time, then released
             try:
                 image = imagelib.load(archive.read(member))
             except UserInputError as exc:
-                raise UserInputError(f"{path}:{member.filename}: {exc}") from None
+                raise UserInputError(f"{path.name}:{member.filename}: {exc}") from None
             found.append(make(Path(member.filename).stem, path.stem, image, (str(path), member.filename)))
             del image
     return found
@@ -129,7 +129,8 @@ def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
 
 def _load_file(path: Path, dataset: str | None) -> BenchImage:
     """A file's image: decoded here to hash and measure it, then released (read again when run)."""
-    return make(path.stem, dataset or path.parent.name or "images", imagelib.load(path), (str(path), ""))
+    image = imagelib.load(path, name=path.name)  # a message names the file, not the server's folder
+    return make(path.stem, dataset or path.parent.name or "images", image, (str(path), ""))
 
 
 def collect(paths=(), examples: bool = False, dataset: str | None = None) -> list[BenchImage]:
