@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import statistics
 import sys
 import time
@@ -22,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.bench.provenance import machine_description  # noqa: E402
+from restoration.bench.provenance import command_line, machine_description  # noqa: E402
 from restoration.models import accel, restorers  # noqa: E402
 from restoration.pipelines import lab  # noqa: E402
 
@@ -45,11 +44,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_default_latency.md")
     args = parser.parse_args()
     image = (np.random.default_rng(0).random((512, 768, 3)) * 255).astype(np.uint8)
-    forced = os.environ.get("RESTORATION_BF16")
-    command = " ".join([*([f"RESTORATION_BF16={forced}"] if forced else []), "python bench/default_latency.py", *sys.argv[1:]])
-    precision = "bf16 autocast" if accel.bf16_is_fast("cpu") else "float32"
     lines = ["# Latency of the default models", "",
-             f"`{command}` on {datetime.datetime.now():%Y-%m-%d %H:%M}, {machine_description()}, {precision} "
+             f"`{command_line('bench/default_latency.py')}` on {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+             f"{machine_description()}, {accel.precision('cpu')} "
              f"(`restoration/models/accel.py`); the model call alone, median of {args.repeat} after a warm-up.", "",
              "| task | default model | input → output | 1 thread s | 2 threads s |", "|---|---|---|---|---|"]
     for task, scale, (h, w) in CASES:

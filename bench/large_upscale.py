@@ -113,7 +113,9 @@ def main() -> None:
     for model in models:
         rows.append(run_child(model, width, height, args.threads))
         print(json.dumps(rows[-1]), flush=True)
-    args.out.write_text(report(rows, "python bench/large_upscale.py " + " ".join(sys.argv[1:])))
+    from restoration.bench import provenance
+
+    args.out.write_text(report(rows, provenance.command_line("bench/large_upscale.py")))
     print(f"wrote {args.out}")
 
 

@@ -100,7 +100,7 @@ def report(rows: list[tuple[str, str, dict]], labels: list[str], n_images: int, 
               "|---|---|---|" + "---|" * len(labels)]
     lines = [f"| {codec} | {setting} | {r['input']:.2f} | " + " | ".join(
         f"{r[label]:.2f} ({r[label] - r['input']:+.2f})" for label in labels) + " |" for codec, setting, r in rows]
-    command = " ".join(["python bench/quality_aware.py", *sys.argv[1:]])
+    command = provenance.command_line("bench/quality_aware.py")
     return (f"# Quality-aware artifact removal on {set_name}\n\n`{command}` ({n_images} images; "
             f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
             "it; `codecs …` is `deeprecnet-qa-codecs` told the codec and setting, given the file alone, or "

@@ -195,9 +195,8 @@ def main():
         parts.append(section_combined(kodak, log, [m for m in own if not only or m in only]))
     if "latency" in sections:
         parts.append(section_latency(log, default_jpeg))
-    command = "python bench/restore_kodak.py" + "".join(f" {a}" for a in sys.argv[1:])
-    precision = "bf16" if accel.bf16_is_fast("cpu") else "float32: bf16 not native or not faster here"
-    machine = f"a {provenance.machine_description()}, {precision}"
+    command = provenance.command_line("bench/restore_kodak.py")
+    machine = f"a {provenance.machine_description()}, {accel.precision('cpu')}"
     header = f"Measured {time.strftime('%Y-%m-%d')} on {machine} with `{command}` ({time.time() - start:.0f} s).\n\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(header + "\n\n".join(parts) + "\n")

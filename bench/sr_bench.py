@@ -169,7 +169,7 @@ def main(argv=None) -> int:
 
         quality = quality_lines(sets, scales, models, log, per_image)
         speed = speed_lines(scales, models, args.repeat, log)
-    command = " ".join(["python bench/sr_bench.py", *(sys.argv[1:] if argv is None else argv)])
+    command = provenance.command_line("bench/sr_bench.py", argv)
     text = report_lines(command, sets, args.threads, quality, structure_lines(per_image, scales), speed, skipped)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(text))

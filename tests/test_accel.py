@@ -118,7 +118,7 @@ def test_restoration_bf16_overrides_the_measurement(fresh_bf16_choice, setting, 
     assert accel.bf16_is_fast("cpu") is expected
 
 
-def test_a_bf16_network_runs_in_float32_where_bf16_is_not_native():
+def test_a_bf16_network_runs_in_float32_where_bf16_is_not_chosen():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1))
     image = np.random.default_rng(1).random((20, 28, 3), dtype=np.float32)

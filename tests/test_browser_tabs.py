@@ -24,6 +24,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 from live_app import launch  # noqa: E402
 
+ERROR_TOAST = '[data-testid="toast-body"].error'  # a gr.Error's message in the page
+
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
@@ -127,7 +129,7 @@ def _compare_view(page, pan: bool = True) -> None:
 
 def _finish(page, name: str) -> None:
     """No error toast, no console error; keep a screenshot when asked."""
-    toasts = page.locator('[data-testid="toast-body"].error')
+    toasts = page.locator(ERROR_TOAST)
     assert toasts.count() == 0, toasts.first.inner_text()
     assert not page.errors, page.errors
     folder = os.environ.get("RESTORATION_SCREENSHOTS")
@@ -181,7 +183,7 @@ def test_codecs_tab(page, medium_png):
     page.get_by_role("option", name="Equal quality: SSIMULACRA 2 at least").click()
     page.get_by_role("button", name="Compress").click()
     page.get_by_text("Smallest file at SSIMU2 ≥ 80:").first.wait_for(timeout=120_000)
-    assert page.locator('[data-testid="toast-body"].error').count() == 0
+    assert page.locator(ERROR_TOAST).count() == 0
 
 
 def test_restoration_tab(page, small_png):
@@ -243,7 +245,7 @@ def test_sr_example_and_a_bad_file_as_the_original(page, url, tmp_path):
                             timeout=30_000)
     _upload(other, "Image to upscale (upload or paste)", bad)
     other.get_by_role("button", name="Upscale", exact=True).click()
-    toast = other.locator('[data-testid="toast-body"].error').first
+    toast = other.locator(ERROR_TOAST).first
     toast.wait_for(timeout=60_000)
     assert "bad.png" in toast.inner_text() and "not a recognised image format" in toast.inner_text()
     other.close()
@@ -261,7 +263,7 @@ def test_dashboards_tab(page, small_png):
     # The benchmark's .then() draws the report of the new run in place of the example.
     page.get_by_text("Showing your stored runs").first.wait_for(timeout=90_000)
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)
-    assert page.locator('[data-testid="toast-body"].error').count() == 0
+    assert page.locator(ERROR_TOAST).count() == 0
 
 
 def test_the_checks_can_fail(page, url):
@@ -271,7 +273,7 @@ def test_the_checks_can_fail(page, url):
     other.on("console", lambda msg: seen.append(msg.text) if msg.type == "error" else None)
     other.goto(url, wait_until="load")
     other.get_by_role("button", name="Compress").click()  # no image: the handler raises gr.Error
-    other.locator('[data-testid="toast-body"].error').first.wait_for(timeout=30_000)
+    other.locator(ERROR_TOAST).first.wait_for(timeout=30_000)
     other.evaluate("console.error('probe')")
     other.wait_for_timeout(200)
     assert "probe" in seen

@@ -194,6 +194,13 @@ def test_cpu_name_comes_from_cpuinfo():
     assert name and (f": {name}" in text or "model name" not in text)
 
 
+def test_a_report_command_line_names_a_forced_precision(monkeypatch):
+    monkeypatch.delenv("RESTORATION_BF16", raising=False)
+    assert provenance.command_line("bench/x.py", ["--repeat", "3"]) == "python bench/x.py --repeat 3"
+    monkeypatch.setenv("RESTORATION_BF16", "1")
+    assert provenance.command_line("bench/x.py", []) == "RESTORATION_BF16=1 python bench/x.py"
+
+
 def test_machine_description_names_core_count_cpu_and_architecture():
     """The one machine line every benchmark header prints, and the CPU stored with each run."""
     line = provenance.machine_description()

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -78,6 +79,14 @@ def cpu_name() -> str:
         lines = []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     return names[0] if names else platform.processor() or platform.machine() or "unknown CPU"
+
+
+def command_line(script: str, argv: list[str] | None = None) -> str:
+    """The command that reproduces a benchmark run, for its report: ``python script`` and its
+    arguments (default: this process's), after ``RESTORATION_BF16=...`` when that forced the precision."""
+    forced = os.environ.get("RESTORATION_BF16")
+    return " ".join([*([f"RESTORATION_BF16={forced}"] if forced else []), "python", script,
+                     *(sys.argv[1:] if argv is None else argv)])
 
 
 def machine_description() -> str:

@@ -87,6 +87,11 @@ def _timed_ratio(repeats: int) -> float:
     return best_seconds(True) / best_seconds(False)
 
 
+def precision(device_type: str = "cpu") -> str:
+    """What the networks run in here, for logs and benchmark headers: "bf16" or "float32"."""
+    return "bf16" if bf16_is_fast(device_type) else "float32"
+
+
 def autocast(device_type: str = "cpu", enabled: bool = True):
     """bf16 autocast where :func:`bf16_is_fast`, else float32 (a context manager either way)."""
     import torch

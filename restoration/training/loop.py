@@ -144,7 +144,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     start_psnr = best["val_psnr"]
     save_weights(model, run_dir / "best.safetensors")
     history, stale, start = [], 0, time.time()
-    precision = "bf16" if accel.bf16_is_fast("cpu") else "float32"
+    precision = accel.precision("cpu")
     log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
         f"start {start_psnr:.3f}, {precision}")
     step, running = 0, 0.0
