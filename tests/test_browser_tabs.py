@@ -190,12 +190,12 @@ def test_restoration_tab(page, small_png):
     """A chain in a chosen order, our default model plus a Hub model that cannot download here:
     the ready model's result is shown, the Hub model's row says why it gave none."""
     _open(page, "Restoration")
-    _upload(page, "Clean reference (optional)", small_png)
+    _upload(page, "Clean (optional)", small_png)
     _in_first_screen(page, "Restore")
     page.get_by_label("Degradation chain (applied in order)").fill("jpeg:q=20, noise:5")
     page.get_by_role("button", name="Degrade", exact=True).click()
     # The degraded file lands in the second image input once the degradation ran.
-    degraded = page.locator(".block", has=page.get_by_text("Degraded input (or upload one)", exact=True)).last
+    degraded = page.locator(".block", has=page.get_by_text("Degraded input", exact=True)).last
     degraded.locator("img").first.wait_for(timeout=60_000)
     page.get_by_text("JPEG quality=20 → noise σ=5").first.wait_for(state="attached", timeout=10_000)
     models = page.get_by_label("Models (each runs on its own)")
@@ -251,17 +251,48 @@ def test_sr_example_and_a_bad_file_as_the_original(page, url, tmp_path):
     other.close()
 
 
+def test_a_bad_file_is_told_on_upload_and_clears_the_last_results(page, url, medium_png, tmp_path):
+    """A file that is not an image gets its message as soon as it is uploaded; pressing the button
+    anyway clears the previous run's results, which would otherwise read as this run's."""
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # its own toasts
+    other.goto(url, wait_until="load")
+    _open(other, "Codec comparison")
+    _upload(other, "Original (upload, paste or pick an example)", medium_png)
+    other.locator("img[src*='portrait']").first.wait_for(timeout=30_000)
+    other.get_by_role("button", name="Compress").click()
+    results = other.locator(".block", has=other.get_by_text("Results", exact=True)).last
+    results.get_by_text("JPEG quality=75", exact=True).first.wait_for(timeout=60_000)
+    other.locator(".rl-stage:visible").first.wait_for(timeout=30_000)
+    assert other.locator(ERROR_TOAST).count() == 0
+    _upload(other, "Original (upload, paste or pick an example)", bad)
+    toast = other.locator(ERROR_TOAST).first
+    toast.wait_for(timeout=30_000)  # no button pressed yet
+    assert "notes.png" in toast.inner_text() and "not a recognised image format" in toast.inner_text()
+    other.get_by_role("button", name="Compress").click()
+    other.get_by_text("No result: the run stopped with an error", exact=False).first.wait_for(timeout=30_000)
+    assert results.get_by_text("JPEG quality=75", exact=True).count() == 0
+    assert other.locator(".rl-stage:visible").count() == 0  # the compare view says why instead
+    other.close()
+
+
 def test_dashboards_tab(page, small_png):
     _open(page, "Dashboards")
     # A fresh database: the tab opens on the shipped example run's charts, not empty placeholders.
     page.get_by_text("example run", exact=False).first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=60_000)
     _finish(page, "dashboards")
+    _open(page, "Run a benchmark")
     _upload(page, "Images or zip archives", small_png)
     page.get_by_text("face.png").first.wait_for(timeout=30_000)
+    _in_first_screen(page, "Run benchmark")
+    page.get_by_text("12 tasks on 1 image(s)").first.wait_for(timeout=30_000)
+    _finish(page, "dashboards_run")
     page.get_by_role("button", name="Run benchmark").click()
-    # The benchmark's .then() draws the report of the new run in place of the example.
+    # Once it ran, the Results sub-tab comes to the front with the new run's report.
     page.get_by_text("Showing your stored runs").first.wait_for(timeout=90_000)
+    assert page.get_by_role("tab", name="Results", selected=True).count() == 1
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)
     assert page.locator(ERROR_TOAST).count() == 0
 

@@ -225,10 +225,11 @@ def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256
     few = lab_bench.estimate([str(image)], False, ["jpeg"], "50", "", [], 0, [], db=tmp_path / "none.sqlite")
     many = lab_bench.estimate([str(image)], False, ["jpeg", "webp"], "20,40,60", "", ["deeprecnet"], 0, [],
                               db=tmp_path / "none.sqlite")
-    assert few.startswith("1 tasks on 1 image(s) (0.1 MP)")
+    assert few.startswith("1 tasks on 1 image(s) (0.066 MP)")
     assert many.startswith("12 tasks on 1 image(s)")  # 2 codecs x 3 qualities, each also restored
     import re
 
-    seconds = [float(re.search(r"\(([\d.]+) s, from", text)[1]) for text in (few, many)]
+    seconds = [float(re.search(r"about ([\d.]+) s here", text)[1]) for text in (few, many)]
     assert seconds[1] > seconds[0] > 0
+    assert [lab_bench.duration(s) for s in (0.0342, 2.46, 12.3, 95)] == ["0.034 s", "2.5 s", "12 s", "1.6 min"]
     assert "Add images" in lab_bench.estimate([], False, ["jpeg"], "", "", [], 0, [])

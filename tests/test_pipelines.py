@@ -199,8 +199,14 @@ def test_run_estimate_uses_this_servers_timings_then_names_untimed_models(tmp_pa
     assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""
 
 
-def test_codec_estimate_counts_the_size_search_and_names_untimed_codecs(tmp_path, astro128):
+def test_codec_estimate_counts_the_size_search_and_names_untimed_codecs(tmp_path, astro128, monkeypatch):
+    from collections import defaultdict, deque
+
     from PIL import Image
+
+    from restoration.models import timing
+
+    monkeypatch.setattr(timing, "_seen", defaultdict(lambda: deque(maxlen=timing.KEEP)))  # nothing timed here yet
 
     from restoration import codecs
     from restoration.bench import lab as lab_bench
@@ -213,3 +219,25 @@ def test_codec_estimate_counts_the_size_search_and_names_untimed_codecs(tmp_path
     assert plain.startswith("Estimate for 2000×2000: about") and seconds(searched) > 3 * seconds(plain) > 0
     assert codecs.get("jpeg").size_search_steps() == 8  # quality 1..100: a bisection of 8 encodes
     assert "not yet timed: HEIC" in lab_bench.codec_estimate(str(path), ["heic"], False, False)
+
+
+def test_codec_estimate_uses_this_servers_last_comparison(tmp_path, astro128, monkeypatch):
+    """A codec no stored run has timed is timed by its first comparison here (as a model by its
+    first run): the tab's estimate after a run names a time, not "not yet timed"."""
+    from collections import defaultdict, deque
+
+    from PIL import Image
+
+    from restoration.bench import lab as lab_bench
+    from restoration.models import timing
+    from restoration.pipelines import lab
+
+    monkeypatch.setattr(timing, "_seen", defaultdict(lambda: deque(maxlen=timing.KEEP)))  # a fresh server
+    path = tmp_path / "in.png"
+    Image.fromarray(astro128).save(path)
+    assert lab_bench.codec_estimate(str(path), ["heic"], False, False).endswith("(not yet timed: HEIC).")
+    lab.compare(astro128, {"heic": {}}, lab.target_from_ui("bpp", 0.5))  # a size search: not its timing
+    assert timing.seconds_per_mp("heic") is None
+    lab.compare(astro128, {"heic": {}}, None)
+    after = lab_bench.codec_estimate(str(path), ["heic"], False, False)
+    assert "not yet timed" not in after and timing.seconds_per_mp("heic") > 0

@@ -15,7 +15,7 @@ from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
 from ui import compare
-from ui.common import (compare_controls, heavy, image_upload, load_example, param_component, steps, user_facing,
+from ui.common import (clear_on_failure, compare_controls, heavy, image_upload, load_example, param_component, steps, user_facing,
                        wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
@@ -135,14 +135,18 @@ def build(demo: gr.Blocks) -> None:
 
     example.change(load_example, example, source, api_visibility="private")
     size_mode.change(show_target, size_mode, target_value, api_visibility="private")
-    run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual, *param_inputs],
-              [table, bars, downloads, views, left, right, view, status], api_name="compare", **heavy())
+    results = [table, bars, downloads, views, left, right, view, status]
+    compared = run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual,
+                                                    *param_inputs], results, api_name="compare", **heavy())
+    clear_on_failure(compared, results)
     wire_compare(views, left, right, view)
     estimate_inputs = [source, codec_names, size_mode, perceptual]
+    compared.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     gr.on([c.change for c in estimate_inputs], estimate, estimate_inputs, estimate_note, api_visibility="private",
           trigger_mode="always_last")
-    run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
-                    [rd_plot, sweep_rows, sweep_json, bd_table], api_name="sweep", **heavy())
+    swept = run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
+                            [rd_plot, sweep_rows, sweep_json, bd_table], api_name="sweep", **heavy())
+    clear_on_failure(swept, [rd_plot, sweep_rows, sweep_json, bd_table])
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], [rd_plot, bd_table], api_visibility="private")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import functools
 import logging
 import os
@@ -18,6 +19,7 @@ from restoration import codecs
 from restoration.core import examples
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
+from restoration.pipelines import lab
 from ui import compare
 
 log = logging.getLogger("restoration.app")
@@ -100,7 +102,16 @@ def image_upload(**kwargs) -> gr.Image:
         return preprocess(payload)  # nothing uploaded
 
     component.preprocess = uploaded_file
+    # A bad file is told at once, not only when the run button is pressed.
+    component.upload(check_upload, component, None, api_visibility="private")
     return component
+
+
+@user_facing
+def check_upload(path) -> None:
+    """Load an upload as a run would (``lab.load_input``), for its message if it is not one."""
+    if path is not None:
+        lab.load_input(path)
 
 
 def data_url_file(url: str) -> str:
@@ -141,12 +152,41 @@ def load_example(name: str):
 
 @user_facing
 def compare_view(views, left, right):
+    if not views or left is None or right is None:  # the pickers emptied (a failed run): nothing to show
+        return gr.update()
     return compare.value(views, left, right)
 
 
 def self_ensemble_box() -> gr.Checkbox:
     return gr.Checkbox(value=False, label="Self-ensemble (networks only)",
                        info="Average the network over 8 flips/rotations: a little more fidelity, 8x the time")
+
+
+FAILED = ("No result: the run stopped with an error (its message is at the top right). "
+          "Change the input or the options and run again.")
+
+
+def clear_on_failure(event, outputs: list) -> None:
+    """After a failed run the previous run's results would stay on screen under Gradio's error
+    badges, where they read as this run's: clear them (each State back to its start, pickers
+    emptied); a note and the compare view say why."""
+    def cleared():
+        return [blank(component) for component in outputs]
+
+    event.failure(cleared, None, outputs, api_visibility="private", queue=False)
+
+
+def blank(component):
+    """What ``component`` shows when there is no result."""
+    if isinstance(component, gr.State):
+        return copy.deepcopy(component.value)
+    if isinstance(component, gr.Dropdown):
+        return gr.update(choices=[], value=None)
+    if isinstance(component, gr.HTML):  # the compare view
+        return compare.empty(FAILED)
+    if isinstance(component, gr.Markdown):
+        return FAILED
+    return None
 
 
 def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str):

@@ -163,6 +163,11 @@ def _remove_old() -> None:
             continue
 
 
+def empty(message: str) -> dict:
+    """The viewer's value with no images: ``message`` in their place."""
+    return {"empty": html.escape(message)}
+
+
 def value(views: dict, left: str, right: str) -> dict:
     """The viewer's value for two of a run's views (label -> image of the same size)."""
     if not views:

@@ -1,5 +1,5 @@
 """The Dashboards tab: stored benchmark runs as charts and tables (a shipped example run until the
-user has one), the benchmark runner below them, and the blind panel.
+user has one), the benchmark runner, the blind panel and the metric table, each its own sub-tab.
 
 Only wiring: the work is in ``restoration.bench.lab``, ``restoration.bench.report`` and
 ``restoration.bench.panel``. Rows and votes go to the SQLite file ``$RESTORATION_DB`` (default
@@ -179,20 +179,25 @@ def _panel() -> SimpleNamespace:
 
 
 def build(demo: gr.Blocks) -> None:
-    """Lay out the tab inside the current ``gr.Tab`` and wire its events."""
-    dash = _dashboards()
-    with gr.Accordion("Run a benchmark", open=True):
-        run = _runner()
-    with gr.Accordion("Blind panel: which result looks better?", open=False):
-        blind = _panel()
-    with gr.Accordion("Metrics this lab computes", open=False):
-        gr.Dataframe(
-            [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
-              m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
-            headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
+    """Lay out the tab inside the current ``gr.Tab`` and wire its events: one sub-tab per job, so
+    each opens with its controls and its button on the first screen."""
+    with gr.Tabs() as pages:
+        with gr.Tab("Results", id="results"):
+            dash = _dashboards()
+        with gr.Tab("Run a benchmark", id="run"):
+            run = _runner()
+        with gr.Tab("Blind panel", id="panel"):
+            blind = _panel()
+        with gr.Tab("Metrics", id="metrics"):
+            gr.Markdown("Every metric this lab computes, with its direction and range.")
+            gr.Dataframe(
+                [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
+                  m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
+                headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
     gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
-    run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy()).then(
-        report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private")
+    ran = run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy())
+    ran.success(report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private").success(
+        show_results, None, pages, api_visibility="private")  # the new run's charts, in front
     dash.show.click(report, dash.run_ids, dash.outputs, api_name="report")
     dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
     demo.load(runs, None, dash.run_ids, api_visibility="private").then(
@@ -204,3 +209,7 @@ def build(demo: gr.Blocks) -> None:
                      api_name="panel_vote")
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")
     demo.load(panel_models, blind.task, blind.models, api_visibility="private")
+
+
+def show_results():
+    return gr.Tabs(selected="results")

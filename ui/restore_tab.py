@@ -13,7 +13,7 @@ from restoration.models import condition, restorers
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
-from ui.common import (heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
+from ui.common import (clear_on_failure, heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
                        user_facing)
 
 
@@ -84,9 +84,9 @@ def build(demo: gr.Blocks) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             with gr.Row():
-                clean = image_upload(label="Clean reference (optional)", type="filepath", image_mode=None,
+                clean = image_upload(label="Clean (optional)", type="filepath", image_mode=None,
                                      sources=["upload", "clipboard"], height=170)
-                degraded = image_upload(label="Degraded input (or upload one)", type="filepath", image_mode=None,
+                degraded = image_upload(label="Degraded input", type="filepath", image_mode=None,
                                         sources=["upload", "clipboard"], height=170)
             clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
             with gr.Row(equal_height=True):
@@ -132,7 +132,7 @@ def build(demo: gr.Blocks) -> None:
     estimate_inputs = [degraded, models, restore_ensemble]
     gr.on([degraded.change, models.change, restore_ensemble.change], estimate, estimate_inputs, estimate_note,
           api_visibility="private", trigger_mode="always_last")
-    run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec],
-                      outputs,
-                      api_name="restore", **heavy()).then(  # the run's own timings make the next estimate
-        estimate, estimate_inputs, estimate_note, api_visibility="private")
+    run = run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec],
+                            outputs, api_name="restore", **heavy())
+    run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
+    clear_on_failure(run, outputs)

@@ -9,7 +9,7 @@ from restoration.core import examples
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab_sr
 from ui import compare
-from ui.common import (heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
+from ui.common import (clear_on_failure, heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
                        user_facing)
 
 
@@ -72,6 +72,7 @@ def build(demo: gr.Blocks) -> None:
     estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble]
     gr.on([sr_input.change, sr_model_ids.change, sr_from_hr.change, sr_ensemble.change], estimate, estimate_inputs,
           estimate_note, api_visibility="private", trigger_mode="always_last")
-    run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale], outputs,
-                      api_name="upscale", **heavy()).then(  # the run's own timings make the next estimate
-        estimate, estimate_inputs, estimate_note, api_visibility="private")
+    run = run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale],
+                            outputs, api_name="upscale", **heavy())
+    run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
+    clear_on_failure(run, outputs)

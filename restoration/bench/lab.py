@@ -129,8 +129,15 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
         seconds += sum(tasks[codeclib.get(name).name] for name in dict.fromkeys(codec_names or ())) * mp * \
             estimator.PERCEPTUAL_S_PER_MP
     count = images * sum(tasks.values())
-    return (f"{count} tasks on {images} image(s) ({mp:.1f} MP): about {seconds / 60:.1f} min here "
-            f"({seconds:.3g} s, from the timings of stored runs); rows already stored are reused.")
+    return (f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(seconds)} here, from the "
+            "timings of stored runs; rows already stored are reused.")
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: "0.0034 s", "2.5 s", "12 s", "3.5 min"."""
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int = 1, db=None) -> str:
@@ -166,10 +173,11 @@ def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int 
 
 def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool, db=None) -> str:
     """Before a codec comparison: about how long it will take here, from the encode + decode
-    seconds per megapixel stored runs measured for each codec (a size target bisects the knob:
-    several encodes); codecs no stored run has timed are named."""
+    seconds per megapixel of each codec's latest comparisons in this server, else of stored runs
+    (a size target bisects the knob: several encodes); codecs timed by neither are named."""
     from restoration import codecs as codeclib
     from restoration.bench import estimate as estimator
+    from restoration.models import timing
 
     if not image_path or not codec_names:
         return ""
@@ -182,8 +190,10 @@ def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool,
     for codec in dict.fromkeys(codeclib.get(name) for name in codec_names):
         encodes = codec.size_search_steps() if with_target and codec.knob is not None else 1
         seconds += mp * (estimator.METRICS_S_PER_MP + (estimator.PERCEPTUAL_S_PER_MP if perceptual else 0))
-        if codec.name in stored:
-            seconds += encodes * stored[codec.name] * mp
+        rate = timing.seconds_per_mp(codec.name)
+        rate = stored.get(codec.name) if rate is None else rate
+        if rate is not None:
+            seconds += encodes * rate * mp
         else:
             unknown.append(codec.label)
     text = f"Estimate for {width}×{height}: about {seconds:.1f} s"
@@ -197,7 +207,7 @@ def report(run_ids, db=None):
 
     path, example = dashboard_source(db)
     if not path.is_file():
-        raise UserInputError("no benchmark has been run yet: run one below first")
+        raise UserInputError("no benchmark has been run yet: run one in the \"Run a benchmark\" tab first")
     built = reportlib.build(path, [] if example else list(run_ids or []))
     return built, reportlib.write_all(built, scratch.folder("bench-report-"))
 
@@ -207,7 +217,7 @@ def source_note(db=None) -> str:
     if example:
         return ("Showing the **example run** shipped with the lab (the eight example images, five codecs at four "
                 "qualities, restored by the default model, and x4 super-resolution; made by "
-                "`python bench/example_run.py`). Run your own benchmark below: its charts replace these.")
+                "`python bench/example_run.py`). Run your own in the *Run a benchmark* tab: its charts replace these.")
     return "Showing your stored runs (pick one or more and press *Show*)."
 
 

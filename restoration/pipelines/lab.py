@@ -10,6 +10,7 @@ import numpy as np
 
 from restoration.core import budget, scratch
 from restoration import codecs as codeclib
+from restoration.models import timing
 from restoration.pipelines import equal_quality, evaluate
 from restoration.core import image as imagelib
 from restoration import metrics as metriclib
@@ -91,7 +92,16 @@ def compare(
         codec = codeclib.get(name)
         use_target = target if target is not None and not codec.is_lossless(codec.resolve(params)) else None
         results.append(evaluate.compress(image, codec, params, use_target, names, reference_stats=stats))
+        record_codec_time(results[-1], searched=use_target is not None)
     return results
+
+
+def record_codec_time(result: evaluate.CodecResult, searched: bool) -> None:
+    """One encode + decode's seconds in this process (``timing``), for the tab's next estimate;
+    not after a size search, whose timing is of its last encode alone."""
+    encode, decode = result.metrics.get("encode_ms"), result.metrics.get("decode_ms")
+    if not searched and encode is not None and decode is not None:
+        timing.record(result.codec, (encode + decode) / 1000, result.width * result.height)
 
 
 def table(results: list[evaluate.CodecResult]) -> dict:
