@@ -274,6 +274,24 @@ def test_benchmark_input_messages_name_the_file_not_the_server_folder(tmp_path):
         with pytest.raises(UserInputError) as caught:
             bench_inputs.collect([tmp_path / name])
         assert str(caught.value).startswith(f"{name}: {message}") and str(tmp_path) not in str(caught.value)
+    import zipfile
+
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(png, "PNG")
+    with zipfile.ZipFile(tmp_path / "photos.zip", "w") as archive:
+        archive.writestr("x.png", b"this is not an image")  # refused from its header
+        archive.writestr("y.png", png.getvalue()[:2000])  # a good header, then cut short: refused decoding
+    for member, message in [("x.png", "not a recognised image format"), ("y.png", "the image data is truncated")]:
+        with zipfile.ZipFile(tmp_path / "one.zip", "w") as archive:
+            archive.writestr(member, zipfile.ZipFile(tmp_path / "photos.zip").read(member))
+        with pytest.raises(UserInputError) as caught:
+            bench_inputs.collect([tmp_path / "one.zip"])
+        assert str(caught.value).startswith(f"one.zip:{member}: {message}")  # the member named once
 
 
 def test_request_bodies_over_the_limit_are_refused_and_the_server_keeps_serving(monkeypatch):

@@ -91,6 +91,18 @@ def test_bd_table_codecs_against_jpeg_and_restoration_against_its_codec(rows):
     assert by_test["JPEG + deeprecnet"][5] == pytest.approx(1.0, abs=1e-3)  # +1 dB at equal rate
 
 
+def test_bd_table_says_why_a_row_has_no_bd_rate(rows):
+    """MS-SSIM is not measured on images under its minimum size: the row says so, not blanks."""
+    for row in rows:
+        row["ms_ssim"] = None
+    table = dashboards.bd_table(dashboards.curves(rows), ("psnr", "ms_ssim"))
+    measured = [row for row in table if row[3] == "psnr"]
+    assert measured and all(row[4] is not None and row[8] == "4/4" for row in measured)
+    missing = [row for row in table if row[3] == "ms_ssim"]
+    assert missing and all(row[4:8] == [None] * 4 for row in missing)
+    assert all(row[8] == "0/0: no BD-rate, ms_ssim not measured on these images" for row in missing)
+
+
 def test_figures_and_method_table(rows):
     curves = dashboards.curves(rows)
     figure = dashboards.rd_figure(curves, "psnr")

@@ -185,3 +185,29 @@ def test_the_noise_a_degrade_step_added_becomes_the_models_noise_level():
     assert restore_tab.known_sigma({"kind": "chain", "steps": [{"kind": "noise", "sigma": 3.0},
                                                                {"kind": "noise", "sigma": 4.0}]}) == 5.0
     assert restore_tab.known_sigma({"kind": "compress"}) == {"__type__": "update"}
+
+
+def test_restore_table_gives_the_input_its_own_row(tmp_path, astronaut):
+    """The input's metrics are one row ("input (degraded)"), not an "in" column repeated in every
+    model's row (which pushed SSIM and the note off a laptop's screen); a model that gave no result
+    keeps its row and says why."""
+    from PIL import Image
+
+    from restoration.pipelines import lab_restore
+
+    clean = astronaut[:96, :96]
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    paths = [tmp_path / "clean.png", tmp_path / "noisy.png"]
+    for path, image in zip(paths, (clean, noisy)):
+        Image.fromarray(image).save(path)
+    run, _ = lab_restore.restore_many(str(paths[1]), str(paths[0]), ["median", "gaussian", "nosuch"], 20)
+    headers, table = lab_restore.restore_headers(), lab_restore.restore_table(run)
+    assert not any(h.endswith(" in") or h.endswith(" out") for h in headers) and len(headers) <= 8
+    rows = {row[0]: dict(zip(headers, row)) for row in table}
+    assert table[0][0] == lab_restore.INPUT_ROW and list(rows)[1:] == ["median", "gaussian", "nosuch"]
+    given, median = rows[lab_restore.INPUT_ROW], rows["median"]
+    assert given["PSNR dB"] < median["PSNR dB"]  # sigma 20 noise: any filter gains
+    assert median["PSNR gain dB"] == pytest.approx(median["PSNR dB"] - given["PSNR dB"], abs=2e-4)
+    assert given["PSNR gain dB"] is None and rows["nosuch"]["note"].startswith("no result:")
+    no_reference, _ = lab_restore.restore_many(str(paths[1]), None, ["median"], 20)
+    assert [row[0] for row in lab_restore.restore_table(no_reference)] == ["median"]  # nothing measured

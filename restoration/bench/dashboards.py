@@ -117,8 +117,6 @@ def rd_figure(curve_list: list[Curve], metric: str = "psnr") -> go.Figure:
 def bd_table(curve_list: list[Curve], metrics=("psnr",), method: str = "akima") -> list[list]:
     """BD-rate rows: every codec against the anchor (JPEG when present, else the first codec),
     and every "codec + model" against the same codec; within each data set."""
-    from restoration.metrics import bdrate
-
     table = []
     for metric in metrics:
         for dataset in dict.fromkeys(c.dataset for c in curve_list):
@@ -129,13 +127,25 @@ def bd_table(curve_list: list[Curve], metrics=("psnr",), method: str = "akima") 
             pairs = [(anchor, c) for c in plain.values() if c is not anchor]
             pairs += [(plain[c.codec], c) for c in curve_list if c.dataset == dataset and c.model and c.codec in plain]
             for a, t in pairs:
-                result = bdrate.bd_on(metric, [(p["bytes"], p[metric]) for p in a.points],
-                                      [(p["bytes"], p[metric]) for p in t.points], method)
-                cells = ([None] * 4 if result is None else
-                         [round(result.rate_percent, 2), round(result.quality_delta, 4 if "ssim" in metric else 3),
-                          round(result.bytes_saved), round(result.overlap, 2)])
-                table.append([dataset, a.label, t.label, metric, *cells, f"{len(a.points)}/{len(t.points)}"])
+                table.append([dataset, a.label, t.label, metric, *bd_cells(metric, a, t, method)])
     return table
+
+
+def bd_cells(metric: str, anchor: Curve, test: Curve, method: str) -> list:
+    """A BD row's numbers and its points (anchor/test: those with the metric); where there is no
+    BD-rate the points cell says why, instead of a row of blanks."""
+    from restoration.metrics import bdrate
+
+    a, t = ([(p["bytes"], p[metric]) for p in c.points] for c in (anchor, test))
+    result = bdrate.bd_on(metric, a, t, method)
+    usable = [len(bdrate.monotone(points)) for points in (a, t)]
+    points = "/".join(map(str, usable))
+    if result is None:
+        why = (f"{metric} not measured on these images" if 0 in usable else
+               "fewer than 2 rising points" if min(usable) < 2 else "quality ranges do not overlap")
+        return [None] * 4 + [f"{points}: no BD-rate, {why}"]
+    return [round(result.rate_percent, 2), round(result.quality_delta, 4 if "ssim" in metric else 3),
+            round(result.bytes_saved), round(result.overlap, 2), points]
 
 
 def _per_codec(rows: list[dict]) -> dict[str, list[dict]]:

@@ -103,10 +103,7 @@ def _from_zip(path: Path) -> list[BenchImage]:
         _check_total_pixels(path, archive, members)
         found = []
         for member in sorted(members, key=lambda m: m.filename):  # one decoded at a time, then released
-            try:
-                image = imagelib.load(archive.read(member))
-            except UserInputError as exc:
-                raise UserInputError(f"{path.name}:{member.filename}: {exc}") from None
+            image = imagelib.load(archive.read(member), name=f"{path.name}:{member.filename}")
             found.append(make(Path(member.filename).stem, path.stem, image, (str(path), member.filename)))
             del image
     return found

@@ -54,17 +54,11 @@ def bf16_is_fast(device_type: str) -> bool:
 
 def bf16_beats_float32(repeats: int = 15) -> bool:
     """Whether a 64-channel 3x3 convolution on 64x64 (the networks' bread and butter) runs at least
-    1.25x faster under bf16 autocast than in float32 on one core of this CPU, best of ``repeats``
-    each after a warm-up (about 0.1 s in all; the best of many, because a busy machine preempts
-    single calls)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the per-core ratio, undisturbed by a second thread's waits
-    try:
-        return _timed_ratio(repeats) * 1.25 <= 1.0
-    finally:
-        torch.set_num_threads(threads)
+    1.25x faster under bf16 autocast than in float32 at this process's thread count (what its
+    networks run with; torch's global setting is left alone, so a concurrent request never runs on
+    a count changed under it), best of ``repeats`` each after a warm-up (about 0.1 s in all; the
+    best of many, because a busy machine preempts single calls)."""
+    return _timed_ratio(repeats) * 1.25 <= 1.0
 
 
 def _timed_ratio(repeats: int) -> float:

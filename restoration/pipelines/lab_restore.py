@@ -117,26 +117,34 @@ def _restore_metrics():
     return [metriclib.METRICS[name] for name in evaluate.RESTORE_METRICS]
 
 
+INPUT_ROW = "input (degraded)"
+
+
 def restore_headers() -> list[str]:
-    """model, seconds, then each restore metric's value in and out (and the PSNR gain), from the
-    metric table; the last column says why a model gave no result."""
+    """model, seconds, then each restore metric (and the gain of a dB one) from the metric table;
+    the last column says why a model gave no result. The input's values are a row of their own
+    (``INPUT_ROW``), not a column repeated in every row."""
     headers = ["model", "seconds"]
     for m in _restore_metrics():
         name = m.short.removesuffix(" dB")
-        headers += [f"{name} in", f"{name} out"] + ([f"{name} gain dB"] if m.unit == "dB" else [])
+        headers += [m.short] + ([f"{name} gain dB"] if m.unit == "dB" else [])
     return headers + ["note"]
 
 
 def restore_table(run) -> list[list]:
-    """One row per model: measured rows first, then a row for each model that gave no result."""
-    rows = []
-    for r in run.results:
-        row = r.row()
-        cells = [r.model, round(r.seconds, 3)]
+    """The input's row when measured against a reference, one row per model that gave a result,
+    then one for each model that gave none."""
+    def cells(row: dict, when: str) -> list:
+        values = []
         for m in _restore_metrics():
-            keys = [f"{m.name}_before", f"{m.name}_after"] + ([f"{m.name}_gain"] if m.unit == "dB" else [])
-            cells += [None if not isinstance(row.get(k), float) else round(row[k], 4) for k in keys]
-        rows.append(cells + [r.extra.get("note", "")])
+            keys = [f"{m.name}_{when}"] + ([f"{m.name}_gain" if when == "after" else None] if m.unit == "dB" else [])
+            values += [round(row[k], 4) if isinstance(row.get(k), float) else None for k in keys]
+        return values
+
+    rows = [[r.model, round(r.seconds, 3), *cells(r.row(), "after"), r.extra.get("note", "")] for r in run.results]
+    first = run.results[0].row() if run.results else {}
+    if any(value is not None for value in cells(first, "before")):
+        rows.insert(0, [INPUT_ROW, None, *cells(first, "before"), "what the models were given"])
     width = len(restore_headers())
     rows += [[model, None] + [None] * (width - 3) + [f"no result: {why}"] for model, why in run.failures.items()]
     return rows
