@@ -23,7 +23,7 @@ def url():
     import app
 
     demo = app.build()
-    port = launch(demo)
+    port = launch(demo, **app.launch_options())  # as `python app.py` serves it: its theme, its limits
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

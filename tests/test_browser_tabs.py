@@ -36,7 +36,7 @@ def url(tmp_path_factory):
     import app
 
     demo = app.build()
-    port = launch(demo)
+    port = launch(demo, **app.launch_options())  # as `python app.py` serves it: its theme, its limits
     yield f"http://127.0.0.1:{port}/"
     demo.close()
     if old is None:
@@ -190,12 +190,12 @@ def test_restoration_tab(page, small_png):
     """A chain in a chosen order, our default model plus a Hub model that cannot download here:
     the ready model's result is shown, the Hub model's row says why it gave none."""
     _open(page, "Restoration")
-    _upload(page, "Clean (optional)", small_png)
+    _upload(page, "Original", small_png)
     _in_first_screen(page, "Restore")
     page.get_by_label("Degradation chain (applied in order)").fill("jpeg:q=20, noise:5")
     page.get_by_role("button", name="Degrade", exact=True).click()
     # The degraded file lands in the second image input once the degradation ran.
-    degraded = page.locator(".block", has=page.get_by_text("Degraded input", exact=True)).last
+    degraded = page.locator(".block", has=page.get_by_text("Degraded", exact=True)).last
     degraded.locator("img").first.wait_for(timeout=60_000)
     page.get_by_text("JPEG quality=20 → noise σ=5").first.wait_for(state="attached", timeout=10_000)
     models = page.get_by_label("Models (each runs on its own)")
@@ -295,6 +295,9 @@ def test_dashboards_tab(page, small_png):
     assert page.get_by_role("tab", name="Results", selected=True).count() == 1
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)
     assert page.locator(ERROR_TOAST).count() == 0
+    _open(page, "Blind panel")
+    _in_first_screen(page, "Show a pair")
+    _finish(page, "dashboards_panel")
 
 
 def test_the_checks_can_fail(page, url):

@@ -201,7 +201,9 @@ def test_restore_table_gives_the_input_its_own_row(tmp_path, astronaut):
     for path, image in zip(paths, (clean, noisy)):
         Image.fromarray(image).save(path)
     run, _ = lab_restore.restore_many(str(paths[1]), str(paths[0]), ["median", "gaussian", "nosuch"], 20)
-    headers, table = lab_restore.restore_headers(), lab_restore.restore_table(run)
+    shown = lab_restore.restore_table(run)
+    headers, table = shown["headers"], shown["data"]
+    assert headers == lab_restore.restore_headers()
     assert not any(h.endswith(" in") or h.endswith(" out") for h in headers) and len(headers) <= 8
     rows = {row[0]: dict(zip(headers, row)) for row in table}
     assert table[0][0] == lab_restore.INPUT_ROW and list(rows)[1:] == ["median", "gaussian", "nosuch"]
@@ -210,4 +212,5 @@ def test_restore_table_gives_the_input_its_own_row(tmp_path, astronaut):
     assert median["PSNR gain dB"] == pytest.approx(median["PSNR dB"] - given["PSNR dB"], abs=2e-4)
     assert given["PSNR gain dB"] is None and rows["nosuch"]["note"].startswith("no result:")
     no_reference, _ = lab_restore.restore_many(str(paths[1]), None, ["median"], 20)
-    assert [row[0] for row in lab_restore.restore_table(no_reference)] == ["median"]  # nothing measured
+    unmeasured = lab_restore.restore_table(no_reference)  # the metric columns would be empty: left out
+    assert unmeasured["headers"] == ["model", "seconds", "note"] and [r[0] for r in unmeasured["data"]] == ["median"]

@@ -136,10 +136,15 @@ def test_interrupted_run_resumes(tmp_path, images):
         assert [r["status"] for r in store.runs()] == ["finished"]
 
 
-def test_process_pool_gives_the_same_rows(tmp_path, images):
+def test_process_pool_gives_the_same_rows(tmp_path, images, monkeypatch):
     config = runner.BenchConfig(("jpeg", "webp"), qualities=(10, 40, 70, 90))
     inline = runner.bench(images, config, tmp_path / "a.sqlite", workers=1)
+    monkeypatch.setattr(executors, "POOL_MIN_TASK_MEGAPIXELS", 0.0)  # small images: a pool all the same
+    pools = []
+    real_pool = executors._process_pool
+    monkeypatch.setattr(executors, "_process_pool", lambda *a: pools.append(a) or real_pool(*a))
     pooled = runner.bench(images, config, tmp_path / "b.sqlite", workers=2)  # 16 tasks: a 2-process pool
+    assert len(pools) == 1
     with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
         rows_a = {(r["image"], r["key"]): r for r in a.rows([inline.run_id])}
         rows_b = {(r["image"], r["key"]): r for r in b.rows([pooled.run_id])}
@@ -148,6 +153,27 @@ def test_process_pool_gives_the_same_rows(tmp_path, images):
         assert (row["bytes"], row["psnr"], row["ssim"]) == (rows_b[key]["bytes"], rows_b[key]["psnr"], rows_b[key]["ssim"])
     with Store(tmp_path / "b.sqlite") as b:
         assert b.run(pooled.run_id)["provenance"]["workers"] == 2
+
+
+def test_little_work_runs_in_this_process_and_the_estimate_counts_a_pools_start(tmp_path, monkeypatch):
+    """A pool's start costs seconds (16 in a server, whose spawned workers import the app again):
+    12 tasks on a 96x96 image run in this process, and an estimate adds the start only where the
+    work is large enough for a pool."""
+    from PIL import Image
+
+    from restoration.bench import lab as lab_bench
+
+    monkeypatch.setattr(executors, "default_workers", lambda: 2)  # a 2-core machine, as this one
+    assert not executors.uses_pool(12, 12 * 96 * 96 / 1e6, workers=2)
+    assert executors.uses_pool(160, 160 * 0.39, workers=2) and not executors.uses_pool(160, 160 * 0.39, workers=1)
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    Image.new("RGB", (96, 96)).save(small)
+    Image.new("RGB", (2048, 2048)).save(large)
+    db = tmp_path / "none.sqlite"
+    for path, pooled in ((small, False), (large, True)):
+        text = lab_bench.estimate([str(path)], False, ["jpeg", "webp", "avif"], "20,40,60,80", "", [], 0, [], db=db)
+        seconds = float(text.split("about ")[1].split(" s")[0].split(" min")[0]) * (60 if " min here" in text else 1)
+        assert (seconds >= executors.POOL_START_S) == pooled, text
 
 
 def test_dask_local_cluster_executor(tmp_path, images):

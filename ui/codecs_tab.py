@@ -94,7 +94,7 @@ def build(demo: gr.Blocks) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             source = image_upload(label="Original (upload, paste or pick an example)", type="filepath",
-                                  image_mode=None, sources=["upload", "clipboard"], height=240)
+                                  image_mode=None, sources=["upload", "clipboard"], height=200)
             example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image (scikit-image)")
             codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
                                            value=DEFAULT_CODECS, label="Codecs")

@@ -33,8 +33,8 @@ def heavy() -> dict:
 
 
 def user_facing(fn):
-    """User errors become a clear message in the page; bugs are logged with their traceback.
-    Either way the server keeps serving. Each call is one request of ``core.budget``: its pixel
+    """User errors become a clear message in the page, kept until closed (a failed run's note
+    points to it); bugs are logged with their traceback. Either way the server keeps serving. Each call is one request of ``core.budget``: its pixel
     claims are released when it ends, and its steps stop once it runs past its time limit."""
 
     @functools.wraps(fn)
@@ -42,13 +42,14 @@ def user_facing(fn):
         try:
             with budget.request(on_wait=say_waiting):
                 return fn(*args, **kwargs)
-        except UserInputError as exc:
-            raise gr.Error(str(exc)) from None
+        except UserInputError as exc:  # the person's to fix: their message, no traceback in the log
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
         except gr.Error:
             raise
         except Exception as exc:
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}") from exc
+            raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}", duration=None,
+                           print_exception=False) from exc
 
     return wrapper
 
@@ -164,6 +165,7 @@ def self_ensemble_box() -> gr.Checkbox:
 
 FAILED = ("No result: the run stopped with an error (its message is at the top right). "
           "Change the input or the options and run again.")
+FAILED_VIEW = "No result: the run failed."
 
 
 def clear_on_failure(event, outputs: list) -> None:
@@ -183,7 +185,7 @@ def blank(component):
     if isinstance(component, gr.Dropdown):
         return gr.update(choices=[], value=None)
     if isinstance(component, gr.HTML):  # the compare view
-        return compare.empty(FAILED)
+        return compare.empty(FAILED_VIEW)
     if isinstance(component, gr.Markdown):
         return FAILED
     return None

@@ -136,16 +136,19 @@ def _runner() -> SimpleNamespace:
 def _panel() -> SimpleNamespace:
     ui = SimpleNamespace()
     gr.Markdown("Two results of the same input by two models, in random order and without their names. "
-                "Pick the one you prefer (or rate each 1-5); the scores below count every vote.")
+                "Pick the one you prefer (or rate each 1-5); the scores below count every vote, and show once "
+                f"{panel.MIN_VOTES_FOR_SCORES} votes are in (sooner, a score that moved would tell whose result "
+                "was which).")
     with gr.Row():
         with gr.Column():
             image = image_upload(label="Image (or pick an example)", type="filepath", image_mode=None,
                                  sources=["upload", "clipboard"], height=200)  # through image.load, as every tab
-            example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
-            task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
+            with gr.Row():
+                example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
+                task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
             # Built with both tasks' models (the API checks against these); the page shows one task's.
-            models = gr.CheckboxGroup(lab_bench.restoration_choices() + lab_bench.sr_choices(),
-                                      label="Models to compare (two are drawn per pair)")
+            models = gr.Dropdown(lab_bench.restoration_choices() + lab_bench.sr_choices(), value=[],
+                                 multiselect=True, label="Models to compare (two are drawn per pair)")
             with gr.Row():
                 codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg",
                                     label="Degrade with")
@@ -163,13 +166,14 @@ def _panel() -> SimpleNamespace:
                                     buttons=["fullscreen"])
             with gr.Accordion("What both were given", open=False):
                 ui.input = gr.Image(label="Input", type="numpy", format="png", interactive=False, height=260)
-            ui.id = gr.Number(value=None, label="Pair", interactive=False, precision=0)
+            ui.id = gr.Number(value=None, label="Pair", precision=0, visible=False)  # the note names it
             ui.token = gr.Textbox(value="", visible=False)  # the pair's vote token, from /panel_pair
             with gr.Row():
                 ui.pref = gr.Radio(list(panel.PREFERENCES), value=None, label="Preferred")
                 ui.score_a = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score A (optional)")
                 ui.score_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score B (optional)")
             ui.vote = gr.Button("Submit vote")
+            ui.voted = gr.Markdown()  # the vote's note, beside its button
     ui.scores = gr.Dataframe(headers=panel.SCORE_HEADERS, label="Score per model", interactive=False)
     ui.refresh = gr.Button("Refresh scores")
     ui.inputs = [image, example, task, models, codec, quality, scale]
@@ -202,13 +206,19 @@ def build(demo: gr.Blocks) -> None:
     dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
     demo.load(runs, None, dash.run_ids, api_visibility="private").then(
         report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private")
-    blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note,
-                                               blind.view],
-                    api_name="panel_pair", **heavy())
-    blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.note,
+    shown = blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note,
+                                                 blind.view], api_name="panel_pair", **heavy())
+    shown.success(fresh_ballot, None, [blind.voted, blind.pref, blind.score_a, blind.score_b],
+                  api_visibility="private")
+    blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.voted,
                      api_name="panel_vote")
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")
     demo.load(panel_models, blind.task, blind.models, api_visibility="private")
+
+
+def fresh_ballot():
+    """A new pair: the last vote's note and choices go (a choice left over would be cast for it)."""
+    return "", None, None, None
 
 
 def show_results():

@@ -9,6 +9,7 @@ import gradio as gr
 
 from restoration import codecs
 from restoration.core import examples
+from restoration.core.errors import UserInputError
 from restoration.models import condition, restorers
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
@@ -44,7 +45,7 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
                                   progress=steps(progress), self_ensemble=bool(self_ensemble),
                                   strength=strength or None, codec=codec or None)
     if not run.results:
-        raise gr.Error("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
+        raise UserInputError("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     labels = list(views)
     left, right = lab_restore.default_pair(run, views)
     gallery = [(views[r.model], lab_restore.restore_caption(r)) for r in run.results]
@@ -84,9 +85,9 @@ def build(demo: gr.Blocks) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             with gr.Row():
-                clean = image_upload(label="Clean (optional)", type="filepath", image_mode=None,
+                clean = image_upload(label="Original", type="filepath", image_mode=None,
                                      sources=["upload", "clipboard"], height=170)
-                degraded = image_upload(label="Degraded input", type="filepath", image_mode=None,
+                degraded = image_upload(label="Degraded", type="filepath", image_mode=None,
                                         sources=["upload", "clipboard"], height=170)
             clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
             with gr.Row(equal_height=True):

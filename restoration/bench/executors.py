@@ -12,6 +12,11 @@ from restoration.core.errors import UserInputError
 
 DASK_CONNECT_TIMEOUT = "10s"
 POOL_MIN_TASKS = 8  # fewer tasks run in this process: starting workers (and torch in each) costs seconds
+# Nor less work than this (megapixels summed over the tasks: a few seconds in this process). Why: a
+# server has torch loaded, so its workers are spawned and import the app again: 16 s measured for
+# 12 tasks on a 96x96 image (0.3 s in the process), where the estimate had said 0.05 s.
+POOL_MIN_TASK_MEGAPIXELS = 10.0
+POOL_START_S = 16.0  # what starting the pool costs in a server (measured as above; a script: ~6 s)
 
 
 def _init_worker() -> None:
@@ -36,11 +41,18 @@ def execute(jobs: list[tuple[Task, BenchImage]], executor: str = "local",
         yield from _dask(jobs, executor[len("dask://"):], workers)
     elif executor != "local":
         raise UserInputError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")
-    elif workers < 2 or len(jobs) < max(POOL_MIN_TASKS, 2 * workers):  # a pool's start-up would cost more
+    elif not uses_pool(len(jobs), sum(image.pixel_count for _, image in jobs) / 1e6, workers):
         for task, image in jobs:
             yield task, run_task(task, image.image)
     else:
         yield from _process_pool(jobs, workers)
+
+
+def uses_pool(tasks: int, task_megapixels: float, workers: int | None = None) -> bool:
+    """Whether ``execute`` starts a local process pool for this much work (else the tasks run in
+    this process: a pool's start-up would cost more than it saves)."""
+    workers = workers or default_workers()
+    return workers >= 2 and tasks >= max(POOL_MIN_TASKS, 2 * workers) and task_megapixels >= POOL_MIN_TASK_MEGAPIXELS
 
 
 def run_image_task(task: Task, image) -> list[dict]:

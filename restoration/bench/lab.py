@@ -105,6 +105,7 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
     timings stored runs measured (the user's, else the shipped example)."""
     from restoration import codecs as codeclib
     from restoration.bench import estimate as estimator
+    from restoration.bench import executors
 
     images, mp = estimator.megapixels(files, bool(use_examples))
     if not images:
@@ -129,6 +130,8 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
         seconds += sum(tasks[codeclib.get(name).name] for name in dict.fromkeys(codec_names or ())) * mp * \
             estimator.PERCEPTUAL_S_PER_MP
     count = images * sum(tasks.values())
+    if executors.uses_pool(count, mp * sum(tasks.values())):
+        seconds += executors.POOL_START_S
     return (f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(seconds)} here, from the "
             "timings of stored runs; rows already stored are reused.")
 

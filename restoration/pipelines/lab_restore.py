@@ -85,11 +85,16 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     """Run each chosen model (``pipelines.restore.restore_image``); returns the run and the views."""
     from restoration.pipelines import restore as restorelib
 
+    if not model_ids:  # before any file is read: the first thing to fix
+        raise UserInputError("choose at least one model")
     if degraded_path is None:
         raise UserInputError("upload a degraded image, or degrade a clean one first")
     data = Path(degraded_path).read_bytes()
-    degraded = imagelib.load(data, name=Path(degraded_path).name)
-    reference = load_input(reference_path) if reference_path else None
+    degraded = imagelib.load(data, name=f"degraded input {Path(degraded_path).name}")
+    try:
+        reference = load_input(reference_path) if reference_path else None
+    except UserInputError as exc:  # which of the two images is wrong
+        raise UserInputError(f"clean original {exc}; remove it to restore without measuring") from None
     options = {"sigma": sigma} if sigma else {}
     if self_ensemble:
         options["self_ensemble"] = True
@@ -131,9 +136,18 @@ def restore_headers() -> list[str]:
     return headers + ["note"]
 
 
-def restore_table(run) -> list[list]:
-    """The input's row when measured against a reference, one row per model that gave a result,
-    then one for each model that gave none."""
+def restore_table(run) -> dict:
+    """{"headers", "data"}: the input's row when measured against a reference, one row per model
+    that gave a result, then one for each model that gave none; without a reference the metric
+    columns (empty in every row) are left out."""
+    headers, rows = restore_headers(), restore_rows(run)
+    keep = [i for i, header in enumerate(headers)
+            if header in ("model", "seconds", "note") or any(row[i] is not None for row in rows)]
+    return {"headers": [headers[i] for i in keep], "data": [[row[i] for i in keep] for row in rows]}
+
+
+def restore_rows(run) -> list[list]:
+    """``restore_table``'s rows, every column of ``restore_headers``."""
     def cells(row: dict, when: str) -> list:
         values = []
         for m in _restore_metrics():
@@ -144,7 +158,7 @@ def restore_table(run) -> list[list]:
     rows = [[r.model, round(r.seconds, 3), *cells(r.row(), "after"), r.extra.get("note", "")] for r in run.results]
     first = run.results[0].row() if run.results else {}
     if any(value is not None for value in cells(first, "before")):
-        rows.insert(0, [INPUT_ROW, None, *cells(first, "before"), "what the models were given"])
+        rows.insert(0, [INPUT_ROW, None, *cells(first, "before"), ""])
     width = len(restore_headers())
     rows += [[model, None] + [None] * (width - 3) + [f"no result: {why}"] for model, why in run.failures.items()]
     return rows
