@@ -214,3 +214,21 @@ def test_restore_table_gives_the_input_its_own_row(tmp_path, astronaut):
     no_reference, _ = lab_restore.restore_many(str(paths[1]), None, ["median"], 20)
     unmeasured = lab_restore.restore_table(no_reference)  # the metric columns would be empty: left out
     assert unmeasured["headers"] == ["model", "seconds", "note"] and [r[0] for r in unmeasured["data"]] == ["median"]
+
+
+def test_restore_names_the_bad_image_and_asks_for_a_model_first(tmp_path, astronaut):
+    """Two image slots: a bad clean original is named as such (and how to go on without it); with
+    no model chosen, that is said first, before any file is read."""
+    from PIL import Image
+
+    from restoration.pipelines import lab_restore
+
+    good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
+    Image.fromarray(astronaut[:64, :64]).save(good)
+    bad.write_bytes(b"this is not an image")
+    with pytest.raises(UserInputError, match="^choose at least one model$"):
+        lab_restore.restore_many(str(bad), str(bad), [], 0)
+    with pytest.raises(UserInputError, match="^clean original notes.png: not a recognised image format"):
+        lab_restore.restore_many(str(good), str(bad), ["median"], 0)
+    with pytest.raises(UserInputError, match="^degraded input notes.png: not a recognised image format"):
+        lab_restore.restore_many(str(bad), str(good), ["median"], 0)
