@@ -6,6 +6,7 @@ Skipped without Debian's Chromium or playwright.
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -98,6 +99,9 @@ def _compare_view(page, pan: bool = True) -> None:
                            arg=stage.element_handle(), timeout=30_000)
     loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
     assert loaded == [True, True]
+    # "fit" names its magnification (a small image is enlarged to fit: then 2:1 is smaller).
+    fit = page.locator(".rl-viewer:visible").get_by_role("button", name="fit").inner_text()
+    assert re.fullmatch(r"fit (\d+(\.\d)?:1|1:\d+(\.\d)?)", fit), fit
     if not pan:
         return
     stage.scroll_into_view_if_needed()

@@ -88,6 +88,9 @@ function layout(reset) {
   q('.rl-handle').style.left = (st.split * W) + 'px';
   element.querySelectorAll('[data-zoom]').forEach(
     (btn) => btn.classList.toggle('rl-on', Number(btn.dataset.zoom) === st.zoom));
+  // "fit" names its own magnification, so 2:1 on a small image is not taken for a zoom in.
+  const fit = Math.min(W / w, H / h) * (window.devicePixelRatio || 1), fitBtn = q('[data-zoom="0"]');
+  if (fitBtn) fitBtn.textContent = 'fit ' + (fit >= 1 ? `${+fit.toFixed(1)}:1` : `1:${+(1 / fit).toFixed(1)}`);
   stage.dataset.zoom = st.zoom; stage.dataset.x = Math.round(st.x); stage.dataset.y = Math.round(st.y);
 }
 function setZoom(z) { st.zoom = z; layout(false); }

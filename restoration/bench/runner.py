@@ -152,7 +152,8 @@ def bench(images: list[BenchImage], config: BenchConfig, db=None, executor: str 
             jobs.append((replace(task, models=missing), names[task.image_hash][0]))  # decoded when run
         store.link(run_id, links)  # one transaction for every reused row
         if progress:
-            progress(done, len(tasks), f"{done} of {len(tasks)} tasks already stored")
+            progress(done, len(tasks), f"starting: {len(tasks) - done} of {len(tasks)} tasks to compute "
+                                       f"({done} stored by earlier runs)")
         computed, status = 0, "interrupted"
         try:
             for task, rows in execute(jobs, executor, workers):
