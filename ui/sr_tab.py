@@ -21,7 +21,7 @@ def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale
                               progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale)
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
-    return (lab_sr.gallery(run), lab_sr.table_rows(run), lab_sr.write_outputs(run), run.views,
+    return (lab_sr.gallery(run), lab_sr.table(run), lab_sr.write_outputs(run), run.views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
             compare.value(run.views, left, right), lab_sr.note(run))
 

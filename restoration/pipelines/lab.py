@@ -107,8 +107,15 @@ def record_codec_time(result: evaluate.CodecResult, searched: bool) -> None:
 def table(results: list[evaluate.CodecResult]) -> dict:
     """The compare table as {"headers", "data"}, without the columns that are empty in every row
     (an on-demand metric nobody asked for, the size target when there was none)."""
-    headers, rows = table_headers(), table_rows(results)
-    keep = [i for i, header in enumerate(headers) if i < 3 or any(row[i] not in (None, "") for row in rows)]
+    return without_empty_columns(table_headers(), table_rows(results), always=("codec", "setting", "KiB"))
+
+
+def without_empty_columns(headers: list[str], rows: list[list], always=()) -> dict:
+    """A table as {"headers", "data"} without the columns empty in every row (but ``always``): a
+    metric nobody asked for, or one that needs a reference there was none of, would be a column of
+    blanks whose header the narrow column stacks letter by letter."""
+    keep = [i for i, header in enumerate(headers)
+            if header in always or any(row[i] not in (None, "") for row in rows)]
     return {"headers": [headers[i] for i in keep], "data": [[row[i] for i in keep] for row in rows]}
 
 

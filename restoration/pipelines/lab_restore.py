@@ -13,7 +13,7 @@ from restoration import metrics as metriclib
 from restoration.core import image as imagelib
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
-from restoration.pipelines.lab import load_input, with_error_maps
+from restoration.pipelines.lab import load_input, with_error_maps, without_empty_columns
 
 DEGRADATIONS = ("codec", "noise", "blur", "downscale", "chain")
 
@@ -140,10 +140,7 @@ def restore_table(run) -> dict:
     """{"headers", "data"}: the input's row when measured against a reference, one row per model
     that gave a result, then one for each model that gave none; without a reference the metric
     columns (empty in every row) are left out."""
-    headers, rows = restore_headers(), restore_rows(run)
-    keep = [i for i, header in enumerate(headers)
-            if header in ("model", "seconds", "note") or any(row[i] is not None for row in rows)]
-    return {"headers": [headers[i] for i in keep], "data": [[row[i] for i in keep] for row in rows]}
+    return without_empty_columns(restore_headers(), restore_rows(run), always=("model", "seconds", "note"))
 
 
 def restore_rows(run) -> list[list]:

@@ -10,7 +10,7 @@ import numpy as np
 from restoration.pipelines import sr
 from restoration.core import budget
 from restoration.core.errors import UserInputError
-from restoration.pipelines.lab import load_input, with_error_maps, write_pngs
+from restoration.pipelines.lab import load_input, with_error_maps, without_empty_columns, write_pngs
 
 REFERENCE = "High-resolution original"
 HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB", "note"]
@@ -101,6 +101,11 @@ def default_pair(run: SRRun) -> tuple[str, str]:
     base = sr.baseline_id(run.scale)
     others = [label for label in run.views if label != base]
     return base, (others[0] if others else base)
+
+
+def table(run: SRRun) -> dict:
+    """The metrics table as {"headers", "data"}; without a reference its empty metric columns go."""
+    return without_empty_columns(HEADERS, table_rows(run), always=("model", "seconds", "output", "note"))
 
 
 def table_rows(run: SRRun) -> list[list]:
