@@ -34,8 +34,9 @@ def heavy() -> dict:
 
 def user_facing(fn):
     """User errors become a clear message in the page, kept until closed (a failed run's note
-    points to it); bugs are logged with their traceback. Either way the server keeps serving. Each call is one request of ``core.budget``: its pixel
-    claims are released when it ends, and its steps stop once it runs past its time limit."""
+    points to it); bugs are logged with their traceback. Either way the server keeps serving.
+    Each call is one request of ``core.budget``: its pixel claims are released when it ends, and
+    its steps stop once it runs past its time limit."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -145,11 +145,15 @@ def restore_table(run) -> dict:
 
 def restore_rows(run) -> list[list]:
     """``restore_table``'s rows, every column of ``restore_headers``."""
-    def cells(row: dict, when: str) -> list:
+    def number(value):
+        return round(value, 4) if isinstance(value, float) else None
+
+    def cells(row: dict, when: str) -> list:  # when: "before" (the input's row) or "after" (a model's)
         values = []
         for m in _restore_metrics():
-            keys = [f"{m.name}_{when}"] + ([f"{m.name}_gain" if when == "after" else None] if m.unit == "dB" else [])
-            values += [round(row[k], 4) if isinstance(row.get(k), float) else None for k in keys]
+            values.append(number(row.get(f"{m.name}_{when}")))
+            if m.unit == "dB":  # and its gain, for a model
+                values.append(number(row.get(f"{m.name}_gain")) if when == "after" else None)
         return values
 
     rows = [[r.model, round(r.seconds, 3), *cells(r.row(), "after"), r.extra.get("note", "")] for r in run.results]
