@@ -134,6 +134,18 @@ def test_the_learned_codec_in_the_compare_path(astro128):
     assert lab.table_rows(results)[0][1] == "Learned v1 (ours) quality=2"
 
 
+def test_the_bar_chart_says_why_a_lossless_psnr_has_no_bar(astro128):
+    from restoration.bench import charts
+    from restoration.pipelines import lab
+
+    rows = [r.row() for r in lab.compare(astro128, {"jpeg": {"quality": 50}, "png": {}}, None)]
+    figure = charts.bars_figure(rows)
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles[2] == "PSNR (dB) · lossless: ∞, no bar" and titles[0] == "Size (KiB)"
+    assert figure.data[2].y[1] is None and figure.data[2].y[0] > 30
+    assert [a.text for a in charts.bars_figure(rows[:1]).layout.annotations][2] == "PSNR (dB)"
+
+
 def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro128):
     from restoration.bench import dashboards, report
     from restoration.pipelines import evaluate, lab

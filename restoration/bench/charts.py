@@ -59,15 +59,19 @@ def rd_figure(rows: list[dict], metric: str = "psnr") -> go.Figure:
 
 def bars_figure(rows: list[dict]) -> go.Figure:
     """Size, ratio, PSNR, SSIM and encode/decode times, one bar per result."""
-    fig = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in _BARS])
+    columns = {key: [r["bytes"] / 1024 if key == "kib" else r.get(key) for r in rows] for key, _ in _BARS}
+    # "inf" PSNR (identical images) is not a bar: the title says why one is missing.
+    titles = [title + (" · lossless: ∞, no bar" if any(isinstance(v, str) for v in columns[key]) else "")
+              for key, title in _BARS]
+    fig = make_subplots(rows=2, cols=3, subplot_titles=titles)
     labels = [setting_label(r) for r in rows]
     colors = [colour(r["codec"]) for r in rows]
     for i, (key, title) in enumerate(_BARS):
-        values = [r["bytes"] / 1024 if key == "kib" else r.get(key) for r in rows]
-        values = [None if isinstance(v, str) else v for v in values]  # "inf" PSNR is not a bar
+        values = [None if isinstance(v, str) else v for v in columns[key]]
         fig.add_trace(go.Bar(x=labels, y=values, marker_color=colors, name=title, showlegend=False,
                              hovertemplate="%{x}<br>%{y:.4g}<extra></extra>"),
                       row=i // 3 + 1, col=i % 3 + 1)
-    fig.update_layout(template="plotly_white", height=560, margin={"t": 40})
+    # The top margin leaves the first titles clear of the panel's own label, which Gradio draws over it.
+    fig.update_layout(template="plotly_white", height=580, margin={"t": 80})
     fig.update_xaxes(showticklabels=len(rows) <= 6, tickangle=-30)
     return fig
