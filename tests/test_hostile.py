@@ -81,6 +81,24 @@ def test_heavy_handlers_share_one_concurrency_group():
     assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "heavy"} == {2}
 
 
+def test_every_run_that_shows_results_clears_them_when_it_fails():
+    """A failed run would leave the last run's results on screen under Gradio's error badges, as
+    if they were its own: each such event has a failure handler that clears its outputs (all of
+    them: a picker left with the old choices would point at images that are gone)."""
+    import app
+
+    demo = app.build()
+    fns = demo.fns
+    cleared = {fns[fn.trigger_after].api_name: fn for fn in fns.values() if fn.trigger_only_on_failure}
+    assert set(cleared) == {"compare", "sweep", "restore", "upscale", "bench", "panel_pair"}
+    for name, handler in cleared.items():
+        run = next(fn for fn in fns.values() if fn.api_name == name)
+        outs, shown = {c._id for c in handler.outputs}, {c._id for c in run.outputs}
+        assert outs and outs <= shown and handler.api_visibility == "private", name
+        if name != "bench":  # the stored-run list keeps its runs: they are still stored
+            assert outs == shown, name
+
+
 def test_a_zip_of_large_images_is_refused_from_the_headers(tmp_path, monkeypatch):
     """30 forty-megapixel PNGs of 1.5 KB each: refused before any is decoded (issue 20's probe)."""
     import zipfile

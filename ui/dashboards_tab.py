@@ -20,7 +20,7 @@ from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
 from ui import compare
-from ui.common import heavy, image_upload, steps, user_facing
+from ui.common import clear_on_failure, heavy, image_upload, steps, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
@@ -200,6 +200,7 @@ def build(demo: gr.Blocks) -> None:
                 headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
     gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
     ran = run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy())
+    clear_on_failure(ran, [run.summary])  # not the last run's summary under an error badge
     ran.success(report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private").success(
         show_results, None, pages, api_visibility="private")  # the new run's charts, in front
     dash.show.click(report, dash.run_ids, dash.outputs, api_name="report")
@@ -210,6 +211,7 @@ def build(demo: gr.Blocks) -> None:
                                                  blind.view], api_name="panel_pair", **heavy())
     shown.success(fresh_ballot, None, [blind.voted, blind.pref, blind.score_a, blind.score_b],
                   api_visibility="private")
+    clear_on_failure(shown, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note, blind.view])
     blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.voted,
                      api_name="panel_vote")
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")

@@ -107,8 +107,9 @@ def rd_figure(curve_list: list[Curve], metric: str = "psnr") -> go.Figure:
             marker={"symbol": "diamond" if curve.model else "circle"},
             text=[f"{name}<br>{p['setting']} · {p['images']} image(s)" for p in points],
             hovertemplate="%{text}<br>%{x:.3f} bpp<br>%{y:.4g}<extra></extra>"))
-    fig.update_layout(title=f"{METRIC_LABELS[metric]} vs bpp<br><sup>mean over images per setting; dashed: "
-                            "after restoration</sup>", xaxis_title="bits per pixel",
+    restored = "; dashed: after restoration" if any(c.model for c in curve_list) else ""
+    fig.update_layout(title=f"{METRIC_LABELS[metric]} vs bpp<br><sup>mean over images per setting{restored}</sup>",
+                      xaxis_title="bits per pixel",
                       yaxis_title=METRIC_LABELS[metric], template="plotly_white", height=460,
                       legend={"orientation": "h", "y": -0.2})
     return fig

@@ -168,7 +168,7 @@ def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int 
             unknown.append(model)
         else:
             seconds += rate * mp
-    text = f"Estimate for {width}×{height}: about {seconds:.1f} s" if len(unknown) < len(models) else ""
+    text = f"Estimate for {width}×{height}: about {duration(seconds)}" if len(unknown) < len(models) else ""
     if unknown:
         text += ("; " if text else "Estimate: ") + f"not yet timed here: {', '.join(unknown)} (timed on first run)"
     return text + "."
@@ -199,7 +199,7 @@ def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool,
             seconds += encodes * rate * mp
         else:
             unknown.append(codec.label)
-    text = f"Estimate for {width}×{height}: about {seconds:.1f} s"
+    text = f"Estimate for {width}×{height}: about {duration(seconds)}"
     return text + (f" (not yet timed: {', '.join(unknown)})." if unknown else ".")
 
 
