@@ -15,8 +15,8 @@ from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
 from ui import compare
-from ui.common import (clear_on_failure, compare_controls, heavy, image_upload, load_example, param_component, steps, user_facing,
-                       wire_compare)
+from ui.common import (clear_on_failure, compare_controls, heavy, image_upload, load_example, param_component, steps,
+                       user_facing, wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),

@@ -201,7 +201,8 @@ def results_panel(views: gr.State, headers: list[str], table_label: str, files_l
         table = gr.Dataframe(headers=headers, interactive=False, label=table_label, wrap=True)
         left, right, view = compare_controls("|error| and FLIP entries are error maps against the reference")
         with gr.Accordion("All results side by side", open=False):
-            gallery = gr.Gallery(label="Results", columns=3, height="auto", format="png", object_fit="contain")  # captions whole
+            # height "auto": the grid grows with its images, so their captions are never cut off
+            gallery = gr.Gallery(label="Results", columns=3, height="auto", format="png", object_fit="contain")
         files = gr.File(label=files_label, file_count="multiple", interactive=False)
     wire_compare(views, left, right, view)
     # In the order the restore and upscale handlers return them.

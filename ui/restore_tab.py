@@ -14,8 +14,8 @@ from restoration.models import condition, restorers
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
-from ui.common import (clear_on_failure, heavy, image_upload, load_example, results_panel, self_ensemble_box, steps,
-                       user_facing)
+from ui.common import (clear_on_failure, heavy, image_upload, load_example, results_panel, self_ensemble_box,
+                       steps, user_facing)
 
 
 @user_facing

@@ -129,8 +129,9 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
     if perceptual:  # every codec row also gets the on-demand metrics
         seconds += sum(tasks[codeclib.get(name).name] for name in dict.fromkeys(codec_names or ())) * mp * \
             estimator.PERCEPTUAL_S_PER_MP
-    count = images * sum(tasks.values())
-    if executors.uses_pool(count, mp * sum(tasks.values())):
+    per_image = sum(tasks.values())
+    count = images * per_image
+    if executors.uses_pool(count, mp * per_image):
         seconds += executors.POOL_START_S
     return (f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(seconds)} here, from the "
             "timings of stored runs; rows already stored are reused.")

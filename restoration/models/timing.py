@@ -1,5 +1,6 @@
 """Seconds per input megapixel each model (or codec, by its name: encode + decode) took in this
-process (its latest runs), so a tab can say how long a run will take before it starts. Self-ensemble runs are kept apart (8x the work)."""
+process (its latest runs), so a tab can say how long a run will take before it starts.
+Self-ensemble runs are kept apart (8x the work)."""
 
 from __future__ import annotations
 

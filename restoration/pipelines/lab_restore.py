@@ -157,9 +157,9 @@ def restore_rows(run) -> list[list]:
         return values
 
     rows = [[r.model, round(r.seconds, 3), *cells(r.row(), "after"), r.extra.get("note", "")] for r in run.results]
-    first = run.results[0].row() if run.results else {}
-    if any(value is not None for value in cells(first, "before")):
-        rows.insert(0, [INPUT_ROW, None, *cells(first, "before"), ""])
+    given = cells(run.results[0].row() if run.results else {}, "before")  # the same input for every model
+    if any(value is not None for value in given):
+        rows.insert(0, [INPUT_ROW, None, *given, ""])
     width = len(restore_headers())
     rows += [[model, None] + [None] * (width - 3) + [f"no result: {why}"] for model, why in run.failures.items()]
     return rows
