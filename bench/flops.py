@@ -1,6 +1,6 @@
 """GFLOP of our networks at the sizes the issues quote, counted by torch.utils.flop_counter:
 
-    python bench/flops.py [--models subpixel-sr-x4,subpixel-ca-sr-x4,deeprecnet,deeprecnet-qa]
+    python bench/flops.py [--models subpixel-ca-sr-x4,deeprecnet-qa-codecs]
 
 x4/x2 upscalers on a 256x256 input (256^2 -> 1024^2 for x4), artifact and denoising models on a
 768x512 image. One multiply-add counts as 2 FLOPs (the counter's convention). Built from each
@@ -24,7 +24,6 @@ from restoration.models import architectures, restorers  # noqa: E402
 CONFIGS = {  # model id -> (architecture, config) for entries not trained yet
     "subpixel-ca-sr-x4": ("subpixel_sr", {"scale": 4, "width": 64, "blocks": 16, "attention": True}),
     "subpixel-ca-sr-x2": ("subpixel_sr", {"scale": 2, "width": 64, "blocks": 16, "attention": True}),
-    "deeprecnet-qa": ("deeprecnet", {"channels": [32, 64, 128, 192], "blocks": [1, 2, 2, 4], "conditioned": True}),
 }
 
 
@@ -43,8 +42,8 @@ def gflop(model_id: str) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="subpixel-sr-x4,subpixel-ca-sr-x4,subpixel-sr-x2,subpixel-ca-sr-x2,"
-                                             "deeprecnet,deeprecnet-qa,deeprecnet-qa-codecs")
+    parser.add_argument("--models", default="subpixel-ca-sr-x4,subpixel-ca-sr-x2,deeprecnet-qa-codecs,"
+                                             "deeprecnet-denoise")
     args = parser.parse_args()
     print("| model | input | GFLOP |\n|---|---|---|")
     for model_id in args.models.split(","):

@@ -49,8 +49,9 @@ def requests_mix(clean: Path, degraded: Path) -> list[tuple[str, str, tuple]]:
         ("compress webp 0.5 bpp", "/compress", (c, "webp", "{}", 0.5, None)),
         ("compress avif q40", "/compress", (c, "avif", '{"quality": 40}', None, None)),
         ("compress jpegxl q60", "/compress", (c, "jpegxl", '{"quality": 60}', None, None)),
-        ("restore deeprecnet+dncnn+bilateral", "/restore", (d, c, ["deeprecnet", "dncnn", "bilateral"], 0)),
-        ("upscale x2 bicubic+ne-sr", "/upscale", (c, 2, ["bicubic-x2", "ne-sr-x2"], False)),
+        ("restore deeprecnet-qa-codecs+dncnn+bilateral", "/restore",
+         (d, c, ["deeprecnet-qa-codecs", "dncnn", "bilateral"], 0)),
+        ("upscale x2 bicubic+sparse-sr", "/upscale", (c, 2, ["bicubic-x2", "sparse-sr-x2"], False)),
     ]
 
 

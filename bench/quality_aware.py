@@ -1,16 +1,17 @@
-"""Quality-aware artifact removal against the blind model, over the whole JPEG range and at equal
-size on the other codecs (issue 24):
+"""Quality-aware artifact removal told what it can know against the same model run blind, over the
+whole JPEG range and at equal size on the other codecs (issue 24):
 
     python bench/quality_aware.py [--limit N] [--reuse runs/old.jsonl] [--out docs/bench_quality_aware.md]
 
 Kodak24 compressed by Pillow's libjpeg (4:2:0) at q5 ... q95, then WebP, AVIF and JPEG 2000 at
-0.3 and 0.5 bpp. Each model runs as the app runs it (``pipelines.restore.restore_one``):
-`deeprecnet` (blind; passes its input through above q92) and `deeprecnet-qa` (told a JPEG's
-quality) given the file's bytes; the codec-aware `deeprecnet-qa-codecs` three ways: **told**
+0.3 and 0.5 bpp. The model runs as the app runs it (``pipelines.restore.restore_one``), the
+codec-aware `deeprecnet-qa-codecs` three ways: **told**
 the codec and the setting the size search chose (what the lab knows when it made the file),
 **file** the file's bytes alone (a JPEG's tables; another codec's file names only its codec),
 and **blind** (a PNG of the decoded pixels). RGB PSNR, mean over the images. ``--reuse`` takes
 the columns a JSON-lines log of an earlier run already has (the same rows), and runs the rest.
+The earlier columns of docs/bench_quality_aware*.md (`deeprecnet`, `deeprecnet-qa`) are models
+retired since (docs/models.md).
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ class Run(NamedTuple):
     self_ensemble: bool = False  # averaged over 8 flips/rotations (about 8x the time)
 
 
-RUNS = (Run("deeprecnet", "deeprecnet", "file"), Run("deeprecnet-qa", "deeprecnet-qa", "file"),
-        Run("codecs told", "deeprecnet-qa-codecs", "told"), Run("codecs file", "deeprecnet-qa-codecs", "file"),
+RUNS = (Run("codecs told", "deeprecnet-qa-codecs", "told"), Run("codecs file", "deeprecnet-qa-codecs", "file"),
         Run("codecs blind", "deeprecnet-qa-codecs", "blind"))
 ENSEMBLE_RUN = Run("codecs told +SE", "deeprecnet-qa-codecs", "told", self_ensemble=True)  # --self-ensemble
 

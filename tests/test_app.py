@@ -123,8 +123,7 @@ def test_restore_endpoint_is_told_the_codec_and_strength(client, chelsea_png):
     degraded, applied = client.predict(handle_file(str(chelsea_png)), "chain", "jpeg", 10, 0, 25, 1.0, 2,
                                        "avif:q=30", api_name="/degrade")
     assert applied["codec_file"] == "degraded.avif" and degraded.endswith(".png")
-    models = ["deeprecnet-qa-codecs", "deeprecnet-qa"]
+    models = ["deeprecnet-qa-codecs", "dncnn"]
     *_, note = client.predict(handle_file(degraded), None, models, 0, False, 30, "avif", api_name="/restore")
     assert "Codec of the input: AVIF" in note
     assert "deeprecnet-qa-codecs: told avif file, strength 30" in note
-    assert "deeprecnet-qa: ran blind: it knows the strength of jpeg files, not avif" in note

@@ -235,7 +235,7 @@ def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256
 
     image = write_image(astro256, "a.png")
     few = lab_bench.estimate([str(image)], False, ["jpeg"], "50", "", [], 0, [], db=tmp_path / "none.sqlite")
-    many = lab_bench.estimate([str(image)], False, ["jpeg", "webp"], "20,40,60", "", ["deeprecnet"], 0, [],
+    many = lab_bench.estimate([str(image)], False, ["jpeg", "webp"], "20,40,60", "", ["deeprecnet-qa-codecs"], 0, [],
                               db=tmp_path / "none.sqlite")
     assert few.startswith("1 tasks on 1 image(s) (0.066 MP)")
     assert many.startswith("12 tasks on 1 image(s)")  # 2 codecs x 3 qualities, each also restored

@@ -212,7 +212,7 @@ def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
 
     Image.fromarray(get_codec("webp").decode(webp)).save(png)
 
-    def run(path, *extra, model="deeprecnet-qa"):
+    def run(path, *extra, model="deeprecnet-qa-codecs"):
         out = tmp_path / f"out{len(extra)}{path.suffix}.png"
         assert cli.main(["restore", str(path), "--task", "jpeg", "--model", model, "--out", str(out),
                          "--json", *extra]) == 0
@@ -223,11 +223,9 @@ def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
     told, told_pixels = run(png, "--strength", "20")
     assert blind["note"] == restorers.UNTOLD and told["note"] == "told strength 20"
     assert not np.array_equal(blind_pixels, told_pixels)
-    from_file, _ = run(tmp_path / "in.webp")  # a JPEG-only network runs blind on a WebP file
-    assert from_file["note"] == "ran blind: it knows the strength of jpeg files, not webp"
-    # The shipped codec-aware model: the WebP file names its codec; the user adds the strength.
-    from_file, file_pixels = run(tmp_path / "in.webp", model="deeprecnet-qa-codecs")
-    told, told_pixels = run(png, "--input-codec", "webp", "--strength", "20", model="deeprecnet-qa-codecs")
+    # The WebP file names its codec; the user adds the strength.
+    from_file, file_pixels = run(tmp_path / "in.webp")
+    told, told_pixels = run(png, "--input-codec", "webp", "--strength", "20")
     assert from_file["note"] == "told webp file" and from_file["codec"] == "webp"
     assert told["note"] == "told webp file, strength 20" and not np.array_equal(file_pixels, told_pixels)
     with pytest.raises(SystemExit, match="2"):

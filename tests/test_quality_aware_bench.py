@@ -29,7 +29,7 @@ def test_columns_gain_and_reuse(tmp_path):
         Image.fromarray(im).save(tmp_path / "images" / f"im{k}.png")
     report, rows = run_bench(tmp_path, "--self-ensemble")
     assert "on images" in report and "(2 images;" in report
-    for label in ("deeprecnet", "deeprecnet-qa", "codecs told", "codecs file", "codecs blind", "codecs told +SE"):
+    for label in ("codecs told", "codecs file", "codecs blind", "codecs told +SE"):
         assert f" `{label}` |" in report
     (row,) = rows
     assert row["what"] == "jpeg q10" and row["codecs told"] > row["input"] + 0.5

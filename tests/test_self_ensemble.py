@@ -64,12 +64,12 @@ def test_ensemble_is_tiled_like_the_plain_path():
 
 def test_registry_applies_it_to_networks_only():
     image = skimage.data.astronaut()[:64, :96].copy()
-    assert restorers.get("deeprecnet").self_ensemble and not restorers.get("tv").self_ensemble
+    assert restorers.get("deeprecnet-qa-codecs").self_ensemble and not restorers.get("tv").self_ensemble
     classical = restorers.restore(image, "tv", sigma=10, self_ensemble=True)
     np.testing.assert_array_equal(classical.image, restorers.restore(image, "tv", sigma=10).image)
     assert "self_ensemble" not in classical.options
-    plain = evaluate.restore(image, "deeprecnet", image)
-    ensembled = evaluate.restore(image, "deeprecnet", image, self_ensemble=True)
+    plain = evaluate.restore(image, "deeprecnet-qa-codecs", image)
+    ensembled = evaluate.restore(image, "deeprecnet-qa-codecs", image, self_ensemble=True)
     assert ensembled.row()["self_ensemble"] is True and "self_ensemble" not in plain.row()
     assert np.abs(ensembled.image.astype(int) - plain.image).max() > 0
 

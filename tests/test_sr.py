@@ -336,12 +336,12 @@ def test_app_upscale_self_ensemble(client, hr_png):
     ignores it (the same pixels as without)."""
     from gradio_client import handle_file
 
-    gallery, table, files, *_ = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-sr-x2"], True,
+    gallery, table, files, *_ = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-ca-sr-x2"], True,
                                                True, api_name="/upscale")
     bicubic, network = table["data"]
-    assert network[0] == "subpixel-sr-x2" and network[3] > bicubic[3]
-    assert gallery[1]["caption"].startswith("subpixel-sr-x2 (self-ensemble)")
-    plain_files = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-sr-x2"], True,
+    assert network[0] == "subpixel-ca-sr-x2" and network[3] > bicubic[3]
+    assert gallery[1]["caption"].startswith("subpixel-ca-sr-x2 (self-ensemble)")
+    plain_files = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-ca-sr-x2"], True,
                                  api_name="/upscale")[2]
     np.testing.assert_array_equal(np.asarray(Image.open(files[0])), np.asarray(Image.open(plain_files[0])))
     assert np.abs(np.asarray(Image.open(files[1]), int) - np.asarray(Image.open(plain_files[1]))).max() > 0

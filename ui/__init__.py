@@ -11,11 +11,11 @@ import gradio as gr
 from restoration.pipelines import lab
 from starlette.middleware import Middleware
 
-from ui import codecs_tab, dashboards_tab, limits, restore_tab, sr_tab
+from ui import batch_tab, codecs_tab, dashboards_tab, limits, restore_tab, sr_tab
 from ui.common import atomic_image_cache
 
 TABS = (("Codec comparison", codecs_tab.build), ("Restoration", restore_tab.build),
-        ("Super-resolution", sr_tab.build), ("Dashboards", dashboards_tab.build))
+        ("Super-resolution", sr_tab.build), ("Batch", batch_tab.build), ("Dashboards", dashboards_tab.build))
 
 
 def build() -> gr.Blocks:

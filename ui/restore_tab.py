@@ -11,6 +11,7 @@ from restoration import codecs
 from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.models import condition, restorers
+from restoration.models.auto import AUTO
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
@@ -77,7 +78,8 @@ INPUT_CODECS = [("from the file", "")] + [(codecs.get(name).label, name) for nam
 
 def model_choices() -> list[tuple[str, str]]:
     """Every scale-1 model, its status in the label when it is not ready (a Hub model offline)."""
-    return [s.choice() for s in restorers.REGISTRY.values() if s.scale == 1]
+    specs = sorted((s for s in restorers.REGISTRY.values() if s.scale == 1), key=lambda s: s.source != "auto")
+    return [s.choice() for s in specs]
 
 
 def build(demo: gr.Blocks) -> None:
@@ -107,8 +109,10 @@ def build(demo: gr.Blocks) -> None:
                     deg_blur = gr.Slider(0, 5, value=1.0, step=0.1, label="Blur sigma (px)")
                     deg_factor = gr.Radio([2, 3, 4], value=2, label="Downscale")
                 add = gr.Button("Add step to chain", size="sm")
-            models = gr.Dropdown(model_choices(), value=[restorers.default_for("jpeg").id], multiselect=True,
-                                 label="Models (each runs on its own)")
+            models = gr.Dropdown(model_choices(), value=[AUTO], multiselect=True,
+                                 label="Models (each runs on its own)",
+                                 info="Auto reads the file and the pixels and runs the matching models in order; "
+                                      "add others to compare")
             run_restore = gr.Button("Restore", variant="primary")
             estimate_note = gr.Markdown()
             deg_info = gr.JSON(label="Degradation applied")

@@ -14,11 +14,13 @@ from ui.common import (clear_on_failure, heavy, image_upload, load_example, resu
 
 
 @user_facing
-def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0,
+def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0, restore="auto",
             progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
-    """Upscale one image with each chosen sr model (measured when the upload is taken as HR)."""
+    """Upscale one image with each chosen sr model (measured when the upload is taken as HR);
+    ``restore`` cleans a low-resolution upload first: auto, none or a restoration model id."""
     run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
-                              progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale)
+                              progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale,
+                              restore=restore or None)
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
     return (lab_sr.gallery(run), lab_sr.table(run), lab_sr.write_outputs(run), run.views,
@@ -59,6 +61,9 @@ def build(demo: gr.Blocks) -> None:
             # choices) takes x2 ones too; on load and on a scale change the page lists this scale's.
             sr_model_ids = gr.Dropdown(lab_sr.model_choices(2) + lab_sr.model_choices(4), multiselect=True,
                                        value=lab_sr.default_models(4), label="Models at this scale")
+            sr_restore = gr.Dropdown(lab_sr.restore_choices(), value="auto", label="Clean first",
+                                     info="Upscaling magnifies compression artifacts and noise: auto removes them "
+                                          "where it finds them (a high-resolution upload is never cleaned)")
             run_upscale = gr.Button("Upscale", variant="primary")
             estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
@@ -72,7 +77,8 @@ def build(demo: gr.Blocks) -> None:
     estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble]
     gr.on([sr_input.change, sr_model_ids.change, sr_from_hr.change, sr_ensemble.change], estimate, estimate_inputs,
           estimate_note, api_visibility="private", trigger_mode="always_last")
-    run = run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale],
+    run = run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale,
+                                      sr_restore],
                             outputs, api_name="upscale", **heavy())
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)

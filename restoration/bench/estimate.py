@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from restoration.bench import store as storelib
-from restoration.core import image as imagelib
+from restoration.codecs import reader
 
 DEFAULT_S_PER_MP = 0.5  # a codec or model no stored run has timed
 METRICS_S_PER_MP = 0.15  # PSNR, SSIM, MS-SSIM of one row (measured: ~45 ms for 768x512)
@@ -43,11 +43,11 @@ def megapixels(paths, use_examples: bool) -> tuple[int, float]:
         if path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 for member in archive.infolist():
-                    if Path(member.filename).suffix.lower() in imagelib.IMAGE_EXTENSIONS:
+                    if Path(member.filename).suffix.lower() in reader.extensions():
                         with archive.open(member) as handle:
-                            sizes.append(imagelib.header_size(handle.read(1 << 16), name=member.filename))
+                            sizes.append(reader.header_size(handle.read(1 << 16), name=member.filename))
         elif path.is_file():
-            sizes.append(imagelib.file_header_size(path))
+            sizes.append(reader.file_header_size(path))
     if use_examples:
         sizes += _example_sizes()
     return len(sizes), sum(w * h for w, h in sizes) / 1e6

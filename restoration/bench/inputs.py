@@ -1,4 +1,5 @@
-"""The images a benchmark runs on: folders, image files, zip archives, or the built-in examples.
+"""The images a benchmark runs on: folders, image files, zip archives, or the built-in examples,
+each read through the input door (``codecs.reader``: every format the codecs read).
 
 Each image is loaded once into the canonical form and identified by the sha256 of its pixels
 (and shape), so a stored row is reused whatever the file is called or however it was packed.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restoration.core import image as imagelib
+from restoration.codecs import reader
 from restoration.core.errors import UserInputError
 
 MAX_ZIP_MEMBERS = 2000
@@ -62,10 +63,10 @@ def read_member(archive: str, member: str) -> np.ndarray:
     """One zip member (or, with ``member`` "", the file itself), decoded; the last one is kept: a
     benchmark's tasks come grouped by image."""
     if not member:
-        image = imagelib.load(archive, name=Path(archive).name)
+        image = reader.load(archive, name=Path(archive).name)
     else:
         with zipfile.ZipFile(archive) as handle:
-            image = imagelib.load(handle.read(member), name=member)
+            image = reader.load(handle.read(member), name=member)
     image.setflags(write=False)
     return image
 
@@ -92,7 +93,7 @@ def _from_zip(path: Path) -> list[BenchImage]:
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
                    and not Path(m.filename).name.startswith(".")
-                   and Path(m.filename).suffix.lower() in imagelib.IMAGE_EXTENSIONS]
+                   and Path(m.filename).suffix.lower() in reader.extensions()]
         if not members:
             raise UserInputError(f"{path.name}: the zip archive holds no image files")
         if len(members) > MAX_ZIP_MEMBERS:
@@ -103,7 +104,7 @@ def _from_zip(path: Path) -> list[BenchImage]:
         _check_total_pixels(path, archive, members)
         found = []
         for member in sorted(members, key=lambda m: m.filename):  # one decoded at a time, then released
-            image = imagelib.load(archive.read(member), name=f"{path.name}:{member.filename}")
+            image = reader.load(archive.read(member), name=f"{path.name}:{member.filename}")
             found.append(make(Path(member.filename).stem, path.stem, image, (str(path), member.filename)))
             del image
     return found
@@ -116,7 +117,7 @@ def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
     for member in members:
         with archive.open(member) as handle:
             head = handle.read(1 << 16)
-        width, height = imagelib.header_size(head, name=f"{path.name}:{member.filename}")
+        width, height = reader.header_size(head, name=f"{path.name}:{member.filename}")
         total += width * height
         if total > MAX_TOTAL_PIXELS:
             raise UserInputError(f"{path.name}: its images hold more than {MAX_TOTAL_PIXELS:,} pixels in all "
@@ -126,7 +127,7 @@ def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
 
 def _load_file(path: Path, dataset: str | None) -> BenchImage:
     """A file's image: decoded here to hash and measure it, then released (read again when run)."""
-    image = imagelib.load(path, name=path.name)  # a message names the file, not the server's folder
+    image = reader.load(path, name=path.name)  # a message names the file, not the server's folder
     return make(path.stem, dataset or path.parent.name or "images", image, (str(path), ""))
 
 
@@ -139,7 +140,7 @@ def collect(paths=(), examples: bool = False, dataset: str | None = None) -> lis
         if path.is_file() and path.suffix.lower() == ".zip":
             loaded.extend(_from_zip(path))
         elif path.is_dir():
-            loaded.extend(_load_file(p, path.name) for p in imagelib.list_images([path]))
+            loaded.extend(_load_file(p, path.name) for p in reader.list_images([path]))
         elif path.is_file():
             loaded.append(_load_file(path, dataset))
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from restoration.core import budget
-from restoration.core import image as imagelib
+from restoration.codecs import reader
 from restoration.core import scratch
 from restoration.bench import store as storelib
 from restoration.core.errors import UserInputError
@@ -155,7 +155,7 @@ def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int 
     if not image_path or not model_ids:
         return ""
     try:
-        width, height = imagelib.file_header_size(image_path)
+        width, height = reader.file_header_size(image_path)
     except (OSError, UserInputError):
         return ""
     mp = width * height / 1e6 / (scale * scale)
@@ -186,7 +186,7 @@ def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool,
     if not image_path or not codec_names:
         return ""
     try:
-        width, height = imagelib.file_header_size(image_path)
+        width, height = reader.file_header_size(image_path)
     except (OSError, UserInputError):
         return ""
     mp, stored = width * height / 1e6, estimator.timings(str(dashboard_source(db)[0]))

@@ -11,12 +11,12 @@ import json
 import sys
 from pathlib import Path
 
+from restoration.cli import batch as cli_batch
 from restoration.cli import bench as cli_bench
 from restoration.cli import restoring
-from restoration.cli.output import Printer, list_images, write_bytes
+from restoration.cli.output import Printer, list_images, read_input, write_bytes
 from restoration import codecs as codeclib
 from restoration.pipelines import equal_quality, evaluate
-from restoration.core import image as imagelib
 from restoration import metrics as metriclib
 from restoration.core.errors import UserInputError
 
@@ -81,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     restoring.add_parsers(sub)  # models, degrade, restore, upscale
     cli_bench.add_parsers(sub)  # bench, report
+    cli_batch.add_parsers(sub)  # batch
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.skipped = []  # a folder's files that are not images (see list_images)
+    args.notes = []  # what reading an input converted (see read_input)
     try:
         code = COMMANDS[args.command](args)
     except UserInputError as exc:
@@ -97,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    for path in args.skipped:  # after the run, so that an error stays the one line on stderr
+    for note in args.notes:  # after the run, so that an error stays the one line on stderr
+        print(f"note: {note}", file=sys.stderr)
+    for path in args.skipped:
         print(f"skipped {path}: not an image file", file=sys.stderr)
     return code
 
@@ -173,7 +177,7 @@ def cmd_compress(args) -> int:
     printer = Printer(args.json)
     names = metriclib.names(on_demand=args.perceptual)
     for path in paths:
-        image = imagelib.load(path)
+        image = read_input(args, path).image
         results = []
         for codec in codecs:
             result = (equal_quality.search(image, codec, target, own[codec.name], names)
@@ -198,7 +202,7 @@ def cmd_sweep(args) -> int:
     paths = list_images(args, args.images)
     printer = Printer(args.json)
     for path in paths:
-        image = imagelib.load(path)
+        image = read_input(args, path).image
         for _, result in evaluate.run_sweep({str(path): image}, plan, metriclib.names(on_demand=args.perceptual)):
             printer.emit({"image": str(path), **result.row()})
     return 0
@@ -208,6 +212,7 @@ COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compre
             "models": restoring.cmd_models, "degrade": restoring.cmd_degrade, "restore": restoring.cmd_restore,
             "upscale": restoring.cmd_upscale}
 COMMANDS.update(cli_bench.COMMANDS)
+COMMANDS.update(cli_batch.COMMANDS)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
+from restoration.codecs import output as outputlib
+from restoration.codecs import reader
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 
@@ -15,9 +17,45 @@ TABLE_COLUMNS = ("bytes", *metriclib.names())  # every metric of the table compu
 
 
 def list_images(args, paths) -> list[Path]:
-    """The images named or in the folders given; a folder's other files are skipped, and ``main``
-    names each on stderr once the command has run."""
-    return imagelib.list_images(paths, on_skip=args.skipped.append)
+    """The images named or in the folders given (a folder's by the extensions of the formats the
+    input door reads); a folder's other files are skipped, and ``main`` names each on stderr once
+    the command has run."""
+    return reader.list_images(paths, on_skip=args.skipped.append)
+
+
+def read_input(args, path) -> reader.Input:
+    """An input image through the input door (``codecs.reader``); what reading converted (16 bits,
+    grey, transparency, ...) ``main`` says on stderr as one ``note:`` line per file once the command
+    has run (so that an error stays the one line on stderr)."""
+    source = reader.read(path, name=str(path))
+    if source.note:
+        args.notes.append(f"{path}: {source.note}")
+    return source
+
+
+def add_output_format(parser) -> None:
+    parser.add_argument("--out-format", metavar="FORMAT",
+                        help="the results' format: png (the default), webp or jpegxl (lossless), or a codec at a "
+                             "setting, e.g. avif:q=60, jpeg:q=90, webp:q=80, jpegxl:distance=1 (--out's extension "
+                             "chooses it too: .webp and .jxl lossless)")
+
+
+def output_format(args) -> outputlib.OutputFormat:
+    """``--out-format``, else ``--out``'s extension, else PNG; checked before any image is read."""
+    chosen = outputlib.parse_format(args.out_format) if getattr(args, "out_format", None) else None
+    if args.out is None:
+        return chosen or outputlib.parse_format(outputlib.DEFAULT)
+    named = outputlib.format_for_path(args.out)
+    if chosen is not None and not outputlib.same_file_type(chosen, named):
+        raise UserInputError(f"--out {args.out.name} names a {named.extension} file but --out-format "
+                             f"{args.out_format} writes {chosen.extension}; name it {args.out.stem}{chosen.extension}")
+    return chosen or named
+
+
+def write_result(image, destination: Path, fmt: outputlib.OutputFormat) -> None:
+    """A result in the chosen format (encoded first, so a codec's refusal writes nothing)."""
+    data, _ = outputlib.encode_result(image, fmt)
+    write_bytes(data, destination)
 
 
 class Printer:
@@ -54,7 +92,10 @@ def cell(value) -> str:
 def output_path(args, path: Path, paths: list, suffix: str, extension: str = ".png") -> Path:
     if args.out and len(paths) > 1:
         raise UserInputError("--out takes one input image; use --out-dir for several")
-    return args.out or args.out_dir / f"{path.stem}_{suffix}{extension}"
+    # An uploaded model's id ("user:<sha256[:12]>") names files as "user-<sha256[:12]>": no colon on Windows.
+    # Inputs that share a stem (photo.jpg, photo.png) keep their own extension in the name.
+    stem = path.stem if sum(Path(p).stem == path.stem for p in paths) < 2 else f"{path.stem}_{path.suffix.lstrip('.')}"
+    return args.out or args.out_dir / f"{stem}_{suffix.replace(':', '-')}{extension}"
 
 
 def write_bytes(data: bytes, destination: Path) -> None:

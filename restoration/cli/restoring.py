@@ -7,10 +7,11 @@ import sys
 
 from pathlib import Path
 
-from restoration.cli.output import Printer, list_images, output_path, write_bytes, write_png
-from restoration.core import image as imagelib
+from restoration.cli.output import (Printer, add_output_format, list_images, output_format, output_path, read_input,
+                                    write_bytes, write_result)
 from restoration.core.errors import UserInputError
 from restoration.models import condition
+from restoration.models.auto import AUTO
 
 
 def _tasks():
@@ -42,8 +43,11 @@ def add_parsers(sub) -> None:
     out.add_argument("--out-dir", type=Path, help="output folder")
     p = sub.add_parser("restore", help="restore images with a model")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--task", choices=_tasks(), required=True)
-    p.add_argument("--model", help="model id (default: the task's best shipped model)")
+    p.add_argument("--task", choices=("auto", *_tasks()),
+                   help="what to restore; auto (the default without --model): read the file and the pixels, "
+                        "then run the matching models in order, saying why")
+    p.add_argument("--model", help="model id (default: the task's best shipped model; auto: chosen from the image)")
+    add_model_file(p)
     p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
     p.add_argument("--strength", type=float, metavar="QUALITY",
                    help="quality-aware models: the JPEG quality (1-100) to restore as, instead of the one read "
@@ -54,22 +58,31 @@ def add_parsers(sub) -> None:
     add_self_ensemble(p)
     p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
     out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
+    out.add_argument("--out", type=Path, help="output file (one input image only); its extension chooses the format: "
+                                              ".png, .webp and .jxl lossless, .jpg, .avif, ... at --out-format's setting")
     out.add_argument("--out-dir", type=Path, help="output folder")
+    add_output_format(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p = sub.add_parser("upscale", help="super-resolve images; measure them by the standard SR protocol")
     p.add_argument("images", nargs="+", help="low-resolution images or folders (high-resolution with --from-hr)")
-    p.add_argument("--scale", type=int, choices=(2, 4), required=True)
+    p.add_argument("--scale", type=int, choices=(2, 4), help="2 or 4 (with --model-file: the file's own scale)")
     p.add_argument("--model", help="sr model id (default: the best ready one at this scale)")
+    add_model_file(p)
     p.add_argument("--outscale", type=float, help="resize the result to this many times the input (Lanczos)")
+    p.add_argument("--restore", metavar="auto|none|MODEL",
+                   help="clean the input before upscaling: auto (the default) removes noise and compression "
+                        "artifacts where it finds them, a restoration model id runs that model, none upscales "
+                        "as it is (the default with --from-hr)")
     add_self_ensemble(p)
     ref = p.add_mutually_exclusive_group()
     ref.add_argument("--ref", nargs="+", help="high-resolution references or folder, in the same order")
     ref.add_argument("--from-hr", action="store_true",
                      help="the images are high-resolution: make LR by MATLAB bicubic, upscale, measure")
     out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output PNG (one input image only)")
+    out.add_argument("--out", type=Path, help="output file (one input image only); its extension chooses the format: "
+                                              ".png, .webp and .jxl lossless, .jpg, .avif, ... at --out-format's setting")
     out.add_argument("--out-dir", type=Path, help="output folder")
+    add_output_format(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
 
 
@@ -116,7 +129,7 @@ def cmd_degrade(args) -> int:
     suffix = "_".join(step.text().replace(":", "").replace(";", "_").replace("=", "") for step in chain.steps)
     paths = list_images(args, args.images)
     for path in paths:
-        result = degrade.apply(imagelib.load(path), chain)
+        result = degrade.apply(read_input(args, path).image, chain)
         destination = output_path(args, path, paths, suffix, result.extension)
         if SAME_FORMAT.get(destination.suffix.lower(), destination.suffix.lower()) != result.extension:
             raise UserInputError(f"this chain writes {result.extension} bytes (its last step: "
@@ -132,13 +145,39 @@ def add_self_ensemble(parser) -> None:
                         help="networks: average the 8 flips/rotations (8x the time, a little more fidelity)")
 
 
+def add_model_file(parser) -> None:
+    parser.add_argument("--model-file", type=Path, metavar="FILE",
+                        help="your own model: a .safetensors, .pth or .pt file whose architecture spandrel "
+                             "recognises (weights only: pickled code is refused; RESTORATION_MAX_MODEL_MB caps "
+                             "its size)")
+
+
+def model_file(args, task: str | None = None, scale: int | None = None):
+    """``--model-file``: the file inspected (one line when refused), checked against the command,
+    and described on stderr ("model: SwinIR x2, 0.9M parameters, sha256 1a2b3c4d…") before it runs."""
+    from restoration.models import user_model
+
+    if args.model:
+        raise UserInputError("give --model or --model-file, not both")
+    uploaded = user_model.inspect(args.model_file)
+    uploaded.require(task=task, scale=scale)
+    print(f"model: {uploaded.describe()}", file=sys.stderr, flush=True)
+    return uploaded
+
+
 def cmd_restore(args) -> int:
     from restoration.models import restorers
     from restoration.pipelines import restore as restorelib
 
-    model = restorers.get(args.model) if args.model else restorers.default_for(args.task)
-    if args.task not in model.tasks:
-        raise UserInputError(f"model {model.id} does not do {args.task} (it does {', '.join(model.tasks)})")
+    if args.model_file:  # run as a registered model, under its id "user:<sha256[:12]>"
+        args.model = model_file(args, task=args.task, scale=1).id
+    task = args.task or ("auto" if not args.model else None)
+    model = restorers.get(args.model) if args.model else (
+        restorers.get(AUTO) if task == "auto" else restorers.default_for(task))
+    task = task or model.tasks[0]
+    if task != "auto" and task not in model.tasks:
+        raise UserInputError(f"model {model.id} does not do {task} (it does {', '.join(model.tasks)})")
+    fmt = output_format(args)
     paths = list_images(args, args.images)
     refs = list_images(args, args.ref) if args.ref else None
     if refs is not None and len(refs) != len(paths):
@@ -152,49 +191,60 @@ def cmd_restore(args) -> int:
     if args.self_ensemble:
         options["self_ensemble"] = True
     for i, path in enumerate(paths):
-        data = path.read_bytes()
-        degraded = imagelib.load(data, name=str(path))
-        reference = imagelib.load(refs[i]) if refs else None
+        source = read_input(args, path)  # the input door: any format the codecs read, a note on what was converted
+        data, degraded = source.data, source.image
+        reference = read_input(args, refs[i]).image if refs else None
         warnings = restorelib.check_reference(reference, degraded)
         for warning in warnings:
             print(f"warning: {path.name}: {warning}", file=sys.stderr)
         hint = restorelib.quality_hint(data)
         result = restorelib.restore_one(degraded, model.id, reference, data=data, jpeg_quality=hint, **options)
-        destination = output_path(args, path, paths, model.id)
-        write_png(result.image, destination)
-        row = {"image": str(path), **result.row(), "task": args.task, "file": str(destination),
+        destination = output_path(args, path, paths, model.id, fmt.extension)
+        write_result(result.image, destination, fmt)
+        row = {"image": str(path), **result.row(), "task": task, "file": str(destination),
                "jpeg_quality": hint, **({"warnings": warnings} if warnings else {})}
         if printer:
             printer.emit(row)
         else:
             gain = f" PSNR {row['psnr_before']:.2f} -> {row['psnr_after']:.2f} dB" if "psnr_before" in row else ""
-            print(f"{path.name}: {model.id} {row['seconds']:.2f} s{gain} -> {destination}")
+            note = f" ({row['note']})" if row.get("note") else ""
+            print(f"{path.name}: {model.id} {row['seconds']:.2f} s{gain}{note} -> {destination}")
     return 0
 
 
 def cmd_upscale(args) -> int:
     from restoration.pipelines import sr
 
+    if args.model_file:  # its scale is the file's; a different --scale is refused
+        uploaded = model_file(args, task="sr", scale=args.scale)
+        args.model, args.scale = uploaded.id, uploaded.scale
+    elif args.scale is None:
+        raise UserInputError("give --scale (2 or 4), or --model-file (whose scale is the file's)")
     model = sr.check_model(args.model, args.scale) if args.model else sr.default_model(args.scale)
     outscale = sr.check_outscale(args.outscale, args.from_hr or bool(args.ref))
+    restore_choice = args.restore or (sr.NO_RESTORE if args.from_hr else AUTO)
+    fmt = output_format(args)
     paths = list_images(args, args.images)
     refs = list_images(args, args.ref) if args.ref else None
     if refs is not None and len(refs) != len(paths):
         raise UserInputError(f"{len(paths)} images but {len(refs)} references")
     for i, path in enumerate(paths):
-        destination = output_path(args, path, paths, model)
-        image = imagelib.load(path)
+        destination = output_path(args, path, paths, model, fmt.extension)
+        source = read_input(args, path)
+        image = source.image
         if args.from_hr:
-            reference_path = path
+            reference_path, reference = path, source
             hr, lr = sr.make_lr(image, args.scale)
         else:
             reference_path = refs[i] if refs else None
-            lr, hr = image, imagelib.load(reference_path) if reference_path else None
-        grey = reference_path is not None and sr.is_grey_file(reference_path)
-        result = sr.run(lr, model, args.scale, hr, grey=grey, self_ensemble=args.self_ensemble)
+            reference = read_input(args, reference_path) if reference_path else None
+            lr, hr = image, reference.image if reference else None
+        grey = reference is not None and reference.grey  # a grey file is measured on grey, not Y
+        cleaned = sr.clean_first(lr, restore_choice, None if args.from_hr else source.data)
+        result = sr.run(lr, model, args.scale, hr, grey=grey, cleaned=cleaned, self_ensemble=args.self_ensemble)
         if outscale:
             result.image = sr.to_outscale(result.image, lr.shape, outscale)
-        write_png(result.image, destination)
+        write_result(result.image, destination, fmt)
         row = {"image": str(path), **result.row(), "from_hr": args.from_hr,
                "reference": None if reference_path is None else str(reference_path), "file": str(destination)}
         if args.json:
@@ -203,6 +253,7 @@ def cmd_upscale(args) -> int:
         measured = "" if result.metrics is None else (
             f", Y-PSNR {result.metrics['psnr_y']:.2f} dB (bicubic {result.baseline['psnr_y']:.2f}),"
             f" SSIM-Y {result.metrics['ssim_y']:.4f}")
+        cleaned_note = f" ({cleaned.note})" if cleaned.note else ""
         print(f"{path.name}: {model} {lr.shape[1]}x{lr.shape[0]} -> {row['width']}x{row['height']} "
-              f"in {result.seconds:.3f} s{measured} -> {destination}", flush=True)
+              f"in {result.seconds + cleaned.seconds:.3f} s{measured}{cleaned_note} -> {destination}", flush=True)
     return 0

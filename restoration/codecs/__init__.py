@@ -7,6 +7,8 @@ search move; ``encode_to_size`` finds the best setting that fits a byte budget.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from restoration.codecs.base import Codec, CodecError, Encoded, Knob, Param, Target
@@ -26,6 +28,9 @@ class LearnedCodec(Codec):
     params = (Param("quality", int, 3, 1, 5, help="rate point, 1 = smallest file"),)
     knob = Knob("quality", True, (1, 2, 3, 4, 5))
     module, model_id, magic = "learned", "neural-codec", b"RL"
+    # The stream header learned.HEADER writes (magic, version, rate point, height, width), read here
+    # without importing torch so that the input door can size a file before decoding it.
+    header = struct.Struct(">2sBBHH")
 
     def _model(self):
         from restoration.codecs import hyperprior, learned  # torch loads here, on first use
@@ -43,6 +48,12 @@ class LearnedCodec(Codec):
 
     def recognizes(self, data: bytes) -> bool:
         return data[:2] == self.magic
+
+    def header_size(self, data: bytes) -> tuple[int, int] | None:
+        if len(data) < self.header.size or not self.recognizes(data):
+            raise CodecError(f"not a {self.label} stream (its header is cut short)")
+        _, _, _, height, width = self.header.unpack_from(data)
+        return width, height
 
     def weights_sha256(self) -> str | None:
         return manifestlib.section("codecs").get(self.model_id, {}).get("sha256")

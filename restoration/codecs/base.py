@@ -179,6 +179,11 @@ class Codec:
             raise CodecError(f"{self.name} could not decode these bytes: {exc}") from None
         return imagelib.from_pil(pil)
 
+    def header_size(self, data: bytes) -> tuple[int, int] | None:
+        """(width, height) from this codec's stream header without decoding, when Pillow cannot read
+        its files (the learned codecs); None for a Pillow format (its plugin reads the header)."""
+        return None
+
     def recognizes(self, data: bytes) -> bool:
         """Whether these bytes are this codec's stream (by magic number)."""
         try:

@@ -11,6 +11,8 @@ Choices, stated once:
 - Only the first frame of an animated file is used.
 - A pixel-count limit guards against decompression bombs; it is checked from the header,
   before any pixel is decoded.
+- ``decode`` also says in one line what of this was done to a file (``conversion_note``), so an
+  input door (``codecs.reader``) can tell the person; ``load`` keeps the array only.
 """
 
 from __future__ import annotations
@@ -19,23 +21,37 @@ import io
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from restoration.core import plugins  # noqa: F401  registers the AVIF and JPEG XL plugins
+from restoration.core import plugins  # registers the AVIF, JPEG XL and HEIF plugins
 from restoration.core.errors import UserInputError
 
 MAX_PIXELS = int(os.environ.get("RESTORATION_MAX_PIXELS", 40_000_000))
-# The decoders the lab opens: the formats it lists (its codecs' and the common lossless ones).
-# Pillow would also open EPS (through Ghostscript, a known code-execution risk), PSD, FITS, ...
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "JXL", "JPEG2000", "GIF", "BMP", "TIFF", "PPM", "TGA", "QOI")
+# Lossless files people have that no codec of the lab writes: the input door (codecs.reader)
+# accepts these beside every format its codec registry decodes.
+CONTAINER_FORMATS = ("GIF", "BMP", "TIFF", "PPM", "TGA", "QOI")
+# The decoders a plain ``load`` opens: the codecs' formats and the containers (the input door
+# computes its own list from the registry). Pillow would also open EPS (through Ghostscript, a
+# known code-execution risk), PSD, FITS, ...
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "JXL", "JPEG2000", *(("HEIF",) if plugins.HEIF else ()),
+                    *CONTAINER_FORMATS)
 IMAGE_EXTENSIONS = {
     ".png", ".jpg", ".jpeg", ".webp", ".avif", ".jxl", ".jp2", ".j2k", ".bmp", ".tif",
-    ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga", ".heic",
+    ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga", ".heic", ".heif",
 }
+# The smallest side the input door accepts (docs/deploy.md): below it codec blocks, SSIM windows
+# and network tiles have nothing to work on. Plain ``load`` takes any size (internal steps, such
+# as a downscale, may make smaller images).
+MIN_SIDE = 8
+# Pillow modes that hold one channel (and alpha): such a file is grey, coded here as RGB.
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_DEEP_MODES = {"I": "16-bit", "I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit",
+               "F": "32-bit float"}  # mode "I" is read as 16-bit range (value / 257), see from_pil
 
 
 class ImageError(UserInputError):
@@ -50,6 +66,12 @@ def load(source, *, max_pixels: int | None = None, name: str | None = None) -> n
         return from_array(source, max_pixels=limit)
     if isinstance(source, Image.Image):
         return from_pil(source, max_pixels=limit)
+    data, name = source_bytes(source, name)
+    return _decode(data, name=name, max_pixels=limit)
+
+
+def source_bytes(source, name: str | None = None) -> tuple[bytes, str]:
+    """The bytes of a path, bytes or file object, and what messages call it (``load``'s rules)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = name or str(path)
@@ -57,15 +79,33 @@ def load(source, *, max_pixels: int | None = None, name: str | None = None) -> n
             raise ImageError(f"{name}: is a folder, not an image file")
         if not path.is_file():
             raise ImageError(f"{name}: no such file")
-        return _decode(path.read_bytes(), name=name, max_pixels=limit)
+        return path.read_bytes(), name
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode(bytes(source), name=name or "image data", max_pixels=limit)
+        return bytes(source), name or "image data"
     if hasattr(source, "read"):
-        return _decode(source.read(), name=name or getattr(source, "name", "image data"), max_pixels=limit)
+        return source.read(), name or getattr(source, "name", "image data")
     raise ImageError(f"cannot load an image from a {type(source).__name__}")
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A file's canonical image, with what loading changed in it and whether it stored grey."""
+
+    image: np.ndarray
+    note: str | None = None  # one line, e.g. "16-bit PNG: converted to 8 bits per channel"
+    grey: bool = False  # the file stores one channel (SR measures such an image on grey, not Y)
+
+
 def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
+    return decode(data, name=name, max_pixels=max_pixels).image
+
+
+def decode(data: bytes, *, name: str = "image data", max_pixels: int | None = None,
+           formats: tuple[str, ...] = ACCEPTED_FORMATS, min_side: int = 1, also: tuple[str, ...] = ()) -> Decoded:
+    """Bytes of a file in one of ``formats`` (Pillow format names) -> the canonical image and the
+    note saying what was converted. A side under ``min_side`` is refused from the header. ``also``:
+    formats the caller decodes itself, named with ``formats`` when a file is none of them."""
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     if not data:
         raise ImageError(f"{name}: the file is empty")
     if data[:4] == b"PK\x03\x04":
@@ -74,7 +114,7 @@ def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
         # Pillow's own bomb check would only warn below 2x its limit; ours is checked below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            pil = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            pil = Image.open(io.BytesIO(data), formats=formats)
         except Image.DecompressionBombError as exc:
             # Pillow's own limit (far above ours) tripped on the header: report it as ours.
             declared = re.search(r"\((\d+) pixels\)", str(exc))
@@ -82,26 +122,74 @@ def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
             raise ImageError(f"{name}: its header declares {count}; the limit is {max_pixels:,} "
                              "(RESTORATION_MAX_PIXELS)") from None
         except UnidentifiedImageError:
-            raise ImageError(f"{name}: not a recognised image format (accepted: {', '.join(ACCEPTED_FORMATS)})") from None
+            accepted = ", ".join((*formats, *also))
+            raise ImageError(f"{name}: not a recognised image format (accepted: {accepted})") from None
         except (OSError, SyntaxError, ValueError) as exc:  # a header cut short, e.g. "Truncated File Read"
             raise ImageError(f"{name}: the image data is truncated or corrupt ({exc})") from None
-        _check_size(pil.width, pil.height, max_pixels, name)
+        check_size(pil.width, pil.height, max_pixels, name, min_side)
+        depth = bit_depth(pil)  # from the undecoded tiles: Pillow reduces a 16-bit RGB PNG to 8 bits
         try:
             pil.load()
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise ImageError(f"{name}: the image data is truncated or corrupt ({exc})") from None
-    return from_pil(pil, max_pixels=max_pixels)
+        note = conversion_note(pil, depth)
+    return Decoded(from_pil(pil, max_pixels=max_pixels), note, pil.mode in GREY_MODES)
 
 
-def header_size(data: bytes, *, name: str = "image") -> tuple[int, int]:
+def bit_depth(pil: Image.Image) -> str | None:
+    """"16-bit" or "32-bit float" when the file holds more than 8 bits per channel, else None.
+    Read it before ``load()``: the tiles that say a 16-bit RGB PNG's depth are gone afterwards."""
+    if pil.mode in _DEEP_MODES:
+        return _DEEP_MODES[pil.mode]
+    for tile in getattr(pil, "tile", None) or ():
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else ""
+        if isinstance(rawmode, str) and ";16" in rawmode:  # "RGB;16B", "RGBA;16N", "LA;16B"
+            return "16-bit"
+    return None
+
+
+def conversion_note(pil: Image.Image, depth: str | None = None) -> str | None:
+    """One line saying what loading ``pil`` into 8-bit RGB changes beyond decoding it (its depth,
+    grey coded as RGB, CMYK, transparency composited over white, frames dropped), or None when
+    nothing is lost or reinterpreted. ``depth``: ``bit_depth`` read before ``pil`` was loaded."""
+    depth = depth or bit_depth(pil)
+    kind, mode, parts = pil.format or "image", pil.mode, []
+    grey = mode in GREY_MODES
+    if depth:
+        parts.append(f"{depth} grey {kind}: converted to 8-bit RGB" if grey
+                     else f"{depth} {kind}: converted to 8 bits per channel")
+    elif grey:
+        parts.append("grey image: coded as RGB")
+    elif mode not in ("RGB", "RGBA", "RGBa", "P", "PA"):
+        parts.append(f"{mode} {kind}: converted to RGB")  # CMYK, YCbCr, LAB, ...
+    if _has_transparency(pil):
+        parts.append("transparency composited over white")
+    frames = getattr(pil, "n_frames", 1)
+    if frames > 1:
+        parts.append(f"the first of its {frames} frames used")
+    return "; ".join(parts) or None
+
+
+def _has_transparency(pil: Image.Image) -> bool:
+    """Whether some pixel is not opaque (an alpha channel that is all 255 changes nothing)."""
+    if "transparency" in pil.info:
+        return True
+    if pil.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        return pil.getchannel("A").getextrema()[0] < 255
+    return False
+
+
+def header_size(data: bytes, *, name: str = "image",
+                formats: tuple[str, ...] = ACCEPTED_FORMATS) -> tuple[int, int]:
     """(width, height) from the start of an image file, without decoding its pixels."""
     try:
-        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as pil:
+        with Image.open(io.BytesIO(data), formats=formats) as pil:
             return pil.width, pil.height
     except Image.DecompressionBombError:
         return 1 << 20, 1 << 20  # more than any budget: the caller refuses it
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ImageError(f"{name}: not a recognised image format (accepted: {', '.join(ACCEPTED_FORMATS)})") from None
+        raise ImageError(f"{name}: not a recognised image format (accepted: {', '.join(formats)})") from None
 
 
 def file_header_size(path, *, name: str | None = None) -> tuple[int, int]:
@@ -110,9 +198,14 @@ def file_header_size(path, *, name: str | None = None) -> tuple[int, int]:
         return header_size(handle.read(1 << 16), name=name or Path(path).name)
 
 
-def _check_size(width: int, height: int, max_pixels: int, name: str = "image") -> None:
+def check_size(width: int, height: int, max_pixels: int = MAX_PIXELS, name: str = "image",
+               min_side: int = 1) -> None:
+    """Refuse, in one line naming the image, no pixels, a side under ``min_side`` px (the input
+    door's ``MIN_SIDE``) or more than ``max_pixels``."""
     if width < 1 or height < 1:
         raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
+    if min(width, height) < min_side:
+        raise ImageError(f"{name}: {width}x{height} is too small; each side needs at least {min_side} px")
     if width * height > max_pixels:
         raise ImageError(
             f"{name}: {width}x{height} is {width * height:,} pixels; "
@@ -122,7 +215,7 @@ def _check_size(width: int, height: int, max_pixels: int, name: str = "image") -
 
 def from_pil(pil: Image.Image, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Convert any PIL image (any mode, any orientation tag) to the canonical form."""
-    _check_size(pil.width, pil.height, max_pixels)
+    check_size(pil.width, pil.height, max_pixels)
     if getattr(pil, "n_frames", 1) > 1:
         pil.seek(0)
     pil = ImageOps.exif_transpose(pil)
@@ -149,7 +242,7 @@ def from_array(
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ImageError(f"expected an HxW, HxWx3 or HxWx4 array, got shape {array.shape}")
-    _check_size(array.shape[1], array.shape[0], max_pixels)
+    check_size(array.shape[1], array.shape[0], max_pixels)
     array = _to_uint8(array, high_range=high_range)
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
@@ -195,16 +288,17 @@ def from_float(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def list_images(paths, on_skip: Callable[[Path], None] | None = None) -> list[Path]:
+def list_images(paths, on_skip: Callable[[Path], None] | None = None,
+                extensions=IMAGE_EXTENSIONS) -> list[Path]:
     """Expand files and folders (not recursive) into a sorted list of image files. A folder's
-    files without an image extension are skipped, each passed to ``on_skip`` (the CLI says so)."""
+    files without one of ``extensions`` are skipped, each passed to ``on_skip`` (the CLI says so)."""
     found: list[Path] = []
     skipped: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.iterdir()):
-                if child.suffix.lower() in IMAGE_EXTENSIONS:
+                if child.suffix.lower() in extensions:
                     found.append(child)
                 elif child.is_file():
                     skipped.append(child)

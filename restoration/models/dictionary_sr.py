@@ -4,8 +4,10 @@
   "Image super-resolution via sparse representation"), with the refinements of Zeyde et al.
   2010 ("On single image scale-up using sparse-representations"): LR features are PCA-reduced,
   codes come from OMP, and the HR dictionary is fitted to the codes by least squares.
-- ``ne-sr-x2/x4``: neighbour embedding (Chang, Yeung & Xiong 2004): the K nearest training LR
-  features, locally-linear-embedding weights, the same weights over their HR patches.
+- neighbour embedding (Chang, Yeung & Xiong 2004): the K nearest training LR features,
+  locally-linear-embedding weights, the same weights over their HR patches. Its dictionaries
+  (``ne-sr-x2/x4``) are retired, not listed: sparse coding scores as well on Set5 and Set14 and
+  runs 8-11x faster from 13-20x fewer bytes (docs/models.md, "Retired models").
 
 Both work on BT.601 luma only; the chroma is the bicubic upscale, as in those papers. The input
 is first enlarged by MATLAB bicubic (the "mid" image); an LR feature is the first- and
@@ -38,8 +40,6 @@ SECTION = "dictionaries"
 MODELS = {  # id -> (method, scale, description)
     "sparse-sr-x2": ("sparse", 2, "Sparse-coding SR x2: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)"),
     "sparse-sr-x4": ("sparse", 4, "Sparse-coding SR x4: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)"),
-    "ne-sr-x2": ("ne", 2, "Neighbour-embedding SR x2: K nearest LR features, LLE weights (Chang et al. 2004)"),
-    "ne-sr-x4": ("ne", 4, "Neighbour-embedding SR x4: K nearest LR features, LLE weights (Chang et al. 2004)"),
 }
 # BT.601 as MATLAB's rgb2ycbcr, on 0-255 values: ycc = OFFSET + MATRIX @ rgb / 255.
 _MATRIX = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0

@@ -181,25 +181,34 @@ class SubPixelSR(nn.Module):
 
     size_multiple = 1
 
-    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16, attention: bool = False):
+    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16, attention: bool = False,
+                 direct: bool = False):
         super().__init__()
         if scale not in (2, 3, 4):
             raise ValueError(f"scale {scale} is not 2, 3 or 4")
         self.scale = scale
-        self.config = {"scale": scale, "width": width, "blocks": blocks, **({"attention": True} if attention else {})}
+        self.config = {"scale": scale, "width": width, "blocks": blocks, **({"attention": True} if attention else {}),
+                       **({"direct": True} if direct else {})}
         self.head = nn.Conv2d(3, width, 3, padding=1)
         # attention=True: RCAN's channel attention in every block (about 0.1% more FLOPs); its
         # tensors' names extend a plain ResBlock's, so a plain network's weights load into it.
         block = (lambda: AttentionBlock(width, 16, open_gate=True)) if attention else (lambda: ResBlock(width))
         self.body = nn.Sequential(*[block() for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1))
-        factors = [2, 2] if scale == 4 else [scale]
-        up = []
-        for f in factors:
-            up += [nn.Conv2d(width, width * f * f, 3, padding=1), nn.PixelShuffle(f)]
-        self.upsample = nn.Sequential(*up)
-        self.tail = nn.Conv2d(width, 3, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)  # start as plain bicubic
-        nn.init.zeros_(self.tail.bias)
+        if direct:
+            # ESPCN/IMDN-style: one conv to the 3 * scale^2 sub-pixels of the residual on the LR grid;
+            # the two-stage upsampler's high-resolution conv is most of the default's FLOPs.
+            self.upsample = nn.Sequential(nn.Conv2d(width, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+            self.tail = nn.Identity()
+            last = self.upsample[0]
+        else:
+            factors = [2, 2] if scale == 4 else [scale]
+            up = []
+            for f in factors:
+                up += [nn.Conv2d(width, width * f * f, 3, padding=1), nn.PixelShuffle(f)]
+            self.upsample = nn.Sequential(*up)
+            self.tail = last = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(last.weight)  # start as plain bicubic
+        nn.init.zeros_(last.bias)
 
     def forward(self, x):
         base = nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)

@@ -17,7 +17,7 @@ import numpy as np
 
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.models import accel, classical, condition, dictionary_sr, diffusion_sr, hub, timing
+from restoration.models import accel, auto, classical, condition, dictionary_sr, diffusion_sr, hub, timing, user_model
 from restoration.models.runtime import Interpolation, load_own
 from restoration.models.spec import TASKS, WEIGHTS_DIR, RestorerSpec, own_manifest  # noqa: F401  (public names)
 
@@ -56,13 +56,6 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
                  "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
                  _own("deeprecnet-qa-codecs"), weights="deeprecnet-qa-codecs", self_ensemble=True,
                  quality_aware=condition.CODECS),
-    RestorerSpec("deeprecnet-qa", ("jpeg",), "own",
-                 "Quality-aware DeepRecNet: the artifact U-Net told the JPEG quality read from the file's tables "
-                 "(FiLM on its decoder), blind for other codecs; trained over q5-q95 and four codecs",
-                 _own("deeprecnet-qa"), weights="deeprecnet-qa", self_ensemble=True, quality_aware=("jpeg",)),
-    RestorerSpec("deeprecnet", ("jpeg",), "own",
-                 "DeepRecNet: residual U-Net, blind over JPEG/WebP/AVIF/JPEG 2000 artifacts (seed paper)",
-                 _own("deeprecnet-blind-car"), weights="deeprecnet-blind-car", max_jpeg_quality=92, self_ensemble=True),
     RestorerSpec("deeprecnet-denoise", ("denoise",), "own",
                  "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
                  _own("deeprecnet-denoise"), weights="deeprecnet-denoise", self_ensemble=True),
@@ -74,18 +67,12 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
                  _own("resattnet-combined"), weights="resattnet-combined", self_ensemble=True),
     RestorerSpec("subpixel-ca-sr-x2", ("sr",), "own",
                  "Sub-pixel CNN x2 with channel attention in every residual block (RCAN-style), grown from "
-                 "subpixel-sr-x2 and trained longer on larger patches with a moving average of the weights",
+                 "subpixel-sr-x2 (retired) and trained longer on larger patches with a moving average of the weights",
                  _own("subpixel-ca-sr-x2"), scale=2, weights="subpixel-ca-sr-x2", self_ensemble=True),
-    RestorerSpec("subpixel-sr-x2", ("sr",), "own",
-                 "Residual sub-pixel CNN x2: the x4 network's features fine-tuned with one pixel-shuffle stage (seed paper)",
-                 _own("subpixel-sr-x2"), scale=2, weights="subpixel-sr-x2", self_ensemble=True),
     RestorerSpec("subpixel-ca-sr-x4", ("sr",), "own",
                  "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
-                 "subpixel-sr-x4 and trained longer on larger patches with a moving average of the weights",
+                 "subpixel-sr-x4 (retired) and trained longer on larger patches with a moving average of the weights",
                  _own("subpixel-ca-sr-x4"), scale=4, weights="subpixel-ca-sr-x4", self_ensemble=True),
-    RestorerSpec("subpixel-sr-x4", ("sr",), "own",
-                 "Residual sub-pixel CNN x4: residual blocks on the LR grid, pixel-shuffle upsampling, global bicubic residual (seed paper)",
-                 _own("subpixel-sr-x4"), scale=4, weights="subpixel-sr-x4", self_ensemble=True),
     RestorerSpec("srgan-x4", ("sr",), "own",
                  "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
                  "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
@@ -130,10 +117,18 @@ def _module_specs() -> list[RestorerSpec]:
 
 
 REGISTRY.update({s.id: s for s in _module_specs()})
+REGISTRY[auto.AUTO] = RestorerSpec(
+    auto.AUTO, ("jpeg", "denoise", "combined"), "auto",
+    "Auto (from the image): reads the file's codec and quality, estimates noise, block edges and blur, and runs "
+    "the matching default models in order (denoise, then artifacts); says what it found and what ran",
+    lambda: None, status_check=lambda: "ready", self_ensemble=True)
 
 
 def get(model_id: str) -> RestorerSpec:
     if model_id not in REGISTRY:
+        uploaded = user_model.spec(model_id)  # "user:<sha256[:12]>": a model file inspected in this process
+        if uploaded is not None:
+            return uploaded
         raise UserInputError(f"unknown model {model_id!r}; choose from {', '.join(REGISTRY)}")
     return REGISTRY[model_id]
 
@@ -167,7 +162,7 @@ def default_for(task: str, scale: int | None = None) -> RestorerSpec:
     ready_now = ready(task, scale)
     if not ready_now:
         raise UserInputError(f"no ready model for task {task!r}" + (f" at x{scale}" if scale else ""))
-    fidelity = [s for s in ready_now if not s.perceptual]
+    fidelity = [s for s in ready_now if not s.perceptual and s.source != "auto"]
     own = [s for s in fidelity if s.source == "own"]
     return (own or fidelity or ready_now)[0]
 
@@ -205,6 +200,8 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     file's estimated IJG quality, when it is a JPEG) lets a model decline near-lossless input, and
     tells a quality-aware model the strength (``strength``, 1-100, overrides it)."""
     spec = get(model_id)
+    if spec.source == "auto":
+        return _auto(image, jpeg_quality, options)
     if spec.max_jpeg_quality is not None and jpeg_quality is not None and jpeg_quality > spec.max_jpeg_quality:
         note = (f"input returned unchanged: JPEG quality ~{jpeg_quality} is above {spec.max_jpeg_quality}, "
                 f"where {model_id} was measured to lose PSNR")
@@ -229,6 +226,28 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     if hasattr(runner, "level_for"):  # one file per noise level (hub.NearestLevel): say which ran
         options = {**options, "note": f"ran its sigma-{runner.level_for(sigma):g} checkpoint"}
     return Restored(output, model_id, seconds, options)
+
+
+def analyse(image: np.ndarray, jpeg_quality: int | None = None, codec: str | None = None,
+            strength: float | None = None, deblur: bool = True) -> auto.Plan:
+    """What auto would run on this image (its file's JPEG quality, codec and strength as read by
+    the caller): the plan, with its note, before anything runs."""
+    if codec in (None, "", "jpeg") and not strength and jpeg_quality:
+        codec, strength = "jpeg", jpeg_quality
+    findings = auto.analyse(image, codec or None, strength or None)
+    return auto.plan(findings, lambda task: default_for(task).id, deblur)
+
+
+def _auto(image: np.ndarray, jpeg_quality: int | None, options: dict) -> Restored:
+    """The auto entry: analyse, plan, run each step through ``restore``; the note says why."""
+    if options.get("codec") and options["codec"] not in condition.CODECS:
+        raise UserInputError(f"auto knows the codecs {', '.join(condition.CODECS)}, not {options['codec']!r}")
+    plan = analyse(image, jpeg_quality, options.get("codec"), options.get("strength"), options.get("deblur", True))
+    shared = {"self_ensemble": True} if options.get("self_ensemble") else {}
+    result = auto.run(image, plan, restore, **shared)
+    steps = [{"model": step.model, **step.options} for step in plan.steps]
+    return Restored(result.image, auto.AUTO, result.seconds,
+                    {**shared, "note": plan.note(), "plan": steps, **plan.findings.row()})
 
 
 UNTOLD = "not told the codec or strength (a PNG says neither)"

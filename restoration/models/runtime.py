@@ -111,12 +111,10 @@ def load_own(model_key: str) -> TorchRestorer:
 def restorer_from_weights(entry: dict, path, bf16: bool = True) -> TorchRestorer:
     """The manifest entry's architecture with the weights in ``path`` (a shipped file, or a training
     checkpoint being scored) behind the common call."""
-    from safetensors.torch import load_file
-
-    from restoration.models import architectures
+    from restoration.models import architectures, storage
 
     module = architectures.build(entry["architecture"], entry["arch_config"])
-    module.load_state_dict(load_file(path))
+    module.load_state_dict(storage.load_state(path))  # float16 or int8 files, as float32
     return TorchRestorer(module, scale=entry.get("scale", 1), multiple=module.size_multiple, bf16=bf16)
 
 

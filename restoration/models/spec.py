@@ -19,7 +19,7 @@ TASKS = ("jpeg", "denoise", "combined", "sr")
 class RestorerSpec:
     id: str
     tasks: tuple[str, ...]
-    source: str  # "classical" | "own" | "hub"
+    source: str  # "classical" | "own" | "hub" | "user" (an uploaded file: models.user_model)
     description: str
     factory: Callable[[], Callable]
     scale: int = 1
@@ -77,6 +77,8 @@ class RestorerSpec:
     def choice(self) -> tuple[str, str]:
         """(label, id) for a model picker: "deeprecnet (own)", "fbcnn-color (hub, Apache-2.0, ~288 MB:
         not downloaded, needs network)" -- what a person must know before ticking it."""
+        if self.source == "auto":
+            return "Auto (from the image)", self.id
         status = self.status()
         source = self.source
         if self.source == "hub":

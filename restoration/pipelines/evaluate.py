@@ -259,6 +259,6 @@ def restore(
         after = metriclib.measure(metriclib.Sample(reference, restored.image, reference_stats=reference_stats), names)
         if degraded.shape == reference.shape:
             before = metriclib.measure(metriclib.Sample(reference, degraded), names)
-    extra = {key: restored.options[key] for key in ("note", "self_ensemble", "quality", "codec")
+    extra = {key: restored.options[key] for key in ("note", "self_ensemble", "quality", "codec", "plan")
              if restored.options.get(key)}
     return RestoreResult(model_id, restored.image, restored.seconds, before, after, extra)

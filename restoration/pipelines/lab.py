@@ -10,6 +10,8 @@ import numpy as np
 
 from restoration.core import budget, scratch
 from restoration import codecs as codeclib
+from restoration.codecs import output as outputlib
+from restoration.codecs import reader
 from restoration.models import timing
 from restoration.pipelines import equal_quality, evaluate
 from restoration.core import image as imagelib
@@ -251,33 +253,53 @@ def bd_against_jpeg(rows: list[dict], metric: str) -> dict:
 
 
 def load_input(path_or_array) -> np.ndarray:
-    """An uploaded image; a message about it names the file, not the server's temporary folder."""
+    """An uploaded image's pixels (``read_input``)."""
+    return read_input(path_or_array).image
+
+
+def read_input(path_or_array) -> reader.Input:
+    """An uploaded image through the input door (``codecs.reader``: every format the codecs read, a
+    side under 8 px refused in one line); its ``note`` says what was converted (16 bits, grey, ...),
+    for the page to show. A message about it names the file, not the server's temporary folder."""
     if path_or_array is None:
         raise UserInputError("upload an image or choose an example first")
     if isinstance(path_or_array, (str, os.PathLike)):
         name = Path(path_or_array).name
         try:
-            width, height = imagelib.file_header_size(path_or_array, name=name)
+            width, height = reader.file_header_size(path_or_array, name=name)
         except (OSError, UserInputError):
-            return load_and_claim(path_or_array, name)  # the loader says what is wrong with the file
+            return read_and_claim(path_or_array, name)  # the reader says what is wrong with the file
         if width * height > imagelib.MAX_PIXELS:
-            return imagelib.load(path_or_array, name=name)  # refused from its header, in the loader's words
+            return reader.read(path_or_array, name=name)  # refused from its header, in the reader's words
         budget.claim(width * height)  # before decoding: a request waits here while the server is full
-        return imagelib.load(path_or_array, name=name)
-    return load_and_claim(path_or_array)
+        return reader.read(path_or_array, name=name)
+    return read_and_claim(path_or_array)
 
 
 def load_and_claim(source, name: str | None = None) -> np.ndarray:
-    image = imagelib.load(source, name=name)
-    budget.claim(image.shape[0] * image.shape[1])
-    return image
+    return read_and_claim(source, name).image
+
+
+def read_and_claim(source, name: str | None = None) -> reader.Input:
+    read = reader.read(source, name=name)
+    budget.claim(read.image.shape[0] * read.image.shape[1])
+    return read
 
 
 def write_pngs(views: dict[str, np.ndarray], names: list[str]) -> list[str]:
+    return write_results(views, names)
+
+
+def write_results(views: dict[str, np.ndarray], names: list[str], fmt: str = outputlib.DEFAULT) -> list[str]:
+    """The named views as files for download, in an output format (``codecs.output``: "png",
+    "webp" or "jpegxl" lossless, or a codec at a setting such as "avif:q=60";
+    ``codecs.output.choices()`` lists a menu's)."""
+    chosen = outputlib.parse_format(fmt)  # a bad format refused before anything is written
     folder = scratch.folder("restored-")
     paths = []
     for name in names:
-        path = folder / f"{name}.png"
-        imagelib.to_pil(views[name]).save(path)
+        data, extension = outputlib.encode_result(views[name], chosen)
+        path = folder / f"{name}{extension}"
+        path.write_bytes(data)
         paths.append(str(path))
     return paths

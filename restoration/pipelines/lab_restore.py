@@ -10,6 +10,7 @@ import numpy as np
 
 from restoration import codecs
 from restoration import metrics as metriclib
+from restoration.codecs import reader
 from restoration.core import image as imagelib
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
@@ -90,7 +91,7 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     if degraded_path is None:
         raise UserInputError("upload a degraded image, or degrade a clean one first")
     data = Path(degraded_path).read_bytes()
-    degraded = imagelib.load(data, name=f"degraded input {Path(degraded_path).name}")
+    degraded = reader.load(data, name=f"degraded input {Path(degraded_path).name}")  # the input door
     try:
         reference = load_input(reference_path) if reference_path else None
     except UserInputError as exc:  # which of the two images is wrong

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -10,7 +11,8 @@ import numpy as np
 from restoration.pipelines import sr
 from restoration.core import budget
 from restoration.core.errors import UserInputError
-from restoration.pipelines.lab import load_input, with_error_maps, without_empty_columns, write_pngs
+from restoration.models.auto import AUTO
+from restoration.pipelines.lab import read_input, with_error_maps, without_empty_columns, write_pngs
 
 REFERENCE = "High-resolution original"
 HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB", "note"]
@@ -22,6 +24,15 @@ def model_choices(scale) -> list[tuple[str, str]]:
 
     scale = sr.check_scale(int(scale))
     return [s.choice() for s in restorers.for_task("sr") if s.scale == scale]
+
+
+def restore_choices() -> list[tuple[str, str]]:
+    """The step before upscaling: auto, none, or any restoration model (its status when not ready)."""
+    from restoration.models import restorers
+
+    named = [s.choice() for s in restorers.REGISTRY.values() if s.scale == 1 and s.id != AUTO]
+    return [("Auto: remove noise and compression artifacts where found", AUTO),
+            ("None: upscale the image as it is", sr.NO_RESTORE), *named]
 
 
 def default_models(scale) -> list[str]:
@@ -41,14 +52,17 @@ class SRRun:
     results: list[sr.Upscaled]  # the chosen models, in the order chosen
     views: dict[str, np.ndarray]  # label -> image, all at the output size (slider choices)
     failures: dict[str, str] = field(default_factory=dict)  # model id -> why it gave no result
+    cleaned: sr.Cleaned | None = None  # the restore step before the upscalers (not before bicubic)
 
 
 def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
                  progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
-                 outscale: float | None = None) -> SRRun:
+                 outscale: float | None = None, restore: str | None = None) -> SRRun:
     """Upscale one image with each chosen model; with ``from_hr`` the upload is the HR reference:
     it is downscaled by the protocol first and every result is measured against it. ``outscale``
-    resizes every result to that many times the input (a low-resolution upload only)."""
+    resizes every result to that many times the input (a low-resolution upload only). ``restore``
+    runs first on a low-resolution upload (``sr.clean_first``: auto by default, ``none``, or a
+    restoration model); bicubic, the baseline, always upscales the upload as it is."""
     if path is None:
         raise UserInputError("upload an image or choose an example first")
     scale = sr.check_scale(int(scale))
@@ -56,23 +70,26 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
         raise UserInputError("choose at least one model")
     model_ids = [sr.check_model(m, scale) for m in model_ids]  # all errors before any work
     outscale = sr.check_outscale(outscale, from_hr)
-    image = load_input(path)
+    source = read_input(path)  # the input door: any format the codecs read
+    image = source.image
     if from_hr:
         hr, lr = sr.make_lr(image, scale)
-        grey = sr.is_grey_file(path)
+        grey = source.grey  # a grey file is measured on grey, not Y
     else:
         hr, lr, grey = None, image, False
     budget.claim(lr.shape[0] * lr.shape[1] * scale * scale)  # the outputs are scale^2 times larger
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)
+    choice = restore or (sr.NO_RESTORE if from_hr else AUTO)
+    cleaned = sr.clean_first(lr, choice, None if from_hr else Path(path).read_bytes())
     results, failures = [], {}
     for i, model_id in enumerate(model_ids):
         if progress:
             progress(i / len(model_ids), f"running {model_id}")
         try:  # each model on its own: one that cannot run (a Hub model offline) loses no other result
             results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image,
-                                                                         self_ensemble=self_ensemble))
+                                                                         cleaned, self_ensemble=self_ensemble))
         except UserInputError as exc:
             failures[model_id] = str(exc)
     if not results:
@@ -85,7 +102,7 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     if hr is not None:
         views[REFERENCE] = hr
         views = with_error_maps(views, REFERENCE, [r.model for r in results])
-    return SRRun(scale, lr, hr, grey, results, views, failures)
+    return SRRun(scale, lr, hr, grey, results, views, failures, cleaned)
 
 
 def _run_named(lr, model_id: str, *args, **options) -> sr.Upscaled:
@@ -146,6 +163,8 @@ def note(run: SRRun) -> str:
     h, w = run.lr.shape[:2]
     text = f"Input {w}x{h} px, upscaled x{run.scale} to {w * run.scale}x{h * run.scale}."
     text += "".join(f" {model} gave no result: {why}." for model, why in run.failures.items())
+    if run.cleaned is not None and run.cleaned.note:
+        text += f" Before upscaling ({run.cleaned.seconds:.2f} s): {run.cleaned.note}; bicubic upscales the upload as it is."
     if run.hr is None:
         return text + (" No high-resolution reference, so no Y-PSNR/SSIM: tick *treat upload as "
                        "high-resolution* to measure against the upload.")

@@ -1,21 +1,30 @@
 """Training code shared by the notebooks: ``data`` (samplers, patch streams), ``loop`` (the
 Recipe and the supervised loop with validation, EMA and checkpoints), ``stages`` (staged runs and
-export to ``weights/``); ``gan``, ``codec`` and ``dictionary`` train the other kinds of model.
+export to ``weights/``); ``gan``, ``codec`` and ``dictionary`` train the other kinds of model;
+``pack`` and ``sprint`` train several networks at once on a GPU from a pre-computed data pack.
 
 Each recipe (``notebooks/*.ipynb``) builds a ``Recipe`` and calls ``run_stages`` or ``train``.
+The names below load their module on first use, so that ``restoration.training.sprint`` runs
+where only torch, numpy, Pillow and safetensors are installed (it needs no codec or metric).
 """
 
-from restoration.training.data import (BLIND_CODECS, DATA_ROOT, SAMPLERS, PatchStream, boost_saturation,
-                                       clean_sampler, combined_sampler, compression_condition, compression_sampler,
-                                       full_range_sampler,
-                                       jpeg_condition, noise_sampler, to_tensor, training_images, with_rescaled)
-from restoration.training.loop import (Recipe, build_model, naive_baseline, save_weights, train,
-                                       validate, validate_scores, validation_set)
-from restoration.training.warm_start import grown_inputs, identity_blocks, load_matching
-from restoration.training.stages import STAGE_FIELDS, export, run_stages, shipped_stages, stage_record
+import importlib
 
-__all__ = ["BLIND_CODECS", "DATA_ROOT", "SAMPLERS", "STAGE_FIELDS", "PatchStream", "Recipe", "boost_saturation",
-           "build_model", "clean_sampler", "combined_sampler", "compression_condition", "compression_sampler", "export", "full_range_sampler",
-           "grown_inputs", "identity_blocks", "jpeg_condition", "load_matching", "naive_baseline", "noise_sampler", "run_stages", "save_weights",
-           "shipped_stages", "stage_record", "to_tensor", "train", "training_images", "validate", "validate_scores",
-           "validation_set", "with_rescaled"]
+_EXPORTS = {
+    "data": ("BLIND_CODECS", "DATA_ROOT", "SAMPLERS", "PatchStream", "boost_saturation", "clean_sampler",
+             "combined_sampler", "compression_condition", "compression_sampler", "full_range_sampler",
+             "jpeg_condition", "noise_sampler", "to_tensor", "training_images", "with_rescaled"),
+    "loop": ("Recipe", "build_model", "naive_baseline", "save_weights", "train", "validate", "validate_scores",
+             "validation_set"),
+    "warm_start": ("grown_inputs", "identity_blocks", "load_matching"),
+    "stages": ("STAGE_FIELDS", "export", "retired_weights", "run_stages", "shipped_stages", "stage_record"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value

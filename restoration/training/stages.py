@@ -3,6 +3,7 @@ manifest keeps every stage's record, and ``export`` ships the result to ``weight
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,24 @@ def shipped_stages(model_id: str, section: str = "own", manifest: Path | None = 
     file passes these on as its ``previous_stages``."""
     entry = manifestlib.section(section, manifest)[model_id]
     return list(entry.get("previous_stages", [])) + [{k: entry[k] for k in STAGE_FIELDS + ("sha256",)}]
+
+
+def retired_weights(model_id: str, smoke: bool = False, run_root: Path = Path("runs")) -> str | None:
+    """The weights file of a retired model (the manifest's "retired" section), for a recipe that
+    started from it: None in a smoke run, which starts fresh; else the file as the last commit that
+    shipped it holds it, restored into ``run_root/retired/`` and checked against its sha256."""
+    if smoke:
+        return None
+    entry = manifestlib.section("retired")[model_id]
+    target = run_root / "retired" / entry["file"]
+    if not target.is_file():
+        blob = subprocess.run(["git", "show", f"{entry['retired']['last_commit']}:weights/{entry['file']}"],
+                              cwd=manifestlib.REPO_ROOT, capture_output=True, check=True).stdout
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+    if sha256_of(target) != entry["sha256"]:
+        raise ValueError(f"{target}: sha256 differs from the retired {model_id}'s record")
+    return str(target)
 
 
 def run_stages(stages: list[Recipe], run_root: Path, from_stage: int = 1, smoke: bool = False) -> tuple[dict, Path]:

@@ -5,9 +5,8 @@ so a network grown from a shipped one first computes exactly what that one did."
 from __future__ import annotations
 
 import torch
-from safetensors.torch import load_file
 
-from restoration.models import nets
+from restoration.models import nets, storage
 
 
 def load_matching(model: torch.nn.Module, path: str, log=print) -> None:
@@ -16,7 +15,7 @@ def load_matching(model: torch.nn.Module, path: str, log=print) -> None:
     A model with ``adapt_state`` first renames the source's tensors (a trunk's closing conv that
     moved); residual blocks the source lacks entirely start as the identity."""
     own = model.state_dict()
-    source = load_file(path)
+    source = storage.load_state(path)
     if hasattr(model, "adapt_state"):
         source = model.adapt_state(source)
     matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
