@@ -33,7 +33,7 @@ def chelsea_png(tmp_path_factory) -> Path:
 def test_named_endpoints(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     # Exactly the user-facing jobs; the page's own helper events (zoom, examples, chart redraws) are private.
-    assert names == {"/compress", "/sweep", "/compare", "/degrade", "/restore", "/upscale", "/bench", "/report",
+    assert names == {"/compress", "/sweep", "/compare", "/degrade", "/restore", "/upscale", "/batch", "/bench", "/report",
                      "/runs", "/panel_pair", "/panel_vote", "/panel_scores"}
 
 

@@ -49,7 +49,7 @@ def test_a_jpeg_file_is_restored_as_the_jpeg_default_restores_it(astro128):
     by_auto = restorelib.restore_one(result.image, auto.AUTO, data=result.data)
     default = restorelib.restore_one(result.image, restorers.default_for("jpeg").id, data=result.data)
     assert np.array_equal(by_auto.image, default.image)
-    assert "JPEG q10 file" in by_auto.extra["note"]
+    assert "JPEG q10" in by_auto.extra["note"]
     assert by_auto.extra["plan"] == [{"model": default.model, "codec": "jpeg", "strength": 10.0}]
 
 
@@ -80,7 +80,7 @@ def test_cli_restore_without_a_task_runs_auto(tmp_path, astro128):
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout.splitlines()[-1])
     assert row["model"] == "auto" and row["task"] == "auto"
-    assert row["note"].startswith("auto: noise") and "then remove the artifacts" in row["note"]
+    assert row["note"].startswith("noise") and "then remove the artifacts" in row["note"]
     assert [step["model"] for step in row["plan"]] == [restorers.default_for("denoise").id,
                                                        restorers.default_for("jpeg").id]
     assert row["psnr_gain"] > 2
@@ -91,7 +91,7 @@ def test_clean_first_before_upscaling(astro128):
     small = np.ascontiguousarray(astro128[:64, :64])
     result = degraded(small, "jpeg:q=30")
     cleaned = sr.clean_first(result.image, auto.AUTO, result.data)
-    assert cleaned.model == auto.AUTO and "JPEG q30 file" in cleaned.note
+    assert cleaned.model == auto.AUTO and "JPEG q30" in cleaned.note
     assert not np.array_equal(cleaned.image, result.image)
     untouched = sr.clean_first(result.image, sr.NO_RESTORE, result.data)
     assert untouched.model is None and untouched.image is result.image

@@ -72,7 +72,7 @@ def test_equal_quality_convert_says_how_much_smaller(inputs, tmp_path):
 def test_restore_and_upscale_write_the_chosen_format(inputs):
     run = batch.run([inputs / "astro.jpg"], "restore", '{"model": "auto", "format": "webp"}')
     (row,) = run.done
-    assert row["output"] == "astro.webp" and "JPEG q90 file" in row["note"]
+    assert row["output"] == "astro.webp" and "JPEG q90" in row["note"]
     run = batch.run([inputs / "more.zip"], "upscale", {"scale": 2, "model": "bicubic-x2", "restore": "none"})
     (row,) = run.done
     image = Image.open(io.BytesIO(run.files[row["output"]]))

@@ -209,9 +209,10 @@ def test_restoration_tab(page, small_png):
     page.get_by_role("button", name="Restore", exact=True).click()
     page.get_by_text("gave no result").first.wait_for(timeout=90_000)
     table = page.locator(".block", has=page.get_by_text("Metrics", exact=True)).last
-    assert table.get_by_text("deeprecnet-qa-codecs", exact=True).count() >= 1  # the default artifact model
-    # The output is a PNG (noise came last): the chain told the quality-aware model its codec and strength.
-    assert table.get_by_text("told jpeg file, strength 20").count() >= 1
+    # Auto, preselected, ran: the chain told it JPEG at quality 20 (the output is a PNG: noise came last),
+    # and its note says what it found and which model ran.
+    assert table.get_by_text("auto", exact=True).count() >= 1
+    assert table.get_by_text("JPEG q20 → remove the artifacts (deeprecnet-qa-codecs)", exact=False).count() >= 1
     _compare_view(page, pan=False)
     # After a run the estimate under the button uses this server's own timing of the model.
     page.get_by_text("Estimate for 96×96: about").first.wait_for(timeout=30_000)
@@ -302,6 +303,47 @@ def test_dashboards_tab(page, small_png):
     _open(page, "Blind panel")
     _in_first_screen(page, "Show a pair")
     _finish(page, "dashboards_panel")
+
+
+def test_batch_tab_converts_a_zip_and_the_download_opens(page, tmp_path):
+    """Upload a zip of two photos and a broken file, convert to the smallest AVIF at SSIMULACRA 2 >= 70
+    (a form, not JSON), run; the summary says how much smaller, the table names the broken file, and
+    the downloaded zip holds the AVIF files and results.csv."""
+    import io
+    import zipfile
+
+    folder = tmp_path / "zip"
+    folder.mkdir()
+    archive = folder / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name, crop in (("face.jpg", skimage.data.astronaut()[40:136, 176:272]),
+                           ("cat.jpg", skimage.data.chelsea()[60:156, 100:228])):
+            buffer = io.BytesIO()
+            Image.fromarray(crop).save(buffer, format="JPEG", quality=92)
+            handle.writestr(name, buffer.getvalue())
+        handle.writestr("broken.png", b"not an image")
+    _open(page, "Batch")
+    _upload(page, "Images or zip archives", archive)
+    page.get_by_text("photos.zip").first.wait_for(timeout=30_000)
+    _in_first_screen(page, "Run batch")
+    page.get_by_label("Value (quality, bpp or score)").fill("70")
+    page.get_by_label("Value (quality, bpp or score)").press("Tab")
+    # The form writes the settings the /batch endpoint takes (folded under the form).
+    page.get_by_text("Settings as JSON (what the /batch endpoint takes)").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some("
+                           "t => t.value.includes('ssimulacra2=70'))", timeout=30_000)
+    page.get_by_role("button", name="Run batch").click()
+    page.get_by_text("2 of 3 files: convert to AVIF at SSIMU2 ≥ 70").first.wait_for(timeout=180_000)
+    assert page.get_by_text("smaller than your JPEG files").count() >= 1
+    table = page.locator(".block", has=page.get_by_text("Each file", exact=True)).last
+    assert table.get_by_text("photos.zip:broken.png").count() >= 1
+    results = page.locator(".block", has=page.get_by_text("Results (zip: files and results.csv)", exact=True)).last
+    with page.expect_download(timeout=30_000) as download:
+        results.locator("a[href*='.zip']").first.click()
+    with zipfile.ZipFile(download.value.path()) as handle:
+        assert sorted(handle.namelist()) == ["cat.avif", "face.avif", "results.csv"]
+        assert "photos.zip:broken.png" in handle.read("results.csv").decode()
+    _finish(page, "batch")
 
 
 def test_the_checks_can_fail(page, url):

@@ -77,7 +77,7 @@ def test_heavy_handlers_share_one_concurrency_group():
 
     demo = app.build()
     heavy = {fn.api_name for fn in demo.fns.values() if fn.concurrency_id == "heavy"}
-    assert heavy == {"compare", "sweep", "compress", "degrade", "restore", "upscale", "bench", "panel_pair"}
+    assert heavy == {"compare", "sweep", "compress", "degrade", "restore", "upscale", "batch", "bench", "panel_pair"}
     assert {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "heavy"} == {2}
 
 
@@ -90,7 +90,7 @@ def test_every_run_that_shows_results_clears_them_when_it_fails():
     demo = app.build()
     fns = demo.fns
     cleared = {fns[fn.trigger_after].api_name: fn for fn in fns.values() if fn.trigger_only_on_failure}
-    assert set(cleared) == {"compare", "sweep", "restore", "upscale", "bench", "panel_pair"}
+    assert set(cleared) == {"compare", "sweep", "restore", "upscale", "batch", "bench", "panel_pair"}
     for name, handler in cleared.items():
         run = next(fn for fn in fns.values() if fn.api_name == name)
         outs, shown = {c._id for c in handler.outputs}, {c._id for c in run.outputs}

@@ -55,7 +55,7 @@ def test_registry_contract():
     for spec in restorers.REGISTRY.values():
         row = spec.describe()
         assert set(row["tasks"]) <= set(restorers.TASKS)
-        assert row["source"] in ("classical", "own", "hub")
+        assert row["source"] in ("classical", "own", "hub", "auto")
         assert row["description"]
     with pytest.raises(UserInputError, match="unknown model"):
         restorers.get("nosuch")

@@ -81,7 +81,7 @@ def build(demo: gr.Blocks) -> None:
     job.change(show_fields, job, [convert_fields, restore_fields, upscale_fields, output], api_visibility="private")
     scale.change(upscaler_choices, scale, sr_model, api_visibility="private")
     gr.on([c.change for c in form], settings_json, form, settings, api_visibility="private",
-          trigger_mode="always_last")
+          trigger_mode="always_last", queue=False)  # at once: the run button reads it next
     outputs = [summary, table, archive, csv_file]
     event = run.click(run_batch, [files, job, settings], outputs, api_name="batch", **heavy())
     clear_on_failure(event, outputs)

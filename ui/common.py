@@ -16,6 +16,7 @@ import gradio as gr
 
 from restoration.core import budget, scratch
 from restoration import codecs
+from restoration.codecs import output as outputlib
 from restoration.core import examples
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
@@ -111,9 +112,12 @@ def image_upload(**kwargs) -> gr.Image:
 
 @user_facing
 def check_upload(path) -> None:
-    """Load an upload as a run would (``lab.load_input``), for its message if it is not one."""
+    """Read an upload as a run would (``lab.read_input``), for its message if it is not one, and
+    a notice of what reading it converts (16 bits, grey, transparency...)."""
     if path is not None:
-        lab.load_input(path)
+        source = lab.read_input(path)
+        if source.note:
+            gr.Info(f"{source.name}: {source.note}", duration=10)
 
 
 def data_url_file(url: str) -> str:
@@ -244,3 +248,24 @@ def atomic_image_cache() -> None:
         return str(target)
 
     pu.save_pil_to_cache = save_pil_to_cache
+
+
+@user_facing
+def model_file_note(path):
+    """What an uploaded model file is (architecture, scale, parameters, sha256), before it runs."""
+    return lab.describe_model_file(path)
+
+
+def model_file_upload() -> tuple[gr.File, gr.Markdown]:
+    """A model file of your own (.safetensors, or .pth/.pt read without running pickled code): told
+    what spandrel recognised on upload, or one line why it cannot run."""
+    upload = gr.File(label="Model file (.safetensors, .pth, .pt)", file_types=[".safetensors", ".pth", ".pt"],
+                     type="filepath")
+    note = gr.Markdown()
+    upload.change(model_file_note, upload, note, api_visibility="private")
+    return upload, note
+
+
+def output_format_choice() -> gr.Dropdown:
+    """How the results are written for download: PNG, lossless WebP or JPEG XL, or a codec at a setting."""
+    return gr.Dropdown(outputlib.choices(), value=outputlib.DEFAULT, label="Download results as")

@@ -15,8 +15,8 @@ from restoration.models.auto import AUTO
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
-from ui.common import (clear_on_failure, heavy, image_upload, load_example, results_panel, self_ensemble_box,
-                       steps, user_facing)
+from ui.common import (clear_on_failure, heavy, image_upload, load_example, model_file_upload,
+                       output_format_choice, results_panel, self_ensemble_box, steps, user_facing)
 
 
 @user_facing
@@ -41,8 +41,12 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
 
 @user_facing
 def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0, codec="",
+            model_file=None, output_format="png",
             progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
-    run, views = lab_restore.restore_many(degraded_path, reference_path, list(model_ids or []), sigma,
+    """Restore with each chosen model ("auto": chosen from the image) and, with ``model_file``, a
+    model file of your own (spandrel recognises it); results are written as ``output_format``."""
+    model_ids = lab.model_file_ids(list(model_ids or []), model_file, "jpeg")
+    run, views = lab_restore.restore_many(degraded_path, reference_path, model_ids, sigma,
                                   progress=steps(progress), self_ensemble=bool(self_ensemble),
                                   strength=strength or None, codec=codec or None)
     if not run.results:
@@ -50,7 +54,7 @@ def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False
     labels = list(views)
     left, right = lab_restore.default_pair(run, views)
     gallery = [(views[r.model], lab_restore.restore_caption(r)) for r in run.results]
-    files = lab.write_pngs(views, [r.model for r in run.results])
+    files = lab.write_results(views, [r.model for r in run.results], output_format or "png")
     return (gallery, lab_restore.restore_table(run), files, views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
             compare.value(views, left, right), lab_restore.restore_note(run))
@@ -126,6 +130,9 @@ def build(demo: gr.Blocks) -> None:
                                           "if saved at this quality (lower = stronger). Set from the chain")
                 input_codec = gr.Dropdown(INPUT_CODECS, value="", label="Codec that made the input",
                                           info="Read from the file when it says; set from the chain")
+            with gr.Accordion("Your own model, result format", open=False):
+                model_file, model_note = model_file_upload()
+                output_format = output_format_choice()
         outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)")
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
@@ -137,7 +144,7 @@ def build(demo: gr.Blocks) -> None:
     estimate_inputs = [degraded, models, restore_ensemble]
     gr.on([degraded.change, models.change, restore_ensemble.change], estimate, estimate_inputs, estimate_note,
           api_visibility="private", trigger_mode="always_last")
-    run = run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec],
-                            outputs, api_name="restore", **heavy())
+    run = run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec,
+                                      model_file, output_format], outputs, api_name="restore", **heavy())
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)

@@ -7,23 +7,26 @@ import gradio as gr
 
 from restoration.core import examples
 from restoration.bench import lab as lab_bench
-from restoration.pipelines import lab_sr
+from restoration.pipelines import lab, lab_sr
 from ui import compare
-from ui.common import (clear_on_failure, heavy, image_upload, load_example, results_panel, self_ensemble_box,
-                       steps, user_facing)
+from ui.common import (clear_on_failure, heavy, image_upload, load_example, model_file_upload,
+                       output_format_choice, results_panel, self_ensemble_box, steps, user_facing)
 
 
 @user_facing
 def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0, restore="auto",
+            model_file=None, output_format="png",
             progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR);
-    ``restore`` cleans a low-resolution upload first: auto, none or a restoration model id."""
-    run = lab_sr.upscale_many(image_path, scale, list(model_ids or []), bool(from_hr),
+    ``restore`` cleans a low-resolution upload first: auto, none or a restoration model id;
+    ``model_file`` adds an upscaler of your own (its scale must be the chosen one)."""
+    model_ids = lab.model_file_ids(list(model_ids or []), model_file, "sr", int(scale))
+    run = lab_sr.upscale_many(image_path, scale, model_ids, bool(from_hr),
                               progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale,
                               restore=restore or None)
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
-    return (lab_sr.gallery(run), lab_sr.table(run), lab_sr.write_outputs(run), run.views,
+    return (lab_sr.gallery(run), lab_sr.table(run), lab_sr.write_outputs(run, output_format or "png"), run.views,
             gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
             compare.value(run.views, left, right), lab_sr.note(run))
 
@@ -70,6 +73,9 @@ def build(demo: gr.Blocks) -> None:
                 sr_ensemble = self_ensemble_box()
                 sr_outscale = gr.Number(value=0, minimum=0, maximum=8, label="Output scale (0: the model's)",
                                         info="e.g. 3.5: an x4 result resized by Lanczos, as Real-ESRGAN's --outscale")
+            with gr.Accordion("Your own model, result format", open=False):
+                model_file, model_note = model_file_upload()
+                output_format = output_format_choice()
         outputs = results_panel(views, lab_sr.HEADERS, "Metrics and time", "Upscaled images (PNG)")
     sr_example.change(example_as_original, sr_example, [sr_input, sr_from_hr], api_visibility="private")
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
@@ -78,7 +84,7 @@ def build(demo: gr.Blocks) -> None:
     gr.on([sr_input.change, sr_model_ids.change, sr_from_hr.change, sr_ensemble.change], estimate, estimate_inputs,
           estimate_note, api_visibility="private", trigger_mode="always_last")
     run = run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale,
-                                      sr_restore],
+                                      sr_restore, model_file, output_format],
                             outputs, api_name="upscale", **heavy())
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)

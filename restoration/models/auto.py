@@ -66,8 +66,7 @@ class Findings:
         if self.noisy:
             found.append(f"noise σ≈{self.sigma:.0f}")
         if self.codec:
-            found.append(f"{CODEC_LABELS.get(self.codec, self.codec)}"
-                         + (f" q{self.strength:.0f}" if self.strength else "") + " file")
+            found.append(f"{CODEC_LABELS.get(self.codec, self.codec)}" + (f" q{self.strength:.0f}" if self.strength else ""))
         elif self.blocky:
             found.append(f"JPEG-like 8x8 blocks (edge ratio {self.block_edges:.2f})")
         if self.blurred:
@@ -116,10 +115,10 @@ class Plan:
         """"noise σ≈15 and JPEG-like 8x8 blocks → denoise (deeprecnet-denoise), then remove the
         artifacts (deeprecnet-qa-codecs)"; or why nothing ran."""
         if not self.steps:
-            return ("auto: no noise, compression or blur found (noise estimate "
+            return ("no noise, compression or blur found (noise estimate "
                     f"{self.findings.sigma:.1f}, block-edge ratio {self.findings.block_edges:.2f}): returned unchanged")
         actions = ", then ".join(f"{step.action} ({step.model})" for step in self.steps)
-        return f"auto: {self.findings.describe()} → {actions}"
+        return f"{self.findings.describe()} → {actions}"
 
 
 def plan(findings: Findings, default_for: Callable[[str], str], deblur: bool = True) -> Plan:

@@ -17,6 +17,10 @@ import numpy as np
 CODECS = ("jpeg", "webp", "avif", "jpeg2000")  # the lossy codecs a codec-aware network knows
 # JPEG 2000 ratio -> strength: 4:1 is 100 (near lossless), 256:1 is 0; 12:1 -> 74, 32:1 -> 50, 192:1 -> 7.
 J2K_LIGHTEST, J2K_HEAVIEST = 4.0, 256.0
+# Shares of training patches told less than everything (training.data.compression_condition, the
+# GPU sprint): (neither: a PNG of a decoded file; the codec alone: a WebP file whose quality nobody
+# knows; the strength alone: a user's override on a PNG).
+TRAINING_MIX = (0.1, 0.1, 0.05)
 
 
 def jpeg2000_strength(rate: float) -> float:

@@ -7,7 +7,7 @@
 - neighbour embedding (Chang, Yeung & Xiong 2004): the K nearest training LR features,
   locally-linear-embedding weights, the same weights over their HR patches. Its dictionaries
   (``ne-sr-x2/x4``) are retired, not listed: sparse coding scores as well on Set5 and Set14 and
-  runs 8-11x faster from 13-20x fewer bytes (docs/models.md, "Retired models").
+  runs 7-14x faster from 13-21x fewer bytes (docs/models.md, "Retired models").
 
 Both work on BT.601 luma only; the chroma is the bicubic upscale, as in those papers. The input
 is first enlarged by MATLAB bicubic (the "mid" image); an LR feature is the first- and

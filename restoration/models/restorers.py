@@ -245,6 +245,7 @@ def _auto(image: np.ndarray, jpeg_quality: int | None, options: dict) -> Restore
     plan = analyse(image, jpeg_quality, options.get("codec"), options.get("strength"), options.get("deblur", True))
     shared = {"self_ensemble": True} if options.get("self_ensemble") else {}
     result = auto.run(image, plan, restore, **shared)
+    timing.record(auto.AUTO, result.seconds, image.shape[0] * image.shape[1], bool(shared))
     steps = [{"model": step.model, **step.options} for step in plan.steps]
     return Restored(result.image, auto.AUTO, result.seconds,
                     {**shared, "note": plan.note(), "plan": steps, **plan.findings.row()})

@@ -12,7 +12,7 @@ from restoration.core import budget, scratch
 from restoration import codecs as codeclib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
-from restoration.models import timing
+from restoration.models import timing, user_model
 from restoration.pipelines import equal_quality, evaluate
 from restoration.core import image as imagelib
 from restoration import metrics as metriclib
@@ -303,3 +303,21 @@ def write_results(views: dict[str, np.ndarray], names: list[str], fmt: str = out
         path.write_bytes(data)
         paths.append(str(path))
     return paths
+
+
+def model_file_ids(model_ids: list[str], model_file, task: str, scale: int | None = None) -> list[str]:
+    """The chosen model ids and, when a model file was uploaded, its id (``models.user_model``:
+    spandrel recognises it; one clear line when it does not, or when it does not fit the task)."""
+    if not model_file:
+        return list(model_ids)
+    model = user_model.inspect(model_file, name=Path(str(model_file)).name)
+    model.require(task=task, scale=scale)
+    return [*model_ids, model.id]
+
+
+def describe_model_file(model_file) -> str:
+    """The line a page shows for an uploaded model file before it runs."""
+    if not model_file:
+        return ""
+    model = user_model.inspect(model_file, name=Path(str(model_file)).name)
+    return f"**Your model:** {Path(str(model_file)).name}: {model.describe()}; it runs with the others."

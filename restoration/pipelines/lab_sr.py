@@ -12,7 +12,7 @@ from restoration.pipelines import sr
 from restoration.core import budget
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
-from restoration.pipelines.lab import read_input, with_error_maps, without_empty_columns, write_pngs
+from restoration.pipelines.lab import read_input, with_error_maps, without_empty_columns, write_results
 
 REFERENCE = "High-resolution original"
 HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB", "note"]
@@ -155,8 +155,8 @@ def gallery(run: SRRun) -> list[tuple[np.ndarray, str]]:
     return items
 
 
-def write_outputs(run: SRRun) -> list[str]:
-    return write_pngs(run.views, [r.model for r in run.results])
+def write_outputs(run: SRRun, output_format: str = "png") -> list[str]:
+    return write_results(run.views, [r.model for r in run.results], output_format)
 
 
 def note(run: SRRun) -> str:

@@ -84,7 +84,7 @@ def jpeg_condition(degradation, rng: random.Random, known_share: float = 1.0) ->
 
 
 def compression_condition(degradation, rng: random.Random, codecs: tuple[str, ...] = (),
-                          mix: tuple[float, float, float] = (0.1, 0.1, 0.05)) -> np.ndarray:
+                          mix: tuple[float, float, float] = condition.TRAINING_MIX) -> np.ndarray:
     """What a quality-aware network is told of a patch (``models.condition.vector``). Without
     ``codecs``, the first networks' JPEG-only condition (``jpeg_condition``, 80 % told). With them,
     the codec and its strength, except in shares ``mix`` = (neither: a PNG of a decoded file; the
