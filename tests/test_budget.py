@@ -1,5 +1,6 @@
-"""The server's budget: pixels held by running requests, a time limit per request, and the app's
-handlers releasing what they claimed however they end."""
+"""The server's budget: predicted bytes held by running requests (the memory model), admission
+in arrival order, a time limit per request, and the app's handlers releasing what they claimed
+however they end."""
 
 import threading
 import time
@@ -7,35 +8,40 @@ import time
 import numpy as np
 import pytest
 
-from restoration.core import budget
+from restoration.core import budget, memory
 from restoration.core.errors import UserInputError
 
 
 @pytest.fixture
 def small_budget(monkeypatch):
-    monkeypatch.setenv("RESTORATION_PIXEL_BUDGET", "1000")
+    monkeypatch.setenv("RESTORATION_MEMORY_BUDGET", "1000")
     monkeypatch.setenv("RESTORATION_BUDGET_WAIT_S", "5")
     assert budget.BUDGET.used == 0
 
 
+def need(nbytes: int, what: str = "this job") -> memory.Need:
+    return memory.Need(nbytes, what)
+
+
 def test_outside_a_request_nothing_is_limited(small_budget):
-    budget.claim(10**9)
+    budget.claim(need(10**12))
     budget.check()
     assert budget.BUDGET.used == 0
 
 
-def test_a_claim_larger_than_the_budget_is_refused_at_once(small_budget):
-    with budget.request(), pytest.raises(UserInputError, match="more than the server's budget of 0 MP"):
-        budget.claim(1001)
+def test_a_claim_larger_than_the_budget_is_refused_at_once_naming_its_own_need(small_budget):
+    with budget.request(), pytest.raises(UserInputError, match="this comparison needs ~0 MB of memory; the server "
+                                                               "allows 0 MB"):
+        budget.claim(need(1001, "this comparison"))
     assert budget.BUDGET.used == 0
 
 
-def test_a_second_request_waits_until_the_first_releases(small_budget):
+def test_a_second_request_waits_until_the_first_releases_and_is_told_why(small_budget):
     order = []
 
     def first():
         with budget.request():
-            budget.claim(800)
+            budget.claim(need(800))
             order.append("first holds")
             time.sleep(0.5)
         order.append("first done")
@@ -45,24 +51,77 @@ def test_a_second_request_waits_until_the_first_releases(small_budget):
     while not order:
         time.sleep(0.01)
     told = []
-    with budget.request(on_wait=lambda used, limit: told.append((used, limit))):
-        budget.claim(400)  # 800 + 400 > 1000: waits for the first request to end, and says why
+    with budget.request(on_wait=lambda used, limit, what: told.append((used, limit, what.what))):
+        budget.claim(need(400, "the second"))  # 800 + 400 > 1000: waits for the first request to end
         order.append("second holds")
         assert budget.BUDGET.used == 400
-    assert told == [(800, 1000)]
+    assert told == [(800, 1000, "the second")]
     thread.join()
     assert order == ["first holds", "first done", "second holds"] and budget.BUDGET.used == 0
+
+
+def test_requests_are_admitted_in_arrival_order(small_budget):
+    """A big request that fits alone is not starved by small ones arriving after it."""
+    admitted, release = [], threading.Event()
+
+    def hold():
+        with budget.request():
+            budget.claim(need(600))
+            admitted.append("holder")
+            release.wait(5)
+
+    def ask(label, nbytes, delay):
+        time.sleep(delay)
+        with budget.request():
+            budget.claim(need(nbytes))
+            admitted.append(label)
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=ask, args=("big", 900, 0.2)),
+               threading.Thread(target=ask, args=("small", 300, 0.4))]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.8)
+    assert admitted == ["holder"]  # small (300) would fit beside the holder, but big came first
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert admitted == ["holder", "big", "small"] and budget.BUDGET.used == 0
+
+
+def test_an_idle_server_admits_at_once(small_budget):
+    start = time.monotonic()
+    with budget.request():
+        budget.claim(need(1000))
+    assert time.monotonic() - start < 0.5
 
 
 def test_a_busy_server_says_so_after_the_wait(small_budget, monkeypatch):
     monkeypatch.setenv("RESTORATION_BUDGET_WAIT_S", "0.2")
     with budget.request():
-        budget.claim(900)
+        budget.claim(need(900))
         holder = budget._current.get()
-        with budget.request(), pytest.raises(UserInputError, match="the server is busy"):
-            budget.claim(200)
+        with budget.request(), pytest.raises(UserInputError, match="the server is busy: running requests hold"):
+            budget.claim(need(200))
         assert budget._current.get() is holder  # the inner request ended; the outer one still holds
     assert budget.BUDGET.used == 0
+
+
+def test_the_budget_is_a_third_of_the_machine_by_default(monkeypatch):
+    monkeypatch.delenv("RESTORATION_MEMORY_BUDGET", raising=False)
+    assert budget.memory_limit() == budget.machine_memory() // 3
+    monkeypatch.setenv("RESTORATION_MEMORY_BUDGET", "12G")
+    assert budget.memory_limit() == 12 * 2**30
+
+
+def test_the_memory_model_counts_every_step_and_the_images_held():
+    pixels = 10**6
+    alone = memory.need("x", pixels, [("codec", "jpeg")])
+    more = memory.need("x", pixels, [("codec", "jpeg")], [("metric", "ssim")], kept=2)
+    assert more.bytes == alone.bytes + memory.step_bytes("metric", "ssim", pixels) + 2 * 3 * pixels
+    # Unmeasured steps cost more than any measured one: a new codec is admitted conservatively.
+    unknown = memory.step_bytes("codec", "no-such-codec", pixels)
+    assert all(unknown >= memory.step_bytes(kind, name, pixels)
+               for kind, steps in memory.table().items() if kind != "measured" for name in steps)
 
 
 def test_a_request_past_its_time_limit_stops_between_steps(small_budget, monkeypatch):
@@ -75,23 +134,25 @@ def test_a_request_past_its_time_limit_stops_between_steps(small_budget, monkeyp
 
 
 def test_app_handlers_claim_their_inputs_and_release_them_on_error(small_budget, tmp_path, monkeypatch):
-    """An upload larger than the budget is refused before it is decoded, with one clear line;
-    after a failing and a working request nothing is held."""
+    """An upload whose decoding alone is larger than the budget is refused before it is decoded,
+    with one clear line; after a failing and a working request nothing is held."""
     import gradio as gr
     from PIL import Image
 
     from ui import codecs_tab
 
+    monkeypatch.setenv("RESTORATION_MEMORY_BUDGET", "3M")
     big = tmp_path / "big.png"
-    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(big)  # 1600 px > 1000
+    Image.fromarray(np.zeros((600, 600, 3), np.uint8)).save(big)
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
     compare = codecs_tab.make_compare([("jpeg", "quality")])
-    with pytest.raises(gr.Error, match="more than the server's budget"):
+    with pytest.raises(gr.Error, match="reading a 0.4 MP image needs"):
         compare(str(big), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None)
     assert budget.BUDGET.used == 0
     table, *_ = compare(str(small), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None)
-    assert table["data"][0][0] == "jpeg" and budget.BUDGET.used == 0
+    assert table["data"][0][0] == "JPEG" or table["data"][0][0] == "jpeg"
+    assert budget.BUDGET.used == 0
 
 
 def test_a_cancelled_request_stops_at_its_next_step():

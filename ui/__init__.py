@@ -11,7 +11,7 @@ import gradio as gr
 from restoration.pipelines import lab
 from starlette.middleware import Middleware
 
-from ui import batch_tab, codecs_tab, dashboards_tab, limits, restore_tab, sr_tab
+from ui import batch_tab, codecs_tab, dashboards_tab, doors, limits, restore_tab, sr_tab
 from ui.common import atomic_image_cache
 
 TABS = (("Codec comparison", codecs_tab.build), ("Restoration", restore_tab.build),
@@ -27,14 +27,18 @@ def build() -> gr.Blocks:
         for title, build_tab in TABS:
             with gr.Tab(title):
                 build_tab(demo)
-    return demo
+    # One door (issue 41): the REST routes closed, page-only events in their own lane, every value
+    # checked by kind before Gradio reads it (ui/doors.py).
+    return doors.guard(demo)
 
 
 def configure_queue(demo: gr.Blocks) -> gr.Blocks:
     # The limit is per event (compress, restore, upscale... each run at most 2 at once): about one
     # worker per core, since each request pins torch/OpenCV to one thread. Beyond 64 waiting
     # requests callers are refused at once rather than queued for minutes (bench/load_test.py).
-    return demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")), max_size=64)
+    # api_open=False: a direct POST to /gradio_api/run/<name> would skip the queue and these limits.
+    return demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")), max_size=64,
+                      api_open=False)
 
 
 def launch_options() -> dict:

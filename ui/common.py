@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from restoration.core import budget, scratch
+from restoration.core import budget, memory, scratch
 from restoration import codecs
 from restoration.codecs import output as outputlib
 from restoration.core import examples
@@ -44,9 +44,12 @@ def user_facing(fn):
         try:
             with budget.request(on_wait=say_waiting):
                 return fn(*args, **kwargs)
-        except UserInputError as exc:  # the person's to fix: their message, no traceback in the log
+        except UserInputError as exc:  # the person's to fix: their message, one line in the log, no traceback
+            log.info("refused %s: %s", fn.__name__, exc)
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
-        except gr.Error:
+        except gr.Error as exc:  # raised as the person's message too (a data: URL's): one line, no traceback
+            log.info("refused %s: %s", fn.__name__, exc)
+            exc.print_exception = False
             raise
         except Exception as exc:
             log.exception("unexpected error in %s", fn.__name__)
@@ -56,10 +59,11 @@ def user_facing(fn):
     return wrapper
 
 
-def say_waiting(used: int, limit: int) -> None:
-    """A request waits for the pixel budget: say so in the page (a notice, not an error)."""
-    gr.Info(f"Waiting for memory: running requests hold {used / 1e6:.0f} of the server's {limit / 1e6:.0f} MP; "
-            "this one starts when they finish (at most 5 minutes).", duration=10)
+def say_waiting(used: int, limit: int, need) -> None:
+    """A request waits for memory: say so in the page (a notice, not an error), and for what."""
+    gr.Info(f"Waiting for memory: running requests hold {memory.size_text(used)} of the server's "
+            f"{memory.size_text(limit)} and {need.what} needs {memory.size_text(need.bytes)}; it starts as soon "
+            "as they free enough (at most 5 minutes).", duration=10)
 
 
 def steps(progress):

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from restoration.core import budget
+from restoration.core import budget, memory
 from restoration.codecs import reader
 from restoration.core import scratch
 from restoration.bench import store as storelib
@@ -65,7 +65,10 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
                                 tuple(sr_models or ()) if scale else (), perceptual).checked()
     paths = [getattr(f, "name", f) for f in (files or [])]
     images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
-    budget.claim(max(i.pixel_count for i in images))  # one image is worked on at a time
+    largest = max(i.pixel_count for i in images)  # one image is worked on at a time
+    steps = [("codec", c) for c in config.codecs] + [("model", m) for m in (*config.models, *config.sr_models)]
+    budget.claim(memory.need(f"this benchmark (largest image {largest / 1e6:.1f} MP)",
+                             largest * (scale * scale if scale else 1), steps, [("metric", "ms_ssim")], kept=2))
     report = None if progress is None else (lambda done, total, text: progress(done / max(total, 1), text))
     return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
 
@@ -213,7 +216,15 @@ def report(run_ids, db=None):
     if not path.is_file():
         raise UserInputError("no benchmark has been run yet: run one in the \"Run a benchmark\" tab first")
     built = reportlib.build(path, [] if example else list(run_ids or []))
-    return built, reportlib.write_all(built, scratch.folder("bench-report-"))
+    # Named by content (the database's state and the runs shown): the same report is written once.
+    stat = path.stat()
+    key = f"{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{built.summary()['runs']}"
+    folder, written = scratch.keyed("bench-report-", key)
+    files = {kind: folder / f"bench.{kind}" for kind in ("csv", "json", "html")}
+    if not written:
+        files = reportlib.write_all(built, folder)
+        scratch.mark_complete(folder)
+    return built, files
 
 
 def source_note(db=None) -> str:

@@ -1,29 +1,50 @@
-"""The server's limits on work in flight: one pixel budget shared by every running request, and a
+"""The server's limits on work in flight: one memory budget shared by every running request, and a
 time limit per request.
 
-A request (``with request():``, which the app wraps around every handler) claims the pixels of
-what it decodes (``claim``); a claim waits while the running requests hold the budget and is
-refused at once if it alone is larger. Between steps (models, codec settings) a request calls
-``check``, which stops it with a clear message once it ran past its time limit. Outside a request
-(the CLI, the library) nothing is limited. Peak memory measured for the heaviest job (a 40 MP
-image through every codec) was ~150 bytes a pixel, so the default 60 MP budget keeps the running
-jobs near 9 GB on a 16 GB Space.
+A request (``with request():``, which the app wraps around every handler) claims the bytes its
+work is predicted to need at its peak (``claim``, with a ``memory.Need``: the upload's decoding
+from its header, then the job's steps by the memory model). Requests are admitted in arrival
+order while the predicted peaks of those running fit the budget (default: a third of this
+machine's memory, ``RESTORATION_MEMORY_BUDGET``); a claim that must wait says what it waits for, and
+one larger than the budget alone is refused at once, naming its own need. Between steps (models,
+codec settings) a request calls ``check``, which stops it with a clear message once it ran past
+its time limit. Outside a request (the CLI, the library) nothing is limited.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
+import itertools
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
 
 from restoration.core.errors import UserInputError
+from restoration.core.memory import Need, size_text
 
 
-def pixel_limit() -> int:
-    return int(os.environ.get("RESTORATION_PIXEL_BUDGET", 60_000_000))
+def machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
+def parse_size(text: str) -> int:
+    """'12G', '12 GB', '800M', '12000000000' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(match[1]) * 1024 ** ("KMGT".find(match[2].upper()) + 1) if match[2] else float(match[1]))
+
+
+def memory_limit() -> int:
+    configured = os.environ.get("RESTORATION_MEMORY_BUDGET")
+    return parse_size(configured) if configured else machine_memory() // 3
 
 
 def time_limit_s() -> float:
@@ -34,33 +55,47 @@ def wait_limit_s() -> float:
     return float(os.environ.get("RESTORATION_BUDGET_WAIT_S", 300))
 
 
-class PixelBudget:
-    """A weighted semaphore over pixels."""
+class MemoryBudget:
+    """A weighted semaphore over bytes that admits in arrival order: a claim waits while an earlier
+    one waits, or while the running requests hold too much for it."""
 
     def __init__(self):
         self.used = 0
         self._changed = threading.Condition()
+        self._queue: collections.deque[int] = collections.deque()
+        self._tickets = itertools.count()
 
-    def acquire(self, pixels: int, limit: int, wait_s: float, on_wait=None) -> None:
-        if pixels > limit:
-            raise UserInputError(f"this request needs {pixels / 1e6:.0f} MP at once, more than the server's "
-                                 f"budget of {limit / 1e6:.0f} MP (RESTORATION_PIXEL_BUDGET); use a smaller image "
-                                 "or run it with the command-line tool")
+    def acquire(self, need: Need, limit: int, wait_s: float, on_wait=None, topping_up: bool = False) -> None:
+        if need.bytes > limit:
+            raise UserInputError(f"{need.what} needs ~{size_text(need.bytes)} of memory; the server allows "
+                                 f"{size_text(limit)} (RESTORATION_MEMORY_BUDGET): use a smaller image, fewer "
+                                 "models or metrics, or run it with the command-line tool")
         with self._changed:
-            if self.used + pixels > limit and on_wait is not None:
-                on_wait(self.used, limit)  # say why this request waits
-            if not self._changed.wait_for(lambda: self.used + pixels <= limit, timeout=wait_s):
-                raise UserInputError(f"the server is busy: other requests hold {self.used / 1e6:.0f} of its "
-                                     f"{limit / 1e6:.0f} MP for {wait_s:.0f} s; try again in a minute")
-            self.used += pixels
+            ticket = next(self._tickets)
+            self._queue.append(ticket)
 
-    def release(self, pixels: int) -> None:
+            def admitted() -> bool:  # a request adding to its own claim does not queue behind newcomers
+                return (topping_up or self._queue[0] == ticket) and self.used + need.bytes <= limit
+
+            try:
+                if not admitted() and on_wait is not None:
+                    on_wait(self.used, limit, need)  # say what it waits for
+                if not self._changed.wait_for(admitted, timeout=wait_s):
+                    raise UserInputError(f"the server is busy: running requests hold {size_text(self.used)} of its "
+                                         f"{size_text(limit)} and {need.what} needs {size_text(need.bytes)}; "
+                                         f"waited {wait_s:.0f} s: try again in a minute")
+                self.used += need.bytes
+            finally:
+                self._queue.remove(ticket)
+                self._changed.notify_all()
+
+    def release(self, nbytes: int) -> None:
         with self._changed:
-            self.used -= pixels
+            self.used -= nbytes
             self._changed.notify_all()
 
 
-BUDGET = PixelBudget()
+BUDGET = MemoryBudget()
 
 
 @dataclass
@@ -68,7 +103,7 @@ class Request:
     deadline: float
     limit_s: float
     claimed: int = 0
-    on_wait: object = None  # called with (pixels in use, limit) when a claim has to wait
+    on_wait: object = None  # called with (bytes in use, limit, the Need) when a claim has to wait
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar("restoration_request", default=None)
@@ -77,7 +112,7 @@ _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar("resto
 @contextlib.contextmanager
 def request(on_wait=None):
     """One request's limits: its claims are released when it ends, however it ends. ``on_wait``
-    (pixels in use, limit) tells the person why the request waits, when one of its claims must."""
+    (bytes in use, limit, the Need) tells the person why the request waits, when one of its claims must."""
     limit = time_limit_s()
     current = Request(time.monotonic() + limit, limit, on_wait=on_wait)
     token = _current.set(current)
@@ -89,13 +124,13 @@ def request(on_wait=None):
             BUDGET.release(current.claimed)
 
 
-def claim(pixels: int) -> None:
-    """Hold ``pixels`` of the budget until the request ends (no-op outside a request)."""
+def claim(need: Need) -> None:
+    """Hold ``need.bytes`` of the budget until the request ends (no-op outside a request)."""
     current = _current.get()
-    if current is None or pixels <= 0:
+    if current is None or need.bytes <= 0:
         return
-    BUDGET.acquire(int(pixels), pixel_limit(), wait_limit_s(), current.on_wait)
-    current.claimed += int(pixels)
+    BUDGET.acquire(need, memory_limit(), wait_limit_s(), current.on_wait, topping_up=current.claimed > 0)
+    current.claimed += need.bytes
 
 
 def check() -> None:

@@ -1,10 +1,13 @@
 """The lab's own temporary folders (encoded files, degraded inputs, restored PNGs, reports), all
 under one root, ``$RESTORATION_TMP`` (default ``<system temp>/restoration-lab``). Each new folder
 first removes the folders older than ``RESTORATION_TMP_MAX_AGE_S`` (default an hour, the same as
-Gradio's cache), so a long-running server's disk stays bounded without a scheduler."""
+Gradio's cache) and then, while the root holds more than ``RESTORATION_TMP_QUOTA`` (default 2 GB),
+the oldest folders: the disk stays bounded at all times, not only hourly, without a scheduler.
+``keyed`` folders are named by their content's key, so the same report is written once."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -32,7 +35,62 @@ def clean(max_age_s: float | None = None) -> int:
     return removed
 
 
+def quota() -> int:
+    return int(float(os.environ.get("RESTORATION_TMP_QUOTA", 2e9)))
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def enforce_quota(limit: int | None = None) -> int:
+    """Remove the oldest folders under the root until it holds at most ``limit`` bytes (default
+    ``quota()``); returns how many went."""
+    limit = quota() if limit is None else limit
+    entries = []
+    for entry in root().iterdir():
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                entries.append((entry.stat().st_mtime, entry, _size(entry)))
+        except FileNotFoundError:
+            continue
+    total, removed = sum(size for *_, size in entries), 0
+    for _, entry, size in sorted(entries, key=lambda item: item[0]):
+        if total <= limit:
+            break
+        shutil.rmtree(entry, ignore_errors=True)
+        total, removed = total - size, removed + 1
+    return removed
+
+
 def folder(prefix: str) -> Path:
-    """A new private folder for one request's files (old ones are cleaned first)."""
+    """A new private folder for one request's files (old ones, and the oldest over the quota, are
+    removed first)."""
     clean()
+    enforce_quota()
     return Path(tempfile.mkdtemp(prefix=prefix, dir=root()))
+
+
+def keyed(prefix: str, key: str) -> tuple[Path, bool]:
+    """(the folder for content identified by ``key``, whether it was already written): a second
+    request for the same content reuses the files instead of writing them again."""
+    clean()
+    enforce_quota()
+    path = root() / f"{prefix}{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+    done = path / ".complete"
+    if done.is_file():
+        os.utime(path)  # in use again: the newest for the quota
+        return path, True
+    path.mkdir(exist_ok=True)
+    return path, False
+
+
+def mark_complete(path: Path) -> None:
+    (path / ".complete").touch()

@@ -28,7 +28,7 @@ from restoration import codecs as codeclib
 from restoration import metrics as metriclib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
-from restoration.core import budget
+from restoration.core import budget, memory
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
 from restoration.pipelines import equal_quality, evaluate, sr
@@ -332,8 +332,14 @@ def _claim_largest(found: list[Item], settings: Settings) -> None:
         except (OSError, UserInputError, KeyError, zipfile.BadZipFile):
             continue
         largest = max(largest, width * height)
-    factor = settings.scale ** 2 + 1 if settings.job == "upscale" else 1
-    budget.claim(largest * factor)
+    if settings.job == "convert":
+        steps, alongside = [("codec", settings.codec.name)], [("metric", "psnr"), ("metric", "ssim")]
+        if isinstance(settings.target, equal_quality.QualityTarget):
+            alongside.append(("metric", settings.target.metric))
+    else:
+        steps, alongside = [("model", settings.model)], []
+    pixels = largest * (settings.scale ** 2 if settings.job == "upscale" else 1)
+    budget.claim(memory.need(f"this batch (largest image {largest / 1e6:.1f} MP)", pixels, steps, alongside, kept=2))
 
 
 def _head(item: Item) -> bytes:

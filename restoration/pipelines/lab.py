@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from restoration.core import budget, scratch
+from restoration.core import budget, memory, scratch
 from restoration import codecs as codeclib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
@@ -84,6 +84,11 @@ def compare(
     names = metriclib.names(on_demand=perceptual)
     if not settings:
         raise UserInputError("choose at least one codec")
+    pixels = image.shape[0] * image.shape[1]
+    budget.claim(memory.need(f"this comparison of {len(settings)} codec(s) at {pixels / 1e6:.1f} MP"
+                             + (" with the perceptual metrics" if perceptual else ""), pixels,
+                             [("codec", name) for name in settings], [("metric", name) for name in names],
+                             kept=2 * len(settings)))  # each decoded result and its error map
     if isinstance(target, equal_quality.QualityTarget):
         return equal_quality.compare(image, settings, target, progress, names)
     results = []
@@ -222,6 +227,9 @@ def sweep(
     names = evaluate.default_metric_names()
     if metric and metric not in names and metriclib.METRICS[metric].unavailable_reason() is None:
         names = [*names, metric]
+    pixels = image.shape[0] * image.shape[1]
+    budget.claim(memory.need(f"this sweep at {pixels / 1e6:.1f} MP", pixels, [("codec", n) for n in codec_names],
+                             [("metric", n) for n in names], kept=2))  # a setting measured while the next encodes
     rows = []
     for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan, metric_names=names)):
         rows.append(result.row())
@@ -271,7 +279,7 @@ def read_input(path_or_array) -> reader.Input:
             return read_and_claim(path_or_array, name)  # the reader says what is wrong with the file
         if width * height > imagelib.MAX_PIXELS:
             return reader.read(path_or_array, name=name)  # refused from its header, in the reader's words
-        budget.claim(width * height)  # before decoding: a request waits here while the server is full
+        budget.claim(decode_need(width * height, path_or_array))  # before decoding: it waits here while the server is full
         return reader.read(path_or_array, name=name)
     return read_and_claim(path_or_array)
 
@@ -280,9 +288,17 @@ def load_and_claim(source, name: str | None = None) -> np.ndarray:
     return read_and_claim(source, name).image
 
 
+def decode_need(pixels: int, path=None) -> memory.Need:
+    """What reading an upload of ``pixels`` needs (its decoder's working set and the image)."""
+    kind = codeclib.sniff(Path(path).read_bytes()[:64]) if path is not None else None
+    name = kind.name if kind is not None and memory.measured("codec", kind.name) else "png"
+    steps = [("codec", name)] if name != "png" else [("decode", "png")]
+    return memory.need(f"reading a {pixels / 1e6:.1f} MP image", pixels, steps)
+
+
 def read_and_claim(source, name: str | None = None) -> reader.Input:
     read = reader.read(source, name=name)
-    budget.claim(read.image.shape[0] * read.image.shape[1])
+    budget.claim(decode_need(read.image.shape[0] * read.image.shape[1]))
     return read
 
 

@@ -12,7 +12,7 @@ from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.codecs import reader
 from restoration.core import image as imagelib
-from restoration.core import scratch
+from restoration.core import budget, memory, scratch
 from restoration.core.errors import UserInputError
 from restoration.pipelines.lab import load_input, with_error_maps, without_empty_columns
 
@@ -96,6 +96,9 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
         reference = load_input(reference_path) if reference_path else None
     except UserInputError as exc:  # which of the two images is wrong
         raise UserInputError(f"clean original {exc}; remove it to restore without measuring") from None
+    pixels = degraded.shape[0] * degraded.shape[1]
+    budget.claim(memory.need(f"restoring a {pixels / 1e6:.1f} MP image with {len(model_ids)} model(s)", pixels,
+                             [("model", m) for m in model_ids], kept=2 * len(model_ids) + 1))
     options = {"sigma": sigma} if sigma else {}
     if self_ensemble:
         options["self_ensemble"] = True

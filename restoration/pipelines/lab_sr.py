@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from restoration.pipelines import sr
-from restoration.core import budget
+from restoration.core import budget, memory
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
 from restoration.pipelines.lab import read_input, with_error_maps, without_empty_columns, write_results
@@ -77,7 +77,9 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
         grey = source.grey  # a grey file is measured on grey, not Y
     else:
         hr, lr, grey = None, image, False
-    budget.claim(lr.shape[0] * lr.shape[1] * scale * scale)  # the outputs are scale^2 times larger
+    out_pixels = lr.shape[0] * lr.shape[1] * scale * scale
+    budget.claim(memory.need(f"this x{scale} upscale to {out_pixels / 1e6:.0f} MP", out_pixels,
+                             [("model", m) for m in model_ids], kept=2 * len(model_ids) + 1))  # results, error maps
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)

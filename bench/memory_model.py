@@ -1,0 +1,144 @@
+"""Measure the memory model: bytes per pixel (and a fixed part) of each step a request can take,
+on this machine, into ``restoration/core/memory_model.json`` (what the server's admission reads):
+
+    python bench/memory_model.py [--sizes 0.5,2] [--out restoration/core/memory_model.json]
+
+Each step runs in a fresh process on a photo-like image (Kodak's first, tiled up to the size) at two
+sizes; its cost is the process's peak resident memory (``VmHWM``, reset just before the step through
+``/proc/self/clear_refs``; native allocations of the codec libraries and torch included) above what
+the process held just before it. The slope
+between the two sizes is the bytes per pixel, the rest the fixed part. Steps: ``decode`` (a PNG),
+each codec's encode + decode at its defaults, each metric on one pair, each own network (tiled as
+the app runs it) and the auto plan's heaviest chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+IMAGE = ROOT.parent / "shared/data/bench/Kodak24/kodim01.png"
+
+
+def photo(megapixels: float):
+    """A photo-like uint8 image of about ``megapixels`` (Kodak's first, mirrored tiles)."""
+    import numpy as np
+
+    from restoration.core import image as imagelib
+
+    base = imagelib.load(IMAGE) if IMAGE.is_file() else np.asarray(__import__("skimage.data").data.astronaut())
+    side = int((megapixels * 1e6) ** 0.5)
+    reps = (side // base.shape[0] + 1, side // base.shape[1] + 1, 1)
+    return np.ascontiguousarray(np.tile(np.concatenate([base, base[:, ::-1]], 1), reps)[:side, :side])
+
+
+def run_step(kind: str, name: str, megapixels: float) -> None:
+    """In this (fresh) process: prepare, note the peak so far, run the step, print the rise."""
+    import io
+
+    import numpy as np
+
+    from restoration import codecs, metrics
+    from restoration.codecs import reader
+    from restoration.models import restorers
+
+    image = photo(megapixels)
+    prepared = {}
+    if kind == "decode":
+        buffer = io.BytesIO()
+        __import__("PIL.Image").Image.fromarray(image).save(buffer, format="PNG")
+        prepared["data"] = buffer.getvalue()
+    elif kind == "metric":
+        prepared["test"] = np.clip(image.astype(np.int16) + np.random.default_rng(0).integers(-8, 9, image.shape),
+                                   0, 255).astype(np.uint8)
+        metrics.measure(metrics.Sample(image[:64, :64], prepared["test"][:64, :64]), [name])  # load the metric
+    elif kind == "model":
+        restorers.restore(image[:64, :64], name)  # load the network
+    elif kind == "codec":
+        warm = codecs.get(name)
+        warm.decode(warm.encode(np.ascontiguousarray(image[:64, :64])))  # load a learned codec's network
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+    start = time.perf_counter()
+    if kind == "decode":
+        reader.load(prepared["data"])
+    elif kind == "codec":
+        codec = codecs.get(name)
+        codec.decode(codec.encode(image))
+    elif kind == "metric":
+        metrics.measure(metrics.Sample(image, prepared["test"]), [name])
+    elif kind == "model":
+        restorers.restore(image, name)
+    peak = _status("VmHWM")
+    print(json.dumps({"rise": max(0, peak - before), "pixels": image.shape[0] * image.shape[1],
+                      "seconds": time.perf_counter() - start}))
+
+
+def _status(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmRSS: now, VmHWM: the peak since the last reset)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(kind: str, name: str, sizes: list[float]) -> dict:
+    points = []
+    for megapixels in sizes:
+        done = subprocess.run([sys.executable, __file__, "--step", kind, name, str(megapixels)],
+                              capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            return {"error": done.stderr.strip().splitlines()[-1][:200] if done.stderr.strip() else "failed"}
+        points.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    (p1, r1), (p2, r2) = [(p["pixels"], p["rise"]) for p in points[:2]]
+    per_pixel = max(0.0, (r2 - r1) / (p2 - p1))
+    return {"per_pixel": round(per_pixel, 1), "fixed": int(max(0.0, r2 - per_pixel * p2))}
+
+
+def steps() -> list[tuple[str, str]]:
+    from restoration import codecs, metrics
+    from restoration.models import restorers
+
+    found = [("decode", "png")]
+    found += [("codec", name) for name, codec in codecs.CODECS.items() if codec.unavailable_reason() is None]
+    found += [("metric", name) for name in metrics.names("fidelity", on_demand=True)]
+    found += [("model", spec.id) for spec in restorers.REGISTRY.values()
+              if spec.source in ("own", "auto") and spec.status() == "ready" and spec.scale == 1]
+    found += [("model", spec.id) for spec in restorers.REGISTRY.values()
+              if spec.source == "own" and spec.status() == "ready" and spec.scale > 1]
+    return found
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--step":
+        run_step(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0.5,2", help="two image sizes in megapixels")
+    parser.add_argument("--only", help="comma-separated kind:name steps (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "restoration/core/memory_model.json")
+    args = parser.parse_args()
+    from restoration.bench import provenance
+
+    sizes = [float(v) for v in args.sizes.split(",")]
+    table = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    chosen = steps() if not args.only else [tuple(s.split(":", 1)) for s in args.only.split(",")]
+    for kind, name in chosen:
+        result = measure(kind, name, sizes)
+        print(kind, name, result, flush=True)
+        if "error" not in result:
+            table.setdefault(kind, {})[name] = result
+    table["measured"] = {"command": provenance.command_line("bench/memory_model.py"),
+                         "machine": provenance.machine_description(), "sizes_mp": sizes}
+    args.out.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

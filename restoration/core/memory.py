@@ -1,0 +1,59 @@
+"""The memory model: how many bytes a request's steps need at their peak, from the bytes per pixel
+(and a fixed part) each step was measured to take on this machine (``bench/memory_model.py``
+writes ``memory_model.json`` beside this module).
+
+A step is a kind and a name: ``decode`` (reading an upload), ``codec`` (one encode and decode at
+its defaults), ``metric`` (one metric on one pair), ``model`` (one restorer, tiled as the app runs
+it). A step that was never measured costs ``UNMEASURED`` (more than any measured one), so a new
+codec or model is admitted conservatively until the script is run again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLE = Path(__file__).with_name("memory_model.json")
+UNMEASURED = {"per_pixel": 700.0, "fixed": 300 * 2**20}
+PIXEL_BYTES = 3  # a canonical RGB image held by the request (its input, each result it shows)
+
+
+@functools.cache
+def table() -> dict:
+    return json.loads(TABLE.read_text()) if TABLE.is_file() else {}
+
+
+def step_bytes(kind: str, name: str, pixels: int) -> int:
+    """One step's working set at ``pixels`` (beyond the images the request holds)."""
+    cost = table().get(kind, {}).get(name, UNMEASURED)
+    return int(cost["per_pixel"] * pixels + cost["fixed"])
+
+
+def measured(kind: str, name: str) -> bool:
+    return name in table().get(kind, {})
+
+
+@dataclass(frozen=True)
+class Need:
+    """A request's predicted peak: ``bytes``, and what it is, as a person reads it."""
+
+    bytes: int
+    what: str
+
+
+def need(what: str, pixels: int, sequential: list[tuple[str, str]] = (), alongside: list[tuple[str, str]] = (),
+         kept: int = 0) -> Need:
+    """The peak of a job on an image of ``pixels``: the image and the ``kept`` results it shows
+    (3 bytes a pixel each), plus the heaviest of its ``sequential`` steps (codecs, models one after
+    another) together with every step run ``alongside`` each of them (the metrics of a result)."""
+    held = PIXEL_BYTES * pixels * (1 + kept)
+    heaviest = max((step_bytes(kind, name, pixels) for kind, name in sequential), default=0)
+    return Need(held + heaviest + sum(step_bytes(kind, name, pixels) for kind, name in alongside), what)
+
+
+def size_text(nbytes: float) -> str:
+    """'14 GB', '730 MB'."""
+    return f"{nbytes / 1e9:.0f} GB" if nbytes >= 9.5e9 else f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 \
+        else f"{nbytes / 1e6:.0f} MB"

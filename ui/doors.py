@@ -1,0 +1,198 @@
+"""The doors every call comes in by (issue 41): one route, the queue, and one clear message for
+every bad value before any work starts.
+
+- **The queue only.** Gradio opens its REST routes (``/gradio_api/run/<name>``) unless told not to,
+  and a direct call skips the queue, its concurrency groups and its size limit. ``guard`` closes
+  them (``api_open = False``, what a Hugging Face Space gets by default): a queued event called
+  there is refused with 404; the Python client, the page and ``/gradio_api/call`` go through the
+  queue. Only events that never queue (``queue=False``: the failure handlers' blanks, the batch
+  form's settings text) stay callable there, and they do no work.
+- **Page-only events** (``api_visibility="private"``) cannot be told from a script: the page and
+  any client speak the same protocol (``fn_index`` and a session id), so a refusal would only stop
+  the honest. They are made cheap and bounded instead: each queued one runs in the ``page``
+  concurrency group, one at a time in the whole server (a lane beside the heavy jobs, so a busy
+  server still answers them), and the costly ones reuse their results (``bench.lab.report``,
+  ``ui.common.load_example``).
+- **Values checked by kind before Gradio reads them** (``check_value``): a number is a finite
+  int or float (not NaN, inf, a string or true), a checkbox true or false, text a string of at most
+  ``MAX_TEXT`` characters, a choice one value and a multiple choice a list of them, a file an
+  upload of this server (a FileData whose ``path`` Gradio's upload route wrote; never a URL or a
+  server path; an image may also be a ``data:`` URL). Too few values for an event is one message.
+  Whatever Gradio's own reading then raises is one message too, naming the parameter.
+
+Refusals and user errors are logged as one line (``restoration.app``), never with a traceback;
+only bugs in a handler keep theirs (``ui.common.user_facing``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import re
+
+import gradio as gr
+
+log = logging.getLogger("restoration.app")
+
+MAX_TEXT = 65_536  # characters in one text value (the longest legitimate one is a batch's 4 KiB settings)
+PAGE_LANE = {"concurrency_id": "page", "concurrency_limit": 1}
+UPLOAD_HINT = ("upload the file first (POST /gradio_api/upload, or handle_file in the Python client) and pass "
+               "the FileData it returns; a URL or a path on the server is not read")
+
+NUMBERS = (gr.Number, gr.Slider)
+CHOICES = (gr.Dropdown, gr.Radio)
+FILES = (gr.File, gr.Image)
+SKIPPED = (gr.State,)  # its value is the session's, never the caller's
+
+
+class Refused(gr.Error):
+    """A value refused at the door: one line in the page and the client, none in the log's tracebacks."""
+
+    def __init__(self, message: str):
+        super().__init__(message, duration=None, print_exception=False)
+
+
+def guard(demo: gr.Blocks) -> gr.Blocks:
+    """Close the direct routes, put page-only events in their lane, and check every event's values
+    before Gradio preprocesses them (an instance attribute over ``Blocks.preprocess_data``, which
+    every route's call goes through)."""
+    demo.api_open = False  # what queue(api_open=False) sets; here so that every launch of build() has it
+    for fn in demo.fns.values():
+        if fn.api_visibility == "private" and fn.queue and fn.fn is not None and fn.concurrency_id != "heavy":
+            fn.concurrency_id, fn.concurrency_limit = PAGE_LANE["concurrency_id"], PAGE_LANE["concurrency_limit"]
+    original = demo.preprocess_data
+
+    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+        check_inputs(block_fn, inputs)
+        try:
+            return await original(block_fn, inputs, state, explicit_call)
+        except Refused:
+            raise
+        except gr.Error as exc:  # Gradio's own checks (a choice, a bound): its words, without a traceback
+            raise refused(block_fn, _index(exc), str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 -- anything else Gradio's reading raised is the value's fault
+            if type(exc).__name__ == "InvalidPathError":  # a FileData path Gradio's upload route did not write
+                raise refused(block_fn, _first_file(block_fn, inputs), UPLOAD_HINT) from None
+            raise refused(block_fn, _index(exc), _gradio_reason(exc)) from None
+
+    demo.preprocess_data = preprocess_data
+    return demo
+
+
+def refused(block_fn, index: int | None, problem: str) -> Refused:
+    where = f"/{block_fn.api_name or block_fn.name}"
+    name = parameter_name(block_fn, index) if index is not None else None
+    message = f"{where}: {name}: {problem}" if name else f"{where}: {problem}"
+    log.info("refused %s", message)
+    return Refused(message)
+
+
+def parameter_name(block_fn, index: int) -> str:
+    """What the API calls input ``index``: the handler's parameter name, else the component's label."""
+    try:
+        positional = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        positional = []
+    if index < len(positional):
+        return positional[index]
+    block = block_fn.inputs[index] if index < len(block_fn.inputs) else None
+    return getattr(block, "label", None) or f"input {index + 1}"
+
+
+def check_inputs(block_fn, inputs) -> None:
+    """Every value of one call, by its component's kind; the first bad one is refused."""
+    if not isinstance(inputs, list):
+        raise refused(block_fn, None, "the data must be a list of values")
+    wanted = len(block_fn.inputs)
+    if len(inputs) < wanted:
+        raise refused(block_fn, None, f"takes {wanted} values, got {len(inputs)}")
+    for index, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
+        problem = check_value(block, value)
+        if problem:
+            raise refused(block_fn, index, problem)
+
+
+def check_value(block, value) -> str | None:
+    """Why ``value`` cannot be ``block``'s input, or None when its kind is right (Gradio then checks
+    choices and bounds)."""
+    if isinstance(block, SKIPPED):
+        return None
+    if value is None:  # "none" is a value for all but a slider (the page always sends its position)
+        return "must be a finite number, got None" if isinstance(block, gr.Slider) else None
+    if isinstance(block, NUMBERS):
+        return None if finite_number(value) else f"must be a finite number, got {shown(value)}"
+    if isinstance(block, gr.Checkbox):
+        return None if isinstance(value, bool) else f"must be true or false, got {shown(value)}"
+    if isinstance(block, gr.Textbox):
+        if not isinstance(value, str):
+            return f"must be text, got {shown(value)}"
+        return None if len(value) <= MAX_TEXT else f"is {len(value):,} characters; at most {MAX_TEXT:,}"
+    if isinstance(block, gr.CheckboxGroup) or isinstance(block, gr.Dropdown) and block.multiselect:
+        if not isinstance(value, list) or not all(scalar(v) for v in value):
+            return f"must be a list of its choices, got {shown(value)}"
+        return None
+    if isinstance(block, CHOICES):
+        return None if scalar(value) else f"must be one of its choices, got {shown(value)}"
+    if isinstance(block, FILES):
+        many = isinstance(block, gr.File) and block.file_count in ("multiple", "directory")
+        items = value if many and isinstance(value, list) else [value]
+        for item in items:
+            problem = file_problem(item, image=isinstance(block, gr.Image))
+            if problem:
+                return problem
+    return None
+
+
+def file_problem(value, image: bool) -> str | None:
+    """A file input must be an upload of this server: a FileData with a local ``path`` (Gradio then
+    checks it is in its upload folder) or, for an image, a ``data:`` URL."""
+    if not isinstance(value, dict):
+        return f"must be an uploaded file; {UPLOAD_HINT}; got {shown(value)}"
+    path, url = value.get("path"), value.get("url")
+    if isinstance(path, str) and path and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path):
+        return None
+    if image and not path and isinstance(url, str) and url.startswith("data:"):
+        return None
+    return UPLOAD_HINT
+
+
+def finite_number(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def scalar(value) -> bool:
+    return isinstance(value, str) or finite_number(value)
+
+
+def shown(value) -> str:
+    """A value as a message quotes it: short, one line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _index(exc: BaseException) -> int | None:
+    """The input Gradio's message names (``at index 3``), when it names one."""
+    found = re.search(r"at index (\d+)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def _first_file(block_fn, inputs) -> int | None:
+    """The first file input given a value (the one Gradio's path check refused, in practice)."""
+    return next((i for i, (block, value) in enumerate(zip(block_fn.inputs, inputs))
+                 if isinstance(block, FILES) and value), None)
+
+
+def _gradio_reason(exc: BaseException) -> str:
+    """Gradio's reading error in one line, without the value it quotes or its advice to the developer."""
+    original = exc.__cause__ or exc
+    return f"not a value this input reads ({type(original).__name__})"
