@@ -116,6 +116,17 @@ def steps() -> list[tuple[str, str]]:
     return found
 
 
+def markdown(table: dict) -> str:
+    """The stored table as the rows of docs/deploy.md's memory table."""
+    lines = ["| step | bytes per pixel | fixed | at 12 MP |", "|---|---|---|---|"]
+    for kind in ("decode", "codec", "metric", "model"):
+        for name, cost in sorted(table.get(kind, {}).items(), key=lambda item: -item[1]["per_pixel"]):
+            at = cost["per_pixel"] * 12e6 + cost["fixed"]
+            lines.append(f"| {kind} `{name}` | {cost['per_pixel']:.0f} | {cost['fixed'] / 2**20:.0f} MiB | "
+                         f"{at / 1e9:.2f} GB |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--step":
         run_step(sys.argv[2], sys.argv[3], float(sys.argv[4]))
@@ -124,7 +135,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="0.5,2", help="two image sizes in megapixels")
     parser.add_argument("--only", help="comma-separated kind:name steps (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "restoration/core/memory_model.json")
+    parser.add_argument("--markdown", action="store_true", help="print the stored table as markdown and stop")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return
     from restoration.bench import provenance
 
     sizes = [float(v) for v in args.sizes.split(",")]

@@ -12,7 +12,7 @@ from restoration.core import scratch
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
 from restoration.pipelines import batch, lab_sr
-from ui.common import clear_on_failure, heavy, steps, user_facing
+from ui.common import clear_on_failure, fitted_table, heavy, steps, user_facing
 from ui.restore_tab import model_choices
 
 
@@ -72,8 +72,7 @@ def build(demo: gr.Blocks) -> None:
             run = gr.Button("Run batch", variant="primary")
         with gr.Column(scale=2):
             summary = gr.Markdown()
-            table = gr.Dataframe(headers=["file", "status", "output", "output_bytes", "note"], interactive=False,
-                                 wrap=True, label="Each file")
+            table = fitted_table("Each file", ["file", "status", "output", "output_bytes", "note"])
             with gr.Row():
                 archive = gr.File(label="Results (zip: files and results.csv)", interactive=False)
                 csv_file = gr.File(label="results.csv", interactive=False)

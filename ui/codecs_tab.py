@@ -3,8 +3,6 @@ a table, a split view with zoom, the encoded files and a rate-distortion sweep."
 
 from __future__ import annotations
 
-import json
-
 import gradio as gr
 
 from restoration import codecs
@@ -12,11 +10,10 @@ from restoration import metrics as metriclib
 from restoration.bench import charts
 from restoration.bench import lab as lab_bench
 from restoration.core import examples
-from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
 from ui import compare
-from ui.common import (clear_on_failure, compare_controls, heavy, image_upload, load_example, param_component, steps,
-                       user_facing, wire_compare)
+from ui.common import (clear_on_failure, compare_controls, fitted_table, heavy, image_upload, load_example,
+                       param_component, steps, user_facing, wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
@@ -66,13 +63,8 @@ def rd_chart(rows, metric):
 @user_facing
 def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
     """One codec, one image: the encoded file, the decoded image and the metrics row."""
+    params = lab.json_object(params_json, "params")  # checked before the image is read
     image = lab.load_input(image_path)
-    try:
-        params = json.loads(params_json) if params_json and str(params_json).strip() else {}
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"params must be a JSON object: {exc}") from None
-    if not isinstance(params, dict):
-        raise UserInputError("params must be a JSON object such as {\"quality\": 50}")
     target = lab.target_from_ui("bpp", target_bpp) if target_bpp else (
         lab.target_from_ui("KiB", target_bytes / 1024) if target_bytes else None)
     result = lab.compare(image, {codecs.get(codec_name).name: params}, target)[0]
@@ -114,8 +106,7 @@ def build(demo: gr.Blocks) -> None:
                             param_inputs.append(param_component(param))
         with gr.Column(scale=2):
             status = gr.Markdown()
-            table = gr.Dataframe(headers=lab.table([])["headers"], label="Results", interactive=False, wrap=True,
-                                 max_height=300)
+            table = fitted_table("Results", lab.table_headers(), lab.table_order(), lab.TABLE_HIDDEN, max_height=420)
             left, right, view = compare_controls("|error| and FLIP entries are error maps against the original")
             downloads = gr.File(label="Encoded files", file_count="multiple", interactive=False)
             bars = gr.Plot(label="Size, ratio, quality and speed")
@@ -127,8 +118,8 @@ def build(demo: gr.Blocks) -> None:
             rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
             run_sweep = gr.Button("Run sweep")
         rd_plot = gr.Plot(label="Rate-distortion")
-        bd_table = gr.Dataframe(headers=lab.bd_against_jpeg([], "psnr")["headers"], interactive=False,
-                                label="BD-rate against JPEG on the chosen quality axis (negative = smaller files)")
+        bd_table = fitted_table("BD-rate against JPEG on the chosen quality axis (negative = smaller files)",
+                                lab.bd_against_jpeg([], "psnr")["headers"], wide=True)
         with gr.Accordion("Sweep data (JSON rows)", open=False):
             sweep_json = gr.JSON(label="One row per codec setting")
     _api_only_compress()

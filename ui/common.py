@@ -20,7 +20,7 @@ from restoration.codecs import output as outputlib
 from restoration.core import examples
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.pipelines import lab
+from restoration.pipelines import lab, tables
 from ui import compare
 
 log = logging.getLogger("restoration.app")
@@ -200,13 +200,15 @@ def blank(component):
     return None
 
 
-def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str):
+def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str,
+                  order: list[str] | None = None):
     """The right-hand column the Restoration and Super-resolution tabs share: a note, a metrics
-    table, the compare view between any two results or error maps (wired here), a gallery of
-    every result (folded), and the PNG downloads."""
+    table that fits (``fitted_table``: ``order``, its columns by importance), the compare view
+    between any two results or error maps (wired here), a gallery of every result (folded), and
+    the PNG downloads."""
     with gr.Column(scale=2):
         note = gr.Markdown()
-        table = gr.Dataframe(headers=headers, interactive=False, label=table_label, wrap=True)
+        table = fitted_table(table_label, headers, order)
         left, right, view = compare_controls("|error| and FLIP entries are error maps against the reference")
         with gr.Accordion("All results side by side", open=False):
             # height "auto": the grid grows with its images, so their captions are never cut off
@@ -273,3 +275,42 @@ def model_file_upload() -> tuple[gr.File, gr.Markdown]:
 def output_format_choice() -> gr.Dropdown:
     """How the results are written for download: PNG, lossless WebP or JPEG XL, or a codec at a setting."""
     return gr.Dropdown(outputlib.choices(), value=outputlib.DEFAULT, label="Download results as")
+
+
+MAIN_COLUMNS = "main columns"
+
+
+def fitted_table(label: str, headers: list[str], order: list[str] | None = None, hidden: tuple[str, ...] = (),
+                 wide: bool = False, value: list[list] | None = None, **options) -> gr.Dataframe:
+    """A result table that fits its frame at 1400x1000 (``pipelines.tables``): the handlers' table,
+    every column, goes to the returned Dataframe, which the API sends and the page keeps hidden; the
+    page shows the table's most important columns (``order``; never ``hidden`` ones) at widths where
+    headers wrap between words and notes wrap in full, and "more columns" the rest. ``wide``: the
+    table spans the page instead of a tab's results column; ``value``: its rows from the start."""
+    frame = tables.WIDE_FRAME_PX if wide else tables.FRAME_PX
+    full = gr.Dataframe(value, headers=headers, interactive=False, visible="hidden")
+    full.preprocess = raw_table
+    first = tables.pages({"headers": headers, "data": value or []}, order, hidden, frame)[0]
+    view = gr.Dataframe(first["data"] or None, headers=first["headers"], column_widths=first["widths"], label=label,
+                        interactive=False, wrap=True, **options)
+    pick = gr.Radio([MAIN_COLUMNS], value=MAIN_COLUMNS, show_label=False, container=False, visible=False)
+
+    def show(value, chosen):
+        views = tables.pages(value, order, hidden, frame)
+        names = [MAIN_COLUMNS] + [f"more columns ({', '.join(h for h in v['headers'][1:])})" for v in views[1:]]
+        index = names.index(chosen) if chosen in names else 0
+        page = views[index]
+        return (gr.update(value={"headers": page["headers"], "data": page["data"]}, column_widths=page["widths"]),
+                gr.update(choices=names, value=names[index], visible=len(views) > 1))
+
+    gr.on([full.change, pick.input], show, [full, pick], [view, pick], api_visibility="private", queue=False)
+    return full
+
+
+def raw_table(payload) -> dict | None:
+    """A Dataframe's value as sent, {"headers", "data"} (its pandas form makes a missing number NaN
+    and a column of whole numbers with a gap floats); rows with no cell filled are left out."""
+    if payload is None:
+        return None
+    rows = [row for row in (payload.data or []) if any(cell not in (None, "") for cell in row)]
+    return {"headers": list(payload.headers or []), "data": rows}

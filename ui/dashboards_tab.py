@@ -20,7 +20,7 @@ from restoration.bench import panel
 from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
 from ui import compare
-from ui.common import clear_on_failure, heavy, image_upload, steps, user_facing
+from ui.common import clear_on_failure, fitted_table, heavy, image_upload, steps, user_facing
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
@@ -88,13 +88,11 @@ def _dashboards() -> SimpleNamespace:
         ui.show = gr.Button("Show", variant="primary", scale=1)
     with gr.Row():
         ui.rd_psnr, ui.rd_ssim = gr.Plot(label="PSNR vs bpp"), gr.Plot(label="SSIM vs bpp")
-    ui.bd = gr.Dataframe(headers=BD_HEADERS, label="BD-rate: bytes at equal quality (negative: test is smaller)",
-                         interactive=False, wrap=True)
+    ui.bd = fitted_table("BD-rate: bytes at equal quality (negative: test is smaller)", BD_HEADERS, wide=True)
     with gr.Accordion("More charts and tables, the report files", open=False):
         ui.rd_msssim = gr.Plot(label="MS-SSIM vs bpp")
         ui.formats, ui.heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")
-        ui.methods = gr.Dataframe(headers=METHOD_HEADERS, label="Per data set and method", interactive=False,
-                                  wrap=True)
+        ui.methods = fitted_table("Per data set and method", METHOD_HEADERS, wide=True)
         ui.summary = gr.JSON(label="Selection")
         ui.downloads = gr.File(label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple",
                                interactive=False)
@@ -174,7 +172,7 @@ def _panel() -> SimpleNamespace:
                 ui.score_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score B (optional)")
             ui.vote = gr.Button("Submit vote")
             ui.voted = gr.Markdown()  # the vote's note, beside its button
-    ui.scores = gr.Dataframe(headers=panel.SCORE_HEADERS, label="Score per model", interactive=False)
+    ui.scores = fitted_table("Score per model", panel.SCORE_HEADERS, wide=True)
     ui.refresh = gr.Button("Refresh scores")
     ui.inputs = [image, example, task, models, codec, quality, scale]
     task.change(panel_models, task, models, api_visibility="private")  # never restoration and SR mixed
@@ -194,10 +192,9 @@ def build(demo: gr.Blocks) -> None:
             blind = _panel()
         with gr.Tab("Metrics", id="metrics"):
             gr.Markdown("Every metric this lab computes, with its direction and range.")
-            gr.Dataframe(
-                [[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
-                  m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()],
-                headers=["metric", "label", "unit", "better", "range", "status"], interactive=False)
+            fitted_table("Metric table", ["metric", "label", "unit", "better", "range", "status"], wide=True,
+                         value=[[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
+                                 m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()])
     gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
     ran = run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy())
     clear_on_failure(ran, [run.summary])  # not the last run's summary under an error badge

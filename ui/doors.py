@@ -61,6 +61,9 @@ def guard(demo: gr.Blocks) -> gr.Blocks:
     for fn in demo.fns.values():
         if fn.api_visibility == "private" and fn.queue and fn.fn is not None and fn.concurrency_id != "heavy":
             fn.concurrency_id, fn.concurrency_limit = PAGE_LANE["concurrency_id"], PAGE_LANE["concurrency_limit"]
+    for block in demo.blocks.values():
+        if isinstance(block, gr.components.Component):
+            _tag_errors(block)
     original = demo.preprocess_data
 
     async def preprocess_data(block_fn, inputs, state, explicit_call=False):
@@ -70,11 +73,11 @@ def guard(demo: gr.Blocks) -> gr.Blocks:
         except Refused:
             raise
         except gr.Error as exc:  # Gradio's own checks (a choice, a bound): its words, without a traceback
-            raise refused(block_fn, _index(exc), str(exc)) from None
+            raise refused(block_fn, _index(block_fn, exc), exc.message) from None
         except Exception as exc:  # noqa: BLE001 -- anything else Gradio's reading raised is the value's fault
             if type(exc).__name__ == "InvalidPathError":  # a FileData path Gradio's upload route did not write
                 raise refused(block_fn, _first_file(block_fn, inputs), UPLOAD_HINT) from None
-            raise refused(block_fn, _index(exc), _gradio_reason(exc)) from None
+            raise refused(block_fn, _index(block_fn, exc), _gradio_reason(exc)) from None
 
     demo.preprocess_data = preprocess_data
     return demo
@@ -180,8 +183,27 @@ def shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _index(exc: BaseException) -> int | None:
-    """The input Gradio's message names (``at index 3``), when it names one."""
+def _tag_errors(block) -> None:
+    """Mark what ``block.preprocess`` raises with the block's id: Gradio's own checks (a choice, a
+    bound) do not say which input they refused."""
+    preprocess = block.preprocess
+
+    def tagged(payload):
+        try:
+            return preprocess(payload)
+        except Exception as exc:
+            exc.door_block = block._id
+            raise
+
+    block.preprocess = tagged
+
+
+def _index(block_fn, exc: BaseException) -> int | None:
+    """The input that raised: tagged by ``_tag_errors``, else the one Gradio's message names."""
+    for error in (exc, exc.__cause__):
+        tag = getattr(error, "door_block", None)
+        if tag is not None:
+            return next((i for i, block in enumerate(block_fn.inputs) if block._id == tag), None)
     found = re.search(r"at index (\d+)", str(exc))
     return int(found.group(1)) if found else None
 

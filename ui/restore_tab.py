@@ -133,7 +133,8 @@ def build(demo: gr.Blocks) -> None:
             with gr.Accordion("Your own model, result format", open=False):
                 model_file, model_note = model_file_upload()
                 output_format = output_format_choice()
-        outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)")
+        outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)",
+                                lab_restore.restore_order())
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")

@@ -212,6 +212,7 @@ def report(run_ids, db=None):
     shipped example run while the user's database holds none."""
     from restoration.bench import report as reportlib
 
+    reportlib.parse_run_ids(run_ids)  # a bad id is told even while the example run is shown
     path, example = dashboard_source(db)
     if not path.is_file():
         raise UserInputError("no benchmark has been run yet: run one in the \"Run a benchmark\" tab first")

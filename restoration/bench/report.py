@@ -41,11 +41,17 @@ def pick_runs(store, run_ids) -> list[int]:
         raise UserInputError(f"{store.path} holds no benchmark run yet")
     if not run_ids:
         return [runs[-1]["id"]]
+    return parse_run_ids(run_ids)
+
+
+def parse_run_ids(run_ids) -> list[int]:
+    """Run ids as given (ints, "3" or a listing's "3: ..."), each a whole number of at most 18
+    digits (no "²", no 5,000 digits that int() or SQLite refuse); one message for anything else."""
     picked = []
-    for value in run_ids:
+    for value in run_ids or ():
         text = str(value).split(":")[0].strip()
-        if not text.isdigit():
-            raise UserInputError(f"not a run id: {value!r}")
+        if isinstance(value, bool) or not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise UserInputError(f"not a run id: {str(value)[:40]!r} (run ids are whole numbers, as /runs lists them)")
         picked.append(int(text))
     return list(dict.fromkeys(picked))
 

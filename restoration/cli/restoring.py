@@ -91,9 +91,12 @@ def add_parsers(sub) -> None:
 def cmd_models(args) -> int:
     from restoration.models import restorers
 
-    specs = restorers.for_task(args.task) if args.task else list(restorers.REGISTRY.values())
+    specs = restorers.for_task(args.task) if args.task and args.task != AUTO else list(restorers.REGISTRY.values())
+    defaults = {task: restorers.default_for(task).id for task in restorers.TASKS if restorers.ready(task)}
     for spec in specs:
         row = spec.describe()
+        row["default"] = spec.id in {defaults.get(task) for task in spec.tasks if task != "sr"} or (
+            "sr" in spec.tasks and spec.id == restorers.default_for("sr", spec.scale).id)
         if args.json:
             print(json.dumps(row))
         else:

@@ -228,6 +228,7 @@ class Metric:
     kind: str  # "fidelity" (reference vs distorted), "rate" or "time"
     short: str = ""  # a table column's header, with its unit ("PSNR dB")
     on_demand: bool = False  # slow: computed when asked for (a checkbox, --perceptual), never by default
+    headline: bool = False  # among a result table's first columns; the others are a click away on the page
 
     def unavailable_reason(self) -> str | None:
         check = getattr(self.compute, "unavailable_reason", None)
@@ -242,17 +243,17 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("psnr", "PSNR (RGB)", "dB", False, 0.0, math.inf, psnr, "fidelity", "PSNR dB"),
+        Metric("psnr", "PSNR (RGB)", "dB", False, 0.0, math.inf, psnr, "fidelity", "PSNR dB", headline=True),
         Metric("psnr_y", "PSNR (Y, BT.601)", "dB", False, 0.0, math.inf, psnr_y, "fidelity", "PSNR-Y dB"),
-        Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM"),
+        Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM", headline=True),
         Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM"),
         Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity", "LPIPS"),
         Metric("ssimulacra2", "SSIMULACRA 2", "", False, -math.inf, 100.0, Ssimulacra2(), "fidelity", "SSIMU2",
-               on_demand=True),
+               on_demand=True, headline=True),
         Metric("flip", "FLIP (LDR, 67 ppd)", "", True, 0.0, 1.0, Flip(), "fidelity", "FLIP", on_demand=True),
         Metric("cvvdp", "ColorVideoVDP (standard 4K display)", "JOD", False, -math.inf, 10.0, ColorVideoVDP(),
                "fidelity", "CVVDP JOD", on_demand=True),
-        Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp"),
+        Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp", headline=True),
         Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),
         Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time", "encode ms"),
         Metric("decode_ms", "Decode time", "ms", True, 0.0, math.inf, decode_ms, "time", "decode ms"),

@@ -56,6 +56,11 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
                  "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
                  _own("deeprecnet-qa-codecs"), weights="deeprecnet-qa-codecs", self_ensemble=True,
                  quality_aware=condition.CODECS),
+    RestorerSpec("deeprecnet-fast", ("jpeg",), "own",
+                 "Fast codec-aware DeepRecNet (the CPU tier): the default artifact model's design at half the width "
+                 "and fewer blocks, about a quarter of its compute; told the codec and strength like it",
+                 _own("deeprecnet-fast"), weights="deeprecnet-fast", self_ensemble=True, quality_aware=condition.CODECS,
+                 fast=True),
     RestorerSpec("deeprecnet-denoise", ("denoise",), "own",
                  "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
                  _own("deeprecnet-denoise"), weights="deeprecnet-denoise", self_ensemble=True),
@@ -73,6 +78,10 @@ REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
                  "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
                  "subpixel-sr-x4 (retired) and trained longer on larger patches with a moving average of the weights",
                  _own("subpixel-ca-sr-x4"), scale=4, weights="subpixel-ca-sr-x4", self_ensemble=True),
+    RestorerSpec("subpixel-fast-sr-x4", ("sr",), "own",
+                 "Fast sub-pixel CNN x4 (the CPU tier): 48 channels, 12 channel-attention blocks and a one-step "
+                 "sub-pixel upsampler, about a quarter of the default's compute",
+                 _own("subpixel-fast-sr-x4"), scale=4, weights="subpixel-fast-sr-x4", self_ensemble=True, fast=True),
     RestorerSpec("srgan-x4", ("sr",), "own",
                  "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
                  "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
@@ -162,7 +171,7 @@ def default_for(task: str, scale: int | None = None) -> RestorerSpec:
     ready_now = ready(task, scale)
     if not ready_now:
         raise UserInputError(f"no ready model for task {task!r}" + (f" at x{scale}" if scale else ""))
-    fidelity = [s for s in ready_now if not s.perceptual and s.source != "auto"]
+    fidelity = [s for s in ready_now if not s.perceptual and s.source != "auto" and not s.fast]
     own = [s for s in fidelity if s.source == "own"]
     return (own or fidelity or ready_now)[0]
 
@@ -235,7 +244,17 @@ def analyse(image: np.ndarray, jpeg_quality: int | None = None, codec: str | Non
     if codec in (None, "", "jpeg") and not strength and jpeg_quality:
         codec, strength = "jpeg", jpeg_quality
     findings = auto.analyse(image, codec or None, strength or None)
-    return auto.plan(findings, lambda task: default_for(task).id, deblur)
+    return auto.plan(findings, lambda task: model_for(task, image.shape[0] * image.shape[1]), deblur)
+
+
+FAST_ABOVE_MP = 8.0  # auto runs the fast tier above this size (a phone photo: 12 MP)
+
+
+def model_for(task: str, pixels: int) -> str:
+    """The model auto runs for a task: the default, or above ``FAST_ABOVE_MP`` the task's ready
+    fast model (about a quarter of the compute), when there is one."""
+    fast = [s for s in ready(task) if s.fast] if pixels > FAST_ABOVE_MP * 1e6 else []
+    return (fast[0] if fast else default_for(task)).id
 
 
 def _auto(image: np.ndarray, jpeg_quality: int | None, options: dict) -> Restored:
@@ -247,8 +266,12 @@ def _auto(image: np.ndarray, jpeg_quality: int | None, options: dict) -> Restore
     result = auto.run(image, plan, restore, **shared)
     timing.record(auto.AUTO, result.seconds, image.shape[0] * image.shape[1], bool(shared))
     steps = [{"model": step.model, **step.options} for step in plan.steps]
+    note = plan.note()
+    if any(get(step.model).fast for step in plan.steps):
+        note += (f" (a {image.shape[0] * image.shape[1] / 1e6:.0f} MP image: the fast models, about a quarter of the "
+                 "compute; choose the default models to override)")
     return Restored(result.image, auto.AUTO, result.seconds,
-                    {**shared, "note": plan.note(), "plan": steps, **plan.findings.row()})
+                    {**shared, "note": note, "plan": steps, **plan.findings.row()})
 
 
 UNTOLD = "not told the codec or strength (a PNG says neither)"

@@ -44,6 +44,9 @@ class RestorerSpec:
     quality_aware: tuple[str, ...] = ()
     # A network told the noise level (DRUNet's noise map): the user's sigma, else an estimate.
     needs_sigma: bool = False
+    # The CPU tier: about a quarter of the default's compute for most of its gain. Never a task's
+    # default; auto picks it for large images (``restorers.FAST_ABOVE_MP``).
+    fast: bool = False
 
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""
@@ -92,9 +95,13 @@ class RestorerSpec:
 
     def describe(self) -> dict:
         entry = own_manifest().get(self.weights, {}) if self.source == "own" else {}
+        from restoration.models import flops
+
+        gflop = flops.gflop_per_mp(self.weights) if self.source == "own" and entry else None
         return {"id": self.id, "tasks": list(self.tasks), "scale": self.scale, "source": self.source,
                 "description": self.description, "params": self.params or entry.get("params"),
-                "sha256": entry.get("sha256"), "status": self.status()}
+                "sha256": entry.get("sha256"), "status": self.status(),
+                "gflop_per_mp": None if gflop is None else round(gflop, 1), "fast": self.fast}
 
 
 def own_manifest() -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 from typing import Callable
@@ -31,6 +33,19 @@ def table_metrics() -> list:
 
 def table_headers() -> list[str]:
     return ["codec", "setting", "KiB", *[metriclib.header(m.name) for m in table_metrics()], "target"]
+
+
+TABLE_HIDDEN = ("codec",)  # the registry id: the page shows the label ("setting" starts with it), the API both
+
+
+def table_order() -> list[str]:
+    """The compare table's columns by importance, for the page's first view (``pipelines.tables``):
+    the result, whether it met its target, its size, the metric table's headline rate and quality
+    metrics, then the on-demand ones (asked for, or the metric an equal-quality target searched
+    on); the rest follow a click away."""
+    metrics = sorted(table_metrics(), key=lambda m: m.kind != "rate")
+    chosen = [m for m in metrics if m.headline] + [m for m in metrics if m.on_demand and not m.headline]
+    return ["setting", "target", "KiB", *[metriclib.header(m.name) for m in chosen]]
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -202,13 +217,55 @@ def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: 
 
 
 def parse_numbers(text: str | None) -> list[float] | None:
-    """'10, 20,40' -> [10, 20, 40]; empty -> None (use defaults)."""
+    """'10, 20,40' -> [10, 20, 40]; empty -> None (use defaults). NaN and infinities are refused."""
     if text is None or not str(text).strip():
         return None
     try:
-        return [float(part) for part in str(text).replace(";", ",").split(",") if part.strip()]
+        numbers = [float(part) for part in str(text).replace(";", ",").split(",") if part.strip()]
     except ValueError:
-        raise UserInputError(f"expected comma-separated numbers, got {text!r}") from None
+        raise UserInputError(f"expected comma-separated numbers, got {str(text)[:60]!r}") from None
+    if not all(math.isfinite(n) for n in numbers):
+        raise UserInputError(f"expected finite numbers, got {str(text)[:60]!r}")
+    return numbers
+
+
+MAX_JSON_CHARS = 4096
+MAX_JSON_DEPTH = 8
+
+
+def json_object(text, what: str) -> dict:
+    """A JSON object given as text (a codec's parameters): at most ``MAX_JSON_CHARS`` characters
+    and ``MAX_JSON_DEPTH`` levels, numbers finite; one clear message for anything else (a text
+    nested 100,000 deep raised RecursionError)."""
+    if text is None or not str(text).strip():
+        return {}
+    if not isinstance(text, str) or len(text) > MAX_JSON_CHARS:
+        raise UserInputError(f"{what} must be a JSON object of at most {MAX_JSON_CHARS} characters")
+
+    def finite(token: str):
+        raise UserInputError(f"{what}: numbers must be finite, got {token}")
+
+    too_deep = UserInputError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        value = json.loads(text, parse_constant=finite)
+    except RecursionError:
+        raise too_deep from None
+    except UserInputError:
+        raise
+    except ValueError as exc:
+        raise UserInputError(f"{what} is not valid JSON ({str(exc)[:80]})") from None
+    if not isinstance(value, dict):
+        raise UserInputError(f'{what} must be a JSON object such as {{"quality": 50}}')
+    pending = [(value, 1)]  # walked without recursion: a deep value must not overflow the stack here
+    while pending:
+        item, level = pending.pop()
+        if level > MAX_JSON_DEPTH:
+            raise too_deep
+        if isinstance(item, float) and not math.isfinite(item):
+            raise UserInputError(f"{what}: numbers must be finite")  # 1e999 reads as inf
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        pending += [(child, level + 1) for child in children]
+    return value
 
 
 def sweep(
@@ -265,14 +322,15 @@ def load_input(path_or_array) -> np.ndarray:
     return read_input(path_or_array).image
 
 
-def read_input(path_or_array) -> reader.Input:
+def read_input(path_or_array, name: str | None = None) -> reader.Input:
     """An uploaded image through the input door (``codecs.reader``: every format the codecs read, a
     side under 8 px refused in one line); its ``note`` says what was converted (16 bits, grey, ...),
-    for the page to show. A message about it names the file, not the server's temporary folder."""
+    for the page to show. A message about it names the file (or ``name``), not the server's
+    temporary folder. Its decoding claims the request's memory from the header, before decoding."""
     if path_or_array is None:
         raise UserInputError("upload an image or choose an example first")
     if isinstance(path_or_array, (str, os.PathLike)):
-        name = Path(path_or_array).name
+        name = name or Path(path_or_array).name
         try:
             width, height = reader.file_header_size(path_or_array, name=name)
         except (OSError, UserInputError):
@@ -281,7 +339,7 @@ def read_input(path_or_array) -> reader.Input:
             return reader.read(path_or_array, name=name)  # refused from its header, in the reader's words
         budget.claim(decode_need(width * height, path_or_array))  # before decoding: it waits here while the server is full
         return reader.read(path_or_array, name=name)
-    return read_and_claim(path_or_array)
+    return read_and_claim(path_or_array, name)
 
 
 def load_and_claim(source, name: str | None = None) -> np.ndarray:
@@ -290,7 +348,11 @@ def load_and_claim(source, name: str | None = None) -> np.ndarray:
 
 def decode_need(pixels: int, path=None) -> memory.Need:
     """What reading an upload of ``pixels`` needs (its decoder's working set and the image)."""
-    kind = codeclib.sniff(Path(path).read_bytes()[:64]) if path is not None else None
+    head = None
+    if path is not None:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    kind = codeclib.sniff(head) if head else None
     name = kind.name if kind is not None and memory.measured("codec", kind.name) else "png"
     steps = [("codec", name)] if name != "png" else [("decode", "png")]
     return memory.need(f"reading a {pixels / 1e6:.1f} MP image", pixels, steps)

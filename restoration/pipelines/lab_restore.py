@@ -10,11 +10,10 @@ import numpy as np
 
 from restoration import codecs
 from restoration import metrics as metriclib
-from restoration.codecs import reader
 from restoration.core import image as imagelib
 from restoration.core import budget, memory, scratch
 from restoration.core.errors import UserInputError
-from restoration.pipelines.lab import load_input, with_error_maps, without_empty_columns
+from restoration.pipelines.lab import load_input, read_input, with_error_maps, without_empty_columns
 
 DEGRADATIONS = ("codec", "noise", "blur", "downscale", "chain")
 
@@ -90,8 +89,9 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
         raise UserInputError("choose at least one model")
     if degraded_path is None:
         raise UserInputError("upload a degraded image, or degrade a clean one first")
-    data = Path(degraded_path).read_bytes()
-    degraded = reader.load(data, name=f"degraded input {Path(degraded_path).name}")  # the input door
+    # The web's input door: its decoding claims the request's memory from the header first.
+    read = read_input(degraded_path, name=f"degraded input {Path(degraded_path).name}")
+    degraded, data = read.image, read.data
     try:
         reference = load_input(reference_path) if reference_path else None
     except UserInputError as exc:  # which of the two images is wrong
@@ -138,6 +138,16 @@ def restore_headers() -> list[str]:
         name = m.short.removesuffix(" dB")
         headers += [m.short] + ([f"{name} gain dB"] if m.unit == "dB" else [])
     return headers + ["note"]
+
+
+def restore_order() -> list[str]:
+    """The restore table's columns by importance, for the page's first view (``pipelines.tables``):
+    the metric table's headline metrics with their gains, what each model was told or found, its
+    time; the other metrics a click away."""
+    headers = restore_headers()
+    headline = [h for m in _restore_metrics() if m.headline
+                for h in (m.short, f"{m.short.removesuffix(' dB')} gain dB") if h in headers]
+    return ["model", *headline, "note", "seconds"]
 
 
 def restore_table(run) -> dict:

@@ -5,8 +5,8 @@ average of its weights that scores best on the pack's validation crops:
     python -m restoration.training.sprint --out DIR [--pack packs] [--budget-s 480]
         [--recipes deeprecnet-qa-codecs,subpixel-ca-sr-x4,subpixel-ca-sr-x2] [--device cuda] [--smoke]
 
-It imports torch, numpy, Pillow, safetensors and three of our modules that import nothing else
-(models.architectures, models.storage, models.condition; core.manifest), so it runs where no codec
+It imports torch, numpy, Pillow, safetensors and four of our modules that import nothing else
+(models.architectures, models.storage, models.condition, core.manifest), so it runs where no codec
 is installed. The recipes take turns, one optimiser step each, under bf16 autocast on CUDA, in
 channels-last, with large batches, a learning rate that warms up and then decays (cosine) over
 the wall-clock budget, and a moving average (EMA) of each network's weights, validated at the
@@ -20,6 +20,7 @@ network whose validation improved, ``<id>.safetensors`` in float16 (4 files at m
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import platform
@@ -131,10 +132,25 @@ def hide_condition(told: torch.Tensor, generator: torch.Generator) -> torch.Tens
     draw = torch.rand(told.shape[0], device=told.device, generator=generator)
     no_strength = draw < blind + codec_only
     no_codec = (draw < blind) | ((draw >= blind + codec_only) & (draw < blind + codec_only + strength_only))
-    told = told.clone()
-    told[no_strength, :2] = 0
-    told[no_codec, 2:] = 0
-    return told
+    keep_strength, keep_codec = (~no_strength).to(told.dtype)[:, None], (~no_codec).to(told.dtype)[:, None]
+    return torch.cat([told[:, :2] * keep_strength, told[:, 2:] * keep_codec], dim=1)  # no mask indexing: no sync
+
+
+class MovingAverage:
+    """A copy of a network whose floating tensors follow the network's by ``1 - decay`` a step
+    (one fused lerp: no device sync, which torch's AveragedModel makes at every update); it
+    starts at the network's weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.weight = 1.0 - decay
+        # state_dict() views share storage with the live tensors, which the optimiser updates in place.
+        self.targets = [t for t in self.module.state_dict().values() if t.is_floating_point()]
+        self.sources = [t for t in model.state_dict().values() if t.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self.targets, self.sources, self.weight)
 
 
 # -- one network's run -----------------------------------------------------------------------------
@@ -151,9 +167,7 @@ class Run:
         model = architectures.build(entry["architecture"], entry["arch_config"])
         model.load_state_dict(storage.load_state(path))
         self.model = model.to(device).to(memory_format=torch.channels_last).train()
-        self.ema = torch.optim.swa_utils.AveragedModel(
-            self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
-        self.ema.update_parameters(self.model)  # the first update copies: the average starts at the shipped weights
+        self.ema = MovingAverage(self.model, recipe.ema_decay)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=recipe.lr)
         self.steps, self.seconds, self.loss_sum, self.loss_steps = 0, 0.0, 0.0, 0
         self.turns = random.Random(recipe.model_id)  # which flip/rotation, drawn without a device sync
@@ -197,7 +211,7 @@ class Run:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
-        self.ema.update_parameters(self.model)
+        self.ema.update()
         self.loss_sum = self.loss_sum + loss.detach()  # a tensor: no device sync per step
         self.loss_steps += 1
         self.steps += 1
@@ -206,11 +220,10 @@ class Run:
     def validate(self, pack: Pack, precision: torch.dtype | None, elapsed: float, lr: float) -> float:
         """Mean RGB PSNR of the moving average on the validation crops (rounded to 8 bits, as
         ``loop.validate``); logs it with the mean loss since the last validation; keeps the best."""
-        model = self.ema.module.eval()
+        model = self.ema.module
         source = pack.val_degraded if self.scale == 1 else pack.val_lr[self.scale]
         with torch.autocast(source.device.type, dtype=precision or torch.float32, enabled=precision is not None):
             output = self.forward(model, to_input(source), pack.val_told).float()
-        model.train()
         rounded = output.clamp(0, 1).mul(255).round()
         clean = pack.val_clean.permute(0, 3, 1, 2).float()
         mse = (rounded - clean).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)

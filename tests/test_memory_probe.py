@@ -1,0 +1,107 @@
+"""The server's memory and disk under a stranger's requests (scaled down to run in a minute):
+admission by predicted bytes (the memory model), refusal naming the request's own need, eviction
+of the oldest outputs under the disk quota, and reports of the same runs written once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from restoration.core import budget, memory, scratch
+from ui import codecs_tab
+
+
+@pytest.fixture()
+def photo_png(tmp_path, astro):
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.ascontiguousarray(astro)).save(path)  # 512x512
+    return path
+
+
+def compare_need(pixels: int, perceptual: bool) -> int:
+    from restoration import metrics
+
+    names = metrics.names(on_demand=perceptual)
+    return memory.need("x", pixels, [("codec", "jpeg")], [("metric", n) for n in names], kept=2).bytes
+
+
+def test_every_codec_and_metric_of_the_registries_is_measured():
+    from restoration import codecs, metrics
+
+    missing = [f"codec:{name}" for name, c in codecs.CODECS.items()
+               if c.unavailable_reason() is None and not memory.measured("codec", name)]
+    missing += [f"metric:{name}" for name in metrics.names("fidelity", on_demand=True)
+                if not memory.measured("metric", name)]
+    assert not missing, f"run python bench/memory_model.py --only ...: {missing}"
+
+
+def test_a_comparison_is_admitted_by_its_predicted_bytes(monkeypatch, photo_png):
+    """Between the cheap comparison's need and the perceptual one's: the first runs, the second is
+    refused at once, naming what it needs, the budget and what to turn off."""
+    pixels = 512 * 512
+    cheap, heavy = compare_need(pixels, False), compare_need(pixels, True)
+    assert heavy > 1.5 * cheap  # the perceptual metrics cost most of the bytes
+    monkeypatch.setenv("RESTORATION_MEMORY_BUDGET", str((cheap + heavy) // 2 + 50 * 2**20))
+    compare = codecs_tab.make_compare([("jpeg", "quality")])
+    table, *_ = compare(str(photo_png), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None)
+    assert table["data"]
+    start = time.monotonic()
+    with pytest.raises(gr.Error, match=r"this comparison of 1 codec\(s\) at 0.3 MP with the perceptual metrics "
+                                       r"needs ~.* of memory; the server allows .*: use a smaller image"):
+        compare(str(photo_png), ["jpeg"], "settings", None, True, 50, progress=lambda *a, **k: None)
+    assert time.monotonic() - start < 5 and budget.BUDGET.used == 0
+
+
+def test_a_request_waits_for_the_bytes_held_and_starts_when_they_are_freed(monkeypatch, photo_png):
+    pixels = 512 * 512
+    cheap = compare_need(pixels, False)
+    monkeypatch.setenv("RESTORATION_MEMORY_BUDGET", str(2 * cheap))
+    monkeypatch.setenv("RESTORATION_BUDGET_WAIT_S", "20")
+    release, holding = threading.Event(), threading.Event()
+
+    def holder():
+        with budget.request():
+            budget.claim(memory.Need(int(1.5 * cheap), "a running request"))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    holding.wait(5)
+    threading.Timer(1.0, release.set).start()
+    compare = codecs_tab.make_compare([("jpeg", "quality")])
+    start = time.monotonic()
+    table, *_ = compare(str(photo_png), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None)
+    waited = time.monotonic() - start
+    thread.join()
+    assert table["data"] and 0.8 < waited < 15 and budget.BUDGET.used == 0
+
+
+def test_the_disk_quota_evicts_the_oldest_outputs(monkeypatch):
+    monkeypatch.setenv("RESTORATION_TMP_QUOTA", "250000")
+    made = []
+    for _ in range(6):
+        folder = scratch.folder("probe-")
+        (folder / "result.bin").write_bytes(b"\0" * 100_000)
+        made.append(folder)
+        time.sleep(0.02)
+    scratch.enforce_quota()
+    kept = [f for f in made if f.exists()]
+    assert kept == made[-len(kept):] and 1 <= len(kept) <= 2  # the newest survive
+    assert sum(p.stat().st_size for p in scratch.root().rglob("*") if p.is_file()) <= 250_000
+
+
+def test_the_same_report_is_written_once(tmp_path):
+    from restoration.bench import lab as bench_lab
+
+    first = bench_lab.report([])[1]
+    mtimes = {kind: path.stat().st_mtime_ns for kind, path in first.items()}
+    time.sleep(0.05)
+    second = bench_lab.report([])[1]
+    assert {k: str(v) for k, v in first.items()} == {k: str(v) for k, v in second.items()}
+    assert {kind: path.stat().st_mtime_ns for kind, path in second.items()} == mtimes
