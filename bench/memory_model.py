@@ -9,7 +9,7 @@ sizes; its cost is the process's peak resident memory (``VmHWM``, reset just bef
 the process held just before it. The slope
 between the two sizes is the bytes per pixel, the rest the fixed part. Steps: ``decode`` (a PNG),
 each codec's encode + decode at its defaults, each metric on one pair, each own network (tiled as
-the app runs it) and the auto plan's heaviest chain.
+the app runs it); auto counts as the models its plan may run (``pipelines.restore.memory_steps``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def run_step(kind: str, name: str, megapixels: float) -> None:
     elif kind == "model":
         restorers.restore(image, name)
     peak = _status("VmHWM")
-    print(json.dumps({"rise": max(0, peak - before), "pixels": image.shape[0] * image.shape[1],
+    scale = restorers.get(name).scale if kind == "model" else 1  # an upscaler's cost is per output pixel
+    print(json.dumps({"rise": max(0, peak - before), "pixels": image.shape[0] * image.shape[1] * scale * scale,
                       "seconds": time.perf_counter() - start}))
 
 
@@ -110,7 +111,7 @@ def steps() -> list[tuple[str, str]]:
     found += [("codec", name) for name, codec in codecs.CODECS.items() if codec.unavailable_reason() is None]
     found += [("metric", name) for name in metrics.names("fidelity", on_demand=True)]
     found += [("model", spec.id) for spec in restorers.REGISTRY.values()
-              if spec.source in ("own", "auto") and spec.status() == "ready" and spec.scale == 1]
+              if spec.source == "own" and spec.status() == "ready" and spec.scale == 1]
     found += [("model", spec.id) for spec in restorers.REGISTRY.values()
               if spec.source == "own" and spec.status() == "ready" and spec.scale > 1]
     return found

@@ -52,7 +52,7 @@ class Compress(Degradation):
         codec = codeclib.get(self.codec)
         if self.bpp is not None:
             return codec, codec.encode_to_size(image, codeclib.Target(bpp=self.bpp).budget(image), **self.params).data
-        return codec, codec.encode(image, **self.params)
+        return codec, codec.encode_stoppable(image, **self.params)  # a request can stop it
 
     def describe(self):
         return {"kind": "compress", "codec": self.codec, "params": dict(self.params), "bpp": self.bpp}

@@ -83,7 +83,7 @@ def test_restore_and_upscale_write_the_chosen_format(inputs):
     ("resize", "{}", "unknown batch job"),
     ("convert", "{", "not valid JSON"),
     ("convert", "[" * 100_000 + "]" * 100_000, "at most"),
-    ("convert", "[" * 1500 + "]" * 1500, "not valid JSON"),
+    ("convert", "[" * 1500 + "]" * 1500, "nested deeper"),
     ("convert", '{"quality": 50}', "need a codec"),
     ("convert", '{"codec": "avif", "quality": "high"}', "quality"),
     ("convert", '{"codec": "png", "target_bpp": 1}', "lossless"),

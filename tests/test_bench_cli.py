@@ -91,4 +91,4 @@ def test_report_of_an_unknown_run(crops, tmp_path, capsys):
     assert cli.main(["bench", str(crops / "astro.png"), "--codecs", "png", "--db", str(db), "--json"]) == 0
     capsys.readouterr()
     assert cli.main(["report", "--db", str(db), "--run", "9", "--out", str(tmp_path / "r.html")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: no run 9 in {db}"
+    assert capsys.readouterr().err.strip() == f"error: no run 9 in {db.name}"  # the file, never a server's folders

@@ -26,8 +26,10 @@ def photo_png(tmp_path, astro):
 def compare_need(pixels: int, perceptual: bool) -> int:
     from restoration import metrics
 
+    from restoration.pipelines import lab
+
     names = metrics.names(on_demand=perceptual)
-    return memory.need("x", pixels, [("codec", "jpeg")], [("metric", n) for n in names], kept=2).bytes
+    return memory.need("x", pixels, [("codec", "jpeg"), *lab.metric_steps(names)], kept=2).bytes
 
 
 def test_every_codec_and_metric_of_the_registries_is_measured():

@@ -8,6 +8,7 @@ import os
 
 import gradio as gr
 
+from restoration.core import scratch
 from restoration.pipelines import lab
 from starlette.middleware import Middleware
 
@@ -53,9 +54,18 @@ def launch_options() -> dict:
             "app_kwargs": {"middleware": [Middleware(limits.BodyLimit)]}}
 
 
+def own_temp_folder() -> str:
+    """Gradio's cache (uploads, outputs) in a folder of this process under the lab's temporary root
+    (``scratch.process_folder``), unless the operator set ``GRADIO_TEMP_DIR``: a stopped server's
+    cache is then removed by the next one at start. Before ``build``: components read it when made."""
+    folder = str(scratch.process_folder("gradio"))
+    return os.environ.setdefault("GRADIO_TEMP_DIR", folder)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     lab.configure_threads()
+    own_temp_folder()
     demo = build()
     configure_queue(demo)
     demo.launch(**launch_options())

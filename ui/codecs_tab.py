@@ -72,7 +72,7 @@ def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
 
 
 def estimate(image_path, codec_names, size_mode, perceptual):
-    return lab_bench.codec_estimate(image_path, list(codec_names or []), size_mode != "settings", bool(perceptual))
+    return lab_bench.codec_estimate(image_path, list(codec_names or []), size_mode or "settings", bool(perceptual))
 
 
 def show_target(mode):

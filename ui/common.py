@@ -42,7 +42,7 @@ def user_facing(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            with budget.request(on_wait=say_waiting):
+            with budget.request(on_wait=say_waiting, cancelled=cancelled):  # budget.check() sees a cancel too
                 return fn(*args, **kwargs)
         except UserInputError as exc:  # the person's to fix: their message, one line in the log, no traceback
             log.info("refused %s: %s", fn.__name__, exc)

@@ -21,6 +21,7 @@ from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
 from restoration.core import examples
 from ui import compare
 from ui.common import clear_on_failure, fitted_table, heavy, image_upload, steps, user_facing
+from ui.doors import client_address
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
@@ -62,10 +63,10 @@ def pair(image_path, example, task, models, codec, quality, scale):
 
 
 @user_facing
-def vote(pair_id, token, preference, score_a, score_b):
+def vote(pair_id, token, preference, score_a, score_b, request: gr.Request = None):
     """The vote's note only: the score table is refreshed on its own, so a vote never shows how
-    the table moved (which would tell which model was A)."""
-    return lab_bench.panel_vote(pair_id, token, preference, score_a, score_b)
+    the table moved (which would tell which model was A). The rate limit counts per client address."""
+    return lab_bench.panel_vote(pair_id, token, preference, score_a, score_b, voter=client_address(request))
 
 
 def panel_models(task):

@@ -17,7 +17,8 @@ every bad value before any work starts.
   int or float (not NaN, inf, a string or true), a checkbox true or false, text a string of at most
   ``MAX_TEXT`` characters, a choice one value and a multiple choice a list of them, a file an
   upload of this server (a FileData whose ``path`` Gradio's upload route wrote; never a URL or a
-  server path; an image may also be a ``data:`` URL). Too few values for an event is one message.
+  server path; an image may also be a ``data:`` URL), a table or JSON value at most ``MAX_ITEMS``
+  values. Too few values for an event is one message.
   Whatever Gradio's own reading then raises is one message too, naming the parameter.
 
 Refusals and user errors are logged as one line (``restoration.app``), never with a traceback;
@@ -29,6 +30,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import os
 import re
 
 import gradio as gr
@@ -36,6 +38,8 @@ import gradio as gr
 log = logging.getLogger("restoration.app")
 
 MAX_TEXT = 65_536  # characters in one text value (the longest legitimate one is a batch's 4 KiB settings)
+MAX_ITEMS = 200_000  # values in one table or JSON input (a results table of 64 settings x 30 columns is 2,000)
+MAX_DEPTH = 16
 PAGE_LANE = {"concurrency_id": "page", "concurrency_limit": 1}
 UPLOAD_HINT = ("upload the file first (POST /gradio_api/upload, or handle_file in the Python client) and pass "
                "the FileData it returns; a URL or a path on the server is not read")
@@ -81,6 +85,21 @@ def guard(demo: gr.Blocks) -> gr.Blocks:
 
     demo.preprocess_data = preprocess_data
     return demo
+
+
+def client_address(request) -> str | None:
+    """Who a request comes from, for per-client limits (the blind panel's votes): the address the
+    connection comes from; behind a trusted proxy (a Hugging Face Space, or
+    ``RESTORATION_TRUSTED_PROXY=1``) the last address of X-Forwarded-For, which the proxy wrote
+    (the earlier ones are the caller's to forge). Without a request (the library), None."""
+    if request is None:
+        return None
+    headers = getattr(request, "headers", None) or {}
+    forwarded = headers.get("x-forwarded-for") if hasattr(headers, "get") else None
+    if forwarded and (os.environ.get("SPACE_ID") or os.environ.get("RESTORATION_TRUSTED_PROXY") == "1"):
+        return forwarded.split(",")[-1].strip()
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or getattr(request, "session_hash", None)
 
 
 def refused(block_fn, index: int | None, problem: str) -> Refused:
@@ -145,6 +164,25 @@ def check_value(block, value) -> str | None:
             problem = file_problem(item, image=isinstance(block, gr.Image))
             if problem:
                 return problem
+        return None
+    return size_problem(value)  # a table, a JSON value: bounded, as text is
+
+
+def size_problem(value) -> str | None:
+    """A nested value (a table, JSON) of more than ``MAX_ITEMS`` items or ``MAX_DEPTH`` levels:
+    page-only events that never queue take tables, and their work grows with them."""
+    pending, items = [(value, 1)], 0
+    while pending:
+        item, depth = pending.pop()
+        items += 1
+        if items > MAX_ITEMS or depth > MAX_DEPTH:
+            return f"holds more than {MAX_ITEMS:,} values or {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            pending += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            pending += [(child, depth + 1) for child in item]
+        elif isinstance(item, str) and len(item) > MAX_TEXT:
+            return f"holds a text of {len(item):,} characters; at most {MAX_TEXT:,}"
     return None
 
 

@@ -72,8 +72,12 @@ def known_compression(info):
     return lab_restore.chain_compression(info)
 
 
-def estimate(degraded_path, model_ids, self_ensemble):
-    return lab_bench.run_estimate(degraded_path, list(model_ids or []), bool(self_ensemble))
+def estimate(degraded_path, model_ids, self_ensemble, reference_path=None, strength=0, codec="",
+             output_format="png"):
+    """About how long Restore will take: each model (auto: what its plan for this file runs), the
+    metrics and error maps when there is an original, the pictures the page gets."""
+    return lab_bench.run_estimate(degraded_path, list(model_ids or []), bool(self_ensemble), bool(reference_path),
+                                  codec or None, strength or None, output_format or "png")
 
 
 # The codecs a codec-aware model is told of, labelled as the codec table labels them.
@@ -142,8 +146,8 @@ def build(demo: gr.Blocks) -> None:
     deg_info.change(known_sigma, deg_info, restore_sigma, api_visibility="private")
     deg_info.change(known_compression, deg_info, [strength, input_codec], api_visibility="private")
     degraded.upload(lambda: (0, ""), None, [strength, input_codec], api_visibility="private")  # another file
-    estimate_inputs = [degraded, models, restore_ensemble]
-    gr.on([degraded.change, models.change, restore_ensemble.change], estimate, estimate_inputs, estimate_note,
+    estimate_inputs = [degraded, models, restore_ensemble, clean, strength, input_codec, output_format]
+    gr.on([c.change for c in estimate_inputs], estimate, estimate_inputs, estimate_note,
           api_visibility="private", trigger_mode="always_last")
     run = run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec,
                                       model_file, output_format], outputs, api_name="restore", **heavy())

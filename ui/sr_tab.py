@@ -36,9 +36,11 @@ def sr_models(scale):
     return gr.update(choices=lab_sr.model_choices(scale), value=lab_sr.default_models(scale))
 
 
-def estimate(image_path, model_ids, from_hr, scale, self_ensemble):
-    return lab_bench.run_estimate(image_path, list(model_ids or []), bool(self_ensemble),
-                                  int(scale) if from_hr else 1)
+def estimate(image_path, model_ids, from_hr, scale, self_ensemble, restore="auto", output_format="png"):
+    """About how long Upscale will take: bicubic, the clean-first step (auto: its plan for this
+    file), each model, the metrics and error maps against an original, the pictures the page gets."""
+    return lab_bench.sr_estimate(image_path, scale, list(model_ids or []), bool(from_hr), bool(self_ensemble),
+                                 restore, output_format or "png")
 
 
 def example_as_original(name: str):
@@ -80,9 +82,9 @@ def build(demo: gr.Blocks) -> None:
     sr_example.change(example_as_original, sr_example, [sr_input, sr_from_hr], api_visibility="private")
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     demo.load(sr_models, sr_scale, sr_model_ids, api_visibility="private")
-    estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble]
-    gr.on([sr_input.change, sr_model_ids.change, sr_from_hr.change, sr_ensemble.change], estimate, estimate_inputs,
-          estimate_note, api_visibility="private", trigger_mode="always_last")
+    estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble, sr_restore, output_format]
+    gr.on([c.change for c in estimate_inputs if c is not sr_scale], estimate, estimate_inputs,
+          estimate_note, api_visibility="private", trigger_mode="always_last")  # a scale change changes the models
     run = run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale,
                                       sr_restore, model_file, output_format],
                             outputs, api_name="upscale", **heavy())

@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from restoration.bench import store as storelib
+from restoration.codecs import archive as archivelib
 from restoration.codecs import reader
 
 DEFAULT_S_PER_MP = 0.5  # a codec or model no stored run has timed
@@ -43,9 +44,9 @@ def megapixels(paths, use_examples: bool) -> tuple[int, float]:
         if path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 for member in archive.infolist():
-                    if Path(member.filename).suffix.lower() in reader.extensions():
-                        with archive.open(member) as handle:
-                            sizes.append(reader.header_size(handle.read(1 << 16), name=member.filename))
+                    if Path(member.filename).suffix.lower() in reader.extensions():  # a bomb's member is refused unread
+                        sizes.append(reader.header_size(archivelib.head(archive, member, member.filename),
+                                                        name=member.filename))
         elif path.is_file():
             sizes.append(reader.file_header_size(path))
     if use_examples:

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from restoration.codecs import archive as archivelib
 from restoration.codecs import reader
+from restoration.core import budget
 from restoration.core.errors import UserInputError
 
 MAX_ZIP_MEMBERS = 2000
-MAX_MEMBER_BYTES = 200 * 1024 * 1024
+MAX_MEMBER_BYTES = archivelib.MAX_MEMBER_BYTES
 # All the images of one benchmark are held decoded (3 bytes a pixel): their total, summed from
 # the headers before anything is decoded, is bounded (200 MP: 0.6 GB of pixels).
 MAX_TOTAL_PIXELS = int(os.environ.get("RESTORATION_MAX_TOTAL_PIXELS", 200_000_000))
@@ -65,8 +67,8 @@ def read_member(archive: str, member: str) -> np.ndarray:
     if not member:
         image = reader.load(archive, name=Path(archive).name)
     else:
-        with zipfile.ZipFile(archive) as handle:
-            image = reader.load(handle.read(member), name=member)
+        with zipfile.ZipFile(archive) as handle:  # checked and read a chunk at a time (codecs.archive)
+            image = reader.load(archivelib.read(handle, handle.getinfo(member), member), name=member)
     image.setflags(write=False)
     return image
 
@@ -91,20 +93,18 @@ def _from_zip(path: Path) -> list[BenchImage]:
     except zipfile.BadZipFile:
         raise UserInputError(f"{path.name}: not a valid zip archive") from None
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
-                   and not Path(m.filename).name.startswith(".")
-                   and Path(m.filename).suffix.lower() in reader.extensions()]
+        members = _image_members(archive)
         if not members:
             raise UserInputError(f"{path.name}: the zip archive holds no image files")
         if len(members) > MAX_ZIP_MEMBERS:
             raise UserInputError(f"{path.name}: {len(members)} images; at most {MAX_ZIP_MEMBERS} per archive")
-        for member in members:
-            if member.file_size > MAX_MEMBER_BYTES:
-                raise UserInputError(f"{path.name}:{member.filename}: over {MAX_MEMBER_BYTES // 2**20} MiB")
+        for member in members:  # every member's declared method, size and ratio, before any is unpacked
+            archivelib.check_member(member, f"{path.name}:{member.filename}")
         _check_total_pixels(path, archive, members)
         found = []
         for member in sorted(members, key=lambda m: m.filename):  # one decoded at a time, then released
-            image = reader.load(archive.read(member), name=f"{path.name}:{member.filename}")
+            name = f"{path.name}:{member.filename}"
+            image = reader.load(archivelib.read(archive, member, name), name=name)  # the request checked per MiB
             found.append(make(Path(member.filename).stem, path.stem, image, (str(path), member.filename)))
             del image
     return found
@@ -115,9 +115,9 @@ def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
     each member's header alone (a 1.5 KB PNG can declare 40 MP)."""
     total = 0
     for member in members:
-        with archive.open(member) as handle:
-            head = handle.read(1 << 16)
-        width, height = reader.header_size(head, name=f"{path.name}:{member.filename}")
+        budget.check()  # 2000 headers are read here: the request's limit and cancellation between them
+        name = f"{path.name}:{member.filename}"
+        width, height = reader.header_size(archivelib.head(archive, member, name), name=name)
         total += width * height
         if total > MAX_TOTAL_PIXELS:
             raise UserInputError(f"{path.name}: its images hold more than {MAX_TOTAL_PIXELS:,} pixels in all "
@@ -129,6 +129,42 @@ def _load_file(path: Path, dataset: str | None) -> BenchImage:
     """A file's image: decoded here to hash and measure it, then released (read again when run)."""
     image = reader.load(path, name=path.name)  # a message names the file, not the server's folder
     return make(path.stem, dataset or path.parent.name or "images", image, (str(path), ""))
+
+
+def largest_pixels(paths=(), examples: bool = False) -> int:
+    """The pixel count of the largest image ``collect`` would read, from the headers alone (so a
+    request claims its memory before anything is decoded); a file whose header cannot be read is
+    left to ``collect``, which names it."""
+    largest = max((w * h for w, h in _example_sizes()), default=0) if examples else 0
+    for raw in paths or ():
+        path = Path(raw)
+        try:
+            if path.is_file() and path.suffix.lower() == ".zip":
+                with zipfile.ZipFile(path) as archive:
+                    for member in _image_members(archive):
+                        budget.check()
+                        name = f"{path.name}:{member.filename}"
+                        width, height = reader.header_size(archivelib.head(archive, member, name), name=name)
+                        largest = max(largest, width * height)
+                continue
+            for file in reader.list_images([path]) if path.is_dir() else [path] if path.is_file() else []:
+                width, height = reader.file_header_size(file)
+                largest = max(largest, width * height)
+        except (OSError, UserInputError, zipfile.BadZipFile):
+            continue
+    return largest
+
+
+@functools.cache
+def _example_sizes() -> tuple[tuple[int, int], ...]:
+    from restoration.core import examples as examplelib
+
+    return tuple(examplelib.load_example(name).shape[1::-1] for name in examplelib.EXAMPLES)
+
+
+def _image_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    return [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
+            and not Path(m.filename).name.startswith(".") and Path(m.filename).suffix.lower() in reader.extensions()]
 
 
 def collect(paths=(), examples: bool = False, dataset: str | None = None) -> list[BenchImage]:

@@ -9,11 +9,16 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from restoration import codecs as codeclib
+from restoration import metrics as metriclib
 from restoration.core import budget, memory
-from restoration.codecs import reader
+from restoration.codecs import output as outputlib
 from restoration.core import scratch
 from restoration.bench import store as storelib
 from restoration.core.errors import UserInputError
+from restoration.models.auto import AUTO
+from restoration.pipelines import cost, sr
+from restoration.pipelines.evaluate import RESTORE_METRICS
 from restoration.pipelines.lab import load_input, parse_numbers
 
 
@@ -64,11 +69,12 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
                                 None if bpps is None else tuple(bpps), tuple(models or ()), scale,
                                 tuple(sr_models or ()) if scale else (), perceptual).checked()
     paths = [getattr(f, "name", f) for f in (files or [])]
-    images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
-    largest = max(i.pixel_count for i in images)  # one image is worked on at a time
+    # One image is worked on at a time: the largest, from the headers, claimed before any is decoded.
+    largest = bench_inputs.largest_pixels(paths, examples=bool(use_examples))
     steps = [("codec", c) for c in config.codecs] + [("model", m) for m in (*config.models, *config.sr_models)]
     budget.claim(memory.need(f"this benchmark (largest image {largest / 1e6:.1f} MP)",
-                             largest * (scale * scale if scale else 1), steps, [("metric", "ms_ssim")], kept=2))
+                             largest * (scale * scale if scale else 1), [*steps, ("metric", "ms_ssim")], kept=2))
+    images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
     report = None if progress is None else (lambda done, total, text: progress(done / max(total, 1), text))
     return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
 
@@ -147,64 +153,112 @@ def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def run_estimate(image_path, model_ids, self_ensemble: bool = False, scale: int = 1, db=None) -> str:
-    """Before a Restoration or Super-resolution run: about how long it will take here, per model,
-    from this server's latest runs of each model, else the timings stored benchmark runs measured;
-    a model timed by neither is named as such. ``scale`` > 1: the upload is the high-resolution
-    original, downscaled by it first."""
-    from restoration.bench import estimate as estimator
-    from restoration.models import timing
-
-    if not image_path or not model_ids:
-        return ""
-    try:
-        width, height = reader.file_header_size(image_path)
-    except (OSError, UserInputError):
-        return ""
-    mp = width * height / 1e6 / (scale * scale)
-    stored = estimator.timings(str(dashboard_source(db)[0]))
-    models, seconds, unknown = list(dict.fromkeys(model_ids)), 0.0, []
-    for model in models:
-        rate = timing.seconds_per_mp(model, self_ensemble)
-        if rate is None and model in stored:
-            rate = stored[model] * (8 if self_ensemble else 1)  # a stored benchmark's single pass
-        if rate is None:
-            unknown.append(model)
-        else:
-            seconds += rate * mp
-    text = f"Estimate for {width}×{height}: about {duration(seconds)}" if len(unknown) < len(models) else ""
-    if unknown:
-        text += ("; " if text else "Estimate: ") + f"not yet timed here: {', '.join(unknown)} (timed on first run)"
+def estimate_text(pixels: tuple[int, int], work: cost.Estimate) -> str:
+    """An estimate in words: "Estimate for 768×512: about 12 s." and the models it could not count."""
+    text = f"Estimate for {pixels[0]}×{pixels[1]}: about {duration(work.seconds)}"
+    if work.not_counted:
+        text += f" (not counted: {', '.join(dict.fromkeys(work.not_counted))}, not ready here)"
     return text + "."
 
 
-def codec_estimate(image_path, codec_names, with_target: bool, perceptual: bool, db=None) -> str:
-    """Before a codec comparison: about how long it will take here, from the encode + decode
-    seconds per megapixel of each codec's latest comparisons in this server, else of stored runs
-    (a size target bisects the knob: several encodes); codecs timed by neither are named."""
-    from restoration import codecs as codeclib
-    from restoration.bench import estimate as estimator
-    from restoration.models import timing
+def restore_work(image_path, model_ids, self_ensemble: bool = False, reference: bool = False,
+                 codec: str | None = None, strength: float | None = None,
+                 output_format: str = outputlib.DEFAULT) -> tuple[tuple[int, int], cost.Estimate] | None:
+    """The work of a Restoration run (``pipelines.cost``): each model on the input (auto: the
+    models its plan for this file runs), with a reference the metrics and error maps of the input
+    and of each result, and each result sent to the page and written for download."""
+    size = cost.header_pixels(image_path) if image_path else None
+    if size is None or not model_ids:
+        return None
+    pixels, models = size[0] * size[1], list(dict.fromkeys(model_ids))
+    work = cost.Estimate()
+    for model in models:
+        cost.add_model(work, model, pixels, self_ensemble, path=image_path, codec=codec, strength=strength)
+    results = len(models) - len(work.not_counted)
+    if reference:
+        work.add("metrics", cost.metrics_seconds(RESTORE_METRICS, pixels) * (results + 1))
+        work.add("error maps", cost.error_maps_seconds(pixels, flip=True) * (results + 1))
+    work.add("page", cost.shown_seconds(results, pixels, output_format))
+    return size, work
 
-    if not image_path or not codec_names:
-        return ""
-    try:
-        width, height = reader.file_header_size(image_path)
-    except (OSError, UserInputError):
-        return ""
-    mp, stored = width * height / 1e6, estimator.timings(str(dashboard_source(db)[0]))
-    seconds, unknown = 0.0, []
+
+def run_estimate(image_path, model_ids, self_ensemble: bool = False, reference: bool = False,
+                 codec: str | None = None, strength: float | None = None,
+                 output_format: str = outputlib.DEFAULT) -> str:
+    """Before a Restoration run: about how long it will take here (``restore_work``)."""
+    found = restore_work(image_path, model_ids, self_ensemble, reference, codec, strength, output_format)
+    return "" if found is None else estimate_text(*found)
+
+
+def sr_work(image_path, scale, model_ids, from_hr: bool = False, self_ensemble: bool = False,
+            restore: str | None = AUTO, output_format: str = outputlib.DEFAULT
+            ) -> tuple[tuple[int, int], cost.Estimate] | None:
+    """The work of a Super-resolution run: bicubic (always), the step that cleans a low-resolution
+    upload first (auto: its plan for this file), each model on the low-resolution input, with a
+    high-resolution original the metrics and error maps of each result, and each result sent to
+    the page and written for download, at the output size."""
+    size = cost.header_pixels(image_path) if image_path else None
+    if size is None or not model_ids or not scale:
+        return None
+    scale = int(scale)
+    low = size[0] * size[1] / (scale * scale) if from_hr else size[0] * size[1]
+    out = low * scale * scale
+    models = list(dict.fromkeys(model_ids))
+    work = cost.Estimate()
+    cost.add_model(work, sr.baseline_id(scale), low)
+    if not from_hr and restore not in (None, "", sr.NO_RESTORE):
+        cost.add_model(work, restore, low, path=image_path, deblur=False)
+    for model in models:
+        if model != sr.baseline_id(scale):
+            cost.add_model(work, model, low, self_ensemble)
+    results = len(models) - len([m for m in work.not_counted if m in models])
+    if from_hr:
+        work.add("metrics", cost.metrics_seconds(("psnr_y", "ssim"), out) * (results + 1))
+        work.add("error maps", cost.error_maps_seconds(out, flip=True) * results)
+    work.add("page", cost.shown_seconds(results, out, output_format))
+    return size, work
+
+
+def sr_estimate(image_path, scale, model_ids, from_hr: bool = False, self_ensemble: bool = False,
+                restore: str | None = AUTO, output_format: str = outputlib.DEFAULT) -> str:
+    """Before a Super-resolution run: about how long it will take here (``sr_work``)."""
+    found = sr_work(image_path, scale, model_ids, from_hr, self_ensemble, restore, output_format)
+    return "" if found is None else estimate_text(*found)
+
+
+def codec_work(image_path, codec_names, mode="settings", perceptual: bool = False
+               ) -> tuple[tuple[int, int], cost.Estimate] | None:
+    """The work of a codec comparison (``mode`` as the tab's "Compare at": "settings", "bpp",
+    "KiB" or "quality:<metric>"): each codec's encode and decode and the table's metrics; a size
+    target's bisection of encodes; an equal-quality search's steps, each an encode, a decode and
+    the metrics with the searched one; the error maps, and the compare view's two pictures."""
+    size = cost.header_pixels(image_path) if image_path else None
+    if size is None or not codec_names:
+        return None
+    mode = {True: "bpp", False: "settings"}.get(mode, mode) if isinstance(mode, bool) else (mode or "settings")
+    pixels = size[0] * size[1]
+    names = metriclib.names(on_demand=perceptual)
+    searched = mode.removeprefix("quality:") if mode.startswith("quality:") else None
+    if searched and searched not in names:
+        names = [*names, searched]
+    measure = cost.metrics_seconds(names, pixels)
+    work = cost.Estimate()
     for codec in dict.fromkeys(codeclib.get(name) for name in codec_names):
-        encodes = codec.size_search_steps() if with_target and codec.knob is not None else 1
-        seconds += mp * (estimator.METRICS_S_PER_MP + (estimator.PERCEPTUAL_S_PER_MP if perceptual else 0))
-        rate = timing.seconds_per_mp(codec.name)
-        rate = stored.get(codec.name) if rate is None else rate
-        if rate is not None:
-            seconds += encodes * rate * mp
+        once = cost.codec_rate(codec.name).at(pixels)
+        steps = codec.size_search_steps() if codec.knob is not None and mode != "settings" else 0
+        if searched and steps:
+            work.add(codec.name, steps * (once + measure))
         else:
-            unknown.append(codec.label)
-    text = f"Estimate for {width}×{height}: about {duration(seconds)}"
-    return text + (f" (not yet timed: {', '.join(unknown)})." if unknown else ".")
+            work.add(codec.name, steps * once + once + measure)
+        work.add("error maps", cost.error_maps_seconds(pixels, flip=perceptual))
+    work.add("page", 2 * cost.png_rate().at(pixels))
+    return size, work
+
+
+def codec_estimate(image_path, codec_names, mode="settings", perceptual: bool = False) -> str:
+    """Before a codec comparison: about how long it will take here (``codec_work``)."""
+    found = codec_work(image_path, codec_names, mode, perceptual)
+    return "" if found is None else estimate_text(*found)
 
 
 def report(run_ids, db=None):
@@ -251,13 +305,18 @@ def panel_pair(image_path, example: str | None, task: str, models, codec: str, q
                            quality=int(quality), scale=int(scale))
 
 
-def panel_vote(pair_id, token: str | None, preference: str | None, score_a, score_b, db=None) -> str:
+def panel_vote(pair_id, token: str | None, preference: str | None, score_a, score_b, db=None,
+               voter: str | None = None) -> str:
+    """One vote; ``voter`` (the client's address in the app) is who the rate limit counts."""
     from restoration.bench import panel
 
     if pair_id is None or pair_id == 0:
         raise UserInputError("show a pair first")
+    if isinstance(pair_id, bool) or not isinstance(pair_id, (int, float)) or pair_id != int(pair_id) \
+            or not 0 < pair_id < 2**53:
+        raise UserInputError(f"a pair is a whole number from 1, as /panel_pair gives it; got {pair_id!r}")
     vote_id = panel.vote(int(pair_id), token, preference or None, score_a or None, score_b or None,
-                         db or storelib.default_path())
+                         db or storelib.default_path(), voter=voter)
     return (f"Vote {vote_id} recorded for pair {int(pair_id)}. Show a new pair to go on (the scores appear once "
             f"{panel.MIN_VOTES_FOR_SCORES} votes are in, and never tell which side a pair's model was).")
 

@@ -8,9 +8,15 @@ its number of votes.
 
 Integrity: a vote needs the token served with its pair (an HMAC of the pair id with this
 server's secret, ``RESTORATION_PANEL_SECRET`` or a random one per process), each pair takes one
-vote, votes are rate-limited per process, and the score table stays hidden until
-``MIN_VOTES_FOR_SCORES`` votes exist (a score that moves right after one vote would tell the
-voter which model was A).
+vote, and votes are rate-limited per voter (the app passes the client's address), so one client
+cannot lock out the others. The score table counts votes in whole batches of
+``MIN_VOTES_FOR_SCORES``: nothing before the first batch, and then it moves only every that many
+votes, so comparing it before and after one's own vote does not tell which model was A.
+
+Staying blind: the models run on a slightly larger crop than is shown, and the pair shows a
+window of it at a secret offset, mirrored or not at random (``View``, kept in the database with
+the pair, never served): re-running a named model on the served input does not reproduce A or B
+pixel for pixel (issue 41's probe matched them exactly).
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ SCORE_HEADERS = ["task", "model", "pairwise votes", "wins", "ties", "losses", "w
 MIN_VOTES_FOR_SCORES = int(os.environ.get("RESTORATION_PANEL_MIN_VOTES", 10))
 VOTES_PER_MINUTE = int(os.environ.get("RESTORATION_PANEL_VOTES_PER_MINUTE", 30))
 _SECRET = os.environ.get("RESTORATION_PANEL_SECRET", "").encode() or secrets.token_bytes(32)
-_RECENT: deque = deque()
+_RECENT: dict = {}  # voter -> the times of their votes in the last minute
 _RECENT_LOCK = threading.Lock()
+MARGIN = 8  # px of the models' input around the shown window, where its secret offset moves
+_VIEW_RANDOM = secrets.SystemRandom()  # not the pair's seed: a caller must not be able to replay it
 
 
 def pair_token(pair_id: int) -> str:
@@ -45,14 +53,18 @@ def pair_token(pair_id: int) -> str:
     return hmac.new(_SECRET, f"pair:{int(pair_id)}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _rate_limited() -> bool:
+def _rate_limited(voter: str | None) -> bool:
+    """Whether this voter cast VOTES_PER_MINUTE votes in the last minute (else the vote is counted)."""
     with _RECENT_LOCK:
         now = time.monotonic()
-        while _RECENT and now - _RECENT[0] > 60:
-            _RECENT.popleft()
-        if len(_RECENT) >= VOTES_PER_MINUTE:
+        for key in [k for k, times in _RECENT.items() if not times or now - times[-1] > 60]:
+            del _RECENT[key]  # voters quiet for a minute: the table stays small
+        times = _RECENT.setdefault(voter or "", deque())
+        while times and now - times[0] > 60:
+            times.popleft()
+        if len(times) >= VOTES_PER_MINUTE:
             return True
-        _RECENT.append(now)
+        times.append(now)
         return False
 
 
@@ -66,6 +78,49 @@ class Pair:
     @property
     def token(self) -> str:
         return pair_token(self.id)
+
+
+@dataclass(frozen=True)
+class View:
+    """What a pair shows of its models' input and results: the input's window at (top, left) of
+    ``height`` x ``width`` input pixels; the results' window ``scale`` times that, moved on by
+    ``shift`` (0 < shift < scale, in result pixels, for an upscale: a window off the low-resolution
+    grid, which a re-run of a pixel-local upscaler cannot reproduce); mirrored or not."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+    mirrored: bool
+    scale: int = 1
+    shift: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def random(cls, height: int, width: int, shown_height: int, shown_width: int, scale: int = 1) -> View:
+        spare = 1 if scale > 1 else 0  # the shifted result window reaches one input pixel further
+
+        def offset(room: int) -> int:  # off the 8x8 grid when there is room: a codec's blocks move too
+            choices = [o for o in range(max(room, 0) + 1) if o % 8] or list(range(max(room, 0) + 1))
+            return _VIEW_RANDOM.choice(choices)
+
+        shift = (_VIEW_RANDOM.randrange(1, scale), _VIEW_RANDOM.randrange(1, scale)) if scale > 1 else (0, 0)
+        top, left = offset(height - shown_height - spare), offset(width - shown_width - spare)
+        if top + shown_height + spare > height or left + shown_width + spare > width:  # no room: no shift
+            shift = (0, 0)
+        return cls(top, left, shown_height, shown_width, _VIEW_RANDOM.random() < 0.5, scale, shift)
+
+    def input(self, image: np.ndarray) -> np.ndarray:
+        return self._shown(image[self.top:self.top + self.height, self.left:self.left + self.width])
+
+    def result(self, image: np.ndarray) -> np.ndarray:
+        top, left = self.top * self.scale + self.shift[0], self.left * self.scale + self.shift[1]
+        return self._shown(image[top:top + self.height * self.scale, left:left + self.width * self.scale])
+
+    def _shown(self, window: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(window[:, ::-1] if self.mirrored else window)
+
+    def describe(self) -> dict:
+        return {"offset": [self.top, self.left], "shift": list(self.shift), "mirrored": self.mirrored}
 
 
 def _centre_crop(image: np.ndarray, side: int, multiple: int = 1) -> np.ndarray:
@@ -109,23 +164,28 @@ def make_pair(image: np.ndarray, task: str, models: list[str], db=None, codec: s
     rng = random.Random(seed)
     model_a, model_b = rng.sample(models, 2)
     if task == "super-resolution":
-        hr = _centre_crop(image, crop, scale)
+        shown = _centre_crop(image, crop, scale).shape[:2]  # the size shown: as without a margin
+        hr = _centre_crop(image, crop + 2 * MARGIN * scale, scale)
         _, given = sr.make_lr(hr, scale)
-        description = {"kind": "downscale", "scale": scale, "crop": list(hr.shape[:2])}
+        view = View.random(*given.shape[:2], shown[0] // scale, shown[1] // scale, scale)
+        description = {"kind": "downscale", "scale": scale, "crop": list(shown)}
         outputs = [sr.upscale(given, m, scale).image for m in (model_a, model_b)]
     else:
-        clean = _centre_crop(image, crop)
+        shown = _centre_crop(image, crop).shape[:2]
+        clean = _centre_crop(image, crop + 2 * MARGIN)
         knob = codeclib.get(codec).knob
         if knob is None:
             raise UserInputError(f"{codec} is lossless: choose a lossy codec for the panel")
         step = degrade.Compress(codeclib.get(codec).name, {knob.name: quality})
         degraded = degrade.apply(clean, step)
         given = degraded.image
-        description = {**step.describe(), "crop": list(clean.shape[:2])}
+        view = View.random(*given.shape[:2], *shown)
+        description = {**step.describe(), "crop": list(shown)}
         outputs = [restorelib.restore_one(given, m, data=degraded.data).image for m in (model_a, model_b)]
+    description["view"] = view.describe()  # kept with the pair, never served
     with Store(db) as store:
         pair_id = store.add_pair(bench_inputs.image_hash(image), task, description, model_a, model_b)
-    return Pair(pair_id, given, outputs[0], outputs[1])
+    return Pair(pair_id, view.input(given), view.result(outputs[0]), view.result(outputs[1]))
 
 
 def vote(pair_id, token: str | None, preference: str | None = None, score_a=None, score_b=None, db=None,
@@ -150,19 +210,23 @@ def vote(pair_id, token: str | None, preference: str | None = None, score_a=None
         store.pair(int(pair_id))  # a clear error for an unknown pair
         if store.vote_count(int(pair_id)):
             raise UserInputError(f"pair {int(pair_id)} has its vote already: show a new pair")
-        if _rate_limited():
-            raise UserInputError("too many votes in the last minute on this server: wait a little")
+        if _rate_limited(voter):
+            raise UserInputError(f"too many votes from you in the last minute (at most {VOTES_PER_MINUTE}): "
+                                 "wait a little")
         return store.add_vote(int(pair_id), preference, scores[0], scores[1], voter)
 
 
 def scores(db=None, min_votes: int | None = None) -> list[list]:
     """One row per (task, model): pairwise votes, wins, ties, losses, win rate, ratings, mean score;
-    no rows until ``min_votes`` (default MIN_VOTES_FOR_SCORES) votes exist in all."""
+    over the votes in whole batches of ``min_votes`` (default MIN_VOTES_FOR_SCORES), oldest first:
+    no rows before the first batch, and a table that moves only when a batch completes."""
     from restoration.bench.store import Store
 
+    batch = max(1, MIN_VOTES_FOR_SCORES if min_votes is None else min_votes)
     with Store(db) as store:
         votes = store.votes()
-    if len(votes) < (MIN_VOTES_FOR_SCORES if min_votes is None else min_votes):
+    votes = votes[:len(votes) // batch * batch]
+    if not votes:
         return []
     tally: dict[tuple[str, str], dict] = defaultdict(lambda: {"wins": 0, "ties": 0, "losses": 0, "scores": []})
     for v in votes:

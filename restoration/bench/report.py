@@ -38,7 +38,7 @@ def pick_runs(store, run_ids) -> list[int]:
     """The asked runs (ids or strings such as "3" or "3: ..."), or the latest one."""
     runs = store.runs()
     if not runs:
-        raise UserInputError(f"{store.path} holds no benchmark run yet")
+        raise UserInputError(f"{store.path.name} holds no benchmark run yet")  # its name: not the server's folders
     if not run_ids:
         return [runs[-1]["id"]]
     return parse_run_ids(run_ids)
@@ -72,9 +72,16 @@ def build(db=None, run_ids=None, bd_metrics=dashboards.RD_METRICS, bd_method: st
                   dashboards.method_table(rows), panel.scores(db))
 
 
+SPREADSHEET_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
 def _csv_value(value):
+    """A cell: JSON for a dict or list; text a spreadsheet would run as a formula (an image or zip
+    member named "=HYPERLINK(...)") quoted with a leading apostrophe, as the batch's CSV does."""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
+        value = json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value.startswith(SPREADSHEET_FORMULA):
+        return "'" + value
     return "" if value is None else value
 
 
@@ -103,7 +110,7 @@ def _open(path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
-        raise UserInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise UserInputError(f"cannot write {Path(path).name}: {exc.strerror or exc}") from None
 
 
 def _table(headers, rows) -> str:

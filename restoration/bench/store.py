@@ -52,21 +52,23 @@ def now() -> str:
 
 
 class Store:
-    """A connection to one database file (created with its folder on first use)."""
+    """A connection to one database file (created with its folder on first use). Its messages name
+    the file, not its folder: on a server they reach strangers (issue 41)."""
 
     def __init__(self, path: str | os.PathLike | None = None, create: bool = True):
         self.path = Path(path) if path else default_path()
         if not create and not self.path.is_file():
-            raise UserInputError(f"{self.path}: no such database (run `restoration bench ... --db {self.path}` first)")
+            raise UserInputError(f"{self.path.name}: no such database (run `restoration bench ... --db "
+                                 f"{self.path.name}` first)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise UserInputError(f"{self.path}: cannot use this file as a database ({exc})") from None
+            raise UserInputError(f"{self.path.name}: cannot use this file as a database ({exc})") from None
         except OSError as exc:
-            raise UserInputError(f"{self.path}: cannot create the database ({exc.strerror or exc})") from None
+            raise UserInputError(f"{self.path.name}: cannot create the database ({exc.strerror or exc})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -116,7 +118,7 @@ class Store:
         for run in self.runs():
             if run["id"] == run_id:
                 return run
-        raise UserInputError(f"no run {run_id} in {self.path}")
+        raise UserInputError(f"no run {run_id} in {self.path.name}")
 
     # -- rows ----------------------------------------------------------------------------------
     def lookup(self, keys: list[str]) -> dict[str, dict]:
@@ -157,7 +159,7 @@ class Store:
         known = {run["id"] for run in self.runs()}
         missing = [r for r in run_ids if r not in known]
         if missing:
-            raise UserInputError(f"no run {', '.join(map(str, missing))} in {self.path}")
+            raise UserInputError(f"no run {', '.join(map(str, missing))} in {self.path.name}")
         rows = []
         for run_id in run_ids:
             cursor = self.db.execute(

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from restoration.core import (
+    budget,
+    plugins,  # noqa: F401  registers the AVIF and JPEG XL plugins
+    worker,
+)
 from restoration.core import image as imagelib
-from restoration.core import plugins  # noqa: F401  registers the AVIF and JPEG XL plugins
 from restoration.core.errors import UserInputError
 
 
@@ -171,6 +176,18 @@ class Codec:
             raise CodecError(f"{self.name} could not encode this image: {exc}") from None
         return buffer.getvalue()
 
+    def encode_stoppable(self, image: np.ndarray, **params) -> bytes:
+        """``encode``, stoppable inside a request (the app): the request's time limit and
+        cancellation are checked before it and, for an image of at least
+        ``RESTORATION_ISOLATE_PIXELS`` (default 1 MP), every quarter second while it runs in a
+        worker process that is killed when the request stops (``core.worker``). The CLI, the
+        library and small images encode in place, as before, and so do the learned codecs (torch,
+        no Pillow format)."""
+        budget.check()
+        if not budget.active() or self.pillow_format is None or image.shape[0] * image.shape[1] < isolate_pixels():
+            return self.encode(image, **params)
+        return worker.call(_encode, self, image, params)
+
     def decode(self, data: bytes) -> np.ndarray:
         try:
             pil = Image.open(io.BytesIO(data), formats=[self.pillow_format])
@@ -207,9 +224,8 @@ class Codec:
         knob = self.param(self.knob.name)
         fixed = {k: v for k, v in params.items() if k != knob.name}
 
-        def size_at(value):
-            data = self.encode(image, **fixed, **{knob.name: value})
-            return data
+        def size_at(value):  # each encode of the search: stoppable, and the request checked before it
+            return self.encode_stoppable(image, **fixed, **{knob.name: value})
 
         best: tuple[Any, bytes] | None = None
         smallest: tuple[Any, bytes] | None = None
@@ -268,3 +284,13 @@ class Target:
 
     def describe(self) -> dict:
         return {"bytes": self.bytes} if self.bytes is not None else {"bpp": self.bpp}
+
+
+# -- stoppable encodes (Codec.encode_stoppable) ----------------------------------------------------
+def isolate_pixels() -> int:
+    return int(float(os.environ.get("RESTORATION_ISOLATE_PIXELS", "1000000")))
+
+
+def _encode(codec: Codec, image: np.ndarray, params: dict) -> bytes:
+    """In a worker process (``core.worker.call``): one encode."""
+    return codec.encode(image, **params)

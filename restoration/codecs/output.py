@@ -58,7 +58,7 @@ class OutputFormat:
         if self.bpp is not None:
             budget = codeclib.Target(bpp=self.bpp).budget(image)
             return self.codec.encode_to_size(image, budget, **self.params).data
-        return self.codec.encode(image, **self.params)
+        return self.codec.encode_stoppable(image, **self.params)  # a request can stop it
 
 
 def parse_format(text: str) -> OutputFormat:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from restoration.codecs.base import Codec, Encoded, Knob, Param
+from restoration.core import plugins
 from restoration.core.errors import UserInputError
 
 _SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
@@ -58,7 +59,7 @@ class JPEG2000(Codec):
         rate = min(max(raw / target_bytes, 1.0), 2000.0)
         data = b""
         for _ in range(6):
-            data = self.encode(image, **fixed, mode="rate", rate=rate)
+            data = self.encode_stoppable(image, **fixed, mode="rate", rate=rate)
             if len(data) <= target_bytes or rate >= 2000.0:
                 break
             rate = min(rate * len(data) / target_bytes * 1.01, 2000.0)
@@ -133,7 +134,8 @@ class JPEGXL(Codec):
         quality = jxl_quality_from_distance(p["distance"]) if p["distance"] > 0 else p["quality"]
         # libjxl's lossy mode refuses distance 0 (quality 100); that end of the range means lossless.
         lossless = p["lossless"] or quality >= 100.0
-        return {"quality": min(quality, 100.0), "effort": p["effort"], "lossless": lossless}
+        return {"quality": min(quality, 100.0), "effort": p["effort"], "lossless": lossless,
+                "num_threads": plugins.ENCODE_THREADS}  # the app's limit (core.plugins.limit_threads)
 
     def encode_to_size(self, image, target_bytes, **params):
         params = {k: v for k, v in params.items() if k != "distance"}

@@ -104,17 +104,19 @@ class Request:
     limit_s: float
     claimed: int = 0
     on_wait: object = None  # called with (bytes in use, limit, the Need) when a claim has to wait
+    cancelled: object = None  # () -> bool: whether the caller cancelled it (the app asks Gradio's queue)
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar("restoration_request", default=None)
 
 
 @contextlib.contextmanager
-def request(on_wait=None):
+def request(on_wait=None, cancelled=None):
     """One request's limits: its claims are released when it ends, however it ends. ``on_wait``
-    (bytes in use, limit, the Need) tells the person why the request waits, when one of its claims must."""
+    (bytes in use, limit, the Need) tells the person why the request waits, when one of its claims must;
+    ``cancelled`` (no arguments) says whether its caller cancelled it, for ``check``."""
     limit = time_limit_s()
-    current = Request(time.monotonic() + limit, limit, on_wait=on_wait)
+    current = Request(time.monotonic() + limit, limit, on_wait=on_wait, cancelled=cancelled)
     token = _current.set(current)
     try:
         yield current
@@ -134,8 +136,18 @@ def claim(need: Need) -> None:
 
 
 def check() -> None:
-    """Between steps: stop a request that ran past its time limit (no-op outside a request)."""
+    """Between steps (and every few seconds inside long ones: an encode, a zip member, a search):
+    stop a request that ran past its time limit or was cancelled (no-op outside a request)."""
     current = _current.get()
-    if current is not None and time.monotonic() > current.deadline:
+    if current is None:
+        return
+    if time.monotonic() > current.deadline:
         raise UserInputError(f"this request ran past its {current.limit_s:.0f} s limit (RESTORATION_REQUEST_LIMIT_S) "
                              "and was stopped; run bigger work with the command-line tool (`restoration bench`)")
+    if current.cancelled is not None and current.cancelled():
+        raise UserInputError("the request was cancelled")
+
+
+def active() -> bool:
+    """Whether this code runs inside a request (the app), where ``check`` can stop it."""
+    return _current.get() is not None

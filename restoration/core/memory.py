@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TABLE = Path(__file__).with_name("memory_model.json")
-UNMEASURED = {"per_pixel": 700.0, "fixed": 300 * 2**20}
+UNMEASURED = {"per_pixel": 1000.0, "fixed": 2**30}
 PIXEL_BYTES = 3  # a canonical RGB image held by the request (its input, each result it shows)
 
 
@@ -46,11 +46,13 @@ class Need:
 def need(what: str, pixels: int, sequential: list[tuple[str, str]] = (), alongside: list[tuple[str, str]] = (),
          kept: int = 0) -> Need:
     """The peak of a job on an image of ``pixels``: the image and the ``kept`` results it shows
-    (3 bytes a pixel each), plus the heaviest of its ``sequential`` steps (codecs, models one after
-    another) together with every step run ``alongside`` each of them (the metrics of a result)."""
+    (3 bytes a pixel each), plus the heaviest of its ``sequential`` steps (codecs, models, metrics
+    one after another) and the heaviest of the steps that run ``alongside`` them (a sweep measures
+    one setting while it encodes the next)."""
     held = PIXEL_BYTES * pixels * (1 + kept)
     heaviest = max((step_bytes(kind, name, pixels) for kind, name in sequential), default=0)
-    return Need(held + heaviest + sum(step_bytes(kind, name, pixels) for kind, name in alongside), what)
+    beside = max((step_bytes(kind, name, pixels) for kind, name in alongside), default=0)
+    return Need(held + heaviest + beside, what)
 
 
 def size_text(nbytes: float) -> str:

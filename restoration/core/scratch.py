@@ -27,7 +27,8 @@ def clean(max_age_s: float | None = None) -> int:
     cutoff, removed = time.time() - max_age_s, 0
     for entry in root().iterdir():
         try:
-            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff \
+                    and not _live_process_folder(entry):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         except FileNotFoundError:  # another request removed it first
@@ -57,7 +58,7 @@ def enforce_quota(limit: int | None = None) -> int:
     entries = []
     for entry in root().iterdir():
         try:
-            if entry.is_dir() and not entry.is_symlink():
+            if entry.is_dir() and not entry.is_symlink() and not _live_process_folder(entry):
                 entries.append((entry.stat().st_mtime, entry, _size(entry)))
         except FileNotFoundError:
             continue
@@ -94,3 +95,50 @@ def keyed(prefix: str, key: str) -> tuple[Path, bool]:
 
 def mark_complete(path: Path) -> None:
     (path / ".complete").touch()
+
+
+# -- a process's own folder ------------------------------------------------------------------------
+PROCESS_MARK = "-pid"  # "<kind>-pid<pid>": a folder one process owns for its lifetime (Gradio's cache)
+
+
+def process_folder(kind: str) -> Path:
+    """The folder this process owns under the root for ``kind`` (the app puts Gradio's cache there:
+    ``GRADIO_TEMP_DIR``). First the folders of processes that are gone are removed, with all their
+    files: Gradio deletes only the files its own process made, so a server stopped by SIGTERM left
+    its cache (762 MB in issue 41's probe) that no later process removed. A folder left with this
+    process's id (a restarted container reuses ids) is stale too. Age and quota cleaning leave a
+    live process's folder alone. Later calls in the same process return the same folder."""
+    path = root() / f"{kind}{PROCESS_MARK}{os.getpid()}"
+    if _owned.get(kind) == path and path.is_dir():
+        return path
+    for entry in root().glob(f"*{PROCESS_MARK}*"):
+        owner = _owner(entry)
+        if owner is not None and entry.is_dir() and not entry.is_symlink() and entry not in _owned.values() and (
+                owner == os.getpid() or not _alive(owner)):
+            shutil.rmtree(entry, ignore_errors=True)
+    path.mkdir(exist_ok=True)
+    _owned[kind] = path
+    return path
+
+
+_owned: dict[str, Path] = {}
+
+
+def _owner(entry: Path) -> int | None:
+    _, mark, pid = entry.name.rpartition(PROCESS_MARK)
+    return int(pid) if mark and pid.isascii() and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or not a pid we can ask about: left alone
+    return True
+
+
+def _live_process_folder(entry: Path) -> bool:
+    owner = _owner(entry)
+    return owner is not None and _alive(owner)

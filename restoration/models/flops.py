@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import functools
 
+from restoration.core import manifest as manifestlib
 from restoration.models import architectures
-from restoration.models.spec import own_manifest
 
 PROBE = 128  # input side counted (a multiple of every network's size multiple)
 
@@ -20,7 +20,7 @@ def gflop_per_mp(weights: str) -> float | None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    entry = own_manifest().get(weights)
+    entry = manifestlib.section("own").get(weights)
     if entry is None or entry.get("architecture") not in architectures.ARCHITECTURES:
         return None
     net = architectures.build(entry["architecture"], entry["arch_config"]).eval()

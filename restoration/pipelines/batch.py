@@ -26,6 +26,7 @@ from typing import Callable
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
+from restoration.codecs import archive as archivelib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
 from restoration.core import budget, memory
@@ -36,8 +37,9 @@ from restoration.pipelines import restore as restorelib
 
 JOBS = ("convert", "restore", "upscale")
 MAX_FILES = 500
-MAX_MEMBER_BYTES = 200 * 1024 * 1024
+MAX_MEMBER_BYTES = archivelib.MAX_MEMBER_BYTES  # per zip member; codecs.archive checks it
 MAX_SETTINGS_CHARS = 4096
+MAX_SETTINGS_DEPTH = 8
 SPREADSHEET_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -108,6 +110,8 @@ def _json_object(text) -> dict:
         return text
     if not isinstance(text, str) or len(text) > MAX_SETTINGS_CHARS:
         raise UserInputError(f"the settings are a JSON object of at most {MAX_SETTINGS_CHARS} characters")
+    if _depth(text) > MAX_SETTINGS_DEPTH:
+        raise UserInputError(f"the settings are not valid JSON here (nested deeper than {MAX_SETTINGS_DEPTH} levels)")
     try:
         values = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -115,6 +119,23 @@ def _json_object(text) -> dict:
     if not isinstance(values, dict):
         raise UserInputError('the settings are a JSON object, e.g. {"codec": "avif", "quality": 50}')
     return values
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of brackets outside strings (JSON's parser recurses once per level)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (not escaped and char == "\\"), in_string and (escaped or char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _text(value, key: str) -> str:
@@ -173,8 +194,8 @@ class Item:
     def read(self) -> bytes:
         if not self.member:
             return Path(self.path).read_bytes()
-        with zipfile.ZipFile(self.path) as archive:
-            return archive.read(self.member)
+        with zipfile.ZipFile(self.path) as archive:  # checked and read a chunk at a time (codecs.archive)
+            return archivelib.read(archive, archive.getinfo(self.member), self.name)
 
 
 def items(paths) -> tuple[list[Item], list[tuple[str, str]]]:
@@ -194,7 +215,9 @@ def items(paths) -> tuple[list[Item], list[tuple[str, str]]]:
         else:
             raise UserInputError(f"{path.name}: no such file or folder")
     if not found:
-        raise UserInputError("no images in the batch: give image files, folders or zip archives")
+        why = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
+        raise UserInputError("no images in the batch: give image files, folders or zip archives"
+                             + (f" (skipped {len(skipped)}: {why}{'; ...' if len(skipped) > 3 else ''})" if why else ""))
     if len(found) > MAX_FILES:
         raise UserInputError(f"{len(found)} images; a batch takes at most {MAX_FILES}")
     return found, skipped
@@ -213,9 +236,12 @@ def _zip_items(path: Path) -> tuple[list[Item], list[tuple[str, str]]]:
                 continue
             if Path(member.filename).suffix.lower() not in reader.extensions():
                 skipped.append((name, "not an image file"))
-            elif member.file_size > MAX_MEMBER_BYTES:
-                skipped.append((name, f"over {MAX_MEMBER_BYTES // 2**20} MiB"))
             else:
+                try:  # its declared method, size and ratio, before any of it is unpacked
+                    archivelib.check_member(member, name)
+                except UserInputError as exc:
+                    skipped.append((name, str(exc).removeprefix(f"{name}: ")))
+                    continue
                 found.append(Item(name, str(path), member.filename))
     return found, skipped
 
@@ -337,17 +363,20 @@ def _claim_largest(found: list[Item], settings: Settings) -> None:
         if isinstance(settings.target, equal_quality.QualityTarget):
             alongside.append(("metric", settings.target.metric))
     else:
-        steps, alongside = [("model", settings.model)], []
+        steps, alongside = restorelib.memory_steps([settings.model]), []
+        if settings.job == "upscale" and settings.restore != sr.NO_RESTORE:
+            steps += restorelib.memory_steps([settings.restore])
     pixels = largest * (settings.scale ** 2 if settings.job == "upscale" else 1)
-    budget.claim(memory.need(f"this batch (largest image {largest / 1e6:.1f} MP)", pixels, steps, alongside, kept=2))
+    budget.claim(memory.need(f"this batch (largest image {largest / 1e6:.1f} MP)", pixels, [*steps, *alongside],
+                             kept=2))
 
 
 def _head(item: Item) -> bytes:
     if not item.member:
         with open(item.path, "rb") as handle:
             return handle.read(1 << 16)
-    with zipfile.ZipFile(item.path) as archive, archive.open(item.member) as handle:
-        return handle.read(1 << 16)
+    with zipfile.ZipFile(item.path) as archive:
+        return archivelib.head(archive, archive.getinfo(item.member), item.name)
 
 
 def _read(item: Item) -> tuple[reader.Input, bytes]:

@@ -87,8 +87,10 @@ def _code(image, codec, params=None, target=None) -> _Coded:
     params = dict(params or {})
     budget = None
     start = time.perf_counter()
+    # encode_stoppable: in a request, each encode (of a size search too) stops at the request's
+    # time limit or cancellation, even in the middle of a long one.
     if target is None:
-        data = codec.encode(image, **params)
+        data = codec.encode_stoppable(image, **params)
         resolved = codec.resolve(params)
     else:
         budget = target.budget(image)
@@ -96,7 +98,7 @@ def _code(image, codec, params=None, target=None) -> _Coded:
         data, resolved = encoded.data, encoded.params
         # Time one encode at the found setting, not the whole search.
         start = time.perf_counter()
-        data = codec.encode(image, **resolved)
+        data = codec.encode_stoppable(image, **resolved)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     decoded = codec.decode(data)

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from restoration.core import budget, memory, scratch
+from restoration.core import budget, memory, plugins, scratch
 from restoration import codecs as codeclib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
@@ -49,13 +49,20 @@ def table_order() -> list[str]:
 
 
 def configure_threads(threads: int | None = None) -> int:
-    """Pin torch and OpenCV thread pools; on 2 shared cores one thread per request is faster."""
+    """Pin torch and OpenCV thread pools, and the AVIF and JPEG XL codecs' (``core.plugins``); on 2
+    shared cores one thread per request is faster, and two heavy jobs at once leave a core's share
+    for a small request. ``OMP_NUM_THREADS`` (unless the operator set it) reaches the OpenMP
+    libraries loaded later (FLIP's) and the worker processes (``core.worker``), which also read
+    ``RESTORATION_CODEC_THREADS``."""
     threads = threads or int(os.environ.get("RESTORATION_THREADS", "1"))
     import cv2
     import torch
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ["RESTORATION_CODEC_THREADS"] = str(threads)
+    plugins.limit_threads(threads)
     return threads
 
 
@@ -102,7 +109,7 @@ def compare(
     pixels = image.shape[0] * image.shape[1]
     budget.claim(memory.need(f"this comparison of {len(settings)} codec(s) at {pixels / 1e6:.1f} MP"
                              + (" with the perceptual metrics" if perceptual else ""), pixels,
-                             [("codec", name) for name in settings], [("metric", name) for name in names],
+                             [*[("codec", name) for name in settings], *metric_steps(names)],
                              kept=2 * len(settings)))  # each decoded result and its error map
     if isinstance(target, equal_quality.QualityTarget):
         return equal_quality.compare(image, settings, target, progress, names)
@@ -286,7 +293,7 @@ def sweep(
         names = [*names, metric]
     pixels = image.shape[0] * image.shape[1]
     budget.claim(memory.need(f"this sweep at {pixels / 1e6:.1f} MP", pixels, [("codec", n) for n in codec_names],
-                             [("metric", n) for n in names], kept=2))  # a setting measured while the next encodes
+                             metric_steps(names), kept=2))  # a setting measured while the next encodes
     rows = []
     for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan, metric_names=names)):
         rows.append(result.row())
@@ -344,6 +351,11 @@ def read_input(path_or_array, name: str | None = None) -> reader.Input:
 
 def load_and_claim(source, name: str | None = None) -> np.ndarray:
     return read_and_claim(source, name).image
+
+
+def metric_steps(names) -> list[tuple[str, str]]:
+    """The memory model's steps of these metrics: those computed on the pixels (not rate or time)."""
+    return [("metric", name) for name in names if metriclib.METRICS[name].kind == "fidelity"]
 
 
 def decode_need(pixels: int, path=None) -> memory.Need:

@@ -98,7 +98,7 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
         raise UserInputError(f"clean original {exc}; remove it to restore without measuring") from None
     pixels = degraded.shape[0] * degraded.shape[1]
     budget.claim(memory.need(f"restoring a {pixels / 1e6:.1f} MP image with {len(model_ids)} model(s)", pixels,
-                             [("model", m) for m in model_ids], kept=2 * len(model_ids) + 1))
+                             restorelib.memory_steps(model_ids), kept=2 * len(model_ids) + 1))
     options = {"sigma": sigma} if sigma else {}
     if self_ensemble:
         options["self_ensemble"] = True

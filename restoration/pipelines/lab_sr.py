@@ -8,8 +8,11 @@ from typing import Callable
 
 import numpy as np
 
+from restoration.pipelines import restore as restorelib
 from restoration.pipelines import sr
+from restoration.codecs import reader
 from restoration.core import budget, memory
+from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
 from restoration.pipelines.lab import read_input, with_error_maps, without_empty_columns, write_results
@@ -70,6 +73,14 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
         raise UserInputError("choose at least one model")
     model_ids = [sr.check_model(m, scale) for m in model_ids]  # all errors before any work
     outscale = sr.check_outscale(outscale, from_hr)
+    if not from_hr and isinstance(path, (str, Path)):  # the result's size from the header: told first
+        try:
+            width, height = reader.file_header_size(path)
+        except (OSError, UserInputError):
+            pass  # read_input says what is wrong with the file
+        else:
+            if width * height <= imagelib.MAX_PIXELS:  # an input over the cap is refused by the reader, as itself
+                sr.check_result_size(width, height, scale)
     source = read_input(path)  # the input door: any format the codecs read
     image = source.image
     if from_hr:
@@ -80,6 +91,11 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     out_pixels = lr.shape[0] * lr.shape[1] * scale * scale
     budget.claim(memory.need(f"this x{scale} upscale to {out_pixels / 1e6:.0f} MP", out_pixels,
                              [("model", m) for m in model_ids], kept=2 * len(model_ids) + 1))  # results, error maps
+    restore_steps = restorelib.memory_steps([restore]) if restore and restore != sr.NO_RESTORE else []
+    if not from_hr and restore != sr.NO_RESTORE:
+        low = lr.shape[0] * lr.shape[1]
+        budget.claim(memory.need("the restore step before upscaling", low,
+                                 restore_steps or restorelib.memory_steps([AUTO])))
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)

@@ -19,6 +19,7 @@ from restoration import codecs
 from restoration.codecs import jpeg2000_ratio, jpeg_quality
 from restoration.core.errors import UserInputError
 from restoration.models import condition
+from restoration.models.auto import AUTO
 from restoration.pipelines import evaluate
 
 log = logging.getLogger(__name__)
@@ -122,3 +123,16 @@ def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndar
             log.exception("model %s failed", model_id)
             failures[model_id] = f"failed ({type(exc).__name__}: {exc})"
     return RestoreRun(degraded, reference, results, failures, hint, warnings, options["codec"])
+
+
+def memory_steps(model_ids) -> list[tuple[str, str]]:
+    """The memory model's steps for these models; auto counts as every model its plan may run."""
+    from restoration.models import restorers
+
+    steps = []
+    for model_id in model_ids:
+        if model_id == AUTO:
+            steps += [("model", restorers.default_for(task).id) for task in ("denoise", "jpeg", "combined")]
+        else:
+            steps.append(("model", model_id))
+    return steps

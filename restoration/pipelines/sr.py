@@ -194,11 +194,18 @@ def upscale(lr: np.ndarray, model_id: str, scale: int, **options):
     from restoration.models import restorers
 
     model_id = check_model(model_id, scale)
-    pixels = lr.shape[0] * lr.shape[1] * scale * scale
+    check_result_size(lr.shape[1], lr.shape[0], scale)
+    return restorers.restore(lr, model_id, **options)
+
+
+def check_result_size(width: int, height: int, scale: int) -> None:
+    """Refuse an upscale whose result would be over the pixel cap (``RESTORATION_MAX_PIXELS``), in
+    those words: before any memory is claimed for it (a 192 MP result was refused citing the
+    memory budget instead, issue 41)."""
+    pixels = width * height * scale * scale
     if pixels > imagelib.MAX_PIXELS:
         raise UserInputError(f"the x{scale} result would have {pixels:,} pixels; the limit is "
                              f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)")
-    return restorers.restore(lr, model_id, **options)
 
 
 def run(lr: np.ndarray, model_id: str, scale: int, hr: np.ndarray | None = None, grey: bool = False,
