@@ -58,7 +58,8 @@ def main() -> None:
     models = ["auto", restorers.default_for("jpeg").id, restorers.default_for("denoise").id]
     lines = [f"Auto restore on {args.data.name} ({len(paths)} images), RGB PSNR gain (dB) over the input; "
              f"`{provenance.command_line('bench/auto_restore.py')}`, {provenance.machine_description()}", "",
-             "| degradation (file) | " + " | ".join(f"`{m}`" for m in models) + " | what auto found and ran (first image) |",
+             "| degradation (file) | " + " | ".join(f"`{m}`" for m in models)
+             + " | what auto found and ran (first image) |",
              "|---|" + "---|" * (len(models) + 1)]
     for case in args.cases.split(";"):
         start = time.time()
@@ -67,10 +68,7 @@ def main() -> None:
         lines.append(f"| {case.strip()} ({kind}) | " + " | ".join(f"{means[m]:+.2f}" for m in models)
                      + f" | {notes[0]} |")
         print(lines[-1], f"({time.time() - start:.0f} s)", flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    provenance.publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -68,10 +68,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     lines.append(f"| all | {len(every['none'])} | {statistics.mean(every['none']):+.3f} | "
                  f"{statistics.mean(every['auto']):+.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    provenance.publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def jpeg_gains(model: str, quality: int, limit: int | None) -> float:
         data = jpeg.encode(clean, quality=quality)
         degraded = jpeg.decode(data)
         restored = restorelib.restore_one(degraded, model, data=data).image
-        gains.append(metriclib.psnr(metriclib.Sample(clean, restored)) - metriclib.psnr(metriclib.Sample(clean, degraded)))
+        before = metriclib.psnr(metriclib.Sample(clean, degraded))
+        gains.append(metriclib.psnr(metriclib.Sample(clean, restored)) - before)
     return statistics.mean(gains)
 
 
@@ -97,10 +98,7 @@ def main() -> None:
             lines.append(f"| {task} | `{model}` | {gflop:.0f} | {labels[0]} {gains[0]:+.2f} | {labels[1]} "
                          f"{gains[1]:+.2f} | {kept} | {seconds:.1f} |")
             print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    provenance.publish(lines, args.out)
 
 
 if __name__ == "__main__":

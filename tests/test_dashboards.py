@@ -46,6 +46,36 @@ def test_bd_rate_and_bd_psnr_when_log_rate_is_linear_in_quality():
     assert result.bytes_saved == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("factor", [0.7, 1.4])
+def test_bd_rate_bytes_and_quality_agree_on_one_sign_convention(factor):
+    """Issue 37: a row read "BD-rate -1.33 %, bytes saved -2056" under "negative: test is smaller".
+    A test codec clearly smaller (0.7x the bytes) or clearly larger (1.4x) at every quality: BD-rate
+    and bytes per image have the same sign (negative: smaller), BD-quality the other (positive:
+    better), in the table as in the result."""
+    anchor = list(zip(RATES, PSNR))
+    test = [(factor * r, q) for r, q in anchor]
+    result = bdrate.bd(anchor, test)
+    smaller = factor < 1
+    assert (result.rate_percent < 0) == (result.bytes_change < 0) == (result.quality_delta > 0) == smaller
+    assert result.rate_percent == pytest.approx(100 * (factor - 1), abs=1e-9)
+    rows = [_row(codec, f"q{i}", scale * r / 1000, q) for codec, scale in (("jpeg", 1.0), ("webp", factor))
+            for i, (r, q) in enumerate(anchor)]
+    (row,) = dashboards.bd_table(dashboards.curves(rows), ("psnr",))
+    rate, quality, change = row[4], row[5], row[6]
+    assert (rate < 0) == (change < 0) == (quality > 0) == smaller
+
+
+def test_bd_bytes_keep_the_rates_sign_where_the_curves_cross():
+    """Curves that cross: smaller files at the many low rates, larger at the few high ones. The
+    mean of bytes (``bytes_saved``) then says "larger" while the BD-rate says "smaller"; the table's
+    bytes per image (``bytes_change``) is the BD-rate in bytes, so it never contradicts it."""
+    anchor = list(zip(RATES, PSNR))
+    test = [(r * f, q) for (r, q), f in zip(anchor, (0.5, 0.6, 0.8, 1.1, 1.3))]
+    result = bdrate.bd(anchor, test)
+    assert result.rate_percent < 0 and result.bytes_saved < 0  # the contradiction the issue saw
+    assert result.bytes_change < 0
+
+
 def test_bd_cleans_points_and_refuses_what_it_cannot_measure():
     # A costlier point with lower quality (JPEG XL's low-rate mode) is dropped; order does not matter.
     assert bdrate.monotone([(300, 31), (100, 30), (200, 29), (0, 10), (400, math.inf)]) == [(100, 30), (300, 31)]
@@ -87,7 +117,7 @@ def test_bd_table_codecs_against_jpeg_and_restoration_against_its_codec(rows):
     by_test = {row[2]: row for row in table}
     assert set(by_test) == {"WebP", "JPEG + deeprecnet"} and all(row[1] == "JPEG" for row in table)
     assert by_test["WebP"][4] == pytest.approx(-20.0, abs=0.01)  # same PSNR at 0.8x the bytes
-    assert by_test["JPEG + deeprecnet"][4] < 0 and by_test["JPEG + deeprecnet"][6] > 0  # bytes saved
+    assert by_test["JPEG + deeprecnet"][4] < 0 and by_test["JPEG + deeprecnet"][6] < 0  # smaller: both negative
     assert by_test["JPEG + deeprecnet"][5] == pytest.approx(1.0, abs=1e-3)  # +1 dB at equal rate
 
 

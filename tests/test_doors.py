@@ -323,12 +323,13 @@ def idle_within(seconds: float, window: float = 2.0, busy: float = 0.3) -> float
 
 @pytest.fixture(scope="module")
 def megapixel(tmp_path_factory):
-    """A 1024x1024 photo: one AVIF encode at speed 0 takes ~17 s here, as one library call."""
+    """A 1448x1448 photo (2.1 MP): one AVIF encode at speed 0 takes ~35 s on one core here, as
+    one library call (past the 10 s this test allows after its cancel, even on two threads)."""
     import cv2
     import skimage.data
 
-    path = tmp_path_factory.mktemp("mp") / "astronaut-1mp.png"
-    Image.fromarray(cv2.resize(skimage.data.astronaut(), (1024, 1024))).save(path)
+    path = tmp_path_factory.mktemp("mp") / "astronaut-2mp.png"
+    Image.fromarray(cv2.resize(skimage.data.astronaut(), (1448, 1448))).save(path)
     return path
 
 
@@ -346,7 +347,7 @@ def compare_data(demo, image: dict, codec: str, params: dict, size_mode: str, ta
 
 @pytest.mark.parametrize("kind", ["encode", "size search", "equal-quality search"])
 def test_a_cancelled_long_codec_job_leaves_the_cpu_idle_within_10_s(live, megapixel, kind):
-    """One AVIF encode at speed 0 is one library call of ~17 s at 1 MP; a size search makes about
+    """One AVIF encode at speed 0 is one library call of ~35 s at 2 MP; a size search makes about
     eight of them and an equal-quality search as many with metrics between. Cancelled after 3 s,
     each leaves the CPU idle within 10 s (before: the encode, the search ran on to its end)."""
     import time
@@ -538,16 +539,16 @@ def test_a_tiny_request_answers_within_3_s_while_a_perceptual_comparison_runs(li
     job = client.submit(*compare_data(demo, handle_file(str(big)), "jpeg", {}, "settings", None, perceptual=True),
                         api_name="/compare")
     time.sleep(2)
-    latencies = []
+    latencies, start = [], time.monotonic()
     try:
-        while not job.done() and len(latencies) < 12:
+        while not job.done() and time.monotonic() - start < 120:  # through every metric and error map
             started = time.monotonic()
             client.predict(handle_file(str(tiny)), "jpeg", "{}", None, None, api_name="/compress")
-            latencies.append(time.monotonic() - started)
-            time.sleep(0.3)
+            latencies.append(time.monotonic() - started)  # back to back: one is always in flight
     finally:
         job.cancel()
-    print("tiny /compress during a perceptual comparison:", ", ".join(f"{t:.2f}" for t in latencies), "s")
+    print(f"{len(latencies)} tiny /compress during a perceptual comparison: max {max(latencies):.2f} s, "
+          f"median {sorted(latencies)[len(latencies) // 2]:.2f} s")
     assert len(latencies) >= 3 and max(latencies) < 3, latencies
 
 

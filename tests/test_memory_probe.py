@@ -25,7 +25,6 @@ def photo_png(tmp_path, astro):
 
 def compare_need(pixels: int, perceptual: bool) -> int:
     from restoration import metrics
-
     from restoration.pipelines import lab
 
     names = metrics.names(on_demand=perceptual)

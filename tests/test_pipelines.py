@@ -190,66 +190,113 @@ def test_compare_table_leaves_out_columns_empty_in_every_row(astro128):
     assert targeted["headers"][-1] == "target" and targeted["data"][0][-1] == "met"
 
 
-def test_run_estimate_uses_this_servers_timings_then_names_untimed_models(tmp_path, astro128, monkeypatch):
-    import collections
-
-    from PIL import Image
-
-    from restoration.bench import lab as lab_bench
-    from restoration.models import restorers, timing
-
-    monkeypatch.setattr(timing, "_seen", collections.defaultdict(lambda: collections.deque(maxlen=timing.KEEP)))
-    path = tmp_path / "in.png"
-    Image.fromarray(astro128).save(path)
-    empty = tmp_path / "none.sqlite"  # no stored runs: the shipped example's timings would be used
-    before = lab_bench.run_estimate(str(path), ["median"], db=empty)
-    restorers.restore(astro128, "median")
-    after = lab_bench.run_estimate(str(path), ["median", "nosuch-model"], db=empty)
-    assert "Estimate for 128×128: about" in after and "not yet timed here: nosuch-model" in after
-    assert before == "Estimate: not yet timed here: median (timed on first run)."
-    assert timing.seconds_per_mp("median") > 0 and timing.seconds_per_mp("median", self_ensemble=True) is None
-    assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""
-
-
-def test_codec_estimate_counts_the_size_search_and_names_untimed_codecs(tmp_path, astro128, monkeypatch):
+def fresh_timing(monkeypatch):
+    """A server that has run nothing yet (the machine's calibrations are kept: they are not runs)."""
     from collections import defaultdict, deque
-
-    from PIL import Image
 
     from restoration.models import timing
 
-    monkeypatch.setattr(timing, "_seen", defaultdict(lambda: deque(maxlen=timing.KEEP)))  # nothing timed here yet
+    monkeypatch.setattr(timing, "_seen", defaultdict(lambda: deque(maxlen=timing.KEEP)))
+
+
+def seconds_of(text: str) -> float:
+    value, unit = text.split("about ")[1].split(" ")[:2]
+    return float(value) * (60 if unit.startswith("min") else 1)
+
+
+def test_every_ready_model_is_estimated_before_its_first_run(tmp_path, astro128, monkeypatch):
+    """Issue 37: the default upscaler was "not yet timed" and counted as zero. Now every ready model
+    has a time from a model of its work (an own network: its GFLOP over this machine's measured
+    throughput; any other: itself on two small crops), before any run; a model that cannot run
+    here is named, not counted."""
+    from PIL import Image
+
+    from restoration.bench import lab as lab_bench
+    from restoration.models import restorers
+    from restoration.pipelines import cost
+
+    fresh_timing(monkeypatch)
+    for spec in restorers.REGISTRY.values():
+        if spec.status() == "ready" and spec.source not in ("auto", "hub"):
+            assert cost.model_seconds(spec.id, 768 * 512) > 0, spec.id
+    path = tmp_path / "in.png"
+    Image.fromarray(astro128).save(path)
+    text = lab_bench.run_estimate(str(path), ["median", "nosuch-model"])
+    assert text.startswith("Estimate for 128×128: about") and "not counted: nosuch-model, not ready here" in text
+    assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""
+    # An x4 upscale of 768x512 is seconds here, not "about 0.019 s" (what the issue saw).
+    big = tmp_path / "big.png"
+    Image.new("RGB", (768, 512)).save(big)
+    assert seconds_of(lab_bench.sr_estimate(str(big), 4, ["bicubic-x4", "subpixel-ca-sr-x4"])) > 1
+
+
+def test_auto_is_estimated_as_the_models_its_plan_runs(tmp_path, astro256, monkeypatch):
+    """Auto's estimate is its analysis plus the models its plan for this very file runs: nothing
+    for a clean PNG, the artifact network for a JPEG at quality 10."""
+    from PIL import Image
+
+    from restoration.bench import lab as lab_bench
+    from restoration.models import restorers
+
+    fresh_timing(monkeypatch)
+    clean, coded = tmp_path / "clean.png", tmp_path / "coded.jpg"
+    Image.fromarray(astro256).save(clean)
+    Image.fromarray(astro256).save(coded, quality=10)
+    plain = lab_bench.restore_work(str(clean), ["auto"])[1]
+    jpeg = lab_bench.restore_work(str(coded), ["auto"])[1]
+    artifacts = restorers.default_for("jpeg").id
+    assert artifacts not in plain.parts and jpeg.parts[artifacts] > 0 and "analyse" in plain.parts
+    assert jpeg.seconds > plain.seconds
+
+
+def test_a_run_refines_its_models_estimate(tmp_path, astro128, monkeypatch):
+    """Every run refines the estimate: after a run that took twice what was predicted, the next
+    estimate of that model is twice the prediction (the median ratio of its latest runs)."""
+    from restoration.models import timing
+    from restoration.pipelines import cost
+
+    fresh_timing(monkeypatch)
+    predicted = cost.model_seconds("median", 128 * 128)
+    timing.record("median", 2 * predicted, 128 * 128)
+    assert cost.model_seconds("median", 128 * 128) == pytest.approx(2 * predicted)
+    assert cost.model_seconds("median", 128 * 128, self_ensemble=True) == pytest.approx(2 * predicted)  # no ensemble
+
+
+def test_codec_estimate_counts_the_search_and_its_metric(tmp_path, monkeypatch):
+    """A size target counts its bisection of encodes; an equal-quality search its steps, each an
+    encode, a decode and the metrics with the searched one (SSIMULACRA 2, the slow part); every
+    codec is timed on this machine, none "not yet timed"."""
+    from PIL import Image
 
     from restoration import codecs
     from restoration.bench import lab as lab_bench
 
+    fresh_timing(monkeypatch)
     path = tmp_path / "in.png"
-    Image.fromarray(np.zeros((2000, 2000, 3), np.uint8)).save(path)  # 4 MP: seconds, not tenths
-    plain = lab_bench.codec_estimate(str(path), ["jpeg", "webp"], False, False)
-    searched = lab_bench.codec_estimate(str(path), ["jpeg", "webp"], True, False)
-    seconds = lambda text: float(text.split("about ")[1].split(" s")[0])
-    assert plain.startswith("Estimate for 2000×2000: about") and seconds(searched) > 3 * seconds(plain) > 0
+    Image.fromarray(np.zeros((512, 768, 3), np.uint8)).save(path)
+    names = ["jpeg", "webp"]
+    plain, size = (lab_bench.codec_work(str(path), names, mode)[1] for mode in ("settings", "bpp"))
+    quality = lab_bench.codec_work(str(path), names, "quality:ssimulacra2")[1]
+    assert size.seconds > plain.seconds + 0.5 * (size.parts["jpeg"] - plain.parts["jpeg"]) > plain.seconds
     assert codecs.get("jpeg").size_search_steps() == 8  # quality 1..100: a bisection of 8 encodes
-    assert "not yet timed: HEIC" in lab_bench.codec_estimate(str(path), ["heic"], False, False)
+    assert quality.parts["jpeg"] > 8 * cost_of_metric("ssimulacra2", 768 * 512)
+    assert "not" not in lab_bench.codec_estimate(str(path), ["heic", "neural-hp"], "settings", False)
 
 
-def test_codec_estimate_uses_this_servers_last_comparison(tmp_path, astro128, monkeypatch):
-    """A codec no stored run has timed is timed by its first comparison here (as a model by its
-    first run): the tab's estimate after a run names a time, not "not yet timed"."""
-    from collections import defaultdict, deque
+def cost_of_metric(name: str, pixels: int) -> float:
+    from restoration.pipelines import cost
 
-    from PIL import Image
+    return cost.metric_rate(name).at(pixels)
 
-    from restoration.bench import lab as lab_bench
+
+def test_codec_estimate_is_refined_by_a_comparison_not_by_a_search(tmp_path, astro128, monkeypatch):
+    """A comparison at the codec's settings records its encode + decode (the next estimate follows
+    it); a size search's timing is of its last encode alone and is not recorded."""
     from restoration.models import timing
     from restoration.pipelines import lab
 
-    monkeypatch.setattr(timing, "_seen", defaultdict(lambda: deque(maxlen=timing.KEEP)))  # a fresh server
-    path = tmp_path / "in.png"
-    Image.fromarray(astro128).save(path)
-    assert lab_bench.codec_estimate(str(path), ["heic"], False, False).endswith("(not yet timed: HEIC).")
-    lab.compare(astro128, {"heic": {}}, lab.target_from_ui("bpp", 0.5))  # a size search: not its timing
+    fresh_timing(monkeypatch)
+    lab.compare(astro128, {"heic": {}}, lab.target_from_ui("bpp", 0.5))
     assert timing.seconds_per_mp("heic") is None
     lab.compare(astro128, {"heic": {}}, None)
-    after = lab_bench.codec_estimate(str(path), ["heic"], False, False)
-    assert "not yet timed" not in after and timing.seconds_per_mp("heic") > 0
+    assert timing.seconds_per_mp("heic") > 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import gradio as gr
 
 from restoration.core import scratch
-from restoration.pipelines import lab
+from restoration.pipelines import cost, lab
 from starlette.middleware import Middleware
 
 from ui import batch_tab, codecs_tab, dashboards_tab, doors, limits, restore_tab, sr_tab
@@ -68,4 +69,6 @@ def main() -> None:
     own_temp_folder()
     demo = build()
     configure_queue(demo)
+    # The estimates' calibration (a few seconds), while the page loads rather than at its first estimate.
+    threading.Thread(target=cost.calibrate, args=(codecs_tab.DEFAULT_CODECS,), daemon=True, name="calibrate").start()
     demo.launch(**launch_options())

@@ -8,6 +8,7 @@ import gradio as gr
 from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.bench import charts
+from restoration.metrics import bdrate
 from restoration.bench import lab as lab_bench
 from restoration.core import examples
 from restoration.pipelines import lab
@@ -118,7 +119,7 @@ def build(demo: gr.Blocks) -> None:
             rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
             run_sweep = gr.Button("Run sweep")
         rd_plot = gr.Plot(label="Rate-distortion")
-        bd_table = fitted_table("BD-rate against JPEG on the chosen quality axis (negative = smaller files)",
+        bd_table = fitted_table(f"BD-rate against JPEG on the chosen quality axis ({bdrate.SIGNS})",
                                 lab.bd_against_jpeg([], "psnr")["headers"], wide=True)
         with gr.Accordion("Sweep data (JSON rows)", open=False):
             sweep_json = gr.JSON(label="One row per codec setting")

@@ -17,7 +17,7 @@ from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.bench import lab as lab_bench
 from restoration.bench import panel
-from restoration.bench.dashboards import BD_HEADERS, METHOD_HEADERS
+from restoration.bench.dashboards import BD_HEADERS, BD_SIGNS, METHOD_HEADERS
 from restoration.core import examples
 from ui import compare
 from ui.common import clear_on_failure, fitted_table, heavy, image_upload, steps, user_facing
@@ -89,7 +89,7 @@ def _dashboards() -> SimpleNamespace:
         ui.show = gr.Button("Show", variant="primary", scale=1)
     with gr.Row():
         ui.rd_psnr, ui.rd_ssim = gr.Plot(label="PSNR vs bpp"), gr.Plot(label="SSIM vs bpp")
-    ui.bd = fitted_table("BD-rate: bytes at equal quality (negative: test is smaller)", BD_HEADERS, wide=True)
+    ui.bd = fitted_table(f"BD-rate: bytes at equal quality ({BD_SIGNS})", BD_HEADERS, wide=True)
     with gr.Accordion("More charts and tables, the report files", open=False):
         ui.rd_msssim = gr.Plot(label="MS-SSIM vs bpp")
         ui.formats, ui.heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")

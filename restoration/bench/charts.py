@@ -24,6 +24,32 @@ def colour(name: str) -> str:
     index = names.index(key) if key in names else sum(map(ord, name))
     return _COLOURS[index % len(_COLOURS)]
 
+
+
+def empty_figure(title: str, why: str, height: int = 300) -> go.Figure:
+    """A chart with nothing to draw says why, in its middle, instead of an empty pair of axes."""
+    fig = go.Figure()
+    fig.add_annotation(text=why, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 15})
+    fig.update_layout(title=title, template="plotly_white", height=height,
+                      xaxis={"visible": False}, yaxis={"visible": False})
+    return fig
+
+
+def missing_reason(metric: str) -> str:
+    """Why a metric has no values in a selection: it cannot be computed here, or (MS-SSIM) the
+    images are too small for it, or it was not asked for."""
+    spec = metriclib.METRICS[metric]
+    if spec.unavailable_reason():
+        return f"{spec.label} cannot be computed here: {spec.unavailable_reason()}"
+    if metric == "ms_ssim":
+        return (f"No {spec.label}: it needs images of at least {metriclib.MS_SSIM_MIN_SIDE} px on the short side "
+                "(its 5 scales), and these are smaller")
+    if spec.on_demand:
+        return f"No {spec.label}: it is computed on demand (tick the perceptual metrics) and was not asked for"
+    return f"No {spec.label} in these rows"
+
+
 _BARS = (("kib", "Size (KiB)"), ("ratio", "Compression ratio"), ("psnr", "PSNR (dB)"),
          ("ssim", "SSIM"), ("encode_ms", "Encode (ms)"), ("decode_ms", "Decode (ms)"))
 
@@ -51,10 +77,27 @@ def rd_figure(rows: list[dict], metric: str = "psnr") -> go.Figure:
             hovertemplate="%{text}<br>%{x:.3f} bpp<br>%{y:.4g}<extra></extra>",
         ))
     unit = f" ({spec.unit})" if spec.unit else ""
-    fig.update_layout(title=f"Rate-distortion: {spec.label} vs bpp", xaxis_title="bits per pixel",
+    if not by_codec:
+        why = "No rows to draw: run a sweep" if not rows else (
+            missing_reason(metric) if not any(isinstance(r.get(metric), (int, float)) for r in rows)
+            else "Only lossless points (no finite bits per pixel and quality to draw)")
+        return empty_figure(f"Rate-distortion: {spec.label} vs bpp", why)
+    fig.update_layout(title=f"Rate-distortion: {spec.label} vs bpp{own_points_note(by_codec)}", xaxis_title="bits per pixel",
                       yaxis_title=spec.label + unit, template="plotly_white", height=420,
                       legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def own_points_note(codec_names) -> str:
+    """A sweep's subtitle naming the codecs swept over their own settings, since their knob is not a
+    quality (JPEG 2000's compression rate): typed qualities do not apply to them."""
+    own = [codeclib.get(name) for name in codec_names if codeclib.get(name).knob is not None
+           and codeclib.get(name).knob.name != "quality"]
+    if not own:
+        return ""
+    said = "; ".join(f"{c.label} at its own {c.knob.name}s ({', '.join(f'{v:g}' for v in c.knob.sweep)})"
+                     for c in own)
+    return f"<br><sup>{said}: its setting is not a quality, so typed qualities do not apply</sup>"
 
 
 def bars_figure(rows: list[dict]) -> go.Figure:

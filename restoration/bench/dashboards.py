@@ -18,13 +18,15 @@ from plotly.subplots import make_subplots
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.bench.charts import colour
+from restoration.bench.charts import colour, empty_figure, missing_reason
+from restoration.metrics import bdrate
 
 RD_METRICS = ("psnr", "ssim", "ms_ssim")
 METRIC_LABELS = {**{name: metriclib.header(name) for name in metriclib.METRICS}, "restore_ms": "Restore time (ms)",
                  "kib": "Size (KiB)"}
-BD_HEADERS = ["data set", "anchor", "test", "metric", "BD-rate %", "BD-quality", "bytes saved / image",
+BD_HEADERS = ["data set", "anchor", "test", "metric", "BD-rate %", "BD-quality", "bytes / image",
               "overlap", "points (anchor/test)"]
+BD_SIGNS = bdrate.SIGNS
 # Per-method means: every fidelity metric of the table (LPIPS included: empty where not computed) and bpp.
 METHOD_METRICS = (*metriclib.names("fidelity", available_only=False, on_demand=True), "bpp")
 METHOD_HEADERS = ["data set", "method", "rows", *[METRIC_LABELS[m] for m in METHOD_METRICS], "time ms"]
@@ -108,6 +110,9 @@ def rd_figure(curve_list: list[Curve], metric: str = "psnr") -> go.Figure:
             text=[f"{name}<br>{p['setting']} · {p['images']} image(s)" for p in points],
             hovertemplate="%{text}<br>%{x:.3f} bpp<br>%{y:.4g}<extra></extra>"))
     restored = "; dashed: after restoration" if any(c.model for c in curve_list) else ""
+    if not fig.data:
+        why = missing_reason(metric) if curve_list else "No lossy codec rows in the selected runs"
+        return empty_figure(f"{METRIC_LABELS[metric]} vs bpp", why, height=460)
     fig.update_layout(title=f"{METRIC_LABELS[metric]} vs bpp<br><sup>mean over images per setting{restored}</sup>",
                       xaxis_title="bits per pixel",
                       yaxis_title=METRIC_LABELS[metric], template="plotly_white", height=460,
@@ -135,8 +140,6 @@ def bd_table(curve_list: list[Curve], metrics=("psnr",), method: str = "akima") 
 def bd_cells(metric: str, anchor: Curve, test: Curve, method: str) -> list:
     """A BD row's numbers and its points (anchor/test: those with the metric); where there is no
     BD-rate the points cell says why, instead of a row of blanks."""
-    from restoration.metrics import bdrate
-
     a, t = ([(p["bytes"], p[metric]) for p in c.points] for c in (anchor, test))
     result = bdrate.bd_on(metric, a, t, method)
     usable = [len(bdrate.monotone(points)) for points in (a, t)]
@@ -146,7 +149,7 @@ def bd_cells(metric: str, anchor: Curve, test: Curve, method: str) -> list:
                "fewer than 2 rising points" if min(usable) < 2 else "quality ranges do not overlap")
         return [None] * 4 + [f"{points}: no BD-rate, {why}"]
     return [round(result.rate_percent, 2), round(result.quality_delta, 4 if "ssim" in metric else 3),
-            round(result.bytes_saved), round(result.overlap, 2), points]
+            round(result.bytes_change), round(result.overlap, 2), points]
 
 
 def _per_codec(rows: list[dict]) -> dict[str, list[dict]]:
@@ -172,6 +175,8 @@ def format_figure(rows: list[dict]) -> go.Figure:
     """The seed study's per-format figures: compression ratio, size, PSNR, SSIM, encode and
     decode time, one bar per codec (mean over every image and setting of the selection)."""
     groups = _per_codec(rows)
+    if not groups:
+        return empty_figure("Per format", NO_CODEC_ROWS)
     fig = make_subplots(rows=2, cols=3, subplot_titles=[t for _, t in _FORMAT_PANELS])
     labels = [codec_label(c) for c in groups]
     colors = [colour(c) for c in groups]
@@ -187,6 +192,7 @@ def format_figure(rows: list[dict]) -> go.Figure:
     return fig
 
 
+NO_CODEC_ROWS = "No codec rows in the selected runs (a super-resolution run has none)"
 HEATMAP_METRICS = tuple(metriclib.names(available_only=False, on_demand=True))
 _LOWER_BETTER = {m.name for m in metriclib.METRICS.values() if m.lower_better}
 
@@ -194,6 +200,8 @@ _LOWER_BETTER = {m.name for m in metriclib.METRICS.values() if m.lower_better}
 def heatmap_figure(rows: list[dict]) -> go.Figure:
     """Codecs x metrics; colour: 1 = best codec on that metric, 0 = worst; text: the mean value."""
     groups = _per_codec(rows)
+    if not groups:
+        return empty_figure("Metric heatmap per format", NO_CODEC_ROWS)
     values = [[_summary(m, key) for key in HEATMAP_METRICS] for m in groups.values()]
     lossless = [codeclib.get(c).knob is None for c in groups]
     z, text = [], []
@@ -212,6 +220,8 @@ def heatmap_figure(rows: list[dict]) -> go.Figure:
             score = 0.5 if high == low else (value - low) / (high - low)
             z[-1].append(1 - score if key in _LOWER_BETTER else score)
             text[-1].append(f"{value:.4g}")
+    if all(value is None for row in z for value in row):
+        return empty_figure("Metric heatmap per format", "No metric has a value in the selected runs")
     fig = go.Figure(go.Heatmap(z=z, x=[METRIC_LABELS[k] for k in HEATMAP_METRICS], y=[codec_label(c) for c in groups],
                                text=text, texttemplate="%{text}", colorscale="RdYlGn", zmin=0, zmax=1,
                                colorbar={"title": "best = 1"}))

@@ -18,6 +18,7 @@ from restoration.bench import store as storelib
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
 from restoration.pipelines import cost, sr
+from restoration.pipelines import evaluate
 from restoration.pipelines.evaluate import RESTORE_METRICS
 from restoration.pipelines.lab import load_input, parse_numbers
 
@@ -110,9 +111,10 @@ def _example_copy() -> Path:
 
 def estimate(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
              models, sr_scale, sr_models, db=None, perceptual: bool = False) -> str:
-    """Before a run: how many tasks it holds and about how long it will take here, from the
-    timings stored runs measured (the user's, else the shipped example)."""
-    from restoration import codecs as codeclib
+    """Before a run: how many tasks it holds and about how long it will take here, from a model of
+    its work (``pipelines.cost``): per image, each codec setting's encode and decode (a bpp target's
+    bisection of encodes) and its metrics, each restoration model on each lossy decoding and its
+    metrics, each upscaler and its metrics; the pool's start where one is used, and the report."""
     from restoration.bench import estimate as estimator
     from restoration.bench import executors
 
@@ -120,30 +122,47 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
     if not images:
         return "Add images or the example set to see an estimate."
     qualities, bpps = parse_numbers(qualities_text), parse_numbers(bpps_text)
-    tasks: dict[str, int] = {}
-    lossy = 0
-    for name in dict.fromkeys(codec_names or ()):
-        codec = codeclib.get(name)
-        settings = 1 if codec.knob is None else len(qualities or bpps or codec.knob.sweep)
-        tasks[codec.name] = settings
+    pixels = mp * 1e6 / images  # an average image: fixed costs count once per image
+    work = cost.Estimate()
+    per_image = lossy = 0
+    measure = cost.metrics_seconds(metriclib.names(on_demand=perceptual), pixels)
+    for codec in dict.fromkeys(codeclib.get(name) for name in codec_names or ()):
+        settings = len(evaluate.sweep_plan([codec.name], qualities, bpps))  # JPEG 2000: its own rates
+        encodes = 1 + (codec.size_search_steps() if bpps and codec.knob is not None else 0)
+        work.add(codec.name, images * settings * (encodes * cost.codec_rate(codec.name).at(pixels) + measure))
+        per_image += settings
         lossy += 0 if codec.knob is None else settings
-    for model in models or ():
-        tasks[model] = lossy
+    restored = 2 * cost.metrics_seconds(metriclib.names("fidelity"), pixels)  # before and after
+    for model in dict.fromkeys(models or ()):
+        one = cost.Estimate(seconds=0.0)
+        cost.add_model(one, model, pixels)
+        work.not_counted += one.not_counted
+        work.add(model, images * lossy * (one.seconds + restored))
+        per_image += lossy
     if sr_scale:
-        from restoration.pipelines import sr
-
-        for model in dict.fromkeys([sr.baseline_id(int(sr_scale)), *(sr_models or ())]):
-            tasks[model] = 1
-    seconds = estimator.estimate(tasks, mp, dashboard_source(db)[0])
-    if perceptual:  # every codec row also gets the on-demand metrics
-        seconds += sum(tasks[codeclib.get(name).name] for name in dict.fromkeys(codec_names or ())) * mp * \
-            estimator.PERCEPTUAL_S_PER_MP
-    per_image = sum(tasks.values())
+        scale = int(sr_scale)
+        for model in dict.fromkeys([sr.baseline_id(scale), *(sr_models or ())]):
+            one = cost.model_seconds(model, pixels / scale / scale)
+            if one is None:
+                work.not_counted.append(model)
+            else:
+                work.add(model, images * one)
+            work.add("metrics", images * cost.metrics_seconds(("psnr", "ssim", "ms_ssim", "psnr_y"), pixels))
+            per_image += 1
     count = images * per_image
     if executors.uses_pool(count, mp * per_image):
-        seconds += executors.POOL_START_S
-    return (f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(seconds)} here, from the "
-            "timings of stored runs; rows already stored are reused.")
+        work.add("pool", executors.POOL_START_S)
+    work.add("report", REPORT_S)
+    missing = f" (not counted: {', '.join(work.not_counted)}, not ready here)" if work.not_counted else ""
+    own = [codeclib.get(name) for name in dict.fromkeys(codec_names or ()) if qualities and codeclib.get(name).knob
+           and codeclib.get(name).knob.name != "quality"]
+    told = "".join(f" {c.label} runs at its own {len(c.knob.sweep)} {c.knob.name}s: its setting is not a quality."
+                   for c in own)
+    return (f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(work.seconds)} here{missing}; "
+            f"rows already stored are reused.{told}")
+
+
+REPORT_S = 0.5  # the report and charts the page shows after a run (0.1-0.3 s measured, more the first time)
 
 
 def duration(seconds: float) -> str:
@@ -296,7 +315,7 @@ def panel_pair(image_path, example: str | None, task: str, models, codec: str, q
     from restoration.bench import panel
 
     if image_path:
-        image = load_input(image_path)  # through the request's pixel budget, as every tab's input
+        image = load_input(image_path)  # through the request's memory budget, as every tab's input
     elif example:
         image = examples.load_example(example)
     else:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import sys
 from functools import lru_cache
 from importlib import metadata
@@ -86,7 +87,7 @@ def command_line(script: str, argv: list[str] | None = None) -> str:
     arguments (default: this process's), after ``RESTORATION_BF16=...`` when that forced the precision."""
     forced = os.environ.get("RESTORATION_BF16")
     return " ".join([*([f"RESTORATION_BF16={forced}"] if forced else []), "python", script,
-                     *(sys.argv[1:] if argv is None else argv)])
+                     *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
 
 
 def machine_description() -> str:
@@ -106,3 +107,12 @@ def provenance(executor: str = "local", workers: int | None = None) -> dict:
         "workers": workers,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def publish(lines: list[str], out=None) -> str:
+    """A benchmark's markdown: printed, and written to ``out`` when given."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        Path(out).write_text(text)
+    return text

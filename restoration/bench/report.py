@@ -171,9 +171,10 @@ def write_html(report: Report, path) -> Path:
 
     parts.append("<h2>Rate-distortion</h2>")
     parts.extend(figure(f"rd_{m}") for m in dashboards.RD_METRICS)
-    parts += ["<h2>BD-rate (bytes at equal quality; negative: the test needs fewer bytes)</h2>",
-              "<p>Akima interpolation of log-rate over quality on the per-setting mean curves; bytes saved is the "
-              "mean difference in bytes per image over the overlapping quality range.</p>",
+    parts += ["<h2>BD-rate (bytes at equal quality)</h2>",
+              f"<p>{dashboards.BD_SIGNS[0].upper()}{dashboards.BD_SIGNS[1:]}. Akima interpolation of log-rate over "
+              "quality on the per-setting mean curves; bytes per image is the BD-rate applied to the anchor's mean "
+              "bytes over the overlapping quality range.</p>",
               _table(dashboards.BD_HEADERS, report.bd), "<h2>Per format</h2>", figure("formats"), figure("heatmap"),
               "<h2>Per data set and method (means over images and settings)</h2>",
               _table(dashboards.METHOD_HEADERS, report.methods)]

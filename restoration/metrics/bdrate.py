@@ -18,14 +18,29 @@ import numpy as np
 from restoration.core.errors import UserInputError
 
 METHODS = ("akima", "pchip", "cubic")
+# The one sign convention of every BD table (``BDResult``), said once wherever one is shown.
+SIGNS = ("negative BD-rate and bytes: the test's files are smaller at equal quality; "
+         "positive BD-quality: the test is better at equal rate")
 
 
 @dataclass(frozen=True)
 class BDResult:
+    """One sign convention: ``rate_percent`` and ``bytes_change`` negative when the test's files
+    are smaller at equal quality, ``quality_delta`` positive when the test is better at equal rate."""
+
     rate_percent: float  # mean rate change of test vs anchor at equal quality (negative: test is smaller)
     quality_delta: float  # mean quality change at equal rate (BD-PSNR for PSNR)
     bytes_saved: float | None  # mean bytes per image the test saves at equal quality (rates in bytes)
     overlap: float  # share of the two curves' joint quality range where both are defined
+    anchor_bytes: float | None = None  # the anchor's mean bytes per image over the overlap (rates in bytes)
+
+    @property
+    def bytes_change(self) -> float | None:
+        """The BD-rate in bytes per image: the anchor's mean bytes over the overlap times the rate
+        change, so it always has the BD-rate's sign (``bytes_saved`` averages bytes, not log-rate:
+        where the curves cross it can disagree, the many small files weighing less than the few
+        large ones)."""
+        return None if self.anchor_bytes is None else self.anchor_bytes * self.rate_percent / 100
 
 
 def monotone(points) -> list[tuple[float, float]]:
@@ -63,11 +78,12 @@ def bd(anchor, test, method: str = "akima", rates_in_bytes: bool = True) -> BDRe
         rate, f_anchor, f_test = bjontegaard.bd_rate(ra, qa, rt, qt, method, require_matching_points=False,
                                                      interpolators=True, min_overlap=0)
         quality = bjontegaard.bd_psnr(ra, qa, rt, qt, method, require_matching_points=False, min_overlap=0)
-    saved = None
+    saved = anchor_bytes = None
     if rates_in_bytes:
         grid = np.linspace(low, high, 1025)
         saved = float(np.trapezoid(10.0 ** f_anchor(grid) - 10.0 ** f_test(grid), grid) / (high - low))
-    return BDResult(float(rate), float(quality), saved, float(overlap))
+        anchor_bytes = float(np.trapezoid(10.0 ** f_anchor(grid), grid) / (high - low))
+    return BDResult(float(rate), float(quality), saved, float(overlap), anchor_bytes)
 
 
 def bd_on(metric: str, anchor, test, method: str = "akima", rates_in_bytes: bool = True) -> BDResult | None:

@@ -66,7 +66,8 @@ class Findings:
         if self.noisy:
             found.append(f"noise σ≈{self.sigma:.0f}")
         if self.codec:
-            found.append(f"{CODEC_LABELS.get(self.codec, self.codec)}" + (f" q{self.strength:.0f}" if self.strength else ""))
+            quality = f" q{self.strength:.0f}" if self.strength else ""
+            found.append(f"{CODEC_LABELS.get(self.codec, self.codec)}{quality}")
         elif self.blocky:
             found.append(f"JPEG-like 8x8 blocks (edge ratio {self.block_edges:.2f})")
         if self.blurred:

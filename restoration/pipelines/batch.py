@@ -7,7 +7,7 @@ or at equal quality: ``evaluate.compress`` / ``equal_quality.search``), ``restor
 ``sr.run``). The app's Batch tab, its ``/batch`` endpoint and ``restoration batch`` call ``run``.
 
 Images are listed from their headers first (a zip's members too, with caps on their number and
-size), then decoded one at a time and released; the request's pixel budget holds the largest
+size), then decoded one at a time and released; the request's memory budget holds the largest
 image's working set once, not the sum. A file that cannot be read or processed gets its reason
 in its CSV row and the others go on.
 """
@@ -171,7 +171,8 @@ def _convert_settings(values: dict) -> Settings:
         try:
             target = equal_quality.QualityTarget(metric.strip(), float(value))
         except ValueError:
-            raise UserInputError(f"target_quality is METRIC=NUMBER, e.g. ssimulacra2=80; got {values['target_quality']!r}") from None
+            raise UserInputError("target_quality is METRIC=NUMBER, e.g. ssimulacra2=80; "
+                                 f"got {values['target_quality']!r}") from None
     elif targets:
         number = values[targets[0]]
         if isinstance(number, bool) or not isinstance(number, (int, float)):

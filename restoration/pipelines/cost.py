@@ -267,3 +267,17 @@ def header_pixels(path) -> tuple[int, int] | None:
         return reader.file_header_size(path)
     except (OSError, ValueError, UserInputError):
         return None
+
+
+def calibrate(codec_names=()) -> None:
+    """Measure what most estimates need (the network throughput, a PNG, the table's metrics, the
+    error maps, auto's analysis, the named codecs), so that the first estimate in the page does not
+    wait for them; ``python app.py`` runs it in the background at start."""
+    network_rate()
+    png_rate()
+    analyse_rate()
+    error_maps_seconds(1, flip=True)
+    for name in metriclib.names():
+        metric_rate(name)
+    for name in codec_names:
+        codec_rate(name)

@@ -307,7 +307,7 @@ def bd_against_jpeg(rows: list[dict], metric: str) -> dict:
     {"headers", "data"}; empty when JPEG or the metric is missing from the rows."""
     from restoration.metrics import bdrate
 
-    headers = ["codec", f"BD-rate vs JPEG on {metriclib.header(metric)}", "BD-quality (+ = better)", "points"]
+    headers = ["codec", f"BD-rate vs JPEG on {metriclib.header(metric)}", "BD-quality", "points"]
     curves: dict[str, list[tuple]] = {}
     for row in rows:
         if isinstance(row.get(metric), (int, float)) and row.get("bpp"):
