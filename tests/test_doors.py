@@ -63,8 +63,8 @@ def test_the_direct_routes_are_closed(live):
 def test_page_only_events_run_in_their_own_lane_and_stay_cheap(live, tmp_path):
     """Each private event, called by fn_index through the queue with its inputs' defaults, answers
     within seconds; the queued ones share the one-at-a-time ``page`` lane (never the heavy
-    jobs' slots, never more than one core), and the stored-runs report is written once, not per
-    call (it wrote 9.3 MB a call)."""
+    jobs' slots, never more than one core), and the stored-runs report and an example's PNG are
+    written once, not per call (the report wrote 9.3 MB a call)."""
     import os
 
     from restoration.core import scratch
@@ -82,10 +82,12 @@ def test_page_only_events_run_in_their_own_lane_and_stay_cheap(live, tmp_path):
         return sum(len(files) for _, _, files in os.walk(scratch.root()))
 
     load_report = next(index for index, fn in private.items() if fn.api_name == "load_report")
+    load_example = next(index for index, fn in private.items() if fn.name == "load_example")
     join(url, load_report, [[]])
+    join(url, load_example, ["astronaut"])
     before = lab_files()
     for _ in range(3):
-        assert join(url, load_report, [[]])["success"]
+        assert join(url, load_report, [[]])["success"] and join(url, load_example, ["astronaut"])["success"]
     assert lab_files() == before
 
 

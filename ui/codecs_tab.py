@@ -13,8 +13,8 @@ from restoration.bench import lab as lab_bench
 from restoration.core import examples
 from restoration.pipelines import lab
 from ui import compare
-from ui.common import (clear_on_failure, compare_controls, fitted_table, heavy, image_upload, load_example,
-                       param_component, steps, user_facing, wire_compare)
+from ui.common import (clear_on_failure, clear_on_upload, compare_controls, fitted_table, heavy, image_upload,
+                       load_example, param_component, steps, user_facing, wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
@@ -100,11 +100,16 @@ def build(demo: gr.Blocks) -> None:
             estimate_note = gr.Markdown()
             param_keys, param_inputs = [], []
             with gr.Accordion("Codec settings", open=False):
+                # A choice that wraps, not one tab per codec: eleven tabs hid eight behind an overflow menu.
+                settings_of = gr.Radio([(c.label, c.name) for c in codecs.CODECS.values()],
+                                       value=next(iter(codecs.CODECS)), label="Settings of")
+                setting_groups = []
                 for codec in codecs.CODECS.values():
-                    with gr.Tab(codec.label):
+                    with gr.Group(visible=codec.name == settings_of.value) as group:
                         for param in codec.params:
                             param_keys.append((codec.name, param.name))
                             param_inputs.append(param_component(param))
+                    setting_groups.append(group)
         with gr.Column(scale=2):
             status = gr.Markdown()
             table = fitted_table("Results", lab.table_headers(), lab.table_order(), lab.TABLE_HIDDEN, max_height=420)
@@ -126,6 +131,8 @@ def build(demo: gr.Blocks) -> None:
     _api_only_compress()
 
     example.change(load_example, example, source, api_visibility="private")
+    settings_of.change(lambda name: [gr.update(visible=c == name) for c in codecs.CODECS], settings_of,
+                       setting_groups, api_visibility="private", queue=False)
     size_mode.change(show_target, size_mode, target_value, api_visibility="private")
     results = [table, bars, downloads, views, left, right, view, status]
     compared = run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual,
@@ -139,6 +146,7 @@ def build(demo: gr.Blocks) -> None:
     swept = run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
                             [rd_plot, sweep_rows, sweep_json, bd_table], api_name="sweep", **heavy())
     clear_on_failure(swept, [rd_plot, sweep_rows, sweep_json, bd_table])
+    clear_on_upload(source, [*results, rd_plot, sweep_rows, sweep_json, bd_table], example)
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], [rd_plot, bd_table], api_visibility="private")
 
 

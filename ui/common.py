@@ -154,10 +154,18 @@ def param_component(param: codecs.Param):
 
 @user_facing
 def load_example(name: str):
-    array = examples.load_example(name)
-    path = os.path.join(scratch.folder("example-"), f"{name.split(' ')[0]}.png")
-    imagelib.to_pil(array).save(path)
-    return path
+    if not name:  # the choice was cleared (a new upload): the upload stays
+        return gr.update()
+    if name not in examples.EXAMPLES:
+        raise UserInputError(f"unknown example {name!r}; choose from {', '.join(examples.EXAMPLES)}")
+    # Written once per example (a folder named by it): a page-only event answers any caller, and
+    # wrote a new PNG on every call (issue 41).
+    folder, written = scratch.keyed("example-", name)
+    path = folder / f"{name.split(' ')[0]}.png"
+    if not written:
+        imagelib.to_pil(examples.load_example(name)).save(path)
+        scratch.mark_complete(folder)
+    return str(path)
 
 
 @user_facing
@@ -185,6 +193,21 @@ def clear_on_failure(event, outputs: list) -> None:
         return [blank(component) for component in outputs]
 
     event.failure(cleared, None, outputs, api_visibility="private", queue=False)
+
+
+NEW_INPUT = "A new image: run again for its results."
+
+
+def clear_on_upload(image, outputs: list, example=None) -> None:
+    """A new upload: the last run's results (another image's) leave the page, and so does the
+    example's name in ``example``; the compare view and the status say why."""
+    def cleared():
+        fresh = [compare.empty(NEW_INPUT) if isinstance(c, gr.HTML) else NEW_INPUT if isinstance(c, gr.Markdown)
+                 else blank(c) for c in outputs]
+        return fresh + ([gr.update(value=None)] if example is not None else [])
+
+    targets = [*outputs, *([example] if example is not None else [])]
+    image.upload(cleared, None, targets, api_visibility="private", queue=False)
 
 
 def blank(component):

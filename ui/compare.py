@@ -20,6 +20,7 @@ import numpy as np
 from restoration.core import image as imagelib
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
+from restoration.pipelines import lab
 
 TEMPLATE = """
 <div class="rl-compare">
@@ -37,8 +38,10 @@ ${value && value.a ? `
     <div class="rl-clip"><img class="rl-b" src="${value.b}" alt="${value.b_label}" draggable="false"></div>
     <div class="rl-handle" title="drag to move the split"></div>
   </div>
-  <div class="rl-hint">Drag the picture to pan, drag the white line to move the split, wheel or buttons
-  to zoom (${value.w}×${value.h} px; 1:1 = one image pixel per screen pixel).</div>
+  <div class="rl-hint">Drag the picture to pan, drag the white line to move the split; zoom by the buttons
+  or Ctrl+wheel (the wheel alone once zoomed in) (${value.w}×${value.h} px; 1:1 = one image pixel per screen
+  pixel).</div>
+  ${value.scale || ''}
 ` : `<div class="rl-hint">${value && value.empty ? value.empty : "Results appear here."}</div>`}
 </div>
 """
@@ -60,6 +63,8 @@ CSS = """
   box-shadow: 0 0 4px black; cursor: ew-resize; }
 .rl-handle::before { content: ""; position: absolute; top: 0; bottom: 0; left: -8px; right: -8px; }
 .rl-hint { font-size: 0.85em; opacity: 0.75; margin-top: 4px; }
+.rl-scale { display: flex; align-items: center; gap: 8px; font-size: 0.85em; margin-top: 4px; }
+.rl-ramp { flex: 1; height: 12px; border-radius: 3px; border: 1px solid var(--border-color-primary); }
 """
 
 # State lives on the root element: the template is re-rendered (morphed) when the value changes.
@@ -88,9 +93,9 @@ function layout(reset) {
   q('.rl-handle').style.left = (st.split * W) + 'px';
   element.querySelectorAll('[data-zoom]').forEach(
     (btn) => btn.classList.toggle('rl-on', Number(btn.dataset.zoom) === st.zoom));
-  // "fit" names its own magnification, so 2:1 on a small image is not taken for a zoom in.
+  // "fit" says its magnification in words ("fit, 37 %"), so 2:1 on a small image is not taken for a zoom in.
   const fit = Math.min(W / w, H / h) * (window.devicePixelRatio || 1), fitBtn = q('[data-zoom="0"]');
-  if (fitBtn) fitBtn.textContent = 'fit ' + (fit >= 1 ? `${+fit.toFixed(1)}:1` : `1:${+(1 / fit).toFixed(1)}`);
+  if (fitBtn) fitBtn.textContent = `fit, ${Math.round(fit * 100)} %`;
   stage.dataset.zoom = st.zoom; stage.dataset.x = Math.round(st.x); stage.dataset.y = Math.round(st.y);
 }
 function setZoom(z) { st.zoom = z; layout(false); }
@@ -117,7 +122,9 @@ const end = () => { st.drag = null; const s = q('.rl-stage'); if (s) s.classList
 element.addEventListener('pointerup', end);
 element.addEventListener('pointercancel', end);
 element.addEventListener('wheel', (e) => {
-  if (!e.target.closest('.rl-stage')) return;
+  // At fit the wheel scrolls the page (the view must not trap it); Ctrl+wheel, or the wheel once
+  // zoomed in, zooms the picture under the pointer.
+  if (!e.target.closest('.rl-stage') || (st.zoom === 0 && !e.ctrlKey)) return;
   e.preventDefault();
   const levels = [0, 1, 2, 4], i = levels.indexOf(st.zoom);
   setZoom(levels[Math.min(levels.length - 1, Math.max(0, i + (e.deltaY < 0 ? 1 : -1)))]);
@@ -181,7 +188,19 @@ def value(views: dict, left: str, right: str) -> dict:
     if a.shape[:2] != b.shape[:2]:
         raise UserInputError(f"{left} and {right} differ in size; pick two of the same size")
     return {"a": url(image_file(a)), "b": url(image_file(b)), "a_label": html.escape(left),
-            "b_label": html.escape(right), "w": int(a.shape[1]), "h": int(a.shape[0])}
+            "b_label": html.escape(right), "w": int(a.shape[1]), "h": int(a.shape[0]),
+            "scale": "".join(dict.fromkeys(legend(label) for label in (left, right)))}
+
+
+def legend(label: str) -> str:
+    """The colour scale under the view when a side is an error map (``lab.map_scale``), else ""."""
+    scale = lab.map_scale(label)
+    if scale is None:
+        return ""
+    ramp = ", ".join(scale["colours"])
+    return (f'<div class="rl-scale" data-scale="{html.escape(scale["kind"])}"><span>{html.escape(scale["kind"])} '
+            f'map: {html.escape(scale["low"])}</span><span class="rl-ramp" style="background: linear-gradient('
+            f'to right, {ramp})"></span><span>{html.escape(scale["high"])}</span></div>')
 
 
 def url(path: Path) -> str:

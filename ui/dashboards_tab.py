@@ -194,8 +194,9 @@ def build(demo: gr.Blocks) -> None:
         with gr.Tab("Metrics", id="metrics"):
             gr.Markdown("Every metric this lab computes, with its direction and range.")
             fitted_table("Metric table", ["metric", "label", "unit", "better", "range", "status"], wide=True,
-                         value=[[m.name, m.label, m.unit, "lower" if m.lower_better else "higher", f"[{m.low}, {m.high}]",
-                                 m.unavailable_reason() or "available"] for m in metriclib.METRICS.values()])
+                         value=[[m.name, m.label, m.unit, "lower" if m.lower_better else "higher",
+                                 f"[{m.low}, {m.high}]", m.unavailable_reason() or "available"]
+                                for m in metriclib.METRICS.values()])
     gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
     ran = run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy())
     clear_on_failure(ran, [run.summary])  # not the last run's summary under an error badge

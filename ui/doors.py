@@ -67,11 +67,14 @@ def guard(demo: gr.Blocks) -> gr.Blocks:
             fn.concurrency_id, fn.concurrency_limit = PAGE_LANE["concurrency_id"], PAGE_LANE["concurrency_limit"]
     for block in demo.blocks.values():
         if isinstance(block, gr.components.Component):
+            own = "preprocess" in vars(block)  # the app's own reading (ui.common.image_upload)
             _tag_errors(block)
+            block.door_own_preprocess = own
     original = demo.preprocess_data
 
     async def preprocess_data(block_fn, inputs, state, explicit_call=False):
         check_inputs(block_fn, inputs)
+        keep_own_preprocess(block_fn, state)
         try:
             return await original(block_fn, inputs, state, explicit_call)
         except Refused:
@@ -100,6 +103,24 @@ def client_address(request) -> str | None:
         return forwarded.split(",")[-1].strip()
     client = getattr(request, "client", None)
     return getattr(client, "host", None) or getattr(request, "session_hash", None)
+
+
+def keep_own_preprocess(block_fn, state) -> None:
+    """Gradio 6 rebuilds a component for a session from its constructor whenever an event sends it
+    an update (even ``gr.update()`` or ``gr.skip()``: clearing the example picker on upload did),
+    and the rebuilt one lacks a preprocess the app gave the instance (``ui.common.image_upload``:
+    a bad upload then failed with PIL's error, not the reader's). The session's copy gets it back
+    before Gradio reads the value; components read the Gradio way are left as rebuilt (their
+    choices may have changed)."""
+    if state is None:
+        return
+    for block in block_fn.inputs:
+        if not getattr(block, "door_own_preprocess", False) or block._id not in state:
+            continue  # a component with Gradio's own reading is read by the session's copy, as rebuilt
+        own = block.__dict__["preprocess"]
+        current = state[block._id]
+        if current is not block and isinstance(current, type(block)) and current.__dict__.get("preprocess") is not own:
+            current.preprocess = own
 
 
 def refused(block_fn, index: int | None, problem: str) -> Refused:

@@ -15,7 +15,7 @@ from restoration.models.auto import AUTO
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
-from ui.common import (clear_on_failure, heavy, image_upload, load_example, model_file_upload,
+from ui.common import (clear_on_failure, clear_on_upload, heavy, image_upload, load_example, model_file_upload,
                        output_format_choice, results_panel, self_ensemble_box, steps, user_facing)
 
 
@@ -153,3 +153,5 @@ def build(demo: gr.Blocks) -> None:
                                       model_file, output_format], outputs, api_name="restore", **heavy())
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)
+    clear_on_upload(clean, outputs, clean_example)
+    clear_on_upload(degraded, outputs)

@@ -9,7 +9,7 @@ from restoration.core import examples
 from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_sr
 from ui import compare
-from ui.common import (clear_on_failure, heavy, image_upload, load_example, model_file_upload,
+from ui.common import (clear_on_failure, clear_on_upload, heavy, image_upload, load_example, model_file_upload,
                        output_format_choice, results_panel, self_ensemble_box, steps, user_facing)
 
 
@@ -45,7 +45,10 @@ def estimate(image_path, model_ids, from_hr, scale, self_ensemble, restore="auto
 
 def example_as_original(name: str):
     """An example is a high-resolution photo: load it and tick "treat upload as high-resolution",
-    so it is downscaled first and the results are measured against it."""
+    so it is downscaled first and the results are measured against it. A cleared choice (a new
+    upload) changes neither."""
+    if not name:
+        return gr.update(), gr.update()
     return load_example(name), True
 
 
@@ -56,19 +59,21 @@ def build(demo: gr.Blocks) -> None:
             # One label for both uses: changing it with gr.update would make Gradio rebuild the
             # component for the session without image_upload's own file check.
             sr_input = image_upload(label="Image to upscale (upload or paste)", type="filepath",
-                                    image_mode=None, sources=["upload", "clipboard"], height=240)
+                                    image_mode=None, sources=["upload", "clipboard"], height=200)
             sr_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example high-resolution image")
             sr_from_hr = gr.Checkbox(value=False, label="Treat upload as high-resolution",
                                      info="Downscale it first (MATLAB bicubic, the published protocol) "
                                           "and measure Y-PSNR/SSIM against it")
-            sr_scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale")
+            with gr.Row(equal_height=True):
+                sr_scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale", scale=1, min_width=120)
+                # Upscaling magnifies compression artifacts and noise: auto removes them where it finds
+                # them (a high-resolution upload is never cleaned).
+                sr_restore = gr.Dropdown(lab_sr.restore_choices(), value="auto", label="Clean first (auto: where "
+                                         "noise or compression is found)", scale=2, min_width=200)
             # Built with every scale's models, so that the API (validated against the initial
             # choices) takes x2 ones too; on load and on a scale change the page lists this scale's.
             sr_model_ids = gr.Dropdown(lab_sr.model_choices(2) + lab_sr.model_choices(4), multiselect=True,
                                        value=lab_sr.default_models(4), label="Models at this scale")
-            sr_restore = gr.Dropdown(lab_sr.restore_choices(), value="auto", label="Clean first",
-                                     info="Upscaling magnifies compression artifacts and noise: auto removes them "
-                                          "where it finds them (a high-resolution upload is never cleaned)")
             run_upscale = gr.Button("Upscale", variant="primary")
             estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
@@ -90,3 +95,4 @@ def build(demo: gr.Blocks) -> None:
                             outputs, api_name="upscale", **heavy())
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)
+    clear_on_upload(sr_input, outputs, sr_example)

@@ -82,7 +82,8 @@ def rd_figure(rows: list[dict], metric: str = "psnr") -> go.Figure:
             missing_reason(metric) if not any(isinstance(r.get(metric), (int, float)) for r in rows)
             else "Only lossless points (no finite bits per pixel and quality to draw)")
         return empty_figure(f"Rate-distortion: {spec.label} vs bpp", why)
-    fig.update_layout(title=f"Rate-distortion: {spec.label} vs bpp{own_points_note(by_codec)}", xaxis_title="bits per pixel",
+    fig.update_layout(title=f"Rate-distortion: {spec.label} vs bpp{own_points_note(by_codec)}",
+                      xaxis_title="bits per pixel",
                       yaxis_title=spec.label + unit, template="plotly_white", height=420,
                       legend={"orientation": "h", "y": -0.2})
     return fig

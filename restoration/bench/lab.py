@@ -47,7 +47,7 @@ def run_choices(db=None) -> list[tuple[str, str]]:
     for run in reversed(runs):
         c = run["config"]
         datasets = ", ".join(sorted({im["dataset"] for im in run["images"]}))
-        what = ",".join(c["codecs"]) + (f" +{','.join(c['models'])}" if c["models"] else "") + (
+        what = ", ".join(codeclib.get(name).label if name in codeclib.CODECS else name for name in c["codecs"]) + (f" +{','.join(c['models'])}" if c["models"] else "") + (
             f" sr x{c['sr_scale']}" if c["sr_scale"] else "")
         choices.append((f"{run['id']}: {datasets} · {what} · {run['rows']} rows · {run['status']} "
                         f"{run['created'][:16]}", str(run["id"])))
@@ -162,7 +162,9 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
             f"rows already stored are reused.{told}")
 
 
-REPORT_S = 0.5  # the report and charts the page shows after a run (0.1-0.3 s measured, more the first time)
+# The report and charts the page shows after a run: 0.1-0.3 s to build, 1.5 s the first time (plotly's
+# import), and their drawing in the page (about 1 s in Chromium on a 2-core machine).
+REPORT_S = 1.2
 
 
 def duration(seconds: float) -> str:

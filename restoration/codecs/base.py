@@ -256,7 +256,9 @@ class Codec:
         knob = self.param(self.knob.name)
         frac = t if self.knob.size_grows else 1.0 - t
         value = knob.low + frac * (knob.high - knob.low)
-        return int(round(value)) if knob.kind is int else round(value, 3)
+        # A float knob to one decimal: what the label shows is the setting that ran ("quality=50.7", not
+        # "50.684"), and a finer step than a tenth does not change a file measurably.
+        return int(round(value)) if knob.kind is int else round(value, 1)
 
 
 @dataclass(frozen=True)

@@ -269,6 +269,13 @@ def names(*kinds: str, available_only: bool = True, on_demand: bool = False) -> 
             and not (available_only and m.unavailable_reason()) and (on_demand or not m.on_demand)]
 
 
+def shown(value: float) -> float:
+    """A metric's value as a table shows it: 4 decimals under 10, 2 from 10 up. A target is judged
+    on this value too, so "met" never stands beside a number that reads short of it (79.996 shows
+    as 80 and meets SSIMULACRA 2 >= 80)."""
+    return round(value, 4 if abs(value) < 10 else 2)
+
+
 def header(name: str) -> str:
     """A column header from the table: "PSNR dB", "SSIM"."""
     metric = METRICS[name]

@@ -39,8 +39,10 @@ class QualityTarget:
             raise UserInputError(f"a {metric.label} target must be within [{metric.low:g}, {metric.high:g}]")
 
     def met(self, score: float | None) -> bool:
-        if score is None:
+        """Whether ``score`` meets the target, judged on the value the table shows (``metrics.shown``)."""
+        if score is None or math.isnan(score):
             return False
+        score = metriclib.shown(score) if math.isfinite(score) else score
         return score <= self.value if metriclib.METRICS[self.metric].lower_better else score >= self.value
 
     def describe(self) -> dict:

@@ -153,7 +153,7 @@ def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
     target was met."""
     def cell(value):
         value = evaluate.json_number(value)
-        return value if not isinstance(value, float) else round(value, 4 if abs(value) < 10 else 2)
+        return value if not isinstance(value, float) else metriclib.shown(value)  # as a target is judged
 
     rows = []
     for r in results:
@@ -174,8 +174,15 @@ def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target) 
         return f"{text} {equal_quality.recommend(results, target)}"
     goal = f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.bytes / 1024:.1f} KiB"
     missed = [codeclib.get(r.codec).label for r in results if r.target_met is False]
-    return text + (f" Target {goal}: missed by {', '.join(missed)} (their smallest file is larger)." if missed
-                   else f" Target {goal}: met by every codec.")
+    text += (f" Target {goal}: missed by {', '.join(missed)} (their smallest file is larger)." if missed
+             else f" Target {goal}: met by every codec.")
+    # A codec with few settings can only land well under the budget: say how far, beside "met".
+    under = [f"{codeclib.get(r.codec).label} at {r.metrics['bpp']:.2f} bpp" for r in results
+             if r.target_met and isinstance(r.metrics.get("bpp"), float) and r.nbytes < FAR_UNDER * target.budget(image)]
+    return text + (f" Well under it: {', '.join(under)} (the next setting up is over the budget)." if under else "")
+
+
+FAR_UNDER = 0.85  # a size target met with a file under this share of the budget is said to be well under it
 
 
 def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None = None) -> list[str]:
@@ -192,20 +199,56 @@ def write_encoded(results: list[evaluate.CodecResult], folder: str | Path | None
 
 
 ERROR_PREFIX = "|error| "
+ERROR_GAIN = 4.0  # an |error| map's colour saturates at a mean difference of 255 / 4 = 64 levels
+FLIP_PREFIX = "FLIP "
+# A FLIP map's colour saturates here: at FLIP's own scale (1 = white) a codec's map, mostly under
+# 0.1, was nearly black; one scale for every map keeps them comparable.
+FLIP_TOP = 0.25
 
 
-def error_map(reference: np.ndarray, image: np.ndarray, gain: float = 4.0) -> np.ndarray:
+def colourised(values: np.ndarray, colour_map: int) -> np.ndarray:
+    """Values in [0, 1] through an OpenCV colour map, as uint8 RGB."""
+    import cv2
+
+    scaled = np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(cv2.cvtColor(cv2.applyColorMap(scaled, colour_map), cv2.COLOR_BGR2RGB))
+
+
+def error_map(reference: np.ndarray, image: np.ndarray, gain: float = ERROR_GAIN) -> np.ndarray:
     """Where an image differs from the reference, as a heat image a person can read: the mean
     absolute RGB difference per pixel, times ``gain`` (a difference of 64 levels saturates),
     through the inferno colour map (black: identical, yellow: far off)."""
     import cv2
 
     diff = np.abs(reference.astype(np.int16) - image.astype(np.int16)).mean(axis=2)
-    scaled = np.clip(diff * gain, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB))
+    return colourised(diff * gain / 255, cv2.COLORMAP_INFERNO)
 
 
-FLIP_PREFIX = "FLIP "
+def flip_error_map(reference: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """FLIP's perceived difference per pixel through the magma colour map its paper shows, on a
+    scale that saturates at ``FLIP_TOP`` (black: no perceived difference)."""
+    import cv2
+
+    from restoration.metrics import perceptual
+
+    error, _ = perceptual.flip_map(reference, image, colour=False)
+    return colourised(np.asarray(error, np.float32) / FLIP_TOP, cv2.COLORMAP_MAGMA)
+
+
+def map_scale(label: str) -> dict | None:
+    """The colour scale of an error-map view, for the compare view's legend: its colours from no
+    difference up, and what each end means; None for a picture."""
+    import cv2
+
+    if label.startswith(ERROR_PREFIX):
+        colour_map, high = cv2.COLORMAP_INFERNO, f"mean |difference| ≥ {255 / ERROR_GAIN:.0f} of 255"
+    elif label.startswith(FLIP_PREFIX):
+        colour_map, high = cv2.COLORMAP_MAGMA, f"FLIP ≥ {FLIP_TOP:g} (perceived difference)"
+    else:
+        return None
+    stops = colourised(np.linspace(0, 1, 9)[None, :], colour_map)[0]
+    return {"kind": label.split(" ")[0], "colours": ["#" + "".join(f"{int(v):02x}" for v in c) for c in stops],
+            "low": "no difference", "high": high}
 
 
 def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: list[str],
@@ -219,7 +262,7 @@ def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: 
     same = [label for label in labels if views[label].shape == reference.shape]
     maps = {f"{ERROR_PREFIX}{label}": error_map(reference, views[label]) for label in same}
     if flip and perceptual.Flip().unavailable_reason() is None:
-        maps.update({f"{FLIP_PREFIX}{label}": perceptual.flip_map(reference, views[label])[0] for label in same})
+        maps.update({f"{FLIP_PREFIX}{label}": flip_error_map(reference, views[label]) for label in same})
     return {**views, **maps}
 
 
