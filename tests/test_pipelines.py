@@ -222,7 +222,7 @@ def test_every_ready_model_is_estimated_before_its_first_run(tmp_path, astro128,
     path = tmp_path / "in.png"
     Image.fromarray(astro128).save(path)
     text = lab_bench.run_estimate(str(path), ["median", "nosuch-model"])
-    assert text.startswith("Estimate for 128×128: about") and "not counted: nosuch-model, not ready here" in text
+    assert text.startswith("Estimate for 128×128: about") and "not counted: nosuch-model: not on this machine" in text
     assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""
     # An x4 upscale of 768x512 is seconds here, not "about 0.019 s" (what the issue saw).
     big = tmp_path / "big.png"

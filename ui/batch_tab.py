@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from restoration import codecs
+from restoration.bench import lab as lab_bench
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
 from restoration.core import scratch
@@ -25,6 +26,11 @@ def run_batch(files, job, settings, progress=gr.Progress()):
     result = batch.run(paths, job, settings, progress=steps(progress))
     archive, csv_path = batch.write(result, scratch.folder("batch-"))
     return result.summary(), batch.table(result), str(archive), str(csv_path)
+
+
+def estimate(files, job, settings):
+    """About how long the batch will take here (``bench.lab.batch_estimate``)."""
+    return lab_bench.batch_estimate(files, job, settings)
 
 
 def show_fields(job):
@@ -70,9 +76,10 @@ def build(demo: gr.Blocks) -> None:
                 settings = gr.Textbox(value=batch.form_settings("convert", "avif", "target_quality", 80),
                                       label="Settings", lines=2)
             run = gr.Button("Run batch", variant="primary")
+            estimate_note = gr.Markdown()
         with gr.Column(scale=2):
             summary = gr.Markdown()
-            table = fitted_table("Each file", ["file", "status", "output", "output_bytes", "note"])
+            table = fitted_table("Each file", batch.TABLE_HEADERS, batch.TABLE_ORDER)
             with gr.Row():
                 archive = gr.File(label="Results (zip: files and results.csv)", interactive=False)
                 csv_file = gr.File(label="results.csv", interactive=False)
@@ -84,3 +91,6 @@ def build(demo: gr.Blocks) -> None:
     outputs = [summary, table, archive, csv_file]
     event = run.click(run_batch, [files, job, settings], outputs, api_name="batch", **heavy())
     clear_on_failure(event, outputs)
+    gr.on([files.change, job.change, settings.change], estimate, [files, job, settings], estimate_note,
+          api_visibility="private", trigger_mode="always_last")
+    event.then(estimate, [files, job, settings], estimate_note, api_visibility="private")  # refined by the run

@@ -17,9 +17,10 @@ from ui.common import (clear_on_failure, clear_on_upload, compare_controls, fitt
                        load_example, param_component, steps, user_facing, wire_compare)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
-SIZE_MODES = [("Each codec's own settings", "settings"), ("Target bits per pixel", "bpp"),
-              ("Target size (KiB)", "KiB"), ("Equal quality: SSIMULACRA 2 at least", "quality:ssimulacra2"),
-              ("Equal quality: PSNR (dB) at least", "quality:psnr"), ("Equal quality: FLIP at most", "quality:flip")]
+# Short enough to read whole in the box (a longer choice was cut: "Equal quality: SSIMULAC").
+SIZE_MODES = [("Each codec's own settings", "settings"), ("Equal size: bpp ≤", "bpp"),
+              ("Equal size: KiB ≤", "KiB"), ("Equal quality: SSIMU2 ≥", "quality:ssimulacra2"),
+              ("Equal quality: PSNR dB ≥", "quality:psnr"), ("Equal quality: FLIP ≤", "quality:flip")]
 TARGET_DEFAULTS = {"bpp": 0.5, "KiB": 20, "quality:ssimulacra2": 80, "quality:psnr": 40, "quality:flip": 0.05}
 
 
@@ -76,6 +77,10 @@ def estimate(image_path, codec_names, size_mode, perceptual):
     return lab_bench.codec_estimate(image_path, list(codec_names or []), size_mode or "settings", bool(perceptual))
 
 
+def sweep_estimate(image_path, codec_names, qualities_text, bpps_text, metric):
+    return lab_bench.sweep_estimate(image_path, list(codec_names or []), qualities_text, bpps_text, metric or "psnr")
+
+
 def show_target(mode):
     """The target field for the chosen mode, with a typical value ("high quality" for a score)."""
     return gr.update(visible=mode != "settings", value=TARGET_DEFAULTS.get(mode))
@@ -92,8 +97,8 @@ def build(demo: gr.Blocks) -> None:
             codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
                                            value=DEFAULT_CODECS, label="Codecs")
             with gr.Row():
-                size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Compare at", scale=2)
-                target_value = gr.Number(value=0.5, label="Target", minimum=0, visible=False, scale=1)
+                size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Compare at", scale=3, min_width=200)
+                target_value = gr.Number(value=0.5, label="Target", minimum=0, visible=False, scale=1, min_width=80)
             perceptual = gr.Checkbox(value=False,
                                      label="Perceptual metrics and maps (SSIMULACRA 2, FLIP, ColorVideoVDP: ~1.5 s a codec)")
             run = gr.Button("Compress", variant="primary")
@@ -123,6 +128,7 @@ def build(demo: gr.Blocks) -> None:
             target_bpps = gr.Textbox(label="…or equal-size bpp targets", placeholder="e.g. 0.25,0.5,1")
             rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
             run_sweep = gr.Button("Run sweep")
+        sweep_note = gr.Markdown()
         rd_plot = gr.Plot(label="Rate-distortion")
         bd_table = fitted_table(f"BD-rate against JPEG on the chosen quality axis ({bdrate.SIGNS})",
                                 lab.bd_against_jpeg([], "psnr")["headers"], wide=True)
@@ -146,6 +152,10 @@ def build(demo: gr.Blocks) -> None:
     swept = run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
                             [rd_plot, sweep_rows, sweep_json, bd_table], api_name="sweep", **heavy())
     clear_on_failure(swept, [rd_plot, sweep_rows, sweep_json, bd_table])
+    sweep_inputs = [source, codec_names, qualities, target_bpps, rd_metric]
+    gr.on([c.change for c in sweep_inputs], sweep_estimate, sweep_inputs, sweep_note, api_visibility="private",
+          trigger_mode="always_last")
+    swept.then(sweep_estimate, sweep_inputs, sweep_note, api_visibility="private")  # refined by the run
     clear_on_upload(source, [*results, rd_plot, sweep_rows, sweep_json, bd_table], example)
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], [rd_plot, bd_table], api_visibility="private")
 

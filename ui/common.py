@@ -319,6 +319,8 @@ def fitted_table(label: str, headers: list[str], order: list[str] | None = None,
     pick = gr.Radio([MAIN_COLUMNS], value=MAIN_COLUMNS, show_label=False, container=False, visible=False)
 
     def show(value, chosen):
+        if not value or not value.get("headers"):  # no result (a failed run, a new upload): the empty table
+            value = {"headers": headers, "data": []}
         views = tables.pages(value, order, hidden, frame)
         names = [MAIN_COLUMNS] + [f"more columns ({', '.join(h for h in v['headers'][1:])})" for v in views[1:]]
         index = names.index(chosen) if chosen in names else 0

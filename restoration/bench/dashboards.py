@@ -225,8 +225,12 @@ def heatmap_figure(rows: list[dict]) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=[METRIC_LABELS[k] for k in HEATMAP_METRICS], y=[codec_label(c) for c in groups],
                                text=text, texttemplate="%{text}", colorscale="RdYlGn", zmin=0, zmax=1,
                                colorbar={"title": "best = 1"}))
+    absent = [METRIC_LABELS[key] for k, key in enumerate(HEATMAP_METRICS) if all(v[k] is None for v in values)]
+    said = (f"<br><sup>n/a: {', '.join(absent)} not measured in these runs (on-demand metrics are asked for; "
+            f"MS-SSIM needs {metriclib.MS_SSIM_MIN_SIDE} px)</sup>" if absent else "")
     fig.update_layout(title="Metric heatmap per format (mean over images and settings; colour ranks codecs "
-                            "per metric)", template="plotly_white", height=120 + 50 * max(1, len(groups)))
+                            f"per metric){said}", template="plotly_white", height=140 + 50 * max(1, len(groups)),
+                      margin={"t": 90})
     return fig
 
 

@@ -153,7 +153,7 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
     if executors.uses_pool(count, mp * per_image):
         work.add("pool", executors.POOL_START_S)
     work.add("report", REPORT_S)
-    missing = f" (not counted: {', '.join(work.not_counted)}, not ready here)" if work.not_counted else ""
+    missing = f" (not counted: {', '.join(work.not_counted)}: not on this machine)" if work.not_counted else ""
     own = [codeclib.get(name) for name in dict.fromkeys(codec_names or ()) if qualities and codeclib.get(name).knob
            and codeclib.get(name).knob.name != "quality"]
     told = "".join(f" {c.label} runs at its own {len(c.knob.sweep)} {c.knob.name}s: its setting is not a quality."
@@ -163,7 +163,7 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
 
 
 # The report and charts the page shows after a run: 0.1-0.3 s to build, 1.5 s the first time (plotly's
-# import), and their drawing in the page (about 1 s in Chromium on a 2-core machine).
+# import), and their drawing in the page (0.5-2 s in Chromium on a 2-core machine).
 REPORT_S = 1.2
 
 
@@ -178,7 +178,7 @@ def estimate_text(pixels: tuple[int, int], work: cost.Estimate) -> str:
     """An estimate in words: "Estimate for 768×512: about 12 s." and the models it could not count."""
     text = f"Estimate for {pixels[0]}×{pixels[1]}: about {duration(work.seconds)}"
     if work.not_counted:
-        text += f" (not counted: {', '.join(dict.fromkeys(work.not_counted))}, not ready here)"
+        text += f" (not counted: {', '.join(dict.fromkeys(work.not_counted))}: not on this machine)"
     return text + "."
 
 
@@ -272,14 +272,75 @@ def codec_work(image_path, codec_names, mode="settings", perceptual: bool = Fals
         else:
             work.add(codec.name, steps * once + once + measure)
         work.add("error maps", cost.error_maps_seconds(pixels, flip=perceptual))
-    work.add("page", 2 * cost.png_rate().at(pixels))
+    work.add("page", 2 * cost.png_rate().at(pixels) + cost.CHART_S)  # the compare view's pictures, the bars
     return size, work
+
+
+def sweep_estimate(image_path, codec_names, qualities_text, bpps_text, metric: str = "psnr") -> str:
+    """Before a rate-distortion sweep: each point of its plan (``evaluate.sweep_plan``: JPEG 2000 at
+    its own rates) an encode and a decode (a bpp target's bisection of encodes) and the table's
+    metrics with the chosen quality axis."""
+    size = cost.header_pixels(image_path) if image_path else None
+    if size is None or not codec_names:
+        return ""
+    try:
+        plan = evaluate.sweep_plan(codec_names, parse_numbers(qualities_text), parse_numbers(bpps_text),
+                                   limit=evaluate.MAX_SETTINGS)
+    except UserInputError:
+        return ""  # the run says what is wrong
+    pixels = size[0] * size[1]
+    names = list(dict.fromkeys([*evaluate.default_metric_names(), metric]))
+    measure = cost.metrics_seconds(names, pixels)
+    work = cost.Estimate()
+    for point in plan:
+        encodes = 1 + (point.codec.size_search_steps() if point.target is not None else 0)
+        work.add(point.codec.name, encodes * cost.codec_rate(point.codec.name).at(pixels) + measure)
+    work.add("page", cost.CHART_S)  # the rate-distortion chart
+    return estimate_text(size, work)
 
 
 def codec_estimate(image_path, codec_names, mode="settings", perceptual: bool = False) -> str:
     """Before a codec comparison: about how long it will take here (``codec_work``)."""
     found = codec_work(image_path, codec_names, mode, perceptual)
     return "" if found is None else estimate_text(*found)
+
+
+def batch_estimate(files, job: str, settings_text) -> str:
+    """Before a batch: about how long it will take here, from the same model of the work as each
+    tab's (``pipelines.cost``): per file, a convert job's encode and decode (a size target's
+    bisection; an equal-quality search's steps, each with its metric), or the model (auto: its plan
+    for the first file) and the result written in its format; the images' sizes from their headers."""
+    from restoration.bench import estimate as estimator
+    from restoration.pipelines import batch, equal_quality
+
+    paths = [getattr(f, "name", f) for f in (files or [])]
+    try:
+        settings = batch.parse_settings(job, settings_text)
+        count, mp = estimator.megapixels(paths, False, skip_unreadable=True)
+    except (UserInputError, OSError, ValueError, KeyError):
+        return ""  # the run says what is wrong
+    if not count:
+        return ""
+    pixels = mp * 1e6 / count
+    first = next((p for p in paths if not str(p).lower().endswith(".zip")), None)
+    one = cost.Estimate(seconds=0.0)
+    if job == "convert":
+        codec, target = settings.codec, settings.target
+        names = ["psnr", "ssim"] + ([target.metric] if isinstance(target, equal_quality.QualityTarget) else [])
+        once, measure = cost.codec_rate(codec.name).at(pixels), cost.metrics_seconds(names, pixels)
+        steps = codec.size_search_steps() if target is not None and codec.knob is not None else 0
+        one.add(codec.name, steps * (once + measure) if isinstance(target, equal_quality.QualityTarget)
+                else steps * once + once + measure)
+    else:
+        low, scale = pixels, (settings.scale if job == "upscale" else 1)
+        if job == "upscale" and settings.restore != sr.NO_RESTORE:
+            cost.add_model(one, settings.restore, low, path=first, deblur=False)
+        cost.add_model(one, settings.model, low, path=first)
+        one.add("written", cost.output_seconds(low * scale * scale, settings.output.codec.name))
+    work = cost.Estimate()
+    work.add("files", count * one.seconds)
+    missing = f" (not counted: {', '.join(one.not_counted)}: not on this machine)" if one.not_counted else ""
+    return f"{count} file(s) ({mp:.2g} MP): about {duration(work.seconds)} here{missing}."
 
 
 def report(run_ids, db=None):

@@ -433,12 +433,17 @@ JOB_RUNNERS: dict[str, Callable[[Item, Settings], tuple[dict, bytes, str]]] = {
     "convert": _convert, "restore": _restore, "upscale": _upscale}
 
 
+TABLE_HEADERS = ["file", "status", "output", "output bytes", "note"]
+TABLE_ORDER = ["file", "status", "note", "output", "output bytes"]  # the page's first view: why a file failed
+
+
 def table(run_: BatchRun) -> dict:
-    """The page's table: a few columns that fit (the CSV has them all); the last says why a file
-    failed, or what ran."""
+    """The page's table: a few columns (the CSV has them all), headed as the other tables are
+    (a metric by the metric table's header); the last says why a file failed, or what ran."""
     extra = {"convert": ["setting", "bpp", "psnr", "ssim"], "restore": ["seconds"], "upscale": ["seconds"]}
-    headers = ["file", "status", "output", "output_bytes", *extra[run_.settings.job]]
-    data = [[_table_cell(row.get(h)) for h in headers] + [row.get("error") or row.get("note") or ""]
+    keys = ["file", "status", "output", "output_bytes", *extra[run_.settings.job]]
+    headers = [metriclib.header(k) if k in metriclib.METRICS else k.replace("_", " ") for k in keys]
+    data = [[_table_cell(row.get(k)) for k in keys] + [row.get("error") or row.get("note") or ""]
             for row in run_.rows]
     return {"headers": [*headers, "note"], "data": data}
 

@@ -43,7 +43,9 @@ from restoration.pipelines import lab
 from restoration.pipelines import restore as restorelib
 
 SIDES = (128, 256)  # the calibration crops
-PAGE_S = 0.6  # a run's queue, transfer and drawing in the page: 0.4-0.6 s measured in Chromium on small images
+PAGE_S = 0.5  # a run's queue, transfer and drawing in the page: 0.4-0.6 s measured in Chromium on small images
+CHART_S = 0.5  # a Plotly chart of several panels drawn in the page (Chromium, 2 busy cores)
+HUB_TRY_S = 0.4  # a Hub model not on this machine: the attempt to reach the Hub (0.37 s offline, measured)
 _lock = threading.Lock()
 _rates: dict[tuple, Rate] = {}
 
@@ -58,10 +60,11 @@ class Rate:
 
 
 def fit(timer, sides=SIDES) -> Rate:
-    """A Rate from ``timer(side)`` (seconds for a side x side crop) at two sizes: the mean of two
-    tries at each (on a machine shared with other work the fastest try was too hopeful for the
-    runs that follow: they share it too)."""
-    points = [(side * side, statistics.fmean(timer(side) for _ in range(2))) for side in sides]
+    """A Rate from ``timer(side)`` (seconds for a side x side crop) at two sizes: the median of
+    three tries at each. On a machine shared with other work the fastest try was too hopeful for
+    the runs that follow (they share it too), and one try slowed by a neighbour's burst made a
+    search's estimate twice what it took."""
+    points = [(side * side, statistics.median(timer(side) for _ in range(3))) for side in sides]
     (p0, s0), (p1, s1) = points
     per_mp = max((s1 - s0) / (p1 - p0) * 1e6, s1 / p1 * 1e6 * 0.5, 0.0)  # noise cannot make it negative
     return Rate(max(s1 - per_mp * p1 / 1e6, 0.0), per_mp)
@@ -198,8 +201,9 @@ def add_model(estimate: Estimate, model_id: str, pixels: float, self_ensemble: b
             add_model(estimate, step.model, pixels, self_ensemble)
         return
     seconds = model_seconds(model_id, pixels, self_ensemble)
-    if seconds is None:
+    if seconds is None:  # its download (or why it cannot run) is not counted; trying to reach the Hub is
         estimate.not_counted.append(model_id)
+        estimate.add(model_id, HUB_TRY_S if restorers.get(model_id).source == "hub" else 0.0)
     else:
         estimate.add(model_id, seconds)
 

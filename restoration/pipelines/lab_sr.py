@@ -34,8 +34,8 @@ def restore_choices() -> list[tuple[str, str]]:
     from restoration.models import restorers
 
     named = [s.choice() for s in restorers.REGISTRY.values() if s.scale == 1 and s.id != AUTO]
-    return [("Auto: remove noise and compression artifacts where found", AUTO),
-            ("None: upscale the image as it is", sr.NO_RESTORE), *named]
+    # Short: the choice shows in a narrow box beside the scale; its label says what auto does.
+    return [("Auto", AUTO), ("None (as it is)", sr.NO_RESTORE), *named]
 
 
 def default_models(scale) -> list[str]:
