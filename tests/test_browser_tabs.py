@@ -36,8 +36,13 @@ def url(tmp_path_factory):
     old = os.environ.get("RESTORATION_DB")
     os.environ["RESTORATION_DB"] = str(db)
     import app
+    from restoration.pipelines import cost
+    from ui import codecs_tab
 
     demo = app.build()
+    # As `python app.py` does at start (in the background there): the estimates' calibration, here
+    # before the page opens, so that it is not measured while the browser draws.
+    cost.calibrate(codecs_tab.DEFAULT_CODECS)
     port = launch(demo, **app.launch_options())  # as `python app.py` serves it: its theme, its limits
     yield f"http://127.0.0.1:{port}/"
     demo.close()
@@ -205,6 +210,7 @@ def _timed_run(page, button: str, done) -> tuple[float, float]:
 
 def _holds(estimate: float, took: float) -> None:
     """Issue 37's goal: the estimate is within 0.5x-2x of what the run takes (in the page)."""
+    print(f"estimated {estimate:.2f} s, took {took:.2f} s")  # shown with pytest -s
     assert 0.5 <= took / estimate <= 2.0, f"estimated {estimate:.2f} s, took {took:.2f} s"
 
 

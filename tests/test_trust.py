@@ -120,3 +120,17 @@ def test_the_compare_view_draws_the_scale_of_a_map():
     shown = compare.value({"a": image, f"{lab.FLIP_PREFIX}a": image}, "a", f"{lab.FLIP_PREFIX}a")
     assert 'data-scale="FLIP"' in shown["scale"] and "linear-gradient" in shown["scale"]
     assert compare.value({"a": image, "b": image}, "a", "b")["scale"] == ""
+
+
+def test_a_16_bit_original_is_told_beside_a_lossless_result(tmp_path):
+    """A 16-bit PNG is read as 8 bits per channel: PNG's "lossless" is of that image, and the
+    status says so instead of leaving "lossless" to read as lossless to the 16-bit file."""
+    from PIL import Image
+
+    path = tmp_path / "deep.png"
+    Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)).save(path)
+    source = lab.read_input(str(path))
+    results = lab.compare(source.image, {"png": {}}, None)
+    line = lab.status_line(source.image, results, None, source.note)
+    assert "16-bit" in line and "measured against that" in line
+    assert lab.status_line(source.image, results, None) == "64×64 px, 1 codec(s)."

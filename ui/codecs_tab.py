@@ -31,7 +31,8 @@ def rd_metric_choices() -> list[tuple[str, str]]:
 def make_compare(param_keys: list[tuple[str, str]]):
     @user_facing
     def compare_codecs(image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()):
-        image = lab.load_input(image_path)
+        source = lab.read_input(image_path)
+        image = source.image
         values = dict(zip(param_keys, param_values))
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
@@ -43,7 +44,7 @@ def make_compare(param_keys: list[tuple[str, str]]):
         labels = list(views)
         return (lab.table(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
                 views, gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),
-                compare.value(views, labels[0], labels[1]), lab.status_line(image, results, target))
+                compare.value(views, labels[0], labels[1]), lab.status_line(image, results, target, source.note))
 
     return compare_codecs
 

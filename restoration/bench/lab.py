@@ -11,14 +11,12 @@ from typing import Callable
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.core import budget, memory
-from restoration.codecs import output as outputlib
-from restoration.core import scratch
 from restoration.bench import store as storelib
+from restoration.codecs import output as outputlib
+from restoration.core import budget, memory, scratch
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
-from restoration.pipelines import cost, sr
-from restoration.pipelines import evaluate
+from restoration.pipelines import cost, evaluate, sr
 from restoration.pipelines.evaluate import RESTORE_METRICS
 from restoration.pipelines.lab import load_input, parse_numbers
 
@@ -60,8 +58,6 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
     """Uploaded files (images or zips) and/or the example set -> a stored run; its summary."""
     from restoration.bench import inputs as bench_inputs
     from restoration.bench import runner
-
-    from restoration.pipelines import evaluate
 
     qualities, bpps = parse_numbers(qualities_text), parse_numbers(bpps_text)
     evaluate.check_settings(qualities, bpps)
@@ -164,7 +160,7 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
 
 # The report and charts the page shows after a run: 0.1-0.3 s to build, 1.5 s the first time (plotly's
 # import), and their drawing in the page (0.5-2 s in Chromium on a 2-core machine).
-REPORT_S = 1.2
+REPORT_S = 0.9
 
 
 def duration(seconds: float) -> str:
@@ -374,8 +370,8 @@ def source_note(db=None) -> str:
 
 
 def panel_pair(image_path, example: str | None, task: str, models, codec: str, quality, scale, db=None):
-    from restoration.core import examples
     from restoration.bench import panel
+    from restoration.core import examples
 
     if image_path:
         image = load_input(image_path)  # through the request's memory budget, as every tab's input

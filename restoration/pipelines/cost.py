@@ -43,8 +43,9 @@ from restoration.pipelines import lab
 from restoration.pipelines import restore as restorelib
 
 SIDES = (128, 256)  # the calibration crops
-PAGE_S = 0.5  # a run's queue, transfer and drawing in the page: 0.4-0.6 s measured in Chromium on small images
-CHART_S = 0.5  # a Plotly chart of several panels drawn in the page (Chromium, 2 busy cores)
+PAGE_S = 0.3  # a run's queue, transfer and drawing in the page: 0.2-0.6 s measured in Chromium on small images
+CHART_S = 0.3  # a Plotly chart of several panels drawn in the page (0.2-1 s in Chromium on 2 shared cores)
+SLOW_PROBE_S = 0.5  # a model slower than this on a 48 px crop is timed once, not fitted (seconds saved)
 HUB_TRY_S = 0.4  # a Hub model not on this machine: the attempt to reach the Hub (0.37 s offline, measured)
 _lock = threading.Lock()
 _rates: dict[tuple, Rate] = {}
@@ -142,6 +143,9 @@ def model_rate(model_id: str) -> Rate | None:
 
     def measure():
         restorers.restore(crop(32), model_id)  # loaded once, outside the timing
+        once = timed(lambda: restorers.restore(crop(48), model_id))
+        if once > SLOW_PROBE_S:  # a diffusion model: one try, taken as all per pixel (an upper bound)
+            return Rate(0.0, once / (48 * 48) * 1e6)
         return fit(lambda side: timed(lambda: restorers.restore(crop(side), model_id)), (48, 96))
 
     return measured(("model", model_id), measure)

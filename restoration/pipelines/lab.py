@@ -165,9 +165,12 @@ def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
     return rows
 
 
-def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target) -> str:
-    """The compare run in words."""
+def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target, note: str | None = None) -> str:
+    """The compare run in words; ``note``: what reading the original converted (``read_input``),
+    since every codec, "lossless" ones too, is measured against the image as read."""
     text = f"{image.shape[1]}×{image.shape[0]} px, {len(results)} codec(s)."
+    if note:
+        text += f" The original as read: {note}; every codec, lossless ones too, is measured against that."
     if target is None:
         return text
     if isinstance(target, equal_quality.QualityTarget):
