@@ -16,12 +16,12 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from restoration import cli
 from restoration.core import image as imagelib
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from live_app import serving  # noqa: E402
+from cli_run import run_cli  # noqa: E402
 
 BASE = np.ascontiguousarray(skimage.data.astronaut()[100:124, 180:212])  # 24x32
 
@@ -187,15 +187,6 @@ CLI_ARGS = {
     "upscale": ["upscale", "{f}", "--scale", "2", "--model", "bicubic-x2"],
     "upscale_hr": ["upscale", "{f}", "--scale", "2", "--model", "bicubic-x2", "--from-hr"],
 }
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_error_line(code: int, err: str, message: str) -> None:

@@ -20,23 +20,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restoration import cli
 from restoration import codecs as codeclib
 from restoration.codecs import jpeg_quality, learned, output, reader
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
+from cli_run import run_cli  # noqa: E402
 
 LOSSY = [name for name, codec in codeclib.CODECS.items() if codec.knob is not None]
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_error_line(code: int, err: str, message: str) -> None:
