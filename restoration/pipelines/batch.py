@@ -385,9 +385,9 @@ def _read(item: Item) -> tuple[reader.Input, bytes]:
     return reader.read(data, name=item.name), data
 
 
-def _input_format(source: reader.Input, data: bytes) -> str:
-    codec = codeclib.sniff(data)
-    return codec.label if codec is not None else "image"
+def _input_format(source: reader.Input) -> str:
+    """The label of the codec that wrote the file, as the input door found it."""
+    return codeclib.get(source.codec).label if source.codec else "image"
 
 
 def _convert(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
@@ -398,7 +398,7 @@ def _convert(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
         result = equal_quality.search(image, settings.codec, settings.target, settings.params, names)
     else:
         result = evaluate.compress(image, settings.codec, settings.params, settings.target, names)
-    row = {"input_format": _input_format(source, data), "input_bytes": len(data), "width": image.shape[1],
+    row = {"input_format": _input_format(source), "input_bytes": len(data), "width": image.shape[1],
            "height": image.shape[0], "codec": settings.codec.label,
            "setting": settings.codec.setting_label(result.params),
            "bpp": round(8 * result.nbytes / (image.shape[0] * image.shape[1]), 4),
@@ -412,7 +412,7 @@ def _restore(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
     source, data = _read(item)
     result = restorelib.restore_one(source.image, settings.model, data=data)
     encoded, extension = outputlib.encode_result(result.image, settings.output)
-    row = {"input_format": _input_format(source, data), "input_bytes": len(data),
+    row = {"input_format": _input_format(source), "input_bytes": len(data),
            "width": result.image.shape[1], "height": result.image.shape[0], "model": settings.model,
            "seconds": round(result.seconds, 3), "note": result.extra.get("note", "")}
     return row, encoded, extension
@@ -423,7 +423,7 @@ def _upscale(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
     cleaned = sr.clean_first(source.image, settings.restore, data)
     result = sr.run(source.image, settings.model, settings.scale, cleaned=cleaned)
     encoded, extension = outputlib.encode_result(result.image, settings.output)
-    row = {"input_format": _input_format(source, data), "input_bytes": len(data),
+    row = {"input_format": _input_format(source), "input_bytes": len(data),
            "width": result.image.shape[1], "height": result.image.shape[0], "model": settings.model,
            "seconds": round(result.seconds + cleaned.seconds, 3), "note": cleaned.note}
     return row, encoded, extension

@@ -91,16 +91,15 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     out_pixels = lr.shape[0] * lr.shape[1] * scale * scale
     budget.claim(memory.need(f"this x{scale} upscale to {out_pixels / 1e6:.0f} MP", out_pixels,
                              [("model", m) for m in model_ids], kept=2 * len(model_ids) + 1))  # results, error maps
-    restore_steps = restorelib.memory_steps([restore]) if restore and restore != sr.NO_RESTORE else []
-    if not from_hr and restore != sr.NO_RESTORE:
-        low = lr.shape[0] * lr.shape[1]
-        budget.claim(memory.need("the restore step before upscaling", low,
-                                 restore_steps or restorelib.memory_steps([AUTO])))
+    # The page always sends a choice: a high-resolution upload (its LR made by the protocol) is never cleaned.
+    choice = sr.NO_RESTORE if from_hr else restore or AUTO
+    if choice != sr.NO_RESTORE:
+        budget.claim(memory.need("the restore step before upscaling", lr.shape[0] * lr.shape[1],
+                                 restorelib.memory_steps([choice])))
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)
-    choice = restore or (sr.NO_RESTORE if from_hr else AUTO)
-    cleaned = sr.clean_first(lr, choice, None if from_hr else Path(path).read_bytes())
+    cleaned = sr.clean_first(lr, choice, source.data)
     results, failures = [], {}
     for i, model_id in enumerate(model_ids):
         if progress:
