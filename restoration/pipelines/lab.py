@@ -385,12 +385,14 @@ def read_input(path_or_array, name: str | None = None) -> reader.Input:
     if isinstance(path_or_array, (str, os.PathLike)):
         name = name or Path(path_or_array).name
         try:
-            width, height = reader.file_header_size(path_or_array, name=name)
+            with open(path_or_array, "rb") as handle:
+                head = handle.read(1 << 16)
+            width, height = reader.header_size(head, name=name)
         except (OSError, UserInputError):
             return read_and_claim(path_or_array, name)  # the reader says what is wrong with the file
         if width * height > imagelib.MAX_PIXELS:
             return reader.read(path_or_array, name=name)  # refused from its header, in the reader's words
-        budget.claim(decode_need(width * height, path_or_array))  # before decoding: it waits here while the server is full
+        budget.claim(decode_need(width * height, head))  # before decoding: it waits here while the server is full
         return reader.read(path_or_array, name=name)
     return read_and_claim(path_or_array, name)
 
@@ -404,12 +406,9 @@ def metric_steps(names) -> list[tuple[str, str]]:
     return [("metric", name) for name in names if metriclib.METRICS[name].kind == "fidelity"]
 
 
-def decode_need(pixels: int, path=None) -> memory.Need:
-    """What reading an upload of ``pixels`` needs (its decoder's working set and the image)."""
-    head = None
-    if path is not None:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
+def decode_need(pixels: int, head: bytes | None = None) -> memory.Need:
+    """What reading an upload of ``pixels`` needs (its decoder's working set and the image), by the
+    codec its first bytes (``head``) name; a measured codec counts its encode and decode, an upper bound."""
     kind = codeclib.sniff(head) if head else None
     name = kind.name if kind is not None and memory.measured("codec", kind.name) else "png"
     steps = [("codec", name)] if name != "png" else [("decode", "png")]
