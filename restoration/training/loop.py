@@ -9,6 +9,7 @@ run a few steps on a few images so CI can check the whole path.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, replace
@@ -138,7 +139,8 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     model, ema = _model(recipe, log)
     kept = ema.module if ema is not None else model
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
+    clock = time.time()
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(recipe, step, time.time() - clock))
     baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, naive_baseline(d, c))) for d, c, *_ in val_pairs]))
     best = {"step": 0, "val_psnr": validate(model, val_pairs)}
     start_psnr = best["val_psnr"]
@@ -180,6 +182,17 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
                "train_seconds": round(time.time() - start, 1), "precision": precision}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def cosine_factor(recipe: Recipe, step: int, elapsed_s: float) -> float:
+    """The learning rate's factor of ``recipe.lr``: a cosine from 1 down to ``lr_min / lr`` over
+    whichever runs out first, the steps or the time limit, so that a stage cut by its time limit
+    on a busy CPU has still annealed when it ends."""
+    progress = step / recipe.steps
+    if recipe.time_limit_s:
+        progress = max(progress, elapsed_s / recipe.time_limit_s)
+    floor = recipe.lr_min / recipe.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _train_step(model, ema, optimizer, schedule, recipe: Recipe, batch) -> float:
