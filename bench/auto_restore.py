@@ -54,19 +54,22 @@ def main() -> None:
     parser.add_argument("--cases", default=";".join(CASES), help="chains separated by ';'")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    paths = sorted(args.data.glob("*.png"))[:args.limit]
+    paths = sorted(args.data.glob("*.png"))[: args.limit]
     models = ["auto", restorers.default_for("jpeg").id, restorers.default_for("denoise").id]
-    lines = [f"Auto restore on {args.data.name} ({len(paths)} images), RGB PSNR gain (dB) over the input; "
-             f"`{provenance.command_line('bench/auto_restore.py')}`, {provenance.machine_description()}", "",
-             "| degradation (file) | " + " | ".join(f"`{m}`" for m in models)
-             + " | what auto found and ran (first image) |",
-             "|---|" + "---|" * (len(models) + 1)]
+    lines = [
+        f"Auto restore on {args.data.name} ({len(paths)} images), RGB PSNR gain (dB) over the input; "
+        f"`{provenance.command_line('bench/auto_restore.py')}`, {provenance.machine_description()}",
+        "",
+        "| degradation (file) | " + " | ".join(f"`{m}`" for m in models) + " | what auto found and ran (first image) |",
+        "|---|" + "---|" * (len(models) + 1),
+    ]
     for case in args.cases.split(";"):
         start = time.time()
         means, notes = gains(paths, case.strip(), models)
         kind = "JPEG" if case.strip().split(",")[-1].strip().startswith("jpeg") else "PNG"
-        lines.append(f"| {case.strip()} ({kind}) | " + " | ".join(f"{means[m]:+.2f}" for m in models)
-                     + f" | {notes[0]} |")
+        lines.append(
+            f"| {case.strip()} ({kind}) | " + " | ".join(f"{means[m]:+.2f}" for m in models) + f" | {notes[0]} |"
+        )
         print(lines[-1], f"({time.time() - start:.0f} s)", flush=True)
     provenance.publish(lines, args.out)
 

@@ -54,20 +54,28 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     model = args.model or sr.default_model(args.scale)
-    lines = [f"x{args.scale} of JPEG q{args.quality} small images by `{model}`: Y-PSNR gain (dB) over bicubic of the "
-             f"same file; `{provenance.command_line('bench/clean_first_sr.py')}`, {provenance.machine_description()}",
-             "", "| set | images | restore none | restore auto |", "|---|---|---|---|"]
+    lines = [
+        f"x{args.scale} of JPEG q{args.quality} small images by `{model}`: Y-PSNR gain (dB) over bicubic of the "
+        f"same file; `{provenance.command_line('bench/clean_first_sr.py')}`, {provenance.machine_description()}",
+        "",
+        "| set | images | restore none | restore auto |",
+        "|---|---|---|---|",
+    ]
     every = {"none": [], "auto": []}
     for folder in args.data.split(","):
         paths = sorted(Path(folder).glob("*.png"))
         found = gains(paths, args.scale, args.quality, model)
         for choice, values in found.items():
             every[choice] += values
-        lines.append(f"| {Path(folder).name} | {len(paths)} | {statistics.mean(found['none']):+.3f} | "
-                     f"{statistics.mean(found['auto']):+.3f} |")
+        lines.append(
+            f"| {Path(folder).name} | {len(paths)} | {statistics.mean(found['none']):+.3f} | "
+            f"{statistics.mean(found['auto']):+.3f} |"
+        )
         print(lines[-1], flush=True)
-    lines.append(f"| all | {len(every['none'])} | {statistics.mean(every['none']):+.3f} | "
-                 f"{statistics.mean(every['auto']):+.3f} |")
+    lines.append(
+        f"| all | {len(every['none'])} | {statistics.mean(every['none']):+.3f} | "
+        f"{statistics.mean(every['auto']):+.3f} |"
+    )
     provenance.publish(lines, args.out)
 
 

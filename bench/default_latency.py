@@ -44,11 +44,16 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_default_latency.md")
     args = parser.parse_args()
     image = (np.random.default_rng(0).random((512, 768, 3)) * 255).astype(np.uint8)
-    lines = ["# Latency of the default models", "",
-             f"`{command_line('bench/default_latency.py')}` on {datetime.datetime.now():%Y-%m-%d %H:%M}, "
-             f"{machine_description()}, {accel.precision('cpu')} "
-             f"(`restoration/models/accel.py`); the model call alone, median of {args.repeat} after a warm-up.", "",
-             "| task | default model | input → output | 1 thread s | 2 threads s |", "|---|---|---|---|---|"]
+    lines = [
+        "# Latency of the default models",
+        "",
+        f"`{command_line('bench/default_latency.py')}` on {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+        f"{machine_description()}, {accel.precision('cpu')} "
+        f"(`restoration/models/accel.py`); the model call alone, median of {args.repeat} after a warm-up.",
+        "",
+        "| task | default model | input → output | 1 thread s | 2 threads s |",
+        "|---|---|---|---|---|",
+    ]
     for task, scale, (h, w) in CASES:
         model = restorers.default_for(task, scale=scale if task == "sr" else None).id
         crop = np.ascontiguousarray(image[:h, :w])

@@ -24,11 +24,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.models import accel  # noqa: E402
-from restoration import degrade
-from restoration import metrics
-from restoration.models import restorers, runtime
+from restoration import degrade, metrics
 from restoration.core import image as imagelib  # noqa: E402
+from restoration.models import (
+    accel,  # noqa: E402
+    restorers,
+    runtime,
+)
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
@@ -37,8 +39,10 @@ def scaled_psnrs(restorer, clean: np.ndarray, noisy: np.ndarray, scales, **optio
     """PSNR of noisy + s * (restored - noisy), rounded to 8 bits, for each scale s."""
     base = noisy.astype(np.float64)
     residual = restorer(imagelib.to_float(noisy), **options).astype(np.float64) * 255 - base
-    return {s: metrics.psnr(metrics.Sample(clean, np.clip(np.round(base + s * residual), 0, 255).astype(np.uint8)))
-            for s in scales}
+    return {
+        s: metrics.psnr(metrics.Sample(clean, np.clip(np.round(base + s * residual), 0, 255).astype(np.uint8)))
+        for s in scales
+    }
 
 
 def main(argv=None) -> None:
@@ -63,14 +67,26 @@ def main(argv=None) -> None:
         restorer = runtime.restorer_from_weights(entry, checkpoint, bf16=not args.float32)
         for name, images in sets.items():
             for sigma in (float(s) for s in args.sigmas.split(",")):
-                rows = [scaled_psnrs(restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales,
-                                    self_ensemble=args.self_ensemble)
-                        for i, clean in enumerate(images)]
+                rows = [
+                    scaled_psnrs(
+                        restorer, clean, degrade.Noise(sigma, seed=i)(clean), scales, self_ensemble=args.self_ensemble
+                    )
+                    for i, clean in enumerate(images)
+                ]
                 means = {str(s): round(statistics.fmean(r[s] for r in rows), 3) for s in scales}
-                print(json.dumps({"checkpoint": checkpoint, "set": name, "sigma": sigma, "psnr_by_scale": means,
-                                  "bf16": accel.bf16_is_fast("cpu") and not args.float32,
-                                  "self_ensemble": args.self_ensemble}),
-                      flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "checkpoint": checkpoint,
+                            "set": name,
+                            "sigma": sigma,
+                            "psnr_by_scale": means,
+                            "bf16": accel.bf16_is_fast("cpu") and not args.float32,
+                            "self_ensemble": args.self_ensemble,
+                        }
+                    ),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

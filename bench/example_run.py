@@ -28,8 +28,13 @@ def main() -> None:
     args = parser.parse_args()
     args.out.unlink(missing_ok=True)
     images = inputs.collect(examples=True)
-    config = runner.BenchConfig(codecs=("jpeg", "webp", "avif", "jpegxl", "jpeg2000"), qualities=(20, 40, 60, 80),
-                                models=("default",), sr_scale=4, sr_models=(sr.default_model(4),)).checked()
+    config = runner.BenchConfig(
+        codecs=("jpeg", "webp", "avif", "jpegxl", "jpeg2000"),
+        qualities=(20, 40, 60, 80),
+        models=("default",),
+        sr_scale=4,
+        sr_models=(sr.default_model(4),),
+    ).checked()
     result = runner.bench(images, config, args.out, workers=1)
     print(result.describe())
     print(f"{args.out}: {args.out.stat().st_size / 1024:.0f} KiB")

@@ -75,12 +75,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     threads = lab.configure_threads()
-    pairs = [("jpeg", restorers.default_for("jpeg").id, "deeprecnet-fast", 1),
-             ("sr x4", restorers.default_for("sr", 4).id, "subpixel-fast-sr-x4", 4)]
-    lines = [f"`{provenance.command_line('bench/fast_tier.py')}`, {provenance.machine_description()}, "
-             f"{threads} thread(s), {accel.precision('cpu')}", "",
-             "| task | model | GFLOP / output MP | gain 1 | gain 2 | kept of the default's gain | s per 12 MP |",
-             "|---|---|---|---|---|---|---|"]
+    pairs = [
+        ("jpeg", restorers.default_for("jpeg").id, "deeprecnet-fast", 1),
+        ("sr x4", restorers.default_for("sr", 4).id, "subpixel-fast-sr-x4", 4),
+    ]
+    lines = [
+        f"`{provenance.command_line('bench/fast_tier.py')}`, {provenance.machine_description()}, "
+        f"{threads} thread(s), {accel.precision('cpu')}",
+        "",
+        "| task | model | GFLOP / output MP | gain 1 | gain 2 | kept of the default's gain | s per 12 MP |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for task, default, fast, scale in pairs:
         found = {}
         for model in (default, fast):
@@ -95,8 +100,10 @@ def main() -> None:
         for model, (gflop, gains, seconds) in found.items():
             kept = " / ".join(f"{100 * g / d:.0f} %" for g, d in zip(gains, found[default][1]))
             labels = ("Kodak24 q10", "q30") if scale == 1 else ("Set5", "Set14")
-            lines.append(f"| {task} | `{model}` | {gflop:.0f} | {labels[0]} {gains[0]:+.2f} | {labels[1]} "
-                         f"{gains[1]:+.2f} | {kept} | {seconds:.1f} |")
+            lines.append(
+                f"| {task} | `{model}` | {gflop:.0f} | {labels[0]} {gains[0]:+.2f} | {labels[1]} "
+                f"{gains[1]:+.2f} | {kept} | {seconds:.1f} |"
+            )
             print(lines[-1], flush=True)
     provenance.publish(lines, args.out)
 

@@ -42,8 +42,9 @@ def gflop(model_id: str) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="subpixel-ca-sr-x4,subpixel-ca-sr-x2,deeprecnet-qa-codecs,"
-                                             "deeprecnet-denoise")
+    parser.add_argument(
+        "--models", default="subpixel-ca-sr-x4,subpixel-ca-sr-x2,deeprecnet-qa-codecs,deeprecnet-denoise"
+    )
     args = parser.parse_args()
     print("| model | input | GFLOP |\n|---|---|---|")
     for model_id in args.models.split(","):

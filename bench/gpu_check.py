@@ -50,6 +50,7 @@ def synchronize(device: torch.device) -> None:
 def timed_run(module, image: np.ndarray, scale: int, dtype, device: torch.device, repeats: int):
     """(median seconds of ``repeats`` tiled runs after one warm-up, the output): the app's tiling
     (512-px tiles, 32-px overlap), each tile to the device and back."""
+
     def tile(t):
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             return module(t.to(device).contiguous(memory_format=torch.channels_last)).float().cpu()
@@ -68,7 +69,7 @@ def timed_run(module, image: np.ndarray, scale: int, dtype, device: torch.device
 def psnr(reference: torch.Tensor, output: torch.Tensor) -> float:
     """Mean over images of the RGB PSNR of uint8-rounded outputs (N, 3, H, W) in [0, 255]."""
     mse = (reference.float() - output.float()).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-    return float((10 * torch.log10(255.0 ** 2 / mse)).mean())
+    return float((10 * torch.log10(255.0**2 / mse)).mean())
 
 
 def validation_inputs(entry: dict, pack: Pack) -> tuple[torch.Tensor, torch.Tensor | None, str]:
@@ -104,7 +105,10 @@ def check(model_id: str, device: torch.device, size: tuple[int, int], pack: Pack
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         seconds, outputs[name] = timed_run(module, image, scale, dtype, device, repeats)
-        record[name] = {"seconds": round(seconds, 4), "output_megapixels_per_s": round(size[0] * size[1] / seconds / 1e6, 2)}
+        record[name] = {
+            "seconds": round(seconds, 4),
+            "output_megapixels_per_s": round(size[0] * size[1] / seconds / 1e6, 2),
+        }
         if device.type == "cuda":
             record[name]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
         if pack is not None:
@@ -128,8 +132,14 @@ def main() -> None:
     pack = Pack(args.pack, device) if (args.pack / "pack.json").is_file() else None
     models = args.models.split(",") if args.models else list(manifestlib.section("own"))
     begun = time.time()
-    report = {"torch": torch.__version__, "cuda": torch.version.cuda, "size": list(size), "repeats": args.repeats,
-              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "models": {}}
+    report = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "size": list(size),
+        "repeats": args.repeats,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "models": {},
+    }
     for model_id in models:
         report["models"][model_id] = check(model_id, device, size, pack, args.repeats)
         print(model_id, json.dumps(report["models"][model_id]), flush=True)

@@ -19,8 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.bench import charts, dashboards  # noqa: E402
-from restoration.bench import report  # noqa: E402
+from restoration.bench import (  # noqa: E402
+    charts,
+    dashboards,
+    report,  # noqa: E402
+)
 from restoration.bench.store import Store  # noqa: E402
 
 
@@ -43,8 +46,14 @@ def write_png(curves, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(10, 6), dpi=150)
     for curve in curves:
         points = [p for p in curve.points if p["psnr"] is not None]
-        ax.plot([p["bpp"] for p in points], [p["psnr"] for p in points], "--" if curve.model else "-",
-                marker="d" if curve.model else "o", color=charts.colour(curve.codec), label=curve.label)
+        ax.plot(
+            [p["bpp"] for p in points],
+            [p["psnr"] for p in points],
+            "--" if curve.model else "-",
+            marker="d" if curve.model else "o",
+            color=charts.colour(curve.codec),
+            label=curve.label,
+        )
     ax.set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=figure.layout.title.text)
     ax.grid(alpha=0.3)
     ax.legend(ncol=2, fontsize=8)
@@ -61,7 +70,9 @@ def chosen_run(db: Path, run_id: int | None) -> tuple[dict, list[dict]]:
     with Store(db, create=False) as store:
         runs = store.runs()
     run = next(r for r in runs if r["id"] == run_id) if run_id else next(r for r in runs if r["status"] == "finished")
-    same = [r for r in runs if r["config"] == run["config"] and r["images"] == run["images"] and r["status"] == "finished"]
+    same = [
+        r for r in runs if r["config"] == run["config"] and r["images"] == run["images"] and r["status"] == "finished"
+    ]
     return run, same
 
 
@@ -72,14 +83,21 @@ def intro_lines(args, run: dict, model: str | None, built, renderer: str) -> lis
     lossy = [r for r in built.rows if r["kind"] == "codec" and r["setting"] != "lossless"]
     run_option = f" --run {args.run}" if args.run else ""
     return [
-        "# Headline: six codecs and restoration on Kodak24", "",
-        f"Made with `{args.command}`" if args.command else "", "",
-        f"Then `python bench/headline.py --db {args.db}{run_option}` wrote this page and the chart ({renderer}).", "",
+        "# Headline: six codecs and restoration on Kodak24",
+        "",
+        f"Made with `{args.command}`" if args.command else "",
+        "",
+        f"Then `python bench/headline.py --db {args.db}{run_option}` wrote this page and the chart ({renderer}).",
+        "",
         f"{len(run['images'])} images, codecs {', '.join(c['codecs'])}, "
-        + (f"bpp targets {', '.join(f'{b:g}' for b in c['bpps'])}" if c["bpps"] else
-           f"qualities {c['qualities'] or 'each codec’s default sweep'}")
+        + (
+            f"bpp targets {', '.join(f'{b:g}' for b in c['bpps'])}"
+            if c["bpps"]
+            else f"qualities {c['qualities'] or 'each codec’s default sweep'}"
+        )
         + f"; {len(lossy)} lossy codec rows, each also restored by `{model}`"
-        + weights + ".",
+        + weights
+        + ".",
     ]
 
 
@@ -87,12 +105,20 @@ def run_time_lines(args, run: dict, same: list[dict]) -> list[str]:
     p = run["provenance"]
     machine, libraries = p["machine"], p["libraries"]
     return [
-        "", "## Run time", "",
-        "| run | rows | computed | reused | seconds | status |", "|---|---|---|---|---|---|",
-        *[f"| {r['id']} | {r['rows']} | {r['computed']} | {r['reused']} | {fmt(r['seconds'], 1)} | {r['status']} |"
-          for r in same],
-        "", "Seconds: the runner's own time, from the plan to the last stored row (images already loaded). "
-        + args.timing_note, "", f"Machine: {machine['system']}, {machine['cpus']} CPU cores "
+        "",
+        "## Run time",
+        "",
+        "| run | rows | computed | reused | seconds | status |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {r['id']} | {r['rows']} | {r['computed']} | {r['reused']} | {fmt(r['seconds'], 1)} | {r['status']} |"
+            for r in same
+        ],
+        "",
+        "Seconds: the runner's own time, from the plan to the last stored row (images already loaded). "
+        + args.timing_note,
+        "",
+        f"Machine: {machine['system']}, {machine['cpus']} CPU cores "
         f"({machine.get('cpu', 'model not recorded')}){args.machine_note}, executor `{p['executor']}` with "
         f"{p['workers']} workers; restoration-lab {p['package']}, "
         f"codecs {', '.join(f'{k} {v}' for k, v in p['codecs'].items())}, "
@@ -103,32 +129,49 @@ def run_time_lines(args, run: dict, same: list[dict]) -> list[str]:
 
 def bd_lines(png: Path, model: str | None, curves, table: dict) -> list[str]:
     lines = [
-        "", "## Rate-distortion", "", f"![PSNR vs bpp]({png.name})", "",
+        "",
+        "## Rate-distortion",
+        "",
+        f"![PSNR vs bpp]({png.name})",
+        "",
         "Each point: bpp and PSNR-RGB averaged over the images for one target; dashed: the same decoded "
-        f"images after `{model}`. PNG (lossless) is left out of the chart.", "",
-        "## BD-rate between codecs (anchor JPEG)", "",
+        f"images after `{model}`. PNG (lossless) is left out of the chart.",
+        "",
+        "## BD-rate between codecs (anchor JPEG)",
+        "",
         "Bytes at equal quality, Akima interpolation of log-rate over quality (the `bjontegaard` package) on the "
-        "averaged curves; negative: fewer bytes than the anchor.", "",
-        "| codec | BD-rate (PSNR) | BD-PSNR dB | BD-rate (MS-SSIM) | overlap (PSNR) |", "|---|---|---|---|---|",
+        "averaged curves; negative: fewer bytes than the anchor.",
+        "",
+        "| codec | BD-rate (PSNR) | BD-PSNR dB | BD-rate (MS-SSIM) | overlap (PSNR) |",
+        "|---|---|---|---|---|",
     ]
     for codec in [cv.label for cv in curves if cv.model is None and cv.codec != "jpeg"]:
         psnr, ms = table.get((codec, "psnr")), table.get((codec, "ms_ssim"))
-        lines.append(f"| {codec} | {fmt(psnr and psnr[4], 1, ' %')} | {fmt(psnr and psnr[5], 2)} | "
-                     f"{fmt(ms and ms[4], 1, ' %')} | {fmt(psnr and psnr[7], 2)} |")
+        lines.append(
+            f"| {codec} | {fmt(psnr and psnr[4], 1, ' %')} | {fmt(psnr and psnr[5], 2)} | "
+            f"{fmt(ms and ms[4], 1, ' %')} | {fmt(psnr and psnr[7], 2)} |"
+        )
     return lines
 
 
 def savings_lines(model: str | None, curves, table: dict) -> list[str]:
-    lines = ["", f"## What `{model}` saves at equal PSNR", "",
-             "Each codec against itself plus restoration: BD-rate, and the mean bytes per image saved over the "
-             "PSNR range both curves cover.", "",
-             "| codec | BD-rate (PSNR) | bytes saved / image | BD-PSNR dB (gain at equal rate) | BD-rate (MS-SSIM) | overlap |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        f"## What `{model}` saves at equal PSNR",
+        "",
+        "Each codec against itself plus restoration: BD-rate, and the mean bytes per image saved over the "
+        "PSNR range both curves cover.",
+        "",
+        "| codec | BD-rate (PSNR) | bytes saved / image | BD-PSNR dB (gain at equal rate) | BD-rate (MS-SSIM) | overlap |",
+        "|---|---|---|---|---|---|",
+    ]
     for curve in [cv for cv in curves if cv.model]:
         psnr, ms = table.get((curve.label, "psnr")), table.get((curve.label, "ms_ssim"))
-        lines.append(f"| {dashboards.codec_label(curve.codec)} | {fmt(psnr and psnr[4], 1, ' %')} | "
-                     f"{'—' if not psnr or psnr[6] is None else f'{psnr[6]:,}'} | {fmt(psnr and psnr[5], 2)} | "
-                     f"{fmt(ms and ms[4], 1, ' %')} | {fmt(psnr and psnr[7], 2)} |")
+        lines.append(
+            f"| {dashboards.codec_label(curve.codec)} | {fmt(psnr and psnr[4], 1, ' %')} | "
+            f"{'—' if not psnr or psnr[6] is None else f'{psnr[6]:,}'} | {fmt(psnr and psnr[5], 2)} | "
+            f"{fmt(ms and ms[4], 1, ' %')} | {fmt(psnr and psnr[7], 2)} |"
+        )
     return lines
 
 
@@ -139,17 +182,27 @@ def gain_lines(model: str | None, curves) -> list[str]:
     if not restored:
         return []
     settings = [p["setting"] for p in plain[restored[0].codec].points]
-    lines = ["", "BD-rate averages log-rate, so the many small files at low rates weigh as much as the few "
-             "large ones; bytes saved averages bytes, so the high rates dominate it. Where they disagree "
-             "in sign, the model helps at low rates and costs PSNR at high ones. PSNR gain of "
-             f"`{model}` at each target (dB, mean of the images):", "",
-             "| codec | " + " | ".join(settings) + " |", "|---" * (len(settings) + 1) + "|"]
+    lines = [
+        "",
+        "BD-rate averages log-rate, so the many small files at low rates weigh as much as the few "
+        "large ones; bytes saved averages bytes, so the high rates dominate it. Where they disagree "
+        "in sign, the model helps at low rates and costs PSNR at high ones. PSNR gain of "
+        f"`{model}` at each target (dB, mean of the images):",
+        "",
+        "| codec | " + " | ".join(settings) + " |",
+        "|---" * (len(settings) + 1) + "|",
+    ]
     for curve in restored:
         before = {p["setting"]: p["psnr"] for p in plain[curve.codec].points}
-        gains = [None if before.get(p["setting"]) is None or p["psnr"] is None else p["psnr"] - before[p["setting"]]
-                 for p in curve.points]
-        lines.append(f"| {dashboards.codec_label(curve.codec)} | "
-                     + " | ".join("—" if g is None else f"{g:+.2f}" for g in gains) + " |")
+        gains = [
+            None if before.get(p["setting"]) is None or p["psnr"] is None else p["psnr"] - before[p["setting"]]
+            for p in curve.points
+        ]
+        lines.append(
+            f"| {dashboards.codec_label(curve.codec)} | "
+            + " | ".join("—" if g is None else f"{g:+.2f}" for g in gains)
+            + " |"
+        )
     return lines
 
 
@@ -171,10 +224,19 @@ def main() -> int:
     renderer = write_png(curves, args.png)
     model = run["config"]["models"][0] if run["config"]["models"] else None
     table = {(row[2], row[3]): row for row in built.bd}
-    lines = (intro_lines(args, run, model, built, renderer) + run_time_lines(args, run, same) + bd_lines(args.png, model, curves, table)
-             + savings_lines(model, curves, table) + gain_lines(model, curves)
-             + ["", "Full tables, the per-format figures and the provenance: "
-                f"`python -m restoration report --db {args.db} --run {run['id']} --out report.html`.", ""])
+    lines = (
+        intro_lines(args, run, model, built, renderer)
+        + run_time_lines(args, run, same)
+        + bd_lines(args.png, model, curves, table)
+        + savings_lines(model, curves, table)
+        + gain_lines(model, curves)
+        + [
+            "",
+            "Full tables, the per-format figures and the provenance: "
+            f"`python -m restoration report --db {args.db} --run {run['id']} --out report.html`.",
+            "",
+        ]
+    )
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out} and {args.png}")
     return 0

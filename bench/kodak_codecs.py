@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import kodak_report  # noqa: E402  (bench/, beside this script)
+
 from restoration import codecs  # noqa: E402
 from restoration.core import image as imagelib  # noqa: E402
 from restoration.pipelines import evaluate  # noqa: E402
@@ -110,7 +111,6 @@ def averaged_curve(rows: list[dict], settings: list[dict]) -> list[dict]:
     return curve
 
 
-
 @dataclass
 class Measured:
     """Both paths' seconds per codec (summed over images), every row, and byte-count mismatches."""
@@ -171,8 +171,12 @@ def measure(images: dict, chosen: list, jsonl) -> Measured:
     started = time.perf_counter()
     for k, (name, img) in enumerate(images.items(), 1):
         measure_image(measured, name, img, k, jsonl)
-        print(f"image {k}/{len(images)} {name}: {time.perf_counter() - started:.0f} s elapsed, "
-              f"ratio so far {measured.ratio():.3f}", file=sys.stderr, flush=True)
+        print(
+            f"image {k}/{len(images)} {name}: {time.perf_counter() - started:.0f} s elapsed, "
+            f"ratio so far {measured.ratio():.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
     measured.wall = time.perf_counter() - started
     return measured
 
@@ -184,30 +188,43 @@ def interpolated(chosen: list, curves: dict) -> tuple[dict, list[str]]:
         if codec.knob is None:
             continue
         curve = curves[codec.name]
-        at[codec.name] = {m: [evaluate.interpolate_at(curve, m, b) for b in BPP_POINTS]
-                          for m in ("psnr", "ssim", "ms_ssim")}
+        at[codec.name] = {
+            m: [evaluate.interpolate_at(curve, m, b) for b in BPP_POINTS] for m in ("psnr", "ssim", "ms_ssim")
+        }
         low, high = min(p["bpp"] for p in curve), max(p["bpp"] for p in curve)
         if low > BPP_POINTS[0] or high < BPP_POINTS[-1]:
-            warnings.append(f"{codec.label}: averaged curve spans {low:.3f}-{high:.3f} bpp, "
-                            f"not all of {BPP_POINTS[0]}-{BPP_POINTS[-1]}")
+            warnings.append(
+                f"{codec.label}: averaged curve spans {low:.3f}-{high:.3f} bpp, "
+                f"not all of {BPP_POINTS[0]}-{BPP_POINTS[-1]}"
+            )
     return at, warnings
 
 
 def summary_line(measured: Measured, n: int, curves: dict, at: dict) -> dict:
     return {
-        "kind": "summary", "images": n, "wall_s": measured.wall, "raw_pillow_s": measured.raw_s,
-        "ours_s": measured.our_s, "codec_encode_decode_s": measured.codec_s, "ratio": measured.ratio(),
+        "kind": "summary",
+        "images": n,
+        "wall_s": measured.wall,
+        "raw_pillow_s": measured.raw_s,
+        "ours_s": measured.our_s,
+        "codec_encode_decode_s": measured.codec_s,
+        "ratio": measured.ratio(),
         "ratio_per_codec": {c: measured.our_s[c] / measured.raw_s[c] for c in measured.raw_s},
-        "curves": curves, "interpolated": {c: {m: dict(zip(map(str, BPP_POINTS), v)) for m, v in d.items()}
-                                          for c, d in at.items()},
+        "curves": curves,
+        "interpolated": {c: {m: dict(zip(map(str, BPP_POINTS), v)) for m, v in d.items()} for c, d in at.items()},
         "byte_mismatches": len(measured.mismatches),
     }
 
 
 def command_of(args) -> str:
-    return kodak_report.command("python bench/kodak_codecs.py", (
-        ("--data", args.data if args.data != DEFAULT_DATA else None), ("--limit", args.limit),
-        ("--codecs", args.codecs if args.codecs != ",".join(codecs.CODECS) else None)))
+    return kodak_report.command(
+        "python bench/kodak_codecs.py",
+        (
+            ("--data", args.data if args.data != DEFAULT_DATA else None),
+            ("--limit", args.limit),
+            ("--codecs", args.codecs if args.codecs != ",".join(codecs.CODECS) else None),
+        ),
+    )
 
 
 def main() -> int:
@@ -233,10 +250,20 @@ def main() -> int:
         for w in warnings:
             print("WARNING coverage:", w, file=sys.stderr)
         jsonl.write(json.dumps(summary_line(measured, len(images), curves, at)) + "\n")
-    lines = kodak_report.report(kodak_report.Inputs(
-        command=command_of(args), data=args.data, images=images, chosen=chosen, sweeps=SWEEPS,
-        settings={c.name: len(settings_for(c)) for c in chosen}, measured=measured, curves=curves, at=at,
-        warnings=warnings))
+    lines = kodak_report.report(
+        kodak_report.Inputs(
+            command=command_of(args),
+            data=args.data,
+            images=images,
+            chosen=chosen,
+            sweeps=SWEEPS,
+            settings={c.name: len(settings_for(c)) for c in chosen},
+            measured=measured,
+            curves=curves,
+            at=at,
+            warnings=warnings,
+        )
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

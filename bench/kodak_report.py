@@ -69,13 +69,22 @@ def machine_note() -> str:
     codec_libs, packages = provenance.codec_versions(), provenance.library_versions()
     libs = [f"{name} {codec_libs[name]}" for name in ("libjpeg_turbo", "jpg_2000", "webp", "avif") if codec_libs[name]]
     libs += [f"{dist} {packages[dist]}" for dist in ("pillow-avif-plugin", "pillow-jxl-plugin") if packages[dist]]
-    return (f"{provenance.machine_description()}, Python {platform.python_version()}, "
-            f"Pillow {packages['pillow']} ({', '.join(libs)})")
+    return (
+        f"{provenance.machine_description()}, Python {platform.python_version()}, "
+        f"Pillow {packages['pillow']} ({', '.join(libs)})"
+    )
 
 
 def report(run: Inputs) -> list[str]:
-    return (header_lines(run) + rate_lines(run) + compressai_point_lines(run) + ssim_lines(run)
-            + time_lines(run) + note_lines(run) + [""])
+    return (
+        header_lines(run)
+        + rate_lines(run)
+        + compressai_point_lines(run)
+        + ssim_lines(run)
+        + time_lines(run)
+        + note_lines(run)
+        + [""]
+    )
 
 
 def header_lines(run: Inputs) -> list[str]:
@@ -106,8 +115,10 @@ def rate_lines(run: Inputs) -> list[str]:
         curve = run.curves[codec.name]
         span = f"{min(p['bpp'] for p in curve):.3f}–{max(p['bpp'] for p in curve):.2f}"
         if codec.knob is None:
-            lines.append(f"| {codec.label} | — (lossless, default compress_level) | {curve[0]['bpp']:.3f} "
-                         "| lossless | lossless | lossless | — | — |")
+            lines.append(
+                f"| {codec.label} | — (lossless, default compress_level) | {curve[0]['bpp']:.3f} "
+                "| lossless | lossless | lossless | — | — |"
+            )
             continue
         values = run.sweeps[codec.name]
         knob = f"{codec.knob.name} {values[0]}…{values[-1]} ({len(values)} values)"
@@ -115,8 +126,9 @@ def rate_lines(run: Inputs) -> list[str]:
         ref = COMPRESSAI.get(codec.name)
         ref_text = " / ".join(f"{v:.2f}" for v in ref) if ref else "—"
         delta = " / ".join("—" if p is None else f"{p - r:+.2f}" for p, r in zip(psnr, ref)) if ref else "—"
-        lines.append(f"| {codec.label} | {knob} | {span} | " + " | ".join(fmt(p) for p in psnr)
-                     + f" | {ref_text} | {delta} |")
+        lines.append(
+            f"| {codec.label} | {knob} | {span} | " + " | ".join(fmt(p) for p in psnr) + f" | {ref_text} | {delta} |"
+        )
     return lines
 
 
@@ -135,8 +147,10 @@ def compressai_point_lines(run: Inputs) -> list[str]:
         for quality, (ref_bpp, ref_psnr) in COMPRESSAI_POINTS.get(codec.name, {}).items():
             point = next((p for p in run.curves[codec.name] if p["setting"].get("quality") == quality), None)
             if point is not None:
-                lines.append(f"| {codec.label} | {quality} | {point['bpp']:.3f} | {ref_bpp:.3f} "
-                             f"| {fmt(point['psnr'])} | {ref_psnr:.2f} |")
+                lines.append(
+                    f"| {codec.label} | {quality} | {point['bpp']:.3f} | {ref_bpp:.3f} "
+                    f"| {fmt(point['psnr'])} | {ref_psnr:.2f} |"
+                )
     return lines
 
 
@@ -150,8 +164,13 @@ def ssim_lines(run: Inputs) -> list[str]:
     ]
     for codec in run.chosen:
         if codec.knob is not None:
-            lines.append(f"| {codec.label} | " + " | ".join(fmt(v, 4) for v in run.at[codec.name]["ssim"])
-                         + " | " + " | ".join(fmt(v, 4) for v in run.at[codec.name]["ms_ssim"]) + " |")
+            lines.append(
+                f"| {codec.label} | "
+                + " | ".join(fmt(v, 4) for v in run.at[codec.name]["ssim"])
+                + " | "
+                + " | ".join(fmt(v, 4) for v in run.at[codec.name]["ms_ssim"])
+                + " |"
+            )
     return lines
 
 
@@ -165,7 +184,7 @@ def time_lines(run: Inputs) -> list[str]:
         "exact kwargs + `Image.open(...).load()`; ours = `evaluate.run_sweep` (encode, decode, conversion back to "
         "the canonical array, and every default metric: PSNR, PSNR-Y, SSIM, MS-SSIM, bpp, ratio, times). "
         "Seconds per image are summed over all of that codec's settings. "
-        "\"codec part\" is the encode + decode time as measured inside the sweep; \"metrics and rest\" is "
+        '"codec part" is the encode + decode time as measured inside the sweep; "metrics and rest" is '
         "the wall-clock time beyond it (metrics that overlap the next encode cost nothing here).",
         "",
         "| codec | settings | raw Pillow s/image | ours s/image | of which codec part | of which metrics and rest "
@@ -174,13 +193,17 @@ def time_lines(run: Inputs) -> list[str]:
     ]
     for codec in run.chosen:
         c = codec.name
-        lines.append(f"| {codec.label} | {run.settings[c]} | {m.raw_s[c] / n:.3f} "
-                     f"| {m.our_s[c] / n:.3f} | {m.codec_s[c] / n:.3f} | {(m.our_s[c] - m.codec_s[c]) / n:.3f} "
-                     f"| {m.codec_s[c] / m.raw_s[c]:.3f} | {m.our_s[c] / m.raw_s[c]:.3f} |")
+        lines.append(
+            f"| {codec.label} | {run.settings[c]} | {m.raw_s[c] / n:.3f} "
+            f"| {m.our_s[c] / n:.3f} | {m.codec_s[c] / n:.3f} | {(m.our_s[c] - m.codec_s[c]) / n:.3f} "
+            f"| {m.codec_s[c] / m.raw_s[c]:.3f} | {m.our_s[c] / m.raw_s[c]:.3f} |"
+        )
     raw, ours, codec_part = sum(m.raw_s.values()), sum(m.our_s.values()), sum(m.codec_s.values())
     settings = run.total_settings
-    lines.append(f"| **all** | {settings} | {raw / n:.3f} | {ours / n:.3f} | {codec_part / n:.3f} "
-                 f"| {(ours - codec_part) / n:.3f} | {codec_part / raw:.3f} | **{ours / raw:.3f}** |")
+    lines.append(
+        f"| **all** | {settings} | {raw / n:.3f} | {ours / n:.3f} | {codec_part / n:.3f} "
+        f"| {(ours - codec_part) / n:.3f} | {codec_part / raw:.3f} | **{ours / raw:.3f}** |"
+    )
     ratio_of = {codec.label: m.our_s[codec.name] / m.raw_s[codec.name] for codec in run.chosen}
     lines += [
         "",
@@ -200,8 +223,11 @@ def time_lines(run: Inputs) -> list[str]:
 def note_lines(run: Inputs) -> list[str]:
     lines = jpegxl_note(run.curves.get("jpegxl", []))
     if run.measured.mismatches:
-        lines += ["", f"Note: {len(run.measured.mismatches)} (image, setting) pairs gave different byte counts "
-                      f"on the two paths, e.g. {run.measured.mismatches[0]}."]
+        lines += [
+            "",
+            f"Note: {len(run.measured.mismatches)} (image, setting) pairs gave different byte counts "
+            f"on the two paths, e.g. {run.measured.mismatches[0]}.",
+        ]
     if run.warnings:
         lines += ["", "Coverage warnings: " + "; ".join(run.warnings) + "."]
     return lines
@@ -212,10 +238,13 @@ def jpegxl_note(curve: list[dict]) -> list[str]:
     if 15 not in by_quality or 20 not in by_quality:
         return []
     q15, q20 = by_quality[15], by_quality[20]
-    return ["", "JPEG XL note: this libjxl build switches to a low-rate mode at Butteraugli distance 10 "
-                "and above (quality below about 18 with libjxl's quality-to-distance mapping): there the "
-                "file gets larger and PSNR drops, and the decoded image loses most of its finest-scale "
-                "detail, which looks like libjxl's automatic 2x resampling. The averaged curve shows it "
-                f"as a jump between quality 15 ({q15['bpp']:.3f} bpp, {fmt(q15['psnr'])} dB) and quality "
-                f"20 ({q20['bpp']:.3f} bpp, {fmt(q20['psnr'])} dB); the 0.25 bpp figure falls in the "
-                "low-rate mode."]
+    return [
+        "",
+        "JPEG XL note: this libjxl build switches to a low-rate mode at Butteraugli distance 10 "
+        "and above (quality below about 18 with libjxl's quality-to-distance mapping): there the "
+        "file gets larger and PSNR drops, and the decoded image loses most of its finest-scale "
+        "detail, which looks like libjxl's automatic 2x resampling. The averaged curve shows it "
+        f"as a jump between quality 15 ({q15['bpp']:.3f} bpp, {fmt(q15['psnr'])} dB) and quality "
+        f"20 ({q20['bpp']:.3f} bpp, {fmt(q20['psnr'])} dB); the 0.25 bpp figure falls in the "
+        "low-rate mode.",
+    ]

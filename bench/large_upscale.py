@@ -48,8 +48,7 @@ def synthetic(width: int, height: int):
 
 def child(model: str, width: int, height: int, threads: int) -> dict:
     """One model, one upscale, in this process (started by ``main``)."""
-    from restoration.pipelines import lab
-    from restoration.pipelines import sr
+    from restoration.pipelines import lab, sr
 
     lab.configure_threads(threads)
     image = synthetic(width, height)
@@ -58,16 +57,29 @@ def child(model: str, width: int, height: int, threads: int) -> dict:
     start = time.perf_counter()
     result = sr.run(image, model, SCALE)
     seconds = time.perf_counter() - start
-    return {"model": model, "input": f"{width}x{height}", "output": f"{result.image.shape[1]}x{result.image.shape[0]}",
-            "threads": threads, "seconds": round(seconds, 2), "rss_before_mib": round(before),
-            "peak_rss_mib": round(peak_rss_mib()), "output_mib": round(result.image.nbytes / 2**20)}
+    return {
+        "model": model,
+        "input": f"{width}x{height}",
+        "output": f"{result.image.shape[1]}x{result.image.shape[0]}",
+        "threads": threads,
+        "seconds": round(seconds, 2),
+        "rss_before_mib": round(before),
+        "peak_rss_mib": round(peak_rss_mib()),
+        "output_mib": round(result.image.nbytes / 2**20),
+    }
 
 
 def run_child(model: str, width: int, height: int, threads: int) -> dict:
     limit = max(int(os.environ.get("RESTORATION_MAX_PIXELS", "40000000")), width * height * SCALE * SCALE)
     env = {**os.environ, "RESTORATION_MAX_PIXELS": str(limit)}
-    proc = subprocess.run([sys.executable, __file__, "--child", model, "--size", f"{width}x{height}",
-                           "--threads", str(threads)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", model, "--size", f"{width}x{height}", "--threads", str(threads)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{model} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -77,19 +89,33 @@ def report(rows: list[dict], command: str) -> str:
     from restoration.bench import provenance
 
     lines = [
-        "# Large image, x2 upscaling", "", f"`{command}`", "",
-        (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {provenance.machine_description()}. "
-         "Peak RSS is the whole child process (Python, numpy, torch, the model, "
-         "the uint8 input and output); 'before' is after loading the model and making the input."), "",
+        "# Large image, x2 upscaling",
+        "",
+        f"`{command}`",
+        "",
+        (
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {provenance.machine_description()}. "
+            "Peak RSS is the whole child process (Python, numpy, torch, the model, "
+            "the uint8 input and output); 'before' is after loading the model and making the input."
+        ),
+        "",
         "| model | input | output | threads | seconds | RSS before MiB | peak RSS MiB | output MiB |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['model']} | {r['input']} | {r['output']} | {r['threads']} | {r['seconds']} | "
-              f"{r['rss_before_mib']} | {r['peak_rss_mib']} | {r['output_mib']} |" for r in rows]
-    lines += ["", ("Interpolation (`bicubic-x2`, ...) is resized in 512 px tiles with an 8 px margin (exactly "
-                   "the untiled pixels); networks run on 512 px tiles with 32 px overlap, blended, and each band "
-                   "of output rows is rounded to uint8 as soon as it is final, so neither holds a float copy of "
-                   "the whole output.")]
+    lines += [
+        f"| {r['model']} | {r['input']} | {r['output']} | {r['threads']} | {r['seconds']} | "
+        f"{r['rss_before_mib']} | {r['peak_rss_mib']} | {r['output_mib']} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        (
+            "Interpolation (`bicubic-x2`, ...) is resized in 512 px tiles with an 8 px margin (exactly "
+            "the untiled pixels); networks run on 512 px tiles with 32 px overlap, blended, and each band "
+            "of output rows is rounded to uint8 as soon as it is final, so neither holds a float copy of "
+            "the whole output."
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from kodak_codecs import DEFAULT_DATA, SWEEPS  # noqa: E402
 from kodak_report import machine_note  # noqa: E402
 
-from restoration.metrics import bdrate  # noqa: E402
 from restoration import codecs
-from restoration.pipelines import evaluate
 from restoration.core import image as imagelib
+from restoration.metrics import bdrate  # noqa: E402
+from restoration.pipelines import evaluate
 
 ALL = ("neural-hp", "neural", "jpeg", "jpeg2000", "webp", "avif", "jpegxl")
 LEARNED = ("neural-hp", "neural")
@@ -63,14 +63,18 @@ def measure(images: dict, codec_name: str, perceptual: bool = False) -> list[dic
         by_setting.setdefault(json.dumps(result.params, sort_keys=True), []).append(result)
     curve = []
     for key, results in by_setting.items():
-        curve.append({"setting": key, "bpp": statistics.fmean(r.metrics["bpp"] for r in results),
-                      "psnr": statistics.fmean(r.metrics["psnr"] for r in results),
-                      "ssim": statistics.fmean(r.metrics["ssim"] for r in results),
-                      "ms_ssim_db": statistics.fmean(-10 * math.log10(max(1 - r.metrics["ms_ssim"], 1e-10))
-                                                     for r in results),
-                      "encode_s": statistics.fmean(r.metrics["encode_ms"] for r in results) / 1000,
-                      "decode_s": statistics.fmean(r.metrics["decode_ms"] for r in results) / 1000,
-                      **{m: statistics.fmean(r.metrics[m] for r in results) for m in names if m in PERCEPTUAL}})
+        curve.append(
+            {
+                "setting": key,
+                "bpp": statistics.fmean(r.metrics["bpp"] for r in results),
+                "psnr": statistics.fmean(r.metrics["psnr"] for r in results),
+                "ssim": statistics.fmean(r.metrics["ssim"] for r in results),
+                "ms_ssim_db": statistics.fmean(-10 * math.log10(max(1 - r.metrics["ms_ssim"], 1e-10)) for r in results),
+                "encode_s": statistics.fmean(r.metrics["encode_ms"] for r in results) / 1000,
+                "decode_s": statistics.fmean(r.metrics["decode_ms"] for r in results) / 1000,
+                **{m: statistics.fmean(r.metrics[m] for r in results) for m in names if m in PERCEPTUAL},
+            }
+        )
         print(f"{codec_name} {key}: {curve[-1]['bpp']:.3f} bpp {curve[-1]['psnr']:.2f} dB", file=sys.stderr)
     return curve
 
@@ -78,8 +82,16 @@ def measure(images: dict, codec_name: str, perceptual: bool = False) -> list[dic
 def bd_cells(anchor: list[dict], curve: list[dict], quality: str) -> tuple[str, str]:
     """(BD-rate, BD-quality) of ``curve`` against ``anchor`` on one quality axis, as table cells."""
     metric = "ms_ssim" if quality == "ms_ssim_db" else quality  # its direction, from the metric table
-    bd = bdrate.bd_on(metric, [(p["bpp"], p[quality]) for p in anchor], [(p["bpp"], p[quality]) for p in curve],
-                      rates_in_bytes=False) if anchor and curve is not anchor else None
+    bd = (
+        bdrate.bd_on(
+            metric,
+            [(p["bpp"], p[quality]) for p in anchor],
+            [(p["bpp"], p[quality]) for p in curve],
+            rates_in_bytes=False,
+        )
+        if anchor and curve is not anchor
+        else None
+    )
     return ("—", "—") if bd is None else (f"{bd.rate_percent:+.1f} %", f"{bd.quality_delta:+.2f} dB")
 
 
@@ -98,7 +110,8 @@ def report(curves: dict[str, list[dict]], images: int, command: str, reused: str
         "bpp). BD-rate against JPEG over the overlapping quality range of the averaged curves (Akima); "
         "negative = fewer bytes than JPEG for the same quality. MS-SSIM in dB = -10 log10(1 - MS-SSIM).",
         "",
-        "| codec | settings | bpp range | " + " | ".join(f"PSNR @{b}" for b in BPP_POINTS)
+        "| codec | settings | bpp range | "
+        + " | ".join(f"PSNR @{b}" for b in BPP_POINTS)
         + " | BD-rate vs JPEG (PSNR) | BD-PSNR | BD-rate vs JPEG (MS-SSIM) | encode s/img | decode s/img |",
         "|---|---|---|" + "---|" * len(BPP_POINTS) + "---|---|---|---|---|",
     ]
@@ -106,27 +119,46 @@ def report(curves: dict[str, list[dict]], images: int, command: str, reused: str
         at = [evaluate.interpolate_at(curve, "psnr", b) for b in BPP_POINTS]
         rate, delta = bd_cells(anchor, curve, "psnr")
         ms_rate, _ = bd_cells(anchor, curve, "ms_ssim_db")
-        cells = [label[name], str(len(curve)), f"{min(p['bpp'] for p in curve):.3f}–{max(p['bpp'] for p in curve):.3f}",
-                 *("—" if v is None else f"{v:.2f}" for v in at), rate, delta, ms_rate,
-                 f"{statistics.fmean(p['encode_s'] for p in curve):.3f}",
-                 f"{statistics.fmean(p['decode_s'] for p in curve):.3f}"]
+        cells = [
+            label[name],
+            str(len(curve)),
+            f"{min(p['bpp'] for p in curve):.3f}–{max(p['bpp'] for p in curve):.3f}",
+            *("—" if v is None else f"{v:.2f}" for v in at),
+            rate,
+            delta,
+            ms_rate,
+            f"{statistics.fmean(p['encode_s'] for p in curve):.3f}",
+            f"{statistics.fmean(p['decode_s'] for p in curve):.3f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if any("ssimulacra2" in p for curve in curves.values() for p in curve):
         lines += perceptual_table(curves, label, anchor)
     for name in (n for n in LEARNED if n in curves):
-        lines += ["", f"{label[name]}: peak memory of one encode + decode, {memory_per_mp(name):.0f} MiB per "
-                      "megapixel (the slope between 1 and 4 MP, peak RSS of fresh processes)"]
+        lines += [
+            "",
+            f"{label[name]}: peak memory of one encode + decode, {memory_per_mp(name):.0f} MiB per "
+            "megapixel (the slope between 1 and 4 MP, peak RSS of fresh processes)",
+        ]
         for other in ("webp", "neural", "avif"):
             if other in curves and other != name:
-                lines.append(f"{label[name]} against {label[other]}: BD-rate {bd_cells(curves[other], curves[name], 'psnr')[0]}"
-                             f" on PSNR, {bd_cells(curves[other], curves[name], 'ms_ssim_db')[0]} on MS-SSIM; "
-                             f"PSNR at equal bpp {along_rates(curves[name], curves[other])}.")
-        lines += ["", f"{label[name]}: rate points (Kodak24 averages)", "",
-                  "| rate point | bpp | PSNR-RGB | SSIM | MS-SSIM dB | encode s | decode s |", "|---|---|---|---|---|---|---|"]
+                lines.append(
+                    f"{label[name]} against {label[other]}: BD-rate {bd_cells(curves[other], curves[name], 'psnr')[0]}"
+                    f" on PSNR, {bd_cells(curves[other], curves[name], 'ms_ssim_db')[0]} on MS-SSIM; "
+                    f"PSNR at equal bpp {along_rates(curves[name], curves[other])}."
+                )
+        lines += [
+            "",
+            f"{label[name]}: rate points (Kodak24 averages)",
+            "",
+            "| rate point | bpp | PSNR-RGB | SSIM | MS-SSIM dB | encode s | decode s |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for point in curves[name]:
             q = json.loads(point["setting"])["quality"]
-            lines.append(f"| {q} | {point['bpp']:.3f} | {point['psnr']:.2f} | {point['ssim']:.4f} | "
-                         f"{point['ms_ssim_db']:.2f} | {point['encode_s']:.3f} | {point['decode_s']:.3f} |")
+            lines.append(
+                f"| {q} | {point['bpp']:.3f} | {point['psnr']:.2f} | {point['ssim']:.4f} | "
+                f"{point['ms_ssim_db']:.2f} | {point['encode_s']:.3f} | {point['decode_s']:.3f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -157,9 +189,18 @@ def memory_per_mp(codec_name: str) -> float:
     image, each in a fresh process (peak RSS), so the interpreter's and the weights' share cancels."""
     import subprocess
 
-    peaks = [float(subprocess.run([sys.executable, "-c", MEMORY_PROBE, codec_name, str(h), str(w)], check=True,
-                                  capture_output=True, text=True, cwd=ROOT).stdout.split()[-1])
-             for h, w in ((768, 1280), (1536, 2560))]  # 0.98 and 3.93 MP
+    peaks = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", MEMORY_PROBE, codec_name, str(h), str(w)],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            ).stdout.split()[-1]
+        )
+        for h, w in ((768, 1280), (1536, 2560))
+    ]  # 0.98 and 3.93 MP
     return (peaks[1] - peaks[0]) / (3.93 - 0.98)
 
 
@@ -182,26 +223,43 @@ def encoder_versions() -> str:
         heif = f"libheif {pillow_heif.libheif_info()['libheif']} with {pillow_heif.libheif_info()['HEIF']}"
     except ImportError:
         pass
-    return (f"Encoders: Pillow {package('pillow')} with libjpeg-turbo {features.version('libjpeg_turbo')}, "
-            f"OpenJPEG {features.version('jpg_2000')}, libwebp {features.version('webp')}, libavif "
-            f"{features.version('avif')}; JPEG XL by pillow-jxl-plugin {package('pillow-jxl-plugin')}; HEIC by "
-            f"pillow-heif {package('pillow-heif')} ({heif}); jpegli by pyjpegli {package('pyjpegli')}.")
+    return (
+        f"Encoders: Pillow {package('pillow')} with libjpeg-turbo {features.version('libjpeg_turbo')}, "
+        f"OpenJPEG {features.version('jpg_2000')}, libwebp {features.version('webp')}, libavif "
+        f"{features.version('avif')}; JPEG XL by pillow-jxl-plugin {package('pillow-jxl-plugin')}; HEIC by "
+        f"pillow-heif {package('pillow-heif')} ({heif}); jpegli by pyjpegli {package('pyjpegli')}."
+    )
 
 
 def perceptual_table(curves: dict, label: dict, anchor: list[dict]) -> list[str]:
     """SSIMULACRA 2 and FLIP at equal bpp, and BD-rate against JPEG on PSNR and on SSIMULACRA 2 side
     by side: where the ranking by what people see differs from the ranking by PSNR."""
     points = (0.25, 0.5, 1.0)
-    lines = ["", "Perceptual metrics at equal bpp (Kodak averages; SSIMULACRA 2: higher is better, 100 = identical; "
-                 "FLIP: lower is better, 0 = identical)", "",
-             "| codec | " + " | ".join(f"SSIMU2 @{b}" for b in points) + " | " + " | ".join(f"FLIP @{b}" for b in points)
-             + " | BD-rate vs JPEG (PSNR) | BD-rate vs JPEG (SSIMULACRA 2) | BD-rate vs JPEG (FLIP) |",
-             "|---|" + "---|" * (2 * len(points) + 3)]
+    lines = [
+        "",
+        "Perceptual metrics at equal bpp (Kodak averages; SSIMULACRA 2: higher is better, 100 = identical; "
+        "FLIP: lower is better, 0 = identical)",
+        "",
+        "| codec | "
+        + " | ".join(f"SSIMU2 @{b}" for b in points)
+        + " | "
+        + " | ".join(f"FLIP @{b}" for b in points)
+        + " | BD-rate vs JPEG (PSNR) | BD-rate vs JPEG (SSIMULACRA 2) | BD-rate vs JPEG (FLIP) |",
+        "|---|" + "---|" * (2 * len(points) + 3),
+    ]
     for name, curve in curves.items():
-        at = lambda metric: ["—" if v is None else f"{v:.{1 if metric == 'ssimulacra2' else 4}f}"
-                             for v in (evaluate.interpolate_at(curve, metric, b) for b in points)]
-        cells = [label[name], *at("ssimulacra2"), *at("flip"), bd_cells(anchor, curve, "psnr")[0],
-                 bd_cells(anchor, curve, "ssimulacra2")[0], bd_cells(anchor, curve, "flip")[0]]
+        at = lambda metric, curve=curve: [
+            "—" if v is None else f"{v:.{1 if metric == 'ssimulacra2' else 4}f}"
+            for v in (evaluate.interpolate_at(curve, metric, b) for b in points)
+        ]
+        cells = [
+            label[name],
+            *at("ssimulacra2"),
+            *at("flip"),
+            bd_cells(anchor, curve, "psnr")[0],
+            bd_cells(anchor, curve, "ssimulacra2")[0],
+            bd_cells(anchor, curve, "flip")[0],
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -213,9 +271,14 @@ def reuse(path: Path, measured: dict) -> tuple[dict, str]:
     stored = json.loads(path.read_text())
     names = [name for name in stored if name not in measured]
     previous = path.with_suffix(".md")
-    origin = re.search(r"generated by `([^`]*)` on ([0-9-]+ [0-9:]+)", previous.read_text()) if previous.exists() else None
-    note = (f"Not measured in this run: {', '.join(codecs.get(n).label for n in names)}, reused from `{path.name}`"
-            + (f" (measured by `{origin[1]}` on {origin[2]})" if origin else "") + ".")
+    origin = (
+        re.search(r"generated by `([^`]*)` on ([0-9-]+ [0-9:]+)", previous.read_text()) if previous.exists() else None
+    )
+    note = (
+        f"Not measured in this run: {', '.join(codecs.get(n).label for n in names)}, reused from `{path.name}`"
+        + (f" (measured by `{origin[1]}` on {origin[2]})" if origin else "")
+        + "."
+    )
     return {name: measured.get(name) or stored[name] for name in {**stored, **measured}}, note
 
 
@@ -227,8 +290,13 @@ def merge(parts: list[Path], out: Path) -> int:
     curves = {}
     for name in loaded[0]:
         points = zip(*(part[name] for part in loaded))
-        curves[name] = [{k: (statistics.fmean(p[k] for p in group) if isinstance(group[0][k], float) else group[0][k])
-                         for k in group[0]} for group in points]
+        curves[name] = [
+            {
+                k: (statistics.fmean(p[k] for p in group) if isinstance(group[0][k], float) else group[0][k])
+                for k in group[0]
+            }
+            for group in points
+        ]
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     text = report(curves, images, command)
     out.write_text(text)
@@ -242,19 +310,30 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--skip", type=int, default=0, help="leave out the first N images (run a set in parts)")
-    parser.add_argument("--merge", type=Path, nargs="+",
-                        help="write the report of earlier runs' JSON files (equal image counts) instead of measuring")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="write the report of earlier runs' JSON files (equal image counts) instead of measuring",
+    )
     parser.add_argument("--codecs", default=",".join(ALL))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_learned_codec.md")
-    parser.add_argument("--reuse", type=Path, help="take the curves of the codecs not in --codecs from this "
-                        "earlier run's JSON (same images; the report names the run that measured them)")
-    parser.add_argument("--perceptual", action="store_true",
-                        help="also SSIMULACRA 2 and FLIP at every point (~1 s a point on 768x512), with their table")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="take the curves of the codecs not in --codecs from this "
+        "earlier run's JSON (same images; the report names the run that measured them)",
+    )
+    parser.add_argument(
+        "--perceptual",
+        action="store_true",
+        help="also SSIMULACRA 2 and FLIP at every point (~1 s a point on 768x512), with their table",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.merge:
         return merge(args.merge, args.out)
-    paths = imagelib.list_images([args.data])[args.skip:][:args.limit]
+    paths = imagelib.list_images([args.data])[args.skip :][: args.limit]
     images = {p.name: imagelib.load(p) for p in paths}
     curves = {name: measure(images, name, args.perceptual) for name in args.codecs.split(",")}
     curves, reused = reuse(args.reuse, curves) if args.reuse else (curves, "")

@@ -32,7 +32,7 @@ def make_inputs(size: int, folder: Path) -> tuple[Path, Path]:
     """A size x size crop of the astronaut (PNG) and a JPEG quality-10 copy of it (the degraded input)."""
     import skimage.data
 
-    crop = skimage.data.astronaut()[40:40 + size, 160:160 + size]
+    crop = skimage.data.astronaut()[40 : 40 + size, 160 : 160 + size]
     clean, degraded = folder / "clean.png", folder / "degraded.jpg"
     Image.fromarray(crop).save(clean)
     Image.fromarray(crop).save(degraded, quality=10)
@@ -49,8 +49,11 @@ def requests_mix(clean: Path, degraded: Path) -> list[tuple[str, str, tuple]]:
         ("compress webp 0.5 bpp", "/compress", (c, "webp", "{}", 0.5, None)),
         ("compress avif q40", "/compress", (c, "avif", '{"quality": 40}', None, None)),
         ("compress jpegxl q60", "/compress", (c, "jpegxl", '{"quality": 60}', None, None)),
-        ("restore deeprecnet-qa-codecs+dncnn+bilateral", "/restore",
-         (d, c, ["deeprecnet-qa-codecs", "dncnn", "bilateral"], 0)),
+        (
+            "restore deeprecnet-qa-codecs+dncnn+bilateral",
+            "/restore",
+            (d, c, ["deeprecnet-qa-codecs", "dncnn", "bilateral"], 0),
+        ),
         ("upscale x2 bicubic+sparse-sr", "/upscale", (c, 2, ["bicubic-x2", "sparse-sr-x2"], False)),
     ]
 
@@ -65,13 +68,16 @@ def fingerprint(api: str, result) -> dict:
         encoded, decoded, row = result
         return {"encoded": Path(encoded).read_bytes(), "decoded": _pixels(decoded)}
     gallery = result[0]  # restore/upscale: the gallery holds one output image per model
-    return {f"image {i}": _pixels(item["image"]["path"] if isinstance(item["image"], dict) else item["image"])
-            for i, item in enumerate(gallery)}
+    return {
+        f"image {i}": _pixels(item["image"]["path"] if isinstance(item["image"], dict) else item["image"])
+        for i, item in enumerate(gallery)
+    }
 
 
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(
-        a[k] == b[k] if isinstance(a[k], bytes) else np.array_equal(a[k], b[k]) for k in a)
+        a[k] == b[k] if isinstance(a[k], bytes) else np.array_equal(a[k], b[k]) for k in a
+    )
 
 
 def caller(url: str, index: int, count: int, mix, expected, records: list, lock: threading.Lock) -> None:
@@ -84,11 +90,19 @@ def caller(url: str, index: int, count: int, mix, expected, records: list, lock:
         try:
             result = client.predict(*args, api_name=api)
             seconds = time.perf_counter() - start
-            record = {"name": name, "seconds": seconds, "error": None,
-                      "match": same(fingerprint(api, result), expected[name])}
+            record = {
+                "name": name,
+                "seconds": seconds,
+                "error": None,
+                "match": same(fingerprint(api, result), expected[name]),
+            }
         except Exception as exc:  # recorded and reported, and the run fails: a request must not fail under load
-            record = {"name": name, "seconds": time.perf_counter() - start, "error": f"{type(exc).__name__}: {exc}",
-                      "match": False}
+            record = {
+                "name": name,
+                "seconds": time.perf_counter() - start,
+                "error": f"{type(exc).__name__}: {exc}",
+                "match": False,
+            }
         with lock:
             records.append(record)
 
@@ -127,8 +141,10 @@ def main(argv=None) -> int:
         alone[name] = time.perf_counter() - start
     records: list[dict] = []
     lock = threading.Lock()
-    threads = [threading.Thread(target=caller, args=(url, i, args.requests, mix, expected, records, lock))
-               for i in range(args.callers)]
+    threads = [
+        threading.Thread(target=caller, args=(url, i, args.requests, mix, expected, records, lock))
+        for i in range(args.callers)
+    ]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -151,23 +167,31 @@ def summarise(records: list[dict], alone: dict, wall: float, args) -> str:
     errors = [r for r in records if r["error"]]
     mismatches = [r for r in records if not r["error"] and not r["match"]]
     lines = [
-        "# Load test", "",
+        "# Load test",
+        "",
         f"`python bench/load_test.py --callers {args.callers} --requests {args.requests} --size {args.size}"
-        + (f" --out {args.out}`" if args.out else "`"), "",
+        + (f" --out {args.out}`" if args.out else "`"),
+        "",
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {provenance.machine_description()}, "
         f"queue concurrency {os.environ.get('RESTORATION_CONCURRENCY', '2')} "
-        f"(RESTORATION_CONCURRENCY), {args.size}x{args.size} input.", "",
+        f"(RESTORATION_CONCURRENCY), {args.size}x{args.size} input.",
+        "",
         f"- requests: {len(records)} from {args.callers} concurrent callers ({args.requests} each)",
         f"- errors: {len(errors)}; outputs differing from the same request made alone: {len(mismatches)}",
         f"- wall time {wall:.1f} s, throughput {len(records) / wall:.2f} requests/s",
         f"- latency under load: p50 {np.percentile(seconds, 50):.2f} s, p95 {np.percentile(seconds, 95):.2f} s, "
-        f"max {seconds.max():.2f} s", "",
-        "| request | alone (s) | under load: n | median (s) | max (s) |", "|---|---:|---:|---:|---:|",
+        f"max {seconds.max():.2f} s",
+        "",
+        "| request | alone (s) | under load: n | median (s) | max (s) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, t in alone.items():
         mine = [r["seconds"] for r in records if r["name"] == name]
-        lines.append(f"| {name} | {t:.2f} | {len(mine)} | {np.median(mine):.2f} | {max(mine):.2f} |" if mine
-                     else f"| {name} | {t:.2f} | 0 | | |")
+        lines.append(
+            f"| {name} | {t:.2f} | {len(mine)} | {np.median(mine):.2f} | {max(mine):.2f} |"
+            if mine
+            else f"| {name} | {t:.2f} | 0 | | |"
+        )
     for r in errors + mismatches:
         lines.append(f"\n- {r['name']}: {r['error'] or 'output differs from the lone request'}")
     return "\n".join(lines) + "\n"

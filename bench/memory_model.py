@@ -56,8 +56,9 @@ def run_step(kind: str, name: str, megapixels: float) -> None:
         __import__("PIL.Image").Image.fromarray(image).save(buffer, format="PNG")
         prepared["data"] = buffer.getvalue()
     elif kind == "metric":
-        prepared["test"] = np.clip(image.astype(np.int16) + np.random.default_rng(0).integers(-8, 9, image.shape),
-                                   0, 255).astype(np.uint8)
+        prepared["test"] = np.clip(
+            image.astype(np.int16) + np.random.default_rng(0).integers(-8, 9, image.shape), 0, 255
+        ).astype(np.uint8)
         metrics.measure(metrics.Sample(image[:64, :64], prepared["test"][:64, :64]), [name])  # load the metric
     elif kind == "model":
         restorers.restore(image[:64, :64], name)  # load the network
@@ -78,8 +79,15 @@ def run_step(kind: str, name: str, megapixels: float) -> None:
         restorers.restore(image, name)
     peak = _status("VmHWM")
     scale = restorers.get(name).scale if kind == "model" else 1  # an upscaler's cost is per output pixel
-    print(json.dumps({"rise": max(0, peak - before), "pixels": image.shape[0] * image.shape[1] * scale * scale,
-                      "seconds": time.perf_counter() - start}))
+    print(
+        json.dumps(
+            {
+                "rise": max(0, peak - before),
+                "pixels": image.shape[0] * image.shape[1] * scale * scale,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+    )
 
 
 def _status(field: str) -> int:
@@ -93,8 +101,12 @@ def _status(field: str) -> int:
 def measure(kind: str, name: str, sizes: list[float]) -> dict:
     points = []
     for megapixels in sizes:
-        done = subprocess.run([sys.executable, __file__, "--step", kind, name, str(megapixels)],
-                              capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(
+            [sys.executable, __file__, "--step", kind, name, str(megapixels)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if done.returncode != 0:
             return {"error": done.stderr.strip().splitlines()[-1][:200] if done.stderr.strip() else "failed"}
         points.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -110,10 +122,16 @@ def steps() -> list[tuple[str, str]]:
     found = [("decode", "png")]
     found += [("codec", name) for name, codec in codecs.CODECS.items() if codec.unavailable_reason() is None]
     found += [("metric", name) for name in metrics.names("fidelity", on_demand=True)]
-    found += [("model", spec.id) for spec in restorers.REGISTRY.values()
-              if spec.source == "own" and spec.status() == "ready" and spec.scale == 1]
-    found += [("model", spec.id) for spec in restorers.REGISTRY.values()
-              if spec.source == "own" and spec.status() == "ready" and spec.scale > 1]
+    found += [
+        ("model", spec.id)
+        for spec in restorers.REGISTRY.values()
+        if spec.source == "own" and spec.status() == "ready" and spec.scale == 1
+    ]
+    found += [
+        ("model", spec.id)
+        for spec in restorers.REGISTRY.values()
+        if spec.source == "own" and spec.status() == "ready" and spec.scale > 1
+    ]
     return found
 
 
@@ -123,8 +141,9 @@ def markdown(table: dict) -> str:
     for kind in ("decode", "codec", "metric", "model"):
         for name, cost in sorted(table.get(kind, {}).items(), key=lambda item: -item[1]["per_pixel"]):
             at = cost["per_pixel"] * 12e6 + cost["fixed"]
-            lines.append(f"| {kind} `{name}` | {cost['per_pixel']:.0f} | {cost['fixed'] / 2**20:.0f} MiB | "
-                         f"{at / 1e9:.2f} GB |")
+            lines.append(
+                f"| {kind} `{name}` | {cost['per_pixel']:.0f} | {cost['fixed'] / 2**20:.0f} MiB | {at / 1e9:.2f} GB |"
+            )
     return "\n".join(lines)
 
 
@@ -151,8 +170,11 @@ def main() -> None:
         print(kind, name, result, flush=True)
         if "error" not in result:
             table.setdefault(kind, {})[name] = result
-    table["measured"] = {"command": provenance.command_line("bench/memory_model.py"),
-                         "machine": provenance.machine_description(), "sizes_mp": sizes}
+    table["measured"] = {
+        "command": provenance.command_line("bench/memory_model.py"),
+        "machine": provenance.machine_description(),
+        "sizes_mp": sizes,
+    }
     args.out.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 

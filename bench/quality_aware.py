@@ -45,8 +45,11 @@ class Run(NamedTuple):
     self_ensemble: bool = False  # averaged over 8 flips/rotations (about 8x the time)
 
 
-RUNS = (Run("codecs told", "deeprecnet-qa-codecs", "told"), Run("codecs file", "deeprecnet-qa-codecs", "file"),
-        Run("codecs blind", "deeprecnet-qa-codecs", "blind"))
+RUNS = (
+    Run("codecs told", "deeprecnet-qa-codecs", "told"),
+    Run("codecs file", "deeprecnet-qa-codecs", "file"),
+    Run("codecs blind", "deeprecnet-qa-codecs", "blind"),
+)
 ENSEMBLE_RUN = Run("codecs told +SE", "deeprecnet-qa-codecs", "told", self_ensemble=True)  # --self-ensemble
 
 
@@ -55,22 +58,32 @@ def use_checkpoint(path: str, model_id: str = "deeprecnet-qa-codecs") -> None:
     shipped file (development only: checkpoints are chosen on validation crops, not here)."""
     entry = manifestlib.section("own")[model_id]
     spec = restorers.REGISTRY[model_id]
-    restorers.REGISTRY[model_id] = type(spec)(**{**spec.__dict__, "factory": lambda: runtime.restorer_from_weights(
-        entry, path), "status_check": lambda: "ready"})
+    restorers.REGISTRY[model_id] = type(spec)(
+        **{
+            **spec.__dict__,
+            "factory": lambda: runtime.restorer_from_weights(entry, path),
+            "status_check": lambda: "ready",
+        }
+    )
 
 
 def score(images, coded: list[codecs.Encoded], codec, log, what: str, reused: dict, runs=RUNS) -> dict:
     decoded = [codec.decode(e.data) for e in coded]
-    row = {"input": statistics.fmean(restorelib.metriclib.psnr(restorelib.metriclib.Sample(c, d))
-                                     for c, d in zip(images, decoded))}
+    row = {
+        "input": statistics.fmean(
+            restorelib.metriclib.psnr(restorelib.metriclib.Sample(c, d)) for c, d in zip(images, decoded)
+        )
+    }
     row.update({k: v for k, v in reused.get(what, {}).items() if k not in ("what", "input")})
     for run in runs:
         if run.label in row:
             continue
         ensemble = {"self_ensemble": True} if run.self_ensemble else {}
         start = time.perf_counter()
-        results = [restorelib.restore_one(d, run.model, c, metric_names=("psnr",), **telling(run.told, codec, e),
-                                          **ensemble) for c, d, e in zip(images, decoded, coded)]
+        results = [
+            restorelib.restore_one(d, run.model, c, metric_names=("psnr",), **telling(run.told, codec, e), **ensemble)
+            for c, d, e in zip(images, decoded, coded)
+        ]
         row[run.label] = statistics.fmean(r.after["psnr"] for r in results)
         row[f"{run.label} s"] = (time.perf_counter() - start) / len(images)
     log({"what": what, **row})
@@ -96,22 +109,31 @@ def read_reused(path: Path | None) -> dict:
 
 def report(rows: list[tuple[str, str, dict]], labels: list[str], n_images: int, set_name: str) -> str:
     """The Markdown page: one row per codec setting, one column per run, gains in brackets."""
-    header = ["| codec | setting | input | " + " | ".join(f"`{label}`" for label in labels) + " |",
-              "|---|---|---|" + "---|" * len(labels)]
-    lines = [f"| {codec} | {setting} | {r['input']:.2f} | " + " | ".join(
-        f"{r[label]:.2f} ({r[label] - r['input']:+.2f})" for label in labels) + " |" for codec, setting, r in rows]
+    header = [
+        "| codec | setting | input | " + " | ".join(f"`{label}`" for label in labels) + " |",
+        "|---|---|---|" + "---|" * len(labels),
+    ]
+    lines = [
+        f"| {codec} | {setting} | {r['input']:.2f} | "
+        + " | ".join(f"{r[label]:.2f} ({r[label] - r['input']:+.2f})" for label in labels)
+        + " |"
+        for codec, setting, r in rows
+    ]
     command = provenance.command_line("bench/quality_aware.py")
-    return (f"# Quality-aware artifact removal on {set_name}\n\n`{command}` ({n_images} images; "
-            f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
-            "it; `codecs …` is `deeprecnet-qa-codecs` told the codec and setting, given the file alone, or "
-            "blind (see the script's docstring); `… +SE` the told run self-ensembled (8 flips/rotations "
-            "averaged). Gains over the input in brackets.\n\n" + "\n".join(header + lines) + "\n")
+    return (
+        f"# Quality-aware artifact removal on {set_name}\n\n`{command}` ({n_images} images; "
+        f"{provenance.machine_description()}). RGB PSNR dB, mean over the images; each model run as the app runs "
+        "it; `codecs …` is `deeprecnet-qa-codecs` told the codec and setting, given the file alone, or "
+        "blind (see the script's docstring); `… +SE` the told run self-ensembled (8 flips/rotations "
+        "averaged). Gains over the input in brackets.\n\n" + "\n".join(header + lines) + "\n"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=manifestlib.DATA_ROOT / "bench" / "Kodak24",
-                        help="a folder of PNG images")
+    parser.add_argument(
+        "--data", type=Path, default=manifestlib.DATA_ROOT / "bench" / "Kodak24", help="a folder of PNG images"
+    )
     parser.add_argument("--limit", type=int)
     parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="JPEG qualities")
     parser.add_argument("--other", default="0.3", help="bpp targets for WebP, AVIF and JPEG 2000 (blank: none)")
@@ -123,10 +145,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.checkpoint:
         use_checkpoint(args.checkpoint)
-    paths = sorted(args.data.glob("*.png"))[:args.limit]
+    paths = sorted(args.data.glob("*.png"))[: args.limit]
     images = [imagelib.load(p) for p in paths]
     args.jsonl.parent.mkdir(parents=True, exist_ok=True)
     with args.jsonl.open("a") as sink:
+
         def log(row):
             print(json.dumps(row), flush=True)
             sink.write(json.dumps(row) + "\n")

@@ -30,12 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.models import accel  # noqa: E402
 from restoration import degrade
-from restoration.pipelines import evaluate
-from restoration.core import image as imagelib
 from restoration.bench import provenance
-from restoration.models import restorers
+from restoration.core import image as imagelib
+from restoration.models import (
+    accel,  # noqa: E402
+    restorers,
+)
+from restoration.pipelines import evaluate
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
@@ -71,8 +73,10 @@ def section_jpeg(images, log, models: list[tuple[str, str, dict]]):
             avg = mean_rows(rows, ("psnr", "psnr_y", "ssim", "seconds"))
             base = avg if model is None else base
             log({"section": "jpeg", "quality": quality, "model": label, **avg})
-            lines.append(f"| {quality} | {label} | {avg['psnr']:.2f} | {avg['psnr_y']:.2f} | {avg['ssim']:.4f} | "
-                         f"{avg['psnr'] - base['psnr']:+.2f} | {avg['seconds']:.2f} |")
+            lines.append(
+                f"| {quality} | {label} | {avg['psnr']:.2f} | {avg['psnr_y']:.2f} | {avg['ssim']:.4f} | "
+                f"{avg['psnr'] - base['psnr']:+.2f} | {avg['seconds']:.2f} |"
+            )
     return "### Kodak24, JPEG (Pillow libjpeg, 4:2:0)\n\n" + "\n".join(lines)
 
 
@@ -86,11 +90,18 @@ def section_codecs(images, log, model):
                 restored = evaluate.restore(result.decoded, model, clean, ["psnr"])
                 before.append(restored.before["psnr"]), after.append(restored.after["psnr"])
                 actual.append(result.metrics["bpp"])
-            row = {"codec": codec, "bpp": bpp, "actual_bpp": statistics.fmean(actual),
-                   "input": statistics.fmean(before), "restored": statistics.fmean(after)}
+            row = {
+                "codec": codec,
+                "bpp": bpp,
+                "actual_bpp": statistics.fmean(actual),
+                "input": statistics.fmean(before),
+                "restored": statistics.fmean(after),
+            }
             log({"section": "codecs", "model": model, **row})
-            lines.append(f"| {codec} | {bpp} | {row['actual_bpp']:.3f} | {row['input']:.2f} | {row['restored']:.2f} | "
-                         f"{row['restored'] - row['input']:+.2f} |")
+            lines.append(
+                f"| {codec} | {bpp} | {row['actual_bpp']:.3f} | {row['input']:.2f} | {row['restored']:.2f} | "
+                f"{row['restored'] - row['input']:+.2f} |"
+            )
     return f"### Kodak24, other codecs at equal size, restored by `{model}`\n\n" + "\n".join(lines)
 
 
@@ -99,24 +110,43 @@ def section_denoise(sets, log, models: list[tuple[str, str, dict]]):
     for set_name, images in sets.items():
         for sigma in (15, 25, 50):
             noisy = [degrade.Noise(sigma, seed=i)(im) for i, im in enumerate(images)]
-            base = statistics.fmean(evaluate.metriclib.psnr(evaluate.metriclib.Sample(c, n)) for c, n in zip(images, noisy))
+            base = statistics.fmean(
+                evaluate.metriclib.psnr(evaluate.metriclib.Sample(c, n)) for c, n in zip(images, noisy)
+            )
             lines.append(f"| {set_name} | {sigma} | input | {base:.2f} | | |")
             for label, model, options in models:
-                results = [evaluate.restore(n, model, c, ["psnr"], sigma=sigma, **options) for c, n in zip(images, noisy)]
+                results = [
+                    evaluate.restore(n, model, c, ["psnr"], sigma=sigma, **options) for c, n in zip(images, noisy)
+                ]
                 psnr = statistics.fmean(r.after["psnr"] for r in results)
                 seconds = statistics.fmean(r.seconds for r in results)
-                log({"section": "denoise", "set": set_name, "sigma": sigma, "model": label, "psnr": psnr,
-                     "input_psnr": base, "seconds": seconds})
+                log(
+                    {
+                        "section": "denoise",
+                        "set": set_name,
+                        "sigma": sigma,
+                        "model": label,
+                        "psnr": psnr,
+                        "input_psnr": base,
+                        "seconds": seconds,
+                    }
+                )
                 lines.append(f"| {set_name} | {sigma} | {label} | {psnr:.2f} | {psnr - base:+.2f} | {seconds:.2f} |")
-    return ("### Denoising (Gaussian noise, sigma on 0-255; classical filters are told sigma, the networks are blind)\n\n"
-            + "\n".join(lines))
+    return (
+        "### Denoising (Gaussian noise, sigma on 0-255; classical filters are told sigma, the networks are blind)\n\n"
+        + "\n".join(lines)
+    )
 
 
 def section_combined(images, log, models):
     """The survey's combined degradation at one fixed point: blur 1.0, noise 10, JPEG q50."""
     lines = ["| model | PSNR RGB | gain dB |", "|---|---|---|"]
-    degraded = [degrade.Chain((degrade.Blur(sigma=1.0), degrade.Noise(10, seed=i),
-                               degrade.Compress("jpeg", {"quality": 50})))(im) for i, im in enumerate(images)]
+    degraded = [
+        degrade.Chain((degrade.Blur(sigma=1.0), degrade.Noise(10, seed=i), degrade.Compress("jpeg", {"quality": 50})))(
+            im
+        )
+        for i, im in enumerate(images)
+    ]
     base = statistics.fmean(evaluate.metriclib.psnr(evaluate.metriclib.Sample(c, d)) for c, d in zip(images, degraded))
     lines.append(f"| input | {base:.2f} | |")
     for model in models:
@@ -164,8 +194,12 @@ def main():
     parser.add_argument("--limit", type=int, help="images per set (default: all)")
     parser.add_argument("--sections", default="jpeg,codecs,denoise,latency")
     parser.add_argument("--models", help="comma-separated model ids to run (default: every ready one)")
-    parser.add_argument("--self-ensemble", action="store_true", help="jpeg and denoise sections: also each network self-ensembled")
-    parser.add_argument("--denoise-sets", default="McMaster,Kodak24", help="denoise section: comma-separated bench sets")
+    parser.add_argument(
+        "--self-ensemble", action="store_true", help="jpeg and denoise sections: also each network self-ensembled"
+    )
+    parser.add_argument(
+        "--denoise-sets", default="McMaster,Kodak24", help="denoise section: comma-separated bench sets"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_restoration.md")
     parser.add_argument("--jsonl", type=Path, default=ROOT / "runs" / "bench_restoration.jsonl")
     args = parser.parse_args()
@@ -191,7 +225,9 @@ def main():
         sets = {name: load_set(name, args.limit) for name in args.denoise_sets.split(",")}
         parts.append(section_denoise(sets, log, restorers.variants(ready("denoise", only), args.self_ensemble)))
     if "combined" in sections:
-        own = [s.id for s in restorers.REGISTRY.values() if s.source == "own" and s.scale == 1 and s.status() == "ready"]
+        own = [
+            s.id for s in restorers.REGISTRY.values() if s.source == "own" and s.scale == 1 and s.status() == "ready"
+        ]
         parts.append(section_combined(kodak, log, [m for m in own if not only or m in only]))
     if "latency" in sections:
         parts.append(section_latency(log, default_jpeg))

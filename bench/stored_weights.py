@@ -39,11 +39,19 @@ BENCH = manifestlib.DATA_ROOT / "bench"
 CHECK_SET = "Set5"
 TOLERANCE_DB = 0.01
 PROTOCOLS = {  # task -> (what the check says, the degradation of image i, what the model is told)
-    "jpeg": ("JPEG q10 4:2:0, told", lambda i: degrade.Compress("jpeg", {"quality": 10, "subsampling": "4:2:0"}),
-             {"quality": 10, "codec": "jpeg"}),
+    "jpeg": (
+        "JPEG q10 4:2:0, told",
+        lambda i: degrade.Compress("jpeg", {"quality": 10, "subsampling": "4:2:0"}),
+        {"quality": 10, "codec": "jpeg"},
+    ),
     "denoise": ("Gaussian noise sigma 25, seed = image index", lambda i: degrade.Noise(25.0, seed=i), {}),
-    "combined": ("blur 1, noise 10 (seed = image index), JPEG q40", lambda i: degrade.Chain((
-        degrade.Blur(sigma=1.0), degrade.Noise(10.0, seed=i), degrade.Compress("jpeg", {"quality": 40}))), {}),
+    "combined": (
+        "blur 1, noise 10 (seed = image index), JPEG q40",
+        lambda i: degrade.Chain(
+            (degrade.Blur(sigma=1.0), degrade.Noise(10.0, seed=i), degrade.Compress("jpeg", {"quality": 40}))
+        ),
+        {},
+    ),
     "sr": ("MATLAB-bicubic LR, Y-PSNR with scale px shaved", None, {}),
 }
 
@@ -101,17 +109,27 @@ def to_int8(key: str, task: str) -> None:
     scores = {}
     for set_name in dict.fromkeys((CHECK_SET, wide_set(task))):
         images = load_images(set_name)
-        scores[set_name] = {"float16": round(score(entry, path, task, images), 4),
-                            "int8": round(score(entry, converted, task, images), 4)}
+        scores[set_name] = {
+            "float16": round(score(entry, path, task, images), 4),
+            "int8": round(score(entry, converted, task, images), 4),
+        }
         print(key, set_name, scores[set_name])
     if any(abs(s["int8"] - s["float16"]) > TOLERANCE_DB for s in scores.values()):
         converted.unlink()
         raise SystemExit(f"{key}: int8 moves PSNR by more than {TOLERANCE_DB} dB; kept float16")
     before = {"sha256": entry["sha256"], "bytes": path.stat().st_size}
     os.replace(converted, path)
-    entry.update(sha256=manifestlib.sha256_of(path), stored_check=check_record(key, task, scores[CHECK_SET]["float16"]),
-                 storage={"precision": storage.INT8, "float16": before, "bytes": path.stat().st_size,
-                          "psnr": scores, "protocol": PROTOCOLS[task][0]})
+    entry.update(
+        sha256=manifestlib.sha256_of(path),
+        stored_check=check_record(key, task, scores[CHECK_SET]["float16"]),
+        storage={
+            "precision": storage.INT8,
+            "float16": before,
+            "bytes": path.stat().st_size,
+            "psnr": scores,
+            "protocol": PROTOCOLS[task][0],
+        },
+    )
     manifestlib.record(manifestlib.PATH, "own", key, entry)
     print(key, f"{before['bytes']} -> {path.stat().st_size} bytes")
 

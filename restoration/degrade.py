@@ -164,7 +164,6 @@ class Chain(Degradation):
         return ", ".join(step.text() for step in self.steps)
 
 
-
 # -- the chain as text, and the degrade job ------------------------------------------------------
 MAX_STEPS = 8
 
@@ -192,8 +191,9 @@ def _parse_step(part: str) -> Degradation:
         raise UserInputError(f"step {part!r}: give one value, or key=value pairs separated by ';'")
     try:
         if kind == "noise":
-            return Noise(_number(named.get("sigma", bare[0] if bare else None), part),
-                         int(_number(named.get("seed", 0), part)))
+            return Noise(
+                _number(named.get("sigma", bare[0] if bare else None), part), int(_number(named.get("seed", 0), part))
+            )
         if kind == "blur":
             if "length" in named:
                 return Blur(length=int(_number(named["length"], part)), angle=_number(named.get("angle", 0), part))
@@ -221,8 +221,10 @@ def _compress_step(kind: str, named: dict, bare: list, part: str) -> Compress:
     try:
         codec = codeclib.get(kind)
     except UserInputError:
-        raise UserInputError(f"step {part!r}: unknown kind {kind!r}; use a codec name "
-                             f"({', '.join(codeclib.CODECS)}), noise, blur or downscale") from None
+        raise UserInputError(
+            f"step {part!r}: unknown kind {kind!r}; use a codec name "
+            f"({', '.join(codeclib.CODECS)}), noise, blur or downscale"
+        ) from None
     if codec.knob is None:
         raise UserInputError(f"step {part!r}: {codec.name} is lossless, so it degrades nothing")
     bpp = named.pop("bpp", None)

@@ -104,9 +104,16 @@ def codec_params(names):
     """pytest params for codec names; a codec whose weights are not trained yet is skipped."""
     from restoration import codecs
 
-    return [pytest.param(name, marks=pytest.mark.skipif(codecs.CODECS[name].unavailable_reason() is not None,
-                                                        reason=str(codecs.CODECS[name].unavailable_reason())))
-            for name in names]
+    return [
+        pytest.param(
+            name,
+            marks=pytest.mark.skipif(
+                codecs.CODECS[name].unavailable_reason() is not None,
+                reason=str(codecs.CODECS[name].unavailable_reason()),
+            ),
+        )
+        for name in names
+    ]
 
 
 def rd_losses(net, size: int, steps: int = 30) -> list[float]:

@@ -12,8 +12,9 @@ import io
 
 import torch
 
-SWINIR_M = dict(in_chans=3, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
-                resi_connection="1conv")
+SWINIR_M = dict(
+    in_chans=3, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2, resi_connection="1conv"
+)
 
 
 def _swinir(**kw):
@@ -30,8 +31,13 @@ def _rrdb(scale: int):
     return ESRGAN(in_nc=3 * (4 // scale) ** 2, out_nc=3, num_filters=64, num_blocks=23, scale=4)
 
 
-BASICSR_RRDB = {"model.0.": "conv_first.", "model.3.": "conv_up1.", "model.6.": "conv_up2.", "model.8.": "conv_hr.",
-                "model.10.": "conv_last."}
+BASICSR_RRDB = {
+    "model.0.": "conv_first.",
+    "model.3.": "conv_up1.",
+    "model.6.": "conv_up2.",
+    "model.8.": "conv_hr.",
+    "model.10.": "conv_last.",
+}
 
 
 def basicsr_rrdb_keys(state: dict, blocks: int = 23) -> dict:
@@ -43,7 +49,7 @@ def basicsr_rrdb_keys(state: dict, blocks: int = 23) -> dict:
         new = key
         for old, basic in BASICSR_RRDB.items():
             if key.startswith(old):
-                new = basic + key[len(old):]
+                new = basic + key[len(old) :]
         if key.startswith(f"model.1.sub.{blocks}."):
             new = "conv_body." + key.split(".")[-1]
         elif key.startswith("model.1.sub."):
@@ -72,19 +78,59 @@ def _build(key: str):
         "realesrgan-x4": (lambda: _rrdb(4), "params_ema", 4),
         "realesrgan-x4plus": (lambda: _rrdb(4), "params_ema", 4),
         "realesrgan-x2plus": (lambda: _rrdb(2), "params_ema", 2),
-        "realesr-general-x4v3": (lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4,
-                                                 act_type="prelu"), "params", 4),
-        "swinir-classical-x4": (lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="pixelshuffle"),
-                                "params", 4),
-        "swinir-real-x4": (lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="nearest+conv"),
-                           "params_ema", 4),
-        "swin2sr-classical-x4": (lambda: Swin2SR(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0,
-                                                 depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
-                                                 upsampler="pixelshuffle", resi_connection="1conv"), "params", 4),
-        "hat-x4": (lambda: HAT(upscale=4, in_chans=3, img_size=64, window_size=16, compress_ratio=3, squeeze_factor=30,
-                               conv_scale=0.01, overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=180,
-                               num_heads=[6] * 6, mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv"),
-                   "params_ema", 4),
+        "realesr-general-x4v3": (
+            lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4, act_type="prelu"),
+            "params",
+            4,
+        ),
+        "swinir-classical-x4": (
+            lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="pixelshuffle"),
+            "params",
+            4,
+        ),
+        "swinir-real-x4": (
+            lambda: _swinir(upscale=4, img_size=64, window_size=8, upsampler="nearest+conv"),
+            "params_ema",
+            4,
+        ),
+        "swin2sr-classical-x4": (
+            lambda: Swin2SR(
+                upscale=4,
+                in_chans=3,
+                img_size=64,
+                window_size=8,
+                img_range=1.0,
+                depths=[6] * 6,
+                embed_dim=180,
+                num_heads=[6] * 6,
+                mlp_ratio=2,
+                upsampler="pixelshuffle",
+                resi_connection="1conv",
+            ),
+            "params",
+            4,
+        ),
+        "hat-x4": (
+            lambda: HAT(
+                upscale=4,
+                in_chans=3,
+                img_size=64,
+                window_size=16,
+                compress_ratio=3,
+                squeeze_factor=30,
+                conv_scale=0.01,
+                overlap_ratio=0.5,
+                img_range=1.0,
+                depths=[6] * 6,
+                embed_dim=180,
+                num_heads=[6] * 6,
+                mlp_ratio=2,
+                upsampler="pixelshuffle",
+                resi_connection="1conv",
+            ),
+            "params_ema",
+            4,
+        ),
     }
     return builders.get(key)
 

@@ -27,7 +27,7 @@ class HubServer:
                 if "resolve" not in parts:
                     return None
                 i = parts.index("resolve")
-                repo_id, filename = "/".join(parts[:i]), "/".join(parts[i + 2:])
+                repo_id, filename = "/".join(parts[:i]), "/".join(parts[i + 2 :])
                 return server.files.get((repo_id, filename))
 
             def _headers(self, data):

@@ -18,8 +18,9 @@ def launch(demo, **options) -> int:
     for attempt in range(3):
         port = free_port()
         try:
-            demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                                **options)
+            demo.queue().launch(
+                prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **options
+            )
             return port
         except ValueError as exc:
             if "localhost is not accessible" not in str(exc) or attempt == 2:
@@ -43,8 +44,9 @@ def upload(url: str, path) -> dict:
     import httpx
 
     with open(path, "rb") as handle:
-        answer = httpx.post(f"{url}gradio_api/upload", files={"files": (str(path).rsplit("/", 1)[-1], handle)},
-                            timeout=60)
+        answer = httpx.post(
+            f"{url}gradio_api/upload", files={"files": (str(path).rsplit("/", 1)[-1], handle)}, timeout=60
+        )
     answer.raise_for_status()
     return {"path": answer.json()[0], "meta": {"_type": "gradio.FileData"}}
 
@@ -61,19 +63,26 @@ def join(url: str, fn_index: int, data: list, timeout: float = 120, session: str
 
     session = session or uuid.uuid4().hex[:12]
     started = time.monotonic()
-    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session})  # NaN and Infinity as Python writes them
-    answer = httpx.post(f"{url}gradio_api/queue/join", content=body, headers={"content-type": "application/json"},
-                        timeout=timeout)
+    body = json.dumps(
+        {"data": data, "fn_index": fn_index, "session_hash": session}
+    )  # NaN and Infinity as Python writes them
+    answer = httpx.post(
+        f"{url}gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=timeout
+    )
     if answer.status_code != 200:
         return {"http": answer.status_code, "detail": answer.text}
     event = answer.json()["event_id"]
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
-                      timeout=timeout) as stream:
+    with httpx.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+    ) as stream:
         for line in stream.iter_lines():
             if not line.startswith("data:"):
                 continue
             message = json.loads(line[5:])
             if message.get("msg") == "process_completed" and message.get("event_id") == event:
-                return {"success": message.get("success"), "output": message.get("output") or {},
-                        "seconds": time.monotonic() - started}
+                return {
+                    "success": message.get("success"),
+                    "output": message.get("output") or {},
+                    "seconds": time.monotonic() - started,
+                }
     raise AssertionError(f"no answer to fn_index {fn_index}")

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.models import accel
-from restoration.models import restorers, runtime
+from restoration.models import accel, restorers, runtime
 
 
 def add_one(x):
@@ -48,10 +47,12 @@ def test_with_spaces_the_function_goes_through_spaces_gpu(monkeypatch):
 
 
 def test_the_registry_wraps_its_network_runner_at_import_when_spaces_exists():
-    code = ("import sys, types; spaces = types.ModuleType('spaces'); spaces.decorated = []\n"
-            "spaces.GPU = lambda fn: spaces.decorated.append(fn.__name__) or fn\n"
-            "sys.modules['spaces'] = spaces\n"
-            "from restoration.models import restorers; print(spaces.decorated)")
+    code = (
+        "import sys, types; spaces = types.ModuleType('spaces'); spaces.decorated = []\n"
+        "spaces.GPU = lambda fn: spaces.decorated.append(fn.__name__) or fn\n"
+        "sys.modules['spaces'] = spaces\n"
+        "from restoration.models import restorers; print(spaces.decorated)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['_run']"
@@ -65,9 +66,18 @@ def test_networks_take_the_gpu_runner_and_classical_models_do_not(monkeypatch):
         return restorers._run(image, model_id, options)
 
     monkeypatch.setattr(restorers, "_run_network", recording_runner)
-    monkeypatch.setitem(restorers.REGISTRY, "tiny-net", restorers.RestorerSpec(
-        "tiny-net", ("denoise",), "own", "test network",
-        lambda: runtime.TorchRestorer(torch.nn.Identity(), bf16=False), status_check=lambda: "ready"))
+    monkeypatch.setitem(
+        restorers.REGISTRY,
+        "tiny-net",
+        restorers.RestorerSpec(
+            "tiny-net",
+            ("denoise",),
+            "own",
+            "test network",
+            lambda: runtime.TorchRestorer(torch.nn.Identity(), bf16=False),
+            status_check=lambda: "ready",
+        ),
+    )
     restorers._instance.cache_clear()
     image = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
     try:
@@ -120,7 +130,9 @@ def test_restoration_bf16_overrides_the_measurement(fresh_bf16_choice, setting, 
 
 def test_a_bf16_network_runs_in_float32_where_bf16_is_not_chosen():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 3, padding=1)
+    )
     image = np.random.default_rng(1).random((20, 28, 3), dtype=np.float32)
     wanted_bf16 = runtime.TorchRestorer(model, bf16=True)(image)
     float32 = runtime.TorchRestorer(model, bf16=False)(image)
@@ -128,4 +140,3 @@ def test_a_bf16_network_runs_in_float32_where_bf16_is_not_chosen():
         assert 0 < np.abs(wanted_bf16 - float32).max() < 0.02  # bf16 ran: close, not equal
     else:
         assert np.array_equal(wanted_bf16, float32)
-

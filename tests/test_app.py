@@ -10,8 +10,6 @@ from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-
-
 from live_app import serving  # noqa: E402
 
 
@@ -33,13 +31,27 @@ def chelsea_png(tmp_path_factory) -> Path:
 def test_named_endpoints(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     # Exactly the user-facing jobs; the page's own helper events (zoom, examples, chart redraws) are private.
-    assert names == {"/compress", "/sweep", "/compare", "/degrade", "/restore", "/upscale", "/batch", "/bench", "/report",
-                     "/runs", "/panel_pair", "/panel_vote", "/panel_scores"}
+    assert names == {
+        "/compress",
+        "/sweep",
+        "/compare",
+        "/degrade",
+        "/restore",
+        "/upscale",
+        "/batch",
+        "/bench",
+        "/report",
+        "/runs",
+        "/panel_pair",
+        "/panel_vote",
+        "/panel_scores",
+    }
 
 
 def test_compress_endpoint_returns_real_file_and_metrics(client, chelsea_png):
     encoded, decoded, row = client.predict(
-        handle_file(str(chelsea_png)), "webp", json.dumps({"quality": 40}), None, None, api_name="/compress")
+        handle_file(str(chelsea_png)), "webp", json.dumps({"quality": 40}), None, None, api_name="/compress"
+    )
     data = Path(encoded).read_bytes()
     assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
     assert row["bytes"] == len(data) and row["codec"] == "webp" and row["params"]["quality"] == 40
@@ -54,7 +66,8 @@ def test_compress_endpoint_target_bpp(client, chelsea_png):
 
 def test_sweep_endpoint_rows(client, chelsea_png):
     figure, rows, bd = client.predict(
-        handle_file(str(chelsea_png)), ["jpeg", "png"], "10,60", "", "psnr", api_name="/sweep")
+        handle_file(str(chelsea_png)), ["jpeg", "png"], "10,60", "", "psnr", api_name="/sweep"
+    )
     assert bd["data"] == [] or all(row[0] != "JPEG" for row in bd["data"])  # PNG is lossless: one point
     assert [(r["codec"], r["params"].get("quality")) for r in rows] == [("jpeg", 10), ("jpeg", 60), ("png", None)]
     assert rows[0]["bpp"] < rows[1]["bpp"] and rows[0]["psnr"] < rows[1]["psnr"]
@@ -66,20 +79,21 @@ def test_sweep_on_a_perceptual_axis_computes_it_and_gives_bd_rate(client, chelse
     """FLIP (lower is better) as the quality axis: computed for every point, and WebP's BD-rate
     against JPEG on it comes out negative (fewer bytes for the same perceived difference)."""
     figure, rows, bd = client.predict(
-        handle_file(str(chelsea_png)), ["jpeg", "webp"], "20,40,60,80", "", "flip", api_name="/sweep")
+        handle_file(str(chelsea_png)), ["jpeg", "webp"], "20,40,60,80", "", "flip", api_name="/sweep"
+    )
     assert all(isinstance(r["flip"], float) for r in rows)
     assert bd["headers"][1] == "BD-rate vs JPEG on FLIP"
-    (label, rate, delta, points), = bd["data"]
+    ((label, rate, delta, points),) = bd["data"]
     assert label == "WebP" and points == 4 and rate.endswith("%") and float(rate[:-2]) < 0 and delta > 0
 
 
 def test_compare_endpoint_with_all_settings(client, chelsea_png):
-    import app  # the UI endpoint takes every codec setting positionally, in registry order
     from restoration import codecs
 
     defaults = [p.default for c in codecs.CODECS.values() for p in c.params]
-    table, *_ = client.predict(handle_file(str(chelsea_png)), ["jpeg", "png"], "settings", 0.5, True, *defaults,
-                               api_name="/compare")
+    table, *_ = client.predict(
+        handle_file(str(chelsea_png)), ["jpeg", "png"], "settings", 0.5, True, *defaults, api_name="/compare"
+    )
     assert [row[0] for row in table["data"]] == ["jpeg", "png"]
     score = table["headers"].index("SSIMU2")  # the on-demand perceptual metrics, asked for
     assert 30 < table["data"][0][score] < 100 and table["data"][1][score] == 100.0
@@ -87,11 +101,14 @@ def test_compare_endpoint_with_all_settings(client, chelsea_png):
     assert 0 < table["data"][0][flip] < 0.3 and table["data"][1][flip] == 0.0
 
 
-@pytest.mark.parametrize("codec, params, message", [
-    ("nosuch", "{}", "unknown codec"),
-    ("jpeg", '{"quality": 500}', "outside"),
-    ("jpeg", "not json", "JSON"),
-])
+@pytest.mark.parametrize(
+    "codec, params, message",
+    [
+        ("nosuch", "{}", "unknown codec"),
+        ("jpeg", '{"quality": 500}', "outside"),
+        ("jpeg", "not json", "JSON"),
+    ],
+)
 def test_bad_requests_get_clear_errors_and_server_survives(client, chelsea_png, codec, params, message):
     with pytest.raises(Exception, match=message):
         client.predict(handle_file(str(chelsea_png)), codec, params, None, None, api_name="/compress")
@@ -110,8 +127,9 @@ def test_compare_endpoint_at_equal_quality_recommends_a_codec(client, chelsea_pn
     from restoration import codecs
 
     defaults = [p.default for c in codecs.CODECS.values() for p in c.params]
-    table, *_, status = client.predict(handle_file(str(chelsea_png)), ["jpeg", "webp"], "quality:psnr", 34, False,
-                                       *defaults, api_name="/compare")
+    table, *_, status = client.predict(
+        handle_file(str(chelsea_png)), ["jpeg", "webp"], "quality:psnr", 34, False, *defaults, api_name="/compare"
+    )
     psnr, target = table["headers"].index("PSNR dB"), table["headers"].index("target")
     assert all(row[psnr] >= 34 and row[target] == "met" for row in table["data"])
     assert status.split(" codec(s). ")[1].startswith("Smallest file at PSNR dB ≥ 34:")
@@ -120,8 +138,9 @@ def test_compare_endpoint_at_equal_quality_recommends_a_codec(client, chelsea_pn
 def test_restore_endpoint_is_told_the_codec_and_strength(client, chelsea_png):
     """/degrade makes an AVIF (shown as a PNG); /restore is told its codec and strength (as the tab
     fills them from the chain), and each quality-aware model's row says what it made of them."""
-    degraded, applied = client.predict(handle_file(str(chelsea_png)), "chain", "jpeg", 10, 0, 25, 1.0, 2,
-                                       "avif:q=30", api_name="/degrade")
+    degraded, applied = client.predict(
+        handle_file(str(chelsea_png)), "chain", "jpeg", 10, 0, 25, 1.0, 2, "avif:q=30", api_name="/degrade"
+    )
     assert applied["codec_file"] == "degraded.avif" and degraded.endswith(".png")
     models = ["deeprecnet-qa-codecs", "dncnn"]
     *_, note = client.predict(handle_file(degraded), None, models, 0, False, 30, "avif", api_name="/restore")

@@ -23,12 +23,15 @@ def degraded(image, chain: str) -> degrade.Degraded:
     return degrade.apply(np.ascontiguousarray(image), degrade.parse_chain(chain))
 
 
-@pytest.mark.parametrize("chain, tasks", [
-    ("jpeg:q=10, noise:15", ["denoise", "jpeg"]),  # noise on top of a JPEG: denoise first
-    ("noise:25", ["denoise"]),
-    ("jpeg:q=30", ["jpeg"]),
-    ("blur:2", ["combined"]),
-])
+@pytest.mark.parametrize(
+    "chain, tasks",
+    [
+        ("jpeg:q=10, noise:15", ["denoise", "jpeg"]),  # noise on top of a JPEG: denoise first
+        ("noise:25", ["denoise"]),
+        ("jpeg:q=30", ["jpeg"]),
+        ("blur:2", ["combined"]),
+    ],
+)
 def test_plan_follows_what_the_pixels_hold(astro128, chain, tasks):
     result = degraded(astro128, chain)
     plan = restorers.analyse(result.image)
@@ -74,15 +77,31 @@ def test_cli_restore_without_a_task_runs_auto(tmp_path, astro128):
     source = tmp_path / "noisy.png"
     source.write_bytes(result.data)
     Image.fromarray(np.ascontiguousarray(astro128)).save(tmp_path / "clean.png")
-    done = subprocess.run([sys.executable, "-m", "restoration", "restore", str(source), "--ref",
-                           str(tmp_path / "clean.png"), "--out-dir", str(tmp_path / "out"), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restoration",
+            "restore",
+            str(source),
+            "--ref",
+            str(tmp_path / "clean.png"),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout.splitlines()[-1])
     assert row["model"] == "auto" and row["task"] == "auto"
     assert row["note"].startswith("noise") and "then remove the artifacts" in row["note"]
-    assert [step["model"] for step in row["plan"]] == [restorers.default_for("denoise").id,
-                                                       restorers.default_for("jpeg").id]
+    assert [step["model"] for step in row["plan"]] == [
+        restorers.default_for("denoise").id,
+        restorers.default_for("jpeg").id,
+    ]
     assert row["psnr_gain"] > 2
     assert (tmp_path / "out" / "noisy_auto.png").is_file()
 
@@ -117,14 +136,47 @@ def test_cli_upscale_cleans_a_jpeg_first(tmp_path, astro128):
     source.write_bytes(result.data)
     rows = {}
     for choice in ("auto", "none"):
-        done = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(source), "--scale", "2",
-                               "--model", "bicubic-x2", "--restore", choice, "--out",
-                               str(tmp_path / f"{choice}.png"), "--json"], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "restoration",
+                "upscale",
+                str(source),
+                "--scale",
+                "2",
+                "--model",
+                "bicubic-x2",
+                "--restore",
+                choice,
+                "--out",
+                str(tmp_path / f"{choice}.png"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         rows[choice] = json.loads(done.stdout.splitlines()[-1])
     assert rows["auto"]["restored_first_by"] == "auto" and "JPEG q30" in rows["auto"]["note"]
     assert "restored_first_by" not in rows["none"]
-    done = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(source), "--scale", "2",
-                           "--restore", "bicubic-x4", "--out", str(tmp_path / "x.png")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restoration",
+            "upscale",
+            str(source),
+            "--scale",
+            "2",
+            "--restore",
+            "bicubic-x4",
+            "--out",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "upscaler" in done.stderr

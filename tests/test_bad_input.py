@@ -19,9 +19,9 @@ from PIL import Image
 from restoration.core import image as imagelib
 
 gradio_client = pytest.importorskip("gradio_client")
+from cli_run import run_cli  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from live_app import serving  # noqa: E402
-from cli_run import run_cli  # noqa: E402
 
 BASE = np.ascontiguousarray(skimage.data.astronaut()[100:124, 180:212])  # 24x32
 
@@ -74,12 +74,17 @@ def _files() -> dict[str, bytes]:
 
 
 REFUSED = {  # file -> what its one-line message says, on every path
-    "empty.png": "the file is empty", "truncated.png": "truncated or corrupt", "truncated.jpg": "truncated or corrupt",
-    "notes.png": "not a recognised image format", "bomb.png": "RESTORATION_MAX_PIXELS",
-    "over_limit.png": "10000x5000 is 50,000,000 pixels", "not_images.zip": "a zip archive",
+    "empty.png": "the file is empty",
+    "truncated.png": "truncated or corrupt",
+    "truncated.jpg": "truncated or corrupt",
+    "notes.png": "not a recognised image format",
+    "bomb.png": "RESTORATION_MAX_PIXELS",
+    "over_limit.png": "10000x5000 is 50,000,000 pixels",
+    "not_images.zip": "a zip archive",
     "images.zip": "a zip archive",
     # A side under 8 px (core.image.MIN_SIDE) is refused at the input door, on every path.
-    "tall.png": "1x5000 is too small; each side needs at least 8 px", "wide.png": "5000x1 is too small",
+    "tall.png": "1x5000 is too small; each side needs at least 8 px",
+    "wide.png": "5000x1 is too small",
     "one.png": "1x1 is too small",
 }
 ENDPOINTS = ("restore", "degrade", "upscale", "upscale_hr")
@@ -104,6 +109,7 @@ def inputs(tmp_path_factory) -> Path:
 
 
 # -- the API of the live app -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
@@ -147,17 +153,20 @@ def test_api(client, inputs, name, endpoint):
     assert np.asarray(Image.open(files[0])).shape == expected_shape(inputs / name, endpoint)
 
 
-@pytest.mark.parametrize("endpoint, args, message", [
-    ("/restore", ("IMG", None, ["nosuch"], 0), "not in the list of choices"),
-    ("/restore", ("IMG", None, ["gaussian"], -3), "less than minimum value 0"),
-    ("/upscale", ("IMG", 2, ["nosuch"], False), "not in the list of choices"),
-    ("/upscale", ("IMG", 3, ["bicubic-x2"], False), "not in the list of choices"),
-    ("/upscale", ("IMG", 2, ["bicubic-x4"], False), "upscales x4, not x2"),
-    ("/degrade", ("IMG", "codec", "jpeg", 500, 0, 25, 1.0), "greater than maximum value 100"),
-    ("/degrade", ("IMG", "codec", "jpeg", 0, 0, 25, 1.0), "less than minimum value 1"),
-    ("/degrade", ("IMG", "noise", "jpeg", 10, 0, 500, 1.0), "greater than maximum value 75"),
-    ("/degrade", ("IMG", "codec", "jpeg", 10, -1, 25, 1.0), "the target size must be positive"),
-])
+@pytest.mark.parametrize(
+    "endpoint, args, message",
+    [
+        ("/restore", ("IMG", None, ["nosuch"], 0), "not in the list of choices"),
+        ("/restore", ("IMG", None, ["gaussian"], -3), "less than minimum value 0"),
+        ("/upscale", ("IMG", 2, ["nosuch"], False), "not in the list of choices"),
+        ("/upscale", ("IMG", 3, ["bicubic-x2"], False), "not in the list of choices"),
+        ("/upscale", ("IMG", 2, ["bicubic-x4"], False), "upscales x4, not x2"),
+        ("/degrade", ("IMG", "codec", "jpeg", 500, 0, 25, 1.0), "greater than maximum value 100"),
+        ("/degrade", ("IMG", "codec", "jpeg", 0, 0, 25, 1.0), "less than minimum value 1"),
+        ("/degrade", ("IMG", "noise", "jpeg", 10, 0, 500, 1.0), "greater than maximum value 75"),
+        ("/degrade", ("IMG", "codec", "jpeg", 10, -1, 25, 1.0), "the target size must be positive"),
+    ],
+)
 def test_api_bad_settings(client, inputs, endpoint, args, message):
     args = [handle_file(str(inputs / "alpha.png")) if a == "IMG" else a for a in args]
     with pytest.raises(Exception, match=message) as info:
@@ -210,17 +219,23 @@ def test_cli(capsys, tmp_path, inputs, name, endpoint):
     assert len(written) == 1 and np.asarray(Image.open(written[0])).shape == expected_shape(inputs / name, endpoint)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["restore", "IMG", "--task", "denoise", "--model", "nosuch"], "unknown model 'nosuch'"),
-    (["restore", "IMG", "--task", "denoise", "--model", "gaussian", "--sigma", "-3"], "sigma must be from 0 to 255"),
-    (["upscale", "IMG", "--scale", "2", "--model", "nosuch"], "unknown model 'nosuch'"),
-    (["upscale", "IMG", "--scale", "3"], "invalid choice: 3"),
-    (["degrade", "IMG", "--codec", "jpeg", "--quality", "500"], "quality: 500 is outside [1, 100]"),
-    (["degrade", "IMG", "--codec", "jpeg", "--quality", "-5"], "quality: -5 is outside [1, 100]"),
-    (["degrade", "IMG", "--noise", "500"], "noise sigma 500.0 is outside [0, 255]"),
-    (["degrade", "IMG", "--blur", "-1"], "blur sigma -1.0 is outside [0, 50]"),
-    (["degrade", "IMG", "--downscale", "0"], "downscale factor 0 is outside [1, 16]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["restore", "IMG", "--task", "denoise", "--model", "nosuch"], "unknown model 'nosuch'"),
+        (
+            ["restore", "IMG", "--task", "denoise", "--model", "gaussian", "--sigma", "-3"],
+            "sigma must be from 0 to 255",
+        ),
+        (["upscale", "IMG", "--scale", "2", "--model", "nosuch"], "unknown model 'nosuch'"),
+        (["upscale", "IMG", "--scale", "3"], "invalid choice: 3"),
+        (["degrade", "IMG", "--codec", "jpeg", "--quality", "500"], "quality: 500 is outside [1, 100]"),
+        (["degrade", "IMG", "--codec", "jpeg", "--quality", "-5"], "quality: -5 is outside [1, 100]"),
+        (["degrade", "IMG", "--noise", "500"], "noise sigma 500.0 is outside [0, 255]"),
+        (["degrade", "IMG", "--blur", "-1"], "blur sigma -1.0 is outside [0, 50]"),
+        (["degrade", "IMG", "--downscale", "0"], "downscale factor 0 is outside [1, 16]"),
+    ],
+)
 def test_cli_bad_settings(capsys, tmp_path, inputs, args, message):
     args = [str(inputs / "alpha.png") if a == "IMG" else a for a in args]
     code, _, err = run_cli(capsys, *args, "--out-dir", tmp_path / "out")
@@ -234,11 +249,15 @@ def test_cli_folder_skips_non_images_by_name(capsys, tmp_path, inputs):
     (folder / "a.png").write_bytes((inputs / "alpha.png").read_bytes())
     (folder / "notes.txt").write_text("hello")
     (folder / "photos.zip").write_bytes((inputs / "images.zip").read_bytes())
-    code, _, err = run_cli(capsys, "upscale", folder, "--scale", "2", "--model", "bicubic-x2", "--out-dir", tmp_path / "o")
+    code, _, err = run_cli(
+        capsys, "upscale", folder, "--scale", "2", "--model", "bicubic-x2", "--out-dir", tmp_path / "o"
+    )
     assert code == 0 and [p.name for p in (tmp_path / "o").iterdir()] == ["a_bicubic-x2.png"]
-    assert err.splitlines() == [f"note: {folder / 'a.png'}: transparency composited over white",
-                                f"skipped {folder / 'notes.txt'}: not an image file",
-                                f"skipped {folder / 'photos.zip'}: not an image file"]
+    assert err.splitlines() == [
+        f"note: {folder / 'a.png'}: transparency composited over white",
+        f"skipped {folder / 'notes.txt'}: not an image file",
+        f"skipped {folder / 'photos.zip'}: not an image file",
+    ]
     (folder / "a.png").unlink()
     code, _, err = run_cli(capsys, "restore", folder, "--task", "denoise", "--out-dir", tmp_path / "o2")
     assert_one_error_line(code, err, "no images found in")
@@ -266,9 +285,8 @@ def test_benchmark_input_messages_name_the_file_not_the_server_folder(tmp_path):
         with pytest.raises(UserInputError) as caught:
             bench_inputs.collect([tmp_path / name])
         assert str(caught.value).startswith(f"{name}: {message}") and str(tmp_path) not in str(caught.value)
-    import zipfile
-
     import io
+    import zipfile
 
     import numpy as np
     from PIL import Image
@@ -291,20 +309,23 @@ def test_request_bodies_over_the_limit_are_refused_and_the_server_keeps_serving(
     its declared length, and 413 while it streams when it declares none; uploads keep Gradio's."""
     import http.client
 
-    import app
     from live_app import launch
+
+    import app
 
     monkeypatch.setenv("RESTORATION_MAX_BODY_MB", "1")
     options = app.launch_options()
     demo = app.build()
     port = launch(demo, app_kwargs=options["app_kwargs"])
     try:
+
         def post(body, chunked=False):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             headers = {"Content-Type": "application/json"}
             if chunked:
-                connection.request("POST", "/gradio_api/queue/join", body=iter([body]), headers=headers,
-                                   encode_chunked=True)
+                connection.request(
+                    "POST", "/gradio_api/queue/join", body=iter([body]), headers=headers, encode_chunked=True
+                )
             else:
                 connection.request("POST", "/gradio_api/queue/join", body=body, headers=headers)
             response = connection.getresponse()

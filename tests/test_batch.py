@@ -40,11 +40,15 @@ def rows_of(csv_text: str) -> list[dict]:
 
 
 def test_convert_at_a_setting_and_a_bad_member_named(inputs):
-    run = batch.run([inputs / "astro.jpg", inputs / "cat.jpg", inputs / "more.zip"], "convert",
-                    '{"codec": "webp", "quality": 60}')
+    run = batch.run(
+        [inputs / "astro.jpg", inputs / "cat.jpg", inputs / "more.zip"], "convert", '{"codec": "webp", "quality": 60}'
+    )
     by_file = {row["file"]: row for row in run.rows}
     assert {name for name, row in by_file.items() if row["status"] == "ok"} == {
-        "astro.jpg", "cat.jpg", "more.zip:face.png"}
+        "astro.jpg",
+        "cat.jpg",
+        "more.zip:face.png",
+    }
     assert by_file["more.zip:broken.png"]["status"] == "error"
     assert "not a recognised image format" in by_file["more.zip:broken.png"]["error"]
     assert by_file["more.zip:notes.txt"]["status"] == "skipped"
@@ -55,8 +59,9 @@ def test_convert_at_a_setting_and_a_bad_member_named(inputs):
 
 
 def test_equal_quality_convert_says_how_much_smaller(inputs, tmp_path):
-    run = batch.run([inputs / "astro.jpg", inputs / "cat.jpg"], "convert",
-                    {"codec": "avif", "target_quality": "psnr=34"})
+    run = batch.run(
+        [inputs / "astro.jpg", inputs / "cat.jpg"], "convert", {"codec": "avif", "target_quality": "psnr=34"}
+    )
     assert all(row["target_met"] and row["psnr"] >= 34 for row in run.done)
     total_in = sum(row["input_bytes"] for row in run.done)
     total_out = sum(row["output_bytes"] for row in run.done)
@@ -79,20 +84,24 @@ def test_restore_and_upscale_write_the_chosen_format(inputs):
     assert image.format == "PNG" and image.size == (192, 128)
 
 
-@pytest.mark.parametrize("job, settings, message", [
-    ("resize", "{}", "unknown batch job"),
-    ("convert", "{", "not valid JSON"),
-    ("convert", "[" * 100_000 + "]" * 100_000, "at most"),
-    ("convert", "[" * 1500 + "]" * 1500, "nested deeper"),
-    ("convert", '{"quality": 50}', "need a codec"),
-    ("convert", '{"codec": "avif", "quality": "high"}', "quality"),
-    ("convert", '{"codec": "png", "target_bpp": 1}', "lossless"),
-    ("convert", '{"codec": "avif", "target_quality": "ssim"}', "METRIC=NUMBER"),
-    ("restore", '{"model": "bicubic-x4"}', "upscaler"),
-    ("restore", '{"colour": 1}', "take"),
-    ("upscale", '{"scale": 3}', "scale"),
-    ("upscale", '{"format": "gif:q=2"}', "output format"),
-], ids=lambda value: value if len(str(value)) < 40 else f"{len(value)} characters")
+@pytest.mark.parametrize(
+    "job, settings, message",
+    [
+        ("resize", "{}", "unknown batch job"),
+        ("convert", "{", "not valid JSON"),
+        ("convert", "[" * 100_000 + "]" * 100_000, "at most"),
+        ("convert", "[" * 1500 + "]" * 1500, "nested deeper"),
+        ("convert", '{"quality": 50}', "need a codec"),
+        ("convert", '{"codec": "avif", "quality": "high"}', "quality"),
+        ("convert", '{"codec": "png", "target_bpp": 1}', "lossless"),
+        ("convert", '{"codec": "avif", "target_quality": "ssim"}', "METRIC=NUMBER"),
+        ("restore", '{"model": "bicubic-x4"}', "upscaler"),
+        ("restore", '{"colour": 1}', "take"),
+        ("upscale", '{"scale": 3}', "scale"),
+        ("upscale", '{"format": "gif:q=2"}', "output format"),
+    ],
+    ids=lambda value: value if len(str(value)) < 40 else f"{len(value)} characters",
+)
 def test_bad_settings_get_one_message_before_any_file_is_read(inputs, job, settings, message):
     with pytest.raises(UserInputError, match=message):
         batch.run([inputs / "astro.jpg"], job, settings)
@@ -107,15 +116,32 @@ def test_csv_cells_never_start_a_formula(tmp_path, astro128):
 
 
 def test_cli_batch_matches_the_pipeline(inputs, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "restoration", "batch", str(inputs / "astro.jpg"),
-                           str(inputs / "more.zip"), "--job", "convert", "--settings",
-                           '{"codec": "jpeg", "quality": 40}', "--zip", str(tmp_path / "out.zip"), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restoration",
+            "batch",
+            str(inputs / "astro.jpg"),
+            str(inputs / "more.zip"),
+            "--job",
+            "convert",
+            "--settings",
+            '{"codec": "jpeg", "quality": 40}',
+            "--zip",
+            str(tmp_path / "out.zip"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     direct = batch.run([inputs / "astro.jpg", inputs / "more.zip"], "convert", '{"codec": "jpeg", "quality": 40}')
     assert [(r["file"], r["status"], r.get("output_bytes")) for r in lines[:-1]] == [
-        (r["file"], r["status"], r.get("output_bytes")) for r in direct.rows]
+        (r["file"], r["status"], r.get("output_bytes")) for r in direct.rows
+    ]
     assert lines[-1]["summary"].startswith("2 of 4 files")
     with zipfile.ZipFile(tmp_path / "out.zip") as handle:
         assert sorted(handle.namelist()) == ["astro.jpg", "face.jpg", "results.csv"]

@@ -31,9 +31,17 @@ def url():
 def test_codec_tab_end_to_end(url, tmp_path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(url, wait_until="load")
         page.get_by_role("button", name="Compress").wait_for(timeout=60_000)
@@ -43,8 +51,14 @@ def test_codec_tab_end_to_end(url, tmp_path):
         page.get_by_label("Learned (ours)").check()  # our own codec in the compare (it once broke the chart)
         page.get_by_role("button", name="Compress").click()
         page.get_by_text("codec(s).").wait_for(timeout=90_000)
-        for label in ("JPEG quality=75", "WebP quality=75", "AVIF quality=60", "JPEG XL quality=75.0",
-                      "JPEG 2000 rate=24.0", "Learned (ours) quality=5"):
+        for label in (
+            "JPEG quality=75",
+            "WebP quality=75",
+            "AVIF quality=60",
+            "JPEG XL quality=75.0",
+            "JPEG 2000 rate=24.0",
+            "Learned (ours) quality=5",
+        ):
             page.get_by_text(label, exact=True).first.wait_for(state="attached", timeout=10_000)
         assert page.locator(".toast-body").count() == 0  # no error toast
         page.get_by_text("Rate-distortion sweep").click()  # folded away under the results

@@ -20,8 +20,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not os.path.exists(CHROMIUM):
     pytest.skip("Debian chromium is not installed", allow_module_level=True)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 from live_app import launch  # noqa: E402
@@ -72,8 +78,9 @@ def page(url):
             # external hosts when there is no network). No run here logged any error at all.
             where = msg.location.get("url", "") if msg.location else ""
             external = where and not where.startswith(url)
-            if msg.type == "error" and not ("favicon" in msg.text or "favicon" in where or
-                                            ("Failed to load resource" in msg.text and external)):
+            if msg.type == "error" and not (
+                "favicon" in msg.text or "favicon" in where or ("Failed to load resource" in msg.text and external)
+            ):
                 errors.append(f"{msg.text} ({where})")
 
         pg.on("console", on_console)
@@ -100,9 +107,12 @@ def _compare_view(page, pan: bool = True) -> None:
     stage.wait_for(timeout=30_000)
     # This tab's own stage (an earlier tab's loaded stage must not count): on a busy machine its two
     # PNGs arrive after the metrics table.
-    page.wait_for_function("s => { const i = [...s.querySelectorAll('img')]; "
-                           "return i.length == 2 && i.every(x => x.complete && x.naturalWidth > 0); }",
-                           arg=stage.element_handle(), timeout=30_000)
+    page.wait_for_function(
+        "s => { const i = [...s.querySelectorAll('img')]; "
+        "return i.length == 2 && i.every(x => x.complete && x.naturalWidth > 0); }",
+        arg=stage.element_handle(),
+        timeout=30_000,
+    )
     loaded = stage.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
     assert loaded == [True, True]
     # "fit" says its magnification in words (a small image is enlarged to fit: then 2:1 is smaller).
@@ -329,7 +339,8 @@ def test_restoration_tab(page, small_png):
     # and its note says what it found and which model ran.
     table.get_by_text("auto", exact=True).first.wait_for(timeout=10_000)
     table.get_by_text("JPEG q20 → remove the artifacts (deeprecnet-qa-codecs)", exact=False).first.wait_for(
-        timeout=10_000)
+        timeout=10_000
+    )
     _compare_view(page, pan=False)
     # An error map in the view comes with its colour scale.
     page.locator("input[aria-label='Right']:visible").click()
@@ -370,9 +381,11 @@ def test_sr_example_and_a_bad_file_as_the_original(page, url, tmp_path):
     assert not tick.is_checked()
     other.get_by_label("Example high-resolution image").click()
     other.get_by_role("option").first.click()
-    other.wait_for_function("() => [...document.querySelectorAll('input[type=checkbox]')].some("
-                            "c => c.checked && c.closest('label')?.innerText.includes('Treat upload'))",
-                            timeout=30_000)
+    other.wait_for_function(
+        "() => [...document.querySelectorAll('input[type=checkbox]')].some("
+        "c => c.checked && c.closest('label')?.innerText.includes('Treat upload'))",
+        timeout=30_000,
+    )
     _upload(other, "Image to upscale (upload or paste)", bad)
     other.get_by_role("button", name="Upscale", exact=True).click()
     toast = other.locator(ERROR_TOAST).first
@@ -448,8 +461,9 @@ def test_dashboards_tab(page, small_png, tmp_path):
     _in_first_screen(page, "Run benchmark")
     page.get_by_text("24 tasks on 2 image(s)").first.wait_for(timeout=30_000)
     _finish(page, "dashboards_run")
-    estimate, took = _timed_run(page, "Run benchmark", page.locator(
-        ".js-plotly-plot:visible .scatterlayer .trace").first)
+    estimate, took = _timed_run(
+        page, "Run benchmark", page.locator(".js-plotly-plot:visible .scatterlayer .trace").first
+    )
     # Once it ran, the Results sub-tab comes to the front with the new run's report.
     page.get_by_text("Showing your stored runs").first.wait_for(timeout=90_000)
     _holds(estimate, took)
@@ -475,8 +489,10 @@ def test_batch_tab_converts_a_zip_and_the_download_opens(page, tmp_path):
     folder.mkdir()
     archive = folder / "photos.zip"
     with zipfile.ZipFile(archive, "w") as handle:
-        for name, crop in (("face.jpg", skimage.data.astronaut()[40:136, 176:272]),
-                           ("cat.jpg", skimage.data.chelsea()[60:156, 100:228])):
+        for name, crop in (
+            ("face.jpg", skimage.data.astronaut()[40:136, 176:272]),
+            ("cat.jpg", skimage.data.chelsea()[60:156, 100:228]),
+        ):
             buffer = io.BytesIO()
             Image.fromarray(crop).save(buffer, format="JPEG", quality=92)
             handle.writestr(name, buffer.getvalue())
@@ -489,14 +505,16 @@ def test_batch_tab_converts_a_zip_and_the_download_opens(page, tmp_path):
     page.get_by_label("Value (quality, bpp or score)").press("Tab")
     # The form writes the settings the /batch endpoint takes (folded under the form).
     page.get_by_text("Settings as JSON (what the /batch endpoint takes)").click()
-    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some("
-                           "t => t.value.includes('ssimulacra2=70'))", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('ssimulacra2=70'))", timeout=30_000
+    )
     # The estimate counts the images in the zip (the broken member is the run's to name) and the
     # equal-quality search on each.
     page.locator("p:visible", has_text="2 file(s)").last.wait_for(timeout=60_000)
     _estimate_settles(page, "2 file(s)")
-    estimate, took = _timed_run(page, "Run batch", page.get_by_text(
-        "2 of 3 files: convert to AVIF at SSIMU2 ≥ 70").first)
+    estimate, took = _timed_run(
+        page, "Run batch", page.get_by_text("2 of 3 files: convert to AVIF at SSIMU2 ≥ 70").first
+    )
     _holds(estimate, took)
     _tables_fit(page)
     assert page.get_by_text("smaller than your JPEG files").count() >= 1

@@ -30,8 +30,10 @@ def test_outside_a_request_nothing_is_limited(small_budget):
 
 
 def test_a_claim_larger_than_the_budget_is_refused_at_once_naming_its_own_need(small_budget):
-    with budget.request(), pytest.raises(UserInputError, match="this comparison needs ~0 MB of memory; the server "
-                                                               "allows 0 MB"):
+    with (
+        budget.request(),
+        pytest.raises(UserInputError, match="this comparison needs ~0 MB of memory; the server allows 0 MB"),
+    ):
         budget.claim(need(1001, "this comparison"))
     assert budget.BUDGET.used == 0
 
@@ -76,8 +78,11 @@ def test_requests_are_admitted_in_arrival_order(small_budget):
             budget.claim(need(nbytes))
             admitted.append(label)
 
-    threads = [threading.Thread(target=hold), threading.Thread(target=ask, args=("big", 900, 0.2)),
-               threading.Thread(target=ask, args=("small", 300, 0.4))]
+    threads = [
+        threading.Thread(target=hold),
+        threading.Thread(target=ask, args=("big", 900, 0.2)),
+        threading.Thread(target=ask, args=("small", 300, 0.4)),
+    ]
     for thread in threads:
         thread.start()
     time.sleep(0.8)
@@ -120,8 +125,12 @@ def test_the_memory_model_counts_every_step_and_the_images_held():
     assert more.bytes == alone.bytes + memory.step_bytes("metric", "ssim", pixels) + 2 * 3 * pixels
     # Unmeasured steps cost more than any measured one: a new codec is admitted conservatively.
     unknown = memory.step_bytes("codec", "no-such-codec", pixels)
-    assert all(unknown >= memory.step_bytes(kind, name, pixels)
-               for kind, steps in memory.table().items() if kind != "measured" for name in steps)
+    assert all(
+        unknown >= memory.step_bytes(kind, name, pixels)
+        for kind, steps in memory.table().items()
+        if kind != "measured"
+        for name in steps
+    )
 
 
 def test_a_request_past_its_time_limit_stops_between_steps(small_budget, monkeypatch):

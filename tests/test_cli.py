@@ -17,12 +17,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restoration import cli
-from restoration import codecs
+from restoration import cli, codecs
 from restoration.core.image import load
 
-ROW_KEYS = {"codec", "params", "bytes", "bpp", "ratio", "psnr", "psnr_y", "ssim", "ms_ssim",
-            "encode_ms", "decode_ms", "width", "height"}
+ROW_KEYS = {
+    "codec",
+    "params",
+    "bytes",
+    "bpp",
+    "ratio",
+    "psnr",
+    "psnr_y",
+    "ssim",
+    "ms_ssim",
+    "encode_ms",
+    "decode_ms",
+    "width",
+    "height",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +45,14 @@ def no_lpips_weights(tmp_path, monkeypatch):
 
 def run_cli(*args, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "TORCH_HOME": str(cwd / "torch-home")}
-    return subprocess.run([sys.executable, "-m", "restoration", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "restoration", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def main_json(capsys, *args) -> list[dict]:
@@ -59,6 +77,7 @@ def image_folder(tmp_path, astro256, chelsea) -> Path:
 
 
 # -- listing -----------------------------------------------------------------------------------
+
 
 def test_codecs_json(tmp_path):
     proc = run_cli("codecs", "--json", cwd=tmp_path)
@@ -107,9 +126,11 @@ def test_metrics_json_is_strict_json(capsys):
 
 # -- compress ----------------------------------------------------------------------------------
 
+
 def test_compress_end_to_end_subprocess(tmp_path, astro_png):
-    proc = run_cli("compress", astro_png, "--codec", "jpeg", "--quality", "50", "--json",
-                   "--out-dir", "out", cwd=tmp_path)
+    proc = run_cli(
+        "compress", astro_png, "--codec", "jpeg", "--quality", "50", "--json", "--out-dir", "out", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -157,8 +178,9 @@ def test_compress_folder_processes_every_image(capsys, tmp_path, image_folder):
 
 @pytest.mark.parametrize("codec", ["jpeg", "webp", "jpeg2000"])
 def test_compress_target_bpp(capsys, tmp_path, image_folder, codec):
-    rows = main_json(capsys, "compress", image_folder, "--codec", codec, "--target-bpp", "0.5",
-                     "--out-dir", tmp_path / "o")
+    rows = main_json(
+        capsys, "compress", image_folder, "--codec", codec, "--target-bpp", "0.5", "--out-dir", tmp_path / "o"
+    )
     assert len(rows) == 2
     for row in rows:
         assert row["bpp"] <= 0.5
@@ -208,6 +230,7 @@ def test_out_with_two_images_is_an_error(capsys, tmp_path, image_folder):
 
 # -- sweep -------------------------------------------------------------------------------------
 
+
 def test_sweep_rows(capsys, astro_png):
     rows = main_json(capsys, "sweep", astro_png, "--codecs", "jpeg,png", "--qualities", "20,80")
     assert [(r["codec"], r["params"].get("quality")) for r in rows] == [("jpeg", 20), ("jpeg", 80), ("png", None)]
@@ -237,6 +260,7 @@ def test_sweep_table_output(capsys, astro_png):
 
 # -- user errors -------------------------------------------------------------------------------
 
+
 def _assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> str:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -254,10 +278,15 @@ ERROR_CASES = {
     "unknown codec": (["compress", "astro.png", "--codec", "bmp"], ["unknown codec 'bmp'", "jpeg"]),
     "non-numeric": (["compress", "astro.png", "--codec", "jpeg", "--set", "quality=abc"], ["quality", "'abc'", "int"]),
     "unknown param": (["compress", "astro.png", "--codec", "jpeg", "--set", "nosuch=1"], ["nosuch", "quality"]),
-    "bad choice": (["compress", "astro.png", "--codec", "jpeg", "--set", "subsampling=4:1:1"], ["subsampling", "4:2:0"]),
+    "bad choice": (
+        ["compress", "astro.png", "--codec", "jpeg", "--set", "subsampling=4:1:1"],
+        ["subsampling", "4:2:0"],
+    ),
     "out of range": (["compress", "astro.png", "--codec", "webp", "--quality", "101"], ["quality", "101", "100"]),
-    "jpeg2000 quality": (["compress", "astro.png", "--codec", "jpeg2000", "--quality", "50"],
-                         ["jpeg2000", "no quality parameter", "rate"]),
+    "jpeg2000 quality": (
+        ["compress", "astro.png", "--codec", "jpeg2000", "--quality", "50"],
+        ["jpeg2000", "no quality parameter", "rate"],
+    ),
     "lossless target": (["compress", "astro.png", "--codec", "png", "--target-bpp", "1"], ["png", "lossless"]),
     "zero target": (["compress", "astro.png", "--codec", "jpeg", "--target-bpp", "0"], ["target", "positive"]),
     "sweep unknown codec": (["sweep", "astro.png", "--codecs", "jpeg,nosuch"], ["unknown codec 'nosuch'"]),
@@ -301,12 +330,15 @@ def test_infinite_quality_is_a_user_error(args, tmp_path, astro_png):
 
 
 def test_compress_does_not_import_torch_when_lpips_is_unavailable(tmp_path, astro_png):
-    code = ("import sys; from restoration import cli; "
-            "rc = cli.main(['compress', 'astro.png', '--codec', 'jpeg', '--json']); "
-            "print('torch' in sys.modules, rc)")
+    code = (
+        "import sys; from restoration import cli; "
+        "rc = cli.main(['compress', 'astro.png', '--codec', 'jpeg', '--json']); "
+        "print('torch' in sys.modules, rc)"
+    )
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "False 0"
 
@@ -318,6 +350,7 @@ def test_console_script(tmp_path):
     proc = subprocess.run([exe, "codecs", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == len(codecs.CODECS)
-    proc = subprocess.run([exe, "compress", "nope.png", "--codec", "jpeg"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [exe, "compress", "nope.png", "--codec", "jpeg"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     _assert_user_error(proc, "no such file")

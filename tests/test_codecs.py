@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from restoration import codecs
-from restoration.pipelines import evaluate
-from restoration import metrics
-from restoration.core.errors import UserInputError
 from conftest import codec_params
+
+from restoration import codecs, metrics
+from restoration.core.errors import UserInputError
+from restoration.pipelines import evaluate
 
 ALL = list(codecs.CODECS)
 LOSSY = [name for name, c in codecs.CODECS.items() if c.can_be_lossy]
@@ -31,8 +30,19 @@ def psnr(a, b) -> float:
 
 
 def test_registry_has_the_six_codecs_ours_and_the_shipped_encoders():
-    assert set(codecs.CODECS) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "png", "neural", "neural-hp", "heic",
-                                  "jpegli", "oxipng"}
+    assert set(codecs.CODECS) == {
+        "jpeg",
+        "jpeg2000",
+        "webp",
+        "avif",
+        "jpegxl",
+        "png",
+        "neural",
+        "neural-hp",
+        "heic",
+        "jpegli",
+        "oxipng",
+    }
     assert set(LOSSY) == {"jpeg", "jpeg2000", "webp", "avif", "jpegxl", "neural", "neural-hp", "heic", "jpegli"}
     assert codecs.CODECS["png"].knob is None and codecs.CODECS["oxipng"].knob is None
 
@@ -59,6 +69,7 @@ def test_a_codec_whose_package_is_missing_says_so(monkeypatch, astro128):
 
 
 # -- round trips -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", codec_params(ALL))
 def test_round_trip_real_bytes(name, astro256):
@@ -107,6 +118,7 @@ def test_decode_refuses_another_codecs_bytes(astro128):
 
 
 # -- lossless exactness ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name,params", LOSSLESS_SETTINGS, ids=[n for n, _ in LOSSLESS_SETTINGS])
 @pytest.mark.parametrize("which", ["astro128", "noise64", "odd_image"])
@@ -214,8 +226,15 @@ def test_encode_to_size_more_budget_more_quality(name, astro256):
     assert psnr(astro256, codec.decode(small.data)) < psnr(astro256, codec.decode(large.data))
 
 
-LOWEST = {"jpeg": {"quality": 1}, "webp": {"quality": 0}, "avif": {"quality": 0},
-          "jpegxl": {"quality": 0.0}, "jpeg2000": {"rate": 2000.0}, "heic": {"quality": 1}, "jpegli": {"quality": 1}}
+LOWEST = {
+    "jpeg": {"quality": 1},
+    "webp": {"quality": 0},
+    "avif": {"quality": 0},
+    "jpegxl": {"quality": 0.0},
+    "jpeg2000": {"rate": 2000.0},
+    "heic": {"quality": 1},
+    "jpegli": {"quality": 1},
+}
 
 
 @pytest.mark.parametrize("name", codec_params(FINE))
@@ -229,8 +248,7 @@ def test_encode_to_size_impossible_budget_returns_smallest(name, astro256):
     assert codec.decode(encoded.data).shape == astro256.shape
 
 
-@pytest.mark.parametrize("name,params", [("png", {}), ("webp", {"lossless": True}),
-                                         ("jpegxl", {"lossless": True})])
+@pytest.mark.parametrize("name,params", [("png", {}), ("webp", {"lossless": True}), ("jpegxl", {"lossless": True})])
 def test_encode_to_size_refuses_lossless(name, params, astro128):
     with pytest.raises(UserInputError, match="lossless"):
         codecs.get(name).encode_to_size(astro128, 5000, **params)
@@ -244,8 +262,7 @@ def test_encode_to_size_refuses_zero_budget(name, astro128):
 
 @pytest.mark.parametrize("name", codec_params(FINE))
 def test_evaluate_compress_with_bpp_target(name, astro256):
-    result = evaluate.compress(astro256, name, target=evaluate.Target(bpp=0.8),
-                               metric_names=["psnr", "bpp"])
+    result = evaluate.compress(astro256, name, target=evaluate.Target(bpp=0.8), metric_names=["psnr", "bpp"])
     budget = int(0.8 * 256 * 256 / 8)
     assert result.target_met is True
     assert FILL[name] * budget <= result.nbytes <= budget
@@ -288,6 +305,7 @@ def test_target_budget():
 
 
 # -- parameters ------------------------------------------------------------------------------
+
 
 def test_aliases_and_unknown_codec():
     assert codecs.get("jpg") is codecs.CODECS["jpeg"]
@@ -357,8 +375,15 @@ def test_defaults_and_description_are_consistent(name):
     assert spec["lossless_only"] == (codec.knob is None)
 
 
-@pytest.mark.parametrize("name,params", [("jpeg", {"subsampling": "4:4:4"}), ("jpeg", {"progressive": True}),
-                                         ("avif", {"subsampling": "4:4:4"}), ("webp", {"method": 6})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("jpeg", {"subsampling": "4:4:4"}),
+        ("jpeg", {"progressive": True}),
+        ("avif", {"subsampling": "4:4:4"}),
+        ("webp", {"method": 6}),
+    ],
+)
 def test_non_knob_params_reach_the_encoder(name, params, astro128):
     codec = codecs.get(name)
     assert codec.encode(astro128, **params) != codec.encode(astro128)
@@ -376,6 +401,7 @@ def test_jpeg2000_rate_is_compression_ratio(astro256):
 
 
 # -- JPEG XL distance <-> quality ------------------------------------------------------------
+
 
 def libjxl_distance_from_quality(quality: float) -> float:
     """libjxl's JxlEncoderDistanceFromQuality, transcribed."""

@@ -11,14 +11,11 @@ import numpy as np
 import pytest
 import skimage.data
 
-from restoration.metrics import bdrate
+from restoration.bench import dashboards, panel, report, runner
 from restoration.bench import inputs as bench_inputs
-from restoration.bench import dashboards
-from restoration.bench import panel
-from restoration.bench import report
-from restoration.bench import runner
-from restoration.core.errors import UserInputError
 from restoration.bench.store import Store
+from restoration.core.errors import UserInputError
+from restoration.metrics import bdrate
 
 RATES = [100.0, 200.0, 400.0, 800.0, 1600.0]
 PSNR = [30.0, 33.0, 36.0, 38.5, 41.0]
@@ -38,11 +35,11 @@ def test_bd_rate_and_bd_psnr_when_log_rate_is_linear_in_quality():
     """PSNR = 10 log10(rate): 1 dB more at every rate is 10^(-1/10) - 1 = -20.57 % rate, +1 dB BD-PSNR."""
     rates = np.array([1000.0, 2000.0, 4000.0, 8000.0])
     result = bdrate.bd(list(zip(rates, 10 * np.log10(rates))), list(zip(rates, 10 * np.log10(rates) + 1)))
-    assert result.rate_percent == pytest.approx(100 * (10 ** -0.1 - 1), abs=1e-9)
+    assert result.rate_percent == pytest.approx(100 * (10**-0.1 - 1), abs=1e-9)
     assert result.quality_delta == pytest.approx(1.0, abs=1e-9)
     # Bytes saved: the mean over the overlap of R(q) - R(q) / 10^0.1 (rates in bytes).
     grid = np.linspace(31.0, 10 * np.log10(8000.0), 100001)
-    expected = np.mean(10 ** (grid / 10) * (1 - 10 ** -0.1))
+    expected = np.mean(10 ** (grid / 10) * (1 - 10**-0.1))
     assert result.bytes_saved == pytest.approx(expected, rel=1e-5)
 
 
@@ -58,8 +55,11 @@ def test_bd_rate_bytes_and_quality_agree_on_one_sign_convention(factor):
     smaller = factor < 1
     assert (result.rate_percent < 0) == (result.bytes_change < 0) == (result.quality_delta > 0) == smaller
     assert result.rate_percent == pytest.approx(100 * (factor - 1), abs=1e-9)
-    rows = [_row(codec, f"q{i}", scale * r / 1000, q) for codec, scale in (("jpeg", 1.0), ("webp", factor))
-            for i, (r, q) in enumerate(anchor)]
+    rows = [
+        _row(codec, f"q{i}", scale * r / 1000, q)
+        for codec, scale in (("jpeg", 1.0), ("webp", factor))
+        for i, (r, q) in enumerate(anchor)
+    ]
     (row,) = dashboards.bd_table(dashboards.curves(rows), ("psnr",))
     rate, quality, change = row[4], row[5], row[6]
     assert (rate < 0) == (change < 0) == (quality > 0) == smaller
@@ -86,10 +86,25 @@ def test_bd_cleans_points_and_refuses_what_it_cannot_measure():
 
 
 def _row(codec, setting, bpp, psnr, model=None, image="a", dataset="set"):
-    return {"kind": "restore" if model else "codec", "codec": codec, "setting": setting, "bpp": bpp,
-            "bytes": bpp * 1000, "psnr": psnr, "psnr_y": psnr + 1, "ssim": psnr / 50, "ms_ssim": psnr / 45,
-            "ratio": 24 / bpp, "encode_ms": 2.0, "decode_ms": 1.0, "restore_ms": 30.0 if model else None,
-            "model": model, "scale": None, "image": image, "dataset": dataset}
+    return {
+        "kind": "restore" if model else "codec",
+        "codec": codec,
+        "setting": setting,
+        "bpp": bpp,
+        "bytes": bpp * 1000,
+        "psnr": psnr,
+        "psnr_y": psnr + 1,
+        "ssim": psnr / 50,
+        "ms_ssim": psnr / 45,
+        "ratio": 24 / bpp,
+        "encode_ms": 2.0,
+        "decode_ms": 1.0,
+        "restore_ms": 30.0 if model else None,
+        "model": model,
+        "scale": None,
+        "image": image,
+        "dataset": dataset,
+    }
 
 
 @pytest.fixture
@@ -100,8 +115,15 @@ def rows():
             rows.append(_row("jpeg", f"quality={q}", bpp, psnr + offset, image=image))
             rows.append(_row("jpeg", f"quality={q}", bpp, psnr + offset + 1, "deeprecnet", image=image))
             rows.append(_row("webp", f"quality={q}", 0.8 * bpp, psnr + offset, image=image))
-        rows.append({**_row("png", "lossless", 13.0, 0.0, image=image), "psnr": "inf", "psnr_y": "inf",
-                     "ssim": 1.0, "ms_ssim": 1.0})
+        rows.append(
+            {
+                **_row("png", "lossless", 13.0, 0.0, image=image),
+                "psnr": "inf",
+                "psnr_y": "inf",
+                "ssim": 1.0,
+                "ms_ssim": 1.0,
+            }
+        )
     return rows
 
 
@@ -154,8 +176,7 @@ def test_figures_and_method_table(rows):
 def stored(tmp_path_factory):
     db = tmp_path_factory.mktemp("db") / "bench.sqlite"
     images = [bench_inputs.make("astro", "crops", skimage.data.astronaut()[100:292, 150:342])]
-    config = runner.BenchConfig(("jpeg", "webp", "png"), qualities=(10, 30, 60, 90), models=("bilateral",),
-                                sr_scale=2)
+    config = runner.BenchConfig(("jpeg", "webp", "png"), qualities=(10, 30, 60, 90), models=("bilateral",), sr_scale=2)
     result = runner.bench(images, config, db, workers=1)
     return db, result
 
@@ -163,7 +184,9 @@ def stored(tmp_path_factory):
 def test_report_files_are_self_contained(stored, tmp_path):
     db, result = stored
     built = report.build(db, [str(result.run_id)])
-    assert built.summary()["rows"] == result.rows == 4 + 4 + 4 + 4 + 1 + 1  # jpeg, +bilateral, webp, +bilateral, png, sr
+    assert (
+        built.summary()["rows"] == result.rows == 4 + 4 + 4 + 4 + 1 + 1
+    )  # jpeg, +bilateral, webp, +bilateral, png, sr
     assert {row[2] for row in built.bd} == {"WebP", "JPEG + bilateral", "WebP + bilateral"}
     assert {row[3] for row in built.bd} == {"psnr", "ssim", "ms_ssim"}
     files = report.write_all(built, tmp_path, "r")
@@ -212,11 +235,14 @@ def test_blind_panel_hides_names_and_counts_votes(tmp_path):
     assert scored[2] == 0 and scored[6] is None and scored[7:] == [1, 5.0]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"preference": "C"}, "preference must be"),
-    ({"score_a": 6}, "1 to 5"),
-    ({}, "preference or a score"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"preference": "C"}, "preference must be"),
+        ({"score_a": 6}, "1 to 5"),
+        ({}, "preference or a score"),
+    ],
+)
 def test_panel_vote_errors(tmp_path, kwargs, message):
     with pytest.raises(UserInputError, match=message):
         panel.vote(1, panel.pair_token(1), db=tmp_path / "p.sqlite", **kwargs)
@@ -225,8 +251,10 @@ def test_panel_vote_errors(tmp_path, kwargs, message):
 def test_a_vote_needs_its_pairs_token_and_votes_are_rate_limited(tmp_path, monkeypatch):
     db = tmp_path / "p.sqlite"
     image = skimage.data.astronaut()
-    pairs = [panel.make_pair(image, "restoration", ["bilateral", "gaussian"], db, quality=10, crop=32, seed=i)
-             for i in range(3)]
+    pairs = [
+        panel.make_pair(image, "restoration", ["bilateral", "gaussian"], db, quality=10, crop=32, seed=i)
+        for i in range(3)
+    ]
     for token in (None, "", panel.pair_token(pairs[1].id), "f" * 32):
         with pytest.raises(UserInputError, match="token"):
             panel.vote(pairs[0].id, token, "A", db=db)
@@ -265,8 +293,17 @@ def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256
 
     image = write_image(astro256, "a.png")
     few = lab_bench.estimate([str(image)], False, ["jpeg"], "50", "", [], 0, [], db=tmp_path / "none.sqlite")
-    many = lab_bench.estimate([str(image)], False, ["jpeg", "webp"], "20,40,60", "", ["deeprecnet-qa-codecs"], 0, [],
-                              db=tmp_path / "none.sqlite")
+    many = lab_bench.estimate(
+        [str(image)],
+        False,
+        ["jpeg", "webp"],
+        "20,40,60",
+        "",
+        ["deeprecnet-qa-codecs"],
+        0,
+        [],
+        db=tmp_path / "none.sqlite",
+    )
     assert few.startswith("1 tasks on 1 image(s) (0.066 MP)")
     assert many.startswith("12 tasks on 1 image(s)")  # 2 codecs x 3 qualities, each also restored
     import re

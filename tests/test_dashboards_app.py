@@ -9,8 +9,6 @@ from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-
-
 from live_app import serving  # noqa: E402
 
 
@@ -50,16 +48,19 @@ def test_dashboard_endpoints_are_named(client):
 
 
 def test_bench_then_report(client, crops, db):
-    summary, runs = client.predict([handle_file(str(p)) for p in crops], False, ["jpeg", "png"], "20,60", "", [], 0, [],
-                                   api_name="/bench")
+    summary, runs = client.predict(
+        [handle_file(str(p)) for p in crops], False, ["jpeg", "png"], "20,60", "", [], 0, [], api_name="/bench"
+    )
     assert summary["rows"] == 2 * 3 and summary["computed"] == 6 and summary["reused"] == 0
     assert db.is_file() and runs["value"] == [str(summary["run"])]  # the run list, updated and selected
-    again, _ = client.predict([handle_file(str(p)) for p in crops], False, ["jpeg", "png"], "20,60", "", [], 0, [],
-                              api_name="/bench")
+    again, _ = client.predict(
+        [handle_file(str(p)) for p in crops], False, ["jpeg", "png"], "20,60", "", [], 0, [], api_name="/bench"
+    )
     assert again["reused"] == 6 and again["computed"] == 0 and again["run"] != summary["run"]
 
     rd_psnr, rd_ssim, rd_msssim, bd, formats, heatmap, methods, files, selection, note = client.predict(
-        [str(summary["run"])], api_name="/report")
+        [str(summary["run"])], api_name="/report"
+    )
     assert "your stored runs" in note
     assert selection["rows"] == 6 and selection["datasets"] == ["upload"]
     assert "JPEG" in rd_psnr["plot"] and "PNG" in formats["plot"]
@@ -78,8 +79,9 @@ def test_report_errors_are_clear(client):
 
 def test_blind_panel_pair_vote_scores(client):
     models = ["bilateral", "gaussian"]
-    given, a, b, pair_id, token, note, view = client.predict(None, "astronaut", "restoration", models, "jpeg", 15, 4,
-                                                             api_name="/panel_pair")
+    given, a, b, pair_id, token, note, view = client.predict(
+        None, "astronaut", "restoration", models, "jpeg", 15, 4, api_name="/panel_pair"
+    )
     assert pair_id >= 1 and "bilateral" not in note and "gaussian" not in note
     # The compare view shows A against B under those names only; its files are named by content.
     assert (view["a_label"], view["b_label"]) == ("A", "B") and "bilateral" not in str(view)

@@ -3,8 +3,7 @@
 import numpy as np
 from conftest import load_bench_script
 
-from restoration import degrade
-from restoration import metrics
+from restoration import degrade, metrics
 
 
 def load_script():

@@ -10,14 +10,12 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from restoration.training import dictionary as dictionary_learn
-from restoration.models import dictionary_sr
-from restoration.models import hub
 from restoration.core import image as imagelib
 from restoration.core import resize
-from restoration.models import restorers
-from restoration.pipelines import sr
 from restoration.core.manifest import sha256_of
+from restoration.models import dictionary_sr, hub, restorers
+from restoration.pipelines import sr
+from restoration.training import dictionary as dictionary_learn
 
 IDS = {"sparse-sr-x2": 2, "sparse-sr-x4": 4}  # the registry's
 # Neighbour embedding is still learnt and run; its shipped dictionaries are retired from the registry.
@@ -40,7 +38,7 @@ def test_batch_omp_recovers_a_sparse_combination():
 def test_lle_weights_sum_to_one_and_rebuild_an_affine_point():
     rng = np.random.default_rng(1)
     neighbours = rng.normal(size=(1, 3, 5))
-    query = (0.2 * neighbours[:, 0] + 0.3 * neighbours[:, 1] + 0.5 * neighbours[:, 2])
+    query = 0.2 * neighbours[:, 0] + 0.3 * neighbours[:, 1] + 0.5 * neighbours[:, 2]
     weights = dictionary_sr.lle_weights(query, neighbours, regulariser=1e-9)
     assert np.isclose(weights.sum(), 1.0)
     np.testing.assert_allclose(weights[0], [0.2, 0.3, 0.5], atol=1e-4)
@@ -75,9 +73,20 @@ def tiny_models(tmp_path_factory):
     for model_id, scale in LEARNED.items():
         method = model_id.split("-")[0]
         # As notebooks/dictionary_sr.ipynb: neighbour embedding keeps flat examples (min_gradient 0).
-        recipe = dictionary_learn.Recipe(model_id, method, scale, patch=3 * scale, stride=scale, data=("train",),
-                                         pairs=1500, atoms=32, dl_iterations=1, examples=800, backprojection=1,
-                                         min_gradient=0.0 if method == "ne" else 10.0)
+        recipe = dictionary_learn.Recipe(
+            model_id,
+            method,
+            scale,
+            patch=3 * scale,
+            stride=scale,
+            data=("train",),
+            pairs=1500,
+            atoms=32,
+            dl_iterations=1,
+            examples=800,
+            backprojection=1,
+            min_gradient=0.0 if method == "ne" else 10.0,
+        )
         model, info = dictionary_learn.learn(recipe, root=root, log=lambda *_: None)
         entries[model_id] = dictionary_learn.export(model, recipe, info, weights, benchmarks={})
     return weights, entries
@@ -170,8 +179,15 @@ def test_shipped_dictionaries_match_the_manifest():
     assert total < 8_000_000
 
 
-SR_HUB = ("realesrgan-x4plus", "realesrgan-x2plus", "realesr-general-x4v3", "swinir-classical-x4",
-          "swinir-real-x4", "swin2sr-classical-x4", "hat-x4")
+SR_HUB = (
+    "realesrgan-x4plus",
+    "realesrgan-x2plus",
+    "realesr-general-x4v3",
+    "swinir-classical-x4",
+    "swinir-real-x4",
+    "swin2sr-classical-x4",
+    "hat-x4",
+)
 
 
 def test_hub_upscalers_are_listed_and_well_formed():

@@ -7,10 +7,9 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from hub_server import HubServer
-from restoration.models import diffusion_sr
-from restoration.models import restorers
+
+from restoration.models import diffusion_sr, restorers
 
 
 def tiny_pipeline():
@@ -18,13 +17,29 @@ def tiny_pipeline():
 
     torch.manual_seed(0)
     # in_channels 6: 3 latent channels + the 3-channel LR image, as the real model.
-    unet = UNet2DModel(sample_size=16, in_channels=6, out_channels=3, layers_per_block=1, block_out_channels=(8, 16),
-                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-                       norm_num_groups=4)
+    unet = UNet2DModel(
+        sample_size=16,
+        in_channels=6,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+    )
     # Three decoder levels: two upsamplings, so the VQ decoder turns the LR-sized latent into x4.
-    vqvae = VQModel(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
-                    up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(8, 8, 8), layers_per_block=1,
-                    latent_channels=3, norm_num_groups=4, num_vq_embeddings=16, vq_embed_dim=3)
+    vqvae = VQModel(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(8, 8, 8),
+        layers_per_block=1,
+        latent_channels=3,
+        norm_num_groups=4,
+        num_vq_embeddings=16,
+        vq_embed_dim=3,
+    )
     return diffusion_sr.pipeline_class()(vqvae=vqvae, unet=unet, scheduler=DDIMScheduler(num_train_timesteps=100))
 
 
@@ -86,8 +101,7 @@ def test_download_then_run_through_the_registry(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     saved = tmp_path / "saved"
     tiny_pipeline().save_pretrained(saved)
-    files = {(diffusion_sr.REPO_ID, str(p.relative_to(saved))): p.read_bytes()
-             for p in saved.rglob("*") if p.is_file()}
+    files = {(diffusion_sr.REPO_ID, str(p.relative_to(saved))): p.read_bytes() for p in saved.rglob("*") if p.is_file()}
     with HubServer(files) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         folder = diffusion_sr.download()

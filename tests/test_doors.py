@@ -40,6 +40,7 @@ def named(demo, api_name: str):
 
 # -- 1. one door --------------------------------------------------------------------------------
 
+
 def test_the_direct_routes_are_closed(live):
     """A direct POST skipped the queue and its limits (16 /compress calls ran at once): every
     queued event is refused there, by name or by fn_index; only page-only events that never queue
@@ -95,8 +96,12 @@ def test_page_only_events_run_in_their_own_lane_and_stay_cheap(live, tmp_path):
 
 FILE_META = {"_type": "gradio.FileData"}
 NOT_UPLOADS = [
-    "abc", 5, {"path": "/etc/passwd", "meta": FILE_META}, {"url": "http://127.0.0.1:9/x.png", "meta": FILE_META},
-    {"path": "http://127.0.0.1:9/x.png", "meta": FILE_META}, {"meta": FILE_META},
+    "abc",
+    5,
+    {"path": "/etc/passwd", "meta": FILE_META},
+    {"url": "http://127.0.0.1:9/x.png", "meta": FILE_META},
+    {"path": "http://127.0.0.1:9/x.png", "meta": FILE_META},
+    {"meta": FILE_META},
 ]
 BAD = {  # a component kind -> values that are never its input
     "number": [math.nan, math.inf, -math.inf, "abc", [1], True, 10**400],
@@ -109,8 +114,12 @@ BAD = {  # a component kind -> values that are never its input
 }
 # Values of the right kind that each endpoint's own checks refuse (the probe's cases among them).
 SEMANTIC = {
-    "compress": {"params_json": ["[" * 3000 + "]" * 3000, '{"quality": NaN}', '{"quality": 1e999}', "[1]"],
-                 "target_bpp": [1e300, -1], "target_bytes": [1e300, -1], "codec_name": ["nosuch"]},
+    "compress": {
+        "params_json": ["[" * 3000 + "]" * 3000, '{"quality": NaN}', '{"quality": 1e999}', "[1]"],
+        "target_bpp": [1e300, -1],
+        "target_bytes": [1e300, -1],
+        "codec_name": ["nosuch"],
+    },
     "sweep": {"qualities_text": ["nan", "inf", "1e999", "abc"], "bpps_text": ["nan,1", "-1"]},
     "degrade": {"bpp": [1e300, -1]},
     "bench": {"qualities": ["nan", "abc"], "bpps": ["inf"]},
@@ -148,8 +157,11 @@ def parameter_name(fn, index: int) -> str:
     """The handler's parameter name of input ``index``, else the component's label."""
     import inspect
 
-    names = [p.name for p in inspect.signature(fn.fn).parameters.values()
-             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [
+        p.name
+        for p in inspect.signature(fn.fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     return names[index] if index < len(names) else getattr(fn.inputs[index], "label", None) or f"input {index + 1}"
 
 
@@ -157,11 +169,25 @@ def baseline(demo, api_name: str, image: dict) -> list:
     """A valid, cheap call of the endpoint: its defaults, the tiny upload, fast codecs and models."""
     fn = named(demo, api_name)
     data = [getattr(block, "value", None) for block in fn.inputs]
-    own = {"image_path": image, "reference_path": image, "degraded_path": image, "files": [image],
-           "codec_names": ["jpeg"], "model_ids": ["gaussian"] if api_name == "restore" else ["bicubic-x2"],
-           "qualities_text": "50", "qualities": "50", "job": "convert", "settings": '{"codec": "jpeg", "quality": 50}',
-           "models": ["gaussian", "median"], "scale": 2, "restore": "none", "kind": "codec", "example": None,
-           "token": "x", "preference": "A"}
+    own = {
+        "image_path": image,
+        "reference_path": image,
+        "degraded_path": image,
+        "files": [image],
+        "codec_names": ["jpeg"],
+        "model_ids": ["gaussian"] if api_name == "restore" else ["bicubic-x2"],
+        "qualities_text": "50",
+        "qualities": "50",
+        "job": "convert",
+        "settings": '{"codec": "jpeg", "quality": 50}',
+        "models": ["gaussian", "median"],
+        "scale": 2,
+        "restore": "none",
+        "kind": "codec",
+        "example": None,
+        "token": "x",
+        "preference": "A",
+    }
     for index in range(len(data)):
         name = parameter_name(fn, index)
         if name in own and not (api_name == "panel_pair" and name == "scale"):
@@ -188,8 +214,19 @@ def test_every_bad_value_of_every_endpoint_gets_one_message_and_no_traceback(liv
     demo, url, image = live
     caplog.set_level(logging.INFO, logger="restoration.app")
     all_cases = cases(demo)
-    assert {api for api, *_ in all_cases} >= {"compress", "compare", "sweep", "degrade", "restore", "upscale",
-                                              "batch", "bench", "report", "panel_pair", "panel_vote"}
+    assert {api for api, *_ in all_cases} >= {
+        "compress",
+        "compare",
+        "sweep",
+        "degrade",
+        "restore",
+        "upscale",
+        "batch",
+        "bench",
+        "report",
+        "panel_pair",
+        "panel_vote",
+    }
     for api in {api for api, *_ in all_cases} - {"panel_vote"}:  # a vote needs a served pair's token
         answer = join(url, named(demo, api)._id, baseline(demo, api, image))
         assert answer["success"], (api, answer)  # so each bad value is the only thing wrong with its call
@@ -199,8 +236,13 @@ def test_every_bad_value_of_every_endpoint_gets_one_message_and_no_traceback(liv
         data[index] = value
         answer = join(url, named(demo, api)._id, data)
         error = answer.get("output", {}).get("error") if "http" not in answer else answer["detail"]
-        if answer.get("success") or not isinstance(error, str) or not error.strip() or "Internal error" in error \
-                or "\n" in error.strip():
+        if (
+            answer.get("success")
+            or not isinstance(error, str)
+            or not error.strip()
+            or "Internal error" in error
+            or "\n" in error.strip()
+        ):
             bad.append((api, name, str(value)[:30], answer.get("success"), str(error)[:120]))
     for chain in ("nosuch:3", "jpeg:q=nan", "noise:inf", "downscale:1e300"):  # the chain kind reads the chain
         data = baseline(demo, "degrade", image)
@@ -223,8 +265,13 @@ def test_a_json_nested_too_deep_or_too_long_is_one_message():
 
     assert lab.json_object('{"quality": 50}', "params") == {"quality": 50}
     assert lab.json_object("", "params") == {}
-    for text, message in [("[" * 100_000 + "]" * 100_000, "at most"), ('{"a": ' + "[" * 2000 + "]" * 2000 + "}", "nested"),
-                          ('{"a": NaN}', "finite"), ("[1]", "JSON object"), ("{", "not valid JSON")]:
+    for text, message in [
+        ("[" * 100_000 + "]" * 100_000, "at most"),
+        ('{"a": ' + "[" * 2000 + "]" * 2000 + "}", "nested"),
+        ('{"a": NaN}', "finite"),
+        ("[1]", "JSON object"),
+        ("{", "not valid JSON"),
+    ]:
         with pytest.raises(UserInputError, match=message):
             lab.json_object(text, "params")
 
@@ -236,8 +283,9 @@ def test_gradio_preprocessing_errors_are_one_line(live):
     data = baseline(demo, "degrade", image)
     data[3] = 500  # quality, 1..100
     answer = join(url, named(demo, "degrade")._id, data)
-    assert answer["output"]["error"].startswith("/degrade: quality: ") and "maximum value 100" in \
-        answer["output"]["error"]
+    assert (
+        answer["output"]["error"].startswith("/degrade: quality: ") and "maximum value 100" in answer["output"]["error"]
+    )
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -247,6 +295,7 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 # -- 4. a stopped server's temporary files ------------------------------------------------------
+
 
 def test_a_stopped_servers_gradio_cache_is_removed_by_the_next_one(tmp_path, monkeypatch):
     """Gradio deletes only the files its own process made: after a SIGTERM, 762 MB stayed in
@@ -263,11 +312,14 @@ def test_a_stopped_servers_gradio_cache_is_removed_by_the_next_one(tmp_path, mon
     monkeypatch.setenv("RESTORATION_TMP", str(tmp_path))
     monkeypatch.setenv("GRADIO_TEMP_DIR", "")  # recorded, so that the teardown removes what the test sets
     monkeypatch.delenv("GRADIO_TEMP_DIR")
-    script = ("import signal, os, pathlib; from restoration.core import scratch; "
-              "f = scratch.process_folder('gradio'); (f / 'upload.png').write_bytes(b'x' * 1000); print(f, flush=True); "
-              "os.kill(os.getpid(), signal.SIGTERM)")
-    stopped = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
-                             env=os.environ)
+    script = (
+        "import signal, os, pathlib; from restoration.core import scratch; "
+        "f = scratch.process_folder('gradio'); (f / 'upload.png').write_bytes(b'x' * 1000); print(f, flush=True); "
+        "os.kill(os.getpid(), signal.SIGTERM)"
+    )
+    stopped = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, env=os.environ
+    )
     left = tmp_path / stopped.stdout.strip().rsplit("/", 1)[-1]
     assert stopped.returncode == -15 and (left / "upload.png").is_file()  # what SIGTERM leaves
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a live server's folder
@@ -289,6 +341,7 @@ def test_a_stopped_servers_gradio_cache_is_removed_by_the_next_one(tmp_path, mon
 
 
 # -- 2. every long step checkable ---------------------------------------------------------------
+
 
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU seconds used so far by this process and every live process under it (Linux /proc)."""
@@ -438,6 +491,7 @@ def test_a_zip_member_is_read_a_chunk_at_a_time_and_stops_when_cancelled(tmp_pat
 
 # -- 5. a blind panel that stays blind ------------------------------------------------------------
 
+
 def test_re_running_a_named_model_on_the_served_input_reproduces_neither_side(tmp_path):
     """The probe re-ran each named model on the pair's served input and matched A or B pixel for
     pixel. The models now see a margin around the shown window, whose offset (off the 8x8 grid)
@@ -493,8 +547,9 @@ def test_the_app_counts_votes_by_the_clients_address(monkeypatch):
 
     from ui.doors import client_address
 
-    request = SimpleNamespace(headers={"x-forwarded-for": "10.0.0.9, 203.0.113.7"},
-                              client=SimpleNamespace(host="127.0.0.1"), session_hash="s")
+    request = SimpleNamespace(
+        headers={"x-forwarded-for": "10.0.0.9, 203.0.113.7"}, client=SimpleNamespace(host="127.0.0.1"), session_hash="s"
+    )
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv("RESTORATION_TRUSTED_PROXY", raising=False)
     assert client_address(request) == "127.0.0.1"  # a forged header is not believed without a proxy
@@ -523,6 +578,7 @@ def test_published_scores_move_only_in_batches_of_ten_votes(tmp_path, monkeypatc
 
 # -- 7. responsive while busy -------------------------------------------------------------------
 
+
 def test_a_tiny_request_answers_within_3_s_while_a_perceptual_comparison_runs(live, tmp_path):
     """FLIP holds Python's GIL for its whole computation: beside a 6 MP perceptual comparison a
     tiny /compress took up to 8.9 s, and the server's event loop froze with it. FLIP now runs in a
@@ -538,8 +594,9 @@ def test_a_tiny_request_answers_within_3_s_while_a_perceptual_comparison_runs(li
     Image.fromarray(cv2.resize(skimage.data.astronaut(), (2400, 1800))).save(big)
     Image.fromarray(TINY).save(tiny)
     client = Client(url, verbose=False)
-    job = client.submit(*compare_data(demo, handle_file(str(big)), "jpeg", {}, "settings", None, perceptual=True),
-                        api_name="/compare")
+    job = client.submit(
+        *compare_data(demo, handle_file(str(big)), "jpeg", {}, "settings", None, perceptual=True), api_name="/compare"
+    )
     time.sleep(2)
     latencies, start = [], time.monotonic()
     try:
@@ -549,12 +606,15 @@ def test_a_tiny_request_answers_within_3_s_while_a_perceptual_comparison_runs(li
             latencies.append(time.monotonic() - started)  # back to back: one is always in flight
     finally:
         job.cancel()
-    print(f"{len(latencies)} tiny /compress during a perceptual comparison: max {max(latencies):.2f} s, "
-          f"median {sorted(latencies)[len(latencies) // 2]:.2f} s")
+    print(
+        f"{len(latencies)} tiny /compress during a perceptual comparison: max {max(latencies):.2f} s, "
+        f"median {sorted(latencies)[len(latencies) // 2]:.2f} s"
+    )
     assert len(latencies) >= 3 and max(latencies) < 3, latencies
 
 
 # -- 8. the smaller points ----------------------------------------------------------------------
+
 
 def test_database_messages_name_the_file_not_the_servers_folders(tmp_path):
     from restoration.bench import report
@@ -576,8 +636,10 @@ def test_a_report_csv_quotes_cells_a_spreadsheet_would_run(tmp_path):
 
     from restoration.bench import report
 
-    path = report.write_csv([{"image": '=HYPERLINK("http://x","y")', "dataset": "@SUM(A1)", "codec": "jpeg",
-                              "psnr": -1.5}], tmp_path / "r.csv")
+    path = report.write_csv(
+        [{"image": '=HYPERLINK("http://x","y")', "dataset": "@SUM(A1)", "codec": "jpeg", "psnr": -1.5}],
+        tmp_path / "r.csv",
+    )
     row = next(csv.DictReader(path.open()))
     assert row["image"].startswith("'=") and row["dataset"].startswith("'@") and row["psnr"] == "-1.5"
 
@@ -599,12 +661,15 @@ def test_an_upscale_over_the_pixel_cap_names_the_cap_not_the_memory_budget(tmp_p
     path.write_bytes(png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:])
     monkeypatch.setenv("RESTORATION_MEMORY_BUDGET", "100M")
     monkeypatch.setattr(imagelib, "decode", lambda *a, **k: pytest.fail("decoded before the size check"))
-    with budget.request(), pytest.raises(UserInputError, match="x4 result would have 192,000,000 pixels; the limit "
-                                                               "is 40,000,000"):
+    with (
+        budget.request(),
+        pytest.raises(UserInputError, match="x4 result would have 192,000,000 pixels; the limit is 40,000,000"),
+    ):
         lab_sr.upscale_many(str(path), 4, ["bicubic-x4"], False)
 
 
 # -- 3. every input through the one web reader --------------------------------------------------
+
 
 def test_a_restores_degraded_input_claims_its_memory_before_it_is_decoded(tmp_path, monkeypatch):
     """/restore read its degraded input without the web reader: a 35 MP restore ran at once while

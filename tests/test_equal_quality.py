@@ -35,12 +35,15 @@ def test_compare_recommends_the_smallest_file_and_says_how_much_smaller(astro256
     assert lab.table(results)["headers"][-1] == "target"
 
 
-@pytest.mark.parametrize("metric, value, message", [
-    ("bpp", 1, "needs a quality metric"),
-    ("psnr", float("inf"), "finite"),
-    ("ssimulacra2", 120, "within"),
-    ("flip", 2, "within"),
-])
+@pytest.mark.parametrize(
+    "metric, value, message",
+    [
+        ("bpp", 1, "needs a quality metric"),
+        ("psnr", float("inf"), "finite"),
+        ("ssimulacra2", 120, "within"),
+        ("flip", 2, "within"),
+    ],
+)
 def test_bad_quality_targets_say_why(metric, value, message):
     with pytest.raises(UserInputError, match=message):
         equal_quality.QualityTarget(metric, value)
@@ -59,8 +62,19 @@ def test_cli_compares_codecs_at_equal_quality(tmp_path, astro128):
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = cli.main(["compress", str(path), "--codec", "jpeg,webp", "--target-quality", "psnr=30",
-                         "--out-dir", str(out), "--json"])
+        code = cli.main(
+            [
+                "compress",
+                str(path),
+                "--codec",
+                "jpeg,webp",
+                "--target-quality",
+                "psnr=30",
+                "--out-dir",
+                str(out),
+                "--json",
+            ]
+        )
     rows = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert code == 0 and [r.get("codec") for r in rows[:2]] == ["jpeg", "webp"]
     assert all(r["target_met"] and r["psnr"] >= 30 for r in rows[:2])

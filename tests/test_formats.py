@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_run import run_cli  # noqa: E402
 from PIL import Image
 
 from restoration import codecs as codeclib
@@ -25,7 +26,6 @@ from restoration.codecs import jpeg_quality, learned, output, reader
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab
-from cli_run import run_cli  # noqa: E402
 
 LOSSY = [name for name, codec in codeclib.CODECS.items() if codec.knob is not None]
 
@@ -48,6 +48,7 @@ def encode_pil(image, fmt: str, **kwargs) -> bytes:
 
 # -- accepted formats --------------------------------------------------------------------------
 
+
 def test_accepted_formats_and_extensions_come_from_the_registry():
     available = [c for c in codeclib.CODECS.values() if c.unavailable_reason() is None]
     assert {c.pillow_format for c in available if c.pillow_format} <= set(reader.formats())
@@ -61,11 +62,13 @@ def test_accepted_formats_and_extensions_come_from_the_registry():
 def test_the_doors_load_without_torch(tmp_path, astro128):
     """Reading and writing an ordinary file never loads torch (only a learned codec's file does)."""
     Image.fromarray(astro128).save(tmp_path / "a.png")
-    code = ("import sys\n"
-            "from restoration.codecs import output, reader\n"
-            f"image = reader.load({str(tmp_path / 'a.png')!r})\n"
-            "output.encode_result(image, 'webp'); reader.extensions()\n"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys\n"
+        "from restoration.codecs import output, reader\n"
+        f"image = reader.load({str(tmp_path / 'a.png')!r})\n"
+        "output.encode_result(image, 'webp'); reader.extensions()\n"
+        "print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
 
@@ -80,7 +83,9 @@ def test_a_folder_lists_heic_and_learned_codec_files(tmp_path, astro128):
     (tmp_path / "notes.txt").write_text("hello")
     skipped = []
     found = reader.list_images([tmp_path], on_skip=skipped.append)
-    assert [p.name for p in found] == ["a.heic", "b.rlh", "c.HEIF", "d.png"] and [p.name for p in skipped] == ["notes.txt"]
+    assert [p.name for p in found] == ["a.heic", "b.rlh", "c.HEIF", "d.png"] and [p.name for p in skipped] == [
+        "notes.txt"
+    ]
 
 
 def test_heic_opens_through_the_plain_loader_too(astro128):
@@ -111,21 +116,25 @@ def test_every_lossy_codec_file_reads_back_through_the_input_door(capsys, tmp_pa
     assert np.array_equal(web.image, expected) and web.name == written.name
 
     out = tmp_path / "restored"
-    code, _, err = run_cli(capsys, "restore", written, "--task", "jpeg", "--model", "gaussian", "--sigma", "5",
-                           "--out-dir", out, "--json")
+    code, _, err = run_cli(
+        capsys, "restore", written, "--task", "jpeg", "--model", "gaussian", "--sigma", "5", "--out-dir", out, "--json"
+    )
     assert code == 0, err
     restored = list(out.iterdir())
     assert len(restored) == 1 and imagelib.load(restored[0]).shape == expected.shape
 
 
 def test_a_file_that_is_no_image_names_the_learned_formats_too():
-    with pytest.raises(UserInputError, match=r"notes.png: not a recognised image format \(accepted: PNG, JPEG.*HEIF.*RLH"):
+    with pytest.raises(
+        UserInputError, match=r"notes.png: not a recognised image format \(accepted: PNG, JPEG.*HEIF.*RLH"
+    ):
         reader.read(b"this is not an image", name="notes.png")
     with pytest.raises(UserInputError, match="x.pcx: not a recognised image format"):  # Pillow reads PCX; the lab not
         reader.read(encode_pil(Image.new("RGB", (8, 8)), "PCX"), name="x.pcx")
 
 
 # -- what reading converts ---------------------------------------------------------------------
+
 
 def test_sixteen_bit_and_grey_inputs_give_their_note(capsys, tmp_path, astro128):
     deep = astro128.astype(np.uint16) * 257
@@ -144,9 +153,20 @@ def test_sixteen_bit_and_grey_inputs_give_their_note(capsys, tmp_path, astro128)
     assert np.array_equal(reader.read(tmp_path / "deep.png").image, astro128)  # 16 bits rounded, not cut
     assert reader.read(tmp_path / "grey.png").grey and not reader.read(tmp_path / "deep.png").grey
 
-    code, _, err = run_cli(capsys, "restore", tmp_path / "deep.png", "--task", "denoise", "--model", "gaussian",
-                           "--out-dir", tmp_path / "out")
-    assert code == 0 and err.splitlines() == [f"note: {tmp_path / 'deep.png'}: 16-bit PNG: converted to 8 bits per channel"]
+    code, _, err = run_cli(
+        capsys,
+        "restore",
+        tmp_path / "deep.png",
+        "--task",
+        "denoise",
+        "--model",
+        "gaussian",
+        "--out-dir",
+        tmp_path / "out",
+    )
+    assert code == 0 and err.splitlines() == [
+        f"note: {tmp_path / 'deep.png'}: 16-bit PNG: converted to 8 bits per channel"
+    ]
 
 
 def test_other_conversions_are_told_in_one_line(astro128):
@@ -161,7 +181,9 @@ def test_other_conversions_are_told_in_one_line(astro128):
     for note, data in cases.items():
         assert reader.read(data).note == note
     assert reader.read(encode_pil(opaque, "PNG")).note is None  # an all-opaque alpha changes nothing
-    assert reader.read(np.asarray(astro128[..., 0], np.uint16) * 257).note == "16-bit grey image: converted to 8-bit RGB"
+    assert (
+        reader.read(np.asarray(astro128[..., 0], np.uint16) * 257).note == "16-bit grey image: converted to 8-bit RGB"
+    )
 
 
 def test_a_side_under_8_px_is_refused_in_one_line_at_the_input_door(capsys, tmp_path, astro128):
@@ -173,8 +195,10 @@ def test_a_side_under_8_px_is_refused_in_one_line_at_the_input_door(capsys, tmp_
         reader.read(small, name="thin.png")
     with pytest.raises(UserInputError, match=message):
         lab.read_input(str(small))
-    for command in (["restore", small, "--task", "denoise", "--model", "gaussian"],
-                    ["upscale", small, "--scale", "2", "--model", "bicubic-x2"]):
+    for command in (
+        ["restore", small, "--task", "denoise", "--model", "gaussian"],
+        ["upscale", small, "--scale", "2", "--model", "bicubic-x2"],
+    ):
         code, _, err = run_cli(capsys, *command, "--out-dir", tmp_path / "out")
         assert_one_error_line(code, err, "100x7 is too small; each side needs at least 8 px")
     assert not (tmp_path / "out").exists()
@@ -196,6 +220,7 @@ def test_a_learned_codec_file_is_sized_from_its_header_before_decoding(astro128)
 
 # -- output formats ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt, extension", [("png", ".png"), ("webp", ".webp"), ("jxl", ".jxl"), ("jpegxl", ".jxl")])
 def test_lossless_output_formats_keep_every_pixel(astro128, fmt, extension):
     data, ext = output.encode_result(astro128, fmt)
@@ -208,18 +233,36 @@ def test_lossy_output_formats_take_a_setting(astro128):
     assert ext == ".jpg" and jpeg_quality.estimate(data).quality == 90
     assert output.encode_result(astro128, "avif", "q=60")[1] == ".avif"
     assert output.encode_result(astro128, "avif:q=60")[0] == output.encode_result(astro128, "avif", "q=60")[0]
-    assert not output.parse_format("webp:q=80").lossless and output.parse_format("webp:q=80").text() == "webp:quality=80"
-    for bad, message in [("png:q=3", "png is lossless"), ("jpeg:q=500", r"quality: 500 is outside \[1, 100\]"),
-                         ("nosuch", "unknown codec 'nosuch'"), ("avif:bpp=x", "bpp 'x' is not a number")]:
+    assert (
+        not output.parse_format("webp:q=80").lossless and output.parse_format("webp:q=80").text() == "webp:quality=80"
+    )
+    for bad, message in [
+        ("png:q=3", "png is lossless"),
+        ("jpeg:q=500", r"quality: 500 is outside \[1, 100\]"),
+        ("nosuch", "unknown codec 'nosuch'"),
+        ("avif:bpp=x", "bpp 'x' is not a number"),
+    ]:
         with pytest.raises(UserInputError, match=message):
             output.parse_format(bad)
 
 
 def test_the_extension_chooses_the_format():
-    chosen = {name: output.format_for_path(f"y{name}").text()
-              for name in (".png", ".webp", ".jxl", ".jpg", ".jpeg", ".avif", ".heic", ".heif", ".jp2", ".rlh")}
-    assert chosen == {".png": "png", ".webp": "webp", ".jxl": "jpegxl", ".jpg": "jpeg", ".jpeg": "jpeg",
-                      ".avif": "avif", ".heic": "heic", ".heif": "heic", ".jp2": "jpeg2000", ".rlh": "neural-hp"}
+    chosen = {
+        name: output.format_for_path(f"y{name}").text()
+        for name in (".png", ".webp", ".jxl", ".jpg", ".jpeg", ".avif", ".heic", ".heif", ".jp2", ".rlh")
+    }
+    assert chosen == {
+        ".png": "png",
+        ".webp": "webp",
+        ".jxl": "jpegxl",
+        ".jpg": "jpeg",
+        ".jpeg": "jpeg",
+        ".avif": "avif",
+        ".heic": "heic",
+        ".heif": "heic",
+        ".jp2": "jpeg2000",
+        ".rlh": "neural-hp",
+    }
     with pytest.raises(UserInputError, match="y.tif: cannot write .tif"):
         output.format_for_path("y.tif")
 
@@ -248,8 +291,21 @@ def test_restore_writes_the_format_its_out_file_names(capsys, tmp_path, photo):
 
 
 def test_upscale_writes_a_lossy_codec_at_a_setting(capsys, tmp_path, photo):
-    code, _, err = run_cli(capsys, "upscale", photo, "--scale", "2", "--model", "bicubic-x2", "--restore", "none",
-                           "--out-format", "avif:q=60", "--out-dir", tmp_path / "out")
+    code, _, err = run_cli(
+        capsys,
+        "upscale",
+        photo,
+        "--scale",
+        "2",
+        "--model",
+        "bicubic-x2",
+        "--restore",
+        "none",
+        "--out-format",
+        "avif:q=60",
+        "--out-dir",
+        tmp_path / "out",
+    )
     assert code == 0, err
     (written,) = (tmp_path / "out").iterdir()
     assert written.suffix == ".avif" and reader.read(written).codec == "avif"

@@ -9,12 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from restoration.models import gan
-from restoration.training import gan as gan_training
-from restoration.models import nets
-from restoration.models import restorers
-from restoration.pipelines import sr
 from restoration import training
+from restoration.models import gan, nets, restorers
+from restoration.pipelines import sr
+from restoration.training import gan as gan_training
 
 TINY = {"scale": 4, "width": 16, "blocks": 2, "reduction": 4, "window": 4, "heads": 2, "mlp_ratio": 2}
 
@@ -72,15 +70,25 @@ def test_adversarial_losses_point_the_right_way(kind):
 
 
 def _trainer(tmp_path, **overrides):
-    recipe = gan_training.GanRecipe(model_id="tiny-gan", architecture="srgan", arch_config=TINY, sampler="sr_x4",
-                                    steps=10, lr=1e-3, d_lr=1e-3, d_warmup=0, d_config={"width": 8, "stages": 2},
-                                    **overrides)
+    recipe = gan_training.GanRecipe(
+        model_id="tiny-gan",
+        architecture="srgan",
+        arch_config=TINY,
+        sampler="sr_x4",
+        steps=10,
+        lr=1e-3,
+        d_lr=1e-3,
+        d_warmup=0,
+        d_config={"width": 8, "stages": 2},
+        **overrides,
+    )
     generator = training.build_model("srgan", TINY)
     training.load_matching(generator, _subpixel_weights(tmp_path), log=lambda _: None)
     torch.manual_seed(1)
     features = gan.dncnn_features(nets.DnCNN(depth=4, width=8), layer=2)
-    trainer = gan_training.GanTrainer(generator, gan.PatchDiscriminator(**recipe.d_config),
-                                      gan.FeatureLoss(features), recipe)
+    trainer = gan_training.GanTrainer(
+        generator, gan.PatchDiscriminator(**recipe.d_config), gan.FeatureLoss(features), recipe
+    )
     hr = torch.rand(2, 3, 32, 32)
     lr = torch.nn.functional.avg_pool2d(hr, 4)
     return trainer, lr, hr
@@ -115,8 +123,9 @@ def test_warm_up_step_trains_only_the_discriminator(tmp_path):
 
 
 def test_smoke_recipe_keeps_its_type_and_gan_fields():
-    recipe = gan_training.GanRecipe(model_id="m", architecture="srgan", arch_config=TINY, sampler="sr_x4",
-                                    d_warmup=100, gamma=0.01).scaled_for_smoke()
+    recipe = gan_training.GanRecipe(
+        model_id="m", architecture="srgan", arch_config=TINY, sampler="sr_x4", d_warmup=100, gamma=0.01
+    ).scaled_for_smoke()
     assert recipe.content == "dncnn"  # never a VGG19 download in CI
     assert isinstance(recipe, gan_training.GanRecipe)
     assert recipe.smoke and recipe.steps == 4 and recipe.d_warmup == 1 and recipe.gamma == 0.01
@@ -140,8 +149,9 @@ def test_srgan_is_registered_but_never_the_default():
 
 
 def test_default_falls_back_past_a_lone_gan(monkeypatch):
-    monkeypatch.setattr(restorers.RestorerSpec, "status",
-                        lambda self: "ready" if self.id in ("srgan-x4", "bicubic-x4") else "not here")
+    monkeypatch.setattr(
+        restorers.RestorerSpec, "status", lambda self: "ready" if self.id in ("srgan-x4", "bicubic-x4") else "not here"
+    )
     assert restorers.default_for("sr", scale=4).id == "bicubic-x4"
 
 

@@ -19,12 +19,42 @@ def test_headline_page_from_a_stored_run(tmp_path):
     Image.fromarray(skimage.data.astronaut()[100:228, 150:278]).save(folder / "astro.png")
     Image.fromarray(skimage.data.coffee()[50:178, 200:328]).save(folder / "coffee.png")
     db = tmp_path / "run.sqlite"
-    assert cli.main(["bench", str(folder), "--codecs", "jpeg,webp,png", "--bpp", "0.5,1,2",
-                     "--models", "bilateral", "--db", str(db)]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                str(folder),
+                "--codecs",
+                "jpeg,webp,png",
+                "--bpp",
+                "0.5,1,2",
+                "--models",
+                "bilateral",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
     out, png = tmp_path / "headline.md", tmp_path / "rd.png"
-    done = subprocess.run([sys.executable, "bench/headline.py", "--db", str(db), "--out", str(out),
-                           "--png", str(png), "--command", "the bench command"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/headline.py",
+            "--db",
+            str(db),
+            "--out",
+            str(out),
+            "--png",
+            str(png),
+            "--command",
+            "the bench command",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     page = out.read_text()
     assert "Made with `the bench command`" in page and "2 images, codecs jpeg, webp, png" in page

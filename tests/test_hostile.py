@@ -54,10 +54,15 @@ def test_sweeps_are_capped_per_request_and_settings_deduplicated(astro128):
     assert len(evaluate.sweep_plan(["jpeg"], list(range(1, 100)))) == 99  # the CLI's bench has no cap
 
 
-@pytest.mark.parametrize("target, message", [
-    ({"bpp": float("inf")}, "finite number"), ({"bpp": 1e308}, "beyond any image file"),
-    ({"bytes": True}, "finite number"), ({"bpp": 0}, "must be positive"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ({"bpp": float("inf")}, "finite number"),
+        ({"bpp": 1e308}, "beyond any image file"),
+        ({"bytes": True}, "finite number"),
+        ({"bpp": 0}, "must be positive"),
+    ],
+)
 def test_absurd_size_targets_are_one_message(target, message):
     from restoration.codecs import Target
 
@@ -143,6 +148,8 @@ def test_reports_hide_the_host_unless_the_operator_shows_it(tmp_path, monkeypatc
     machine = report.build(db).runs[0]["provenance"]["machine"]
     assert "node" not in machine and "system" not in machine and machine["cpus"]
     html = report.write_html(report.build(db), tmp_path / "r.html").read_text()
-    assert platform.platform() not in html and f"\"node\": \"{platform.node()}\"" not in html  # (the host name "vm" is also a substring of plotly.js)
+    assert (
+        platform.platform() not in html and f'"node": "{platform.node()}"' not in html
+    )  # (the host name "vm" is also a substring of plotly.js)
     monkeypatch.setenv("RESTORATION_SHOW_HOST", "1")
     assert report.build(db).runs[0]["provenance"]["machine"]["node"] == platform.node()

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 import torch
+from hub_server import HubServer
 from safetensors.torch import save
 
 from restoration.models import hub
-from hub_server import HubServer
 
 REPO = "restoration-lab-test/tiny-dncnn"
 
@@ -36,9 +36,16 @@ def hub_env(tmp_path, monkeypatch):
 
 
 def hub_entries(data: bytes, sha256: str | None = None, filename="model.safetensors"):
-    return {"tiny": {"repo_id": REPO, "filename": filename, "revision": "main",
-                     "sha256": sha256 if sha256 is not None else hashlib.sha256(data).hexdigest(),
-                     "licence": "test", "task": "denoise"}}
+    return {
+        "tiny": {
+            "repo_id": REPO,
+            "filename": filename,
+            "revision": "main",
+            "sha256": sha256 if sha256 is not None else hashlib.sha256(data).hexdigest(),
+            "licence": "test",
+            "task": "denoise",
+        }
+    }
 
 
 def test_download_verify_and_run(hub_env, monkeypatch):

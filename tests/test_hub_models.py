@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
-
 from hub_checkpoints import checkpoint
 from hub_server import HubServer
+
 from restoration.models import hub, restorers, runtime
 
 ENTRIES = hub.manifest()
@@ -33,9 +33,9 @@ def world(tmp_path_factory):
         mp.setattr(constants, "HF_HUB_OFFLINE", False)
         mp.delenv("HF_HUB_OFFLINE", raising=False)
         from gradio_client import Client
+        from live_app import serving
 
         import app
-        from live_app import serving
 
         with serving(app.build()) as url:
             yield {"server": server, "folder": folder, "mp": mp, "client": Client(url, verbose=False)}
@@ -86,8 +86,14 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     assert tiled.shape == out.shape
     small = np.ascontiguousarray(IMAGE[:24, :24])
     assert runner.restore_uint8(small, self_ensemble=True).shape == (24 * runner.scale, 24 * runner.scale, 3)
-    as_float32 = runtime.TorchRestorer(runner.module, scale=runner.scale, multiple=runner.multiple, bf16=False,
-                                       call=runner.call, minimum=runner.minimum)
+    as_float32 = runtime.TorchRestorer(
+        runner.module,
+        scale=runner.scale,
+        multiple=runner.multiple,
+        bf16=False,
+        call=runner.call,
+        minimum=runner.minimum,
+    )
     wide = as_float32(small.astype(np.float32) / 255)
     assert wide.shape == (24 * runner.scale, 24 * runner.scale, 3) and np.isfinite(wide).all()
     assert 0.0 <= wide.min() and wide.max() <= 1.0
@@ -98,13 +104,13 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     path = tmp_path / "input.png"
     Image.fromarray(IMAGE).save(path)
     if ENTRIES[key]["task"] == "sr":
-        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), runner.scale, [key], False,
-                                                              api_name="/upscale")
+        gallery, table, files, *_ = world["client"].predict(
+            handle_file(str(path)), runner.scale, [key], False, api_name="/upscale"
+        )
         rows = {row[0]: row for row in table["data"]}
         assert rows[key][2] == f"{w * runner.scale}x{h * runner.scale}" and not rows[key][-1]
     else:
-        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0,
-                                                              api_name="/restore")
+        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0, api_name="/restore")
         note = table["data"][0][-1]  # for a file per noise level the one that ran; what FBCNN was told
         assert [row[0] for row in table["data"]] == [key]
         told = restorers.UNTOLD if ENTRIES[key].get("told") == "quality" else ""
@@ -123,8 +129,11 @@ def _spec(monkeypatch, key, runner, **flags):
             return super().restore_uint8(image, **options)
 
     recording = Recording(runner.module, call=runner.call, bf16=False, multiple=runner.multiple)
-    monkeypatch.setitem(restorers.REGISTRY, key, RestorerSpec(key, ("jpeg", "denoise"), "hub", "test", lambda: recording,
-                                                              status_check=lambda: "ready", **flags))
+    monkeypatch.setitem(
+        restorers.REGISTRY,
+        key,
+        RestorerSpec(key, ("jpeg", "denoise"), "hub", "test", lambda: recording, status_check=lambda: "ready", **flags),
+    )
     restorers._instance.cache_clear()
     return seen
 
@@ -138,8 +147,7 @@ def test_fbcnn_is_told_the_quality_read_from_the_file(monkeypatch, astro128):
     from restoration.pipelines import restore as restorelib
 
     torch.manual_seed(0)
-    runner = runtime.TorchRestorer(FBCNN(in_nc=3, out_nc=3, nb=1), multiple=8, bf16=False,
-                                   call=hub.fbcnn_call)
+    runner = runtime.TorchRestorer(FBCNN(in_nc=3, out_nc=3, nb=1), multiple=8, bf16=False, call=hub.fbcnn_call)
     seen = _spec(monkeypatch, "tiny-fbcnn", runner, quality_aware=("jpeg",))
     data = get("jpeg").encode(astro128, quality=17)
     told = restorelib.restore_one(get("jpeg").decode(data), "tiny-fbcnn", data=data).image
@@ -156,8 +164,9 @@ def test_drunet_gets_a_noise_map_from_the_sigma_or_an_estimate(monkeypatch, astr
     from restoration import degrade
 
     torch.manual_seed(0)
-    runner = runtime.TorchRestorer(DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=1), multiple=8, bf16=False,
-                                   call=hub.drunet_call)
+    runner = runtime.TorchRestorer(
+        DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=1), multiple=8, bf16=False, call=hub.drunet_call
+    )
     seen = _spec(monkeypatch, "tiny-drunet", runner, needs_sigma=True)
     noisy = degrade.Noise(25, seed=3)(astro128)
     restorers.restore(noisy, "tiny-drunet")
@@ -209,8 +218,13 @@ def test_hub_benchmark_script_lists_every_entry_and_scores_none_offline(tmp_path
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "bench_hub.md"
-    done = subprocess.run([sys.executable, "bench/hub_models.py", "--out", str(out)], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "bench/hub_models.py", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == list(hublib.manifest(manifestlib.PATH))  # the shipped one

@@ -8,11 +8,11 @@ import time
 
 import pytest
 import torch
-
 from hub_server import HubServer
+from test_hub import REPO, hub_entries, hub_env  # noqa: F401  (hub_env is a fixture)
+
 from restoration.core import manifest as manifestlib
 from restoration.models import hub
-from test_hub import REPO, hub_entries, hub_env  # noqa: F401  (hub_env is a fixture)
 
 
 class Payload:
@@ -67,7 +67,6 @@ def test_offline_mode_never_connects(hub_env, monkeypatch):
         with pytest.raises(BlockingIOError):
             listener.accept()  # nothing connected
     assert time.perf_counter() - start < 2
-
 
 
 def test_own_weights_are_checked_against_the_manifest_before_loading(tmp_path, monkeypatch):

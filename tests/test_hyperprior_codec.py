@@ -85,13 +85,16 @@ def test_rate_estimate_tracks_real_bytes(tiny, astro128):
     assert abs(real_bits - bits.item()) / bits.item() < 0.05
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d[:5], "no RH header"),
-    (lambda d: b"RL" + d[2:], "no RH header"),
-    (lambda d: d[:2] + bytes([99]) + d[3:], "version 99"),
-    (lambda d: d[:-1], "truncated"),
-    (lambda d: d[:3] + bytes([9]) + d[4:], "bad header"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d[:5], "no RH header"),
+        (lambda d: b"RL" + d[2:], "no RH header"),
+        (lambda d: d[:2] + bytes([99]) + d[3:], "version 99"),
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d[:3] + bytes([9]) + d[4:], "bad header"),
+    ],
+)
 def test_corrupt_streams_are_refused_clearly(tiny, astro128, mutate, message):
     model = hp.HyperpriorCodec(tiny)
     with pytest.raises(UserInputError, match=message):
@@ -177,12 +180,17 @@ def test_extrapolated_rate_points_code_smaller_and_larger_files(tmp_path, astro1
     torch.manual_seed(0)
     net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=3, latent_scale=20.0)
     save_weights(net, tmp_path / "neural-hp.safetensors")
-    manifestlib.record(tmp_path / "manifest.json", "codecs", "neural-hp",
-                       {"file": "neural-hp.safetensors", "sha256": "old", "config": net.config})
+    manifestlib.record(
+        tmp_path / "manifest.json",
+        "codecs",
+        "neural-hp",
+        {"file": "neural-hp.safetensors", "sha256": "old", "config": net.config},
+    )
     entry = nct.extrapolate_rates(tmp_path, "neural-hp", below=2, above=1)
     assert entry["config"]["rate_points"] == 6 and entry["extrapolated_rate_points"] == {"below": 2, "above": 1}
-    assert json.loads((tmp_path / "manifest.json").read_text())["codecs"]["neural-hp"]["sha256"] == \
-        manifestlib.sha256_of(tmp_path / "neural-hp.safetensors")
+    assert json.loads((tmp_path / "manifest.json").read_text())["codecs"]["neural-hp"][
+        "sha256"
+    ] == manifestlib.sha256_of(tmp_path / "neural-hp.safetensors")
     codec = hp.HyperpriorCodec.from_file(tmp_path / "neural-hp.safetensors", entry["config"])
     sizes = [len(codec.compress(astro128, point)) for point in range(1, 7)]
     assert sizes[0] <= sizes[1] <= sizes[2] and sizes[2] <= sizes[4] < sizes[5]

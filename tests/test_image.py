@@ -9,9 +9,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import encode_pil
 from PIL import Image
 
-from conftest import encode_pil
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.core.image import ImageError, load
@@ -42,6 +42,7 @@ def test_image_error_is_a_user_error():
 
 
 # -- files ------------------------------------------------------------------------------------
+
 
 def test_load_path_bytes_and_file_object_agree(write_image, astro128):
     path = write_image(astro128, "a.png")
@@ -102,6 +103,7 @@ def test_unsupported_source_type():
 
 # -- size limit -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("width,height", [(100_000, 100_000), (10_000, 5_000)])
 def test_huge_header_refused_before_decoding(small_png, width, height):
     bomb = png_with_size(small_png, width, height)
@@ -142,6 +144,7 @@ def test_small_limit_message_shows_real_numbers(small_png):
 
 
 # -- unusual files ----------------------------------------------------------------------------
+
 
 def test_16_bit_png(write_image):
     gradient = (np.arange(8 * 300, dtype=np.uint32).reshape(8, 300) * 27).astype(np.uint16)
@@ -261,6 +264,7 @@ def test_exif_rotated_jpeg(write_image, astro128):
 
 # -- numpy arrays -----------------------------------------------------------------------------
 
+
 def test_float_array_in_unit_range():
     array = np.array([[0.0, 0.5, 1.0, 1.5, -0.2]])
     result = load(array)
@@ -327,6 +331,7 @@ def test_bad_arrays(array, message):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
 
 def test_float_round_trip(astro128):
     as_float = imagelib.to_float(astro128)

@@ -20,9 +20,24 @@ def test_sweep_report_and_summary(tmp_path):
         noisy = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
         Image.fromarray(noisy).save(tmp_path / f"im{k}.png")
     out, jsonl = tmp_path / "report.md", tmp_path / "rows.jsonl"
-    done = subprocess.run([sys.executable, "bench/kodak_codecs.py", "--data", str(tmp_path), "--codecs",
-                           "png,jpeg,webp", "--out", str(out), "--jsonl", str(jsonl)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/kodak_codecs.py",
+            "--data",
+            str(tmp_path),
+            "--codecs",
+            "png,jpeg,webp",
+            "--out",
+            str(out),
+            "--jsonl",
+            str(jsonl),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = out.read_text()
     assert "--data" in report and "2 images (96x64)" in report and "38 settings per image" in report

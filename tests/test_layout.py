@@ -21,18 +21,23 @@ def test_import_contracts_hold():
 
 
 def test_light_layers_load_without_torch():
-    code = ("import sys\n"
-            "import restoration.codecs, restoration.metrics, restoration.core.image, restoration.degrade\n"
-            "import restoration.codecs.jpeg_quality, restoration.metrics.bdrate\n"
-            "print(sorted(m for m in ('torch', 'torchvision', 'gradio') if m in sys.modules))")
+    code = (
+        "import sys\n"
+        "import restoration.codecs, restoration.metrics, restoration.core.image, restoration.degrade\n"
+        "import restoration.codecs.jpeg_quality, restoration.metrics.bdrate\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'gradio') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
 
 def test_the_package_has_no_gradio_import():
-    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "restoration").rglob("*.py")
-                 if "import gradio" in p.read_text() or "from gradio" in p.read_text()]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "restoration").rglob("*.py")
+        if "import gradio" in p.read_text() or "from gradio" in p.read_text()
+    ]
     assert offenders == []
 
 
@@ -51,7 +56,7 @@ def test_no_import_cycle_between_modules():
         path.append(module)
         for target in edges[module]:
             if state.get(target) == 1:
-                cycles.append(path[path.index(target):] + [target])
+                cycles.append(path[path.index(target) :] + [target])
             elif target not in state:
                 visit(target, path)
         path.pop()

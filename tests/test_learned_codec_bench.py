@@ -18,8 +18,10 @@ def test_reuse_keeps_measured_curves_and_names_the_run_of_the_others(tmp_path):
     curves, note = script.reuse(tmp_path / "run.json", {"neural-hp": [{"bpp": 0.5}]})
     assert curves == {"neural-hp": [{"bpp": 0.5}], "jpeg": [{"bpp": 2.0}], "webp": [{"bpp": 3.0}]}
     assert list(curves) == ["neural-hp", "jpeg", "webp"]
-    assert note == ("Not measured in this run: JPEG, WebP, reused from `run.json` (measured by "
-                    "`python bench/learned_codec.py` on 2026-11-30 12:44).")
+    assert note == (
+        "Not measured in this run: JPEG, WebP, reused from `run.json` (measured by "
+        "`python bench/learned_codec.py` on 2026-11-30 12:44)."
+    )
 
 
 def test_along_rates_says_where_a_curve_wins_and_loses():

@@ -13,11 +13,9 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("mcp")
+from live_app import free_port as _free_port  # noqa: E402
 from mcp import ClientSession  # noqa: E402
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
-
-
-from live_app import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +53,13 @@ def test_compress_tool_returns_a_real_jpeg(mcp_url):
     buffer = io.BytesIO()
     Image.new("RGB", (32, 24), (200, 30, 30)).save(buffer, "PNG")
     image = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    arguments = {"image_path": image, "codec_name": "jpeg", "params_json": json.dumps({"quality": 50}),
-                 "target_bpp": 0, "target_bytes": 0}
+    arguments = {
+        "image_path": image,
+        "codec_name": "jpeg",
+        "params_json": json.dumps({"quality": 50}),
+        "target_bpp": 0,
+        "target_bytes": 0,
+    }
     result = asyncio.run(_session_call(mcp_url, lambda s: s.call_tool("compress_api", arguments)))
     text = " ".join(c.text for c in result.content if c.type == "text")
     assert not result.isError, text

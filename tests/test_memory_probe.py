@@ -34,10 +34,14 @@ def compare_need(pixels: int, perceptual: bool) -> int:
 def test_every_codec_and_metric_of_the_registries_is_measured():
     from restoration import codecs, metrics
 
-    missing = [f"codec:{name}" for name, c in codecs.CODECS.items()
-               if c.unavailable_reason() is None and not memory.measured("codec", name)]
-    missing += [f"metric:{name}" for name in metrics.names("fidelity", on_demand=True)
-                if not memory.measured("metric", name)]
+    missing = [
+        f"codec:{name}"
+        for name, c in codecs.CODECS.items()
+        if c.unavailable_reason() is None and not memory.measured("codec", name)
+    ]
+    missing += [
+        f"metric:{name}" for name in metrics.names("fidelity", on_demand=True) if not memory.measured("metric", name)
+    ]
     assert not missing, f"run python bench/memory_model.py --only ...: {missing}"
 
 
@@ -52,8 +56,11 @@ def test_a_comparison_is_admitted_by_its_predicted_bytes(monkeypatch, photo_png)
     table, *_ = compare(str(photo_png), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None)
     assert table["data"]
     start = time.monotonic()
-    with pytest.raises(gr.Error, match=r"this comparison of 1 codec\(s\) at 0.3 MP with the perceptual metrics "
-                                       r"needs ~.* of memory; the server allows .*: use a smaller image"):
+    with pytest.raises(
+        gr.Error,
+        match=r"this comparison of 1 codec\(s\) at 0.3 MP with the perceptual metrics "
+        r"needs ~.* of memory; the server allows .*: use a smaller image",
+    ):
         compare(str(photo_png), ["jpeg"], "settings", None, True, 50, progress=lambda *a, **k: None)
     assert time.monotonic() - start < 5 and budget.BUDGET.used == 0
 
@@ -93,7 +100,7 @@ def test_the_disk_quota_evicts_the_oldest_outputs(monkeypatch):
         time.sleep(0.02)
     scratch.enforce_quota()
     kept = [f for f in made if f.exists()]
-    assert kept == made[-len(kept):] and 1 <= len(kept) <= 2  # the newest survive
+    assert kept == made[-len(kept) :] and 1 <= len(kept) <= 2  # the newest survive
     assert sum(p.stat().st_size for p in scratch.root().rglob("*") if p.is_file()) <= 250_000
 
 

@@ -13,14 +13,12 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 
-from restoration import codecs
-from restoration import metrics
+from restoration import codecs, metrics
 from restoration.metrics import METRICS, Sample
 
 
 def sk_ssim_reference(a, b) -> float:
-    return sk_ssim(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5,
-                   use_sample_covariance=False, data_range=255)
+    return sk_ssim(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
 
 
 def sk_psnr_y(a, b) -> float:
@@ -73,8 +71,9 @@ def test_psnr_and_ssim_match_scikit_image(reference, kind):
     assert 0.2 < metrics.ssim(sample) < 0.999
 
 
-@pytest.mark.parametrize("which,kind", [("astro256", k) for k in DISTORTIONS]
-                         + [("chelsea_even", "jpeg10"), ("chelsea_even", "noise")])
+@pytest.mark.parametrize(
+    "which,kind", [("astro256", k) for k in DISTORTIONS] + [("chelsea_even", "jpeg10"), ("chelsea_even", "noise")]
+)
 def test_ms_ssim_matches_pytorch_msssim(which, kind, astro256, chelsea):
     # Even sizes at every scale: pytorch_msssim pads odd sizes when pooling, we drop the last row/column.
     reference = astro256 if which == "astro256" else np.ascontiguousarray(chelsea[:288, :432])
@@ -169,8 +168,9 @@ def test_shape_mismatch_is_refused(astro128):
 def test_rate_and_time_metrics(astro128):
     sample = Sample(astro128, astro128, nbytes=2048, encode_s=0.004, decode_s=0.002)
     values = metrics.measure(sample, ["bpp", "ratio", "encode_ms", "decode_ms"])
-    assert values == pytest.approx({"bpp": 8 * 2048 / (128 * 128), "ratio": 128 * 128 * 3 / 2048,
-                                    "encode_ms": 4.0, "decode_ms": 2.0})
+    assert values == pytest.approx(
+        {"bpp": 8 * 2048 / (128 * 128), "ratio": 128 * 128 * 3 / 2048, "encode_ms": 4.0, "decode_ms": 2.0}
+    )
     bare = metrics.measure(Sample(astro128, astro128), ["bpp", "ratio", "encode_ms", "decode_ms"])
     assert bare == {"bpp": None, "ratio": None, "encode_ms": None, "decode_ms": None}
 
@@ -275,8 +275,9 @@ def test_colorvideovdp_is_on_demand_10_jod_for_identical_and_falls_with_quality(
     assert "cvvdp" not in metriclib.names() and "cvvdp" in metriclib.names(on_demand=True)
     assert metric.compute(metriclib.Sample(astro256, astro256)) == pytest.approx(10.0, abs=1e-3)
     jpeg = codeclib.get("jpeg")
-    jods = [metric.compute(metriclib.Sample(astro256, jpeg.decode(jpeg.encode(astro256, quality=q))))
-            for q in (10, 40, 90)]
+    jods = [
+        metric.compute(metriclib.Sample(astro256, jpeg.decode(jpeg.encode(astro256, quality=q)))) for q in (10, 40, 90)
+    ]
     assert jods[0] < jods[1] < jods[2] < 10.0
 
 

@@ -5,11 +5,10 @@ import pytest
 import torch
 from conftest import rd_losses
 
-from restoration import codecs
-from restoration.pipelines import evaluate
-from restoration import metrics
+from restoration import codecs, metrics
 from restoration.codecs import learned as nc
 from restoration.core.errors import UserInputError
+from restoration.pipelines import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +46,16 @@ def test_larger_gain_gives_more_bytes(tiny, astro128):
     assert sizes[0] < sizes[1] < sizes[2]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d[:5], "no RL header"),
-    (lambda d: b"XX" + d[2:], "no RL header"),
-    (lambda d: d[:2] + bytes([99]) + d[3:], "version 99"),
-    (lambda d: d[:-1], "truncated"),
-    (lambda d: d[:3] + bytes([9]) + d[4:], "bad header"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d[:5], "no RL header"),
+        (lambda d: b"XX" + d[2:], "no RL header"),
+        (lambda d: d[:2] + bytes([99]) + d[3:], "version 99"),
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d[:3] + bytes([9]) + d[4:], "bad header"),
+    ],
+)
 def test_corrupt_streams_are_refused_clearly(tiny, astro128, mutate, message):
     model = nc.CodecModel(tiny)
     with pytest.raises(UserInputError, match=message):

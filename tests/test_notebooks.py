@@ -9,8 +9,9 @@ import pytest
 from restoration import training
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
-pytestmark = pytest.mark.skipif(not (training.DATA_ROOT / "train" / "BSD400").is_dir(),
-                                reason="../shared/data/train is not present")
+pytestmark = pytest.mark.skipif(
+    not (training.DATA_ROOT / "train" / "BSD400").is_dir(), reason="../shared/data/train is not present"
+)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -66,8 +67,9 @@ def test_fine_tune_starts_from_every_matching_tensor(tmp_path):
     assert torch.equal(x2.tail.weight, x4.tail.weight.half().float())  # same shape: loaded too
     assert logged == []  # every x2 tensor has an x4 twin; x4's second upsampling conv is ignored
     with pytest.raises(ValueError, match="no tensor matches"):
-        training.load_matching(training.build_model("dncnn", {"depth": 3, "width": 4}),
-                                str(tmp_path / "x4.safetensors"))
+        training.load_matching(
+            training.build_model("dncnn", {"depth": 3, "width": 4}), str(tmp_path / "x4.safetensors")
+        )
 
 
 def test_train_keeps_the_best_and_the_last_validated_weights(tmp_path):
@@ -75,8 +77,9 @@ def test_train_keeps_the_best_and_the_last_validated_weights(tmp_path):
     stage whose validation never passed its start) both load into the trained architecture."""
     from safetensors.torch import load_file
 
-    recipe = training.Recipe(model_id="tiny", architecture="dncnn", arch_config={"depth": 3, "width": 4},
-                             sampler="noise").scaled_for_smoke()
+    recipe = training.Recipe(
+        model_id="tiny", architecture="dncnn", arch_config={"depth": 3, "width": 4}, sampler="noise"
+    ).scaled_for_smoke()
     summary = training.train(recipe, tmp_path, log=lambda _: None)
     assert [h["step"] for h in summary["history"]] == [2, 4]
     model = training.build_model("dncnn", {"depth": 3, "width": 4})
@@ -87,8 +90,9 @@ def test_train_keeps_the_best_and_the_last_validated_weights(tmp_path):
 def test_export_last_makes_the_last_validated_weights_the_export(tmp_path):
     from dataclasses import replace
 
-    recipe = training.Recipe(model_id="tiny", architecture="dncnn", arch_config={"depth": 3, "width": 4},
-                             sampler="noise").scaled_for_smoke()
+    recipe = training.Recipe(
+        model_id="tiny", architecture="dncnn", arch_config={"depth": 3, "width": 4}, sampler="noise"
+    ).scaled_for_smoke()
     summary = training.train(replace(recipe, export_last=True, lr=1e-2), tmp_path, log=lambda _: None)
     assert summary["best"] == {"step": 4, "val_psnr": summary["history"][-1]["val_psnr"]}
     assert (tmp_path / "best.safetensors").read_bytes() == (tmp_path / "last.safetensors").read_bytes()
@@ -105,8 +109,12 @@ def test_ema_decay_keeps_and_exports_the_moving_average(tmp_path):
     config = {"depth": 3, "width": 4}
     start = tmp_path / "start.safetensors"
     training.save_weights(training.build_model("dncnn", config), start)
-    recipe = replace(training.Recipe(model_id="tiny", architecture="dncnn", arch_config=config, sampler="noise",
-                                     init_weights=str(start), lr=1e-2).scaled_for_smoke(), export_last=True)
+    recipe = replace(
+        training.Recipe(
+            model_id="tiny", architecture="dncnn", arch_config=config, sampler="noise", init_weights=str(start), lr=1e-2
+        ).scaled_for_smoke(),
+        export_last=True,
+    )
 
     def drift(run, **options):
         training.train(replace(recipe, **options), tmp_path / run, log=lambda _: None)
@@ -115,5 +123,6 @@ def test_ema_decay_keeps_and_exports_the_moving_average(tmp_path):
 
     assert drift("raw") > 1e-3
     assert drift("ema", ema_decay=1 - 1e-7) < 1e-5
-    assert torch.equal(*(load_file(tmp_path / "ema" / n)["body.0.weight"] for n in ("best.safetensors",
-                                                                                         "last.safetensors")))
+    assert torch.equal(
+        *(load_file(tmp_path / "ema" / n)["body.0.weight"] for n in ("best.safetensors", "last.safetensors"))
+    )

@@ -9,18 +9,16 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import codec_params  # noqa: E402
 
 from restoration import codecs as codeclib
 from restoration import degrade
 from restoration import metrics as metriclib
 from restoration.core.errors import UserInputError
 from restoration.pipelines import restore as restorelib
-
-from conftest import codec_params  # noqa: E402
 
 LOSSY = [name for name, codec in codeclib.CODECS.items() if codec.knob is not None]
 
@@ -32,11 +30,19 @@ def test_a_chain_reads_back_from_its_own_text():
     assert chain.label() == "downscale ×2 → JPEG quality=30 → noise σ=5 → blur σ=0.8"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty"), ("sharpen:3", "unknown kind 'sharpen'"), ("png:3", "lossless"),
-    ("jpeg", "give quality"), ("noise:abc", "not a number"), ("noise:inf", "not a finite number"),
-    ("jpeg:q=500", "outside [1, 100]"), ("jpeg:flavour=3", "no parameter 'flavour'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("sharpen:3", "unknown kind 'sharpen'"),
+        ("png:3", "lossless"),
+        ("jpeg", "give quality"),
+        ("noise:abc", "not a number"),
+        ("noise:inf", "not a finite number"),
+        ("jpeg:q=500", "outside [1, 100]"),
+        ("jpeg:flavour=3", "no parameter 'flavour'"),
+    ],
+)
 def test_a_bad_chain_is_one_message(text, message):
     with pytest.raises(UserInputError, match=re.escape(message)):
         degrade.parse_chain(text)
@@ -59,8 +65,14 @@ def test_a_chain_ending_in_noise_is_a_png(astro128):
 
 def run_cli(tmp_path, *args):
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
-    return subprocess.run([sys.executable, "-m", "restoration", *map(str, args)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "restoration", *map(str, args)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_cli_degrade_writes_jpeg_bytes_that_restore_reads(tmp_path, write_image, astro256):
@@ -70,8 +82,20 @@ def test_cli_degrade_writes_jpeg_bytes_that_restore_reads(tmp_path, write_image,
     assert (tmp_path / "q10.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     wrong = run_cli(tmp_path, "degrade", clean, "--chain", "webp:q=20", "--out", "x.jpg")
     assert wrong.returncode == 2 and "name the output x.webp" in wrong.stderr
-    proc = run_cli(tmp_path, "restore", "q10.jpg", "--task", "jpeg", "--model", "bilateral", "--ref", clean,
-                   "--out", "r.png", "--json")
+    proc = run_cli(
+        tmp_path,
+        "restore",
+        "q10.jpg",
+        "--task",
+        "jpeg",
+        "--model",
+        "bilateral",
+        "--ref",
+        clean,
+        "--out",
+        "r.png",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["jpeg_quality"] == 10
 
@@ -121,7 +145,7 @@ def test_every_registered_codec_and_model_has_a_chart_colour():
 
     colours = [charts.colour(name) for name in [*codeclib.CODECS, *restorers.REGISTRY]]
     assert all(c.startswith("#") for c in colours)
-    assert len(set(colours[:len(codeclib.CODECS)])) == len(codeclib.CODECS)
+    assert len(set(colours[: len(codeclib.CODECS)])) == len(codeclib.CODECS)
 
 
 def test_the_learned_codec_in_the_compare_path(astro128):
@@ -175,8 +199,6 @@ def test_error_maps_show_where_a_result_differs(astro128):
     assert views["FLIP noisy"].shape == astro128.shape
     plain = lab.with_error_maps({"Reference": astro128, "noisy": noisy}, "Reference", ["noisy"], flip=False)
     assert list(plain) == ["Reference", "noisy", "|error| noisy"]
-
-
 
 
 def test_compare_table_leaves_out_columns_empty_in_every_row(astro128):

@@ -53,8 +53,15 @@ def recording_model(monkeypatch, model_id: str, net, knows: tuple[str, ...], rec
             seen.append(record(quality, codec))
             return super().restore_uint8(image, quality=quality, codec=codec, **options)
 
-    spec = RestorerSpec(model_id, ("jpeg",), "own", "test", lambda: Recording(net, multiple=2, bf16=False),
-                        status_check=lambda: "ready", quality_aware=knows)
+    spec = RestorerSpec(
+        model_id,
+        ("jpeg",),
+        "own",
+        "test",
+        lambda: Recording(net, multiple=2, bf16=False),
+        status_check=lambda: "ready",
+        quality_aware=knows,
+    )
     monkeypatch.setitem(restorers.REGISTRY, model_id, spec)
     restorers._instance.cache_clear()
     return seen
@@ -95,6 +102,7 @@ def test_training_patches_carry_the_condition():
 
 # Codec-aware networks (``codecs``): told which codec made the file and its strength.
 
+
 def tiny_codec_aware(seed=0):
     torch.manual_seed(seed)
     net = nets.DeepRecNet((8, 16), (1, 1), conditioned=True, codecs=condition.CODECS)
@@ -132,7 +140,8 @@ def test_codec_aware_training_patches_cover_every_case():
     rng = random.Random(0)
     webp = degrade.Compress("webp", {"quality": 40})
     assert training.compression_condition(webp, rng, condition.CODECS, mix=(0, 0, 0)).tolist() == pytest.approx(
-        [0.4, 1, 0, 1, 0, 0])
+        [0.4, 1, 0, 1, 0, 0]
+    )
     told = [tuple(training.compression_condition(webp, rng, condition.CODECS)) for _ in range(400)]
     blind = told.count((0,) * 6) / 400
     codec_only = sum(t[1] == 0 and t[3] == 1 for t in told) / 400
@@ -145,8 +154,9 @@ def test_codec_aware_training_patches_cover_every_case():
 
 @pytest.fixture()
 def codec_aware_model(monkeypatch):
-    yield recording_model(monkeypatch, "tiny-codecs", tiny_codec_aware(), condition.CODECS,
-                          lambda quality, codec: (quality, codec))
+    yield recording_model(
+        monkeypatch, "tiny-codecs", tiny_codec_aware(), condition.CODECS, lambda quality, codec: (quality, codec)
+    )
     restorers._instance.cache_clear()
 
 
@@ -214,8 +224,10 @@ def test_cli_strength_and_input_codec(capsys, tmp_path, astro128):
 
     def run(path, *extra, model="deeprecnet-qa-codecs"):
         out = tmp_path / f"out{len(extra)}{path.suffix}.png"
-        assert cli.main(["restore", str(path), "--task", "jpeg", "--model", model, "--out", str(out),
-                         "--json", *extra]) == 0
+        assert (
+            cli.main(["restore", str(path), "--task", "jpeg", "--model", model, "--out", str(out), "--json", *extra])
+            == 0
+        )
         row = json.loads(capsys.readouterr().out.splitlines()[-1])
         return row, np.asarray(Image.open(out))
 

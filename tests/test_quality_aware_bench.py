@@ -14,9 +14,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_bench(tmp_path, *extra):
     out, jsonl = tmp_path / "report.md", tmp_path / "rows.jsonl"
-    done = subprocess.run([sys.executable, "bench/quality_aware.py", "--data", str(tmp_path / "images"),
-                           "--qualities", "10", "--other", "", "--out", str(out), "--jsonl", str(jsonl), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/quality_aware.py",
+            "--data",
+            str(tmp_path / "images"),
+            "--qualities",
+            "10",
+            "--other",
+            "",
+            "--out",
+            str(out),
+            "--jsonl",
+            str(jsonl),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return out.read_text(), [json.loads(line) for line in jsonl.read_text().splitlines()]
 

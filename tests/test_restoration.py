@@ -7,14 +7,12 @@ import pytest
 import skimage.data
 import torch
 
-from restoration import degrade
-from restoration.pipelines import evaluate
-from restoration.codecs import jpeg_quality
-from restoration.models import nets
-from restoration.models import restorers, runtime
-from restoration.models import tiling
 from restoration import codecs as codeclib
+from restoration import degrade
+from restoration.codecs import jpeg_quality
 from restoration.core.errors import UserInputError
+from restoration.models import nets, restorers, runtime, tiling
+from restoration.pipelines import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +109,47 @@ def test_continued_training_keeps_every_earlier_stage(tmp_path):
     """A run continued from shipped weights records the stages behind them, oldest first."""
     from restoration import training
 
-    stage = {"recipe": {"lr": 1e-4}, "steps_run": 10, "best_step": 10, "train_seconds": 1.0,
-             "val_input_psnr": 20.0, "val_psnr": 21.0}
+    stage = {
+        "recipe": {"lr": 1e-4},
+        "steps_run": 10,
+        "best_step": 10,
+        "train_seconds": 1.0,
+        "val_input_psnr": 20.0,
+        "val_psnr": 21.0,
+    }
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"own": {"m": {**stage, "val_psnr": 22.0, "sha256": "ab", "file": "m.safetensors",
-                                                  "previous_stages": [stage]}}}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "own": {
+                    "m": {
+                        **stage,
+                        "val_psnr": 22.0,
+                        "sha256": "ab",
+                        "file": "m.safetensors",
+                        "previous_stages": [stage],
+                    }
+                }
+            }
+        )
+    )
     history = training.shipped_stages("m", manifest=manifest)
     assert [s["val_psnr"] for s in history] == [21.0, 22.0] and history[-1]["sha256"] == "ab"
-    summary = {"recipe": {"lr": 5e-5}, "steps_run": 4, "best": {"step": 2, "val_psnr": 22.51234},
-               "train_seconds": 3.0, "val_input_psnr": 20.0}
-    assert training.stage_record(summary) == {"recipe": {"lr": 5e-5}, "steps_run": 4, "best_step": 2,
-                                              "train_seconds": 3.0, "val_input_psnr": 20.0, "val_psnr": 22.512}
+    summary = {
+        "recipe": {"lr": 5e-5},
+        "steps_run": 4,
+        "best": {"step": 2, "val_psnr": 22.51234},
+        "train_seconds": 3.0,
+        "val_input_psnr": 20.0,
+    }
+    assert training.stage_record(summary) == {
+        "recipe": {"lr": 5e-5},
+        "steps_run": 4,
+        "best_step": 2,
+        "train_seconds": 3.0,
+        "val_input_psnr": 20.0,
+        "val_psnr": 22.512,
+    }
 
 
 def test_channel_shuffle_reorders_colours_of_the_clean_and_degraded_patch_alike():
@@ -131,11 +159,13 @@ def test_channel_shuffle_reorders_colours_of_the_clean_and_degraded_patch_alike(
 
     image = np.zeros((8, 8, 3), dtype=np.uint8)
     image[..., 0], image[..., 1], image[..., 2] = 10, 120, 240  # one colour: order is visible
+
     def orders(shuffle):
         stream = iter(training.PatchStream([image], 8, "clean", 60, channel_shuffle=shuffle))
         pairs = [next(stream) for _ in range(60)]
         assert all(torch.equal(d, c) for d, c in pairs)
         return {tuple(int(round(v * 255)) for v in c[:, 0, 0].tolist()) for _, c in pairs}
+
     assert orders(False) == {(10, 120, 240)}
     assert len(orders(True)) == 6
 
@@ -149,8 +179,7 @@ def test_with_rescaled_appends_downscaled_copies_that_average_grain_down():
     grainy = np.clip(128 + rng.normal(0, 10, (64, 96, 3)), 0, 255).astype(np.uint8)
     other = np.zeros((30, 20, 3), dtype=np.uint8)
     images = training.with_rescaled([grainy, other], (0.5, 0.7))
-    assert [im.shape for im in images] == [(64, 96, 3), (30, 20, 3), (32, 48, 3), (15, 10, 3),
-                                           (45, 68, 3), (21, 14, 3)]
+    assert [im.shape for im in images] == [(64, 96, 3), (30, 20, 3), (32, 48, 3), (15, 10, 3), (45, 68, 3), (21, 14, 3)]
     assert images[0] is grainy and training.with_rescaled([grainy], ()) == [grainy]
     half = images[2].astype(np.float64)
     assert abs(half.mean() - 128) < 1
@@ -165,9 +194,11 @@ def test_boost_saturation_raises_saturation_in_gamut_and_keeps_value_and_greys()
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     image[:4] = 77  # grey rows
+
     def saturation(a):
         a = a.astype(np.float32)
         return np.mean((a.max(2) - a.min(2)) / np.maximum(a.max(2), 1e-6))
+
     boosted = training.boost_saturation(image, 2.0)
     assert np.array_equal(training.boost_saturation(image, 1.0), image)
     assert np.array_equal(boosted.max(2), image.max(2))
@@ -185,8 +216,12 @@ def test_the_noise_a_degrade_step_added_becomes_the_models_noise_level():
     chain = {"kind": "chain", "steps": [{"kind": "compress"}, {"kind": "noise", "sigma": 25.0}]}
     assert restore_tab.known_sigma(chain) == 25.0
     assert restore_tab.known_sigma({"kind": "noise", "sigma": 15.0}) == 15.0
-    assert restore_tab.known_sigma({"kind": "chain", "steps": [{"kind": "noise", "sigma": 3.0},
-                                                               {"kind": "noise", "sigma": 4.0}]}) == 5.0
+    assert (
+        restore_tab.known_sigma(
+            {"kind": "chain", "steps": [{"kind": "noise", "sigma": 3.0}, {"kind": "noise", "sigma": 4.0}]}
+        )
+        == 5.0
+    )
     assert restore_tab.known_sigma({"kind": "compress"}) == {"__type__": "update"}
 
 

@@ -7,24 +7,25 @@ import os
 import zipfile
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
+from restoration.bench import executors, provenance, runner
 from restoration.bench import inputs as bench_inputs
-from restoration.bench import provenance
-from restoration.bench import executors, runner
-from restoration.core.errors import UserInputError
 from restoration.bench.store import Store
+from restoration.core.errors import UserInputError
 
 CONFIG = runner.BenchConfig(codecs=("jpeg", "png"), qualities=(20, 60))
 
 
 @pytest.fixture(scope="module")
 def images():
-    return [bench_inputs.make("astro", "crops", skimage.data.astronaut()[100:228, 150:278]),
-            bench_inputs.make("coffee", "crops", skimage.data.coffee()[50:178, 200:328])]
+    return [
+        bench_inputs.make("astro", "crops", skimage.data.astronaut()[100:228, 150:278]),
+        bench_inputs.make("coffee", "crops", skimage.data.coffee()[50:178, 200:328]),
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -56,12 +57,14 @@ def test_inputs_folders_zips_files_and_names(tmp_path):
 
 
 def test_config_errors_before_any_work():
-    for config, message in [(runner.BenchConfig(), "at least one codec"),
-                            (runner.BenchConfig(("nosuch",)), "unknown codec"),
-                            (runner.BenchConfig(("jpeg",), qualities=(10,), bpps=(0.5,)), "not both"),
-                            (runner.BenchConfig(("jpeg",), models=("bicubic-x2",)), "super-resolution model"),
-                            (runner.BenchConfig(("jpeg",), sr_models=("lanczos-x2",)), "need a scale"),
-                            (runner.BenchConfig(sr_scale=2, sr_models=("lanczos-x4",)), "upscales x4")]:
+    for config, message in [
+        (runner.BenchConfig(), "at least one codec"),
+        (runner.BenchConfig(("nosuch",)), "unknown codec"),
+        (runner.BenchConfig(("jpeg",), qualities=(10,), bpps=(0.5,)), "not both"),
+        (runner.BenchConfig(("jpeg",), models=("bicubic-x2",)), "super-resolution model"),
+        (runner.BenchConfig(("jpeg",), sr_models=("lanczos-x2",)), "need a scale"),
+        (runner.BenchConfig(sr_scale=2, sr_models=("lanczos-x4",)), "upscales x4"),
+    ]:
         with pytest.raises(UserInputError, match=message):
             config.checked()
     assert runner.BenchConfig(sr_scale=4).checked().sr_models == ("bicubic-x4",)  # the baseline always runs
@@ -74,8 +77,24 @@ def test_task_rows_have_every_field(images):
     codec_rows = runner.run_task(tasks[0], images[0].image)
     assert [r["kind"] for r in codec_rows] == ["codec", "restore"]
     plain, restored = codec_rows
-    for key in ("codec", "setting", "bytes", "bpp", "ratio", "psnr", "psnr_y", "ssim", "ms_ssim", "encode_ms",
-                "decode_ms", "restore_ms", "model", "model_sha256", "key", "image_hash"):
+    for key in (
+        "codec",
+        "setting",
+        "bytes",
+        "bpp",
+        "ratio",
+        "psnr",
+        "psnr_y",
+        "ssim",
+        "ms_ssim",
+        "encode_ms",
+        "decode_ms",
+        "restore_ms",
+        "model",
+        "model_sha256",
+        "key",
+        "image_hash",
+    ):
         assert key in plain and key in restored
     assert plain["setting"] == "quality=30" and plain["bytes"] > 0 and plain["ms_ssim"] is None  # 128 px < 176
     assert restored["bytes"] == plain["bytes"] and restored["model"] == "bilateral" and restored["restore_ms"] > 0
@@ -131,7 +150,13 @@ def test_interrupted_run_resumes(tmp_path, images):
         (run,) = store.runs()
     assert run["status"] == "interrupted" and run["rows"] == 3
     resumed = runner.bench(images, config, db, workers=1)
-    assert (resumed.run_id, resumed.resumed, resumed.reused, resumed.computed, resumed.rows) == (run["id"], True, 3, 5, 8)
+    assert (resumed.run_id, resumed.resumed, resumed.reused, resumed.computed, resumed.rows) == (
+        run["id"],
+        True,
+        3,
+        5,
+        8,
+    )
     with Store(db) as store:
         assert [r["status"] for r in store.runs()] == ["finished"]
 
@@ -150,7 +175,11 @@ def test_process_pool_gives_the_same_rows(tmp_path, images, monkeypatch):
         rows_b = {(r["image"], r["key"]): r for r in b.rows([pooled.run_id])}
     assert rows_a.keys() == rows_b.keys() and len(rows_a) == 16
     for key, row in rows_a.items():
-        assert (row["bytes"], row["psnr"], row["ssim"]) == (rows_b[key]["bytes"], rows_b[key]["psnr"], rows_b[key]["ssim"])
+        assert (row["bytes"], row["psnr"], row["ssim"]) == (
+            rows_b[key]["bytes"],
+            rows_b[key]["psnr"],
+            rows_b[key]["ssim"],
+        )
     with Store(tmp_path / "b.sqlite") as b:
         assert b.run(pooled.run_id)["provenance"]["workers"] == 2
 
@@ -180,8 +209,9 @@ def test_dask_local_cluster_executor(tmp_path, images):
     distributed = pytest.importorskip("distributed")
     config = runner.BenchConfig(("jpeg",), qualities=(20, 60), sr_scale=2)
     inline = runner.bench(images, config, tmp_path / "a.sqlite", workers=1)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
-                                  protocol="tcp", dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp", dashboard_address=None
+    ) as cluster:
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         assert address.startswith("dask://127.0.0.1:")
         remote = runner.bench(images, config, tmp_path / "b.sqlite", executor=address)
@@ -243,8 +273,9 @@ def test_a_perceptual_benchmark_stores_the_on_demand_metrics_and_keys_its_rows_a
     images = [inputs.make("astro", "test", astro128)]
     db = tmp_path / "bench.sqlite"
     plain = runner.bench(images, runner.BenchConfig(codecs=("jpeg",), qualities=(30.0,)), db, workers=1)
-    perceptual = runner.bench(images, runner.BenchConfig(codecs=("jpeg",), qualities=(30.0,), perceptual=True), db,
-                              workers=1)
+    perceptual = runner.bench(
+        images, runner.BenchConfig(codecs=("jpeg",), qualities=(30.0,), perceptual=True), db, workers=1
+    )
     assert plain.computed == 1 and perceptual.computed == 1 and perceptual.reused == 0
     with Store(db) as store:
         rows = {row["key"]: row for row in store.all_rows()}

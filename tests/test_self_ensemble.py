@@ -9,9 +9,8 @@ import skimage.data
 import torch
 
 from restoration import cli
-from restoration.pipelines import evaluate
 from restoration.models import restorers, runtime
-from restoration.pipelines import sr
+from restoration.pipelines import evaluate, sr
 
 
 class SubPixelNet(torch.nn.Module):
@@ -80,7 +79,21 @@ def test_sr_and_cli_carry_the_option(write_image, capsys, tmp_path):
     result = sr.run(lr, sr.default_model(2), 2, hr_cropped, self_ensemble=True)  # what the CLI runs
     assert result.row()["self_ensemble"] is True
     path = write_image(hr, "hr.png")
-    assert cli.main(["upscale", str(path), "--scale", "2", "--from-hr", "--self-ensemble",
-                     "--out-dir", str(tmp_path / "out"), "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "upscale",
+                str(path),
+                "--scale",
+                "2",
+                "--from-hr",
+                "--self-ensemble",
+                "--out-dir",
+                str(tmp_path / "out"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["self_ensemble"] is True and row["psnr_y"] == pytest.approx(result.metrics["psnr_y"], abs=1e-6)

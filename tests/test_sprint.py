@@ -22,8 +22,19 @@ from restoration.training import sprint
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = manifestlib.DATA_ROOT / "train"
 pytestmark = pytest.mark.skipif(not (TRAIN / "BSD400").is_dir(), reason="../shared/data/train is not present")
-NOT_ON_THE_GPU_MACHINE = ("gradio", "pillow_heif", "pillow_avif", "pillow_jxl", "constriction", "skimage", "scipy",
-                          "cv2", "spandrel", "pytorch_msssim", "sklearn")
+NOT_ON_THE_GPU_MACHINE = (
+    "gradio",
+    "pillow_heif",
+    "pillow_avif",
+    "pillow_jxl",
+    "constriction",
+    "skimage",
+    "scipy",
+    "cv2",
+    "spandrel",
+    "pytorch_msssim",
+    "sklearn",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +45,13 @@ def small_pack(tmp_path_factory):
 
 
 def test_the_sprint_imports_only_what_the_gpu_machine_has():
-    code = ("import sys, restoration.training.sprint\n"
-            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_GPU_MACHINE!r}))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False)
+    code = (
+        "import sys, restoration.training.sprint\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_GPU_MACHINE!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
@@ -59,8 +73,14 @@ def test_the_pack_holds_the_crops_and_the_exact_lr(small_pack):
 @pytest.mark.slow
 def test_smoke_sprint_writes_its_log_and_half_precision_weights(small_pack, tmp_path):
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "restoration.training.sprint", "--smoke", "--pack", str(small_pack),
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "restoration.training.sprint", "--smoke", "--pack", str(small_pack), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     files = sorted(out.iterdir())
     assert len(files) <= 8 and all(f.stat().st_size <= sprint.MAX_FILE_BYTES for f in files)
@@ -82,9 +102,29 @@ def test_smoke_sprint_writes_its_log_and_half_precision_weights(small_pack, tmp_
 @pytest.mark.slow
 def test_gpu_check_runs_on_the_cpu(small_pack, tmp_path):
     out = tmp_path / "gpu_check.json"
-    done = subprocess.run([sys.executable, "bench/gpu_check.py", "--device", "cpu", "--size", "96x64", "--repeats", "1",
-                           "--models", "dncnn-blind,subpixel-ca-sr-x2", "--pack", str(small_pack), "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/gpu_check.py",
+            "--device",
+            "cpu",
+            "--size",
+            "96x64",
+            "--repeats",
+            "1",
+            "--models",
+            "dncnn-blind,subpixel-ca-sr-x2",
+            "--pack",
+            str(small_pack),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     for model_id in ("dncnn-blind", "subpixel-ca-sr-x2"):

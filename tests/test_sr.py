@@ -14,13 +14,12 @@ import skimage.data
 import torch
 from PIL import Image
 
-from restoration import cli
-from restoration import metrics
+from restoration import cli, metrics
+from restoration.core import image as imagelib
 from restoration.core import resize
+from restoration.core.errors import UserInputError
 from restoration.models import restorers, runtime
 from restoration.pipelines import sr
-from restoration.core import image as imagelib
-from restoration.core.errors import UserInputError
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "bench"
 SQUARE = np.arange(64, dtype=np.float64).reshape(8, 8)  # MATLAB: reshape(0:63, 8, 8)'
@@ -31,8 +30,14 @@ SQUARE = np.arange(64, dtype=np.float64).reshape(8, 8)  # MATLAB: reshape(0:63, 
 def test_bicubic_downscale_matches_matlab_output():
     # imresize(reshape(0:63,8,8)', [4 4]) and [2 2], 'bicubic', antialiasing on, run in MATLAB
     # (the reference answers of sanghyun-son/bicubic_pytorch, test_answer/down_down_x{2,4}_aa.mat).
-    x2 = np.array([[4.042969, 6.082031, 8.105469, 10.144531], [20.355469, 22.394531, 24.417969, 26.457031],
-                   [36.542969, 38.582031, 40.605469, 42.644531], [52.855469, 54.894531, 56.917969, 58.957031]])
+    x2 = np.array(
+        [
+            [4.042969, 6.082031, 8.105469, 10.144531],
+            [20.355469, 22.394531, 24.417969, 26.457031],
+            [36.542969, 38.582031, 40.605469, 42.644531],
+            [52.855469, 54.894531, 56.917969, 58.957031],
+        ]
+    )
     x4 = np.array([[12.383789, 16.631836], [46.368164, 50.616211]])
     np.testing.assert_allclose(resize.imresize(SQUARE, 1 / 2), x2, atol=1e-6)
     np.testing.assert_allclose(resize.imresize(SQUARE, 1 / 4), x4, atol=1e-6)
@@ -40,10 +45,10 @@ def test_bicubic_downscale_matches_matlab_output():
 
 def test_downscale_without_antialiasing_matches_octave():
     small = np.arange(16, dtype=np.float64).reshape(4, 4)
-    np.testing.assert_allclose(resize.imresize(small, 0.5, "bicubic", antialiasing=False),
-                               [[2.1875, 4.3125], [10.6875, 12.8125]])
-    np.testing.assert_allclose(resize.imresize(small, 0.5, "bilinear", antialiasing=False),
-                               [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_allclose(
+        resize.imresize(small, 0.5, "bicubic", antialiasing=False), [[2.1875, 4.3125], [10.6875, 12.8125]]
+    )
+    np.testing.assert_allclose(resize.imresize(small, 0.5, "bilinear", antialiasing=False), [[2.5, 4.5], [10.5, 12.5]])
 
 
 def test_bicubic_upscale_hand_computed():
@@ -68,7 +73,7 @@ def test_shapes_types_and_constants(method, factor):
     assert down.shape == (24 // factor, 36 // factor, 3) and down.dtype == np.uint8
     flat = np.full((12, 9, 3), 77, np.uint8)
     assert (resize.upscale(flat, factor, method) == 77).all()
-    assert (resize.downscale(np.full((12, 12), 200.0), factor, method) == pytest.approx(200.0))
+    assert resize.downscale(np.full((12, 12), 200.0), factor, method) == pytest.approx(200.0)
 
 
 def test_nearest_repeats_pixels_and_uint8_rounds_half_away_from_zero():
@@ -104,13 +109,18 @@ def test_ssim_y_is_ssim_of_the_luma_plane():
     a = skimage.data.astronaut()[:64, :80]
     b = np.clip(a.astype(int) + np.random.default_rng(1).integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
     ya, yb = metrics.luma_bt601(a), metrics.luma_bt601(b)
-    expected = structural_similarity(ya, yb, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                     data_range=255)
+    expected = structural_similarity(
+        ya, yb, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+    )
     assert metrics.ssim_y(metrics.Sample(a, b)) == pytest.approx(expected, abs=1e-5)
 
 
-PUBLISHED = [("Set5", 2, 33.66, 0.9299), ("Set14", 2, 30.24, 0.8688),
-             ("Set5", 4, 28.42, 0.8104), ("Set14", 4, 26.00, 0.7027)]
+PUBLISHED = [
+    ("Set5", 2, 33.66, 0.9299),
+    ("Set14", 2, 30.24, 0.8688),
+    ("Set5", 4, 28.42, 0.8104),
+    ("Set14", 4, 26.00, 0.7027),
+]
 
 
 @pytest.mark.parametrize("name, scale, psnr, ssim", PUBLISHED)
@@ -135,8 +145,11 @@ def test_sr_registry_entries():
             spec = restorers.get(f"{method}-x{scale}")
             assert spec.tasks == ("sr",) and spec.scale == scale and spec.source == "classical"
             assert spec.status() == "ready"
-    own = [s for s in restorers.for_task("sr")
-           if s.source == "own" and s.status() == "ready" and s.scale == 4 and not s.perceptual]
+    own = [
+        s
+        for s in restorers.for_task("sr")
+        if s.source == "own" and s.status() == "ready" and s.scale == 4 and not s.perceptual
+    ]
     assert sr.default_model(4) == (own[0].id if own else "bicubic-x4")
     assert all(s.scale == 2 for s in sr.ready_models(2))
 
@@ -167,13 +180,15 @@ def test_torch_restorer_scale_tiled_equals_whole():
 @pytest.mark.parametrize("factor", [2, 4])
 def test_interpolation_tiled_is_exactly_untiled(method, factor):
     image = np.random.default_rng(1).integers(0, 256, (75, 101, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(resize.upscale_tiled(image, factor, method, tile=32),
-                                  resize.upscale(image, factor, method))
+    np.testing.assert_array_equal(
+        resize.upscale_tiled(image, factor, method, tile=32), resize.upscale(image, factor, method)
+    )
 
 
 def test_sr_network_uint8_tiling():
     """restore_uint8 (bands of tiles, rounded as they finish) gives the pixels of the float path,
     and tiled agrees with untiled away from the borders."""
+
     class SubPixel(torch.nn.Module):  # nearest x2 plus a sub-pixel convolution residual
         def __init__(self):
             super().__init__()
@@ -213,12 +228,39 @@ def run_main(capsys, *args) -> tuple[int, list[dict] | str, str]:
 
 
 def test_cli_from_hr_json_row(capsys, tmp_path, hr_png):
-    code, rows, _ = run_main(capsys, "upscale", hr_png, "--scale", "4", "--from-hr", "--model", "lanczos-x4",
-                             "--out-dir", tmp_path / "out", "--json")
+    code, rows, _ = run_main(
+        capsys,
+        "upscale",
+        hr_png,
+        "--scale",
+        "4",
+        "--from-hr",
+        "--model",
+        "lanczos-x4",
+        "--out-dir",
+        tmp_path / "out",
+        "--json",
+    )
     assert code == 0 and len(rows) == 1
     row = rows[0]
-    assert {"image", "model", "scale", "input_width", "input_height", "width", "height", "seconds", "psnr_y",
-            "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y", "psnr_y_gain", "from_hr", "reference", "file"} <= set(row)
+    assert {
+        "image",
+        "model",
+        "scale",
+        "input_width",
+        "input_height",
+        "width",
+        "height",
+        "seconds",
+        "psnr_y",
+        "ssim_y",
+        "bicubic_psnr_y",
+        "bicubic_ssim_y",
+        "psnr_y_gain",
+        "from_hr",
+        "reference",
+        "file",
+    } <= set(row)
     assert (row["model"], row["scale"], row["from_hr"]) == ("lanczos-x4", 4, True)
     assert (row["input_width"], row["input_height"], row["width"], row["height"]) == (25, 24, 100, 96)
     assert row["psnr_y_gain"] == pytest.approx(row["psnr_y"] - row["bicubic_psnr_y"])
@@ -228,8 +270,9 @@ def test_cli_from_hr_json_row(capsys, tmp_path, hr_png):
 def test_cli_ref_default_model_and_out(capsys, tmp_path, hr_png):
     hr, lr = sr.make_lr(imagelib.load(hr_png), 2)
     Image.fromarray(lr).save(tmp_path / "lr.png")
-    code, rows, _ = run_main(capsys, "upscale", tmp_path / "lr.png", "--scale", "2", "--ref", hr_png,
-                             "--out", tmp_path / "up.png", "--json")
+    code, rows, _ = run_main(
+        capsys, "upscale", tmp_path / "lr.png", "--scale", "2", "--ref", hr_png, "--out", tmp_path / "up.png", "--json"
+    )
     assert code == 0 and rows[0]["model"] == sr.default_model(2) and rows[0]["file"] == str(tmp_path / "up.png")
     if rows[0]["model"] == "bicubic-x2":
         assert rows[0]["psnr_y"] == rows[0]["bicubic_psnr_y"] and rows[0]["psnr_y_gain"] == 0
@@ -239,27 +282,38 @@ def test_cli_ref_default_model_and_out(capsys, tmp_path, hr_png):
     assert destination.is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--scale", "2", "--model", "bicubic-x4"], "upscales x4, not x2"),
-    (["--scale", "4", "--model", "dncnn"], "does not do super-resolution"),
-    (["--scale", "4", "--model", "nosuch"], "unknown model"),
-    (["--scale", "2", "--ref", "HR", "HR"], "1 images but 2 references"),
-    (["--scale", "4", "--ref", "HR"], "the reference is 100x96 but x4 of the 102x98 input is 408x392"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scale", "2", "--model", "bicubic-x4"], "upscales x4, not x2"),
+        (["--scale", "4", "--model", "dncnn"], "does not do super-resolution"),
+        (["--scale", "4", "--model", "nosuch"], "unknown model"),
+        (["--scale", "2", "--ref", "HR", "HR"], "1 images but 2 references"),
+        (["--scale", "4", "--ref", "HR"], "the reference is 100x96 but x4 of the 102x98 input is 408x392"),
+    ],
+)
 def test_cli_user_errors(capsys, tmp_path, hr_png, args, message):
     args = [str(hr_png) if a == "HR" else a for a in args]
     code, rows, err = run_main(capsys, "upscale", hr_png, *args, "--out-dir", tmp_path, "--json")
     assert code == 2 and rows == [] and err.startswith("error: ") and message in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--scale", "3"], "invalid choice"),
-    (["--scale", "2", "--from-hr", "--ref", "x.png"], "not allowed with"),
-    (["--scale", "2"], "one of the arguments --out --out-dir is required"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scale", "3"], "invalid choice"),
+        (["--scale", "2", "--from-hr", "--ref", "x.png"], "not allowed with"),
+        (["--scale", "2"], "one of the arguments --out --out-dir is required"),
+    ],
+)
 def test_cli_usage_errors_are_one_line(tmp_path, hr_png, args, message):
-    proc = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(hr_png), *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "restoration", "upscale", str(hr_png), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and message in proc.stderr
 
@@ -267,8 +321,12 @@ def test_cli_usage_errors_are_one_line(tmp_path, hr_png, args, message):
 def test_cli_not_an_image(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    proc = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(text), "--scale", "2",
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "restoration", "upscale", str(text), "--scale", "2", "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "not a recognised image format" in proc.stderr and proc.stderr.count("\n") == 1
 
 
@@ -295,7 +353,8 @@ def test_app_upscale_endpoint(client, hr_png):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert "/upscale" in names and not {"/upscale_view", "/sr_models"} & names  # the page's own events are private
     gallery, table, files, left, right, view, note = client.predict(
-        handle_file(str(hr_png)), 2, ["nearest-x2", "bicubic-x2"], True, api_name="/upscale")
+        handle_file(str(hr_png)), 2, ["nearest-x2", "bicubic-x2"], True, api_name="/upscale"
+    )
     assert [row[0] for row in table["data"]] == ["nearest-x2", "bicubic-x2"]
     nearest, bicubic = table["data"]
     assert nearest[2] == bicubic[2] == "102x98"
@@ -312,8 +371,7 @@ def test_app_upscale_endpoint(client, hr_png):
 def test_app_upscale_low_resolution_upload_and_errors(client, hr_png):
     from gradio_client import handle_file
 
-    _, table, _, _, _, _, note = client.predict(handle_file(str(hr_png)), 4, ["bicubic-x4"], False,
-                                                api_name="/upscale")
+    _, table, _, _, _, _, note = client.predict(handle_file(str(hr_png)), 4, ["bicubic-x4"], False, api_name="/upscale")
     assert table["data"][0][2] == "408x392" and "No high-resolution" in note
     assert table["headers"] == ["model", "seconds", "output", "note"]  # nothing to measure against: no metric columns
     with pytest.raises(Exception, match="upscales x4, not x2"):
@@ -336,13 +394,15 @@ def test_app_upscale_self_ensemble(client, hr_png):
     ignores it (the same pixels as without)."""
     from gradio_client import handle_file
 
-    gallery, table, files, *_ = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-ca-sr-x2"], True,
-                                               True, api_name="/upscale")
+    gallery, table, files, *_ = client.predict(
+        handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-ca-sr-x2"], True, True, api_name="/upscale"
+    )
     bicubic, network = table["data"]
     assert network[0] == "subpixel-ca-sr-x2" and network[3] > bicubic[3]
     assert gallery[1]["caption"].startswith("subpixel-ca-sr-x2 (self-ensemble)")
-    plain_files = client.predict(handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-ca-sr-x2"], True,
-                                 api_name="/upscale")[2]
+    plain_files = client.predict(
+        handle_file(str(hr_png)), 2, ["bicubic-x2", "subpixel-ca-sr-x2"], True, api_name="/upscale"
+    )[2]
     np.testing.assert_array_equal(np.asarray(Image.open(files[0])), np.asarray(Image.open(plain_files[0])))
     assert np.abs(np.asarray(Image.open(files[1]), int) - np.asarray(Image.open(plain_files[1]))).max() > 0
 
@@ -359,8 +419,10 @@ def test_outscale_resizes_every_result_like_real_esrgan(tmp_path):
     path = tmp_path / "lr.png"
     Image.fromarray((np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)).save(path)
     run = lab_sr.upscale_many(str(path), 2, ["bicubic-x2", "nearest-x2"], False, outscale=1.5)
-    assert {label: view.shape for label, view in run.views.items()} == {"bicubic-x2": (60, 90, 3),
-                                                                        "nearest-x2": (60, 90, 3)}
+    assert {label: view.shape for label, view in run.views.items()} == {
+        "bicubic-x2": (60, 90, 3),
+        "nearest-x2": (60, 90, 3),
+    }
     assert [row[2] for row in lab_sr.table_rows(run)] == ["90x60", "90x60"]
     with pytest.raises(UserInputError, match="low-resolution upload"):
         lab_sr.upscale_many(str(path), 2, ["bicubic-x2"], True, outscale=1.5)
@@ -368,8 +430,24 @@ def test_outscale_resizes_every_result_like_real_esrgan(tmp_path):
         with pytest.raises(UserInputError, match="from 1 to 8"):
             sr.check_outscale(bad)
     out = tmp_path / "big.png"
-    done = subprocess.run([sys.executable, "-m", "restoration", "upscale", str(path), "--scale", "2",
-                           "--model", "bicubic-x2", "--outscale", "3", "--out", str(out)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restoration",
+            "upscale",
+            str(path),
+            "--scale",
+            "2",
+            "--model",
+            "bicubic-x2",
+            "--outscale",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert Image.open(out).size == (180, 120)

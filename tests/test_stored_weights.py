@@ -32,8 +32,10 @@ def test_the_tracked_tree_stays_under_40_mib():
     paths = [ROOT / name.decode() for name in listed.split(b"\0") if name]
     sizes = {path: path.stat().st_size for path in paths if path.is_file()}
     largest = sorted(sizes, key=sizes.get, reverse=True)[:5]
-    assert sum(sizes.values()) <= MAX_TREE_BYTES, (f"{sum(sizes.values()) / 2**20:.1f} MiB tracked; largest: "
-                                                   + ", ".join(f"{p.name} {sizes[p] / 2**20:.1f}" for p in largest))
+    assert sum(sizes.values()) <= MAX_TREE_BYTES, (
+        f"{sum(sizes.values()) / 2**20:.1f} MiB tracked; largest: "
+        + ", ".join(f"{p.name} {sizes[p] / 2**20:.1f}" for p in largest)
+    )
 
 
 def test_int8_storage_loads_back_within_half_a_step(tmp_path):

@@ -14,8 +14,13 @@ def test_a_wide_table_is_split_into_views_that_fit_and_keep_its_first_column():
     fit the frame: the row's name in every view, the most important columns first, every column
     shown once, and widths that add up to at most 100 %."""
     headers = lab.table_headers()
-    row = ["neural-hp", "Learned (ours) quality=5", 12.34, *[12.3456] * (len(headers) - 4),
-           "MISSED: smallest setting is larger"]
+    row = [
+        "neural-hp",
+        "Learned (ours) quality=5",
+        12.34,
+        *[12.3456] * (len(headers) - 4),
+        "MISSED: smallest setting is larger",
+    ]
     table = {"headers": headers, "data": [row] * 6}
     views = tables.pages(table, lab.table_order(), lab.TABLE_HIDDEN)
     assert len(views) >= 2
@@ -25,15 +30,18 @@ def test_a_wide_table_is_split_into_views_that_fit_and_keep_its_first_column():
     assert {"target", "KiB", "PSNR dB", "SSIM", "bpp"} <= set(views[0]["headers"])
     for view in views:
         assert sum(float(w.rstrip("%")) for w in view["widths"]) <= 100
-        needed = sum(tables.pixels(tables.measure(h, [r[i] for r in view["data"]])[0])
-                     for i, h in enumerate(view["headers"]))
+        needed = sum(
+            tables.pixels(tables.measure(h, [r[i] for r in view["data"]])[0]) for i, h in enumerate(view["headers"])
+        )
         assert needed <= tables.FRAME_PX  # every header's longest word fits its column
 
 
 def test_a_column_is_never_narrower_than_its_longest_word():
     """Headers wrap between words ("PSNR gain dB" on two lines), never inside one ("second / s")."""
-    table = {"headers": ["model", "seconds", "PSNR gain dB", "note"],
-             "data": [["deeprecnet-qa-codecs", 0.5, 2.0, "told jpeg input, strength 20 (from the file's tables)"]]}
+    table = {
+        "headers": ["model", "seconds", "PSNR gain dB", "note"],
+        "data": [["deeprecnet-qa-codecs", 0.5, 2.0, "told jpeg input, strength 20 (from the file's tables)"]],
+    }
     (view,) = tables.pages(table)
     for header, width in zip(view["headers"], view["widths"]):
         longest = max(len(word) for word in header.split())
@@ -45,8 +53,10 @@ def test_the_restore_table_shows_its_headline_metrics_and_note_first():
     assert order[:2] == ["model", "PSNR dB"] and "note" in order and "SSIM" in order
 
 
-@pytest.mark.parametrize("score, met", [(79.99, False), (79.996, True), (80.0, True), (float("inf"), True),
-                                        (float("nan"), False), (None, False)])
+@pytest.mark.parametrize(
+    "score, met",
+    [(79.99, False), (79.996, True), (80.0, True), (float("inf"), True), (float("nan"), False), (None, False)],
+)
 def test_a_quality_target_is_judged_on_the_number_the_table_shows(score, met):
     """Issue 37: "not reached" stood beside a score the table showed as 80. The target is judged
     on the shown value (``metrics.shown``), which the table prints."""
@@ -83,9 +93,22 @@ def test_empty_charts_say_why():
     own settings (JPEG 2000's rates, not the typed qualities)."""
     from restoration.bench import charts, dashboards
 
-    rows = [{"kind": "codec", "codec": "jpeg", "setting": f"q{q}", "bpp": b, "bytes": b * 1000, "psnr": p,
-             "ssim": 0.9, "ms_ssim": None, "dataset": "upload", "model": None, "image": "a"}
-            for q, b, p in ((20, 0.5, 30.0), (60, 1.0, 34.0))]
+    rows = [
+        {
+            "kind": "codec",
+            "codec": "jpeg",
+            "setting": f"q{q}",
+            "bpp": b,
+            "bytes": b * 1000,
+            "psnr": p,
+            "ssim": 0.9,
+            "ms_ssim": None,
+            "dataset": "upload",
+            "model": None,
+            "image": "a",
+        }
+        for q, b, p in ((20, 0.5, 30.0), (60, 1.0, 34.0))
+    ]
     chart = dashboards.rd_figure(dashboards.curves(rows), "ms_ssim")
     texts = " ".join(a.text for a in chart.layout.annotations)
     assert "at least 176 px" in texts and not chart.data

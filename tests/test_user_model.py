@@ -75,8 +75,12 @@ def test_inspect_names_architecture_scale_params_and_sha256(tmp_path):
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert (model.architecture, model.architecture_id, model.scale) == ("RealESRGAN Compact", "Compact", 2)
     assert model.params == sum(p.numel() for p in net.parameters()) == 2292
-    assert (model.sha256, model.size_bytes, model.name, model.tasks) == (sha, path.stat().st_size, "mine.safetensors",
-                                                                        ("sr",))
+    assert (model.sha256, model.size_bytes, model.name, model.tasks) == (
+        sha,
+        path.stat().st_size,
+        "mine.safetensors",
+        ("sr",),
+    )
     assert model.id == f"user:{sha[:12]}"
     assert model.describe() == f"RealESRGAN Compact x2, 2.3k parameters, sha256 {sha[:8]}…"
     assert json.loads(json.dumps(model.row()))["sha256"] == sha
@@ -136,17 +140,31 @@ def test_cli_upscale_takes_the_scale_from_the_file(capsys, tmp_path, image_png, 
     assert (row["scale"], row["width"], row["height"]) == (2, 48, 40)
     assert Image.open(row["file"]).size == (48, 40)
     # Measured by the SR protocol like any upscaler (LR made from the image itself).
-    code, out, err = run(capsys, "upscale", image_png, "--model-file", path, "--scale", "2", "--from-hr",
-                         "--out-dir", tmp_path / "hr", "--json")
+    code, out, err = run(
+        capsys,
+        "upscale",
+        image_png,
+        "--model-file",
+        path,
+        "--scale",
+        "2",
+        "--from-hr",
+        "--out-dir",
+        tmp_path / "hr",
+        "--json",
+    )
     assert code == 0 and "psnr_y" in json.loads(out), err
 
 
-@pytest.mark.parametrize("command, scale, args, message", [
-    ("upscale", 2, ["--scale", "4"], "mine.pth upscales x2, not x4 (the scale comes from the file)"),
-    ("upscale", 1, [], "RealESRGAN Compact at x1 restores without upscaling"),
-    ("restore", 2, [], "RealESRGAN Compact upscales x2; run it as an upscaler"),
-    ("restore", 1, ["--model", "bilateral"], "give --model or --model-file, not both"),
-])
+@pytest.mark.parametrize(
+    "command, scale, args, message",
+    [
+        ("upscale", 2, ["--scale", "4"], "mine.pth upscales x2, not x4 (the scale comes from the file)"),
+        ("upscale", 1, [], "RealESRGAN Compact at x1 restores without upscaling"),
+        ("restore", 2, [], "RealESRGAN Compact upscales x2; run it as an upscaler"),
+        ("restore", 1, ["--model", "bilateral"], "give --model or --model-file, not both"),
+    ],
+)
 def test_cli_refuses_a_file_that_does_not_fit_the_command(capsys, tmp_path, image_png, command, scale, args, message):
     path = write_model(tmp_path, "mine.pth", compact(scale).state_dict())
     code, out, err = run(capsys, command, image_png, "--model-file", path, *args, "--out-dir", tmp_path / "out")
@@ -205,20 +223,24 @@ def test_oversize_is_refused_before_reading(capsys, tmp_path, image_png, monkeyp
     monkeypatch.setattr(user_model, "_state_dict", lambda *_: pytest.fail("the file was loaded"))
     code, out, err = run(capsys, "restore", image_png, "--model-file", path, "--out-dir", tmp_path / "out")
     size = path.stat().st_size / 1e6
-    assert one_error_line(code, err) == (f"error: big.safetensors: {size:.1f} MB is over the 0.001 MB limit for "
-                                         "model files (RESTORATION_MAX_MODEL_MB)")
+    assert one_error_line(code, err) == (
+        f"error: big.safetensors: {size:.1f} MB is over the 0.001 MB limit for model files (RESTORATION_MAX_MODEL_MB)"
+    )
     assert out == "" and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("empty.pth", b"", "empty.pth: the file is empty"),
-    ("model.onnx", b"onnx", "model.onnx: a model file is .safetensors, .pth or .pt"),
-    ("model.ckpt", b"ckpt", "model.ckpt: a model file is .safetensors, .pth or .pt"),
-    ("junk.safetensors", b"not a safetensors file", "junk.safetensors: not a readable safetensors file"),
-    ("junk.pth", b"\x80\x02not a checkpoint", "junk.pth: "),
-    ("list.pth", pth_bytes([torch.zeros(2)]), "list.pth: holds a list, not a state dict of named tensors"),
-    ("counters.pth", pth_bytes({"epoch": 3, "step": 10}), "counters.pth: holds no tensors (no network weights)"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("empty.pth", b"", "empty.pth: the file is empty"),
+        ("model.onnx", b"onnx", "model.onnx: a model file is .safetensors, .pth or .pt"),
+        ("model.ckpt", b"ckpt", "model.ckpt: a model file is .safetensors, .pth or .pt"),
+        ("junk.safetensors", b"not a safetensors file", "junk.safetensors: not a readable safetensors file"),
+        ("junk.pth", b"\x80\x02not a checkpoint", "junk.pth: "),
+        ("list.pth", pth_bytes([torch.zeros(2)]), "list.pth: holds a list, not a state dict of named tensors"),
+        ("counters.pth", pth_bytes({"epoch": 3, "step": 10}), "counters.pth: holds no tensors (no network weights)"),
+    ],
+)
 def test_bad_files_are_one_line(capsys, tmp_path, image_png, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)
@@ -249,7 +271,8 @@ def test_pipelines_run_it_by_id_and_reload_it_once_evicted(tmp_path, image_png, 
     assert sr.run(image, x2.id, 2).image.shape == (40, 48, 3)
     user_model._runners.clear()
     restorers._instance.cache_clear()
-    (tmp_path / "x2.safetensors").write_bytes(save_safetensors({k: v.contiguous() for k, v in
-                                                                compact(2, seed=6).state_dict().items()}))
+    (tmp_path / "x2.safetensors").write_bytes(
+        save_safetensors({k: v.contiguous() for k, v in compact(2, seed=6).state_dict().items()})
+    )
     with pytest.raises(UserInputError, match=r"x2\.safetensors changed since it was inspected"):
         sr.run(image, x2.id, 2)

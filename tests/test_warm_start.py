@@ -19,12 +19,19 @@ def _saved(tmp_path, architecture, config):
     return model, str(path)
 
 
-@pytest.mark.parametrize("architecture, config, grown, shape", [
-    ("subpixel_sr", {"scale": 2, "width": 32, "blocks": 3, "attention": True}, {"blocks": 5}, (1, 3, 16, 16)),
-    ("subpixel_sr", {"scale": 4, "width": 16, "blocks": 2}, {"blocks": 4}, (1, 3, 12, 12)),
-    ("deeprecnet", {"channels": [8, 16, 16, 16], "blocks": [1, 1, 1, 1], "conditioned": True, "codecs": ["jpeg"]},
-     {"blocks": [1, 1, 1, 3]}, (1, 3, 32, 32)),
-])
+@pytest.mark.parametrize(
+    "architecture, config, grown, shape",
+    [
+        ("subpixel_sr", {"scale": 2, "width": 32, "blocks": 3, "attention": True}, {"blocks": 5}, (1, 3, 16, 16)),
+        ("subpixel_sr", {"scale": 4, "width": 16, "blocks": 2}, {"blocks": 4}, (1, 3, 12, 12)),
+        (
+            "deeprecnet",
+            {"channels": [8, 16, 16, 16], "blocks": [1, 1, 1, 1], "conditioned": True, "codecs": ["jpeg"]},
+            {"blocks": [1, 1, 1, 3]},
+            (1, 3, 32, 32),
+        ),
+    ],
+)
 def test_a_deeper_network_grown_from_weights_computes_what_they_did(tmp_path, architecture, config, grown, shape):
     source, path = _saved(tmp_path, architecture, config)
     deeper = training.build_model(architecture, {**config, **grown}).eval()

@@ -8,24 +8,30 @@ import os
 import threading
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from restoration.core import scratch
 from restoration.pipelines import cost, lab
-from starlette.middleware import Middleware
-
 from ui import batch_tab, codecs_tab, dashboards_tab, doors, limits, restore_tab, sr_tab
 from ui.common import atomic_image_cache
 
-TABS = (("Codec comparison", codecs_tab.build), ("Restoration", restore_tab.build),
-        ("Super-resolution", sr_tab.build), ("Batch", batch_tab.build), ("Dashboards", dashboards_tab.build))
+TABS = (
+    ("Codec comparison", codecs_tab.build),
+    ("Restoration", restore_tab.build),
+    ("Super-resolution", sr_tab.build),
+    ("Batch", batch_tab.build),
+    ("Dashboards", dashboards_tab.build),
+)
 
 
 def build() -> gr.Blocks:
     atomic_image_cache()
     # delete_cache: files Gradio stored for requests (uploads, outputs) older than an hour go, checked hourly.
     with gr.Blocks(title="Restoration Lab", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# Restoration Lab\nCompare image codecs at equal settings or equal size, restore and "
-                    "upscale images, with metrics you can check against scikit-image.")
+        gr.Markdown(
+            "# Restoration Lab\nCompare image codecs at equal settings or equal size, restore and "
+            "upscale images, with metrics you can check against scikit-image."
+        )
         for title, build_tab in TABS:
             with gr.Tab(title):
                 build_tab(demo)
@@ -39,8 +45,9 @@ def configure_queue(demo: gr.Blocks) -> gr.Blocks:
     # worker per core, since each request pins torch/OpenCV to one thread. Beyond 64 waiting
     # requests callers are refused at once rather than queued for minutes (bench/load_test.py).
     # api_open=False: a direct POST to /gradio_api/run/<name> would skip the queue and these limits.
-    return demo.queue(default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")), max_size=64,
-                      api_open=False)
+    return demo.queue(
+        default_concurrency_limit=int(os.environ.get("RESTORATION_CONCURRENCY", "2")), max_size=64, api_open=False
+    )
 
 
 def launch_options() -> dict:
@@ -50,9 +57,12 @@ def launch_options() -> dict:
     serves the named endpoints as MCP tools at /gradio_api/mcp/ (needs the mcp package); unset,
     None leaves GRADIO_MCP_SERVER in charge."""
     upload_mb = float(os.environ.get("RESTORATION_MAX_UPLOAD_MB", "50"))
-    return {"theme": gr.themes.Soft(), "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None,
-            "max_file_size": int(upload_mb * 1024 * 1024),
-            "app_kwargs": {"middleware": [Middleware(limits.BodyLimit)]}}
+    return {
+        "theme": gr.themes.Soft(),
+        "mcp_server": True if os.environ.get("RESTORATION_MCP") == "1" else None,
+        "max_file_size": int(upload_mb * 1024 * 1024),
+        "app_kwargs": {"middleware": [Middleware(limits.BodyLimit)]},
+    }
 
 
 def own_temp_folder() -> str:

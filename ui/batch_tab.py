@@ -34,8 +34,12 @@ def estimate(files, job, settings):
 
 
 def show_fields(job):
-    return [gr.update(visible=job == "convert"), gr.update(visible=job == "restore"),
-            gr.update(visible=job == "upscale"), gr.update(visible=job != "convert")]
+    return [
+        gr.update(visible=job == "convert"),
+        gr.update(visible=job == "restore"),
+        gr.update(visible=job == "upscale"),
+        gr.update(visible=job != "convert"),
+    ]
 
 
 def upscaler_choices(scale):
@@ -43,38 +47,54 @@ def upscaler_choices(scale):
 
 
 def settings_json(job, codec, mode, value, metric, model, output, scale, sr_model, restore):
-    return batch.form_settings(job, codec, mode, value, metric, model if job == "restore" else sr_model,
-                               output, scale, restore)
+    return batch.form_settings(
+        job, codec, mode, value, metric, model if job == "restore" else sr_model, output, scale, restore
+    )
 
 
 def build(demo: gr.Blocks) -> None:
     lossy = [(c.label, c.name) for c in codecs.CODECS.values() if c.knob is not None]
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            files = gr.File(label="Images or zip archives", file_count="multiple",
-                            file_types=[*sorted(reader.extensions()), ".zip"])
-            job = gr.Radio([("Convert", "convert"), ("Restore", "restore"), ("Upscale", "upscale")],
-                           value="convert", label="Job")
+            files = gr.File(
+                label="Images or zip archives", file_count="multiple", file_types=[*sorted(reader.extensions()), ".zip"]
+            )
+            job = gr.Radio(
+                [("Convert", "convert"), ("Restore", "restore"), ("Upscale", "upscale")], value="convert", label="Job"
+            )
             with gr.Group(visible=True) as convert_fields:
                 codec = gr.Dropdown(lossy, value="avif", label="Codec")
-                mode = gr.Radio([("At a setting", "quality"), ("At a size (bpp)", "target_bpp"),
-                                 ("At equal quality", "target_quality")], value="target_quality", label="How")
+                mode = gr.Radio(
+                    [
+                        ("At a setting", "quality"),
+                        ("At a size (bpp)", "target_bpp"),
+                        ("At equal quality", "target_quality"),
+                    ],
+                    value="target_quality",
+                    label="How",
+                )
                 with gr.Row():
-                    metric = gr.Dropdown([("SSIMULACRA 2", "ssimulacra2"), ("PSNR", "psnr")],
-                                         value="ssimulacra2", label="Quality metric (equal quality)")
+                    metric = gr.Dropdown(
+                        [("SSIMULACRA 2", "ssimulacra2"), ("PSNR", "psnr")],
+                        value="ssimulacra2",
+                        label="Quality metric (equal quality)",
+                    )
                     value = gr.Number(value=80, label="Value (quality, bpp or score)")
             with gr.Group(visible=False) as restore_fields:
                 model = gr.Dropdown(model_choices(), value=AUTO, label="Model")
             with gr.Group(visible=False) as upscale_fields:
                 scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale")
-                sr_model = gr.Dropdown(lab_sr.model_choices(2) + lab_sr.model_choices(4),
-                                       value=lab_sr.default_models(4)[-1], label="Upscaler")
+                sr_model = gr.Dropdown(
+                    lab_sr.model_choices(2) + lab_sr.model_choices(4),
+                    value=lab_sr.default_models(4)[-1],
+                    label="Upscaler",
+                )
                 restore = gr.Dropdown(lab_sr.restore_choices(), value=AUTO, label="Clean first")
-            output = gr.Dropdown(outputlib.choices(), value=outputlib.DEFAULT, label="Write results as",
-                                 visible=False)
+            output = gr.Dropdown(outputlib.choices(), value=outputlib.DEFAULT, label="Write results as", visible=False)
             with gr.Accordion("Settings as JSON (what the /batch endpoint takes)", open=False):
-                settings = gr.Textbox(value=batch.form_settings("convert", "avif", "target_quality", 80),
-                                      label="Settings", lines=2)
+                settings = gr.Textbox(
+                    value=batch.form_settings("convert", "avif", "target_quality", 80), label="Settings", lines=2
+                )
             run = gr.Button("Run batch", variant="primary")
             estimate_note = gr.Markdown()
         with gr.Column(scale=2):
@@ -86,11 +106,24 @@ def build(demo: gr.Blocks) -> None:
     form = [job, codec, mode, value, metric, model, output, scale, sr_model, restore]
     job.change(show_fields, job, [convert_fields, restore_fields, upscale_fields, output], api_visibility="private")
     scale.change(upscaler_choices, scale, sr_model, api_visibility="private")
-    gr.on([c.change for c in form], settings_json, form, settings, api_visibility="private",
-          trigger_mode="always_last", queue=False)  # at once: the run button reads it next
+    gr.on(
+        [c.change for c in form],
+        settings_json,
+        form,
+        settings,
+        api_visibility="private",
+        trigger_mode="always_last",
+        queue=False,
+    )  # at once: the run button reads it next
     outputs = [summary, table, archive, csv_file]
     event = run.click(run_batch, [files, job, settings], outputs, api_name="batch", **heavy())
     clear_on_failure(event, outputs)
-    gr.on([files.change, job.change, settings.change], estimate, [files, job, settings], estimate_note,
-          api_visibility="private", trigger_mode="always_last")
+    gr.on(
+        [files.change, job.change, settings.change],
+        estimate,
+        [files, job, settings],
+        estimate_note,
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     event.then(estimate, [files, job, settings], estimate_note, api_visibility="private")  # refined by the run

@@ -8,43 +8,68 @@ import gradio as gr
 from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.bench import charts
-from restoration.metrics import bdrate
 from restoration.bench import lab as lab_bench
 from restoration.core import examples
+from restoration.metrics import bdrate
 from restoration.pipelines import lab
 from ui import compare
-from ui.common import (clear_on_failure, clear_on_upload, compare_controls, fitted_table, heavy, image_upload,
-                       load_example, param_component, steps, user_facing, wire_compare)
+from ui.common import (
+    clear_on_failure,
+    clear_on_upload,
+    compare_controls,
+    fitted_table,
+    heavy,
+    image_upload,
+    load_example,
+    param_component,
+    steps,
+    user_facing,
+    wire_compare,
+)
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
 # Short enough to read whole in the box (a longer choice was cut: "Equal quality: SSIMULAC").
-SIZE_MODES = [("Each codec's own settings", "settings"), ("Equal size: bpp ≤", "bpp"),
-              ("Equal size: KiB ≤", "KiB"), ("Equal quality: SSIMU2 ≥", "quality:ssimulacra2"),
-              ("Equal quality: PSNR dB ≥", "quality:psnr"), ("Equal quality: FLIP ≤", "quality:flip")]
+SIZE_MODES = [
+    ("Each codec's own settings", "settings"),
+    ("Equal size: bpp ≤", "bpp"),
+    ("Equal size: KiB ≤", "KiB"),
+    ("Equal quality: SSIMU2 ≥", "quality:ssimulacra2"),
+    ("Equal quality: PSNR dB ≥", "quality:psnr"),
+    ("Equal quality: FLIP ≤", "quality:flip"),
+]
 TARGET_DEFAULTS = {"bpp": 0.5, "KiB": 20, "quality:ssimulacra2": 80, "quality:psnr": 40, "quality:flip": 0.05}
 
 
 def rd_metric_choices() -> list[tuple[str, str]]:
-    return [(m.label, m.name) for m in metriclib.METRICS.values() if m.kind == "fidelity" and not m.unavailable_reason()]
+    return [
+        (m.label, m.name) for m in metriclib.METRICS.values() if m.kind == "fidelity" and not m.unavailable_reason()
+    ]
 
 
 def make_compare(param_keys: list[tuple[str, str]]):
     @user_facing
-    def compare_codecs(image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()):
+    def compare_codecs(
+        image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()
+    ):
         source = lab.read_input(image_path)
         image = source.image
         values = dict(zip(param_keys, param_values))
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
-        results = lab.compare(image, settings, target, progress=steps(progress),
-                              perceptual=bool(perceptual))
+        results = lab.compare(image, settings, target, progress=steps(progress), perceptual=bool(perceptual))
         views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
-        views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results],
-                                    flip=bool(perceptual))
+        views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results], flip=bool(perceptual))
         labels = list(views)
-        return (lab.table(results), charts.bars_figure([r.row() for r in results]), lab.write_encoded(results),
-                views, gr.update(choices=labels, value=labels[0]), gr.update(choices=labels, value=labels[1]),
-                compare.value(views, labels[0], labels[1]), lab.status_line(image, results, target, source.note))
+        return (
+            lab.table(results),
+            charts.bars_figure([r.row() for r in results]),
+            lab.write_encoded(results),
+            views,
+            gr.update(choices=labels, value=labels[0]),
+            gr.update(choices=labels, value=labels[1]),
+            compare.value(views, labels[0], labels[1]),
+            lab.status_line(image, results, target, source.note),
+        )
 
     return compare_codecs
 
@@ -52,8 +77,14 @@ def make_compare(param_keys: list[tuple[str, str]]):
 @user_facing
 def sweep(image_path, codec_names, qualities_text, bpps_text, metric, progress=gr.Progress()):
     image = lab.load_input(image_path)
-    rows = lab.sweep(image, list(codec_names or []), lab.parse_numbers(qualities_text),
-                     lab.parse_numbers(bpps_text), progress=steps(progress), metric=metric)
+    rows = lab.sweep(
+        image,
+        list(codec_names or []),
+        lab.parse_numbers(qualities_text),
+        lab.parse_numbers(bpps_text),
+        progress=steps(progress),
+        metric=metric,
+    )
     return charts.rd_figure(rows, metric), rows, rows, lab.bd_against_jpeg(rows, metric)
 
 
@@ -68,8 +99,11 @@ def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
     """One codec, one image: the encoded file, the decoded image and the metrics row."""
     params = lab.json_object(params_json, "params")  # checked before the image is read
     image = lab.load_input(image_path)
-    target = lab.target_from_ui("bpp", target_bpp) if target_bpp else (
-        lab.target_from_ui("KiB", target_bytes / 1024) if target_bytes else None)
+    target = (
+        lab.target_from_ui("bpp", target_bpp)
+        if target_bpp
+        else (lab.target_from_ui("KiB", target_bytes / 1024) if target_bytes else None)
+    )
     result = lab.compare(image, {codecs.get(codec_name).name: params}, target)[0]
     return lab.write_encoded([result])[0], result.decoded, result.row()
 
@@ -92,23 +126,33 @@ def build(demo: gr.Blocks) -> None:
     views, sweep_rows = gr.State({}), gr.State([])
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            source = image_upload(label="Original (upload, paste or pick an example)", type="filepath",
-                                  image_mode=None, sources=["upload", "clipboard"], height=200)
+            source = image_upload(
+                label="Original (upload, paste or pick an example)",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                height=200,
+            )
             example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image (scikit-image)")
-            codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
-                                           value=DEFAULT_CODECS, label="Codecs")
+            codec_names = gr.CheckboxGroup(
+                [(c.label, c.name) for c in codecs.CODECS.values()], value=DEFAULT_CODECS, label="Codecs"
+            )
             with gr.Row():
                 size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Compare at", scale=3, min_width=200)
                 target_value = gr.Number(value=0.5, label="Target", minimum=0, visible=False, scale=1, min_width=80)
-            perceptual = gr.Checkbox(value=False,
-                                     label="Perceptual metrics and maps (SSIMULACRA 2, FLIP, ColorVideoVDP: ~1.5 s a codec)")
+            perceptual = gr.Checkbox(
+                value=False, label="Perceptual metrics and maps (SSIMULACRA 2, FLIP, ColorVideoVDP: ~1.5 s a codec)"
+            )
             run = gr.Button("Compress", variant="primary")
             estimate_note = gr.Markdown()
             param_keys, param_inputs = [], []
             with gr.Accordion("Codec settings", open=False):
                 # A choice that wraps, not one tab per codec: eleven tabs hid eight behind an overflow menu.
-                settings_of = gr.Radio([(c.label, c.name) for c in codecs.CODECS.values()],
-                                       value=next(iter(codecs.CODECS)), label="Settings of")
+                settings_of = gr.Radio(
+                    [(c.label, c.name) for c in codecs.CODECS.values()],
+                    value=next(iter(codecs.CODECS)),
+                    label="Settings of",
+                )
                 setting_groups = []
                 for codec in codecs.CODECS.values():
                     with gr.Group(visible=codec.name == settings_of.value) as group:
@@ -124,38 +168,69 @@ def build(demo: gr.Blocks) -> None:
             bars = gr.Plot(label="Size, ratio, quality and speed")
     with gr.Accordion("Rate-distortion sweep", open=False):
         with gr.Row():
-            qualities = gr.Textbox(label="Qualities (blank: each codec's default sweep)",
-                                   placeholder="e.g. 10,20,40,60,80,95")
+            qualities = gr.Textbox(
+                label="Qualities (blank: each codec's default sweep)", placeholder="e.g. 10,20,40,60,80,95"
+            )
             target_bpps = gr.Textbox(label="…or equal-size bpp targets", placeholder="e.g. 0.25,0.5,1")
             rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
             run_sweep = gr.Button("Run sweep")
         sweep_note = gr.Markdown()
         rd_plot = gr.Plot(label="Rate-distortion")
-        bd_table = fitted_table(f"BD-rate against JPEG on the chosen quality axis ({bdrate.SIGNS})",
-                                lab.bd_against_jpeg([], "psnr")["headers"], wide=True)
+        bd_table = fitted_table(
+            f"BD-rate against JPEG on the chosen quality axis ({bdrate.SIGNS})",
+            lab.bd_against_jpeg([], "psnr")["headers"],
+            wide=True,
+        )
         with gr.Accordion("Sweep data (JSON rows)", open=False):
             sweep_json = gr.JSON(label="One row per codec setting")
     _api_only_compress()
 
     example.change(load_example, example, source, api_visibility="private")
-    settings_of.change(lambda name: [gr.update(visible=c == name) for c in codecs.CODECS], settings_of,
-                       setting_groups, api_visibility="private", queue=False)
+    settings_of.change(
+        lambda name: [gr.update(visible=c == name) for c in codecs.CODECS],
+        settings_of,
+        setting_groups,
+        api_visibility="private",
+        queue=False,
+    )
     size_mode.change(show_target, size_mode, target_value, api_visibility="private")
     results = [table, bars, downloads, views, left, right, view, status]
-    compared = run.click(make_compare(param_keys), [source, codec_names, size_mode, target_value, perceptual,
-                                                    *param_inputs], results, api_name="compare", **heavy())
+    compared = run.click(
+        make_compare(param_keys),
+        [source, codec_names, size_mode, target_value, perceptual, *param_inputs],
+        results,
+        api_name="compare",
+        **heavy(),
+    )
     clear_on_failure(compared, results)
     wire_compare(views, left, right, view)
     estimate_inputs = [source, codec_names, size_mode, perceptual]
     compared.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
-    gr.on([c.change for c in estimate_inputs], estimate, estimate_inputs, estimate_note, api_visibility="private",
-          trigger_mode="always_last")
-    swept = run_sweep.click(sweep, [source, codec_names, qualities, target_bpps, rd_metric],
-                            [rd_plot, sweep_rows, sweep_json, bd_table], api_name="sweep", **heavy())
+    gr.on(
+        [c.change for c in estimate_inputs],
+        estimate,
+        estimate_inputs,
+        estimate_note,
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
+    swept = run_sweep.click(
+        sweep,
+        [source, codec_names, qualities, target_bpps, rd_metric],
+        [rd_plot, sweep_rows, sweep_json, bd_table],
+        api_name="sweep",
+        **heavy(),
+    )
     clear_on_failure(swept, [rd_plot, sweep_rows, sweep_json, bd_table])
     sweep_inputs = [source, codec_names, qualities, target_bpps, rd_metric]
-    gr.on([c.change for c in sweep_inputs], sweep_estimate, sweep_inputs, sweep_note, api_visibility="private",
-          trigger_mode="always_last")
+    gr.on(
+        [c.change for c in sweep_inputs],
+        sweep_estimate,
+        sweep_inputs,
+        sweep_note,
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     swept.then(sweep_estimate, sweep_inputs, sweep_note, api_visibility="private")  # refined by the run
     clear_on_upload(source, [*results, rd_plot, sweep_rows, sweep_json, bd_table], example)
     rd_metric.change(rd_chart, [sweep_rows, rd_metric], [rd_plot, bd_table], api_visibility="private")
@@ -168,5 +243,6 @@ def _api_only_compress() -> None:
         params, bpp, nbytes = gr.Textbox(value="{}"), gr.Number(value=None), gr.Number(value=None)
         encoded, decoded, row = gr.File(), gr.Image(format="png", type="numpy"), gr.JSON()
         button = gr.Button()
-    button.click(compress_api, [image, codec, params, bpp, nbytes], [encoded, decoded, row], api_name="compress",
-                 **heavy())
+    button.click(
+        compress_api, [image, codec, params, bpp, nbytes], [encoded, decoded, row], api_name="compress", **heavy()
+    )

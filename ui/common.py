@@ -14,10 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from restoration.core import budget, memory, scratch
 from restoration import codecs
 from restoration.codecs import output as outputlib
-from restoration.core import examples
+from restoration.core import budget, examples, memory, scratch
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.pipelines import lab, tables
@@ -53,22 +52,27 @@ def user_facing(fn):
             raise
         except Exception as exc:
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Internal error ({type(exc).__name__}): {exc}", duration=None,
-                           print_exception=False) from exc
+            raise gr.Error(
+                f"Internal error ({type(exc).__name__}): {exc}", duration=None, print_exception=False
+            ) from exc
 
     return wrapper
 
 
 def say_waiting(used: int, limit: int, need) -> None:
     """A request waits for memory: say so in the page (a notice, not an error), and for what."""
-    gr.Info(f"Waiting for memory: running requests hold {memory.size_text(used)} of the server's "
-            f"{memory.size_text(limit)} and {need.what} needs {memory.size_text(need.bytes)}; it starts as soon "
-            "as they free enough (at most 5 minutes).", duration=10)
+    gr.Info(
+        f"Waiting for memory: running requests hold {memory.size_text(used)} of the server's "
+        f"{memory.size_text(limit)} and {need.what} needs {memory.size_text(need.bytes)}; it starts as soon "
+        "as they free enough (at most 5 minutes).",
+        duration=10,
+    )
 
 
 def steps(progress):
     """A pipeline's progress callback: the page's bar, and between steps the request's time limit
     and its cancellation (a cancelled job stops at its next step instead of running on)."""
+
     def report(fraction, description):
         budget.check()
         if cancelled():
@@ -176,12 +180,17 @@ def compare_view(views, left, right):
 
 
 def self_ensemble_box() -> gr.Checkbox:
-    return gr.Checkbox(value=False, label="Self-ensemble (networks only)",
-                       info="Average the network over 8 flips/rotations: a little more fidelity, 8x the time")
+    return gr.Checkbox(
+        value=False,
+        label="Self-ensemble (networks only)",
+        info="Average the network over 8 flips/rotations: a little more fidelity, 8x the time",
+    )
 
 
-FAILED = ("No result: the run stopped with an error (its message is at the top right). "
-          "Change the input or the options and run again.")
+FAILED = (
+    "No result: the run stopped with an error (its message is at the top right). "
+    "Change the input or the options and run again."
+)
 FAILED_VIEW = "No result: the run failed."
 
 
@@ -189,6 +198,7 @@ def clear_on_failure(event, outputs: list) -> None:
     """After a failed run the previous run's results would stay on screen under Gradio's error
     badges, where they read as this run's: clear them (each State back to its start, pickers
     emptied); a note and the compare view say why."""
+
     def cleared():
         return [blank(component) for component in outputs]
 
@@ -201,9 +211,16 @@ NEW_INPUT = "A new image: run again for its results."
 def clear_on_upload(image, outputs: list, example=None) -> None:
     """A new upload: the last run's results (another image's) leave the page, and so does the
     example's name in ``example``; the compare view and the status say why."""
+
     def cleared():
-        fresh = [compare.empty(NEW_INPUT) if isinstance(c, gr.HTML) else NEW_INPUT if isinstance(c, gr.Markdown)
-                 else blank(c) for c in outputs]
+        fresh = [
+            compare.empty(NEW_INPUT)
+            if isinstance(c, gr.HTML)
+            else NEW_INPUT
+            if isinstance(c, gr.Markdown)
+            else blank(c)
+            for c in outputs
+        ]
         return fresh + ([gr.update(value=None)] if example is not None else [])
 
     targets = [*outputs, *([example] if example is not None else [])]
@@ -223,8 +240,9 @@ def blank(component):
     return None
 
 
-def results_panel(views: gr.State, headers: list[str], table_label: str, files_label: str,
-                  order: list[str] | None = None):
+def results_panel(
+    views: gr.State, headers: list[str], table_label: str, files_label: str, order: list[str] | None = None
+):
     """The right-hand column the Restoration and Super-resolution tabs share: a note, a metrics
     table that fits (``fitted_table``: ``order``, its columns by importance), the compare view
     between any two results or error maps (wired here), a gallery of every result (folded), and
@@ -288,8 +306,9 @@ def model_file_note(path):
 def model_file_upload() -> tuple[gr.File, gr.Markdown]:
     """A model file of your own (.safetensors, or .pth/.pt read without running pickled code): told
     what spandrel recognised on upload, or one line why it cannot run."""
-    upload = gr.File(label="Model file (.safetensors, .pth, .pt)", file_types=[".safetensors", ".pth", ".pt"],
-                     type="filepath")
+    upload = gr.File(
+        label="Model file (.safetensors, .pth, .pt)", file_types=[".safetensors", ".pth", ".pt"], type="filepath"
+    )
     note = gr.Markdown()
     upload.change(model_file_note, upload, note, api_visibility="private")
     return upload, note
@@ -303,8 +322,15 @@ def output_format_choice() -> gr.Dropdown:
 MAIN_COLUMNS = "main columns"
 
 
-def fitted_table(label: str, headers: list[str], order: list[str] | None = None, hidden: tuple[str, ...] = (),
-                 wide: bool = False, value: list[list] | None = None, **options) -> gr.Dataframe:
+def fitted_table(
+    label: str,
+    headers: list[str],
+    order: list[str] | None = None,
+    hidden: tuple[str, ...] = (),
+    wide: bool = False,
+    value: list[list] | None = None,
+    **options,
+) -> gr.Dataframe:
     """A result table that fits its frame at 1400x1000 (``pipelines.tables``): the handlers' table,
     every column, goes to the returned Dataframe, which the API sends and the page keeps hidden; the
     page shows the table's most important columns (``order``; never ``hidden`` ones) at widths where
@@ -314,8 +340,15 @@ def fitted_table(label: str, headers: list[str], order: list[str] | None = None,
     full = gr.Dataframe(value, headers=headers, interactive=False, visible="hidden")
     full.preprocess = raw_table
     first = tables.pages({"headers": headers, "data": value or []}, order, hidden, frame)[0]
-    view = gr.Dataframe(first["data"] or None, headers=first["headers"], column_widths=first["widths"], label=label,
-                        interactive=False, wrap=True, **options)
+    view = gr.Dataframe(
+        first["data"] or None,
+        headers=first["headers"],
+        column_widths=first["widths"],
+        label=label,
+        interactive=False,
+        wrap=True,
+        **options,
+    )
     pick = gr.Radio([MAIN_COLUMNS], value=MAIN_COLUMNS, show_label=False, container=False, visible=False)
 
     def show(value, chosen):
@@ -325,8 +358,10 @@ def fitted_table(label: str, headers: list[str], order: list[str] | None = None,
         names = [MAIN_COLUMNS] + [f"more columns ({', '.join(h for h in v['headers'][1:])})" for v in views[1:]]
         index = names.index(chosen) if chosen in names else 0
         page = views[index]
-        return (gr.update(value={"headers": page["headers"], "data": page["data"]}, column_widths=page["widths"]),
-                gr.update(choices=names, value=names[index], visible=len(views) > 1))
+        return (
+            gr.update(value={"headers": page["headers"], "data": page["data"]}, column_widths=page["widths"]),
+            gr.update(choices=names, value=names[index], visible=len(views) > 1),
+        )
 
     gr.on([full.change, pick.input], show, [full, pick], [view, pick], api_visibility="private", queue=False)
     return full

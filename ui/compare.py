@@ -147,8 +147,14 @@ def folder() -> Path:
 def viewer() -> gr.HTML:
     """The compare view component; its value comes from ``value``."""
     gr.set_static_paths([str(folder())])
-    return gr.HTML(value=None, html_template=TEMPLATE, css_template=CSS, js_on_load=SCRIPT, elem_classes="rl-viewer",
-                   label="Compare")
+    return gr.HTML(
+        value=None,
+        html_template=TEMPLATE,
+        css_template=CSS,
+        js_on_load=SCRIPT,
+        elem_classes="rl-viewer",
+        label="Compare",
+    )
 
 
 def image_file(image: np.ndarray) -> Path:
@@ -187,9 +193,15 @@ def value(views: dict, left: str, right: str) -> dict:
     a, b = views[left], views[right]
     if a.shape[:2] != b.shape[:2]:
         raise UserInputError(f"{left} and {right} differ in size; pick two of the same size")
-    return {"a": url(image_file(a)), "b": url(image_file(b)), "a_label": html.escape(left),
-            "b_label": html.escape(right), "w": int(a.shape[1]), "h": int(a.shape[0]),
-            "scale": "".join(dict.fromkeys(legend(label) for label in (left, right)))}
+    return {
+        "a": url(image_file(a)),
+        "b": url(image_file(b)),
+        "a_label": html.escape(left),
+        "b_label": html.escape(right),
+        "w": int(a.shape[1]),
+        "h": int(a.shape[0]),
+        "scale": "".join(dict.fromkeys(legend(label) for label in (left, right))),
+    }
 
 
 def legend(label: str) -> str:
@@ -198,9 +210,11 @@ def legend(label: str) -> str:
     if scale is None:
         return ""
     ramp = ", ".join(scale["colours"])
-    return (f'<div class="rl-scale" data-scale="{html.escape(scale["kind"])}"><span>{html.escape(scale["kind"])} '
-            f'map: {html.escape(scale["low"])}</span><span class="rl-ramp" style="background: linear-gradient('
-            f'to right, {ramp})"></span><span>{html.escape(scale["high"])}</span></div>')
+    return (
+        f'<div class="rl-scale" data-scale="{html.escape(scale["kind"])}"><span>{html.escape(scale["kind"])} '
+        f'map: {html.escape(scale["low"])}</span><span class="rl-ramp" style="background: linear-gradient('
+        f'to right, {ramp})"></span><span>{html.escape(scale["high"])}</span></div>'
+    )
 
 
 def url(path: Path) -> str:

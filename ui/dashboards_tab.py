@@ -27,10 +27,30 @@ DEFAULT_CODECS = ["jpeg", "webp", "avif"]
 
 
 @user_facing
-def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=False,
-          progress=gr.Progress()):
-    summary = lab_bench.bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
-                              progress=steps(progress), perceptual=bool(perceptual))
+def bench(
+    files,
+    use_examples,
+    codec_names,
+    qualities,
+    bpps,
+    models,
+    sr_scale,
+    sr_models,
+    perceptual=False,
+    progress=gr.Progress(),
+):
+    summary = lab_bench.bench(
+        files,
+        use_examples,
+        codec_names,
+        qualities,
+        bpps,
+        models,
+        sr_scale,
+        sr_models,
+        progress=steps(progress),
+        perceptual=bool(perceptual),
+    )
     return summary, gr.update(choices=lab_bench.run_choices(), value=[str(summary["run"])])
 
 
@@ -38,14 +58,25 @@ def bench(files, use_examples, codec_names, qualities, bpps, models, sr_scale, s
 def report(run_ids):
     built, files = lab_bench.report(run_ids)
     f = built.figures
-    return (f["rd_psnr"], f["rd_ssim"], f["rd_ms_ssim"], built.bd, f["formats"], f["heatmap"], built.methods,
-            [str(files[k]) for k in ("html", "csv", "json")], built.summary(), lab_bench.source_note())
+    return (
+        f["rd_psnr"],
+        f["rd_ssim"],
+        f["rd_ms_ssim"],
+        built.bd,
+        f["formats"],
+        f["heatmap"],
+        built.methods,
+        [str(files[k]) for k in ("html", "csv", "json")],
+        built.summary(),
+        lab_bench.source_note(),
+    )
 
 
 @user_facing
 def estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=False):
-    return lab_bench.estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models,
-                              perceptual=bool(perceptual))
+    return lab_bench.estimate(
+        files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=bool(perceptual)
+    )
 
 
 @user_facing
@@ -58,8 +89,7 @@ def runs():
 def pair(image_path, example, task, models, codec, quality, scale):
     shown = lab_bench.panel_pair(image_path, example, task, models, codec, quality, scale)
     view = compare.value({"A": shown.a, "B": shown.b}, "A", "B")
-    return (shown.input, shown.a, shown.b, shown.id, shown.token, f"Pair {shown.id}: which looks better, A or B?",
-            view)
+    return (shown.input, shown.a, shown.b, shown.id, shown.token, f"Pair {shown.id}: which looks better, A or B?", view)
 
 
 @user_facing
@@ -83,8 +113,9 @@ def _dashboards() -> SimpleNamespace:
     ui = SimpleNamespace()
     ui.note = gr.Markdown()
     with gr.Row():
-        ui.run_ids = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, scale=4,
-                                 label="Stored runs (one or more)")
+        ui.run_ids = gr.Dropdown(
+            [], value=[], multiselect=True, allow_custom_value=True, scale=4, label="Stored runs (one or more)"
+        )
         ui.refresh = gr.Button("Refresh list", scale=1)
         ui.show = gr.Button("Show", variant="primary", scale=1)
     with gr.Row():
@@ -95,62 +126,108 @@ def _dashboards() -> SimpleNamespace:
         ui.formats, ui.heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")
         ui.methods = fitted_table("Per data set and method", METHOD_HEADERS, wide=True)
         ui.summary = gr.JSON(label="Selection")
-        ui.downloads = gr.File(label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple",
-                               interactive=False)
-    ui.outputs = [ui.rd_psnr, ui.rd_ssim, ui.rd_msssim, ui.bd, ui.formats, ui.heatmap, ui.methods, ui.downloads,
-                  ui.summary, ui.note]
+        ui.downloads = gr.File(
+            label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple", interactive=False
+        )
+    ui.outputs = [
+        ui.rd_psnr,
+        ui.rd_ssim,
+        ui.rd_msssim,
+        ui.bd,
+        ui.formats,
+        ui.heatmap,
+        ui.methods,
+        ui.downloads,
+        ui.summary,
+        ui.note,
+    ]
     return ui
 
 
 def _runner() -> SimpleNamespace:
     ui = SimpleNamespace()
-    gr.Markdown("Images x codecs x settings, optionally restored after decoding, and super-resolution. "
-                "Rows are stored (and reused by later runs) in `$RESTORATION_DB` (default `runs/bench.sqlite`); "
-                "the CLI does the same: `restoration bench DIR --codecs ... --db FILE`.")
+    gr.Markdown(
+        "Images x codecs x settings, optionally restored after decoding, and super-resolution. "
+        "Rows are stored (and reused by later runs) in `$RESTORATION_DB` (default `runs/bench.sqlite`); "
+        "the CLI does the same: `restoration bench DIR --codecs ... --db FILE`."
+    )
     with gr.Row():
         with gr.Column():
             ui.files = gr.File(label="Images or zip archives", file_count="multiple", file_types=["image", ".zip"])
             ui.use_examples = gr.Checkbox(value=False, label=f"Add the example set ({len(examples.EXAMPLES)} images)")
-            ui.codec_names = gr.CheckboxGroup([(c.label, c.name) for c in codecs.CODECS.values()],
-                                              value=DEFAULT_CODECS, label="Codecs")
+            ui.codec_names = gr.CheckboxGroup(
+                [(c.label, c.name) for c in codecs.CODECS.values()], value=DEFAULT_CODECS, label="Codecs"
+            )
             with gr.Row():
                 ui.qualities = gr.Textbox(value="20,40,60,80", label="Qualities (blank: each codec's sweep)")
                 ui.bpps = gr.Textbox(value="", label="…or bpp targets", placeholder="e.g. 0.25,0.5,1")
         with gr.Column():
-            ui.models = gr.Dropdown(lab_bench.restoration_choices(), value=[], multiselect=True,
-                                    label="Restoration models applied after decoding")
+            ui.models = gr.Dropdown(
+                lab_bench.restoration_choices(),
+                value=[],
+                multiselect=True,
+                label="Restoration models applied after decoding",
+            )
             ui.sr_scale = gr.Radio([("none", 0), ("x2", 2), ("x4", 4)], value=0, label="Super-resolution scale")
-            ui.sr_models = gr.Dropdown(lab_bench.sr_choices(), value=[], multiselect=True,
-                                       label="SR models at that scale (bicubic always runs)")
-            ui.perceptual = gr.Checkbox(value=False, label="Perceptual metrics (SSIMULACRA 2, FLIP, ColorVideoVDP)",
-                                        info="~1.5 s more a codec setting on 768x512; their BD-rates in the tables")
+            ui.sr_models = gr.Dropdown(
+                lab_bench.sr_choices(),
+                value=[],
+                multiselect=True,
+                label="SR models at that scale (bicubic always runs)",
+            )
+            ui.perceptual = gr.Checkbox(
+                value=False,
+                label="Perceptual metrics (SSIMULACRA 2, FLIP, ColorVideoVDP)",
+                info="~1.5 s more a codec setting on 768x512; their BD-rates in the tables",
+            )
             ui.estimate = gr.Markdown("Add images or the example set to see an estimate.")
             ui.run = gr.Button("Run benchmark", variant="primary")
             ui.summary = gr.JSON(label="Run summary")
-    ui.inputs = [ui.files, ui.use_examples, ui.codec_names, ui.qualities, ui.bpps, ui.models, ui.sr_scale,
-                 ui.sr_models, ui.perceptual]
+    ui.inputs = [
+        ui.files,
+        ui.use_examples,
+        ui.codec_names,
+        ui.qualities,
+        ui.bpps,
+        ui.models,
+        ui.sr_scale,
+        ui.sr_models,
+        ui.perceptual,
+    ]
     return ui
 
 
 def _panel() -> SimpleNamespace:
     ui = SimpleNamespace()
-    gr.Markdown("Two results of the same input by two models, in random order and without their names. "
-                "Pick the one you prefer (or rate each 1-5); the scores below count every vote, and show once "
-                f"{panel.MIN_VOTES_FOR_SCORES} votes are in (sooner, a score that moved would tell whose result "
-                "was which).")
+    gr.Markdown(
+        "Two results of the same input by two models, in random order and without their names. "
+        "Pick the one you prefer (or rate each 1-5); the scores below count every vote, and show once "
+        f"{panel.MIN_VOTES_FOR_SCORES} votes are in (sooner, a score that moved would tell whose result "
+        "was which)."
+    )
     with gr.Row():
         with gr.Column():
-            image = image_upload(label="Image (or pick an example)", type="filepath", image_mode=None,
-                                 sources=["upload", "clipboard"], height=200)  # through image.load, as every tab
+            image = image_upload(
+                label="Image (or pick an example)",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                height=200,
+            )  # through image.load, as every tab
             with gr.Row():
                 example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
                 task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
             # Built with both tasks' models (the API checks against these); the page shows one task's.
-            models = gr.Dropdown(lab_bench.restoration_choices() + lab_bench.sr_choices(), value=[],
-                                 multiselect=True, label="Models to compare (two are drawn per pair)")
+            models = gr.Dropdown(
+                lab_bench.restoration_choices() + lab_bench.sr_choices(),
+                value=[],
+                multiselect=True,
+                label="Models to compare (two are drawn per pair)",
+            )
             with gr.Row():
-                codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg",
-                                    label="Degrade with")
+                codec = gr.Dropdown(
+                    [(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg", label="Degrade with"
+                )
                 quality = gr.Slider(1, 100, value=15, step=1, label="Quality")
                 scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="SR scale")
             ui.new = gr.Button("Show a pair", variant="primary")
@@ -159,10 +236,12 @@ def _panel() -> SimpleNamespace:
             ui.view = compare.viewer()  # A left, B right: one frame, the same pan and zoom for both
             with gr.Accordion("A and B side by side", open=False):
                 with gr.Row():
-                    ui.a = gr.Image(label="A", type="numpy", format="png", interactive=False, height=420,
-                                    buttons=["fullscreen"])
-                    ui.b = gr.Image(label="B", type="numpy", format="png", interactive=False, height=420,
-                                    buttons=["fullscreen"])
+                    ui.a = gr.Image(
+                        label="A", type="numpy", format="png", interactive=False, height=420, buttons=["fullscreen"]
+                    )
+                    ui.b = gr.Image(
+                        label="B", type="numpy", format="png", interactive=False, height=420, buttons=["fullscreen"]
+                    )
             with gr.Accordion("What both were given", open=False):
                 ui.input = gr.Image(label="Input", type="numpy", format="png", interactive=False, height=260)
             ui.id = gr.Number(value=None, label="Pair", precision=0, visible=False)  # the note names it
@@ -193,26 +272,45 @@ def build(demo: gr.Blocks) -> None:
             blind = _panel()
         with gr.Tab("Metrics", id="metrics"):
             gr.Markdown("Every metric this lab computes, with its direction and range.")
-            fitted_table("Metric table", ["metric", "label", "unit", "better", "range", "status"], wide=True,
-                         value=[[m.name, m.label, m.unit, "lower" if m.lower_better else "higher",
-                                 f"[{m.low}, {m.high}]", m.unavailable_reason() or "available"]
-                                for m in metriclib.METRICS.values()])
+            fitted_table(
+                "Metric table",
+                ["metric", "label", "unit", "better", "range", "status"],
+                wide=True,
+                value=[
+                    [
+                        m.name,
+                        m.label,
+                        m.unit,
+                        "lower" if m.lower_better else "higher",
+                        f"[{m.low}, {m.high}]",
+                        m.unavailable_reason() or "available",
+                    ]
+                    for m in metriclib.METRICS.values()
+                ],
+            )
     gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
     ran = run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy())
     clear_on_failure(ran, [run.summary])  # not the last run's summary under an error badge
     ran.success(report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private").success(
-        show_results, None, pages, api_visibility="private")  # the new run's charts, in front
+        show_results, None, pages, api_visibility="private"
+    )  # the new run's charts, in front
     dash.show.click(report, dash.run_ids, dash.outputs, api_name="report")
     dash.refresh.click(runs, None, dash.run_ids, api_name="runs")
     demo.load(runs, None, dash.run_ids, api_visibility="private").then(
-        report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private")
-    shown = blind.new.click(pair, blind.inputs, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note,
-                                                 blind.view], api_name="panel_pair", **heavy())
-    shown.success(fresh_ballot, None, [blind.voted, blind.pref, blind.score_a, blind.score_b],
-                  api_visibility="private")
+        report, dash.run_ids, dash.outputs, api_name="load_report", api_visibility="private"
+    )
+    shown = blind.new.click(
+        pair,
+        blind.inputs,
+        [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note, blind.view],
+        api_name="panel_pair",
+        **heavy(),
+    )
+    shown.success(fresh_ballot, None, [blind.voted, blind.pref, blind.score_a, blind.score_b], api_visibility="private")
     clear_on_failure(shown, [blind.input, blind.a, blind.b, blind.id, blind.token, blind.note, blind.view])
-    blind.vote.click(vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.voted,
-                     api_name="panel_vote")
+    blind.vote.click(
+        vote, [blind.id, blind.token, blind.pref, blind.score_a, blind.score_b], blind.voted, api_name="panel_vote"
+    )
     blind.refresh.click(scores, None, blind.scores, api_name="panel_scores")
     demo.load(panel_models, blind.task, blind.models, api_visibility="private")
 

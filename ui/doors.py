@@ -41,8 +41,10 @@ MAX_TEXT = 65_536  # characters in one text value (the longest legitimate one is
 MAX_ITEMS = 200_000  # values in one table or JSON input (a results table of 64 settings x 30 columns is 2,000)
 MAX_DEPTH = 16
 PAGE_LANE = {"concurrency_id": "page", "concurrency_limit": 1}
-UPLOAD_HINT = ("upload the file first (POST /gradio_api/upload, or handle_file in the Python client) and pass "
-               "the FileData it returns; a URL or a path on the server is not read")
+UPLOAD_HINT = (
+    "upload the file first (POST /gradio_api/upload, or handle_file in the Python client) and pass "
+    "the FileData it returns; a URL or a path on the server is not read"
+)
 
 NUMBERS = (gr.Number, gr.Slider)
 CHOICES = (gr.Dropdown, gr.Radio)
@@ -134,8 +136,11 @@ def refused(block_fn, index: int | None, problem: str) -> Refused:
 def parameter_name(block_fn, index: int) -> str:
     """What the API calls input ``index``: the handler's parameter name, else the component's label."""
     try:
-        positional = [p.name for p in inspect.signature(block_fn.fn).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        positional = [
+            p.name
+            for p in inspect.signature(block_fn.fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         positional = []
     if index < len(positional):
@@ -269,8 +274,9 @@ def _index(block_fn, exc: BaseException) -> int | None:
 
 def _first_file(block_fn, inputs) -> int | None:
     """The first file input given a value (the one Gradio's path check refused, in practice)."""
-    return next((i for i, (block, value) in enumerate(zip(block_fn.inputs, inputs))
-                 if isinstance(block, FILES) and value), None)
+    return next(
+        (i for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)) if isinstance(block, FILES) and value), None
+    )
 
 
 def _gradio_reason(exc: BaseException) -> str:

@@ -53,6 +53,11 @@ class BodyLimit:
 
     async def _refuse(self, send):
         body = json.dumps({"error": f"request body over {self.max_bytes // 2**20} MB (RESTORATION_MAX_BODY_MB)"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body.encode()})

@@ -8,15 +8,26 @@ import os
 import gradio as gr
 
 from restoration import codecs
+from restoration.bench import lab as lab_bench
 from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.models import condition, restorers
 from restoration.models.auto import AUTO
-from restoration.bench import lab as lab_bench
 from restoration.pipelines import lab, lab_restore
 from ui import compare
-from ui.common import (clear_on_failure, clear_on_upload, heavy, image_upload, load_example, model_file_upload,
-                       output_format_choice, results_panel, self_ensemble_box, steps, user_facing)
+from ui.common import (
+    clear_on_failure,
+    clear_on_upload,
+    heavy,
+    image_upload,
+    load_example,
+    model_file_upload,
+    output_format_choice,
+    results_panel,
+    self_ensemble_box,
+    steps,
+    user_facing,
+)
 
 
 @user_facing
@@ -26,8 +37,12 @@ def degrade(reference_path, kind, codec_name, quality, bpp, sigma, blur, factor=
     image = lab.load_input(reference_path)
     steps = lab_restore.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor, chain)
     shown, own = lab_restore.degrade_to_file(image, steps)
-    return shown, {**steps.describe(), "chain": steps.text(), "applied": steps.label(),
-                   **({"codec_file": os.path.basename(own)} if own else {})}
+    return shown, {
+        **steps.describe(),
+        "chain": steps.text(),
+        "applied": steps.label(),
+        **({"codec_file": os.path.basename(own)} if own else {}),
+    }
 
 
 @user_facing
@@ -40,24 +55,47 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
 
 
 @user_facing
-def restore(degraded_path, reference_path, model_ids, sigma, self_ensemble=False, strength=0, codec="",
-            model_file=None, output_format="png",
-            progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
+def restore(
+    degraded_path,
+    reference_path,
+    model_ids,
+    sigma,
+    self_ensemble=False,
+    strength=0,
+    codec="",
+    model_file=None,
+    output_format="png",
+    progress=gr.Progress(track_tqdm=True),
+):  # a Hub download shows its bar
     """Restore with each chosen model ("auto": chosen from the image) and, with ``model_file``, a
     model file of your own (spandrel recognises it); results are written as ``output_format``."""
     model_ids = lab.model_file_ids(list(model_ids or []), model_file, "jpeg")
-    run, views = lab_restore.restore_many(degraded_path, reference_path, model_ids, sigma,
-                                  progress=steps(progress), self_ensemble=bool(self_ensemble),
-                                  strength=strength or None, codec=codec or None)
+    run, views = lab_restore.restore_many(
+        degraded_path,
+        reference_path,
+        model_ids,
+        sigma,
+        progress=steps(progress),
+        self_ensemble=bool(self_ensemble),
+        strength=strength or None,
+        codec=codec or None,
+    )
     if not run.results:
         raise UserInputError("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     labels = list(views)
     left, right = lab_restore.default_pair(run, views)
     gallery = [(views[r.model], lab_restore.restore_caption(r)) for r in run.results]
     files = lab.write_results(views, [r.model for r in run.results], output_format or "png")
-    return (gallery, lab_restore.restore_table(run), files, views,
-            gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
-            compare.value(views, left, right), lab_restore.restore_note(run))
+    return (
+        gallery,
+        lab_restore.restore_table(run),
+        files,
+        views,
+        gr.update(choices=labels, value=left),
+        gr.update(choices=labels, value=right),
+        compare.value(views, left, right),
+        lab_restore.restore_note(run),
+    )
 
 
 def known_sigma(info):
@@ -72,12 +110,18 @@ def known_compression(info):
     return lab_restore.chain_compression(info)
 
 
-def estimate(degraded_path, model_ids, self_ensemble, reference_path=None, strength=0, codec="",
-             output_format="png"):
+def estimate(degraded_path, model_ids, self_ensemble, reference_path=None, strength=0, codec="", output_format="png"):
     """About how long Restore will take: each model (auto: what its plan for this file runs), the
     metrics and error maps when there is an original, the pictures the page gets."""
-    return lab_bench.run_estimate(degraded_path, list(model_ids or []), bool(self_ensemble), bool(reference_path),
-                                  codec or None, strength or None, output_format or "png")
+    return lab_bench.run_estimate(
+        degraded_path,
+        list(model_ids or []),
+        bool(self_ensemble),
+        bool(reference_path),
+        codec or None,
+        strength or None,
+        output_format or "png",
+    )
 
 
 # The codecs a codec-aware model is told of, labelled as the codec table labels them.
@@ -95,21 +139,27 @@ def build(demo: gr.Blocks) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             with gr.Row():
-                clean = image_upload(label="Original", type="filepath", image_mode=None,
-                                     sources=["upload", "clipboard"], height=170)
-                degraded = image_upload(label="Degraded", type="filepath", image_mode=None,
-                                        sources=["upload", "clipboard"], height=170)
+                clean = image_upload(
+                    label="Original", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=170
+                )
+                degraded = image_upload(
+                    label="Degraded", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=170
+                )
             clean_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image")
             with gr.Row(equal_height=True):
-                chain = gr.Textbox(value="jpeg:q=10", label="Degradation chain (applied in order)", scale=3,
-                                   placeholder="e.g. downscale:2, jpeg:q=30, noise:10")
+                chain = gr.Textbox(
+                    value="jpeg:q=10",
+                    label="Degradation chain (applied in order)",
+                    scale=3,
+                    placeholder="e.g. downscale:2, jpeg:q=30, noise:10",
+                )
                 run_degrade = gr.Button("Degrade", scale=1)
             with gr.Accordion("Build the chain step by step", open=False):
-                kind = gr.Radio(list(lab_restore.DEGRADATIONS), value="chain",
-                                label="Step (chain: use the text above)")
+                kind = gr.Radio(list(lab_restore.DEGRADATIONS), value="chain", label="Step (chain: use the text above)")
                 with gr.Row():
-                    deg_codec = gr.Dropdown([(c.label, c.name) for c in codecs.CODECS.values() if c.knob],
-                                            value="jpeg", label="Codec")
+                    deg_codec = gr.Dropdown(
+                        [(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg", label="Codec"
+                    )
                     deg_quality = gr.Slider(1, 100, value=10, step=1, label="Quality")
                     deg_bpp = gr.Number(value=0, label="…or target bpp (0: quality)")
                 with gr.Row():
@@ -117,28 +167,46 @@ def build(demo: gr.Blocks) -> None:
                     deg_blur = gr.Slider(0, 5, value=1.0, step=0.1, label="Blur sigma (px)")
                     deg_factor = gr.Radio([2, 3, 4], value=2, label="Downscale")
                 add = gr.Button("Add step to chain", size="sm")
-            models = gr.Dropdown(model_choices(), value=[AUTO], multiselect=True,
-                                 label="Models (each runs on its own)",
-                                 info="Auto reads the file and the pixels and runs the matching models in order; "
-                                      "add others to compare")
+            models = gr.Dropdown(
+                model_choices(),
+                value=[AUTO],
+                multiselect=True,
+                label="Models (each runs on its own)",
+                info="Auto reads the file and the pixels and runs the matching models in order; add others to compare",
+            )
             run_restore = gr.Button("Restore", variant="primary")
             estimate_note = gr.Markdown()
             deg_info = gr.JSON(label="Degradation applied")
             with gr.Accordion("Options", open=False):
-                restore_sigma = gr.Number(value=0, minimum=0, maximum=255,
-                                          label="Noise sigma for classical filters, DRUNet and SwinIR denoising (0: estimate)",
-                                          info="Set from the chain when Degrade added noise")
+                restore_sigma = gr.Number(
+                    value=0,
+                    minimum=0,
+                    maximum=255,
+                    label="Noise sigma for classical filters, DRUNet and SwinIR denoising (0: estimate)",
+                    info="Set from the chain when Degrade added noise",
+                )
                 restore_ensemble = self_ensemble_box()
-                strength = gr.Slider(0, 100, value=0, step=1, label="Strength (quality-aware models)",
-                                     info="0: read from the file (a JPEG's quality, a JPEG 2000's ratio); else restore as "
-                                          "if saved at this quality (lower = stronger). Set from the chain")
-                input_codec = gr.Dropdown(INPUT_CODECS, value="", label="Codec that made the input",
-                                          info="Read from the file when it says; set from the chain")
+                strength = gr.Slider(
+                    0,
+                    100,
+                    value=0,
+                    step=1,
+                    label="Strength (quality-aware models)",
+                    info="0: read from the file (a JPEG's quality, a JPEG 2000's ratio); else restore as "
+                    "if saved at this quality (lower = stronger). Set from the chain",
+                )
+                input_codec = gr.Dropdown(
+                    INPUT_CODECS,
+                    value="",
+                    label="Codec that made the input",
+                    info="Read from the file when it says; set from the chain",
+                )
             with gr.Accordion("Your own model, result format", open=False):
                 model_file, model_note = model_file_upload()
                 output_format = output_format_choice()
-        outputs = results_panel(views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)",
-                                lab_restore.restore_order())
+        outputs = results_panel(
+            views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)", lab_restore.restore_order()
+        )
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
@@ -147,10 +215,21 @@ def build(demo: gr.Blocks) -> None:
     deg_info.change(known_compression, deg_info, [strength, input_codec], api_visibility="private")
     degraded.upload(lambda: (0, ""), None, [strength, input_codec], api_visibility="private")  # another file
     estimate_inputs = [degraded, models, restore_ensemble, clean, strength, input_codec, output_format]
-    gr.on([c.change for c in estimate_inputs], estimate, estimate_inputs, estimate_note,
-          api_visibility="private", trigger_mode="always_last")
-    run = run_restore.click(restore, [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec,
-                                      model_file, output_format], outputs, api_name="restore", **heavy())
+    gr.on(
+        [c.change for c in estimate_inputs],
+        estimate,
+        estimate_inputs,
+        estimate_note,
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
+    run = run_restore.click(
+        restore,
+        [degraded, clean, models, restore_sigma, restore_ensemble, strength, input_codec, model_file, output_format],
+        outputs,
+        api_name="restore",
+        **heavy(),
+    )
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)
     clear_on_upload(clean, outputs, clean_example)

@@ -5,30 +5,64 @@ from __future__ import annotations
 
 import gradio as gr
 
-from restoration.core import examples
 from restoration.bench import lab as lab_bench
+from restoration.core import examples
 from restoration.pipelines import lab, lab_sr
 from ui import compare
-from ui.common import (clear_on_failure, clear_on_upload, heavy, image_upload, load_example, model_file_upload,
-                       output_format_choice, results_panel, self_ensemble_box, steps, user_facing)
+from ui.common import (
+    clear_on_failure,
+    clear_on_upload,
+    heavy,
+    image_upload,
+    load_example,
+    model_file_upload,
+    output_format_choice,
+    results_panel,
+    self_ensemble_box,
+    steps,
+    user_facing,
+)
 
 
 @user_facing
-def upscale(image_path, scale, model_ids, from_hr, self_ensemble=False, outscale=0, restore="auto",
-            model_file=None, output_format="png",
-            progress=gr.Progress(track_tqdm=True)):  # a Hub download shows its bar
+def upscale(
+    image_path,
+    scale,
+    model_ids,
+    from_hr,
+    self_ensemble=False,
+    outscale=0,
+    restore="auto",
+    model_file=None,
+    output_format="png",
+    progress=gr.Progress(track_tqdm=True),
+):  # a Hub download shows its bar
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR);
     ``restore`` cleans a low-resolution upload first: auto, none or a restoration model id;
     ``model_file`` adds an upscaler of your own (its scale must be the chosen one)."""
     model_ids = lab.model_file_ids(list(model_ids or []), model_file, "sr", int(scale))
-    run = lab_sr.upscale_many(image_path, scale, model_ids, bool(from_hr),
-                              progress=steps(progress), self_ensemble=bool(self_ensemble), outscale=outscale,
-                              restore=restore or None)
+    run = lab_sr.upscale_many(
+        image_path,
+        scale,
+        model_ids,
+        bool(from_hr),
+        progress=steps(progress),
+        self_ensemble=bool(self_ensemble),
+        outscale=outscale,
+        restore=restore or None,
+    )
     labels = list(run.views)
     left, right = lab_sr.default_pair(run)
-    return (lab_sr.gallery(run), lab_sr.table(run), lab_sr.write_outputs(run, output_format or "png"), run.views,
-            gr.update(choices=labels, value=left), gr.update(choices=labels, value=right),
-            compare.value(run.views, left, right), lab_sr.note(run))
+    return (
+        lab_sr.gallery(run),
+        lab_sr.table(run),
+        lab_sr.write_outputs(run, output_format or "png"),
+        run.views,
+        gr.update(choices=labels, value=left),
+        gr.update(choices=labels, value=right),
+        compare.value(run.views, left, right),
+        lab_sr.note(run),
+    )
 
 
 @user_facing
@@ -39,8 +73,9 @@ def sr_models(scale):
 def estimate(image_path, model_ids, from_hr, scale, self_ensemble, restore="auto", output_format="png"):
     """About how long Upscale will take: bicubic, the clean-first step (auto: its plan for this
     file), each model, the metrics and error maps against an original, the pictures the page gets."""
-    return lab_bench.sr_estimate(image_path, scale, list(model_ids or []), bool(from_hr), bool(self_ensemble),
-                                 restore, output_format or "png")
+    return lab_bench.sr_estimate(
+        image_path, scale, list(model_ids or []), bool(from_hr), bool(self_ensemble), restore, output_format or "png"
+    )
 
 
 def example_as_original(name: str):
@@ -58,28 +93,49 @@ def build(demo: gr.Blocks) -> None:
         with gr.Column(scale=1, min_width=320):
             # One label for both uses: changing it with gr.update would make Gradio rebuild the
             # component for the session without image_upload's own file check.
-            sr_input = image_upload(label="Image to upscale (upload or paste)", type="filepath",
-                                    image_mode=None, sources=["upload", "clipboard"], height=200)
+            sr_input = image_upload(
+                label="Image to upscale (upload or paste)",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                height=200,
+            )
             sr_example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example high-resolution image")
-            sr_from_hr = gr.Checkbox(value=False, label="Treat upload as high-resolution",
-                                     info="Downscale it first (MATLAB bicubic, the published protocol) "
-                                          "and measure Y-PSNR/SSIM against it")
+            sr_from_hr = gr.Checkbox(
+                value=False,
+                label="Treat upload as high-resolution",
+                info="Downscale it first (MATLAB bicubic, the published protocol) and measure Y-PSNR/SSIM against it",
+            )
             with gr.Row(equal_height=True):
                 sr_scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale", scale=1, min_width=120)
                 # Upscaling magnifies compression artifacts and noise: auto removes them where it finds
                 # them (a high-resolution upload is never cleaned).
-                sr_restore = gr.Dropdown(lab_sr.restore_choices(), value="auto", label="Clean first (auto: where "
-                                         "noise or compression is found)", scale=2, min_width=200)
+                sr_restore = gr.Dropdown(
+                    lab_sr.restore_choices(),
+                    value="auto",
+                    label="Clean first (auto: where noise or compression is found)",
+                    scale=2,
+                    min_width=200,
+                )
             # Built with every scale's models, so that the API (validated against the initial
             # choices) takes x2 ones too; on load and on a scale change the page lists this scale's.
-            sr_model_ids = gr.Dropdown(lab_sr.model_choices(2) + lab_sr.model_choices(4), multiselect=True,
-                                       value=lab_sr.default_models(4), label="Models at this scale")
+            sr_model_ids = gr.Dropdown(
+                lab_sr.model_choices(2) + lab_sr.model_choices(4),
+                multiselect=True,
+                value=lab_sr.default_models(4),
+                label="Models at this scale",
+            )
             run_upscale = gr.Button("Upscale", variant="primary")
             estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
                 sr_ensemble = self_ensemble_box()
-                sr_outscale = gr.Number(value=0, minimum=0, maximum=8, label="Output scale (0: the model's)",
-                                        info="e.g. 3.5: an x4 result resized by Lanczos, as Real-ESRGAN's --outscale")
+                sr_outscale = gr.Number(
+                    value=0,
+                    minimum=0,
+                    maximum=8,
+                    label="Output scale (0: the model's)",
+                    info="e.g. 3.5: an x4 result resized by Lanczos, as Real-ESRGAN's --outscale",
+                )
             with gr.Accordion("Your own model, result format", open=False):
                 model_file, model_note = model_file_upload()
                 output_format = output_format_choice()
@@ -88,11 +144,21 @@ def build(demo: gr.Blocks) -> None:
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     demo.load(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble, sr_restore, output_format]
-    gr.on([c.change for c in estimate_inputs if c is not sr_scale], estimate, estimate_inputs,
-          estimate_note, api_visibility="private", trigger_mode="always_last")  # a scale change changes the models
-    run = run_upscale.click(upscale, [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale,
-                                      sr_restore, model_file, output_format],
-                            outputs, api_name="upscale", **heavy())
+    gr.on(
+        [c.change for c in estimate_inputs if c is not sr_scale],
+        estimate,
+        estimate_inputs,
+        estimate_note,
+        api_visibility="private",
+        trigger_mode="always_last",
+    )  # a scale change changes the models
+    run = run_upscale.click(
+        upscale,
+        [sr_input, sr_scale, sr_model_ids, sr_from_hr, sr_ensemble, sr_outscale, sr_restore, model_file, output_format],
+        outputs,
+        api_name="upscale",
+        **heavy(),
+    )
     run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)
     clear_on_upload(sr_input, outputs, sr_example)

@@ -22,10 +22,22 @@ from restoration.bench.charts import colour, empty_figure, missing_reason
 from restoration.metrics import bdrate
 
 RD_METRICS = ("psnr", "ssim", "ms_ssim")
-METRIC_LABELS = {**{name: metriclib.header(name) for name in metriclib.METRICS}, "restore_ms": "Restore time (ms)",
-                 "kib": "Size (KiB)"}
-BD_HEADERS = ["data set", "anchor", "test", "metric", "BD-rate %", "BD-quality", "bytes / image",
-              "overlap", "points (anchor/test)"]
+METRIC_LABELS = {
+    **{name: metriclib.header(name) for name in metriclib.METRICS},
+    "restore_ms": "Restore time (ms)",
+    "kib": "Size (KiB)",
+}
+BD_HEADERS = [
+    "data set",
+    "anchor",
+    "test",
+    "metric",
+    "BD-rate %",
+    "BD-quality",
+    "bytes / image",
+    "overlap",
+    "points (anchor/test)",
+]
 BD_SIGNS = bdrate.SIGNS
 # Per-method means: every fidelity metric of the table (LPIPS included: empty where not computed) and bpp.
 METHOD_METRICS = (*metriclib.names("fidelity", available_only=False, on_demand=True), "bpp")
@@ -103,20 +115,30 @@ def rd_figure(curve_list: list[Curve], metric: str = "psnr") -> go.Figure:
         if not points:
             continue
         name = curve.label + (f" [{curve.dataset}]" if several else "")
-        fig.add_trace(go.Scatter(
-            x=[p["bpp"] for p in points], y=[p[metric] for p in points], mode="lines+markers", name=name,
-            line={"color": colour(curve.codec), "dash": "dash" if curve.model else "solid"},
-            marker={"symbol": "diamond" if curve.model else "circle"},
-            text=[f"{name}<br>{p['setting']} · {p['images']} image(s)" for p in points],
-            hovertemplate="%{text}<br>%{x:.3f} bpp<br>%{y:.4g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[p["bpp"] for p in points],
+                y=[p[metric] for p in points],
+                mode="lines+markers",
+                name=name,
+                line={"color": colour(curve.codec), "dash": "dash" if curve.model else "solid"},
+                marker={"symbol": "diamond" if curve.model else "circle"},
+                text=[f"{name}<br>{p['setting']} · {p['images']} image(s)" for p in points],
+                hovertemplate="%{text}<br>%{x:.3f} bpp<br>%{y:.4g}<extra></extra>",
+            )
+        )
     restored = "; dashed: after restoration" if any(c.model for c in curve_list) else ""
     if not fig.data:
         why = missing_reason(metric) if curve_list else "No lossy codec rows in the selected runs"
         return empty_figure(f"{METRIC_LABELS[metric]} vs bpp", why, height=460)
-    fig.update_layout(title=f"{METRIC_LABELS[metric]} vs bpp<br><sup>mean over images per setting{restored}</sup>",
-                      xaxis_title="bits per pixel",
-                      yaxis_title=METRIC_LABELS[metric], template="plotly_white", height=460,
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(
+        title=f"{METRIC_LABELS[metric]} vs bpp<br><sup>mean over images per setting{restored}</sup>",
+        xaxis_title="bits per pixel",
+        yaxis_title=METRIC_LABELS[metric],
+        template="plotly_white",
+        height=460,
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
@@ -145,11 +167,21 @@ def bd_cells(metric: str, anchor: Curve, test: Curve, method: str) -> list:
     usable = [len(bdrate.monotone(points)) for points in (a, t)]
     points = "/".join(map(str, usable))
     if result is None:
-        why = (f"{metric} not measured on these images" if 0 in usable else
-               "fewer than 2 rising points" if min(usable) < 2 else "quality ranges do not overlap")
+        why = (
+            f"{metric} not measured on these images"
+            if 0 in usable
+            else "fewer than 2 rising points"
+            if min(usable) < 2
+            else "quality ranges do not overlap"
+        )
         return [None] * 4 + [f"{points}: no BD-rate, {why}"]
-    return [round(result.rate_percent, 2), round(result.quality_delta, 4 if "ssim" in metric else 3),
-            round(result.bytes_change), round(result.overlap, 2), points]
+    return [
+        round(result.rate_percent, 2),
+        round(result.quality_delta, 4 if "ssim" in metric else 3),
+        round(result.bytes_change),
+        round(result.overlap, 2),
+        points,
+    ]
 
 
 def _per_codec(rows: list[dict]) -> dict[str, list[dict]]:
@@ -167,8 +199,14 @@ def _summary(members: list[dict], key: str) -> float | None:
     return mean(r.get(key) for r in members)
 
 
-_FORMAT_PANELS = (("ratio", "Compression ratio"), ("kib", "Size (KiB)"), ("psnr", "PSNR (dB)"),
-                  ("ssim", "SSIM"), ("encode_ms", "Encode time (ms)"), ("decode_ms", "Decode time (ms)"))
+_FORMAT_PANELS = (
+    ("ratio", "Compression ratio"),
+    ("kib", "Size (KiB)"),
+    ("psnr", "PSNR (dB)"),
+    ("ssim", "SSIM"),
+    ("encode_ms", "Encode time (ms)"),
+    ("decode_ms", "Decode time (ms)"),
+)
 
 
 def format_figure(rows: list[dict]) -> go.Figure:
@@ -182,13 +220,27 @@ def format_figure(rows: list[dict]) -> go.Figure:
     colors = [colour(c) for c in groups]
     for i, (key, title) in enumerate(_FORMAT_PANELS):
         values = [_summary(m, key) for m in groups.values()]
-        text = ["lossless" if key == "psnr" and v is None and codeclib.get(codec).knob is None else ""
-                for codec, v in zip(groups, values)]
-        fig.add_trace(go.Bar(x=labels, y=values, marker_color=colors, name=title, showlegend=False, text=text,
-                             hovertemplate="%{x}<br>%{y:.4g}<extra></extra>"), row=i // 3 + 1, col=i % 3 + 1)
+        text = [
+            "lossless" if key == "psnr" and v is None and codeclib.get(codec).knob is None else ""
+            for codec, v in zip(groups, values)
+        ]
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=values,
+                marker_color=colors,
+                name=title,
+                showlegend=False,
+                text=text,
+                hovertemplate="%{x}<br>%{y:.4g}<extra></extra>",
+            ),
+            row=i // 3 + 1,
+            col=i % 3 + 1,
+        )
     n = sum(len(m) for m in groups.values())
-    fig.update_layout(title=f"Per format (mean over {n} image x setting rows)", template="plotly_white",
-                      height=560, margin={"t": 70})
+    fig.update_layout(
+        title=f"Per format (mean over {n} image x setting rows)", template="plotly_white", height=560, margin={"t": 70}
+    )
     return fig
 
 
@@ -222,15 +274,32 @@ def heatmap_figure(rows: list[dict]) -> go.Figure:
             text[-1].append(f"{value:.4g}")
     if all(value is None for row in z for value in row):
         return empty_figure("Metric heatmap per format", "No metric has a value in the selected runs")
-    fig = go.Figure(go.Heatmap(z=z, x=[METRIC_LABELS[k] for k in HEATMAP_METRICS], y=[codec_label(c) for c in groups],
-                               text=text, texttemplate="%{text}", colorscale="RdYlGn", zmin=0, zmax=1,
-                               colorbar={"title": "best = 1"}))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[METRIC_LABELS[k] for k in HEATMAP_METRICS],
+            y=[codec_label(c) for c in groups],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "best = 1"},
+        )
+    )
     absent = [METRIC_LABELS[key] for k, key in enumerate(HEATMAP_METRICS) if all(v[k] is None for v in values)]
-    said = (f"<br><sup>n/a: {', '.join(absent)} not measured in these runs (on-demand metrics are asked for; "
-            f"MS-SSIM needs {metriclib.MS_SSIM_MIN_SIDE} px)</sup>" if absent else "")
-    fig.update_layout(title="Metric heatmap per format (mean over images and settings; colour ranks codecs "
-                            f"per metric){said}", template="plotly_white", height=140 + 50 * max(1, len(groups)),
-                      margin={"t": 90})
+    said = (
+        f"<br><sup>n/a: {', '.join(absent)} not measured in these runs (on-demand metrics are asked for; "
+        f"MS-SSIM needs {metriclib.MS_SSIM_MIN_SIDE} px)</sup>"
+        if absent
+        else ""
+    )
+    fig.update_layout(
+        title=f"Metric heatmap per format (mean over images and settings; colour ranks codecs per metric){said}",
+        template="plotly_white",
+        height=140 + 50 * max(1, len(groups)),
+        margin={"t": 90},
+    )
     return fig
 
 

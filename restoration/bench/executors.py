@@ -32,13 +32,14 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def execute(jobs: list[tuple[Task, BenchImage]], executor: str = "local",
-            workers: int | None = None) -> Iterator[tuple[Task, list[dict]]]:
+def execute(
+    jobs: list[tuple[Task, BenchImage]], executor: str = "local", workers: int | None = None
+) -> Iterator[tuple[Task, list[dict]]]:
     """Run the tasks; yield (task, rows) as each finishes (in any order). An image read from a zip
     archive is decoded where its task runs (a local worker), or sent decoded to a Dask cluster."""
     workers = workers or default_workers()
     if executor.startswith("dask://"):
-        yield from _dask(jobs, executor[len("dask://"):], workers)
+        yield from _dask(jobs, executor[len("dask://") :], workers)
     elif executor != "local":
         raise UserInputError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")
     elif not uses_pool(len(jobs), sum(image.pixel_count for _, image in jobs) / 1e6, workers):

@@ -56,8 +56,13 @@ class BenchImage:
         return self.size[0] * self.size[1]
 
     def describe(self) -> dict:
-        return {"name": self.name, "dataset": self.dataset, "hash": self.hash,
-                "width": self.size[0], "height": self.size[1]}
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "hash": self.hash,
+            "width": self.size[0],
+            "height": self.size[1],
+        }
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,8 +88,9 @@ def make(name: str, dataset: str, image: np.ndarray, member: tuple[str, str] | N
     """A benchmark image; with ``member`` its pixels are released and read again from the archive."""
     image = np.ascontiguousarray(image)
     image.setflags(write=False)
-    return BenchImage(name, dataset, image_hash(image), None if member else image, member,
-                      (image.shape[1], image.shape[0]))
+    return BenchImage(
+        name, dataset, image_hash(image), None if member else image, member, (image.shape[1], image.shape[0])
+    )
 
 
 def _from_zip(path: Path) -> list[BenchImage]:
@@ -120,9 +126,11 @@ def _check_total_pixels(path: Path, archive: zipfile.ZipFile, members) -> None:
         width, height = reader.header_size(archivelib.head(archive, member, name), name=name)
         total += width * height
         if total > MAX_TOTAL_PIXELS:
-            raise UserInputError(f"{path.name}: its images hold more than {MAX_TOTAL_PIXELS:,} pixels in all "
-                                 "(RESTORATION_MAX_TOTAL_PIXELS); split the archive, or run `restoration bench` "
-                                 "on a folder from the command line")
+            raise UserInputError(
+                f"{path.name}: its images hold more than {MAX_TOTAL_PIXELS:,} pixels in all "
+                "(RESTORATION_MAX_TOTAL_PIXELS); split the archive, or run `restoration bench` "
+                "on a folder from the command line"
+            )
 
 
 def _load_file(path: Path, dataset: str | None) -> BenchImage:
@@ -163,8 +171,14 @@ def _example_sizes() -> tuple[tuple[int, int], ...]:
 
 
 def _image_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    return [m for m in archive.infolist() if not m.is_dir() and "__MACOSX" not in m.filename
-            and not Path(m.filename).name.startswith(".") and Path(m.filename).suffix.lower() in reader.extensions()]
+    return [
+        m
+        for m in archive.infolist()
+        if not m.is_dir()
+        and "__MACOSX" not in m.filename
+        and not Path(m.filename).name.startswith(".")
+        and Path(m.filename).suffix.lower() in reader.extensions()
+    ]
 
 
 def collect(paths=(), examples: bool = False, dataset: str | None = None) -> list[BenchImage]:
@@ -184,8 +198,9 @@ def collect(paths=(), examples: bool = False, dataset: str | None = None) -> lis
     if examples:
         from restoration.core import examples as examplelib
 
-        loaded.extend(make(name.split(" ")[0], "examples", examplelib.load_example(name))
-                      for name in examplelib.EXAMPLES)
+        loaded.extend(
+            make(name.split(" ")[0], "examples", examplelib.load_example(name)) for name in examplelib.EXAMPLES
+        )
     if not loaded:
         raise UserInputError("no images: give image files, folders or zip archives, or use the example set")
     images, seen = [], set()

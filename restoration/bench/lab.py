@@ -45,16 +45,33 @@ def run_choices(db=None) -> list[tuple[str, str]]:
     for run in reversed(runs):
         c = run["config"]
         datasets = ", ".join(sorted({im["dataset"] for im in run["images"]}))
-        what = ", ".join(codeclib.get(name).label if name in codeclib.CODECS else name for name in c["codecs"]) + (f" +{','.join(c['models'])}" if c["models"] else "") + (
-            f" sr x{c['sr_scale']}" if c["sr_scale"] else "")
-        choices.append((f"{run['id']}: {datasets} · {what} · {run['rows']} rows · {run['status']} "
-                        f"{run['created'][:16]}", str(run["id"])))
+        what = (
+            ", ".join(codeclib.get(name).label if name in codeclib.CODECS else name for name in c["codecs"])
+            + (f" +{','.join(c['models'])}" if c["models"] else "")
+            + (f" sr x{c['sr_scale']}" if c["sr_scale"] else "")
+        )
+        choices.append(
+            (
+                f"{run['id']}: {datasets} · {what} · {run['rows']} rows · {run['status']} {run['created'][:16]}",
+                str(run["id"]),
+            )
+        )
     return choices
 
 
-def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
-          models, sr_scale, sr_models, progress: Callable[[float, str], None] | None = None, db=None,
-          perceptual: bool = False) -> dict:
+def bench(
+    files,
+    use_examples: bool,
+    codec_names,
+    qualities_text: str | None,
+    bpps_text: str | None,
+    models,
+    sr_scale,
+    sr_models,
+    progress: Callable[[float, str], None] | None = None,
+    db=None,
+    perceptual: bool = False,
+) -> dict:
     """Uploaded files (images or zips) and/or the example set -> a stored run; its summary."""
     from restoration.bench import inputs as bench_inputs
     from restoration.bench import runner
@@ -62,15 +79,27 @@ def bench(files, use_examples: bool, codec_names, qualities_text: str | None, bp
     qualities, bpps = parse_numbers(qualities_text), parse_numbers(bpps_text)
     evaluate.check_settings(qualities, bpps)
     scale = int(sr_scale) if sr_scale else None
-    config = runner.BenchConfig(tuple(codec_names or ()), None if qualities is None else tuple(qualities),
-                                None if bpps is None else tuple(bpps), tuple(models or ()), scale,
-                                tuple(sr_models or ()) if scale else (), perceptual).checked()
+    config = runner.BenchConfig(
+        tuple(codec_names or ()),
+        None if qualities is None else tuple(qualities),
+        None if bpps is None else tuple(bpps),
+        tuple(models or ()),
+        scale,
+        tuple(sr_models or ()) if scale else (),
+        perceptual,
+    ).checked()
     paths = [getattr(f, "name", f) for f in (files or [])]
     # One image is worked on at a time: the largest, from the headers, claimed before any is decoded.
     largest = bench_inputs.largest_pixels(paths, examples=bool(use_examples))
     steps = [("codec", c) for c in config.codecs] + [("model", m) for m in (*config.models, *config.sr_models)]
-    budget.claim(memory.need(f"this benchmark (largest image {largest / 1e6:.1f} MP)",
-                             largest * (scale * scale if scale else 1), [*steps, ("metric", "ms_ssim")], kept=2))
+    budget.claim(
+        memory.need(
+            f"this benchmark (largest image {largest / 1e6:.1f} MP)",
+            largest * (scale * scale if scale else 1),
+            [*steps, ("metric", "ms_ssim")],
+            kept=2,
+        )
+    )
     images = bench_inputs.collect(paths, examples=bool(use_examples), dataset="upload")
     report = None if progress is None else (lambda done, total, text: progress(done / max(total, 1), text))
     return runner.bench(images, config, db or storelib.default_path(), progress=report).describe()
@@ -105,8 +134,18 @@ def _example_copy() -> Path:
     return copy
 
 
-def estimate(files, use_examples: bool, codec_names, qualities_text: str | None, bpps_text: str | None,
-             models, sr_scale, sr_models, db=None, perceptual: bool = False) -> str:
+def estimate(
+    files,
+    use_examples: bool,
+    codec_names,
+    qualities_text: str | None,
+    bpps_text: str | None,
+    models,
+    sr_scale,
+    sr_models,
+    db=None,
+    perceptual: bool = False,
+) -> str:
     """Before a run: how many tasks it holds and about how long it will take here, from a model of
     its work (``pipelines.cost``): per image, each codec setting's encode and decode (a bpp target's
     bisection of encodes) and its metrics, each restoration model on each lossy decoding and its
@@ -150,12 +189,18 @@ def estimate(files, use_examples: bool, codec_names, qualities_text: str | None,
         work.add("pool", executors.POOL_START_S)
     work.add("report", REPORT_S)
     missing = f" (not counted: {', '.join(work.not_counted)}: not on this machine)" if work.not_counted else ""
-    own = [codeclib.get(name) for name in dict.fromkeys(codec_names or ()) if qualities and codeclib.get(name).knob
-           and codeclib.get(name).knob.name != "quality"]
-    told = "".join(f" {c.label} runs at its own {len(c.knob.sweep)} {c.knob.name}s: its setting is not a quality."
-                   for c in own)
-    return (f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(work.seconds)} here{missing}; "
-            f"rows already stored are reused.{told}")
+    own = [
+        codeclib.get(name)
+        for name in dict.fromkeys(codec_names or ())
+        if qualities and codeclib.get(name).knob and codeclib.get(name).knob.name != "quality"
+    ]
+    told = "".join(
+        f" {c.label} runs at its own {len(c.knob.sweep)} {c.knob.name}s: its setting is not a quality." for c in own
+    )
+    return (
+        f"{count} tasks on {images} image(s) ({mp:.2g} MP): about {duration(work.seconds)} here{missing}; "
+        f"rows already stored are reused.{told}"
+    )
 
 
 # The report and charts the page shows after a run: 0.1-0.3 s to build, 1.5 s the first time (plotly's
@@ -178,9 +223,15 @@ def estimate_text(pixels: tuple[int, int], work: cost.Estimate) -> str:
     return text + "."
 
 
-def restore_work(image_path, model_ids, self_ensemble: bool = False, reference: bool = False,
-                 codec: str | None = None, strength: float | None = None,
-                 output_format: str = outputlib.DEFAULT) -> tuple[tuple[int, int], cost.Estimate] | None:
+def restore_work(
+    image_path,
+    model_ids,
+    self_ensemble: bool = False,
+    reference: bool = False,
+    codec: str | None = None,
+    strength: float | None = None,
+    output_format: str = outputlib.DEFAULT,
+) -> tuple[tuple[int, int], cost.Estimate] | None:
     """The work of a Restoration run (``pipelines.cost``): each model on the input (auto: the
     models its plan for this file runs), with a reference the metrics and error maps of the input
     and of each result, and each result sent to the page and written for download."""
@@ -199,17 +250,29 @@ def restore_work(image_path, model_ids, self_ensemble: bool = False, reference: 
     return size, work
 
 
-def run_estimate(image_path, model_ids, self_ensemble: bool = False, reference: bool = False,
-                 codec: str | None = None, strength: float | None = None,
-                 output_format: str = outputlib.DEFAULT) -> str:
+def run_estimate(
+    image_path,
+    model_ids,
+    self_ensemble: bool = False,
+    reference: bool = False,
+    codec: str | None = None,
+    strength: float | None = None,
+    output_format: str = outputlib.DEFAULT,
+) -> str:
     """Before a Restoration run: about how long it will take here (``restore_work``)."""
     found = restore_work(image_path, model_ids, self_ensemble, reference, codec, strength, output_format)
     return "" if found is None else estimate_text(*found)
 
 
-def sr_work(image_path, scale, model_ids, from_hr: bool = False, self_ensemble: bool = False,
-            restore: str | None = AUTO, output_format: str = outputlib.DEFAULT
-            ) -> tuple[tuple[int, int], cost.Estimate] | None:
+def sr_work(
+    image_path,
+    scale,
+    model_ids,
+    from_hr: bool = False,
+    self_ensemble: bool = False,
+    restore: str | None = AUTO,
+    output_format: str = outputlib.DEFAULT,
+) -> tuple[tuple[int, int], cost.Estimate] | None:
     """The work of a Super-resolution run: bicubic (always), the step that cleans a low-resolution
     upload first (auto: its plan for this file), each model on the low-resolution input, with a
     high-resolution original the metrics and error maps of each result, and each result sent to
@@ -236,15 +299,23 @@ def sr_work(image_path, scale, model_ids, from_hr: bool = False, self_ensemble: 
     return size, work
 
 
-def sr_estimate(image_path, scale, model_ids, from_hr: bool = False, self_ensemble: bool = False,
-                restore: str | None = AUTO, output_format: str = outputlib.DEFAULT) -> str:
+def sr_estimate(
+    image_path,
+    scale,
+    model_ids,
+    from_hr: bool = False,
+    self_ensemble: bool = False,
+    restore: str | None = AUTO,
+    output_format: str = outputlib.DEFAULT,
+) -> str:
     """Before a Super-resolution run: about how long it will take here (``sr_work``)."""
     found = sr_work(image_path, scale, model_ids, from_hr, self_ensemble, restore, output_format)
     return "" if found is None else estimate_text(*found)
 
 
-def codec_work(image_path, codec_names, mode="settings", perceptual: bool = False
-               ) -> tuple[tuple[int, int], cost.Estimate] | None:
+def codec_work(
+    image_path, codec_names, mode="settings", perceptual: bool = False
+) -> tuple[tuple[int, int], cost.Estimate] | None:
     """The work of a codec comparison (``mode`` as the tab's "Compare at": "settings", "bpp",
     "KiB" or "quality:<metric>"): each codec's encode and decode and the table's metrics; a size
     target's bisection of encodes; an equal-quality search's steps, each an encode, a decode and
@@ -280,8 +351,9 @@ def sweep_estimate(image_path, codec_names, qualities_text, bpps_text, metric: s
     if size is None or not codec_names:
         return ""
     try:
-        plan = evaluate.sweep_plan(codec_names, parse_numbers(qualities_text), parse_numbers(bpps_text),
-                                   limit=evaluate.MAX_SETTINGS)
+        plan = evaluate.sweep_plan(
+            codec_names, parse_numbers(qualities_text), parse_numbers(bpps_text), limit=evaluate.MAX_SETTINGS
+        )
     except UserInputError:
         return ""  # the run says what is wrong
     pixels = size[0] * size[1]
@@ -325,8 +397,12 @@ def batch_estimate(files, job: str, settings_text) -> str:
         names = ["psnr", "ssim"] + ([target.metric] if isinstance(target, equal_quality.QualityTarget) else [])
         once, measure = cost.codec_rate(codec.name).at(pixels), cost.metrics_seconds(names, pixels)
         steps = codec.size_search_steps() if target is not None and codec.knob is not None else 0
-        one.add(codec.name, steps * (once + measure) if isinstance(target, equal_quality.QualityTarget)
-                else steps * once + once + measure)
+        one.add(
+            codec.name,
+            steps * (once + measure)
+            if isinstance(target, equal_quality.QualityTarget)
+            else steps * once + once + measure,
+        )
     else:
         low, scale = pixels, (settings.scale if job == "upscale" else 1)
         if job == "upscale" and settings.restore != sr.NO_RESTORE:
@@ -347,7 +423,7 @@ def report(run_ids, db=None):
     reportlib.parse_run_ids(run_ids)  # a bad id is told even while the example run is shown
     path, example = dashboard_source(db)
     if not path.is_file():
-        raise UserInputError("no benchmark has been run yet: run one in the \"Run a benchmark\" tab first")
+        raise UserInputError('no benchmark has been run yet: run one in the "Run a benchmark" tab first')
     built = reportlib.build(path, [] if example else list(run_ids or []))
     # Named by content (the database's state and the runs shown): the same report is written once.
     stat = path.stat()
@@ -363,9 +439,11 @@ def report(run_ids, db=None):
 def source_note(db=None) -> str:
     _, example = dashboard_source(db)
     if example:
-        return ("Showing the **example run** shipped with the lab (the eight example images, five codecs at four "
-                "qualities, restored by the default model, and x4 super-resolution; made by "
-                "`python bench/example_run.py`). Run your own in the *Run a benchmark* tab: its charts replace these.")
+        return (
+            "Showing the **example run** shipped with the lab (the eight example images, five codecs at four "
+            "qualities, restored by the default model, and x4 super-resolution; made by "
+            "`python bench/example_run.py`). Run your own in the *Run a benchmark* tab: its charts replace these."
+        )
     return "Showing your stored runs (pick one or more and press *Show*)."
 
 
@@ -379,24 +457,45 @@ def panel_pair(image_path, example: str | None, task: str, models, codec: str, q
         image = examples.load_example(example)
     else:
         raise UserInputError("upload an image or choose an example first")
-    return panel.make_pair(image, task, list(models or []), db or storelib.default_path(), codec=codec,
-                           quality=int(quality), scale=int(scale))
+    return panel.make_pair(
+        image,
+        task,
+        list(models or []),
+        db or storelib.default_path(),
+        codec=codec,
+        quality=int(quality),
+        scale=int(scale),
+    )
 
 
-def panel_vote(pair_id, token: str | None, preference: str | None, score_a, score_b, db=None,
-               voter: str | None = None) -> str:
+def panel_vote(
+    pair_id, token: str | None, preference: str | None, score_a, score_b, db=None, voter: str | None = None
+) -> str:
     """One vote; ``voter`` (the client's address in the app) is who the rate limit counts."""
     from restoration.bench import panel
 
     if pair_id is None or pair_id == 0:
         raise UserInputError("show a pair first")
-    if isinstance(pair_id, bool) or not isinstance(pair_id, (int, float)) or pair_id != int(pair_id) \
-            or not 0 < pair_id < 2**53:
+    if (
+        isinstance(pair_id, bool)
+        or not isinstance(pair_id, (int, float))
+        or pair_id != int(pair_id)
+        or not 0 < pair_id < 2**53
+    ):
         raise UserInputError(f"a pair is a whole number from 1, as /panel_pair gives it; got {pair_id!r}")
-    vote_id = panel.vote(int(pair_id), token, preference or None, score_a or None, score_b or None,
-                         db or storelib.default_path(), voter=voter)
-    return (f"Vote {vote_id} recorded for pair {int(pair_id)}. Show a new pair to go on (the scores appear once "
-            f"{panel.MIN_VOTES_FOR_SCORES} votes are in, and never tell which side a pair's model was).")
+    vote_id = panel.vote(
+        int(pair_id),
+        token,
+        preference or None,
+        score_a or None,
+        score_b or None,
+        db or storelib.default_path(),
+        voter=voter,
+    )
+    return (
+        f"Vote {vote_id} recorded for pair {int(pair_id)}. Show a new pair to go on (the scores appear once "
+        f"{panel.MIN_VOTES_FOR_SCORES} votes are in, and never tell which side a pair's model was)."
+    )
 
 
 def panel_scores(db=None) -> list[list]:

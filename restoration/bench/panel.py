@@ -110,11 +110,11 @@ class View:
         return cls(top, left, shown_height, shown_width, _VIEW_RANDOM.random() < 0.5, scale, shift)
 
     def input(self, image: np.ndarray) -> np.ndarray:
-        return self._shown(image[self.top:self.top + self.height, self.left:self.left + self.width])
+        return self._shown(image[self.top : self.top + self.height, self.left : self.left + self.width])
 
     def result(self, image: np.ndarray) -> np.ndarray:
         top, left = self.top * self.scale + self.shift[0], self.left * self.scale + self.shift[1]
-        return self._shown(image[top:top + self.height * self.scale, left:left + self.width * self.scale])
+        return self._shown(image[top : top + self.height * self.scale, left : left + self.width * self.scale])
 
     def _shown(self, window: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(window[:, ::-1] if self.mirrored else window)
@@ -129,7 +129,7 @@ def _centre_crop(image: np.ndarray, side: int, multiple: int = 1) -> np.ndarray:
     if ch < multiple or cw < multiple:
         raise UserInputError(f"a {w}x{h} image is too small for this panel")
     top, left = (h - ch) // 2, (w - cw) // 2
-    return np.ascontiguousarray(image[top:top + ch, left:left + cw])
+    return np.ascontiguousarray(image[top : top + ch, left : left + cw])
 
 
 def check_models(task: str, models: list[str], scale: int = 4) -> list[str]:
@@ -151,14 +151,23 @@ def check_models(task: str, models: list[str], scale: int = 4) -> list[str]:
     return models
 
 
-def make_pair(image: np.ndarray, task: str, models: list[str], db=None, codec: str = "jpeg", quality: int = 20,
-              scale: int = 4, crop: int = 256, seed: int | None = None) -> Pair:
+def make_pair(
+    image: np.ndarray,
+    task: str,
+    models: list[str],
+    db=None,
+    codec: str = "jpeg",
+    quality: int = 20,
+    scale: int = 4,
+    crop: int = 256,
+    seed: int | None = None,
+) -> Pair:
     """Degrade (or downscale) a crop of ``image``, run two of ``models`` on it, store the pair."""
     from restoration import codecs as codeclib
     from restoration import degrade
+    from restoration.bench.store import Store
     from restoration.pipelines import restore as restorelib
     from restoration.pipelines import sr
-    from restoration.bench.store import Store
 
     models = check_models(task, models, scale)
     rng = random.Random(seed)
@@ -188,8 +197,15 @@ def make_pair(image: np.ndarray, task: str, models: list[str], db=None, codec: s
     return Pair(pair_id, view.input(given), view.result(outputs[0]), view.result(outputs[1]))
 
 
-def vote(pair_id, token: str | None, preference: str | None = None, score_a=None, score_b=None, db=None,
-         voter: str | None = None) -> int:
+def vote(
+    pair_id,
+    token: str | None,
+    preference: str | None = None,
+    score_a=None,
+    score_b=None,
+    db=None,
+    voter: str | None = None,
+) -> int:
     """Record one person's judgement of a pair served by this server: a preference and/or 1-5 scores."""
     from restoration.bench.store import Store
 
@@ -211,8 +227,9 @@ def vote(pair_id, token: str | None, preference: str | None = None, score_a=None
         if store.vote_count(int(pair_id)):
             raise UserInputError(f"pair {int(pair_id)} has its vote already: show a new pair")
         if _rate_limited(voter):
-            raise UserInputError(f"too many votes from you in the last minute (at most {VOTES_PER_MINUTE}): "
-                                 "wait a little")
+            raise UserInputError(
+                f"too many votes from you in the last minute (at most {VOTES_PER_MINUTE}): wait a little"
+            )
         return store.add_vote(int(pair_id), preference, scores[0], scores[1], voter)
 
 
@@ -225,7 +242,7 @@ def scores(db=None, min_votes: int | None = None) -> list[list]:
     batch = max(1, MIN_VOTES_FOR_SCORES if min_votes is None else min_votes)
     with Store(db) as store:
         votes = store.votes()
-    votes = votes[:len(votes) // batch * batch]
+    votes = votes[: len(votes) // batch * batch]
     if not votes:
         return []
     tally: dict[tuple[str, str], dict] = defaultdict(lambda: {"wins": 0, "ties": 0, "losses": 0, "scores": []})
@@ -244,7 +261,17 @@ def scores(db=None, min_votes: int | None = None) -> list[list]:
     table = []
     for (task, model), t in sorted(tally.items()):
         n = t["wins"] + t["ties"] + t["losses"]
-        table.append([task, model, n, t["wins"], t["ties"], t["losses"],
-                      None if n == 0 else round((t["wins"] + 0.5 * t["ties"]) / n, 3), len(t["scores"]),
-                      None if not t["scores"] else round(sum(t["scores"]) / len(t["scores"]), 2)])
+        table.append(
+            [
+                task,
+                model,
+                n,
+                t["wins"],
+                t["ties"],
+                t["losses"],
+                None if n == 0 else round((t["wins"] + 0.5 * t["ties"]) / n, 3),
+                len(t["scores"]),
+                None if not t["scores"] else round(sum(t["scores"]) / len(t["scores"]), 2),
+            ]
+        )
     return table

@@ -13,8 +13,17 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-DISTRIBUTIONS = ("restoration-lab", "pillow", "pillow-avif-plugin", "pillow-jxl-plugin", "numpy",
-                 "opencv-python-headless", "torch", "scikit-image", "scipy")
+DISTRIBUTIONS = (
+    "restoration-lab",
+    "pillow",
+    "pillow-avif-plugin",
+    "pillow-jxl-plugin",
+    "numpy",
+    "opencv-python-headless",
+    "torch",
+    "scikit-image",
+    "scipy",
+)
 # What decides a row's numbers: the codec libraries and the packages that encode, decode,
 # measure and run the models. The project's own version is not in it (a release does not
 # change a stored number; a change of method bumps runner.SCHEMA instead).
@@ -86,8 +95,14 @@ def command_line(script: str, argv: list[str] | None = None) -> str:
     """The command that reproduces a benchmark run, for its report: ``python script`` and its
     arguments (default: this process's), after ``RESTORATION_BF16=...`` when that forced the precision."""
     forced = os.environ.get("RESTORATION_BF16")
-    return " ".join([*([f"RESTORATION_BF16={forced}"] if forced else []), "python", script,
-                     *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    return " ".join(
+        [
+            *([f"RESTORATION_BF16={forced}"] if forced else []),
+            "python",
+            script,
+            *map(shlex.quote, sys.argv[1:] if argv is None else argv),
+        ]
+    )
 
 
 def machine_description() -> str:
@@ -101,8 +116,14 @@ def provenance(executor: str = "local", workers: int | None = None) -> dict:
         "libraries": library_versions(),
         "codecs": codec_versions(),
         "library_digest": library_digest(),
-        "machine": {"node": platform.node(), "system": platform.platform(), "arch": platform.machine(),
-                    "cpu": cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "node": platform.node(),
+            "system": platform.platform(),
+            "arch": platform.machine(),
+            "cpu": cpu_name(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "executor": executor,
         "workers": workers,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -10,14 +10,33 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from restoration.core import scratch
 from restoration import metrics as metriclib
 from restoration.bench import dashboards
+from restoration.core import scratch
 from restoration.core.errors import UserInputError
 
-CSV_COLUMNS = ("run", "dataset", "image", "kind", "codec", "setting", "model", "model_sha256", "scale", "bytes",
-               *metriclib.METRICS, "ssim_y", "restore_ms", "width", "height", "target_bpp", "params", "image_hash",
-               "key", "note")
+CSV_COLUMNS = (
+    "run",
+    "dataset",
+    "image",
+    "kind",
+    "codec",
+    "setting",
+    "model",
+    "model_sha256",
+    "scale",
+    "bytes",
+    *metriclib.METRICS,
+    "ssim_y",
+    "restore_ms",
+    "width",
+    "height",
+    "target_bpp",
+    "params",
+    "image_hash",
+    "key",
+    "note",
+)
 
 
 @dataclass
@@ -30,8 +49,12 @@ class Report:
     panel: list[list]
 
     def summary(self) -> dict:
-        return {"runs": [r["id"] for r in self.runs], "rows": len(self.rows),
-                "datasets": sorted({r["dataset"] for r in self.rows}), "bd_rows": len(self.bd)}
+        return {
+            "runs": [r["id"] for r in self.runs],
+            "rows": len(self.rows),
+            "datasets": sorted({r["dataset"] for r in self.rows}),
+            "bd_rows": len(self.bd),
+        }
 
 
 def pick_runs(store, run_ids) -> list[int]:
@@ -68,8 +91,14 @@ def build(db=None, run_ids=None, bd_metrics=dashboards.RD_METRICS, bd_method: st
     figures = {f"rd_{m}": dashboards.rd_figure(curves, m) for m in dashboards.RD_METRICS}
     figures["formats"] = dashboards.format_figure(rows)
     figures["heatmap"] = dashboards.heatmap_figure(rows)
-    return Report(runs, rows, figures, dashboards.bd_table(curves, bd_metrics, bd_method),
-                  dashboards.method_table(rows), panel.scores(db))
+    return Report(
+        runs,
+        rows,
+        figures,
+        dashboards.bd_table(curves, bd_metrics, bd_method),
+        dashboards.method_table(rows),
+        panel.scores(db),
+    )
 
 
 SPREADSHEET_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
@@ -97,9 +126,12 @@ def write_csv(rows: list[dict], path) -> Path:
 
 def write_json(report: Report, path) -> Path:
     path = Path(path)
-    body = {"runs": report.runs, "rows": report.rows,
-            "bd_rate": [dict(zip(dashboards.BD_HEADERS, r)) for r in report.bd],
-            "methods": [dict(zip(dashboards.METHOD_HEADERS, r)) for r in report.methods]}
+    body = {
+        "runs": report.runs,
+        "rows": report.rows,
+        "bd_rate": [dict(zip(dashboards.BD_HEADERS, r)) for r in report.bd],
+        "methods": [dict(zip(dashboards.METHOD_HEADERS, r)) for r in report.methods],
+    }
     with _open(path) as handle:
         json.dump(body, handle, indent=1, allow_nan=False)
     return path
@@ -115,8 +147,9 @@ def _open(path: Path):
 
 def _table(headers, rows) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -135,32 +168,60 @@ def _run_rows(runs: list[dict]) -> list[list]:
     for run in runs:
         p, c = run["provenance"], run["config"]
         setting = f"qualities {c['qualities']}" if c["qualities"] else (f"bpp {c['bpps']}" if c["bpps"] else "defaults")
-        rows.append([run["id"], run["created"], run["status"], run["rows"], run["computed"], run["reused"],
-                     None if run["seconds"] is None else round(run["seconds"], 1),
-                     ", ".join(c["codecs"]) + f" ({setting})", ", ".join(c["models"]) or "-",
-                     f"x{c['sr_scale']}: {', '.join(c['sr_models'])}" if c["sr_scale"] else "-",
-                     f"restoration-lab {p['package']}, {p['machine'].get('system', p['machine'].get('arch'))}, "
-                     f"{p['machine']['cpus']} CPUs "
-                     f"({p['machine'].get('cpu', 'model not recorded')}), "
-                     f"{p['executor']} x{p['workers']}", json.dumps(p["codecs"])])
+        rows.append(
+            [
+                run["id"],
+                run["created"],
+                run["status"],
+                run["rows"],
+                run["computed"],
+                run["reused"],
+                None if run["seconds"] is None else round(run["seconds"], 1),
+                ", ".join(c["codecs"]) + f" ({setting})",
+                ", ".join(c["models"]) or "-",
+                f"x{c['sr_scale']}: {', '.join(c['sr_models'])}" if c["sr_scale"] else "-",
+                f"restoration-lab {p['package']}, {p['machine'].get('system', p['machine'].get('arch'))}, "
+                f"{p['machine']['cpus']} CPUs "
+                f"({p['machine'].get('cpu', 'model not recorded')}), "
+                f"{p['executor']} x{p['workers']}",
+                json.dumps(p["codecs"]),
+            ]
+        )
     return rows
 
 
-RUN_HEADERS = ["run", "created (UTC)", "status", "rows", "computed", "reused", "seconds", "codecs", "models",
-               "super-resolution", "machine", "codec libraries"]
-_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
-          "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}"
-          "th{background:#f3f3f3}h2{margin-top:2em}")
+RUN_HEADERS = [
+    "run",
+    "created (UTC)",
+    "status",
+    "rows",
+    "computed",
+    "reused",
+    "seconds",
+    "codecs",
+    "models",
+    "super-resolution",
+    "machine",
+    "codec libraries",
+]
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
+    "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}"
+    "th{background:#f3f3f3}h2{margin-top:2em}"
+)
 
 
 def write_html(report: Report, path) -> Path:
     """One file: every figure (plotly.js inlined once), the tables and the runs' provenance."""
     path = Path(path)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Restoration Lab benchmark report</title>"
-             f"<style>{_STYLE}</style></head><body><h1>Restoration Lab benchmark report</h1>",
-             f"<p>{len(report.rows)} rows from run(s) {', '.join(str(r['id']) for r in report.runs)}; data sets: "
-             f"{html.escape(', '.join(sorted({r['dataset'] for r in report.rows})))}.</p>",
-             "<h2>Runs and provenance</h2>", _table(RUN_HEADERS, _run_rows(report.runs))]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Restoration Lab benchmark report</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Restoration Lab benchmark report</h1>",
+        f"<p>{len(report.rows)} rows from run(s) {', '.join(str(r['id']) for r in report.runs)}; data sets: "
+        f"{html.escape(', '.join(sorted({r['dataset'] for r in report.rows})))}.</p>",
+        "<h2>Runs and provenance</h2>",
+        _table(RUN_HEADERS, _run_rows(report.runs)),
+    ]
     first = True
 
     def figure(name):
@@ -171,13 +232,18 @@ def write_html(report: Report, path) -> Path:
 
     parts.append("<h2>Rate-distortion</h2>")
     parts.extend(figure(f"rd_{m}") for m in dashboards.RD_METRICS)
-    parts += ["<h2>BD-rate (bytes at equal quality)</h2>",
-              f"<p>{dashboards.BD_SIGNS[0].upper()}{dashboards.BD_SIGNS[1:]}. Akima interpolation of log-rate over "
-              "quality on the per-setting mean curves; bytes per image is the BD-rate applied to the anchor's mean "
-              "bytes over the overlapping quality range.</p>",
-              _table(dashboards.BD_HEADERS, report.bd), "<h2>Per format</h2>", figure("formats"), figure("heatmap"),
-              "<h2>Per data set and method (means over images and settings)</h2>",
-              _table(dashboards.METHOD_HEADERS, report.methods)]
+    parts += [
+        "<h2>BD-rate (bytes at equal quality)</h2>",
+        f"<p>{dashboards.BD_SIGNS[0].upper()}{dashboards.BD_SIGNS[1:]}. Akima interpolation of log-rate over "
+        "quality on the per-setting mean curves; bytes per image is the BD-rate applied to the anchor's mean "
+        "bytes over the overlapping quality range.</p>",
+        _table(dashboards.BD_HEADERS, report.bd),
+        "<h2>Per format</h2>",
+        figure("formats"),
+        figure("heatmap"),
+        "<h2>Per data set and method (means over images and settings)</h2>",
+        _table(dashboards.METHOD_HEADERS, report.methods),
+    ]
     if report.panel:
         from restoration.bench.panel import SCORE_HEADERS
 
@@ -190,5 +256,8 @@ def write_html(report: Report, path) -> Path:
 
 def write_all(report: Report, folder=None, stem: str = "bench") -> dict[str, Path]:
     folder = Path(folder) if folder else scratch.folder("report-")
-    return {"csv": write_csv(report.rows, folder / f"{stem}.csv"), "json": write_json(report, folder / f"{stem}.json"),
-            "html": write_html(report, folder / f"{stem}.html")}
+    return {
+        "csv": write_csv(report.rows, folder / f"{stem}.csv"),
+        "json": write_json(report, folder / f"{stem}.json"),
+        "html": write_html(report, folder / f"{stem}.html"),
+    }

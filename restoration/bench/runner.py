@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from restoration.pipelines import evaluate
-from restoration.bench.inputs import BenchImage
-from restoration.core.errors import UserInputError
 from restoration.bench.executors import default_workers, execute
+from restoration.bench.inputs import BenchImage
 from restoration.bench.provenance import library_digest, model_sha256, provenance
 from restoration.bench.tasks import SCHEMA, Task, run_task  # noqa: F401  (public names of the runner)
+from restoration.core.errors import UserInputError
+from restoration.pipelines import evaluate
 
 Progress = Callable[[int, int, str], None]
 
@@ -67,17 +67,26 @@ class BenchConfig:
         for values, what in ((self.qualities, "quality"), (self.bpps, "bpp target")):
             if values is not None and not values:
                 raise UserInputError(f"give at least one {what}")
-        return replace(self, codecs=codec_names, models=tuple(dict.fromkeys(models)),
-                       sr_scale=int(self.sr_scale) if self.sr_scale else None,
-                       sr_models=tuple(dict.fromkeys(sr_models)),
-                       qualities=None if self.qualities is None else tuple(float(q) for q in self.qualities),
-                       bpps=None if self.bpps is None else tuple(float(b) for b in self.bpps))
+        return replace(
+            self,
+            codecs=codec_names,
+            models=tuple(dict.fromkeys(models)),
+            sr_scale=int(self.sr_scale) if self.sr_scale else None,
+            sr_models=tuple(dict.fromkeys(sr_models)),
+            qualities=None if self.qualities is None else tuple(float(q) for q in self.qualities),
+            bpps=None if self.bpps is None else tuple(float(b) for b in self.bpps),
+        )
 
     def describe(self) -> dict:
-        return {"codecs": list(self.codecs), "qualities": None if self.qualities is None else list(self.qualities),
-                "bpps": None if self.bpps is None else list(self.bpps), "models": list(self.models),
-                "sr_scale": self.sr_scale, "sr_models": list(self.sr_models),
-                **({"perceptual": True} if self.perceptual else {})}
+        return {
+            "codecs": list(self.codecs),
+            "qualities": None if self.qualities is None else list(self.qualities),
+            "bpps": None if self.bpps is None else list(self.bpps),
+            "models": list(self.models),
+            "sr_scale": self.sr_scale,
+            "sr_models": list(self.sr_models),
+            **({"perceptual": True} if self.perceptual else {}),
+        }
 
 
 def plan(images: list[BenchImage], config: BenchConfig) -> list[Task]:
@@ -91,16 +100,26 @@ def plan(images: list[BenchImage], config: BenchConfig) -> list[Task]:
             codec = point.codec
             params = codec.resolve(point.params)
             lossless = codec.is_lossless(params)
-            cfg = {"kind": "codec", "codec": codec.name, "params": params,
-                       "target_bpp": None if point.target is None else point.target.bpp}
+            cfg = {
+                "kind": "codec",
+                "codec": codec.name,
+                "params": params,
+                "target_bpp": None if point.target is None else point.target.bpp,
+            }
             if codec.weights_sha256() is not None:
                 cfg["codec_sha256"] = codec.weights_sha256()
             if config.perceptual:  # its own key: a stored row without these metrics is not reused for it
                 cfg["perceptual"] = True
             tasks.append(Task(image_hash, cfg, () if lossless else models, libs))
         for model in config.sr_models:
-            tasks.append(Task(image_hash, {"kind": "sr", "scale": config.sr_scale, "model": model,
-                                           "model_sha256": model_sha256(model)}, (), libs))
+            tasks.append(
+                Task(
+                    image_hash,
+                    {"kind": "sr", "scale": config.sr_scale, "model": model, "model_sha256": model_sha256(model)},
+                    (),
+                    libs,
+                )
+            )
     return tasks
 
 
@@ -116,12 +135,25 @@ class BenchResult:
     db: str
 
     def describe(self) -> dict:
-        return {"run": self.run_id, "rows": self.rows, "computed": self.computed, "reused": self.reused,
-                "seconds": round(self.seconds, 3), "resumed": self.resumed, "db": self.db}
+        return {
+            "run": self.run_id,
+            "rows": self.rows,
+            "computed": self.computed,
+            "reused": self.reused,
+            "seconds": round(self.seconds, 3),
+            "resumed": self.resumed,
+            "db": self.db,
+        }
 
 
-def bench(images: list[BenchImage], config: BenchConfig, db=None, executor: str = "local",
-          workers: int | None = None, progress: Progress | None = None) -> BenchResult:
+def bench(
+    images: list[BenchImage],
+    config: BenchConfig,
+    db=None,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> BenchResult:
     """Run (or resume) a benchmark into the store at ``db``; stored rows are reused."""
     from restoration.bench.store import Store
 
@@ -136,8 +168,9 @@ def bench(images: list[BenchImage], config: BenchConfig, db=None, executor: str 
     config_hash = hashlib.sha256(json.dumps([config.describe(), described], sort_keys=True).encode()).hexdigest()
     start = time.perf_counter()
     with Store(db) as store:
-        run_id, resumed = store.start_run(config.describe(), config_hash, described,
-                                          provenance(executor, workers or default_workers()))
+        run_id, resumed = store.start_run(
+            config.describe(), config_hash, described, provenance(executor, workers or default_workers())
+        )
         found = store.lookup([key for task in tasks for key in task.keys()])
         jobs, links, reused, done = [], [], 0, 0
         for task in tasks:
@@ -152,8 +185,11 @@ def bench(images: list[BenchImage], config: BenchConfig, db=None, executor: str 
             jobs.append((replace(task, models=missing), names[task.image_hash][0]))  # decoded when run
         store.link(run_id, links)  # one transaction for every reused row
         if progress:
-            progress(done, len(tasks), f"starting: {len(tasks) - done} of {len(tasks)} tasks to compute "
-                                       f"({done} stored by earlier runs)")
+            progress(
+                done,
+                len(tasks),
+                f"starting: {len(tasks) - done} of {len(tasks)} tasks to compute ({done} stored by earlier runs)",
+            )
         computed, status = 0, "interrupted"
         try:
             for task, rows in execute(jobs, executor, workers):

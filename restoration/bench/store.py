@@ -58,8 +58,9 @@ class Store:
     def __init__(self, path: str | os.PathLike | None = None, create: bool = True):
         self.path = Path(path) if path else default_path()
         if not create and not self.path.is_file():
-            raise UserInputError(f"{self.path.name}: no such database (run `restoration bench ... --db "
-                                 f"{self.path.name}` first)")
+            raise UserInputError(
+                f"{self.path.name}: no such database (run `restoration bench ... --db {self.path.name}` first)"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30)
@@ -84,28 +85,46 @@ class Store:
         """A new run, or the last unfinished one with the same configuration and images
         (resumed: its rows so far are kept). Returns (run id, resumed)."""
         found = self.db.execute(
-            "SELECT id, status FROM runs WHERE config_hash = ? ORDER BY id DESC LIMIT 1", (config_hash,)).fetchone()
+            "SELECT id, status FROM runs WHERE config_hash = ? ORDER BY id DESC LIMIT 1", (config_hash,)
+        ).fetchone()
         with self.db:
             if found and found[1] != "finished":
-                self.db.execute("UPDATE runs SET status = 'running', provenance = ? WHERE id = ?",
-                                (json.dumps(provenance), found[0]))
+                self.db.execute(
+                    "UPDATE runs SET status = 'running', provenance = ? WHERE id = ?",
+                    (json.dumps(provenance), found[0]),
+                )
                 return found[0], True
             cursor = self.db.execute(
                 "INSERT INTO runs (created, status, config_hash, config, images, provenance) VALUES (?, ?, ?, ?, ?, ?)",
-                (now(), "running", config_hash, json.dumps(config), json.dumps(images), json.dumps(provenance)))
+                (now(), "running", config_hash, json.dumps(config), json.dumps(images), json.dumps(provenance)),
+            )
         return cursor.lastrowid, False
 
     def end_run(self, run_id: int, status: str, seconds: float, computed: int, reused: int) -> None:
         with self.db:
-            self.db.execute("UPDATE runs SET status = ?, finished = ?, seconds = ?, computed = ?, reused = ? "
-                            "WHERE id = ?", (status, now(), seconds, computed, reused, run_id))
+            self.db.execute(
+                "UPDATE runs SET status = ?, finished = ?, seconds = ?, computed = ?, reused = ? WHERE id = ?",
+                (status, now(), seconds, computed, reused, run_id),
+            )
 
     def runs(self) -> list[dict]:
         cursor = self.db.execute(
             "SELECT r.id, r.created, r.finished, r.status, r.config, r.images, r.provenance, r.seconds, r.computed, "
-            "r.reused, (SELECT COUNT(*) FROM run_rows WHERE run_id = r.id) FROM runs r ORDER BY r.id")
-        names = ("id", "created", "finished", "status", "config", "images", "provenance", "seconds", "computed",
-                 "reused", "rows")
+            "r.reused, (SELECT COUNT(*) FROM run_rows WHERE run_id = r.id) FROM runs r ORDER BY r.id"
+        )
+        names = (
+            "id",
+            "created",
+            "finished",
+            "status",
+            "config",
+            "images",
+            "provenance",
+            "seconds",
+            "computed",
+            "reused",
+            "rows",
+        )
         runs = []
         for values in cursor:
             run = dict(zip(names, values))
@@ -125,7 +144,7 @@ class Store:
         """Stored rows for those keys that have one."""
         found: dict[str, dict] = {}
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for key, row in self.db.execute(f"SELECT key, row FROM results WHERE key IN ({marks})", chunk):
                 found[key] = json.loads(row)
@@ -138,7 +157,8 @@ class Store:
         with self.db:
             self.db.executemany(
                 "INSERT OR IGNORE INTO results (key, image_hash, kind, row, created) VALUES (?, ?, ?, ?, ?)",
-                [(r["key"], r["image_hash"], r["kind"], json.dumps(r, allow_nan=False), stamp) for r in rows])
+                [(r["key"], r["image_hash"], r["kind"], json.dumps(r, allow_nan=False), stamp) for r in rows],
+            )
             self._link(run_id, [(r["key"], image, dataset) for r in rows for image, dataset in names])
 
     def link(self, run_id: int, links: list[tuple[str, str, str]]) -> None:
@@ -147,8 +167,10 @@ class Store:
             self._link(run_id, links)
 
     def _link(self, run_id: int, links) -> None:
-        self.db.executemany("INSERT OR IGNORE INTO run_rows (run_id, key, image, dataset) VALUES (?, ?, ?, ?)",
-                            [(run_id, key, image, dataset) for key, image, dataset in links])
+        self.db.executemany(
+            "INSERT OR IGNORE INTO run_rows (run_id, key, image, dataset) VALUES (?, ?, ?, ?)",
+            [(run_id, key, image, dataset) for key, image, dataset in links],
+        )
 
     def all_rows(self) -> list[dict]:
         """Every stored result row, of any run."""
@@ -164,9 +186,12 @@ class Store:
         for run_id in run_ids:
             cursor = self.db.execute(
                 "SELECT rr.image, rr.dataset, res.row FROM run_rows rr JOIN results res ON res.key = rr.key "
-                "WHERE rr.run_id = ? ORDER BY rr.rowid", (run_id,))
-            rows.extend({**json.loads(row), "image": image, "dataset": dataset, "run": run_id}
-                        for image, dataset, row in cursor)
+                "WHERE rr.run_id = ? ORDER BY rr.rowid",
+                (run_id,),
+            )
+            rows.extend(
+                {**json.loads(row), "image": image, "dataset": dataset, "run": run_id} for image, dataset, row in cursor
+            )
         return rows
 
     # -- blind panel ---------------------------------------------------------------------------
@@ -174,22 +199,27 @@ class Store:
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO panel_pairs (created, input_hash, task, degradation, model_a, model_b) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (now(), input_hash, task, json.dumps(degradation), model_a, model_b))
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (now(), input_hash, task, json.dumps(degradation), model_a, model_b),
+            )
         return cursor.lastrowid
 
     def pair(self, pair_id: int) -> dict:
-        found = self.db.execute("SELECT id, task, model_a, model_b FROM panel_pairs WHERE id = ?",
-                                (pair_id,)).fetchone()
+        found = self.db.execute(
+            "SELECT id, task, model_a, model_b FROM panel_pairs WHERE id = ?", (pair_id,)
+        ).fetchone()
         if found is None:
             raise UserInputError(f"no panel pair {pair_id}: show a new pair first")
         return dict(zip(("id", "task", "model_a", "model_b"), found))
 
-    def add_vote(self, pair_id: int, preference: str | None, score_a: int | None, score_b: int | None,
-                 voter: str | None = None) -> int:
+    def add_vote(
+        self, pair_id: int, preference: str | None, score_a: int | None, score_b: int | None, voter: str | None = None
+    ) -> int:
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO votes (created, pair_id, preference, score_a, score_b, voter) VALUES (?, ?, ?, ?, ?, ?)",
-                (now(), pair_id, preference, score_a, score_b, voter))
+                (now(), pair_id, preference, score_a, score_b, voter),
+            )
         return cursor.lastrowid
 
     def vote_count(self, pair_id: int) -> int:
@@ -198,6 +228,9 @@ class Store:
     def votes(self) -> list[dict]:
         cursor = self.db.execute(
             "SELECT v.id, p.task, p.model_a, p.model_b, v.preference, v.score_a, v.score_b FROM votes v "
-            "JOIN panel_pairs p ON p.id = v.pair_id ORDER BY v.id")
-        return [dict(zip(("id", "task", "model_a", "model_b", "preference", "score_a", "score_b"), values))
-                for values in cursor]
+            "JOIN panel_pairs p ON p.id = v.pair_id ORDER BY v.id"
+        )
+        return [
+            dict(zip(("id", "task", "model_a", "model_b", "preference", "score_a", "score_b"), values))
+            for values in cursor
+        ]

@@ -57,8 +57,10 @@ def _checked_model(model: str, expected: str | None) -> str | None:
     if model not in _LOADED:
         _LOADED[model] = model_sha256(model)  # read just before the first load, which verifies it
     if _LOADED[model] != expected:
-        raise UserInputError(f"the weights of {model} changed during the run (planned sha256 {expected}, this "
-                             f"worker runs {_LOADED[model]}); run the benchmark again")
+        raise UserInputError(
+            f"the weights of {model} changed during the run (planned sha256 {expected}, this "
+            f"worker runs {_LOADED[model]}); run the benchmark again"
+        )
     return _LOADED[model]
 
 
@@ -90,11 +92,24 @@ def _run_codec(task: Task, image: np.ndarray) -> list[dict]:
     else:
         value = result.params[codec.knob.name]
         setting = codec.setting_label(result.params) if target is None else f"<={cfg['target_bpp']:g} bpp"
-    base = {"kind": "codec", "key": task.key(), "image_hash": task.image_hash, "codec": codec.name,
-            "setting": setting, "setting_value": value if target is None else cfg["target_bpp"],
-            "params": result.params, "target_bpp": cfg["target_bpp"], "bytes": result.nbytes,
-            "width": result.width, "height": result.height, **_numbers(result.metrics),
-            "restore_ms": None, "model": None, "model_sha256": None, "scale": None}
+    base = {
+        "kind": "codec",
+        "key": task.key(),
+        "image_hash": task.image_hash,
+        "codec": codec.name,
+        "setting": setting,
+        "setting_value": value if target is None else cfg["target_bpp"],
+        "params": result.params,
+        "target_bpp": cfg["target_bpp"],
+        "bytes": result.nbytes,
+        "width": result.width,
+        "height": result.height,
+        **_numbers(result.metrics),
+        "restore_ms": None,
+        "model": None,
+        "model_sha256": None,
+        "scale": None,
+    }
     rows = [base]
     for model, expected in task.models:
         rows.append(_restore_row(task, image, stats, base, result, model, expected))
@@ -105,11 +120,19 @@ def _restore_row(task, image, stats, base, result, model, expected) -> dict:
     from restoration.pipelines import restore as restorelib
 
     sha = _checked_model(model, expected)
-    restored = restorelib.restore_one(result.decoded, model, image, data=result.data, metric_names=metriclib.names("fidelity"),
-                                      reference_stats=stats)
-    row = {**base, "kind": "restore", "key": task.model_key(model, expected), **_numbers(restored.after),
-           "restore_ms": 1000.0 * restored.seconds, "model": model, "model_sha256": sha,
-           "model_commit": model_commit(model)}
+    restored = restorelib.restore_one(
+        result.decoded, model, image, data=result.data, metric_names=metriclib.names("fidelity"), reference_stats=stats
+    )
+    row = {
+        **base,
+        "kind": "restore",
+        "key": task.model_key(model, expected),
+        **_numbers(restored.after),
+        "restore_ms": 1000.0 * restored.seconds,
+        "model": model,
+        "model_sha256": sha,
+        "model_commit": model_commit(model),
+    }
     if "note" in restored.extra:
         row["note"] = restored.extra["note"]
     return row
@@ -124,9 +147,27 @@ def _run_sr(task: Task, image: np.ndarray) -> dict:
     hr, lr = sr.make_lr(image, scale)
     result = sr.run(lr, model, scale, hr)
     rgb = metriclib.measure(metriclib.Sample(hr, result.image, shave=scale), ("psnr", "ssim", "ms_ssim"))
-    return {"kind": "sr", "key": task.key(), "image_hash": task.image_hash, "codec": None,
-            "setting": f"x{scale}", "setting_value": scale, "params": {}, "target_bpp": None, "bytes": None,
-            "width": hr.shape[1], "height": hr.shape[0], "bpp": None, "ratio": None,
-            **_numbers(rgb), **_numbers(result.metrics), "encode_ms": None, "decode_ms": None,
-            "restore_ms": 1000.0 * result.seconds, "model": model, "model_sha256": sha, "scale": scale,
-            "model_commit": model_commit(model)}
+    return {
+        "kind": "sr",
+        "key": task.key(),
+        "image_hash": task.image_hash,
+        "codec": None,
+        "setting": f"x{scale}",
+        "setting_value": scale,
+        "params": {},
+        "target_bpp": None,
+        "bytes": None,
+        "width": hr.shape[1],
+        "height": hr.shape[0],
+        "bpp": None,
+        "ratio": None,
+        **_numbers(rgb),
+        **_numbers(result.metrics),
+        "encode_ms": None,
+        "decode_ms": None,
+        "restore_ms": 1000.0 * result.seconds,
+        "model": model,
+        "model_sha256": sha,
+        "scale": scale,
+        "model_commit": model_commit(model),
+    }

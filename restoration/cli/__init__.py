@@ -11,14 +11,15 @@ import json
 import sys
 from pathlib import Path
 
+from restoration import codecs as codeclib
+from restoration import metrics as metriclib
 from restoration.cli import batch as cli_batch
 from restoration.cli import bench as cli_bench
 from restoration.cli import restoring
 from restoration.cli.output import Printer, list_images, read_input, write_bytes
-from restoration import codecs as codeclib
-from restoration.pipelines import equal_quality, evaluate
-from restoration import metrics as metriclib
 from restoration.core.errors import UserInputError
+from restoration.pipelines import equal_quality, evaluate
+
 
 def _floats(text: str) -> list[float]:
     try:
@@ -53,18 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="encode images with one codec and measure the result")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--codec", required=True,
-                   help="codec name (see `codecs`); with --target-quality a comma-separated list is compared")
+    p.add_argument(
+        "--codec",
+        required=True,
+        help="codec name (see `codecs`); with --target-quality a comma-separated list is compared",
+    )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quality", type=float, help="the codec's quality parameter")
     size.add_argument("--target-bpp", type=float, help="best quality within this many bits per pixel")
     size.add_argument("--target-bytes", type=int, help="best quality within this many bytes")
-    size.add_argument("--target-quality", type=_key_value, metavar="METRIC=VALUE",
-                      help="equal quality: the smallest file reaching this score, e.g. ssimulacra2=80, psnr=40, "
-                           "flip=0.05 (at most, for a lower-is-better metric); several codecs: the smallest is "
-                           "recommended")
-    p.add_argument("--set", dest="settings", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="any codec parameter, repeatable")
+    size.add_argument(
+        "--target-quality",
+        type=_key_value,
+        metavar="METRIC=VALUE",
+        help="equal quality: the smallest file reaching this score, e.g. ssimulacra2=80, psnr=40, "
+        "flip=0.05 (at most, for a lower-is-better metric); several codecs: the smallest is "
+        "recommended",
+    )
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any codec parameter, repeatable",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--out", type=Path, help="output file (one input image only)")
     out.add_argument("--out-dir", type=Path, help="output folder (default: current folder)")
@@ -116,8 +131,11 @@ def cmd_codecs(args) -> int:
         status = f" [unavailable: {spec['unavailable']}]" if spec["unavailable"] else ""
         print(f"{codec.name:10s} {kind:24s} {codec.description}{status}")
         for p in spec["params"]:
-            bounds = f"{{{','.join(map(str, p['choices']))}}}" if "choices" in p else (
-                f"[{p['min']}, {p['max']}]" if "min" in p else p["type"])
+            bounds = (
+                f"{{{','.join(map(str, p['choices']))}}}"
+                if "choices" in p
+                else (f"[{p['min']}, {p['max']}]" if "min" in p else p["type"])
+            )
             print(f"    {p['name']:16s} {bounds:28s} default {p['default']!s:8s} {p['help']}")
     return 0
 
@@ -161,10 +179,13 @@ def cmd_compress(args) -> int:
         if "quality" not in {p.name for p in codec.params}:
             raise UserInputError(
                 f"{codec.name} has no quality parameter; use --set {codec.knob.name if codec.knob else 'KEY'}=VALUE "
-                "or --target-bpp / --target-bytes")
+                "or --target-bpp / --target-bytes"
+            )
         params["quality"] = args.quality
-    own = {c.name: params if len(codecs) == 1 else {k: v for k, v in params.items() if k in {p.name for p in c.params}}
-           for c in codecs}  # with several codecs each takes the --set keys it has
+    own = {
+        c.name: params if len(codecs) == 1 else {k: v for k, v in params.items() if k in {p.name for p in c.params}}
+        for c in codecs
+    }  # with several codecs each takes the --set keys it has
     unused = set(params) - {k for settings in own.values() for k in settings}
     if unused:
         raise UserInputError(f"no chosen codec has the parameter(s) {', '.join(sorted(unused))}")
@@ -180,17 +201,24 @@ def cmd_compress(args) -> int:
         image = read_input(args, path).image
         results = []
         for codec in codecs:
-            result = (equal_quality.search(image, codec, target, own[codec.name], names)
-                      if isinstance(target, equal_quality.QualityTarget)
-                      else evaluate.compress(image, codec, own[codec.name], target, names))
+            result = (
+                equal_quality.search(image, codec, target, own[codec.name], names)
+                if isinstance(target, equal_quality.QualityTarget)
+                else evaluate.compress(image, codec, own[codec.name], target, names)
+            )
             destination = args.out or out_dir / f"{path.stem}_{codec.name}{codec.extension}"
             write_bytes(result.data, destination)
             printer.emit({"image": str(path), **result.row(), "file": str(destination)})
             results.append(result)
         if len(codecs) > 1:
             best = min((r for r in results if r.target_met), key=lambda r: r.nbytes, default=None)
-            printer.emit({"image": str(path), "recommendation": equal_quality.recommend(results, target),
-                          "codec": best.codec if best else None})
+            printer.emit(
+                {
+                    "image": str(path),
+                    "recommendation": equal_quality.recommend(results, target),
+                    "codec": best.codec if best else None,
+                }
+            )
     return 0
 
 
@@ -208,9 +236,16 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"codecs": cmd_codecs, "metrics": cmd_metrics, "compress": cmd_compress, "sweep": cmd_sweep,
-            "models": restoring.cmd_models, "degrade": restoring.cmd_degrade, "restore": restoring.cmd_restore,
-            "upscale": restoring.cmd_upscale}
+COMMANDS = {
+    "codecs": cmd_codecs,
+    "metrics": cmd_metrics,
+    "compress": cmd_compress,
+    "sweep": cmd_sweep,
+    "models": restoring.cmd_models,
+    "degrade": restoring.cmd_degrade,
+    "restore": restoring.cmd_restore,
+    "upscale": restoring.cmd_upscale,
+}
 COMMANDS.update(cli_bench.COMMANDS)
 COMMANDS.update(cli_batch.COMMANDS)
 

@@ -12,13 +12,19 @@ from restoration.pipelines import batch
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("batch", help="one job on many images or a zip: convert, restore or upscale; "
-                                     "writes the files, a CSV of sizes and metrics, and a summary")
+    p = sub.add_parser(
+        "batch",
+        help="one job on many images or a zip: convert, restore or upscale; "
+        "writes the files, a CSV of sizes and metrics, and a summary",
+    )
     p.add_argument("images", nargs="+", help="image files, folders or zip archives")
     p.add_argument("--job", choices=batch.JOBS, required=True)
-    p.add_argument("--settings", default="",
-                   help='the job\'s settings as JSON, e.g. \'{"codec": "avif", "target_quality": "ssimulacra2=80"}\', '
-                        '\'{"model": "auto", "format": "webp"}\', \'{"scale": 4, "restore": "auto"}\'')
+    p.add_argument(
+        "--settings",
+        default="",
+        help='the job\'s settings as JSON, e.g. \'{"codec": "avif", "target_quality": "ssimulacra2=80"}\', '
+        '\'{"model": "auto", "format": "webp"}\', \'{"scale": 4, "restore": "auto"}\'',
+    )
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--out-dir", type=Path, help="folder for the result files and results.csv")
     out.add_argument("--zip", type=Path, help="one zip archive of the result files and results.csv")

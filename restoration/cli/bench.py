@@ -1,9 +1,9 @@
 """The ``bench`` and ``report`` commands (``restoration.cli`` registers them).
 
-    restoration bench DIR... --codecs jpeg,webp [--qualities 10,50 | --bpp 0.25,0.5] [--models default]
-                      [--sr-scale 4 --sr-models lanczos-x4] [--db FILE] [--csv FILE] [--report FILE.html]
-                      [--executor local|dask://HOST:PORT] [--workers N] [--json]
-    restoration report --db FILE [--run ID ...] --out FILE.html [--csv FILE] [--json FILE]
+restoration bench DIR... --codecs jpeg,webp [--qualities 10,50 | --bpp 0.25,0.5] [--models default]
+                  [--sr-scale 4 --sr-models lanczos-x4] [--db FILE] [--csv FILE] [--report FILE.html]
+                  [--executor local|dask://HOST:PORT] [--workers N] [--json]
+restoration report --db FILE [--run ID ...] --out FILE.html [--csv FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -37,12 +37,19 @@ def add_parsers(sub) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--qualities", type=_floats, help="quality values (default: each codec's own sweep)")
     size.add_argument("--bpp", type=_floats, help="bpp targets: every lossy codec searched to each size")
-    p.add_argument("--models", type=_names, default=[],
-                   help="restoration models applied after decoding ('default': the best shipped artifact model)")
+    p.add_argument(
+        "--models",
+        type=_names,
+        default=[],
+        help="restoration models applied after decoding ('default': the best shipped artifact model)",
+    )
     p.add_argument("--sr-scale", type=int, choices=(2, 4), help="also run super-resolution at this scale")
     p.add_argument("--sr-models", type=_names, default=[], help="sr models (bicubic always runs as the baseline)")
-    p.add_argument("--perceptual", action="store_true",
-                   help="also SSIMULACRA 2, FLIP and ColorVideoVDP for every codec row (~1.5 s a row on 768x512)")
+    p.add_argument(
+        "--perceptual",
+        action="store_true",
+        help="also SSIMULACRA 2, FLIP and ColorVideoVDP for every codec row (~1.5 s a row on 768x512)",
+    )
     p.add_argument("--db", type=Path, help="SQLite file (default: $RESTORATION_DB or runs/bench.sqlite)")
     p.add_argument("--csv", type=Path, help="also write the run's rows as CSV")
     p.add_argument("--report", type=Path, help="also write a self-contained HTML report")
@@ -68,8 +75,9 @@ class _Progress:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, initial=done, unit="task", file=sys.stderr, dynamic_ncols=True,
-                            mininterval=1.0)
+            self.bar = tqdm(
+                total=total, initial=done, unit="task", file=sys.stderr, dynamic_ncols=True, mininterval=1.0
+            )
         self.bar.set_postfix_str(text, refresh=False)
         self.bar.update(done - self.bar.n)
 
@@ -80,15 +88,19 @@ class _Progress:
 
 def cmd_bench(args) -> int:
     from restoration.bench import inputs as bench_inputs
-    from restoration.bench import report
-    from restoration.bench import runner
+    from restoration.bench import report, runner
 
     if args.workers is not None and args.workers < 1:
         raise UserInputError("--workers must be at least 1")
-    config = runner.BenchConfig(tuple(args.codecs), None if args.qualities is None else tuple(args.qualities),
-                                None if args.bpp is None else tuple(args.bpp), tuple(args.models),
-                                args.sr_scale, tuple(args.sr_models),
-                                args.perceptual).checked()  # errors before loading images
+    config = runner.BenchConfig(
+        tuple(args.codecs),
+        None if args.qualities is None else tuple(args.qualities),
+        None if args.bpp is None else tuple(args.bpp),
+        tuple(args.models),
+        args.sr_scale,
+        tuple(args.sr_models),
+        args.perceptual,
+    ).checked()  # errors before loading images
     images = bench_inputs.collect(args.images, examples=args.examples)
     progress = _Progress()
     try:
@@ -105,8 +117,10 @@ def cmd_bench(args) -> int:
     if args.json:
         print(json.dumps(summary), flush=True)
         return 0
-    print(f"run {result.run_id}{' (resumed)' if result.resumed else ''}: {result.rows} rows, {result.computed} "
-          f"computed, {result.reused} reused, {result.seconds:.1f} s -> {result.db}")
+    print(
+        f"run {result.run_id}{' (resumed)' if result.resumed else ''}: {result.rows} rows, {result.computed} "
+        f"computed, {result.reused} reused, {result.seconds:.1f} s -> {result.db}"
+    )
     for key in ("csv", "report"):
         if key in summary:
             print(f"{key}: {summary[key]}")

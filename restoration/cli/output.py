@@ -34,10 +34,13 @@ def read_input(args, path) -> reader.Input:
 
 
 def add_output_format(parser) -> None:
-    parser.add_argument("--out-format", metavar="FORMAT",
-                        help="the results' format: png (the default), webp or jpegxl (lossless), or a codec at a "
-                             "setting, e.g. avif:q=60, jpeg:q=90, webp:q=80, jpegxl:distance=1 (--out's extension "
-                             "chooses it too: .webp and .jxl lossless)")
+    parser.add_argument(
+        "--out-format",
+        metavar="FORMAT",
+        help="the results' format: png (the default), webp or jpegxl (lossless), or a codec at a "
+        "setting, e.g. avif:q=60, jpeg:q=90, webp:q=80, jpegxl:distance=1 (--out's extension "
+        "chooses it too: .webp and .jxl lossless)",
+    )
 
 
 def output_format(args) -> outputlib.OutputFormat:
@@ -47,8 +50,10 @@ def output_format(args) -> outputlib.OutputFormat:
         return chosen or outputlib.parse_format(outputlib.DEFAULT)
     named = outputlib.format_for_path(args.out)
     if chosen is not None and not outputlib.same_file_type(chosen, named):
-        raise UserInputError(f"--out {args.out.name} names a {named.extension} file but --out-format "
-                             f"{args.out_format} writes {chosen.extension}; name it {args.out.stem}{chosen.extension}")
+        raise UserInputError(
+            f"--out {args.out.name} names a {named.extension} file but --out-format "
+            f"{args.out_format} writes {chosen.extension}; name it {args.out.stem}{chosen.extension}"
+        )
     return chosen or named
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-
 from pathlib import Path
 
-from restoration.cli.output import (Printer, add_output_format, list_images, output_format, output_path, read_input,
-                                    write_bytes, write_result)
+from restoration.cli.output import (
+    Printer,
+    add_output_format,
+    list_images,
+    output_format,
+    output_path,
+    read_input,
+    write_bytes,
+    write_result,
+)
 from restoration.core.errors import UserInputError
 from restoration.models import condition
 from restoration.models.auto import AUTO
@@ -28,8 +35,11 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("degrade", help="make degraded copies: a chain of codec, noise, blur and downscale steps")
     p.add_argument("images", nargs="+", help="image files or folders")
     kind = p.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--chain", help="steps in order, e.g. 'downscale:2, jpeg:q=30' or 'jpeg:q=10, noise:25' "
-                                      "(codec:q=N|bpp=X, noise:SIGMA, blur:SIGMA, downscale:FACTOR)")
+    kind.add_argument(
+        "--chain",
+        help="steps in order, e.g. 'downscale:2, jpeg:q=30' or 'jpeg:q=10, noise:25' "
+        "(codec:q=N|bpp=X, noise:SIGMA, blur:SIGMA, downscale:FACTOR)",
+    )
     kind.add_argument("--codec", help="one codec round trip (with --quality or --target-bpp)")
     kind.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise, sigma on 0-255")
     kind.add_argument("--blur", type=float, metavar="SIGMA", help="Gaussian blur, sigma in pixels")
@@ -38,28 +48,46 @@ def add_parsers(sub) -> None:
     p.add_argument("--target-bpp", type=float, help="codec size budget (with --codec)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output file (one input image only); a chain that ends in a codec "
-                                              "writes that codec's bytes, so name it .jpg, .webp, ... accordingly")
+    out.add_argument(
+        "--out",
+        type=Path,
+        help="output file (one input image only); a chain that ends in a codec "
+        "writes that codec's bytes, so name it .jpg, .webp, ... accordingly",
+    )
     out.add_argument("--out-dir", type=Path, help="output folder")
     p = sub.add_parser("restore", help="restore images with a model")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--task", choices=("auto", *_tasks()),
-                   help="what to restore; auto (the default without --model): read the file and the pixels, "
-                        "then run the matching models in order, saying why")
+    p.add_argument(
+        "--task",
+        choices=("auto", *_tasks()),
+        help="what to restore; auto (the default without --model): read the file and the pixels, "
+        "then run the matching models in order, saying why",
+    )
     p.add_argument("--model", help="model id (default: the task's best shipped model; auto: chosen from the image)")
     add_model_file(p)
     p.add_argument("--sigma", type=float, help="noise level on 0-255 for models that take one")
-    p.add_argument("--strength", type=float, metavar="QUALITY",
-                   help="quality-aware models: the JPEG quality (1-100) to restore as, instead of the one read "
-                        "from the file (lower = stronger); other codecs: their quality knob, JPEG 2000's ratio "
-                        "on the same scale (32:1 is 50)")
-    p.add_argument("--input-codec", choices=condition.CODECS,
-                   help="quality-aware models: the codec that made the input (read from the file when it says)")
+    p.add_argument(
+        "--strength",
+        type=float,
+        metavar="QUALITY",
+        help="quality-aware models: the JPEG quality (1-100) to restore as, instead of the one read "
+        "from the file (lower = stronger); other codecs: their quality knob, JPEG 2000's ratio "
+        "on the same scale (32:1 is 50)",
+    )
+    p.add_argument(
+        "--input-codec",
+        choices=condition.CODECS,
+        help="quality-aware models: the codec that made the input (read from the file when it says)",
+    )
     add_self_ensemble(p)
     p.add_argument("--ref", nargs="+", help="clean reference images or folder, in the same order")
     out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output file (one input image only); its extension chooses the format: "
-                                              ".png, .webp and .jxl lossless, .jpg, .avif, ... at --out-format's setting")
+    out.add_argument(
+        "--out",
+        type=Path,
+        help="output file (one input image only); its extension chooses the format: "
+        ".png, .webp and .jxl lossless, .jpg, .avif, ... at --out-format's setting",
+    )
     out.add_argument("--out-dir", type=Path, help="output folder")
     add_output_format(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
@@ -69,23 +97,31 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", help="sr model id (default: the best ready one at this scale)")
     add_model_file(p)
     p.add_argument("--outscale", type=float, help="resize the result to this many times the input (Lanczos)")
-    p.add_argument("--restore", metavar="auto|none|MODEL",
-                   help="clean the input before upscaling: auto (the default) removes noise and compression "
-                        "artifacts where it finds them, a restoration model id runs that model, none upscales "
-                        "as it is (the default with --from-hr)")
+    p.add_argument(
+        "--restore",
+        metavar="auto|none|MODEL",
+        help="clean the input before upscaling: auto (the default) removes noise and compression "
+        "artifacts where it finds them, a restoration model id runs that model, none upscales "
+        "as it is (the default with --from-hr)",
+    )
     add_self_ensemble(p)
     ref = p.add_mutually_exclusive_group()
     ref.add_argument("--ref", nargs="+", help="high-resolution references or folder, in the same order")
-    ref.add_argument("--from-hr", action="store_true",
-                     help="the images are high-resolution: make LR by MATLAB bicubic, upscale, measure")
+    ref.add_argument(
+        "--from-hr",
+        action="store_true",
+        help="the images are high-resolution: make LR by MATLAB bicubic, upscale, measure",
+    )
     out = p.add_mutually_exclusive_group(required=True)
-    out.add_argument("--out", type=Path, help="output file (one input image only); its extension chooses the format: "
-                                              ".png, .webp and .jxl lossless, .jpg, .avif, ... at --out-format's setting")
+    out.add_argument(
+        "--out",
+        type=Path,
+        help="output file (one input image only); its extension chooses the format: "
+        ".png, .webp and .jxl lossless, .jpg, .avif, ... at --out-format's setting",
+    )
     out.add_argument("--out-dir", type=Path, help="output folder")
     add_output_format(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image")
-
-
 
 
 def cmd_models(args) -> int:
@@ -96,12 +132,15 @@ def cmd_models(args) -> int:
     for spec in specs:
         row = spec.describe()
         row["default"] = spec.id in {defaults.get(task) for task in spec.tasks if task != "sr"} or (
-            "sr" in spec.tasks and spec.id == restorers.default_for("sr", spec.scale).id)
+            "sr" in spec.tasks and spec.id == restorers.default_for("sr", spec.scale).id
+        )
         if args.json:
             print(json.dumps(row))
         else:
-            print(f"{row['id']:14s} {','.join(row['tasks']):18s} x{row['scale']} {row['source']:9s} "
-                  f"{row['status']:24s} {row['description']}")
+            print(
+                f"{row['id']:14s} {','.join(row['tasks']):18s} x{row['scale']} {row['source']:9s} "
+                f"{row['status']:24s} {row['description']}"
+            )
     return 0
 
 
@@ -135,24 +174,42 @@ def cmd_degrade(args) -> int:
         result = degrade.apply(read_input(args, path).image, chain)
         destination = output_path(args, path, paths, suffix, result.extension)
         if SAME_FORMAT.get(destination.suffix.lower(), destination.suffix.lower()) != result.extension:
-            raise UserInputError(f"this chain writes {result.extension} bytes (its last step: "
-                                 f"{chain.steps[-1].label()}); name the output {destination.stem}{result.extension}")
+            raise UserInputError(
+                f"this chain writes {result.extension} bytes (its last step: "
+                f"{chain.steps[-1].label()}); name the output {destination.stem}{result.extension}"
+            )
         write_bytes(result.data, destination)
-        print(json.dumps({"image": str(path), "degradation": chain.describe(), "chain": chain.text(),
-                          "bytes": len(result.data), "file": str(destination)}))
+        print(
+            json.dumps(
+                {
+                    "image": str(path),
+                    "degradation": chain.describe(),
+                    "chain": chain.text(),
+                    "bytes": len(result.data),
+                    "file": str(destination),
+                }
+            )
+        )
     return 0
 
 
 def add_self_ensemble(parser) -> None:
-    parser.add_argument("--self-ensemble", action="store_true",
-                        help="networks: average the 8 flips/rotations (8x the time, a little more fidelity)")
+    parser.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="networks: average the 8 flips/rotations (8x the time, a little more fidelity)",
+    )
 
 
 def add_model_file(parser) -> None:
-    parser.add_argument("--model-file", type=Path, metavar="FILE",
-                        help="your own model: a .safetensors, .pth or .pt file whose architecture spandrel "
-                             "recognises (weights only: pickled code is refused; RESTORATION_MAX_MODEL_MB caps "
-                             "its size)")
+    parser.add_argument(
+        "--model-file",
+        type=Path,
+        metavar="FILE",
+        help="your own model: a .safetensors, .pth or .pt file whose architecture spandrel "
+        "recognises (weights only: pickled code is refused; RESTORATION_MAX_MODEL_MB caps "
+        "its size)",
+    )
 
 
 def model_file(args, task: str | None = None, scale: int | None = None):
@@ -175,8 +232,11 @@ def cmd_restore(args) -> int:
     if args.model_file:  # run as a registered model, under its id "user:<sha256[:12]>"
         args.model = model_file(args, task=args.task, scale=1).id
     task = args.task or ("auto" if not args.model else None)
-    model = restorers.get(args.model) if args.model else (
-        restorers.get(AUTO) if task == "auto" else restorers.default_for(task))
+    model = (
+        restorers.get(args.model)
+        if args.model
+        else (restorers.get(AUTO) if task == "auto" else restorers.default_for(task))
+    )
     task = task or model.tasks[0]
     if task != "auto" and task not in model.tasks:
         raise UserInputError(f"model {model.id} does not do {task} (it does {', '.join(model.tasks)})")
@@ -204,8 +264,14 @@ def cmd_restore(args) -> int:
         result = restorelib.restore_one(degraded, model.id, reference, data=data, jpeg_quality=hint, **options)
         destination = output_path(args, path, paths, model.id, fmt.extension)
         write_result(result.image, destination, fmt)
-        row = {"image": str(path), **result.row(), "task": task, "file": str(destination),
-               "jpeg_quality": hint, **({"warnings": warnings} if warnings else {})}
+        row = {
+            "image": str(path),
+            **result.row(),
+            "task": task,
+            "file": str(destination),
+            "jpeg_quality": hint,
+            **({"warnings": warnings} if warnings else {}),
+        }
         if printer:
             printer.emit(row)
         else:
@@ -248,15 +314,28 @@ def cmd_upscale(args) -> int:
         if outscale:
             result.image = sr.to_outscale(result.image, lr.shape, outscale)
         write_result(result.image, destination, fmt)
-        row = {"image": str(path), **result.row(), "from_hr": args.from_hr,
-               "reference": None if reference_path is None else str(reference_path), "file": str(destination)}
+        row = {
+            "image": str(path),
+            **result.row(),
+            "from_hr": args.from_hr,
+            "reference": None if reference_path is None else str(reference_path),
+            "file": str(destination),
+        }
         if args.json:
             print(json.dumps(row), flush=True)
             continue
-        measured = "" if result.metrics is None else (
-            f", Y-PSNR {result.metrics['psnr_y']:.2f} dB (bicubic {result.baseline['psnr_y']:.2f}),"
-            f" SSIM-Y {result.metrics['ssim_y']:.4f}")
+        measured = (
+            ""
+            if result.metrics is None
+            else (
+                f", Y-PSNR {result.metrics['psnr_y']:.2f} dB (bicubic {result.baseline['psnr_y']:.2f}),"
+                f" SSIM-Y {result.metrics['ssim_y']:.4f}"
+            )
+        )
         cleaned_note = f" ({cleaned.note})" if cleaned.note else ""
-        print(f"{path.name}: {model} {lr.shape[1]}x{lr.shape[0]} -> {row['width']}x{row['height']} "
-              f"in {result.seconds + cleaned.seconds:.3f} s{measured}{cleaned_note} -> {destination}", flush=True)
+        print(
+            f"{path.name}: {model} {lr.shape[1]}x{lr.shape[0]} -> {row['width']}x{row['height']} "
+            f"in {result.seconds + cleaned.seconds:.3f} s{measured}{cleaned_note} -> {destination}",
+            flush=True,
+        )
     return 0

@@ -23,8 +23,10 @@ class LearnedCodec(Codec):
     range-coded bytes, decoded from the bytes alone. Torch and the weights load on first use."""
 
     name, label, extension, mime = "neural", "Learned v1 (ours)", ".rlc", "application/x-restoration-lab-codec"
-    description = ("Our first learned codec: GDN autoencoder, factorized entropy model, range coding "
-                   "(weights/neural-codec); the hyperprior codec beats it at every rate")
+    description = (
+        "Our first learned codec: GDN autoencoder, factorized entropy model, range coding "
+        "(weights/neural-codec); the hyperprior codec beats it at every rate"
+    )
     params = (Param("quality", int, 3, 1, 5, help="rate point, 1 = smallest file"),)
     knob = Knob("quality", True, (1, 2, 3, 4, 5))
     module, model_id, magic = "learned", "neural-codec", b"RL"
@@ -68,17 +70,41 @@ class LearnedHyperprior(LearnedCodec):
     """Our trained transform codec v2 (``codecs.hyperprior``): mean-scale hyperprior."""
 
     name, label, extension = "neural-hp", "Learned (ours)", ".rlh"
-    description = ("Our learned codec (v2, the default): GDN autoencoder, mean-scale hyperprior with a checkerboard "
-                   "context, Gaussian range coding (weights/neural-hp)")
+    description = (
+        "Our learned codec (v2, the default): GDN autoencoder, mean-scale hyperprior with a checkerboard "
+        "context, Gaussian range coding (weights/neural-hp)"
+    )
     params = (Param("quality", int, 5, 1, 10, help="rate point, 1 = smallest file (1-9 trained, 10 extrapolated)"),)
     knob = Knob("quality", True, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
     module, model_id, magic = "hyperprior", "neural-hp", b"RH"
 
 
-CODECS: dict[str, Codec] = {c.name: c for c in (JPEG(), JPEG2000(), WebP(), AVIF(), JPEGXL(), PNG(), LearnedHyperprior(),
-                                                LearnedCodec(), HEIF(), Jpegli(), OxiPNG())}
-ALIASES = {"jpg": "jpeg", "jp2": "jpeg2000", "j2k": "jpeg2000", "jxl": "jpegxl", "jpeg-xl": "jpegxl", "heif": "heic",
-           "hyperprior": "neural-hp", "learned": "neural-hp"}
+CODECS: dict[str, Codec] = {
+    c.name: c
+    for c in (
+        JPEG(),
+        JPEG2000(),
+        WebP(),
+        AVIF(),
+        JPEGXL(),
+        PNG(),
+        LearnedHyperprior(),
+        LearnedCodec(),
+        HEIF(),
+        Jpegli(),
+        OxiPNG(),
+    )
+}
+ALIASES = {
+    "jpg": "jpeg",
+    "jp2": "jpeg2000",
+    "j2k": "jpeg2000",
+    "jxl": "jpegxl",
+    "jpeg-xl": "jpegxl",
+    "heif": "heic",
+    "hyperprior": "neural-hp",
+    "learned": "neural-hp",
+}
 
 
 def get(name: str) -> Codec:
@@ -93,5 +119,15 @@ def sniff(data: bytes) -> Codec | None:
     return next((codec for codec in CODECS.values() if codec.recognizes(data)), None)
 
 
-__all__ = ["CODECS", "Codec", "CodecError", "Encoded", "Knob", "Param", "Target", "get", "sniff",
-           "jxl_quality_from_distance"]
+__all__ = [
+    "CODECS",
+    "Codec",
+    "CodecError",
+    "Encoded",
+    "Knob",
+    "Param",
+    "Target",
+    "get",
+    "sniff",
+    "jxl_quality_from_distance",
+]

@@ -36,14 +36,19 @@ CHUNK = 1 << 20
 def check_member(info: zipfile.ZipInfo, name: str) -> None:
     """Refuse a member by what the archive declares, before decompressing any of it."""
     if info.compress_type not in METHODS:
-        raise UserInputError(f"{name}: compressed with method {info.compress_type} (only stored and deflate "
-                             "members are read; re-zip it with a standard zip tool)")
+        raise UserInputError(
+            f"{name}: compressed with method {info.compress_type} (only stored and deflate "
+            "members are read; re-zip it with a standard zip tool)"
+        )
     if info.file_size > MAX_MEMBER_BYTES:
-        raise UserInputError(f"{name}: {info.file_size / 2**20:.0f} MiB; a member may hold at most "
-                             f"{MAX_MEMBER_BYTES // 2**20} MiB")
+        raise UserInputError(
+            f"{name}: {info.file_size / 2**20:.0f} MiB; a member may hold at most {MAX_MEMBER_BYTES // 2**20} MiB"
+        )
     if info.file_size > MAX_RATIO * max(info.compress_size, 1):
-        raise UserInputError(f"{name}: expands {info.file_size / max(info.compress_size, 1):,.0f} times "
-                             f"(at most {MAX_RATIO} times is read): not an image file")
+        raise UserInputError(
+            f"{name}: expands {info.file_size / max(info.compress_size, 1):,.0f} times "
+            f"(at most {MAX_RATIO} times is read): not an image file"
+        )
 
 
 def head(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
@@ -65,8 +70,10 @@ def read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
     width, height = reader.header_size(head(archive, info, name), name=name)
     cap = size_cap(width, height)
     if info.file_size > cap:
-        raise UserInputError(f"{name}: {info.file_size / 2**20:.1f} MiB for a {width}x{height} image (at most "
-                             f"{cap / 2**20:.1f} MiB): the file holds more than its image")
+        raise UserInputError(
+            f"{name}: {info.file_size / 2**20:.1f} MiB for a {width}x{height} image (at most "
+            f"{cap / 2**20:.1f} MiB): the file holds more than its image"
+        )
     parts, total = [], 0
     with archive.open(info) as handle:
         while chunk := handle.read(CHUNK):

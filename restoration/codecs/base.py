@@ -246,8 +246,11 @@ class Codec:
         if best is None:  # even the lowest setting may fit when bisection never reached it
             value = self.knob_value(0.0)
             data = size_at(value)
-            best = (value, data) if len(data) <= target_bytes else min(
-                [(value, data), smallest], key=lambda pair: len(pair[1]))
+            best = (
+                (value, data)
+                if len(data) <= target_bytes
+                else min([(value, data), smallest], key=lambda pair: len(pair[1]))
+            )
         value, data = best
         return Encoded(data, self.resolve({**fixed, knob.name: value}), target_bytes)
 

@@ -67,8 +67,10 @@ class HEIF(_Packaged):
 class Jpegli(_Packaged):
     name, label, extension, mime, pillow_format = "jpegli", "JPEG (jpegli)", ".jpg", "image/jpeg", "JPEG"
     package, install = "pyjpegli", "pyjpegli"
-    description = ("JPEG by jpegli, the encoder from libjxl (pyjpegli): an ordinary JPEG any decoder reads "
-                   "(decoded here by Pillow's libjpeg-turbo), beside libjpeg-turbo's own as 'JPEG'")
+    description = (
+        "JPEG by jpegli, the encoder from libjxl (pyjpegli): an ordinary JPEG any decoder reads "
+        "(decoded here by Pillow's libjpeg-turbo), beside libjpeg-turbo's own as 'JPEG'"
+    )
     params = (Param("quality", int, 75, 1, 100, help="jpegli quality (libjpeg scale)"),)
     knob = Knob("quality", True, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95))
 

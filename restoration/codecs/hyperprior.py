@@ -61,19 +61,36 @@ class HyperpriorNet(nn.Module):
     """g_a: ``stages`` stride-2 convs with GDN (channels -> latent); h_a: 3x3 then 2 stride-2 convs;
     h_s mirrors h_a and outputs a mean and a scale per latent; g_s mirrors g_a with inverse GDN."""
 
-    def __init__(self, channels: int = 128, latent: int = 192, hyper: int = 128, rate_points: int = 7,
-                 latent_scale: float = 1.0, stages: int = 4, context: bool = False):
+    def __init__(
+        self,
+        channels: int = 128,
+        latent: int = 192,
+        hyper: int = 128,
+        rate_points: int = 7,
+        latent_scale: float = 1.0,
+        stages: int = 4,
+        context: bool = False,
+    ):
         super().__init__()
-        self.config = {"channels": channels, "latent": latent, "hyper": hyper, "rate_points": rate_points,
-                       "latent_scale": latent_scale, "stages": stages, "context": context}
+        self.config = {
+            "channels": channels,
+            "latent": latent,
+            "hyper": hyper,
+            "rate_points": rate_points,
+            "latent_scale": latent_scale,
+            "stages": stages,
+            "context": context,
+        }
         self.stride = 2 ** (stages + 2)  # ``stages`` stride-2 layers for y, 2 more for z: inputs are padded to this
         self.latent_scale = latent_scale
         m, h = latent, hyper
         self.analysis, self.synthesis = learned.gdn_transforms(channels, latent, stages)  # the first codec's
-        self.hyper_analysis = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(0.1), _conv(h, h), nn.LeakyReLU(0.1),
-                                            _conv(h, h))
-        self.hyper_synthesis = nn.Sequential(_deconv(h, h), nn.LeakyReLU(0.1), _deconv(h, m * 3 // 2),
-                                             nn.LeakyReLU(0.1), _conv(m * 3 // 2, 2 * m, 3, 1))
+        self.hyper_analysis = nn.Sequential(
+            _conv(m, h, 3, 1), nn.LeakyReLU(0.1), _conv(h, h), nn.LeakyReLU(0.1), _conv(h, h)
+        )
+        self.hyper_synthesis = nn.Sequential(
+            _deconv(h, h), nn.LeakyReLU(0.1), _deconv(h, m * 3 // 2), nn.LeakyReLU(0.1), _conv(m * 3 // 2, 2 * m, 3, 1)
+        )
         spread = torch.tensor([2.0 ** ((k - (rate_points - 1)) / 2) for k in range(rate_points)])
         self.gain = nn.Parameter(spread[:, None].repeat(1, m))
         self.inverse_gain = nn.Parameter((1 / spread)[:, None].repeat(1, m))
@@ -81,9 +98,13 @@ class HyperpriorNet(nn.Module):
         self.has_context = context
         if context:  # the anchors' 5x5 neighbourhood, then 1x1 layers adding to the hyper output
             self.context = nn.Conv2d(m, 2 * m, 5, padding=2)
-            self.context_parameters = nn.Sequential(nn.Conv2d(4 * m, 3 * m, 1), nn.LeakyReLU(0.1),
-                                                    nn.Conv2d(3 * m, 2 * m, 1), nn.LeakyReLU(0.1),
-                                                    nn.Conv2d(2 * m, 2 * m, 1))
+            self.context_parameters = nn.Sequential(
+                nn.Conv2d(4 * m, 3 * m, 1),
+                nn.LeakyReLU(0.1),
+                nn.Conv2d(3 * m, 2 * m, 1),
+                nn.LeakyReLU(0.1),
+                nn.Conv2d(2 * m, 2 * m, 1),
+            )
             nn.init.zeros_(self.context_parameters[-1].weight)  # starts as the hyperprior alone
             nn.init.zeros_(self.context_parameters[-1].bias)
 
@@ -148,7 +169,7 @@ def anchor_mask(y: torch.Tensor) -> torch.Tensor:
 
 def scale_indexes(scales: torch.Tensor) -> np.ndarray:
     """Nearest entry of SCALE_TABLE (in log space) for each scale."""
-    position = (torch.log(scales.double().clamp(SCALE_MIN, SCALE_MAX)) - math.log(SCALE_MIN))
+    position = torch.log(scales.double().clamp(SCALE_MIN, SCALE_MAX)) - math.log(SCALE_MIN)
     position = position / (math.log(SCALE_MAX / SCALE_MIN) / (SCALE_LEVELS - 1))
     return torch.round(position).to(torch.int64).numpy()
 

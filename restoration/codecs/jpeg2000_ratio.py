@@ -29,9 +29,9 @@ def raw_bytes(data: bytes) -> int | None:
     start = data.find(SIZ)
     if start < 0 or len(data) < start + 42:
         return None
-    x1, y1, x0, y0 = struct.unpack(">4I", data[start + 6:start + 22])
-    components = struct.unpack(">H", data[start + 38:start + 40])[0]
-    depths = data[start + 40:start + 40 + 3 * components:3]
+    x1, y1, x0, y0 = struct.unpack(">4I", data[start + 6 : start + 22])
+    components = struct.unpack(">H", data[start + 38 : start + 40])[0]
+    depths = data[start + 40 : start + 40 + 3 * components : 3]
     if components == 0 or len(depths) < components or x1 <= x0 or y1 <= y0:
         return None
     per_pixel = sum(((depth & 0x7F) + 1 + 7) // 8 for depth in depths)

@@ -118,12 +118,18 @@ class NeuralCodecNet(nn.Module):
     """Analysis transform (4 strided convs with GDN) -> gain per rate point -> rounding ->
     inverse gain -> synthesis transform (4 transposed convs with IGDN)."""
 
-    def __init__(self, channels: int = 64, latent: int = 128, rate_points: int = 5, latent_scale: float = 1.0,
-                 stages: int = 4):
+    def __init__(
+        self, channels: int = 64, latent: int = 128, rate_points: int = 5, latent_scale: float = 1.0, stages: int = 4
+    ):
         super().__init__()
-        self.config = {"channels": channels, "latent": latent, "rate_points": rate_points,
-                       "latent_scale": latent_scale, "stages": stages}
-        self.stride = 2 ** stages  # inputs are padded to a multiple of this
+        self.config = {
+            "channels": channels,
+            "latent": latent,
+            "rate_points": rate_points,
+            "latent_scale": latent_scale,
+            "stages": stages,
+        }
+        self.stride = 2**stages  # inputs are padded to a multiple of this
         # The freshly initialised analysis outputs ~0.05: far below the quantisation step, so
         # training would first spend thousands of steps growing it. A fixed scale starts it near 1.
         self.latent_scale = latent_scale
@@ -218,8 +224,10 @@ def check_image(image: np.ndarray, rate_point: int, rate_points: int, max_pixels
     if max(height, width) > 65535:
         raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
     if height * width > max_pixels:
-        raise UserInputError(f"the learned codec codes at most {max_pixels:,} pixels at once (this image has "
-                             f"{height * width:,}): it holds whole-image activations, {memory}")
+        raise UserInputError(
+            f"the learned codec codes at most {max_pixels:,} pixels at once (this image has "
+            f"{height * width:,}): it holds whole-image activations, {memory}"
+        )
 
 
 def padded(image: np.ndarray, stride: int) -> torch.Tensor:
@@ -249,7 +257,7 @@ def stream_words(data: bytes, fields: tuple, rate_points: int) -> np.ndarray:
     _, _, rate_point, height, width = fields
     if not 1 <= rate_point <= rate_points or height == 0 or width == 0:
         raise UserInputError("not a valid learned-codec stream (bad header)")
-    body = data[HEADER.size:]
+    body = data[HEADER.size :]
     if len(body) % 4:
         raise UserInputError("not a valid learned-codec stream (truncated)")
     return np.frombuffer(body, dtype=">u4").astype(np.uint32)

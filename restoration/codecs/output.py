@@ -119,8 +119,9 @@ def format_for_path(path) -> OutputFormat:
     codec = _by_extension().get(suffix)
     if codec is None:
         written = ", ".join(sorted({c.extension for c in codeclib.CODECS.values()}))
-        raise UserInputError(f"{Path(path).name}: cannot write {suffix or 'a file without an extension'}; "
-                             f"name it {written}")
+        raise UserInputError(
+            f"{Path(path).name}: cannot write {suffix or 'a file without an extension'}; name it {written}"
+        )
     return parse_format(codec.name)
 
 
@@ -129,7 +130,9 @@ def same_file_type(a: OutputFormat, b: OutputFormat) -> bool:
     return a.extension == b.extension
 
 
-def encode_result(image: np.ndarray, fmt: str | OutputFormat = DEFAULT, setting: str | None = None) -> tuple[bytes, str]:
+def encode_result(
+    image: np.ndarray, fmt: str | OutputFormat = DEFAULT, setting: str | None = None
+) -> tuple[bytes, str]:
     """A result's file: (its bytes, its extension). ``fmt`` is a format's text ("png", "webp",
     "jxl", "avif:q=60") or an ``OutputFormat``; ``setting`` the part after the colon, if apart."""
     if not isinstance(fmt, OutputFormat):
@@ -143,6 +146,9 @@ def choices() -> list[tuple[str, str]]:
     """(label, format text) for a format menu: the lossless formats, then each available lossy codec
     at its default setting."""
     lossless = [parse_format(name) for name in LOSSLESS]
-    lossy = [OutputFormat(c, {c.knob.name: c.param(c.knob.name).default}) for c in codeclib.CODECS.values()
-             if c.knob is not None and c.unavailable_reason() is None]
+    lossy = [
+        OutputFormat(c, {c.knob.name: c.param(c.knob.name).default})
+        for c in codeclib.CODECS.values()
+        if c.knob is not None and c.unavailable_reason() is None
+    ]
     return [(fmt.label(), fmt.text()) for fmt in (*lossless, *lossy)]

@@ -23,16 +23,25 @@ class JPEG(Codec):
     knob = Knob("quality", True, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95))
 
     def save_kwargs(self, p):
-        return {"quality": p["quality"], "subsampling": p["subsampling"],
-                "progressive": p["progressive"], "optimize": p["optimize"]}
+        return {
+            "quality": p["quality"],
+            "subsampling": p["subsampling"],
+            "progressive": p["progressive"],
+            "optimize": p["optimize"],
+        }
 
 
 class JPEG2000(Codec):
     name, label, extension, mime, pillow_format = "jpeg2000", "JPEG 2000", ".jp2", "image/jp2", "JPEG2000"
     description = "JPEG 2000 (OpenJPEG via Pillow): compression-rate or PSNR target, or lossless 5/3"
     params = (
-        Param("mode", str, "rate", choices=("rate", "psnr", "lossless"),
-              help="rate: hit a compression ratio; psnr: hit a PSNR in dB; lossless: reversible 5/3"),
+        Param(
+            "mode",
+            str,
+            "rate",
+            choices=("rate", "psnr", "lossless"),
+            help="rate: hit a compression ratio; psnr: hit a PSNR in dB; lossless: reversible 5/3",
+        ),
         Param("rate", float, 24.0, 1.0, 2000.0, help="compression ratio (raw RGB bytes / file bytes)"),
         Param("psnr", float, 36.0, 15.0, 80.0, help="target PSNR in dB (mode=psnr)"),
     )
@@ -95,8 +104,7 @@ class AVIF(Codec):
     knob = Knob("quality", True, (5, 15, 25, 35, 45, 55, 65, 75, 85, 92))
 
     def save_kwargs(self, p):
-        return {"quality": p["quality"], "speed": p["speed"], "subsampling": p["subsampling"],
-                "codec": p["encoder"]}
+        return {"quality": p["quality"], "speed": p["speed"], "subsampling": p["subsampling"], "codec": p["encoder"]}
 
 
 def jxl_quality_from_distance(distance: float) -> float:
@@ -134,8 +142,12 @@ class JPEGXL(Codec):
         quality = jxl_quality_from_distance(p["distance"]) if p["distance"] > 0 else p["quality"]
         # libjxl's lossy mode refuses distance 0 (quality 100); that end of the range means lossless.
         lossless = p["lossless"] or quality >= 100.0
-        return {"quality": min(quality, 100.0), "effort": p["effort"], "lossless": lossless,
-                "num_threads": plugins.ENCODE_THREADS}  # the app's limit (core.plugins.limit_threads)
+        return {
+            "quality": min(quality, 100.0),
+            "effort": p["effort"],
+            "lossless": lossless,
+            "num_threads": plugins.ENCODE_THREADS,
+        }  # the app's limit (core.plugins.limit_threads)
 
     def encode_to_size(self, image, target_bytes, **params):
         params = {k: v for k, v in params.items() if k != "distance"}
@@ -149,5 +161,3 @@ class PNG(Codec):
 
     def save_kwargs(self, p):
         return {"compress_level": p["compress_level"]}
-
-

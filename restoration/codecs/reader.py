@@ -76,17 +76,28 @@ def read(source, *, name: str | None = None, max_pixels: int | None = None) -> I
     if isinstance(source, Image.Image):
         name = name or "image"
         imagelib.check_size(source.width, source.height, limit, name, MIN_SIDE)
-        return Input(imagelib.from_pil(source, max_pixels=limit), name, note=imagelib.conversion_note(source),
-                     grey=source.mode in imagelib.GREY_MODES)
+        return Input(
+            imagelib.from_pil(source, max_pixels=limit),
+            name,
+            note=imagelib.conversion_note(source),
+            grey=source.mode in imagelib.GREY_MODES,
+        )
     data, name = imagelib.source_bytes(source, name)
     codec = codeclib.sniff(data) if data else None
     if codec is not None and codec.unavailable_reason() is not None:
-        raise imagelib.ImageError(f"{name}: a {codec.label} file, but {codec.name} is not available here: "
-                                  f"{codec.unavailable_reason()}")
+        raise imagelib.ImageError(
+            f"{name}: a {codec.label} file, but {codec.name} is not available here: {codec.unavailable_reason()}"
+        )
     if codec is not None and not codec.pillow_format:
         return _own_stream(codec, data, name, limit)
-    decoded = imagelib.decode(data, name=name, max_pixels=limit, formats=formats(), min_side=MIN_SIDE,
-                              also=tuple(c.extension.lstrip(".").upper() for c in _own_decoders()))
+    decoded = imagelib.decode(
+        data,
+        name=name,
+        max_pixels=limit,
+        formats=formats(),
+        min_side=MIN_SIDE,
+        also=tuple(c.extension.lstrip(".").upper() for c in _own_decoders()),
+    )
     return Input(decoded.image, name, data, decoded.note, codec.name if codec else None, decoded.grey)
 
 
@@ -114,8 +125,9 @@ def _from_array(array: np.ndarray, name: str, limit: int) -> Input:
     grey = array.ndim == 2 or array.ndim == 3 and array.shape[2] == 1
     parts = []
     if array.dtype == np.uint16:
-        parts.append("16-bit grey image: converted to 8-bit RGB" if grey
-                     else "16-bit image: converted to 8 bits per channel")
+        parts.append(
+            "16-bit grey image: converted to 8-bit RGB" if grey else "16-bit image: converted to 8 bits per channel"
+        )
     elif grey:
         parts.append("grey image: coded as RGB")
     if array.ndim == 3 and array.shape[2] == 4 and array[..., 3].min() < (255 if array.dtype == np.uint8 else 1):

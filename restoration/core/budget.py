@@ -67,9 +67,11 @@ class MemoryBudget:
 
     def acquire(self, need: Need, limit: int, wait_s: float, on_wait=None, topping_up: bool = False) -> None:
         if need.bytes > limit:
-            raise UserInputError(f"{need.what} needs ~{size_text(need.bytes)} of memory; the server allows "
-                                 f"{size_text(limit)} (RESTORATION_MEMORY_BUDGET): use a smaller image, fewer "
-                                 "models or metrics, or run it with the command-line tool")
+            raise UserInputError(
+                f"{need.what} needs ~{size_text(need.bytes)} of memory; the server allows "
+                f"{size_text(limit)} (RESTORATION_MEMORY_BUDGET): use a smaller image, fewer "
+                "models or metrics, or run it with the command-line tool"
+            )
         with self._changed:
             ticket = next(self._tickets)
             self._queue.append(ticket)
@@ -81,9 +83,11 @@ class MemoryBudget:
                 if not admitted() and on_wait is not None:
                     on_wait(self.used, limit, need)  # say what it waits for
                 if not self._changed.wait_for(admitted, timeout=wait_s):
-                    raise UserInputError(f"the server is busy: running requests hold {size_text(self.used)} of its "
-                                         f"{size_text(limit)} and {need.what} needs {size_text(need.bytes)}; "
-                                         f"waited {wait_s:.0f} s: try again in a minute")
+                    raise UserInputError(
+                        f"the server is busy: running requests hold {size_text(self.used)} of its "
+                        f"{size_text(limit)} and {need.what} needs {size_text(need.bytes)}; "
+                        f"waited {wait_s:.0f} s: try again in a minute"
+                    )
                 self.used += need.bytes
             finally:
                 self._queue.remove(ticket)
@@ -142,8 +146,10 @@ def check() -> None:
     if current is None:
         return
     if time.monotonic() > current.deadline:
-        raise UserInputError(f"this request ran past its {current.limit_s:.0f} s limit (RESTORATION_REQUEST_LIMIT_S) "
-                             "and was stopped; run bigger work with the command-line tool (`restoration bench`)")
+        raise UserInputError(
+            f"this request ran past its {current.limit_s:.0f} s limit (RESTORATION_REQUEST_LIMIT_S) "
+            "and was stopped; run bigger work with the command-line tool (`restoration bench`)"
+        )
     if current.cancelled is not None and current.cancelled():
         raise UserInputError("the request was cancelled")
 

@@ -38,11 +38,35 @@ CONTAINER_FORMATS = ("GIF", "BMP", "TIFF", "PPM", "TGA", "QOI")
 # The decoders a plain ``load`` opens: the codecs' formats and the containers (the input door
 # computes its own list from the registry). Pillow would also open EPS (through Ghostscript, a
 # known code-execution risk), PSD, FITS, ...
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "JXL", "JPEG2000", *(("HEIF",) if plugins.HEIF else ()),
-                    *CONTAINER_FORMATS)
+ACCEPTED_FORMATS = (
+    "PNG",
+    "JPEG",
+    "WEBP",
+    "AVIF",
+    "JXL",
+    "JPEG2000",
+    *(("HEIF",) if plugins.HEIF else ()),
+    *CONTAINER_FORMATS,
+)
 IMAGE_EXTENSIONS = {
-    ".png", ".jpg", ".jpeg", ".webp", ".avif", ".jxl", ".jp2", ".j2k", ".bmp", ".tif",
-    ".tiff", ".gif", ".ppm", ".pgm", ".pnm", ".tga", ".heic", ".heif",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".avif",
+    ".jxl",
+    ".jp2",
+    ".j2k",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".ppm",
+    ".pgm",
+    ".pnm",
+    ".tga",
+    ".heic",
+    ".heif",
 }
 # The smallest side the input door accepts (docs/deploy.md): below it codec blocks, SSIM windows
 # and network tiles have nothing to work on. Plain ``load`` takes any size (internal steps, such
@@ -50,8 +74,14 @@ IMAGE_EXTENSIONS = {
 MIN_SIDE = 8
 # Pillow modes that hold one channel (and alpha): such a file is grey, coded here as RGB.
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-_DEEP_MODES = {"I": "16-bit", "I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit",
-               "F": "32-bit float"}  # mode "I" is read as 16-bit range (value / 257), see from_pil
+_DEEP_MODES = {
+    "I": "16-bit",
+    "I;16": "16-bit",
+    "I;16L": "16-bit",
+    "I;16B": "16-bit",
+    "I;16N": "16-bit",
+    "F": "32-bit float",
+}  # mode "I" is read as 16-bit range (value / 257), see from_pil
 
 
 class ImageError(UserInputError):
@@ -100,8 +130,15 @@ def _decode(data: bytes, *, name: str, max_pixels: int) -> np.ndarray:
     return decode(data, name=name, max_pixels=max_pixels).image
 
 
-def decode(data: bytes, *, name: str = "image data", max_pixels: int | None = None,
-           formats: tuple[str, ...] = ACCEPTED_FORMATS, min_side: int = 1, also: tuple[str, ...] = ()) -> Decoded:
+def decode(
+    data: bytes,
+    *,
+    name: str = "image data",
+    max_pixels: int | None = None,
+    formats: tuple[str, ...] = ACCEPTED_FORMATS,
+    min_side: int = 1,
+    also: tuple[str, ...] = (),
+) -> Decoded:
     """Bytes of a file in one of ``formats`` (Pillow format names) -> the canonical image and the
     note saying what was converted. A side under ``min_side`` is refused from the header. ``also``:
     formats the caller decodes itself, named with ``formats`` when a file is none of them."""
@@ -119,8 +156,9 @@ def decode(data: bytes, *, name: str = "image data", max_pixels: int | None = No
             # Pillow's own limit (far above ours) tripped on the header: report it as ours.
             declared = re.search(r"\((\d+) pixels\)", str(exc))
             count = f"{int(declared[1]):,} pixels" if declared else "too many pixels"
-            raise ImageError(f"{name}: its header declares {count}; the limit is {max_pixels:,} "
-                             "(RESTORATION_MAX_PIXELS)") from None
+            raise ImageError(
+                f"{name}: its header declares {count}; the limit is {max_pixels:,} (RESTORATION_MAX_PIXELS)"
+            ) from None
         except UnidentifiedImageError:
             accepted = ", ".join((*formats, *also))
             raise ImageError(f"{name}: not a recognised image format (accepted: {accepted})") from None
@@ -137,7 +175,7 @@ def decode(data: bytes, *, name: str = "image data", max_pixels: int | None = No
 
 
 def bit_depth(pil: Image.Image) -> str | None:
-    """"16-bit" or "32-bit float" when the file holds more than 8 bits per channel, else None.
+    """ "16-bit" or "32-bit float" when the file holds more than 8 bits per channel, else None.
     Read it before ``load()``: the tiles that say a 16-bit RGB PNG's depth are gone afterwards."""
     if pil.mode in _DEEP_MODES:
         return _DEEP_MODES[pil.mode]
@@ -157,8 +195,11 @@ def conversion_note(pil: Image.Image, depth: str | None = None) -> str | None:
     kind, mode, parts = pil.format or "image", pil.mode, []
     grey = mode in GREY_MODES
     if depth:
-        parts.append(f"{depth} grey {kind}: converted to 8-bit RGB" if grey
-                     else f"{depth} {kind}: converted to 8 bits per channel")
+        parts.append(
+            f"{depth} grey {kind}: converted to 8-bit RGB"
+            if grey
+            else f"{depth} {kind}: converted to 8 bits per channel"
+        )
     elif grey:
         parts.append("grey image: coded as RGB")
     elif mode not in ("RGB", "RGBA", "RGBa", "P", "PA"):
@@ -180,8 +221,7 @@ def _has_transparency(pil: Image.Image) -> bool:
     return False
 
 
-def header_size(data: bytes, *, name: str = "image",
-                formats: tuple[str, ...] = ACCEPTED_FORMATS) -> tuple[int, int]:
+def header_size(data: bytes, *, name: str = "image", formats: tuple[str, ...] = ACCEPTED_FORMATS) -> tuple[int, int]:
     """(width, height) from the start of an image file, without decoding its pixels."""
     try:
         with Image.open(io.BytesIO(data), formats=formats) as pil:
@@ -198,8 +238,7 @@ def file_header_size(path, *, name: str | None = None) -> tuple[int, int]:
         return header_size(handle.read(1 << 16), name=name or Path(path).name)
 
 
-def check_size(width: int, height: int, max_pixels: int = MAX_PIXELS, name: str = "image",
-               min_side: int = 1) -> None:
+def check_size(width: int, height: int, max_pixels: int = MAX_PIXELS, name: str = "image", min_side: int = 1) -> None:
     """Refuse, in one line naming the image, no pixels, a side under ``min_side`` px (the input
     door's ``MIN_SIDE``) or more than ``max_pixels``."""
     if width < 1 or height < 1:
@@ -233,9 +272,7 @@ def from_pil(pil: Image.Image, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(pil.convert("RGB"), dtype=np.uint8))
 
 
-def from_array(
-    array: np.ndarray, *, max_pixels: int = MAX_PIXELS, high_range: bool = False
-) -> np.ndarray:
+def from_array(array: np.ndarray, *, max_pixels: int = MAX_PIXELS, high_range: bool = False) -> np.ndarray:
     """Convert a numpy image (HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16, bool or float in [0, 1])."""
     source = array = np.asarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -288,8 +325,7 @@ def from_float(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def list_images(paths, on_skip: Callable[[Path], None] | None = None,
-                extensions=IMAGE_EXTENSIONS) -> list[Path]:
+def list_images(paths, on_skip: Callable[[Path], None] | None = None, extensions=IMAGE_EXTENSIONS) -> list[Path]:
     """Expand files and folders (not recursive) into a sorted list of image files. A folder's
     files without one of ``extensions`` are skipped, each passed to ``on_skip`` (the CLI says so)."""
     found: list[Path] = []
@@ -308,8 +344,11 @@ def list_images(paths, on_skip: Callable[[Path], None] | None = None,
             raise ImageError(f"{path}: no such file or folder")
     if not found:
         names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        raise ImageError("no images found in " + ", ".join(str(p) for p in paths)
-                         + (f" (not image files: {names})" if skipped else ""))
+        raise ImageError(
+            "no images found in "
+            + ", ".join(str(p) for p in paths)
+            + (f" (not image files: {names})" if skipped else "")
+        )
     for path in skipped if on_skip else ():
         on_skip(path)
     return found

@@ -43,8 +43,9 @@ class Need:
     what: str
 
 
-def need(what: str, pixels: int, sequential: list[tuple[str, str]] = (), alongside: list[tuple[str, str]] = (),
-         kept: int = 0) -> Need:
+def need(
+    what: str, pixels: int, sequential: list[tuple[str, str]] = (), alongside: list[tuple[str, str]] = (), kept: int = 0
+) -> Need:
     """The peak of a job on an image of ``pixels``: the image and the ``kept`` results it shows
     (3 bytes a pixel each), plus the heaviest of its ``sequential`` steps (codecs, models, metrics
     one after another) and the heaviest of the steps that run ``alongside`` them (a sweep measures
@@ -57,5 +58,10 @@ def need(what: str, pixels: int, sequential: list[tuple[str, str]] = (), alongsi
 
 def size_text(nbytes: float) -> str:
     """'14 GB', '730 MB'."""
-    return f"{nbytes / 1e9:.0f} GB" if nbytes >= 9.5e9 else f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 \
+    return (
+        f"{nbytes / 1e9:.0f} GB"
+        if nbytes >= 9.5e9
+        else f"{nbytes / 1e9:.1f} GB"
+        if nbytes >= 1e9
         else f"{nbytes / 1e6:.0f} MB"
+    )

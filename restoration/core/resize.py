@@ -31,8 +31,7 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     # Keys' cubic convolution with a = -0.5, exactly as written in MATLAB's imresize.m.
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
-    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
-            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
 
 
 def _triangle(x: np.ndarray) -> np.ndarray:
@@ -50,12 +49,12 @@ def _lanczos3(x: np.ndarray) -> np.ndarray:
     return np.where(x == 0, 1.0, value) * (np.abs(x) < 3)
 
 
-_KERNELS = {"nearest": (_box, 1.0), "bilinear": (_triangle, 2.0), "bicubic": (_cubic, 4.0),
-            "lanczos": (_lanczos3, 6.0)}
+_KERNELS = {"nearest": (_box, 1.0), "bilinear": (_triangle, 2.0), "bicubic": (_cubic, 4.0), "lanczos": (_lanczos3, 6.0)}
 
 
-def contributions(in_length: int, out_length: int, scale: float, method: str = "bicubic",
-                  antialiasing: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    in_length: int, out_length: int, scale: float, method: str = "bicubic", antialiasing: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """MATLAB's ``contributions``: (weights, 0-based input indices), both (out_length, taps)."""
     kernel, width = _KERNELS[method]
     if scale < 1 and antialiasing:
@@ -97,8 +96,13 @@ def _resize_rows(x: np.ndarray, out_length: int, scale: float, method: str, anti
     return np.asarray(matrix @ flat).reshape((out_length,) + x.shape[1:])
 
 
-def imresize(image: np.ndarray, scale: float, method: str = "bicubic", antialiasing: bool | None = None,
-             round_between: bool = True) -> np.ndarray:
+def imresize(
+    image: np.ndarray,
+    scale: float,
+    method: str = "bicubic",
+    antialiasing: bool | None = None,
+    round_between: bool = True,
+) -> np.ndarray:
     """``imresize(image, scale, method)`` as MATLAB computes it.
 
     ``image``: HxW or HxWxC, uint8 (result uint8) or float (result float64, unrounded). Output
@@ -156,10 +160,10 @@ def upscale_tiled(image: np.ndarray, factor: int, method: str = "bicubic", tile:
     for y in range(0, h, tile):
         for x in range(0, w, tile):
             top, left = max(0, y - TILE_MARGIN), max(0, x - TILE_MARGIN)
-            part = upscale(image[top:y + tile + TILE_MARGIN, left:x + tile + TILE_MARGIN], factor, method)
+            part = upscale(image[top : y + tile + TILE_MARGIN, left : x + tile + TILE_MARGIN], factor, method)
             rows, cols = min(tile, h - y) * factor, min(tile, w - x) * factor
             dy, dx = (y - top) * factor, (x - left) * factor
-            out[y * factor:y * factor + rows, x * factor:x * factor + cols] = part[dy:dy + rows, dx:dx + cols]
+            out[y * factor : y * factor + rows, x * factor : x * factor + cols] = part[dy : dy + rows, dx : dx + cols]
     return out
 
 

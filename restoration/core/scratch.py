@@ -27,8 +27,12 @@ def clean(max_age_s: float | None = None) -> int:
     cutoff, removed = time.time() - max_age_s, 0
     for entry in root().iterdir():
         try:
-            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff \
-                    and not _live_process_folder(entry):
+            if (
+                entry.is_dir()
+                and not entry.is_symlink()
+                and entry.stat().st_mtime < cutoff
+                and not _live_process_folder(entry)
+            ):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         except FileNotFoundError:  # another request removed it first
@@ -113,8 +117,13 @@ def process_folder(kind: str) -> Path:
         return path
     for entry in root().glob(f"*{PROCESS_MARK}*"):
         owner = _owner(entry)
-        if owner is not None and entry.is_dir() and not entry.is_symlink() and entry not in _owned.values() and (
-                owner == os.getpid() or not _alive(owner)):
+        if (
+            owner is not None
+            and entry.is_dir()
+            and not entry.is_symlink()
+            and entry not in _owned.values()
+            and (owner == os.getpid() or not _alive(owner))
+        ):
             shutil.rmtree(entry, ignore_errors=True)
     path.mkdir(exist_ok=True)
     _owned[kind] = path

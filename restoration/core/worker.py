@@ -41,8 +41,12 @@ class WorkerError(UserInputError):
 class Worker:
     def __init__(self):
         # -c, not -m: the worker module is already imported by the package it is in
-        self.process = subprocess.Popen([sys.executable, "-c", "from restoration.core.worker import main; main()"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=os.environ.copy())
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from restoration.core.worker import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
 
     def send(self, value) -> None:
         self.process.stdin.write(message_bytes(value))
@@ -86,8 +90,10 @@ def call(fn, *args):
         except (BrokenPipeError, OSError):
             answer = None
         if answer is None:
-            raise WorkerError(f"{getattr(fn, '__name__', 'the work')} stopped without a result in its worker "
-                              f"process (exit code {worker.process.poll()})")
+            raise WorkerError(
+                f"{getattr(fn, '__name__', 'the work')} stopped without a result in its worker "
+                f"process (exit code {worker.process.poll()})"
+            )
     finally:
         keep = False
         if answer is not None:

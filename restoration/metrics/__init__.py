@@ -30,8 +30,16 @@ import cv2
 import numpy as np
 
 from restoration.metrics.perceptual import ColorVideoVDP, Flip, Ssimulacra2
-from restoration.metrics.ssim import (MS_SSIM_MIN_SIDE, MS_WEIGHTS, PEAK, RADIUS, ReferenceMoments,  # noqa: F401
-                                      ReferenceStats, halve, ssim_components)
+from restoration.metrics.ssim import (  # noqa: F401
+    MS_SSIM_MIN_SIDE,
+    MS_WEIGHTS,
+    PEAK,
+    RADIUS,
+    ReferenceMoments,
+    ReferenceStats,
+    halve,
+    ssim_components,
+)
 
 _LUMA_WEIGHTS = np.array([65.481, 128.553, 24.966])
 _LUMA_ROW = (_LUMA_WEIGHTS / 255.0).astype(np.float32)[None, :]
@@ -235,9 +243,16 @@ class Metric:
         return check() if check else None
 
     def describe(self) -> dict:
-        return {"name": self.name, "label": self.label, "unit": self.unit, "lower_better": self.lower_better,
-                "range": [self.low, self.high], "kind": self.kind, "unavailable": self.unavailable_reason(),
-                "on_demand": self.on_demand}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "unit": self.unit,
+            "lower_better": self.lower_better,
+            "range": [self.low, self.high],
+            "kind": self.kind,
+            "unavailable": self.unavailable_reason(),
+            "on_demand": self.on_demand,
+        }
 
 
 METRICS: dict[str, Metric] = {
@@ -248,11 +263,32 @@ METRICS: dict[str, Metric] = {
         Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM", headline=True),
         Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM"),
         Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity", "LPIPS"),
-        Metric("ssimulacra2", "SSIMULACRA 2", "", False, -math.inf, 100.0, Ssimulacra2(), "fidelity", "SSIMU2",
-               on_demand=True, headline=True),
+        Metric(
+            "ssimulacra2",
+            "SSIMULACRA 2",
+            "",
+            False,
+            -math.inf,
+            100.0,
+            Ssimulacra2(),
+            "fidelity",
+            "SSIMU2",
+            on_demand=True,
+            headline=True,
+        ),
         Metric("flip", "FLIP (LDR, 67 ppd)", "", True, 0.0, 1.0, Flip(), "fidelity", "FLIP", on_demand=True),
-        Metric("cvvdp", "ColorVideoVDP (standard 4K display)", "JOD", False, -math.inf, 10.0, ColorVideoVDP(),
-               "fidelity", "CVVDP JOD", on_demand=True),
+        Metric(
+            "cvvdp",
+            "ColorVideoVDP (standard 4K display)",
+            "JOD",
+            False,
+            -math.inf,
+            10.0,
+            ColorVideoVDP(),
+            "fidelity",
+            "CVVDP JOD",
+            on_demand=True,
+        ),
         Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp", headline=True),
         Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),
         Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time", "encode ms"),
@@ -265,8 +301,13 @@ def names(*kinds: str, available_only: bool = True, on_demand: bool = False) -> 
     """Metric names in table order, of the given kinds ("fidelity", "rate", "time"; none: all),
     leaving out those that cannot be computed here unless ``available_only`` is False, and the
     slow on-demand ones unless ``on_demand``."""
-    return [m.name for m in METRICS.values() if (not kinds or m.kind in kinds)
-            and not (available_only and m.unavailable_reason()) and (on_demand or not m.on_demand)]
+    return [
+        m.name
+        for m in METRICS.values()
+        if (not kinds or m.kind in kinds)
+        and not (available_only and m.unavailable_reason())
+        and (on_demand or not m.on_demand)
+    ]
 
 
 def shown(value: float) -> float:

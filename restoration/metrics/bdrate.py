@@ -19,8 +19,10 @@ from restoration.core.errors import UserInputError
 
 METHODS = ("akima", "pchip", "cubic")
 # The one sign convention of every BD table (``BDResult``), said once wherever one is shown.
-SIGNS = ("negative BD-rate and bytes: the test's files are smaller at equal quality; "
-         "positive BD-quality: the test is better at equal rate")
+SIGNS = (
+    "negative BD-rate and bytes: the test's files are smaller at equal quality; "
+    "positive BD-quality: the test is better at equal rate"
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,11 @@ class BDResult:
 
 def monotone(points) -> list[tuple[float, float]]:
     """(rate, quality) pairs sorted by rate, keeping only those that raise the quality."""
-    clean = sorted((float(r), float(q)) for r, q in points
-                   if r is not None and q is not None and math.isfinite(r) and math.isfinite(q) and r > 0)
+    clean = sorted(
+        (float(r), float(q))
+        for r, q in points
+        if r is not None and q is not None and math.isfinite(r) and math.isfinite(q) and r > 0
+    )
     kept: list[tuple[float, float]] = []
     for rate, quality in clean:
         if kept and rate == kept[-1][0]:
@@ -75,8 +80,9 @@ def bd(anchor, test, method: str = "akima", rates_in_bytes: bool = True) -> BDRe
     overlap = (high - low) / (max(qa.max(), qt.max()) - min(qa.min(), qt.min()))
     with warnings.catch_warnings():  # the overlap is reported in the result instead
         warnings.filterwarnings("ignore", message="Insufficient curve overlap")
-        rate, f_anchor, f_test = bjontegaard.bd_rate(ra, qa, rt, qt, method, require_matching_points=False,
-                                                     interpolators=True, min_overlap=0)
+        rate, f_anchor, f_test = bjontegaard.bd_rate(
+            ra, qa, rt, qt, method, require_matching_points=False, interpolators=True, min_overlap=0
+        )
         quality = bjontegaard.bd_psnr(ra, qa, rt, qt, method, require_matching_points=False, min_overlap=0)
     saved = anchor_bytes = None
     if rates_in_bytes:

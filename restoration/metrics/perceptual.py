@@ -78,8 +78,9 @@ def _flip_map(reference, distorted, colour: bool):
     import flip_evaluator
     import numpy as np
 
-    error, mean, _ = flip_evaluator.evaluate(reference.astype(np.float32) / 255, distorted.astype(np.float32) / 255,
-                                            "LDR", applyMagma=colour)
+    error, mean, _ = flip_evaluator.evaluate(
+        reference.astype(np.float32) / 255, distorted.astype(np.float32) / 255, "LDR", applyMagma=colour
+    )
     return (np.clip(error * 255 + 0.5, 0, 255).astype(np.uint8) if colour else error), mean
 
 

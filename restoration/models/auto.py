@@ -75,8 +75,12 @@ class Findings:
         return " and ".join(found)
 
     def row(self) -> dict:
-        return {"found_codec": self.codec, "found_strength": self.strength, "found_sigma": round(self.sigma, 2),
-                "found_block_edges": round(self.block_edges, 3)}
+        return {
+            "found_codec": self.codec,
+            "found_strength": self.strength,
+            "found_sigma": round(self.sigma, 2),
+            "found_block_edges": round(self.block_edges, 3),
+        }
 
 
 def block_edges(image: np.ndarray) -> float:
@@ -113,11 +117,13 @@ class Plan:
     steps: tuple[Step, ...]
 
     def note(self) -> str:
-        """"noise σ≈15 and JPEG-like 8x8 blocks → denoise (deeprecnet-denoise), then remove the
+        """ "noise σ≈15 and JPEG-like 8x8 blocks → denoise (deeprecnet-denoise), then remove the
         artifacts (deeprecnet-qa-codecs)"; or why nothing ran."""
         if not self.steps:
-            return ("no noise, compression or blur found (noise estimate "
-                    f"{self.findings.sigma:.1f}, block-edge ratio {self.findings.block_edges:.2f}): returned unchanged")
+            return (
+                "no noise, compression or blur found (noise estimate "
+                f"{self.findings.sigma:.1f}, block-edge ratio {self.findings.block_edges:.2f}): returned unchanged"
+            )
         actions = ", then ".join(f"{step.action} ({step.model})" for step in self.steps)
         return f"{self.findings.describe()} → {actions}"
 

@@ -46,11 +46,19 @@ def total_variation(image, sigma=None):
 
 def wavelet(image, sigma=None):
     s = _sigma(image, sigma)
-    return skr.denoise_wavelet(image, sigma=s / 255.0, channel_axis=2, convert2ycbcr=True,
-                               method="BayesShrink", mode="soft", rescale_sigma=True).astype(np.float32)
+    return skr.denoise_wavelet(
+        image,
+        sigma=s / 255.0,
+        channel_axis=2,
+        convert2ycbcr=True,
+        method="BayesShrink",
+        mode="soft",
+        rescale_sigma=True,
+    ).astype(np.float32)
 
 
 def non_local_means(image, sigma=None):
     s = _sigma(image, sigma) / 255.0
-    return skr.denoise_nl_means(image, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6,
-                                channel_axis=2).astype(np.float32)
+    return skr.denoise_nl_means(
+        image, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=2
+    ).astype(np.float32)

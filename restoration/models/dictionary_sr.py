@@ -38,8 +38,16 @@ WEIGHTS_DIR = manifestlib.WEIGHTS_DIR
 MANIFEST = manifestlib.PATH
 SECTION = "dictionaries"
 MODELS = {  # id -> (method, scale, description)
-    "sparse-sr-x2": ("sparse", 2, "Sparse-coding SR x2: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)"),
-    "sparse-sr-x4": ("sparse", 4, "Sparse-coding SR x4: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)"),
+    "sparse-sr-x2": (
+        "sparse",
+        2,
+        "Sparse-coding SR x2: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)",
+    ),
+    "sparse-sr-x4": (
+        "sparse",
+        4,
+        "Sparse-coding SR x4: coupled LR/HR dictionaries, OMP codes (Yang et al. 2010; Zeyde et al. 2010)",
+    ),
 }
 # BT.601 as MATLAB's rgb2ycbcr, on 0-255 values: ycc = OFFSET + MATRIX @ rgb / 255.
 _MATRIX = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
@@ -68,10 +76,15 @@ def gradient_features(mid_y: np.ndarray, scale: int) -> np.ndarray:
     gap = [0.0] * (scale - 1)
     first = np.array([1.0, *gap, -1.0])
     second = np.array([1.0, *gap, -2.0, *gap, 1.0]) / 2.0
-    return np.stack([correlate1d(mid_y, first, axis=1, mode="reflect"),
-                     correlate1d(mid_y, first, axis=0, mode="reflect"),
-                     correlate1d(mid_y, second, axis=1, mode="reflect"),
-                     correlate1d(mid_y, second, axis=0, mode="reflect")], axis=-1).astype(np.float32)
+    return np.stack(
+        [
+            correlate1d(mid_y, first, axis=1, mode="reflect"),
+            correlate1d(mid_y, first, axis=0, mode="reflect"),
+            correlate1d(mid_y, second, axis=1, mode="reflect"),
+            correlate1d(mid_y, second, axis=0, mode="reflect"),
+        ],
+        axis=-1,
+    ).astype(np.float32)
 
 
 def grid(length: int, patch: int, stride: int) -> np.ndarray:
@@ -119,7 +132,7 @@ def batch_omp(dictionary: np.ndarray, signals: np.ndarray, sparsity: int) -> tup
         if step:  # an atom already chosen is orthogonal to the residual; never pick it twice
             np.put_along_axis(correlation, support[:, :step], -1.0, axis=1)
         support[:, step] = correlation.argmax(axis=1)
-        atoms = d[support[:, :step + 1]]  # (n, s, d)
+        atoms = d[support[:, : step + 1]]  # (n, s, d)
         gram = atoms @ atoms.transpose(0, 2, 1) + 1e-6 * np.eye(step + 1, dtype=np.float32)
         coef = np.linalg.solve(gram, (atoms @ x[:, :, None]))[..., 0]
         residual = x - np.einsum("ns,nsd->nd", coef, atoms)
@@ -157,25 +170,36 @@ class DictionaryModel:
     @classmethod
     def load(cls, path: Path) -> "DictionaryModel":
         with np.load(path, allow_pickle=False) as data:
-            scalars = {k: data[k].item() for k in ("method", "scale", "patch", "stride", "target",
-                                                   "neighbours", "backprojection")}
+            scalars = {
+                k: data[k].item()
+                for k in ("method", "scale", "patch", "stride", "target", "neighbours", "backprojection")
+            }
             arrays = {k: data[k].astype(np.float32) for k in ("pca", "lr", "hr")}
         return cls(**{**scalars, **arrays})
 
     def save(self, path: Path) -> None:
-        np.savez_compressed(path, method=np.str_(self.method), scale=np.int64(self.scale), patch=np.int64(self.patch),
-                 stride=np.int64(self.stride), target=np.str_(self.target),
-                 neighbours=np.int64(self.neighbours), backprojection=np.int64(self.backprojection),
-                 pca=self.pca.astype(np.float16), lr=self.lr.astype(np.float16), hr=self.hr.astype(np.float16))
+        np.savez_compressed(
+            path,
+            method=np.str_(self.method),
+            scale=np.int64(self.scale),
+            patch=np.int64(self.patch),
+            stride=np.int64(self.stride),
+            target=np.str_(self.target),
+            neighbours=np.int64(self.neighbours),
+            backprojection=np.int64(self.backprojection),
+            pca=self.pca.astype(np.float16),
+            lr=self.lr.astype(np.float16),
+            hr=self.hr.astype(np.float16),
+        )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """HR targets (n, patch*patch) for PCA-reduced LR features (n, k)."""
         if self.method == "sparse":
             support, coef = batch_omp(self.lr, features, self.neighbours)
             return np.einsum("ns,nsd->nd", coef, self.hr[support])
-        lr_sq = (self.lr ** 2).sum(axis=1)
+        lr_sq = (self.lr**2).sum(axis=1)
         distances = lr_sq[None, :] - 2.0 * (features @ self.lr.T)  # + |q|^2, the same for every row
-        nearest = np.argpartition(distances, self.neighbours, axis=1)[:, :self.neighbours]
+        nearest = np.argpartition(distances, self.neighbours, axis=1)[:, : self.neighbours]
         weights = lle_weights(features.astype(np.float64), self.lr[nearest].astype(np.float64))
         return np.einsum("nk,nkd->nd", weights, self.hr[nearest].astype(np.float64))
 
@@ -186,7 +210,7 @@ class DictionaryModel:
         rows_per_chunk = max(1, CHUNK // len(xs))
         estimates = []
         for start in range(0, len(ys), rows_per_chunk):
-            band = ys[start:start + rows_per_chunk]
+            band = ys[start : start + rows_per_chunk]
             reduced = patches(features, band, xs, self.patch) @ self.pca
             base = patches(mid_y, band, xs, self.patch)
             if self.target == "mean":
@@ -219,6 +243,7 @@ def back_project(hr_y: np.ndarray, lr_y: np.ndarray, scale: int, iterations: int
 
 
 # --- the manifest section and the registry entries ---------------------------------------------
+
 
 def manifest_entries(path: Path | None = None) -> dict:
     return manifestlib.section(SECTION, path or MANIFEST)
@@ -255,7 +280,17 @@ def load(model_id: str) -> DictionaryModel:
 def specs() -> list:
     """The registry entries (``restorers`` assembles them)."""
 
-    return [RestorerSpec(model_id, ("sr",), "classical", text, lambda m=model_id: load(m), scale=scale,
-                         weights=model_id, status_check=lambda m=model_id: verified_path(m)[1],
-                         digest=lambda m=model_id: manifest_entries().get(m, {}).get("sha256"))
-            for model_id, (method, scale, text) in MODELS.items()]
+    return [
+        RestorerSpec(
+            model_id,
+            ("sr",),
+            "classical",
+            text,
+            lambda m=model_id: load(m),
+            scale=scale,
+            weights=model_id,
+            status_check=lambda m=model_id: verified_path(m)[1],
+            digest=lambda m=model_id: manifest_entries().get(m, {}).get("sha256"),
+        )
+        for model_id, (method, scale, text) in MODELS.items()
+    ]

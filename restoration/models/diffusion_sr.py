@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from restoration.models import accel
 from restoration.core.errors import UserInputError
+from restoration.models import accel
 from restoration.models.spec import RestorerSpec
 
 MODEL_ID = "ldm-sr-x4"
@@ -33,10 +33,14 @@ SCALE = 4
 # The files from_pretrained reads. The weights exist as .bin in this repository (diffusers reads
 # them with torch.load(weights_only=True)); a .safetensors copy is preferred when present.
 CONFIG_FILES = ("model_index.json", "unet/config.json", "vqvae/config.json", "scheduler/scheduler_config.json")
-WEIGHT_FILES = {"unet": ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.bin"),
-                "vqvae": ("vqvae/diffusion_pytorch_model.safetensors", "vqvae/diffusion_pytorch_model.bin")}
-DESCRIPTION = ("Latent diffusion x4 (LDM-SR, OpenImages; Rombach et al. 2022): generative, sharp texture, "
-               "lower PSNR; steps/eta/seed options, tiled")
+WEIGHT_FILES = {
+    "unet": ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.bin"),
+    "vqvae": ("vqvae/diffusion_pytorch_model.safetensors", "vqvae/diffusion_pytorch_model.bin"),
+}
+DESCRIPTION = (
+    "Latent diffusion x4 (LDM-SR, OpenImages; Rombach et al. 2022): generative, sharp texture, "
+    "lower PSNR; steps/eta/seed options, tiled"
+)
 
 
 def _cached(filename: str) -> bool:
@@ -80,7 +84,7 @@ def download(timeout_s: float = 10.0) -> Path:
         folder = _fetch(CONFIG_FILES[0], timeout_s).parent
         for name in CONFIG_FILES[1:]:
             _fetch(name, timeout_s)
-        for component, names in WEIGHT_FILES.items():
+        for names in WEIGHT_FILES.values():
             for i, name in enumerate(names):  # safetensors first, the .bin when the repo has no copy
                 try:
                     _fetch(name, timeout_s)
@@ -89,8 +93,9 @@ def download(timeout_s: float = 10.0) -> Path:
                     if i == len(names) - 1:
                         raise
     except Exception as exc:  # network, 404, auth: all mean "not downloaded", said plainly
-        raise hub.HubError(f"could not download {REPO_ID}: {type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise hub.HubError(
+            f"could not download {REPO_ID}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     return folder
 
 
@@ -119,8 +124,16 @@ class LDMUpscaler:
     def from_pretrained(cls, path) -> "LDMUpscaler":
         return cls(pipeline_class().from_pretrained(path))
 
-    def __call__(self, image: np.ndarray, steps: int = 50, eta: float = 1.0, seed: int = 0,
-                 tile: int = 128, overlap: int = 16, **_) -> np.ndarray:
+    def __call__(
+        self,
+        image: np.ndarray,
+        steps: int = 50,
+        eta: float = 1.0,
+        seed: int = 0,
+        tile: int = 128,
+        overlap: int = 16,
+        **_,
+    ) -> np.ndarray:
         import torch
 
         from restoration.models.tiling import run_tiled
@@ -137,8 +150,13 @@ class LDMUpscaler:
         self.pipeline.to(device)  # a no-op once it is there
 
         def forward(lr):  # lr: (1, 3, h, w) in [0, 1]; the pipeline wants [-1, 1]
-            out = self.pipeline(image=(lr * 2.0 - 1.0).to(device), num_inference_steps=steps, eta=float(eta),
-                                generator=generator, output_type="pt")
+            out = self.pipeline(
+                image=(lr * 2.0 - 1.0).to(device),
+                num_inference_steps=steps,
+                eta=float(eta),
+                generator=generator,
+                output_type="pt",
+            )
             return out.images.cpu()
 
         x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
@@ -157,5 +175,15 @@ def load() -> LDMUpscaler:
 def specs() -> list:
     """The registry entry (``restorers`` assembles it)."""
 
-    return [RestorerSpec(MODEL_ID, ("sr",), "hub", DESCRIPTION, load, scale=SCALE, status_check=status,
-                         digest=lambda: f"{REPO_ID}@{REVISION}")]
+    return [
+        RestorerSpec(
+            MODEL_ID,
+            ("sr",),
+            "hub",
+            DESCRIPTION,
+            load,
+            scale=SCALE,
+            status_check=status,
+            digest=lambda: f"{REPO_ID}@{REVISION}",
+        )
+    ]

@@ -26,8 +26,12 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
         hidden = max(4, channels // reduction)
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(hidden, channels, 1))
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+        )
         nn.init.zeros_(self.gate[-1].weight)
         nn.init.zeros_(self.gate[-1].bias)
 
@@ -65,8 +69,9 @@ class WindowTransformer(nn.Module):
         offset = (coords[:, :, None] - coords[:, None, :]) + (window - 1)  # 2 x T x T, each in [0, 2w-2]
         self.register_buffer("position_index", offset[0] * (2 * window - 1) + offset[1], persistent=False)
         self.norm2 = nn.LayerNorm(channels)
-        self.mlp = nn.Sequential(nn.Linear(channels, mlp_ratio * channels), nn.GELU(),
-                                 nn.Linear(mlp_ratio * channels, channels))
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, mlp_ratio * channels), nn.GELU(), nn.Linear(mlp_ratio * channels, channels)
+        )
         for layer in (self.proj, self.mlp[-1]):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -103,13 +108,29 @@ class SRGANGenerator(nets.SubPixelSR):
     weights load into it (``training.load_matching``) and, the new blocks being zero-initialised,
     it then computes exactly the same function."""
 
-    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16, reduction: int = 16, window: int = 8,
-                 heads: int = 4, mlp_ratio: int = 2):
+    def __init__(
+        self,
+        scale: int = 4,
+        width: int = 64,
+        blocks: int = 16,
+        reduction: int = 16,
+        window: int = 8,
+        heads: int = 4,
+        mlp_ratio: int = 2,
+    ):
         super().__init__(scale, width, blocks)
-        self.config = {"scale": scale, "width": width, "blocks": blocks, "reduction": reduction, "window": window,
-                       "heads": heads, "mlp_ratio": mlp_ratio}
-        self.body = nn.Sequential(*[AttentionResBlock(width, reduction) for _ in range(blocks)],
-                                  nn.Conv2d(width, width, 3, padding=1))
+        self.config = {
+            "scale": scale,
+            "width": width,
+            "blocks": blocks,
+            "reduction": reduction,
+            "window": window,
+            "heads": heads,
+            "mlp_ratio": mlp_ratio,
+        }
+        self.body = nn.Sequential(
+            *[AttentionResBlock(width, reduction) for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1)
+        )
         self.transformer = WindowTransformer(width, window, heads, mlp_ratio)
 
     def forward(self, x):
@@ -120,8 +141,6 @@ class SRGANGenerator(nets.SubPixelSR):
             deep = block(deep)
         deep = self.body[-1](self.transformer(deep))
         return base + self.tail(self.upsample(feature + deep))
-
-
 
 
 class PatchDiscriminator(nn.Module):
@@ -138,8 +157,11 @@ class PatchDiscriminator(nn.Module):
         for _ in range(stages):
             layers += [sn(nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
             channels *= 2
-        layers += [sn(nn.Conv2d(channels, channels, 3, padding=1)), nn.LeakyReLU(0.2, inplace=True),
-                   sn(nn.Conv2d(channels, 1, 3, padding=1))]
+        layers += [
+            sn(nn.Conv2d(channels, channels, 3, padding=1)),
+            nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(channels, 1, 3, padding=1)),
+        ]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -155,8 +177,10 @@ def adversarial_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Te
         real_vs_fake = real_logits - fake_logits.mean()
         fake_vs_real = fake_logits - real_logits.mean()
         real_label, fake_label = (0.0, 1.0) if generator else (1.0, 0.0)
-        return (bce(real_vs_fake, torch.full_like(real_vs_fake, real_label))
-                + bce(fake_vs_real, torch.full_like(fake_vs_real, fake_label))) / 2
+        return (
+            bce(real_vs_fake, torch.full_like(real_vs_fake, real_label))
+            + bce(fake_vs_real, torch.full_like(fake_vs_real, fake_label))
+        ) / 2
     if kind == "bce":
         if generator:
             return bce(fake_logits, torch.ones_like(fake_logits))
@@ -191,4 +215,4 @@ def dncnn_features(model: nets.DnCNN, layer: int) -> nn.Module:
     depth = model.config["depth"]
     if not 2 <= layer <= depth - 1:
         raise ValueError(f"layer must be in 2..{depth - 1} (a hidden conv with batch norm), got {layer}")
-    return model.body[:4 + 3 * (layer - 2)]
+    return model.body[: 4 + 3 * (layer - 2)]

@@ -57,8 +57,9 @@ def cached_path(item: dict) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(hf_hub_download(item["repo_id"], item["filename"], revision=item.get("revision"),
-                                    local_files_only=True))
+        return Path(
+            hf_hub_download(item["repo_id"], item["filename"], revision=item.get("revision"), local_files_only=True)
+        )
     except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
         return None
 
@@ -122,8 +123,10 @@ def _check_allowed(item: dict) -> None:
     if os.environ.get("RESTORATION_HUB_DOWNLOADS", "1") == "0":
         raise HubError("not downloaded: downloads are turned off on this server (RESTORATION_HUB_DOWNLOADS=0)")
     if not item.get("sha256") and os.environ.get("RESTORATION_HUB_UNPINNED") != "1":
-        raise HubError(f"not downloaded: {item['repo_id']}/{item['filename']} has no pinned sha256 in the manifest; "
-                       "a maintainer must pin it, or the operator allow it (RESTORATION_HUB_UNPINNED=1)")
+        raise HubError(
+            f"not downloaded: {item['repo_id']}/{item['filename']} has no pinned sha256 in the manifest; "
+            "a maintainer must pin it, or the operator allow it (RESTORATION_HUB_UNPINNED=1)"
+        )
 
 
 def _verify(key: str, item: dict, path: Path) -> None:
@@ -134,12 +137,21 @@ def _verify(key: str, item: dict, path: Path) -> None:
     if expected and not hash_matches(actual, expected):
         path.unlink(missing_ok=True)
         source = "the manifest" if item.get("sha256") else "its first download"
-        raise HubError(f"{item['filename']}: sha256 {actual[:12]}… does not match {source} "
-                       f"({expected[:12]}…); refused and removed")
+        raise HubError(
+            f"{item['filename']}: sha256 {actual[:12]}… does not match {source} ({expected[:12]}…); refused and removed"
+        )
     if first_use is None:
-        _record_trust(key, {"sha256": actual, "commit": resolved_commit(path), "repo_id": item["repo_id"],
-                            "filename": item["filename"], "pinned": bool(item.get("sha256")),
-                            "first_use": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+        _record_trust(
+            key,
+            {
+                "sha256": actual,
+                "commit": resolved_commit(path),
+                "repo_id": item["repo_id"],
+                "filename": item["filename"],
+                "pinned": bool(item.get("sha256")),
+                "first_use": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
 
 
 def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> Path:
@@ -153,18 +165,29 @@ def download(key: str, entries: dict | None = None, timeout_s: float = 10.0) -> 
         _check_allowed(item)
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     if cached is None and _offline():
-        raise HubError(f"not downloaded: HF_HUB_OFFLINE is set and {item['repo_id']}/{item['filename']} "
-                       "is not in the local Hub cache")
+        raise HubError(
+            f"not downloaded: HF_HUB_OFFLINE is set and {item['repo_id']}/{item['filename']} "
+            "is not in the local Hub cache"
+        )
     if cached is None:
         # huggingface_hub retries a refused connection with backoff for ~15 s; probe once first
         # so that offline answers within seconds.
         probe(endpoint, timeout_s)
     try:
-        path = cached or Path(hf_hub_download(item["repo_id"], item["filename"], revision=item.get("revision"),
-                                              endpoint=endpoint, etag_timeout=timeout_s))
+        path = cached or Path(
+            hf_hub_download(
+                item["repo_id"],
+                item["filename"],
+                revision=item.get("revision"),
+                endpoint=endpoint,
+                etag_timeout=timeout_s,
+            )
+        )
     except Exception as exc:  # network, 404, auth: all mean "not downloaded", said plainly
-        raise HubError(f"could not download {item['repo_id']}/{item['filename']}: "
-                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise HubError(
+            f"could not download {item['repo_id']}/{item['filename']}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     _verify(key, item, path)
     return path
 
@@ -228,9 +251,14 @@ def _load_file(key: str, entries: dict, allow_download: bool):
     if not isinstance(descriptor, ImageModelDescriptor):
         raise HubError(f"{path.name}: not an image-to-image model")
     model = descriptor.model
-    return TorchRestorer(model, scale=descriptor.scale, multiple=descriptor.size_requirements.multiple_of,
-                         bf16=bool(descriptor.supports_bfloat16), call=CALLS.get(descriptor.architecture.id),
-                         minimum=descriptor.size_requirements.minimum)
+    return TorchRestorer(
+        model,
+        scale=descriptor.scale,
+        multiple=descriptor.size_requirements.multiple_of,
+        bf16=bool(descriptor.supports_bfloat16),
+        call=CALLS.get(descriptor.architecture.id),
+        minimum=descriptor.size_requirements.minimum,
+    )
 
 
 def variant_entries(key: str, item: dict) -> dict[float, tuple[str, dict]]:
@@ -295,5 +323,3 @@ def fbcnn_call(module, t, hints):
 
 
 CALLS = {"DRUNet": drunet_call, "FBCNN": fbcnn_call}  # spandrel architecture id -> how to call it
-
-

@@ -16,8 +16,10 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1))
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -33,11 +35,20 @@ class DeepRecNet(nn.Module):
 
     size_multiple = 8
 
-    def __init__(self, channels: tuple[int, ...] = (32, 64, 128, 192), blocks: tuple[int, ...] = (1, 2, 2, 4),
-                 conditioned: bool = False, codecs: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (32, 64, 128, 192),
+        blocks: tuple[int, ...] = (1, 2, 2, 4),
+        conditioned: bool = False,
+        codecs: tuple[str, ...] = (),
+    ):
         super().__init__()
-        self.config = {"channels": list(channels), "blocks": list(blocks),
-                       **({"conditioned": True} if conditioned else {}), **({"codecs": list(codecs)} if codecs else {})}
+        self.config = {
+            "channels": list(channels),
+            "blocks": list(blocks),
+            **({"conditioned": True} if conditioned else {}),
+            **({"codecs": list(codecs)} if codecs else {}),
+        }
         self.head = nn.Conv2d(3, channels[0], 3, padding=1)
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -60,8 +71,9 @@ class DeepRecNet(nn.Module):
         self.conditioned, self.codecs = conditioned, tuple(codecs)
         if conditioned:
             self.film_sizes = [channels[-1], *reversed(channels[:-1])]
-            self.film = nn.Sequential(nn.Linear(2 + len(self.codecs), 64), nn.ReLU(inplace=True),
-                                      nn.Linear(64, 2 * sum(self.film_sizes)))
+            self.film = nn.Sequential(
+                nn.Linear(2 + len(self.codecs), 64), nn.ReLU(inplace=True), nn.Linear(64, 2 * sum(self.film_sizes))
+            )
             nn.init.zeros_(self.film[2].weight)
             nn.init.zeros_(self.film[2].bias)
 
@@ -120,8 +132,12 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 8, open_gate: bool = False):
         super().__init__()
         self.gate = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, channels // reduction, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels // reduction, channels, 1),
+            nn.Sigmoid(),
+        )
         if open_gate:  # start near 1 (sigmoid(4) = 0.98): a block grown from a plain ResBlock keeps its output
             nn.init.zeros_(self.gate[3].weight)
             nn.init.constant_(self.gate[3].bias, 4.0)
@@ -136,8 +152,11 @@ class AttentionBlock(nn.Module):
     def __init__(self, channels: int, reduction: int = 8, open_gate: bool = False):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1), ChannelAttention(channels, reduction, open_gate))
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            ChannelAttention(channels, reduction, open_gate),
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -158,7 +177,8 @@ class ResidualAttentionNet(nn.Module):
         self.head = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, width, 3, padding=1))
         self.groups = nn.ModuleList(
             nn.Sequential(*[AttentionBlock(width) for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1))
-            for _ in range(groups))
+            for _ in range(groups)
+        )
         self.tail = nn.Sequential(nn.Conv2d(width, 12, 3, padding=1), nn.PixelShuffle(2))
         nn.init.zeros_(self.tail[0].weight)  # start as the identity
         nn.init.zeros_(self.tail[0].bias)
@@ -181,14 +201,20 @@ class SubPixelSR(nn.Module):
 
     size_multiple = 1
 
-    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16, attention: bool = False,
-                 direct: bool = False):
+    def __init__(
+        self, scale: int = 4, width: int = 64, blocks: int = 16, attention: bool = False, direct: bool = False
+    ):
         super().__init__()
         if scale not in (2, 3, 4):
             raise ValueError(f"scale {scale} is not 2, 3 or 4")
         self.scale = scale
-        self.config = {"scale": scale, "width": width, "blocks": blocks, **({"attention": True} if attention else {}),
-                       **({"direct": True} if direct else {})}
+        self.config = {
+            "scale": scale,
+            "width": width,
+            "blocks": blocks,
+            **({"attention": True} if attention else {}),
+            **({"direct": True} if direct else {}),
+        }
         self.head = nn.Conv2d(3, width, 3, padding=1)
         # attention=True: RCAN's channel attention in every block (about 0.1% more FLOPs); its
         # tensors' names extend a plain ResBlock's, so a plain network's weights load into it.
@@ -226,8 +252,6 @@ class SubPixelSR(nn.Module):
         old, new = closing[0].split(".")[1], str(len(self.body) - 1)
         renamed = {f"body.{old}.weight": f"body.{new}.weight", f"body.{old}.bias": f"body.{new}.bias"}
         return {renamed.get(key, key): value for key, value in source.items()}
-
-
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -25,6 +25,7 @@ from restoration.models.spec import TASKS, WEIGHTS_DIR, RestorerSpec, own_manife
 def _classical(fn):
     def factory():
         return lambda image, sigma=None, **_: fn(image, sigma)
+
     return factory
 
 
@@ -45,76 +46,186 @@ INTERPOLATIONS = {  # bicubic first: with no trained model it is the default sr 
 
 
 def _interpolation_specs() -> list[RestorerSpec]:
-    return [RestorerSpec(f"{method}-x{factor}", ("sr",), "classical", f"{text}, x{factor}",
-                         _interpolation(method, factor), scale=factor)
-            for method, text in INTERPOLATIONS.items() for factor in (2, 4)]
+    return [
+        RestorerSpec(
+            f"{method}-x{factor}",
+            ("sr",),
+            "classical",
+            f"{text}, x{factor}",
+            _interpolation(method, factor),
+            scale=factor,
+        )
+        for method, text in INTERPOLATIONS.items()
+        for factor in (2, 4)
+    ]
 
 
-REGISTRY: dict[str, RestorerSpec] = {s.id: s for s in (
-    RestorerSpec("deeprecnet-qa-codecs", ("jpeg",), "own",
-                 "Codec-aware DeepRecNet: the quality-aware U-Net also told which codec made the file (JPEG, WebP, "
-                 "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
-                 _own("deeprecnet-qa-codecs"), weights="deeprecnet-qa-codecs", self_ensemble=True,
-                 quality_aware=condition.CODECS),
-    RestorerSpec("deeprecnet-fast", ("jpeg",), "own",
-                 "Fast codec-aware DeepRecNet (the CPU tier): the default artifact model's design at half the width "
-                 "and fewer blocks, about a quarter of its compute; told the codec and strength like it",
-                 _own("deeprecnet-fast"), weights="deeprecnet-fast", self_ensemble=True, quality_aware=condition.CODECS,
-                 fast=True),
-    RestorerSpec("deeprecnet-denoise", ("denoise",), "own",
-                 "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
-                 _own("deeprecnet-denoise"), weights="deeprecnet-denoise", self_ensemble=True),
-    RestorerSpec("dncnn", ("denoise",), "own",
-                 "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
-                 _own("dncnn-blind"), weights="dncnn-blind", self_ensemble=True),
-    RestorerSpec("resattnet", ("combined", "denoise", "jpeg"), "own",
-                 "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
-                 _own("resattnet-combined"), weights="resattnet-combined", self_ensemble=True),
-    RestorerSpec("subpixel-ca-sr-x2", ("sr",), "own",
-                 "Sub-pixel CNN x2 with channel attention in every residual block (RCAN-style), grown from "
-                 "subpixel-sr-x2 (retired) and trained longer on larger patches with a moving average of the weights",
-                 _own("subpixel-ca-sr-x2"), scale=2, weights="subpixel-ca-sr-x2", self_ensemble=True),
-    RestorerSpec("subpixel-ca-sr-x4", ("sr",), "own",
-                 "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
-                 "subpixel-sr-x4 (retired) and trained longer on larger patches with a moving average of the weights",
-                 _own("subpixel-ca-sr-x4"), scale=4, weights="subpixel-ca-sr-x4", self_ensemble=True),
-    RestorerSpec("subpixel-fast-sr-x4", ("sr",), "own",
-                 "Fast sub-pixel CNN x4 (the CPU tier): 48 channels, 12 channel-attention blocks and a one-step "
-                 "sub-pixel upsampler, about a quarter of the default's compute",
-                 _own("subpixel-fast-sr-x4"), scale=4, weights="subpixel-fast-sr-x4", self_ensemble=True, fast=True),
-    RestorerSpec("srgan-x4", ("sr",), "own",
-                 "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
-                 "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
-                 _own("srgan-x4"), scale=4, weights="srgan-x4", perceptual=True, self_ensemble=True),
-    RestorerSpec("gaussian", ("denoise", "jpeg"), "classical", "Gaussian filter, width from the noise level",
-                 _classical(classical.gaussian)),
-    RestorerSpec("median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)",
-                 _classical(classical.median)),
-    RestorerSpec("bilateral", ("denoise", "jpeg"), "classical", "Bilateral filter (Tomasi & Manduchi 1998)",
-                 _classical(classical.bilateral)),
-    RestorerSpec("tv", ("denoise", "jpeg"), "classical", "Total-variation denoising (Chambolle 2004, scikit-image)",
-                 _classical(classical.total_variation)),
-    RestorerSpec("wavelet", ("denoise",), "classical", "Wavelet BayesShrink in YCbCr (Chang et al. 2000, scikit-image)",
-                 _classical(classical.wavelet)),
-    RestorerSpec("nlm", ("denoise",), "classical", "Non-local means (Buades et al. 2005, scikit-image)",
-                 _classical(classical.non_local_means)),
-    *_interpolation_specs(),
-)}
+REGISTRY: dict[str, RestorerSpec] = {
+    s.id: s
+    for s in (
+        RestorerSpec(
+            "deeprecnet-qa-codecs",
+            ("jpeg",),
+            "own",
+            "Codec-aware DeepRecNet: the quality-aware U-Net also told which codec made the file (JPEG, WebP, "
+            "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
+            _own("deeprecnet-qa-codecs"),
+            weights="deeprecnet-qa-codecs",
+            self_ensemble=True,
+            quality_aware=condition.CODECS,
+        ),
+        RestorerSpec(
+            "deeprecnet-fast",
+            ("jpeg",),
+            "own",
+            "Fast codec-aware DeepRecNet (the CPU tier): the default artifact model's design at half the width "
+            "and fewer blocks, about a quarter of its compute; told the codec and strength like it",
+            _own("deeprecnet-fast"),
+            weights="deeprecnet-fast",
+            self_ensemble=True,
+            quality_aware=condition.CODECS,
+            fast=True,
+        ),
+        RestorerSpec(
+            "deeprecnet-denoise",
+            ("denoise",),
+            "own",
+            "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
+            _own("deeprecnet-denoise"),
+            weights="deeprecnet-denoise",
+            self_ensemble=True,
+        ),
+        RestorerSpec(
+            "dncnn",
+            ("denoise",),
+            "own",
+            "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
+            _own("dncnn-blind"),
+            weights="dncnn-blind",
+            self_ensemble=True,
+        ),
+        RestorerSpec(
+            "resattnet",
+            ("combined", "denoise", "jpeg"),
+            "own",
+            "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
+            _own("resattnet-combined"),
+            weights="resattnet-combined",
+            self_ensemble=True,
+        ),
+        RestorerSpec(
+            "subpixel-ca-sr-x2",
+            ("sr",),
+            "own",
+            "Sub-pixel CNN x2 with channel attention in every residual block (RCAN-style), grown from "
+            "subpixel-sr-x2 (retired) and trained longer on larger patches with a moving average of the weights",
+            _own("subpixel-ca-sr-x2"),
+            scale=2,
+            weights="subpixel-ca-sr-x2",
+            self_ensemble=True,
+        ),
+        RestorerSpec(
+            "subpixel-ca-sr-x4",
+            ("sr",),
+            "own",
+            "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
+            "subpixel-sr-x4 (retired) and trained longer on larger patches with a moving average of the weights",
+            _own("subpixel-ca-sr-x4"),
+            scale=4,
+            weights="subpixel-ca-sr-x4",
+            self_ensemble=True,
+        ),
+        RestorerSpec(
+            "subpixel-fast-sr-x4",
+            ("sr",),
+            "own",
+            "Fast sub-pixel CNN x4 (the CPU tier): 48 channels, 12 channel-attention blocks and a one-step "
+            "sub-pixel upsampler, about a quarter of the default's compute",
+            _own("subpixel-fast-sr-x4"),
+            scale=4,
+            weights="subpixel-fast-sr-x4",
+            self_ensemble=True,
+            fast=True,
+        ),
+        RestorerSpec(
+            "srgan-x4",
+            ("sr",),
+            "own",
+            "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
+            "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
+            _own("srgan-x4"),
+            scale=4,
+            weights="srgan-x4",
+            perceptual=True,
+            self_ensemble=True,
+        ),
+        RestorerSpec(
+            "gaussian",
+            ("denoise", "jpeg"),
+            "classical",
+            "Gaussian filter, width from the noise level",
+            _classical(classical.gaussian),
+        ),
+        RestorerSpec(
+            "median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)", _classical(classical.median)
+        ),
+        RestorerSpec(
+            "bilateral",
+            ("denoise", "jpeg"),
+            "classical",
+            "Bilateral filter (Tomasi & Manduchi 1998)",
+            _classical(classical.bilateral),
+        ),
+        RestorerSpec(
+            "tv",
+            ("denoise", "jpeg"),
+            "classical",
+            "Total-variation denoising (Chambolle 2004, scikit-image)",
+            _classical(classical.total_variation),
+        ),
+        RestorerSpec(
+            "wavelet",
+            ("denoise",),
+            "classical",
+            "Wavelet BayesShrink in YCbCr (Chang et al. 2000, scikit-image)",
+            _classical(classical.wavelet),
+        ),
+        RestorerSpec(
+            "nlm",
+            ("denoise",),
+            "classical",
+            "Non-local means (Buades et al. 2005, scikit-image)",
+            _classical(classical.non_local_means),
+        ),
+        *_interpolation_specs(),
+    )
+}
 
 
 def _hub_factory(key):
     def factory():
         return hub.load(key)
+
     return factory
 
 
 def _hub_specs() -> list[RestorerSpec]:
     tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
-    return [RestorerSpec(key, tasks.get(item["task"], (item["task"],)), "hub", item["description"],
-                         _hub_factory(key), scale=item.get("scale", 1), weights=key, self_ensemble=True,
-                         quality_aware=("jpeg",) if item.get("told") == "quality" else (),
-                         needs_sigma=item.get("told") == "sigma")
-            for key, item in hub.manifest().items()]
+    return [
+        RestorerSpec(
+            key,
+            tasks.get(item["task"], (item["task"],)),
+            "hub",
+            item["description"],
+            _hub_factory(key),
+            scale=item.get("scale", 1),
+            weights=key,
+            self_ensemble=True,
+            quality_aware=("jpeg",) if item.get("told") == "quality" else (),
+            needs_sigma=item.get("told") == "sigma",
+        )
+        for key, item in hub.manifest().items()
+    ]
 
 
 REGISTRY.update({s.id: s for s in _hub_specs()})
@@ -127,10 +238,15 @@ def _module_specs() -> list[RestorerSpec]:
 
 REGISTRY.update({s.id: s for s in _module_specs()})
 REGISTRY[auto.AUTO] = RestorerSpec(
-    auto.AUTO, ("jpeg", "denoise", "combined"), "auto",
+    auto.AUTO,
+    ("jpeg", "denoise", "combined"),
+    "auto",
     "Auto (from the image): reads the file's codec and quality, estimates noise, block edges and blur, and runs "
     "the matching default models in order (denoise, then artifacts); says what it found and what ran",
-    lambda: None, status_check=lambda: "ready", self_ensemble=True)
+    lambda: None,
+    status_check=lambda: "ready",
+    self_ensemble=True,
+)
 
 
 def get(model_id: str) -> RestorerSpec:
@@ -212,8 +328,10 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     if spec.source == "auto":
         return _auto(image, jpeg_quality, options)
     if spec.max_jpeg_quality is not None and jpeg_quality is not None and jpeg_quality > spec.max_jpeg_quality:
-        note = (f"input returned unchanged: JPEG quality ~{jpeg_quality} is above {spec.max_jpeg_quality}, "
-                f"where {model_id} was measured to lose PSNR")
+        note = (
+            f"input returned unchanged: JPEG quality ~{jpeg_quality} is above {spec.max_jpeg_quality}, "
+            f"where {model_id} was measured to lose PSNR"
+        )
         return Restored(image.copy(), model_id, 0.0, {**options, "note": note})
     if spec.quality_aware:
         options = told_compression(options, jpeg_quality, spec.quality_aware)
@@ -237,8 +355,13 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     return Restored(output, model_id, seconds, options)
 
 
-def analyse(image: np.ndarray, jpeg_quality: int | None = None, codec: str | None = None,
-            strength: float | None = None, deblur: bool = True) -> auto.Plan:
+def analyse(
+    image: np.ndarray,
+    jpeg_quality: int | None = None,
+    codec: str | None = None,
+    strength: float | None = None,
+    deblur: bool = True,
+) -> auto.Plan:
     """What auto would run on this image (its file's JPEG quality, codec and strength as read by
     the caller): the plan, with its note, before anything runs."""
     if codec in (None, "", "jpeg") and not strength and jpeg_quality:
@@ -268,10 +391,13 @@ def _auto(image: np.ndarray, jpeg_quality: int | None, options: dict) -> Restore
     steps = [{"model": step.model, **step.options} for step in plan.steps]
     note = plan.note()
     if any(get(step.model).fast for step in plan.steps):
-        note += (f" (a {image.shape[0] * image.shape[1] / 1e6:.0f} MP image: the fast models, about a quarter of the "
-                 "compute; choose the default models to override)")
-    return Restored(result.image, auto.AUTO, result.seconds,
-                    {**shared, "note": note, "plan": steps, **plan.findings.row()})
+        note += (
+            f" (a {image.shape[0] * image.shape[1] / 1e6:.0f} MP image: the fast models, about a quarter of the "
+            "compute; choose the default models to override)"
+        )
+    return Restored(
+        result.image, auto.AUTO, result.seconds, {**shared, "note": note, "plan": steps, **plan.findings.row()}
+    )
 
 
 UNTOLD = "not told the codec or strength (a PNG says neither)"
@@ -285,15 +411,21 @@ def told_compression(options: dict, jpeg_quality: int | None, knows: tuple[str, 
     options = dict(options)
     strength, codec = options.pop("strength", None), options.pop("codec", None) or None
     if strength is not None and not (strength == 0 or 1 <= float(strength) <= 100):
-        raise UserInputError("the strength is a quality from 1 to 100 (lower = stronger restoration; 0: read it "
-                             f"from the file), got {strength}")
+        raise UserInputError(
+            "the strength is a quality from 1 to 100 (lower = stronger restoration; 0: read it "
+            f"from the file), got {strength}"
+        )
     if codec is not None and codec not in condition.CODECS:
         raise UserInputError(f"a quality-aware model knows the codecs {', '.join(condition.CODECS)}, not {codec!r}")
     if not strength and jpeg_quality is not None and codec in (None, "jpeg"):
         strength, codec = jpeg_quality, "jpeg"
     if codec is not None and codec not in knows:  # a JPEG-only network on a WebP: a strength it never learnt
-        return {**options, "quality": None, "codec": None,
-                "note": f"ran blind: it knows the strength of {', '.join(knows)} files, not {codec}"}
+        return {
+            **options,
+            "quality": None,
+            "codec": None,
+            "note": f"ran blind: it knows the strength of {', '.join(knows)} files, not {codec}",
+        }
     told = [f"{codec} file" if codec else "", f"strength {float(strength):g}" if strength else ""]
     note = "told " + ", ".join(t for t in told if t) if any(told) else UNTOLD
     return {**options, "quality": strength or None, "codec": codec, "note": note}

@@ -12,7 +12,6 @@ from restoration.core import image as imagelib
 from restoration.core import manifest as manifestlib
 from restoration.models import accel, condition
 
-
 # What a network may be told of its input: {"quality": the compression strength 1-100 (a JPEG's
 # quality), "codec": the codec that made the file, "sigma": noise 0-255}.
 Hints = dict
@@ -56,7 +55,7 @@ class TorchRestorer:
         t = t.to(device).contiguous(memory_format=torch.channels_last)
         with accel.autocast(device.type, enabled=self.bf16):
             y = self.call(self.module, t, hints or {}).float().cpu()
-        return y[..., :h * self.scale, :w * self.scale]
+        return y[..., : h * self.scale, : w * self.scale]
 
     def _forward_ensemble(self, t, hints: Hints | None = None):
         """Geometric self-ensemble (Timofte et al. 2016, EDSR+): the tile in its 8 flips and
@@ -74,9 +73,17 @@ class TorchRestorer:
     def _tile_fn(self, self_ensemble: bool, hints: Hints):
         return functools.partial(self._forward_ensemble if self_ensemble else self._forward, hints=hints)
 
-    def __call__(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
-                 quality: float | None = None, sigma: float | None = None, codec: str | None = None,
-                 **_) -> np.ndarray:
+    def __call__(
+        self,
+        image: np.ndarray,
+        tile: int = 512,
+        overlap: int = 32,
+        self_ensemble: bool = False,
+        quality: float | None = None,
+        sigma: float | None = None,
+        codec: str | None = None,
+        **_,
+    ) -> np.ndarray:
         import torch
 
         from restoration.models.tiling import run_tiled
@@ -87,9 +94,17 @@ class TorchRestorer:
             y = run_tiled(self._tile_fn(self_ensemble, hints), x, self.scale, self.multiple, tile, overlap)
         return y[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
-    def restore_uint8(self, image: np.ndarray, tile: int = 512, overlap: int = 32, self_ensemble: bool = False,
-                      quality: float | None = None, sigma: float | None = None, codec: str | None = None,
-                      **_) -> np.ndarray:
+    def restore_uint8(
+        self,
+        image: np.ndarray,
+        tile: int = 512,
+        overlap: int = 32,
+        self_ensemble: bool = False,
+        quality: float | None = None,
+        sigma: float | None = None,
+        codec: str | None = None,
+        **_,
+    ) -> np.ndarray:
         """The canonical uint8 image in, uint8 out (what ``restore`` calls): the pixels of
         ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
         import torch
@@ -98,8 +113,7 @@ class TorchRestorer:
 
         hints = {"quality": quality, "sigma": sigma, "codec": codec}
         with torch.inference_mode():
-            return run_tiled_uint8(self._tile_fn(self_ensemble, hints), image, self.scale, self.multiple, tile,
-                                   overlap)
+            return run_tiled_uint8(self._tile_fn(self_ensemble, hints), image, self.scale, self.multiple, tile, overlap)
 
 
 def load_own(model_key: str) -> TorchRestorer:
@@ -133,5 +147,3 @@ class Interpolation:
 
     def __call__(self, image: np.ndarray, **_) -> np.ndarray:  # the float call every entry has
         return self.restore_uint8(imagelib.from_float(image)).astype(np.float32) / 255.0
-
-

@@ -98,13 +98,19 @@ class RestorerSpec:
         from restoration.models import flops
 
         gflop = flops.gflop_per_mp(self.weights) if self.source == "own" and entry else None
-        return {"id": self.id, "tasks": list(self.tasks), "scale": self.scale, "source": self.source,
-                "description": self.description, "params": self.params or entry.get("params"),
-                "sha256": entry.get("sha256"), "status": self.status(),
-                "gflop_per_mp": None if gflop is None else round(gflop, 1), "fast": self.fast}
+        return {
+            "id": self.id,
+            "tasks": list(self.tasks),
+            "scale": self.scale,
+            "source": self.source,
+            "description": self.description,
+            "params": self.params or entry.get("params"),
+            "sha256": entry.get("sha256"),
+            "status": self.status(),
+            "gflop_per_mp": None if gflop is None else round(gflop, 1),
+            "fast": self.fast,
+        }
 
 
 def own_manifest() -> dict:
     return manifestlib.section("own")
-
-

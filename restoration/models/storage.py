@@ -54,8 +54,9 @@ def _quantizable(tensor: torch.Tensor) -> bool:
     return tensor.is_floating_point() and tensor.dim() >= 2 and tensor.numel() >= INT8_MIN_NUMEL
 
 
-def save_state(state: dict[str, torch.Tensor], path: str | Path, precision: str = FLOAT16,
-               metadata: dict | None = None) -> None:
+def save_state(
+    state: dict[str, torch.Tensor], path: str | Path, precision: str = FLOAT16, metadata: dict | None = None
+) -> None:
     """Write ``state`` at ``precision``; the file's metadata records the precision."""
     header = {**{key: str(value) for key, value in (metadata or {}).items()}, "precision": precision}
     save_file(stored_state(state, precision), str(path), metadata=header)
@@ -78,7 +79,7 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def precision_of(path: str | Path) -> str:
-    """"int8" when the file holds quantised tensors, else "float16"."""
+    """ "int8" when the file holds quantised tensors, else "float16"."""
     with safe_open(str(path), "pt") as handle:
         keys = handle.keys()
     return INT8 if any(key.endswith(SCALE_SUFFIX) for key in keys) else FLOAT16

@@ -22,14 +22,16 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 def _blend_window(size_h: int, size_w: int, overlap: int) -> torch.Tensor:
     """Weights that ramp linearly over ``overlap`` pixels at each edge (never zero)."""
+
     def ramp(n):
         r = torch.ones(n)
         if overlap > 0:
             edge = torch.linspace(1.0 / (overlap + 1), 1.0, overlap + 1)[:-1]
             k = min(overlap, n // 2)
             r[:k] = edge[:k]
-            r[n - k:] = edge[:k].flip(0)
+            r[n - k :] = edge[:k].flip(0)
         return r
+
     return ramp(size_h)[:, None] * ramp(size_w)[None, :]
 
 
@@ -57,10 +59,10 @@ def run_tiled(
     xs = _starts(w, tile, stride)
     for y in ys:
         for x0 in xs:
-            weighted, window = _weighted_tile(fn, x[..., y:y + tile, x0:x0 + tile], scale, multiple, overlap)
+            weighted, window = _weighted_tile(fn, x[..., y : y + tile, x0 : x0 + tile], scale, multiple, overlap)
             rows, cols = window.shape
-            out[..., y * scale:y * scale + rows, x0 * scale:x0 * scale + cols] += weighted
-            weight[..., y * scale:y * scale + rows, x0 * scale:x0 * scale + cols] += window
+            out[..., y * scale : y * scale + rows, x0 * scale : x0 * scale + cols] += weighted
+            weight[..., y * scale : y * scale + rows, x0 * scale : x0 * scale + cols] += window
     return out / weight
 
 
@@ -87,13 +89,13 @@ def run_tiled_uint8(
     ys = _starts(h, tile, stride)
     for i, y in enumerate(ys):
         for x0 in _starts(w, tile, stride):
-            patch = _to_float_tensor(image[y:y + tile, x0:x0 + tile])
+            patch = _to_float_tensor(image[y : y + tile, x0 : x0 + tile])
             weighted, window = _weighted_tile(fn, patch, scale, multiple, overlap)
             rows, cols = window.shape
-            band[..., :rows, x0 * scale:x0 * scale + cols] += weighted
-            weight[..., :rows, x0 * scale:x0 * scale + cols] += window
+            band[..., :rows, x0 * scale : x0 * scale + cols] += weighted
+            weight[..., :rows, x0 * scale : x0 * scale + cols] += window
         done = ((ys[i + 1] if i + 1 < len(ys) else h) - y) * scale  # rows no later tile reaches
-        out[y * scale:y * scale + done] = _to_uint8(band[..., :done, :] / weight[..., :done, :])
+        out[y * scale : y * scale + done] = _to_uint8(band[..., :done, :] / weight[..., :done, :])
         band, weight = band.roll(-done, dims=2), weight.roll(-done, dims=2)
         band[..., -done:, :] = 0
         weight[..., -done:, :] = 0

@@ -71,20 +71,33 @@ class UserModel:
 
     def row(self) -> dict:
         """The same, as JSON fields (the CLI's rows, the API)."""
-        return {"id": self.id, "file": self.name, "architecture": self.architecture, "scale": self.scale,
-                "params": self.params, "sha256": self.sha256, "bytes": self.size_bytes, "tasks": list(self.tasks),
-                "tags": list(self.tags), "description": self.describe()}
+        return {
+            "id": self.id,
+            "file": self.name,
+            "architecture": self.architecture,
+            "scale": self.scale,
+            "params": self.params,
+            "sha256": self.sha256,
+            "bytes": self.size_bytes,
+            "tasks": list(self.tasks),
+            "tags": list(self.tags),
+            "description": self.describe(),
+        }
 
     def require(self, task: str | None = None, scale: int | None = None) -> None:
         """Refuse, in one line, a use the file does not fit: an upscaler asked to restore at x1
         (``scale=1`` or a restoration task), a x1 network asked to upscale, another scale."""
         wants_sr = task == "sr" or (scale is not None and scale > 1)
         if wants_sr and self.scale == 1:
-            raise UserInputError(f"{self.name}: {self.architecture} at x1 restores without upscaling; "
-                                 "run it as a restorer (restore), not an upscaler")
+            raise UserInputError(
+                f"{self.name}: {self.architecture} at x1 restores without upscaling; "
+                "run it as a restorer (restore), not an upscaler"
+            )
         if not wants_sr and (task is not None or scale == 1) and self.scale > 1:
-            raise UserInputError(f"{self.name}: {self.architecture} upscales x{self.scale}; "
-                                 "run it as an upscaler (upscale), not a restorer")
+            raise UserInputError(
+                f"{self.name}: {self.architecture} upscales x{self.scale}; "
+                "run it as an upscaler (upscale), not a restorer"
+            )
         if scale is not None and scale != self.scale:
             raise UserInputError(f"{self.name} upscales x{self.scale}, not x{scale} (the scale comes from the file)")
 
@@ -121,8 +134,10 @@ def _read(source: str | Path | bytes, name: str) -> bytes:
     if size == 0:
         raise UserInputError(f"{name}: the file is empty")
     if size > limit:
-        raise UserInputError(f"{name}: {size / 1e6:.1f} MB is over the {limit / 1e6:g} MB limit for model files "
-                             "(RESTORATION_MAX_MODEL_MB)")
+        raise UserInputError(
+            f"{name}: {size / 1e6:.1f} MB is over the {limit / 1e6:g} MB limit for model files "
+            "(RESTORATION_MAX_MODEL_MB)"
+        )
     if isinstance(source, bytes):
         return source
     with open(source, "rb") as handle:
@@ -161,16 +176,21 @@ def _state_dict(data: bytes, name: str) -> dict:
             warnings.filterwarnings("ignore", "'torch.load' received a zip file that looks like a TorchScript")
             loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise UserInputError(f"{name}: refused, nothing run: {_unpickling_refusal(exc)} (only tensors are "
-                             "loaded from a pickle; save the state dict alone, or as .safetensors)") from None
+        raise UserInputError(
+            f"{name}: refused, nothing run: {_unpickling_refusal(exc)} (only tensors are "
+            "loaded from a pickle; save the state dict alone, or as .safetensors)"
+        ) from None
     except RuntimeError as exc:
         if "TorchScript" in str(exc):
-            raise UserInputError(f"{name}: a TorchScript archive (a program, not weights) is refused; "
-                                 "save the state dict as .pth or .safetensors") from None
+            raise UserInputError(
+                f"{name}: a TorchScript archive (a program, not weights) is refused; "
+                "save the state dict as .pth or .safetensors"
+            ) from None
         raise UserInputError(f"{name}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001  truncated zip, bad magic number...: all say "unreadable"
-        raise UserInputError(f"{name}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
-                             f"{_first_line(exc)})") from None
+        raise UserInputError(
+            f"{name}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     if not isinstance(loaded, dict):
         raise UserInputError(f"{name}: holds a {type(loaded).__name__}, not a state dict of named tensors")
     return loaded
@@ -208,8 +228,10 @@ def _descriptor(state: dict, name: str):
     if descriptor.purpose == "FaceSR":
         raise UserInputError(f"{name}: {arch} restores aligned face crops, not whole images")
     if (descriptor.input_channels, descriptor.output_channels) != (3, 3):
-        raise UserInputError(f"{name}: {arch} takes {descriptor.input_channels} and gives "
-                             f"{descriptor.output_channels} channels; the lab runs RGB models (3 in, 3 out)")
+        raise UserInputError(
+            f"{name}: {arch} takes {descriptor.input_channels} and gives "
+            f"{descriptor.output_channels} channels; the lab runs RGB models (3 in, 3 out)"
+        )
     if descriptor.size_requirements.square:
         raise UserInputError(f"{name}: {arch} needs square input; the lab's tiled runner gives it any shape")
     return descriptor
@@ -219,9 +241,14 @@ def _restorer(descriptor):
     """The network behind the registry's common call, as Hub models run (``hub.load``)."""
     from restoration.models.runtime import TorchRestorer
 
-    return TorchRestorer(descriptor.model, scale=descriptor.scale, multiple=descriptor.size_requirements.multiple_of,
-                         bf16=bool(descriptor.supports_bfloat16), call=hub.CALLS.get(descriptor.architecture.id),
-                         minimum=descriptor.size_requirements.minimum)
+    return TorchRestorer(
+        descriptor.model,
+        scale=descriptor.scale,
+        multiple=descriptor.size_requirements.multiple_of,
+        bf16=bool(descriptor.supports_bfloat16),
+        call=hub.CALLS.get(descriptor.architecture.id),
+        minimum=descriptor.size_requirements.minimum,
+    )
 
 
 _lock = threading.RLock()
@@ -273,11 +300,18 @@ def inspect(source: str | Path | bytes, name: str | None = None) -> UserModel:
     size = len(data)
     descriptor = _descriptor(_state_dict(data, name), name)
     del data  # the network holds its own tensors now
-    model = UserModel(name=name, architecture=descriptor.architecture.name,
-                      architecture_id=descriptor.architecture.id, scale=int(descriptor.scale),
-                      params=sum(p.numel() for p in descriptor.model.parameters()), sha256=sha256,
-                      size_bytes=size,
-                      purpose=descriptor.purpose, tags=tuple(descriptor.tags), path=path)
+    model = UserModel(
+        name=name,
+        architecture=descriptor.architecture.name,
+        architecture_id=descriptor.architecture.id,
+        scale=int(descriptor.scale),
+        params=sum(p.numel() for p in descriptor.model.parameters()),
+        sha256=sha256,
+        size_bytes=size,
+        purpose=descriptor.purpose,
+        tags=tuple(descriptor.tags),
+        path=path,
+    )
     _cache(sha256, _restorer(descriptor))
     return register(model)
 
@@ -307,16 +341,26 @@ def _status(model: UserModel) -> str:
 def register(model: UserModel) -> UserModel:
     """Make ``model.id`` a model id ``restorers.get`` answers for (the newest ``KEEP_SPECS`` kept)."""
     restorer = RestorerSpec(
-        model.id, model.tasks, "user", f"uploaded {model.name}: {model.describe()}",
-        lambda: _load_again(model), scale=model.scale, params=model.params, self_ensemble=True,
-        status_check=lambda: _status(model), digest=lambda: model.sha256,
+        model.id,
+        model.tasks,
+        "user",
+        f"uploaded {model.name}: {model.describe()}",
+        lambda: _load_again(model),
+        scale=model.scale,
+        params=model.params,
+        self_ensemble=True,
+        status_check=lambda: _status(model),
+        digest=lambda: model.sha256,
         quality_aware=("jpeg",) if model.architecture_id in TOLD_QUALITY else (),
-        needs_sigma=model.architecture_id in TOLD_SIGMA)
+        needs_sigma=model.architecture_id in TOLD_SIGMA,
+    )
     with _lock:
         held = _specs.get(model.id)
         if held is not None and held[0].sha256 != model.sha256:  # a 48-bit prefix shared by another file
-            raise UserInputError(f"{model.name}: another model file with the same id ({model.id}) is loaded "
-                                 "here; it is refused rather than run in that one's place")
+            raise UserInputError(
+                f"{model.name}: another model file with the same id ({model.id}) is loaded "
+                "here; it is refused rather than run in that one's place"
+            )
         _specs[model.id] = (model, restorer)
         _specs.move_to_end(model.id)
         while len(_specs) > KEEP_SPECS:

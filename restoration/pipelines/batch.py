@@ -59,15 +59,19 @@ class Settings:
 
     def describe(self) -> str:
         if self.job == "convert":
-            aim = (f" at {self.target.text()}" if isinstance(self.target, equal_quality.QualityTarget)
-                   else f" within {next(iter(self.target.describe().values())):g} "
-                        f"{next(iter(self.target.describe()))}" if self.target is not None
-                   else f" {self.codec.setting_label(self.params)}")
+            aim = (
+                f" at {self.target.text()}"
+                if isinstance(self.target, equal_quality.QualityTarget)
+                else f" within {next(iter(self.target.describe().values())):g} {next(iter(self.target.describe()))}"
+                if self.target is not None
+                else f" {self.codec.setting_label(self.params)}"
+            )
             return f"convert to {self.codec.label}{aim}"
         if self.job == "restore":
             return f"restore with {self.model}, written as {self.output.label()}"
-        return (f"upscale x{self.scale} with {self.model} (clean first: {self.restore}), "
-                f"written as {self.output.label()}")
+        return (
+            f"upscale x{self.scale} with {self.model} (clean first: {self.restore}), written as {self.output.label()}"
+        )
 
 
 KEYS = {
@@ -171,8 +175,9 @@ def _convert_settings(values: dict) -> Settings:
         try:
             target = equal_quality.QualityTarget(metric.strip(), float(value))
         except ValueError:
-            raise UserInputError("target_quality is METRIC=NUMBER, e.g. ssimulacra2=80; "
-                                 f"got {values['target_quality']!r}") from None
+            raise UserInputError(
+                f"target_quality is METRIC=NUMBER, e.g. ssimulacra2=80; got {values['target_quality']!r}"
+            ) from None
     elif targets:
         number = values[targets[0]]
         if isinstance(number, bool) or not isinstance(number, (int, float)):
@@ -217,8 +222,10 @@ def items(paths) -> tuple[list[Item], list[tuple[str, str]]]:
             raise UserInputError(f"{path.name}: no such file or folder")
     if not found:
         why = "; ".join(f"{name}: {reason}" for name, reason in skipped[:3])
-        raise UserInputError("no images in the batch: give image files, folders or zip archives"
-                             + (f" (skipped {len(skipped)}: {why}{'; ...' if len(skipped) > 3 else ''})" if why else ""))
+        raise UserInputError(
+            "no images in the batch: give image files, folders or zip archives"
+            + (f" (skipped {len(skipped)}: {why}{'; ...' if len(skipped) > 3 else ''})" if why else "")
+        )
     if len(found) > MAX_FILES:
         raise UserInputError(f"{len(found)} images; a batch takes at most {MAX_FILES}")
     return found, skipped
@@ -268,15 +275,19 @@ class BatchRun:
             kinds = {r["input_format"] for r in self.done}
             yours = f"your {next(iter(kinds))} files" if len(kinds) == 1 else "your files"
             change = 100 * (1 - after / before) if before else 0.0
-            text += (f" {abs(change):.0f} % {'smaller' if change >= 0 else 'larger'} than {yours} "
-                     f"({before / 1024:.0f} KiB → {after / 1024:.0f} KiB)")
+            text += (
+                f" {abs(change):.0f} % {'smaller' if change >= 0 else 'larger'} than {yours} "
+                f"({before / 1024:.0f} KiB → {after / 1024:.0f} KiB)"
+            )
             if isinstance(self.settings.target, equal_quality.QualityTarget):
                 met = sum(bool(r.get("target_met")) for r in self.done)
                 text += f" at {self.settings.target.text()} ({met} of {len(self.done)} reached it)"
             text += "."
         if failed:
-            text += f" {failed} not processed: " + "; ".join(f"{r['file']}: {r['error']}" for r in self.rows
-                                                        if r["status"] != "ok")[:300]
+            text += (
+                f" {failed} not processed: "
+                + "; ".join(f"{r['file']}: {r['error']}" for r in self.rows if r["status"] != "ok")[:300]
+            )
         return text
 
     def csv_text(self) -> str:
@@ -367,9 +378,10 @@ def _claim_largest(found: list[Item], settings: Settings) -> None:
         steps, alongside = restorelib.memory_steps([settings.model]), []
         if settings.job == "upscale" and settings.restore != sr.NO_RESTORE:
             steps += restorelib.memory_steps([settings.restore])
-    pixels = largest * (settings.scale ** 2 if settings.job == "upscale" else 1)
-    budget.claim(memory.need(f"this batch (largest image {largest / 1e6:.1f} MP)", pixels, [*steps, *alongside],
-                             kept=2))
+    pixels = largest * (settings.scale**2 if settings.job == "upscale" else 1)
+    budget.claim(
+        memory.need(f"this batch (largest image {largest / 1e6:.1f} MP)", pixels, [*steps, *alongside], kept=2)
+    )
 
 
 def _head(item: Item) -> bytes:
@@ -398,13 +410,18 @@ def _convert(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
         result = equal_quality.search(image, settings.codec, settings.target, settings.params, names)
     else:
         result = evaluate.compress(image, settings.codec, settings.params, settings.target, names)
-    row = {"input_format": _input_format(source), "input_bytes": len(data), "width": image.shape[1],
-           "height": image.shape[0], "codec": settings.codec.label,
-           "setting": settings.codec.setting_label(result.params),
-           "bpp": round(8 * result.nbytes / (image.shape[0] * image.shape[1]), 4),
-           **{name: result.metrics.get(name) for name in result.metrics},
-           **({"target_met": result.target_met} if result.target is not None else {}),
-           **({"note": source.note} if source.note else {})}
+    row = {
+        "input_format": _input_format(source),
+        "input_bytes": len(data),
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "codec": settings.codec.label,
+        "setting": settings.codec.setting_label(result.params),
+        "bpp": round(8 * result.nbytes / (image.shape[0] * image.shape[1]), 4),
+        **{name: result.metrics.get(name) for name in result.metrics},
+        **({"target_met": result.target_met} if result.target is not None else {}),
+        **({"note": source.note} if source.note else {}),
+    }
     return row, result.data, settings.codec.extension
 
 
@@ -412,9 +429,15 @@ def _restore(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
     source, data = _read(item)
     result = restorelib.restore_one(source.image, settings.model, data=data)
     encoded, extension = outputlib.encode_result(result.image, settings.output)
-    row = {"input_format": _input_format(source), "input_bytes": len(data),
-           "width": result.image.shape[1], "height": result.image.shape[0], "model": settings.model,
-           "seconds": round(result.seconds, 3), "note": result.extra.get("note", "")}
+    row = {
+        "input_format": _input_format(source),
+        "input_bytes": len(data),
+        "width": result.image.shape[1],
+        "height": result.image.shape[0],
+        "model": settings.model,
+        "seconds": round(result.seconds, 3),
+        "note": result.extra.get("note", ""),
+    }
     return row, encoded, extension
 
 
@@ -423,14 +446,23 @@ def _upscale(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
     cleaned = sr.clean_first(source.image, settings.restore, data)
     result = sr.run(source.image, settings.model, settings.scale, cleaned=cleaned)
     encoded, extension = outputlib.encode_result(result.image, settings.output)
-    row = {"input_format": _input_format(source), "input_bytes": len(data),
-           "width": result.image.shape[1], "height": result.image.shape[0], "model": settings.model,
-           "seconds": round(result.seconds + cleaned.seconds, 3), "note": cleaned.note}
+    row = {
+        "input_format": _input_format(source),
+        "input_bytes": len(data),
+        "width": result.image.shape[1],
+        "height": result.image.shape[0],
+        "model": settings.model,
+        "seconds": round(result.seconds + cleaned.seconds, 3),
+        "note": cleaned.note,
+    }
     return row, encoded, extension
 
 
 JOB_RUNNERS: dict[str, Callable[[Item, Settings], tuple[dict, bytes, str]]] = {
-    "convert": _convert, "restore": _restore, "upscale": _upscale}
+    "convert": _convert,
+    "restore": _restore,
+    "upscale": _upscale,
+}
 
 
 TABLE_HEADERS = ["file", "status", "output", "output bytes", "note"]
@@ -443,8 +475,7 @@ def table(run_: BatchRun) -> dict:
     extra = {"convert": ["setting", "bpp", "psnr", "ssim"], "restore": ["seconds"], "upscale": ["seconds"]}
     keys = ["file", "status", "output", "output_bytes", *extra[run_.settings.job]]
     headers = [metriclib.header(k) if k in metriclib.METRICS else k.replace("_", " ") for k in keys]
-    data = [[_table_cell(row.get(k)) for k in keys] + [row.get("error") or row.get("note") or ""]
-            for row in run_.rows]
+    data = [[_table_cell(row.get(k)) for k in keys] + [row.get("error") or row.get("note") or ""] for row in run_.rows]
     return {"headers": [*headers, "note"], "data": data}
 
 
@@ -464,9 +495,17 @@ def write(run_: BatchRun, folder: Path) -> tuple[Path, Path]:
 CONVERT_MODES = ("quality", "target_bpp", "target_quality")
 
 
-def form_settings(job: str, codec: str = "avif", mode: str = "quality", value: float | None = None,
-                  quality_metric: str = "ssimulacra2", model: str = AUTO, output: str = outputlib.DEFAULT,
-                  scale: int = 4, restore: str = AUTO) -> str:
+def form_settings(
+    job: str,
+    codec: str = "avif",
+    mode: str = "quality",
+    value: float | None = None,
+    quality_metric: str = "ssimulacra2",
+    model: str = AUTO,
+    output: str = outputlib.DEFAULT,
+    scale: int = 4,
+    restore: str = AUTO,
+) -> str:
     """The settings JSON a form describes (the Batch tab's fields), in the form ``run`` takes."""
     if job == "convert":
         settings: dict = {"codec": codec}

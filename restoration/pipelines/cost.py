@@ -116,6 +116,7 @@ def refined(key: str, rate: Rate, self_ensemble: bool = False) -> Rate:
 
 # -- models -----------------------------------------------------------------------------------------
 
+
 def network_rate() -> Rate:
     """This machine's own-network throughput, as the time of one GFLOP per megapixel: the default
     artifact network on the calibration crops, through ``restorers.restore`` (the runtime a run uses)."""
@@ -172,8 +173,9 @@ def analyse_rate() -> Rate:
 def _plan(path: str, modified: float, codec: str | None, strength: float | None, deblur: bool):
     source = reader.read(path)
     options = restorelib.told_by_file(source.data, {"codec": codec, "strength": strength})
-    return restorers.analyse(source.image, restorelib.quality_hint(source.data), options.get("codec"),
-                             options.get("strength"), deblur)
+    return restorers.analyse(
+        source.image, restorelib.quality_hint(source.data), options.get("codec"), options.get("strength"), deblur
+    )
 
 
 def auto_plan(path, codec: str | None = None, strength: float | None = None, deblur: bool = True):
@@ -192,8 +194,16 @@ class Estimate:
         self.parts[part] = self.parts.get(part, 0.0) + seconds
 
 
-def add_model(estimate: Estimate, model_id: str, pixels: float, self_ensemble: bool = False, path=None,
-              codec: str | None = None, strength: float | None = None, deblur: bool = True) -> None:
+def add_model(
+    estimate: Estimate,
+    model_id: str,
+    pixels: float,
+    self_ensemble: bool = False,
+    path=None,
+    codec: str | None = None,
+    strength: float | None = None,
+    deblur: bool = True,
+) -> None:
     """One model's run on ``pixels``: auto as the models its plan for the file at ``path`` runs."""
     if model_id not in restorers.REGISTRY:
         estimate.not_counted.append(model_id)
@@ -213,6 +223,7 @@ def add_model(estimate: Estimate, model_id: str, pixels: float, self_ensemble: b
 
 
 # -- codecs, metrics, pictures ------------------------------------------------------------------------
+
 
 def codec_rate(name: str) -> Rate:
     """One encode at the codec's default setting and one decode, refined by its runs here."""
@@ -241,6 +252,7 @@ def metrics_seconds(names, pixels: float) -> float:
 
 def png_rate() -> Rate:
     """A PNG written by Pillow, as the page's gallery, its downloads and the compare view are."""
+
     def write(side):
         return timed(lambda: Image.fromarray(crop(side)).save(io.BytesIO(), format="png"))
 
@@ -252,8 +264,9 @@ def error_maps_seconds(pixels: float, flip: bool) -> float:
     rate = measured(("error_map",), lambda: fit(lambda side: timed(lambda: lab.error_map(crop(side), distorted(side)))))
     seconds = rate.at(pixels)
     if flip and perceptual.Flip().unavailable_reason() is None:
-        flip_rate = measured(("flip_map",), lambda: fit(
-            lambda side: timed(lambda: perceptual.flip_map(crop(side), distorted(side)))))
+        flip_rate = measured(
+            ("flip_map",), lambda: fit(lambda side: timed(lambda: perceptual.flip_map(crop(side), distorted(side))))
+        )
         seconds += flip_rate.at(pixels)
     return seconds
 

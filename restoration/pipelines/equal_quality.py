@@ -49,12 +49,19 @@ class QualityTarget:
         return {self.metric: self.value}
 
     def text(self) -> str:
-        return f"{metriclib.header(self.metric)} {'≤' if metriclib.METRICS[self.metric].lower_better else '≥'} " \
-               f"{self.value:g}"
+        return (
+            f"{metriclib.header(self.metric)} {'≤' if metriclib.METRICS[self.metric].lower_better else '≥'} "
+            f"{self.value:g}"
+        )
 
 
-def search(image: np.ndarray, codec: codeclib.Codec, target: QualityTarget, params: dict | None = None,
-           metric_names: list[str] | None = None) -> evaluate.CodecResult:
+def search(
+    image: np.ndarray,
+    codec: codeclib.Codec,
+    target: QualityTarget,
+    params: dict | None = None,
+    metric_names: list[str] | None = None,
+) -> evaluate.CodecResult:
     """The codec's smallest file that meets ``target`` (bisection over its knob: quality rises
     with the knob's quality order); if even its best setting falls short, that one, marked missed."""
     if codec.knob is None or codec.is_lossless(codec.resolve(params or {})):
@@ -69,8 +76,9 @@ def search(image: np.ndarray, codec: codeclib.Codec, target: QualityTarget, para
     def at(t: float) -> evaluate.CodecResult:
         value = codec.knob_value(t)
         if value not in tried:
-            tried[value] = evaluate.compress(image, codec, {**fixed, knob.name: value}, metric_names=names,
-                                             reference_stats=stats)
+            tried[value] = evaluate.compress(
+                image, codec, {**fixed, knob.name: value}, metric_names=names, reference_stats=stats
+            )
         return tried[value]
 
     lo, hi, best = 0.0, 1.0, None
@@ -95,9 +103,13 @@ def _names(metric_names, target: QualityTarget) -> list[str]:
     return names if target.metric in names else [*names, target.metric]
 
 
-def compare(image: np.ndarray, settings: dict[str, dict], target: QualityTarget,
-            progress: Callable[[float, str], None] | None = None,
-            metric_names: list[str] | None = None) -> list[evaluate.CodecResult]:
+def compare(
+    image: np.ndarray,
+    settings: dict[str, dict],
+    target: QualityTarget,
+    progress: Callable[[float, str], None] | None = None,
+    metric_names: list[str] | None = None,
+) -> list[evaluate.CodecResult]:
     """Every chosen codec searched to ``target`` on one image."""
     if not settings:
         raise UserInputError("choose at least one codec")

@@ -11,10 +11,9 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from restoration import codecs as codeclib
-from restoration.codecs import Target
 from restoration import metrics as metriclib
+from restoration.codecs import Target
 from restoration.core.errors import UserInputError
-
 
 
 @dataclass
@@ -36,8 +35,13 @@ class CodecResult:
 
     def row(self) -> dict:
         """JSON-safe summary: no pixels, no bytes; infinite PSNR (identical images) as "inf"."""
-        row = {"codec": self.codec, "params": self.params, "bytes": self.nbytes,
-               "width": self.width, "height": self.height}
+        row = {
+            "codec": self.codec,
+            "params": self.params,
+            "bytes": self.nbytes,
+            "width": self.width,
+            "height": self.height,
+        }
         # Every metric of the table has its key; one not computed (LPIPS offline) is null.
         row.update({name: json_number(self.metrics.get(name)) for name in metriclib.METRICS})
         row.update({k: json_number(v) for k, v in self.metrics.items()})
@@ -109,12 +113,23 @@ def _code(image, codec, params=None, target=None) -> _Coded:
 
 
 def _measure(coded: _Coded, metric_names=None, reference_stats=None) -> CodecResult:
-    sample = metriclib.Sample(coded.image, coded.decoded, nbytes=len(coded.data), encode_s=coded.encode_s,
-                              decode_s=coded.decode_s, reference_stats=reference_stats)
+    sample = metriclib.Sample(
+        coded.image,
+        coded.decoded,
+        nbytes=len(coded.data),
+        encode_s=coded.encode_s,
+        decode_s=coded.decode_s,
+        reference_stats=reference_stats,
+    )
     names = list(metric_names) if metric_names is not None else default_metric_names()
     return CodecResult(
-        codec=coded.codec.name, params=coded.params, data=coded.data, decoded=coded.decoded,
-        width=coded.image.shape[1], height=coded.image.shape[0], metrics=metriclib.measure(sample, names),
+        codec=coded.codec.name,
+        params=coded.params,
+        data=coded.data,
+        decoded=coded.decoded,
+        width=coded.image.shape[1],
+        height=coded.image.shape[0],
+        metrics=metriclib.measure(sample, names),
         target=coded.target.describe() if coded.target else None,
         target_met=None if coded.budget is None else len(coded.data) <= coded.budget,
     )
@@ -139,8 +154,10 @@ def check_settings(qualities, target_bpps, limit: int | None = MAX_SETTINGS) -> 
     """Refuse more distinct settings per codec than ``limit``, naming the cap and the way round it."""
     for values, what in ((qualities, "qualities"), (target_bpps, "bpp targets")):
         if limit is not None and values is not None and len(set(values)) > limit:
-            raise UserInputError(f"{len(set(values))} {what} per codec; at most {limit} in one request "
-                                 "(for bigger sweeps use the CLI: restoration sweep ... or restoration bench DIR ...)")
+            raise UserInputError(
+                f"{len(set(values))} {what} per codec; at most {limit} in one request "
+                "(for bigger sweeps use the CLI: restoration sweep ... or restoration bench DIR ...)"
+            )
 
 
 def sweep_plan(
@@ -222,15 +239,23 @@ class RestoreResult:
     extra: dict = field(default_factory=dict)
 
     def row(self) -> dict:
-        row = {"model": self.model, "seconds": round(self.seconds, 4),
-               "width": self.image.shape[1], "height": self.image.shape[0]}
+        row = {
+            "model": self.model,
+            "seconds": round(self.seconds, 4),
+            "width": self.image.shape[1],
+            "height": self.image.shape[0],
+        }
         for label, values in (("before", self.before), ("after", self.after)):
             if values is not None:
                 row.update({f"{k}_{label}": json_number(v) for k, v in values.items()})
         if self.before and self.after:
             for k in self.after:
-                if isinstance(self.after[k], float) and isinstance(self.before[k], float) and \
-                        math.isfinite(self.after[k]) and math.isfinite(self.before[k]):
+                if (
+                    isinstance(self.after[k], float)
+                    and isinstance(self.before[k], float)
+                    and math.isfinite(self.after[k])
+                    and math.isfinite(self.before[k])
+                ):
                     row[f"{k}_gain"] = self.after[k] - self.before[k]
         row.update(self.extra)
         return row
@@ -255,12 +280,17 @@ def restore(
     before = after = None
     if reference is not None:
         if reference.shape != restored.image.shape:
-            raise UserInputError(f"the reference is {reference.shape[1]}x{reference.shape[0]} but the "
-                                 f"result is {restored.image.shape[1]}x{restored.image.shape[0]}")
+            raise UserInputError(
+                f"the reference is {reference.shape[1]}x{reference.shape[0]} but the "
+                f"result is {restored.image.shape[1]}x{restored.image.shape[0]}"
+            )
         names = list(metric_names)
         after = metriclib.measure(metriclib.Sample(reference, restored.image, reference_stats=reference_stats), names)
         if degraded.shape == reference.shape:
             before = metriclib.measure(metriclib.Sample(reference, degraded), names)
-    extra = {key: restored.options[key] for key in ("note", "self_ensemble", "quality", "codec", "plan")
-             if restored.options.get(key)}
+    extra = {
+        key: restored.options[key]
+        for key in ("note", "self_ensemble", "quality", "codec", "plan")
+        if restored.options.get(key)
+    }
     return RestoreResult(model_id, restored.image, restored.seconds, before, after, extra)

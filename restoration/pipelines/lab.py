@@ -10,15 +10,15 @@ from typing import Callable
 
 import numpy as np
 
-from restoration.core import budget, memory, plugins, scratch
 from restoration import codecs as codeclib
+from restoration import metrics as metriclib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
+from restoration.core import budget, memory, plugins, scratch
+from restoration.core import image as imagelib
+from restoration.core.errors import UserInputError
 from restoration.models import timing, user_model
 from restoration.pipelines import equal_quality, evaluate
-from restoration.core import image as imagelib
-from restoration import metrics as metriclib
-from restoration.core.errors import UserInputError
 
 ORIGINAL = "Original"
 
@@ -77,7 +77,7 @@ def target_from_ui(mode: str, value: float | None):
     if mode.startswith(QUALITY_MODE):
         if value is None:
             raise UserInputError("enter the quality to reach")
-        return equal_quality.QualityTarget(mode[len(QUALITY_MODE):], float(value))
+        return equal_quality.QualityTarget(mode[len(QUALITY_MODE) :], float(value))
     if value is None or not value > 0:
         raise UserInputError("enter a positive target size")
     if mode == "bpp":
@@ -107,10 +107,15 @@ def compare(
     if not settings:
         raise UserInputError("choose at least one codec")
     pixels = image.shape[0] * image.shape[1]
-    budget.claim(memory.need(f"this comparison of {len(settings)} codec(s) at {pixels / 1e6:.1f} MP"
-                             + (" with the perceptual metrics" if perceptual else ""), pixels,
-                             [*[("codec", name) for name in settings], *metric_steps(names)],
-                             kept=2 * len(settings)))  # each decoded result and its error map
+    budget.claim(
+        memory.need(
+            f"this comparison of {len(settings)} codec(s) at {pixels / 1e6:.1f} MP"
+            + (" with the perceptual metrics" if perceptual else ""),
+            pixels,
+            [*[("codec", name) for name in settings], *metric_steps(names)],
+            kept=2 * len(settings),
+        )
+    )  # each decoded result and its error map
     if isinstance(target, equal_quality.QualityTarget):
         return equal_quality.compare(image, settings, target, progress, names)
     results = []
@@ -143,14 +148,14 @@ def without_empty_columns(headers: list[str], rows: list[list], always=()) -> di
     """A table as {"headers", "data"} without the columns empty in every row (but ``always``): a
     metric nobody asked for, or one that needs a reference there was none of, would be a column of
     blanks whose header the narrow column stacks letter by letter."""
-    keep = [i for i, header in enumerate(headers)
-            if header in always or any(row[i] not in (None, "") for row in rows)]
+    keep = [i for i, header in enumerate(headers) if header in always or any(row[i] not in (None, "") for row in rows)]
     return {"headers": [headers[i] for i in keep], "data": [[row[i] for i in keep] for row in rows]}
 
 
 def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
     """One row per result, in ``table_headers()`` order; the last cell says whether a size
     target was met."""
+
     def cell(value):
         value = evaluate.json_number(value)
         return value if not isinstance(value, float) else metriclib.shown(value)  # as a target is judged
@@ -158,10 +163,24 @@ def table_rows(results: list[evaluate.CodecResult]) -> list[list]:
     rows = []
     for r in results:
         size = r.target is not None and ("bytes" in r.target or "bpp" in r.target)
-        met = "" if r.target_met is None else ("met" if r.target_met else "MISSED: " + (
-            "smallest setting is larger" if size else "best setting falls short"))
-        rows.append([r.codec, result_label(r), round(r.nbytes / 1024, 2),
-                     *[cell(r.metrics.get(m.name)) for m in table_metrics()], met])
+        met = (
+            ""
+            if r.target_met is None
+            else (
+                "met"
+                if r.target_met
+                else "MISSED: " + ("smallest setting is larger" if size else "best setting falls short")
+            )
+        )
+        rows.append(
+            [
+                r.codec,
+                result_label(r),
+                round(r.nbytes / 1024, 2),
+                *[cell(r.metrics.get(m.name)) for m in table_metrics()],
+                met,
+            ]
+        )
     return rows
 
 
@@ -177,11 +196,17 @@ def status_line(image: np.ndarray, results: list[evaluate.CodecResult], target, 
         return f"{text} {equal_quality.recommend(results, target)}"
     goal = f"{target.bpp:g} bpp" if target.bpp is not None else f"{target.bytes / 1024:.1f} KiB"
     missed = [codeclib.get(r.codec).label for r in results if r.target_met is False]
-    text += (f" Target {goal}: missed by {', '.join(missed)} (their smallest file is larger)." if missed
-             else f" Target {goal}: met by every codec.")
+    text += (
+        f" Target {goal}: missed by {', '.join(missed)} (their smallest file is larger)."
+        if missed
+        else f" Target {goal}: met by every codec."
+    )
     # A codec with few settings can only land well under the budget: say how far, beside "met".
-    under = [f"{codeclib.get(r.codec).label} at {r.metrics['bpp']:.2f} bpp" for r in results
-             if r.target_met and isinstance(r.metrics.get("bpp"), float) and r.nbytes < FAR_UNDER * target.budget(image)]
+    under = [
+        f"{codeclib.get(r.codec).label} at {r.metrics['bpp']:.2f} bpp"
+        for r in results
+        if r.target_met and isinstance(r.metrics.get("bpp"), float) and r.nbytes < FAR_UNDER * target.budget(image)
+    ]
     return text + (f" Well under it: {', '.join(under)} (the next setting up is over the budget)." if under else "")
 
 
@@ -250,12 +275,17 @@ def map_scale(label: str) -> dict | None:
     else:
         return None
     stops = colourised(np.linspace(0, 1, 9)[None, :], colour_map)[0]
-    return {"kind": label.split(" ")[0], "colours": ["#" + "".join(f"{int(v):02x}" for v in c) for c in stops],
-            "low": "no difference", "high": high}
+    return {
+        "kind": label.split(" ")[0],
+        "colours": ["#" + "".join(f"{int(v):02x}" for v in c) for c in stops],
+        "low": "no difference",
+        "high": high,
+    }
 
 
-def with_error_maps(views: dict[str, np.ndarray], reference_label: str, labels: list[str],
-                    flip: bool = True) -> dict[str, np.ndarray]:
+def with_error_maps(
+    views: dict[str, np.ndarray], reference_label: str, labels: list[str], flip: bool = True
+) -> dict[str, np.ndarray]:
     """The views plus an error map of each labelled result against the reference view: the
     absolute difference, and (``flip``, when its package is installed) FLIP's perceived
     difference map."""
@@ -338,8 +368,15 @@ def sweep(
     if metric and metric not in names and metriclib.METRICS[metric].unavailable_reason() is None:
         names = [*names, metric]
     pixels = image.shape[0] * image.shape[1]
-    budget.claim(memory.need(f"this sweep at {pixels / 1e6:.1f} MP", pixels, [("codec", n) for n in codec_names],
-                             metric_steps(names), kept=2))  # a setting measured while the next encodes
+    budget.claim(
+        memory.need(
+            f"this sweep at {pixels / 1e6:.1f} MP",
+            pixels,
+            [("codec", n) for n in codec_names],
+            metric_steps(names),
+            kept=2,
+        )
+    )  # a setting measured while the next encodes
     rows = []
     for i, (_, result) in enumerate(evaluate.run_sweep({"image": image}, plan, metric_names=names)):
         rows.append(result.row())
@@ -365,8 +402,14 @@ def bd_against_jpeg(rows: list[dict], metric: str) -> dict:
         if codec == "jpeg":
             continue
         result = bdrate.bd_on(metric, curves["jpeg"], points, rates_in_bytes=False)
-        data.append([codeclib.get(codec).label, None if result is None else f"{result.rate_percent:+.1f} %",
-                     None if result is None else round(result.quality_delta, 4), len(points)])
+        data.append(
+            [
+                codeclib.get(codec).label,
+                None if result is None else f"{result.rate_percent:+.1f} %",
+                None if result is None else round(result.quality_delta, 4),
+                len(points),
+            ]
+        )
     return {"headers": headers, "data": data}
 
 

@@ -10,24 +10,36 @@ import numpy as np
 
 from restoration import codecs
 from restoration import metrics as metriclib
-from restoration.core import image as imagelib
 from restoration.core import budget, memory, scratch
+from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.pipelines.lab import load_input, read_input, with_error_maps, without_empty_columns
 
 DEGRADATIONS = ("codec", "noise", "blur", "downscale", "chain")
 
 
-def make_degradation(kind: str, codec: str, quality: float, bpp: float | None, sigma: float, blur: float,
-                     factor: int = 2, chain: str = ""):
+def make_degradation(
+    kind: str,
+    codec: str,
+    quality: float,
+    bpp: float | None,
+    sigma: float,
+    blur: float,
+    factor: int = 2,
+    chain: str = "",
+):
     """UI choices -> a degradation chain, through the same text the CLI's ``--chain`` reads
     (bpp > 0 overrides the codec quality)."""
     from restoration import degrade
 
     if kind == "codec":  # parse_chain refuses a lossless codec, naming the step
         return degrade.parse_chain(f"{codec}:bpp={float(bpp):g}" if bpp else f"{codec}:q={quality:g}")
-    texts = {"noise": f"noise:{float(sigma):g}", "blur": f"blur:{float(blur):g}",
-             "downscale": f"downscale:{int(factor or 0)}", "chain": chain}
+    texts = {
+        "noise": f"noise:{float(sigma):g}",
+        "blur": f"blur:{float(blur):g}",
+        "downscale": f"downscale:{int(factor or 0)}",
+        "chain": chain,
+    }
     if kind not in texts:
         raise UserInputError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
     return degrade.parse_chain(texts[kind])
@@ -70,8 +82,9 @@ def chain_compression(info: dict | None) -> tuple[int, str]:
     such), from the chain's description."""
     from restoration.models import condition
 
-    coded = [step for step in chain_steps(info)
-             if step.get("kind") == "compress" and step.get("codec") in condition.CODECS]
+    coded = [
+        step for step in chain_steps(info) if step.get("kind") == "compress" and step.get("codec") in condition.CODECS
+    ]
     if not coded:
         return 0, ""
     step = coded[-1]
@@ -79,9 +92,16 @@ def chain_compression(info: dict | None) -> tuple[int, str]:
     return int(round(strength or 0)), step["codec"]
 
 
-def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: float | None,
-                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
-                 strength: float | None = None, codec: str | None = None):
+def restore_many(
+    degraded_path,
+    reference_path,
+    model_ids: list[str],
+    sigma: float | None,
+    progress: Callable[[float, str], None] | None = None,
+    self_ensemble: bool = False,
+    strength: float | None = None,
+    codec: str | None = None,
+):
     """Run each chosen model (``pipelines.restore.restore_image``); returns the run and the views."""
     from restoration.pipelines import restore as restorelib
 
@@ -97,8 +117,14 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     except UserInputError as exc:  # which of the two images is wrong
         raise UserInputError(f"clean original {exc}; remove it to restore without measuring") from None
     pixels = degraded.shape[0] * degraded.shape[1]
-    budget.claim(memory.need(f"restoring a {pixels / 1e6:.1f} MP image with {len(model_ids)} model(s)", pixels,
-                             restorelib.memory_steps(model_ids), kept=2 * len(model_ids) + 1))
+    budget.claim(
+        memory.need(
+            f"restoring a {pixels / 1e6:.1f} MP image with {len(model_ids)} model(s)",
+            pixels,
+            restorelib.memory_steps(model_ids),
+            kept=2 * len(model_ids) + 1,
+        )
+    )
     options = {"sigma": sigma} if sigma else {}
     if self_ensemble:
         options["self_ensemble"] = True
@@ -107,8 +133,11 @@ def restore_many(degraded_path, reference_path, model_ids: list[str], sigma: flo
     if codec:
         options["codec"] = codec
     run = restorelib.restore_image(degraded, list(model_ids), reference, data=data, progress=progress, **options)
-    views = {"Degraded input": degraded, **({"Reference": reference} if reference is not None else {}),
-             **{r.model: r.image for r in run.results}}
+    views = {
+        "Degraded input": degraded,
+        **({"Reference": reference} if reference is not None else {}),
+        **{r.model: r.image for r in run.results},
+    }
     if reference is not None:
         views = with_error_maps(views, "Reference", ["Degraded input", *[r.model for r in run.results]])
     return run, views
@@ -145,8 +174,13 @@ def restore_order() -> list[str]:
     the metric table's headline metrics with their gains, what each model was told or found, its
     time; the other metrics a click away."""
     headers = restore_headers()
-    headline = [h for m in _restore_metrics() if m.headline
-                for h in (m.short, f"{m.short.removesuffix(' dB')} gain dB") if h in headers]
+    headline = [
+        h
+        for m in _restore_metrics()
+        if m.headline
+        for h in (m.short, f"{m.short.removesuffix(' dB')} gain dB")
+        if h in headers
+    ]
     return ["model", *headline, "note", "seconds"]
 
 
@@ -159,6 +193,7 @@ def restore_table(run) -> dict:
 
 def restore_rows(run) -> list[list]:
     """``restore_table``'s rows, every column of ``restore_headers``."""
+
     def number(value):
         return round(value, 4) if isinstance(value, float) else None
 
@@ -181,9 +216,13 @@ def restore_rows(run) -> list[list]:
 
 def restore_note(run) -> str:
     """The status line, in words."""
-    parts = [f"Estimated JPEG quality of the input: {run.jpeg_quality}." if run.jpeg_quality
-             else f"Codec of the input: {codecs.get(run.codec).label}; no JPEG quality to read from the file." if run.codec
-             else "The input is not a JPEG file: no quality estimate."]
+    parts = [
+        f"Estimated JPEG quality of the input: {run.jpeg_quality}."
+        if run.jpeg_quality
+        else f"Codec of the input: {codecs.get(run.codec).label}; no JPEG quality to read from the file."
+        if run.codec
+        else "The input is not a JPEG file: no quality estimate."
+    ]
     if run.reference is None:
         parts.append("No reference given: PSNR/SSIM not measured.")
     parts += [w[0].upper() + w[1:] + "." for w in run.warnings]

@@ -8,13 +8,13 @@ from typing import Callable
 
 import numpy as np
 
-from restoration.pipelines import restore as restorelib
-from restoration.pipelines import sr
 from restoration.codecs import reader
 from restoration.core import budget, memory
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
+from restoration.pipelines import restore as restorelib
+from restoration.pipelines import sr
 from restoration.pipelines.lab import read_input, with_error_maps, without_empty_columns, write_results
 
 REFERENCE = "High-resolution original"
@@ -58,9 +58,16 @@ class SRRun:
     cleaned: sr.Cleaned | None = None  # the restore step before the upscalers (not before bicubic)
 
 
-def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
-                 progress: Callable[[float, str], None] | None = None, self_ensemble: bool = False,
-                 outscale: float | None = None, restore: str | None = None) -> SRRun:
+def upscale_many(
+    path,
+    scale,
+    model_ids: list[str],
+    from_hr: bool,
+    progress: Callable[[float, str], None] | None = None,
+    self_ensemble: bool = False,
+    outscale: float | None = None,
+    restore: str | None = None,
+) -> SRRun:
     """Upscale one image with each chosen model; with ``from_hr`` the upload is the HR reference:
     it is downscaled by the protocol first and every result is measured against it. ``outscale``
     resizes every result to that many times the input (a low-resolution upload only). ``restore``
@@ -89,13 +96,22 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
     else:
         hr, lr, grey = None, image, False
     out_pixels = lr.shape[0] * lr.shape[1] * scale * scale
-    budget.claim(memory.need(f"this x{scale} upscale to {out_pixels / 1e6:.0f} MP", out_pixels,
-                             [("model", m) for m in model_ids], kept=2 * len(model_ids) + 1))  # results, error maps
+    budget.claim(
+        memory.need(
+            f"this x{scale} upscale to {out_pixels / 1e6:.0f} MP",
+            out_pixels,
+            [("model", m) for m in model_ids],
+            kept=2 * len(model_ids) + 1,
+        )
+    )  # results, error maps
     # The page always sends a choice: a high-resolution upload (its LR made by the protocol) is never cleaned.
     choice = sr.NO_RESTORE if from_hr else restore or AUTO
     if choice != sr.NO_RESTORE:
-        budget.claim(memory.need("the restore step before upscaling", lr.shape[0] * lr.shape[1],
-                                 restorelib.memory_steps([choice])))
+        budget.claim(
+            memory.need(
+                "the restore step before upscaling", lr.shape[0] * lr.shape[1], restorelib.memory_steps([choice])
+            )
+        )
     base = sr.baseline_id(scale)
     # Bicubic runs first and always: it is the baseline of the table and of the slider.
     bicubic = sr.run(lr, base, scale, hr, grey)
@@ -105,8 +121,11 @@ def upscale_many(path, scale, model_ids: list[str], from_hr: bool,
         if progress:
             progress(i / len(model_ids), f"running {model_id}")
         try:  # each model on its own: one that cannot run (a Hub model offline) loses no other result
-            results.append(bicubic if model_id == base else _run_named(lr, model_id, scale, hr, grey, bicubic.image,
-                                                                         cleaned, self_ensemble=self_ensemble))
+            results.append(
+                bicubic
+                if model_id == base
+                else _run_named(lr, model_id, scale, hr, grey, bicubic.image, cleaned, self_ensemble=self_ensemble)
+            )
         except UserInputError as exc:
             failures[model_id] = str(exc)
     if not results:
@@ -144,8 +163,9 @@ def table(run: SRRun) -> dict:
 
 def table_rows(run: SRRun) -> list[list]:
     """One row per result, then one per model that gave none, saying why."""
-    return result_rows(run.results) + [[model, None, None, None, None, None, f"no result: {why}"]
-                                       for model, why in run.failures.items()]
+    return result_rows(run.results) + [
+        [model, None, None, None, None, None, f"no result: {why}"] for model, why in run.failures.items()
+    ]
 
 
 def result_rows(results: list[sr.Upscaled]) -> list[list]:
@@ -155,8 +175,17 @@ def result_rows(results: list[sr.Upscaled]) -> list[list]:
     rows = []
     for r in results:
         row = r.row()
-        rows.append([r.model, round(r.seconds, 4), f"{row['width']}x{row['height']}",
-                     num(row.get("psnr_y"), 3), num(row.get("ssim_y"), 4), num(row.get("psnr_y_gain"), 3), ""])
+        rows.append(
+            [
+                r.model,
+                round(r.seconds, 4),
+                f"{row['width']}x{row['height']}",
+                num(row.get("psnr_y"), 3),
+                num(row.get("ssim_y"), 4),
+                num(row.get("psnr_y_gain"), 3),
+                "",
+            ]
+        )
     return rows
 
 
@@ -183,9 +212,13 @@ def note(run: SRRun) -> str:
     if run.cleaned is not None and run.cleaned.note:
         text += f" Before upscaling ({run.cleaned.seconds:.2f} s): {run.cleaned.note}; bicubic upscales the upload as it is."
     if run.hr is None:
-        return text + (" No high-resolution reference, so no Y-PSNR/SSIM: tick *treat upload as "
-                       "high-resolution* to measure against the upload.")
-    text += (f" The low-resolution input was made from the upload (cropped to a multiple of {run.scale}) "
-             f"by MATLAB bicubic downscaling; Y-PSNR and SSIM on {'grey' if run.grey else 'BT.601 Y'} "
-             f"with {run.scale} px shaved from each border, as published SR tables measure.")
+        return text + (
+            " No high-resolution reference, so no Y-PSNR/SSIM: tick *treat upload as "
+            "high-resolution* to measure against the upload."
+        )
+    text += (
+        f" The low-resolution input was made from the upload (cropped to a multiple of {run.scale}) "
+        f"by MATLAB bicubic downscaling; Y-PSNR and SSIM on {'grey' if run.grey else 'BT.601 Y'} "
+        f"with {run.scale} px shaved from each border, as published SR tables measure."
+    )
     return text

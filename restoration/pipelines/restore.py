@@ -14,8 +14,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from restoration import metrics as metriclib
 from restoration import codecs
+from restoration import metrics as metriclib
 from restoration.codecs import jpeg2000_ratio, jpeg_quality
 from restoration.core.errors import UserInputError
 from restoration.models import condition
@@ -67,28 +67,46 @@ def check_reference(reference: np.ndarray | None, degraded: np.ndarray, scale: i
         return []
     h, w = degraded.shape[0] * scale, degraded.shape[1] * scale
     if reference.shape[:2] != (h, w):
-        raise UserInputError(f"the reference is {reference.shape[1]}x{reference.shape[0]} but the result is "
-                             f"{w}x{h}: give the clean image this input was made from")
+        raise UserInputError(
+            f"the reference is {reference.shape[1]}x{reference.shape[0]} but the result is "
+            f"{w}x{h}: give the clean image this input was made from"
+        )
     if scale != 1:
         return []
     similarity = metriclib.psnr(metriclib.Sample(reference, degraded))
     if similarity < SAME_IMAGE_MIN_PSNR:
-        return [f"the reference looks like another picture (PSNR {similarity:.1f} dB against the input, "
-                f"under {SAME_IMAGE_MIN_PSNR:g}): its metrics say little"]
+        return [
+            f"the reference looks like another picture (PSNR {similarity:.1f} dB against the input, "
+            f"under {SAME_IMAGE_MIN_PSNR:g}): its metrics say little"
+        ]
     return []
 
 
-def restore_one(degraded: np.ndarray, model_id: str, reference: np.ndarray | None = None, *,
-                data: bytes | None = None, jpeg_quality: int | None = None,
-                metric_names: Iterable[str] = evaluate.RESTORE_METRICS, reference_stats=None,
-                **options) -> evaluate.RestoreResult:
+def restore_one(
+    degraded: np.ndarray,
+    model_id: str,
+    reference: np.ndarray | None = None,
+    *,
+    data: bytes | None = None,
+    jpeg_quality: int | None = None,
+    metric_names: Iterable[str] = evaluate.RESTORE_METRICS,
+    reference_stats=None,
+    **options,
+) -> evaluate.RestoreResult:
     """One model on one image, told the file's JPEG quality when ``data`` is a JPEG (or
     ``jpeg_quality``, when the caller has read it already), the codec that wrote ``data`` and,
     for a JPEG 2000 file, its strength (``codec`` and ``strength`` in the options, a user's or
     the chain's, override them)."""
     quality = quality_hint(data) if jpeg_quality is None else jpeg_quality
-    return evaluate.restore(degraded, model_id, reference, metric_names, jpeg_quality=quality,
-                            reference_stats=reference_stats, **told_by_file(data, options))
+    return evaluate.restore(
+        degraded,
+        model_id,
+        reference,
+        metric_names,
+        jpeg_quality=quality,
+        reference_stats=reference_stats,
+        **told_by_file(data, options),
+    )
 
 
 @dataclass
@@ -102,9 +120,15 @@ class RestoreRun:
     codec: str | None = None  # the lossy codec that made the input (its file, or the caller's word)
 
 
-def restore_image(degraded: np.ndarray, model_ids: list[str], reference: np.ndarray | None = None, *,
-                  data: bytes | None = None, progress: Callable[[float, str], None] | None = None,
-                  **options) -> RestoreRun:
+def restore_image(
+    degraded: np.ndarray,
+    model_ids: list[str],
+    reference: np.ndarray | None = None,
+    *,
+    data: bytes | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    **options,
+) -> RestoreRun:
     """Each model on its own: one that is not available or fails gives a reason, not a lost run."""
     if not model_ids:
         raise UserInputError("choose at least one model")

@@ -13,14 +13,13 @@ As in the published tables (SRCNN, VDSR, EDSR, ... evaluation scripts):
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from restoration.core import image as imagelib
 from restoration import metrics as metriclib
+from restoration.core import image as imagelib
 from restoration.core import resize
 from restoration.core.errors import UserInputError
 from restoration.models.auto import AUTO
@@ -58,11 +57,13 @@ def is_grey_file(path) -> bool:
 def measure(output: np.ndarray, hr: np.ndarray, scale: int, grey: bool = False) -> dict:
     """Y-PSNR and SSIM on Y with ``scale`` pixels shaved, the keys SR tables report."""
     if output.shape != hr.shape:
-        raise UserInputError(f"the reference is {hr.shape[1]}x{hr.shape[0]} but the result is "
-                             f"{output.shape[1]}x{output.shape[0]}")
+        raise UserInputError(
+            f"the reference is {hr.shape[1]}x{hr.shape[0]} but the result is {output.shape[1]}x{output.shape[0]}"
+        )
     if min(hr.shape[:2]) <= 2 * scale:
-        raise UserInputError(f"a {hr.shape[1]}x{hr.shape[0]} image is too small to measure with {scale} px "
-                             "shaved from each border")
+        raise UserInputError(
+            f"a {hr.shape[1]}x{hr.shape[0]} image is too small to measure with {scale} px shaved from each border"
+        )
     sample = metriclib.Sample(hr, output, shave=scale)
     if grey:  # R = G = B: the RGB metrics are those of the grey plane itself
         return {"psnr_y": metriclib.psnr(sample), "ssim_y": metriclib.ssim(sample)}
@@ -99,12 +100,24 @@ class Upscaled:
     cleaned: Cleaned | None = None  # the restore step that ran first (``clean_first``)
 
     def row(self) -> dict:
-        row = {"model": self.model, "scale": self.scale, "input_width": self.input_shape[1],
-               "input_height": self.input_shape[0], "width": self.image.shape[1], "height": self.image.shape[0],
-               "seconds": round(self.seconds, 4), **({"self_ensemble": True} if self.self_ensemble else {})}
+        row = {
+            "model": self.model,
+            "scale": self.scale,
+            "input_width": self.input_shape[1],
+            "input_height": self.input_shape[0],
+            "width": self.image.shape[1],
+            "height": self.image.shape[0],
+            "seconds": round(self.seconds, 4),
+            **({"self_ensemble": True} if self.self_ensemble else {}),
+        }
         if self.cleaned is not None and self.cleaned.note:
-            row.update({"restored_first_by": self.cleaned.model, "restore_seconds": round(self.cleaned.seconds, 4),
-                        "note": self.cleaned.note})
+            row.update(
+                {
+                    "restored_first_by": self.cleaned.model,
+                    "restore_seconds": round(self.cleaned.seconds, 4),
+                    "note": self.cleaned.note,
+                }
+            )
         if self.metrics is not None:
             row.update({k: json_number(v) for k, v in self.metrics.items()})
         if self.baseline is not None:
@@ -132,12 +145,17 @@ def check_outscale(outscale, from_hr: bool = False) -> float | None:
     """The output scale a person asked for (Real-ESRGAN's ``--outscale``), or None for the model's."""
     if outscale in (None, 0, 0.0, ""):
         return None
-    if isinstance(outscale, bool) or not (isinstance(outscale, (int, float)) and math.isfinite(outscale)) \
-            or not 1 <= outscale <= 8:
+    if (
+        isinstance(outscale, bool)
+        or not (isinstance(outscale, (int, float)) and math.isfinite(outscale))
+        or not 1 <= outscale <= 8
+    ):
         raise UserInputError(f"the output scale is from 1 to 8 (0: the model's own), got {outscale!r}")
     if from_hr:
-        raise UserInputError("an output scale applies to a low-resolution upload; measuring against the "
-                             "high-resolution original uses the model's own scale")
+        raise UserInputError(
+            "an output scale applies to a low-resolution upload; measuring against the "
+            "high-resolution original uses the model's own scale"
+        )
     return float(outscale)
 
 
@@ -148,8 +166,10 @@ def to_outscale(image: np.ndarray, lr_shape: tuple, outscale: float) -> np.ndarr
 
     size = (max(1, round(lr_shape[1] * outscale)), max(1, round(lr_shape[0] * outscale)))
     if size[0] * size[1] > imagelib.MAX_PIXELS:
-        raise UserInputError(f"the output would have {size[0] * size[1]:,} pixels; the limit is "
-                             f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)")
+        raise UserInputError(
+            f"the output would have {size[0] * size[1]:,} pixels; the limit is "
+            f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)"
+        )
     if size == (image.shape[1], image.shape[0]):
         return image
     return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4))
@@ -179,8 +199,9 @@ def clean_first(lr: np.ndarray, restore: str | None, data: bytes | None = None, 
         return Cleaned(lr, None, "")
     spec = restorers.get(restore)
     if spec.scale != 1 or "sr" in spec.tasks:
-        raise UserInputError(f"{spec.id} is an upscaler; the step before upscaling takes auto, none or a "
-                             "restoration model")
+        raise UserInputError(
+            f"{spec.id} is an upscaler; the step before upscaling takes auto, none or a restoration model"
+        )
     extra = {"deblur": False} if spec.id == AUTO else {}
     result = restorelib.restore_one(lr, spec.id, data=data, **extra, **options)
     note = result.extra.get("note", "") if spec.id == AUTO else f"cleaned first by {spec.id}"
@@ -204,24 +225,43 @@ def check_result_size(width: int, height: int, scale: int) -> None:
     memory budget instead, issue 41)."""
     pixels = width * height * scale * scale
     if pixels > imagelib.MAX_PIXELS:
-        raise UserInputError(f"the x{scale} result would have {pixels:,} pixels; the limit is "
-                             f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)")
+        raise UserInputError(
+            f"the x{scale} result would have {pixels:,} pixels; the limit is "
+            f"{imagelib.MAX_PIXELS:,} (RESTORATION_MAX_PIXELS)"
+        )
 
 
-def run(lr: np.ndarray, model_id: str, scale: int, hr: np.ndarray | None = None, grey: bool = False,
-        baseline: np.ndarray | None = None, cleaned: Cleaned | None = None, **options) -> Upscaled:
+def run(
+    lr: np.ndarray,
+    model_id: str,
+    scale: int,
+    hr: np.ndarray | None = None,
+    grey: bool = False,
+    baseline: np.ndarray | None = None,
+    cleaned: Cleaned | None = None,
+    **options,
+) -> Upscaled:
     """Upscale ``lr`` (``cleaned.image`` when a restore step ran first: ``clean_first``); with
     ``hr``, measure it and the bicubic baseline of ``lr`` itself (pass ``baseline`` to reuse an
     already computed bicubic image)."""
     restored = upscale(lr if cleaned is None else cleaned.image, model_id, scale, **options)
-    result = Upscaled(model_id, scale, lr.shape, restored.image, restored.seconds,
-                      self_ensemble=bool(restored.options.get("self_ensemble")), cleaned=cleaned)
+    result = Upscaled(
+        model_id,
+        scale,
+        lr.shape,
+        restored.image,
+        restored.seconds,
+        self_ensemble=bool(restored.options.get("self_ensemble")),
+        cleaned=cleaned,
+    )
     if hr is not None:
         hr = crop_to_multiple(hr, scale)
         if hr.shape != restored.image.shape:
-            raise UserInputError(f"the reference is {hr.shape[1]}x{hr.shape[0]} but x{scale} of the "
-                                 f"{lr.shape[1]}x{lr.shape[0]} input is "
-                                 f"{restored.image.shape[1]}x{restored.image.shape[0]}")
+            raise UserInputError(
+                f"the reference is {hr.shape[1]}x{hr.shape[0]} but x{scale} of the "
+                f"{lr.shape[1]}x{lr.shape[0]} input is "
+                f"{restored.image.shape[1]}x{restored.image.shape[0]}"
+            )
         result.metrics = measure(restored.image, hr, scale, grey)
         if model_id == baseline_id(scale):
             result.baseline = dict(result.metrics)

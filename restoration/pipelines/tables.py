@@ -56,8 +56,9 @@ def pixels(chars: float) -> float:
     return chars * CHAR_PX + CELL_PAD_PX
 
 
-def pages(table: dict | None, order: list[str] | None = None, hidden: tuple[str, ...] = (),
-          frame_px: float = FRAME_PX) -> list[dict]:
+def pages(
+    table: dict | None, order: list[str] | None = None, hidden: tuple[str, ...] = (), frame_px: float = FRAME_PX
+) -> list[dict]:
     """``table``'s columns as views that each fit ``frame_px``: [{"headers", "data", "widths"}],
     the first with the most important columns. ``order``: headers by importance (the first
     column, what a row is, always comes first; headers not named follow in table order);
@@ -67,8 +68,10 @@ def pages(table: dict | None, order: list[str] | None = None, hidden: tuple[str,
     shown = [i for i, h in enumerate(headers) if h not in hidden]
     if not shown:
         return [{"headers": headers, "data": rows, "widths": []}]
-    ranked = sorted(shown[1:], key=lambda i: (order or []).index(headers[i]) if headers[i] in (order or [])
-                    else len(order or []) + i)
+    ranked = sorted(
+        shown[1:],
+        key=lambda i: (order or []).index(headers[i]) if headers[i] in (order or []) else len(order or []) + i,
+    )
     sizes = {i: [pixels(c) for c in measure(headers[i], [row[i] for row in rows])] for i in shown}
     first = shown[0]
     groups: list[list[int]] = []
@@ -81,8 +84,13 @@ def pages(table: dict | None, order: list[str] | None = None, hidden: tuple[str,
     views = []
     for group in groups or [[]]:
         columns = sorted([first, *group])
-        views.append({"headers": [headers[i] for i in columns], "data": [[row[i] for i in columns] for row in rows],
-                      "widths": widths([sizes[i] for i in columns], frame_px)})
+        views.append(
+            {
+                "headers": [headers[i] for i in columns],
+                "data": [[row[i] for i in columns] for row in rows],
+                "widths": widths([sizes[i] for i in columns], frame_px),
+            }
+        )
     return views
 
 

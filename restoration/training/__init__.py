@@ -11,11 +11,33 @@ where only torch, numpy, Pillow and safetensors are installed (it needs no codec
 import importlib
 
 _EXPORTS = {
-    "data": ("BLIND_CODECS", "DATA_ROOT", "SAMPLERS", "PatchStream", "boost_saturation", "clean_sampler",
-             "combined_sampler", "compression_condition", "compression_sampler", "full_range_sampler",
-             "jpeg_condition", "noise_sampler", "to_tensor", "training_images", "with_rescaled"),
-    "loop": ("Recipe", "build_model", "naive_baseline", "save_weights", "train", "validate", "validate_scores",
-             "validation_set"),
+    "data": (
+        "BLIND_CODECS",
+        "DATA_ROOT",
+        "SAMPLERS",
+        "PatchStream",
+        "boost_saturation",
+        "clean_sampler",
+        "combined_sampler",
+        "compression_condition",
+        "compression_sampler",
+        "full_range_sampler",
+        "jpeg_condition",
+        "noise_sampler",
+        "to_tensor",
+        "training_images",
+        "with_rescaled",
+    ),
+    "loop": (
+        "Recipe",
+        "build_model",
+        "naive_baseline",
+        "save_weights",
+        "train",
+        "validate",
+        "validate_scores",
+        "validation_set",
+    ),
     "warm_start": ("grown_inputs", "identity_blocks", "load_matching"),
     "stages": ("STAGE_FIELDS", "export", "retired_weights", "run_stages", "shipped_stages", "stage_record"),
 }

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restoration.models import accel
-from restoration.core import manifest as manifestlib
 from restoration import metrics as metriclib
+from restoration import training
 from restoration.codecs import hyperprior as hp
 from restoration.codecs import learned as nc
-from restoration import training
+from restoration.core import manifest as manifestlib
 from restoration.core.manifest import sha256_of
+from restoration.models import accel
 
 # CompressAI's lambdas for bmshj2018 qualities 2..6 (about 0.2-1 bpp when fully trained).
 LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
@@ -60,17 +60,37 @@ class CodecRecipe:
     init_weights: str | None = None  # continue from this checkpoint (same config)
 
     def scaled_for_smoke(self) -> "CodecRecipe":
-        return CodecRecipe(**{**asdict(self), "channels": 16, "latent": 16, "hyper": min(self.hyper, 16),
-                              "steps": 4, "batch": 2, "patch": 64, "validate_every": 2, "val_images": 2, "workers": 0, "smoke": True,
-                              "init_weights": None})
+        return CodecRecipe(
+            **{
+                **asdict(self),
+                "channels": 16,
+                "latent": 16,
+                "hyper": min(self.hyper, 16),
+                "steps": 4,
+                "batch": 2,
+                "patch": 64,
+                "validate_every": 2,
+                "val_images": 2,
+                "workers": 0,
+                "smoke": True,
+                "init_weights": None,
+            }
+        )
 
     @property
     def config(self) -> dict:
         """The network's constructor arguments."""
-        shape = {"stages": self.stages,
-                 **({"hyper": self.hyper, "context": self.context} if self.architecture == "hyperprior" else {})}
-        return {"channels": self.channels, "latent": self.latent, "rate_points": len(self.lambdas),
-                "latent_scale": self.latent_scale, **shape}
+        shape = {
+            "stages": self.stages,
+            **({"hyper": self.hyper, "context": self.context} if self.architecture == "hyperprior" else {}),
+        }
+        return {
+            "channels": self.channels,
+            "latent": self.latent,
+            "rate_points": len(self.lambdas),
+            "latent_scale": self.latent_scale,
+            **shape,
+        }
 
     def network(self) -> torch.nn.Module:
         return ARCHITECTURES[self.architecture][0](**self.config)
@@ -86,7 +106,7 @@ def rd_loss(net, batch, lambdas: torch.Tensor, rate_index: torch.Tensor):
     pixels = batch.shape[2] * batch.shape[3]
     bpp = sum(-torch.log2(part).sum(dim=(1, 2, 3)) for part in likelihoods) / pixels
     mse = ((reconstruction.float() - batch) ** 2).mean(dim=(1, 2, 3))
-    return (lambdas[rate_index] * 255 ** 2 * mse + bpp).mean(), bpp.mean(), mse.mean()
+    return (lambdas[rate_index] * 255**2 * mse + bpp).mean(), bpp.mean(), mse.mean()
 
 
 def evaluate(model, images: list[np.ndarray]) -> list[dict]:
@@ -99,15 +119,15 @@ def evaluate(model, images: list[np.ndarray]) -> list[dict]:
             decoded = model.decompress(data)
             bpps.append(8 * len(data) / (image.shape[0] * image.shape[1]))
             psnrs.append(metriclib.psnr(metriclib.Sample(image, decoded)))
-        rows.append({"rate_point": point, "bpp": round(float(np.mean(bpps)), 4),
-                     "psnr": round(float(np.mean(psnrs)), 3)})
+        rows.append(
+            {"rate_point": point, "bpp": round(float(np.mean(bpps)), 4), "psnr": round(float(np.mean(psnrs)), 3)}
+        )
     return rows
 
 
 def _score(rows: list[dict], lambdas) -> float:
     """The validation objective: lambda * 255^2 * MSE + bpp, from real bytes, averaged over points."""
-    return float(np.mean([lam * 255 ** 2 * 10 ** (-row["psnr"] / 10) + row["bpp"]
-                          for lam, row in zip(lambdas, rows)]))
+    return float(np.mean([lam * 255**2 * 10 ** (-row["psnr"] / 10) + row["bpp"] for lam, row in zip(lambdas, rows)]))
 
 
 def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.DATA_ROOT, log=print) -> dict:
@@ -118,8 +138,9 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
     val_images = [clean for _, clean in val_pairs]
     images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
     stream = training.PatchStream(images, recipe.patch, "clean", recipe.steps * recipe.batch, recipe.seed)
-    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
-                                         persistent_workers=recipe.workers > 0)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
+    )
     net = recipe.network()
     if recipe.init_weights:  # every tensor of matching name and shape (the first codec's transforms, say)
         training.load_matching(net, recipe.init_weights, log)
@@ -141,14 +162,24 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
         optimizer.step()
         schedule.step()
         running.append((loss.item(), bpp.item(), mse.item()))
-        stopping = (recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
-                       or recipe.stop_after is not None and step >= recipe.stop_after)
+        stopping = (
+            recipe.time_limit_s is not None
+            and time.time() - start > recipe.time_limit_s
+            or recipe.stop_after is not None
+            and step >= recipe.stop_after
+        )
         if step % recipe.validate_every == 0 or step >= recipe.steps or stopping:
             rows = evaluate(recipe.coder(_copy(net, recipe)), val_images)
             score = _score(rows, recipe.lambdas)
             loss_mean, bpp_mean, mse_mean = np.mean(running, axis=0)
-            entry = {"step": step, "loss": round(loss_mean, 4), "bpp_estimate": round(bpp_mean, 4),
-                     "val_score": round(score, 4), "val": rows, "elapsed_s": round(time.time() - start, 1)}
+            entry = {
+                "step": step,
+                "loss": round(loss_mean, 4),
+                "bpp_estimate": round(bpp_mean, 4),
+                "val_score": round(score, 4),
+                "val": rows,
+                "elapsed_s": round(time.time() - start, 1),
+            }
             history.append(entry)
             log(json.dumps(entry))
             running = []
@@ -158,8 +189,14 @@ def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.D
             training.save_weights(net, run_dir / "last.safetensors")  # a stopped run continues from here
         if step >= recipe.steps or stopping:
             break
-    summary = {"recipe": asdict(recipe), "params": sum(p.numel() for p in net.parameters()), "steps_run": step,
-               "best": best, "history": history, "train_seconds": round(time.time() - start, 1)}
+    summary = {
+        "recipe": asdict(recipe),
+        "params": sum(p.numel() for p in net.parameters()),
+        "steps_run": step,
+        "best": best,
+        "history": history,
+        "train_seconds": round(time.time() - start, 1),
+    }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -178,13 +215,20 @@ def export(summary: dict, run_dir: Path, weights_dir: Path) -> dict:
     target = weights_dir / f"{recipe['model_id']}.safetensors"
     weights_dir.mkdir(parents=True, exist_ok=True)
     target.write_bytes((run_dir / "best.safetensors").read_bytes())
-    entry = {"file": target.name, "sha256": sha256_of(target),
-             "config": CodecRecipe(**{**recipe, "lambdas": tuple(recipe["lambdas"]),
-                                      "data": tuple(recipe["data"])}).config,
-             "params": summary["params"], "lambdas": list(recipe["lambdas"]), "data": list(recipe["data"]),
-             "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
-             "train_seconds": summary["train_seconds"], "val": summary["best"]["val"], "recipe": recipe,
-             "previous_stages": summary.get("previous_stages", [])}
+    entry = {
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "config": CodecRecipe(**{**recipe, "lambdas": tuple(recipe["lambdas"]), "data": tuple(recipe["data"])}).config,
+        "params": summary["params"],
+        "lambdas": list(recipe["lambdas"]),
+        "data": list(recipe["data"]),
+        "steps_run": summary["steps_run"],
+        "best_step": summary["best"]["step"],
+        "train_seconds": summary["train_seconds"],
+        "val": summary["best"]["val"],
+        "recipe": recipe,
+        "previous_stages": summary.get("previous_stages", []),
+    }
     manifestlib.record(weights_dir / "manifest.json", "codecs", recipe["model_id"], entry)
     return entry
 
@@ -193,8 +237,11 @@ def extend_gains(gains: torch.Tensor, below: int = 0, above: int = 0) -> torch.T
     """Gain vectors (rate points x channels) with ``below`` / ``above`` more rows, each continuing
     the geometric step between the two nearest trained rows (g0 * (g0 / g1) ** k below)."""
     low, high = gains[0] / gains[1], gains[-1] / gains[-2]
-    return torch.cat([gains[:1] * low ** k for k in range(below, 0, -1)] + [gains]
-                     + [gains[-1:] * high ** k for k in range(1, above + 1)])
+    return torch.cat(
+        [gains[:1] * low**k for k in range(below, 0, -1)]
+        + [gains]
+        + [gains[-1:] * high**k for k in range(1, above + 1)]
+    )
 
 
 def extrapolate_rates(weights_dir: Path, model_id: str, below: int = 0, above: int = 0) -> dict:
@@ -213,7 +260,12 @@ def extrapolate_rates(weights_dir: Path, model_id: str, below: int = 0, above: i
     save_file({k: v.half().contiguous() for k, v in state.items()}, str(path))
     config = {**entry["config"], "rate_points": entry["config"]["rate_points"] + below + above}
     val = [{**row, "rate_point": row["rate_point"] + below} for row in entry.get("val", [])]  # the trained ones
-    entry = {**entry, "config": config, "sha256": sha256_of(path), "val": val,
-             "extrapolated_rate_points": {"below": below, "above": above}}
+    entry = {
+        **entry,
+        "config": config,
+        "sha256": sha256_of(path),
+        "val": val,
+        "extrapolated_rate_points": {"below": below, "above": above},
+    }
     manifestlib.record(weights_dir / "manifest.json", "codecs", model_id, entry)
     return entry

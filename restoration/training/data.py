@@ -77,14 +77,22 @@ def jpeg_condition(degradation, rng: random.Random, known_share: float = 1.0) ->
     """What a quality-aware network is told: (quality / 100, 1) for a JPEG round trip, whose
     quality the file's tables give at run time, in ``known_share`` of the draws; else (0, 0),
     unknown (another codec, or a PNG of a decoded JPEG), where it must run blind."""
-    if (isinstance(degradation, degrade.Compress) and degradation.codec == "jpeg"
-            and "quality" in degradation.params and rng.random() < known_share):
+    if (
+        isinstance(degradation, degrade.Compress)
+        and degradation.codec == "jpeg"
+        and "quality" in degradation.params
+        and rng.random() < known_share
+    ):
         return np.array([degradation.params["quality"] / 100.0, 1.0], np.float32)
     return np.zeros(2, np.float32)
 
 
-def compression_condition(degradation, rng: random.Random, codecs: tuple[str, ...] = (),
-                          mix: tuple[float, float, float] = condition.TRAINING_MIX) -> np.ndarray:
+def compression_condition(
+    degradation,
+    rng: random.Random,
+    codecs: tuple[str, ...] = (),
+    mix: tuple[float, float, float] = condition.TRAINING_MIX,
+) -> np.ndarray:
     """What a quality-aware network is told of a patch (``models.condition.vector``). Without
     ``codecs``, the first networks' JPEG-only condition (``jpeg_condition``, 80 % told). With them,
     the codec and its strength, except in shares ``mix`` = (neither: a PNG of a decoded file; the
@@ -132,14 +140,21 @@ def clean_sampler(progress: float, rng: random.Random) -> Callable[[np.ndarray],
 
 SAMPLERS: dict[str, Callable[[float, random.Random], degrade.Degradation]] = {
     "clean": clean_sampler,
-    "compression": compression_sampler, "compression_full": full_range_sampler,
-    "noise": noise_sampler, "combined": combined_sampler,
-    "sr_x2": _downscale_sampler(2), "sr_x4": _downscale_sampler(4),
+    "compression": compression_sampler,
+    "compression_full": full_range_sampler,
+    "noise": noise_sampler,
+    "combined": combined_sampler,
+    "sr_x2": _downscale_sampler(2),
+    "sr_x4": _downscale_sampler(4),
 }
 
 
-def training_images(folders=("train/BSD400", "train/T91"), root: Path = DATA_ROOT, limit: int | None = None,
-                    exclude: set[str] | None = None) -> list[np.ndarray]:
+def training_images(
+    folders=("train/BSD400", "train/T91"),
+    root: Path = DATA_ROOT,
+    limit: int | None = None,
+    exclude: set[str] | None = None,
+) -> list[np.ndarray]:
     paths = []
     for folder in folders:
         paths += sorted((root / folder).glob("*.png"))
@@ -165,9 +180,19 @@ class PatchStream(torch.utils.data.IterableDataset):
     training photos show, for degradations that treat the channels alike, such as noise) and, with
     ``saturation_boost`` k > 0, half the patches made more saturated (``boost_saturation``)."""
 
-    def __init__(self, images, patch: int, sampler: str, total_samples: int, seed: int = 0,
-                 curriculum_from: float = 0.0, channel_shuffle: bool = False, saturation_boost: float = 0.0,
-                 condition: bool = False, codecs: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        images,
+        patch: int,
+        sampler: str,
+        total_samples: int,
+        seed: int = 0,
+        curriculum_from: float = 0.0,
+        channel_shuffle: bool = False,
+        saturation_boost: float = 0.0,
+        condition: bool = False,
+        codecs: tuple[str, ...] = (),
+    ):
         self.images = [im for im in images if min(im.shape[:2]) >= patch]
         self.patch, self.sampler, self.total, self.seed = patch, sampler, total_samples, seed
         self.curriculum_from, self.channel_shuffle = curriculum_from, channel_shuffle
@@ -183,7 +208,7 @@ class PatchStream(torch.utils.data.IterableDataset):
             image = rng.choice(self.images)
             y = rng.randrange(image.shape[0] - self.patch + 1)
             x = rng.randrange(image.shape[1] - self.patch + 1)
-            clean = image[y:y + self.patch, x:x + self.patch]
+            clean = image[y : y + self.patch, x : x + self.patch]
             k = rng.randrange(8)
             clean = np.rot90(clean[:, ::-1] if k >= 4 else clean, k % 4)
             if self.channel_shuffle:

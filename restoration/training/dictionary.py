@@ -58,7 +58,7 @@ class Recipe:
 
 
 def training_images(recipe: Recipe, root: Path = DATA_ROOT) -> list[Path]:
-    paths = [p for folder in recipe.data for p in sorted((root / folder).glob("*.png"))][:recipe.images]
+    paths = [p for folder in recipe.data for p in sorted((root / folder).glob("*.png"))][: recipe.images]
     if not paths:
         raise FileNotFoundError(f"no training images under {root} / {recipe.data}")
     return paths
@@ -114,9 +114,16 @@ def learn_sparse(recipe: Recipe, reduced: np.ndarray, targets: np.ndarray, log=p
 
     norms = np.linalg.norm(reduced, axis=1, keepdims=True)
     unit = reduced / np.maximum(norms, 1e-8)
-    learner = MiniBatchDictionaryLearning(n_components=recipe.atoms, alpha=recipe.alpha, batch_size=256,
-                                          max_iter=recipe.dl_iterations, fit_algorithm="lars",
-                                          random_state=recipe.seed, tol=0.0, max_no_improvement=None)
+    learner = MiniBatchDictionaryLearning(
+        n_components=recipe.atoms,
+        alpha=recipe.alpha,
+        batch_size=256,
+        max_iter=recipe.dl_iterations,
+        fit_algorithm="lars",
+        random_state=recipe.seed,
+        tol=0.0,
+        max_no_improvement=None,
+    )
     start = time.perf_counter()
     learner.fit(unit)
     log(f"  dictionary learning: {time.perf_counter() - start:.1f} s, {learner.n_steps_} steps")
@@ -124,13 +131,14 @@ def learn_sparse(recipe: Recipe, reduced: np.ndarray, targets: np.ndarray, log=p
     dl /= np.maximum(np.linalg.norm(dl, axis=1, keepdims=True), 1e-8)
     support, coef = [], []
     for i in range(0, len(reduced), dsr.CHUNK):
-        s, c = dsr.batch_omp(dl, reduced[i:i + dsr.CHUNK], recipe.sparsity)
+        s, c = dsr.batch_omp(dl, reduced[i : i + dsr.CHUNK], recipe.sparsity)
         support.append(s)
         coef.append(c)
     support, coef = np.concatenate(support), np.concatenate(coef)
     rows = np.repeat(np.arange(len(reduced)), recipe.sparsity)
-    codes = sparse.csr_matrix((coef.ravel().astype(np.float64), (rows, support.ravel())),
-                              shape=(len(reduced), recipe.atoms))
+    codes = sparse.csr_matrix(
+        (coef.ravel().astype(np.float64), (rows, support.ravel())), shape=(len(reduced), recipe.atoms)
+    )
     gram = (codes.T @ codes).toarray()
     gram += recipe.ridge * np.trace(gram) / recipe.atoms * np.eye(recipe.atoms)
     dh = np.linalg.solve(gram, np.asarray(codes.T @ targets.astype(np.float64)))
@@ -145,17 +153,33 @@ def learn(recipe: Recipe, root: Path = DATA_ROOT, log=print) -> tuple[dsr.Dictio
     features, targets = sample_pairs(recipe, paths, rng)
     pca = fit_pca(features, recipe.energy)
     reduced = features @ pca
-    log(f"{recipe.model_id}: {len(features)} pairs from {len(paths)} images, features {features.shape[1]} -> {pca.shape[1]}")
+    log(
+        f"{recipe.model_id}: {len(features)} pairs from {len(paths)} images, features {features.shape[1]} -> {pca.shape[1]}"
+    )
     if recipe.method == "sparse":
         lr, hr = learn_sparse(recipe, reduced, targets, log)
         k = recipe.sparsity
     else:
         chosen = rng.choice(len(reduced), min(recipe.examples, len(reduced)), replace=False)
         lr, hr, k = reduced[chosen], targets[chosen], recipe.neighbours
-    model = dsr.DictionaryModel(recipe.method, recipe.scale, recipe.patch, recipe.stride, recipe.target, pca,
-                                lr, hr, neighbours=k, backprojection=recipe.backprojection)
-    info = {"pairs": int(len(features)), "images": len(paths), "pca_dims": int(pca.shape[1]),
-            "learn_seconds": round(time.perf_counter() - start, 1)}
+    model = dsr.DictionaryModel(
+        recipe.method,
+        recipe.scale,
+        recipe.patch,
+        recipe.stride,
+        recipe.target,
+        pca,
+        lr,
+        hr,
+        neighbours=k,
+        backprojection=recipe.backprojection,
+    )
+    info = {
+        "pairs": int(len(features)),
+        "images": len(paths),
+        "pca_dims": int(pca.shape[1]),
+        "learn_seconds": round(time.perf_counter() - start, 1),
+    }
     return model, info
 
 
@@ -175,8 +199,15 @@ def evaluate(model: dsr.DictionaryModel, set_dir: Path, limit: int | None = None
     return {key: round(float(np.mean([r[key] for r in rows])), 4) for key in ("psnr_y", "ssim_y", "seconds")}
 
 
-def export(model: dsr.DictionaryModel, recipe: Recipe, info: dict, weights_dir: Path,
-           benchmarks: dict[str, Path], manifest: Path | None = None, limit: int | None = None) -> dict:
+def export(
+    model: dsr.DictionaryModel,
+    recipe: Recipe,
+    info: dict,
+    weights_dir: Path,
+    benchmarks: dict[str, Path],
+    manifest: Path | None = None,
+    limit: int | None = None,
+) -> dict:
     """Write ``<model_id>.npz`` into ``weights_dir``, measure the stored (float16) file on each
     benchmark folder, and record it all under "dictionaries" in ``manifest``."""
     from restoration.core.manifest import sha256_of
@@ -186,11 +217,19 @@ def export(model: dsr.DictionaryModel, recipe: Recipe, info: dict, weights_dir: 
     model.save(target)
     stored = dsr.DictionaryModel.load(target)
     scores = {name: evaluate(stored, folder, limit) for name, folder in benchmarks.items()}
-    entry = {"file": target.name, "sha256": sha256_of(target), "bytes": target.stat().st_size,
-             "method": recipe.method, "scale": recipe.scale, "data": list(recipe.data), **info,
-             "stored_entries": int(stored.lr.shape[0]), "scores": scores,
-             "scores_protocol": "Y-PSNR / SSIM on Y, scale px shaved, LR by MATLAB bicubic (restoration.pipelines.sr)",
-             "recipe": asdict(recipe)}
+    entry = {
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "bytes": target.stat().st_size,
+        "method": recipe.method,
+        "scale": recipe.scale,
+        "data": list(recipe.data),
+        **info,
+        "stored_entries": int(stored.lr.shape[0]),
+        "scores": scores,
+        "scores_protocol": "Y-PSNR / SSIM on Y, scale px shaved, LR by MATLAB bicubic (restoration.pipelines.sr)",
+        "recipe": asdict(recipe),
+    }
     record(manifest or weights_dir / "manifest.json", recipe.model_id, entry)
     return entry
 

@@ -22,11 +22,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from restoration.models import accel
-from restoration.models import gan
-from restoration.models import nets
-from restoration import training
 from restoration import metrics as metriclib
+from restoration import training
+from restoration.models import accel, gan, nets
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -54,7 +52,9 @@ class GanRecipe(training.Recipe):
 
     def scaled_for_smoke(self) -> "GanRecipe":
         # CI must not download VGG19 (548 MB) where it has a network: SMOKE uses the substitute.
-        return replace(super().scaled_for_smoke(), d_warmup=1, content="dncnn" if self.content == "auto" else self.content)
+        return replace(
+            super().scaled_for_smoke(), d_warmup=1, content="dncnn" if self.content == "auto" else self.content
+        )
 
 
 # -- content network -----------------------------------------------------------------------------
@@ -69,8 +69,10 @@ def content_loss(kind: str, layer: int = 4, log=print) -> tuple[gan.FeatureLoss 
         except (OSError, RuntimeError) as error:  # no network / no cached or a corrupt checkpoint
             if kind == "vgg19":
                 raise
-            log(f"VGG19 pretrained weights cannot be loaded ({error}); content loss: "
-                f"features of our DnCNN (dncnn-blind, conv{layer})")
+            log(
+                f"VGG19 pretrained weights cannot be loaded ({error}); content loss: "
+                f"features of our DnCNN (dncnn-blind, conv{layer})"
+            )
         else:
             return gan.FeatureLoss(vgg.features[:35], IMAGENET_MEAN, IMAGENET_STD), "vgg19:conv5_4"
     if kind in ("auto", "dncnn"):
@@ -148,10 +150,12 @@ def train_gan(recipe: GanRecipe, run_dir: Path, data_root: Path = training.DATA_
     run_dir.mkdir(parents=True, exist_ok=True)
     val_pairs, held_out = training.validation_set(recipe, data_root)
     images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
-    stream = training.PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
-                                  recipe.curriculum_from)
-    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
-                                         persistent_workers=recipe.workers > 0)
+    stream = training.PatchStream(
+        images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed, recipe.curriculum_from
+    )
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
+    )
     generator = training.build_model(recipe.architecture, recipe.arch_config)
     if recipe.init_weights:
         training.load_matching(generator, recipe.init_weights, log)
@@ -159,12 +163,16 @@ def train_gan(recipe: GanRecipe, run_dir: Path, data_root: Path = training.DATA_
     content, content_name = content_loss(recipe.content, recipe.content_layer, log)
     recipe = replace(recipe, content=content_name)
     trainer = GanTrainer(generator, discriminator, content, recipe)
-    baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, training.naive_baseline(d, c))) for d, c in val_pairs]))
+    baseline = float(
+        np.mean([metriclib.psnr(metriclib.Sample(c, training.naive_baseline(d, c))) for d, c in val_pairs])
+    )
     start_scores = _validate_shipped(generator, recipe, val_pairs, run_dir / "generator.safetensors")
     history = [{"step": 0, "val_psnr": start_scores["psnr"], "val_ssim": start_scores["ssim"]}]
-    log(f"{recipe.model_id}: G {nets.parameter_count(generator)} params, D "
+    log(
+        f"{recipe.model_id}: G {nets.parameter_count(generator)} params, D "
         f"{nets.parameter_count(trainer.discriminator)}, content {content_name}; input val PSNR {baseline:.3f}, "
-        f"start {json.dumps(history[0])}")
+        f"start {json.dumps(history[0])}"
+    )
     step, running, start = 0, [], time.time()
     for degraded, clean in loader:
         step += 1
@@ -175,21 +183,38 @@ def train_gan(recipe: GanRecipe, run_dir: Path, data_root: Path = training.DATA_
             training.save_weights(trainer.discriminator, run_dir / "discriminator.safetensors")
             if recipe.keep_every_validation:
                 (run_dir / f"g_step{step}.safetensors").write_bytes((run_dir / "generator.safetensors").read_bytes())
-            means = {k: round(float(np.mean([r[k] for r in running if k in r])), 5)
-                     for k in running[-1] if any(k in r for r in running)}
-            entry = {"step": step, **means, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"],
-                     "lr": trainer.schedule_g.get_last_lr()[0], "elapsed_s": round(time.time() - start, 1)}
+            means = {
+                k: round(float(np.mean([r[k] for r in running if k in r])), 5)
+                for k in running[-1]
+                if any(k in r for r in running)
+            }
+            entry = {
+                "step": step,
+                **means,
+                "val_psnr": scores["psnr"],
+                "val_ssim": scores["ssim"],
+                "lr": trainer.schedule_g.get_last_lr()[0],
+                "elapsed_s": round(time.time() - start, 1),
+            }
             history.append(entry)
             log(json.dumps(entry))
             running = []
         if step >= recipe.steps or out_of_time:
             break
     last = history[-1]
-    summary = {"recipe": asdict(recipe), "params": nets.parameter_count(generator), "steps_run": step,
-               # "best" is what export() ships: the last generator (a GAN is not selected on PSNR).
-               "best": {"step": last["step"], "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"]},
-               "selection": "last", "start": history[0], "val_input_psnr": baseline, "history": history,
-               "train_seconds": round(time.time() - start, 1), "checkpoint": "generator.safetensors"}
+    summary = {
+        "recipe": asdict(recipe),
+        "params": nets.parameter_count(generator),
+        "steps_run": step,
+        # "best" is what export() ships: the last generator (a GAN is not selected on PSNR).
+        "best": {"step": last["step"], "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"]},
+        "selection": "last",
+        "start": history[0],
+        "val_input_psnr": baseline,
+        "history": history,
+        "train_seconds": round(time.time() - start, 1),
+        "checkpoint": "generator.safetensors",
+    }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

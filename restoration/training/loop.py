@@ -21,13 +21,19 @@ import torch.nn.functional as F
 from pytorch_msssim import ssim as torch_ssim
 from safetensors.torch import save_file
 
-from restoration.models import accel
-from restoration.core import image as imagelib
 from restoration import metrics as metriclib
-from restoration.models import architectures, nets
+from restoration.core import image as imagelib
 from restoration.core import resize
-from restoration.training.data import (DATA_ROOT, SAMPLERS, PatchStream, compression_condition, to_tensor,
-                                       training_images, with_rescaled)
+from restoration.models import accel, architectures, nets
+from restoration.training.data import (
+    DATA_ROOT,
+    SAMPLERS,
+    PatchStream,
+    compression_condition,
+    to_tensor,
+    training_images,
+    with_rescaled,
+)
 from restoration.training.warm_start import load_matching
 
 
@@ -69,13 +75,13 @@ class Recipe:
 
 
 def validation_set(recipe: Recipe, images_dir: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], set[str]]:
-    names = sorted(p.name for p in (images_dir / "train/BSD400").glob("*.png"))[-recipe.val_images:]
+    names = sorted(p.name for p in (images_dir / "train/BSD400").glob("*.png"))[-recipe.val_images :]
     rng = random.Random(1234)
     pairs = []
     for name in names:
         image = imagelib.load(images_dir / "train/BSD400" / name)
         h, w = image.shape[:2]
-        crop = image[(h - 192) // 2:(h + 192) // 2, (w - 192) // 2:(w + 192) // 2]
+        crop = image[(h - 192) // 2 : (h + 192) // 2, (w - 192) // 2 : (w + 192) // 2]
         # Fixed, mid-to-heavy degradations so validation tracks the hard end of the task.
         degradation = SAMPLERS[recipe.sampler](1.0, rng)
         pair = (degradation(crop), crop)
@@ -140,15 +146,19 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
     kept = ema.module if ema is not None else model
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     clock = time.time()
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(recipe, step, time.time() - clock))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: cosine_factor(recipe, step, time.time() - clock)
+    )
     baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, naive_baseline(d, c))) for d, c, *_ in val_pairs]))
     best = {"step": 0, "val_psnr": validate(model, val_pairs)}
     start_psnr = best["val_psnr"]
     save_weights(model, run_dir / "best.safetensors")
     history, stale, start = [], 0, time.time()
     precision = accel.precision("cpu")
-    log(f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
-        f"start {start_psnr:.3f}, {precision}")
+    log(
+        f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
+        f"start {start_psnr:.3f}, {precision}"
+    )
     step, running = 0, 0.0
     for batch in loader:
         step += 1
@@ -156,8 +166,13 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
         if step % recipe.validate_every == 0 or step == recipe.steps or out_of_time:
             score = validate(kept, val_pairs)
-            entry = {"step": step, "loss": running / recipe.validate_every, "val_psnr": score,
-                     "lr": schedule.get_last_lr()[0], "elapsed_s": round(time.time() - start, 1)}
+            entry = {
+                "step": step,
+                "loss": running / recipe.validate_every,
+                "val_psnr": score,
+                "lr": schedule.get_last_lr()[0],
+                "elapsed_s": round(time.time() - start, 1),
+            }
             history.append(entry)
             log(json.dumps(entry))
             running = 0.0
@@ -177,9 +192,17 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print)
         # ending on a small decayed rate: its end is the export, even if validation dipped.
         best = {"step": history[-1]["step"], "val_psnr": history[-1]["val_psnr"]}
         save_weights(kept, run_dir / "best.safetensors")
-    summary = {"recipe": asdict(recipe), "params": nets.parameter_count(model), "steps_run": step,
-               "best": best, "val_input_psnr": baseline, "val_start_psnr": start_psnr, "history": history,
-               "train_seconds": round(time.time() - start, 1), "precision": precision}
+    summary = {
+        "recipe": asdict(recipe),
+        "params": nets.parameter_count(model),
+        "steps_run": step,
+        "best": best,
+        "val_input_psnr": baseline,
+        "val_start_psnr": start_psnr,
+        "history": history,
+        "train_seconds": round(time.time() - start, 1),
+        "precision": precision,
+    }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -216,11 +239,21 @@ def _data(recipe: Recipe, data_root: Path):
     val_pairs, held_out = validation_set(recipe, data_root)
     images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
     images = with_rescaled(images, recipe.rescales)
-    stream = PatchStream(images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed,
-                         recipe.curriculum_from, recipe.channel_shuffle, recipe.saturation_boost, recipe.condition,
-                         condition_codecs(recipe))
-    loader = torch.utils.data.DataLoader(stream, batch_size=recipe.batch, num_workers=recipe.workers,
-                                         persistent_workers=recipe.workers > 0)
+    stream = PatchStream(
+        images,
+        recipe.patch,
+        recipe.sampler,
+        recipe.steps * recipe.batch,
+        recipe.seed,
+        recipe.curriculum_from,
+        recipe.channel_shuffle,
+        recipe.saturation_boost,
+        recipe.condition,
+        condition_codecs(recipe),
+    )
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
+    )
     return val_pairs, loader
 
 
@@ -232,8 +265,13 @@ def _model(recipe: Recipe, log):
     if recipe.init_weights:
         load_matching(model, recipe.init_weights, log)
     model = model.to(memory_format=torch.channels_last)
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
-        recipe.ema_decay), use_buffers=True) if recipe.ema_decay > 0 else None)
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True
+        )
+        if recipe.ema_decay > 0
+        else None
+    )
     if ema is not None:
         ema.update_parameters(model)  # the first update copies: the average starts at the start weights
     return model, ema
@@ -243,8 +281,7 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = Non
     """Stored as float16 to halve the repo size (load_state_dict casts back to float32; the
     scores in the manifest are measured from these files). safetensors needs contiguous
     tensors; channels_last weights are not."""
-    tensors = {k: (v.half() if v.is_floating_point() else v).detach().contiguous()
-               for k, v in model.state_dict().items()}
+    tensors = {
+        k: (v.half() if v.is_floating_point() else v).detach().contiguous() for k, v in model.state_dict().items()
+    }
     save_file(tensors, path, metadata={k: str(v) for k, v in (metadata or {}).items()})
-
-

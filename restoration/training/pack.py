@@ -53,8 +53,11 @@ def save_mosaic(arrays: list[np.ndarray], path: Path) -> None:
 def training_crops(train_dir: Path, count: int, held_out: set[str], seed: int, limit: int | None) -> list[np.ndarray]:
     """``count`` random crops, one per image drawn without replacement (then again), from the
     images large enough (BSD400 but the validation images, T91)."""
-    images = [im for im in datalib.training_images(("BSD400", "T91"), train_dir, limit=limit, exclude=held_out)
-              if min(im.shape[:2]) >= CROP]
+    images = [
+        im
+        for im in datalib.training_images(("BSD400", "T91"), train_dir, limit=limit, exclude=held_out)
+        if min(im.shape[:2]) >= CROP
+    ]
     rng = random.Random(seed)
     order = []
     while len(order) < count:
@@ -63,7 +66,7 @@ def training_crops(train_dir: Path, count: int, held_out: set[str], seed: int, l
     for index in order[:count]:
         image = images[index]
         y, x = rng.randrange(image.shape[0] - CROP + 1), rng.randrange(image.shape[1] - CROP + 1)
-        crops.append(np.ascontiguousarray(image[y:y + CROP, x:x + CROP]))
+        crops.append(np.ascontiguousarray(image[y : y + CROP, x : x + CROP]))
     return crops
 
 
@@ -100,8 +103,9 @@ def write_validation(train_dir: Path, out: Path) -> tuple[set[str], dict]:
     return held_out, {"images": sorted(held_out), "crop": 192}
 
 
-def build(train_dir: Path, out: Path, crops: int = DEFAULT_CROPS, limit: int | None = None, seed: int = 0,
-          log=print) -> dict:
+def build(
+    train_dir: Path, out: Path, crops: int = DEFAULT_CROPS, limit: int | None = None, seed: int = 0, log=print
+) -> dict:
     """Write the pack into ``out`` from ``train_dir`` (a folder named train, holding BSD400/ and
     T91/, as ``loop.validation_set`` expects); returns its description (also ``out/pack.json``)."""
     if train_dir.name != "train":
@@ -116,23 +120,38 @@ def build(train_dir: Path, out: Path, crops: int = DEFAULT_CROPS, limit: int | N
     np.save(out / "train_condition.npy", told)
     np.savez_compressed(out / "resize.npz", **{f"x{scale}": resize_matrix(scale) for scale in (2, 4)})
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.name != "pack.json"}
-    description = {"crop": CROP, "train_crops": len(clean), "codecs": list(condition.CODECS),
-                   "data": str(train_dir), "limit": limit, "seed": seed, "validation": validation,
-                   "train_degradations": texts, "files": files, "bytes": sum(files.values()),
-                   "seconds": round(time.time() - start, 1)}
+    description = {
+        "crop": CROP,
+        "train_crops": len(clean),
+        "codecs": list(condition.CODECS),
+        "data": str(train_dir),
+        "limit": limit,
+        "seed": seed,
+        "validation": validation,
+        "train_degradations": texts,
+        "files": files,
+        "bytes": sum(files.values()),
+        "seconds": round(time.time() - start, 1),
+    }
     (out / "pack.json").write_text(json.dumps(description, indent=1) + "\n")
     total = sum(p.stat().st_size for p in out.iterdir())
     if total > MAX_BYTES:
-        raise SystemExit(f"{out}: {total / 2**20:.1f} MiB, over the {MAX_BYTES / 2**20:.0f} MiB a device call carries; "
-                         "build fewer --crops")
+        raise SystemExit(
+            f"{out}: {total / 2**20:.1f} MiB, over the {MAX_BYTES / 2**20:.0f} MiB a device call carries; "
+            "build fewer --crops"
+        )
     log(f"{out}: {len(clean)} training crops, {total / 2**20:.1f} MiB in {description['seconds']} s")
     return description
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=datalib.DATA_ROOT / "train",
-                        help="the training folder (named train, holding BSD400/ and T91/)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=datalib.DATA_ROOT / "train",
+        help="the training folder (named train, holding BSD400/ and T91/)",
+    )
     parser.add_argument("--out", type=Path, default=Path("packs"))
     parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, help="training crops (and degraded twins)")
     parser.add_argument("--limit", type=int, help="read only the first N training images (a quick pack for tests)")

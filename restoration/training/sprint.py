@@ -98,8 +98,7 @@ class Pack:
         self.val_clean = tensor(load_mosaic(folder / "val_clean.png", val_side))
         self.val_degraded = tensor(load_mosaic(folder / "val_degraded.png", val_side))
         self.val_told = tensor(np.load(folder / "val_condition.npy"))
-        self.val_lr = {scale: tensor(load_mosaic(folder / f"val_lr{scale}.png", val_side // scale))
-                       for scale in (2, 4)}
+        self.val_lr = {scale: tensor(load_mosaic(folder / f"val_lr{scale}.png", val_side // scale)) for scale in (2, 4)}
 
     def describe(self) -> dict:
         keys = ("crop", "train_crops", "codecs", "bytes", "limit", "seed")
@@ -111,8 +110,9 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
     return images.permute(0, 3, 1, 2).float().div(255.0).contiguous(memory_format=torch.channels_last)
 
 
-def crop_batch(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
-               size: int) -> torch.Tensor:
+def crop_batch(
+    images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int
+) -> torch.Tensor:
     """One (size x size) patch of ``images[index[b]]`` at (top[b], left[b]) for each b, in one gather."""
     span = torch.arange(size, device=images.device)
     rows, cols = top[:, None] + span, left[:, None] + span
@@ -190,13 +190,14 @@ class Run:
         recipe, device = self.recipe, pack.clean.device
         index = torch.randint(pack.clean.shape[0], (recipe.batch,), device=device, generator=generator)
         places = (pack.clean.shape[1] - recipe.patch) // recipe.grid + 1
-        top, left = (torch.randint(places, (2, recipe.batch), device=device, generator=generator) * recipe.grid)
+        top, left = torch.randint(places, (2, recipe.batch), device=device, generator=generator) * recipe.grid
         target = crop_batch(pack.clean, index, top, left, recipe.patch)
         if self.scale == 1:
             source = crop_batch(pack.degraded, index, top, left, recipe.patch)
         else:
-            source = crop_batch(pack.lr[self.scale], index, top // self.scale, left // self.scale,
-                                recipe.patch // self.scale)
+            source = crop_batch(
+                pack.lr[self.scale], index, top // self.scale, left // self.scale, recipe.patch // self.scale
+            )
         inputs, target = dihedral([to_input(source), to_input(target)], self.turns.randrange(8))
         told = hide_condition(pack.told[index], generator)
         return inputs.contiguous(memory_format=torch.channels_last), target, told
@@ -227,7 +228,7 @@ class Run:
         rounded = output.clamp(0, 1).mul(255).round()
         clean = pack.val_clean.permute(0, 3, 1, 2).float()
         mse = (rounded - clean).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-        psnr = float((10 * torch.log10(255.0 ** 2 / mse)).mean())
+        psnr = float((10 * torch.log10(255.0**2 / mse)).mean())
         if self.loss_steps:
             self.losses.append({"step": self.steps, "loss": float(self.loss_sum) / self.loss_steps})
             self.loss_sum, self.loss_steps = 0.0, 0
@@ -239,13 +240,21 @@ class Run:
 
     def record(self, file: str | None) -> dict:
         start = self.history[0]["val_psnr"]
-        return {"architecture": self.entry["architecture"], "arch_config": self.entry["arch_config"],
-                "start_sha256": self.start_sha256, "recipe": asdict(self.recipe), "steps": self.steps,
-                "seconds": round(self.seconds, 1),
-                "samples_per_s": round(self.steps * self.recipe.batch / self.seconds, 1) if self.seconds else None,
-                "start_psnr": start, "best": {**self.best, "val_psnr": round(self.best["val_psnr"], 4)},
-                "gain_db": round(self.best["val_psnr"] - start, 4), "losses": self.losses,
-                "validation": self.history, "file": file}
+        return {
+            "architecture": self.entry["architecture"],
+            "arch_config": self.entry["arch_config"],
+            "start_sha256": self.start_sha256,
+            "recipe": asdict(self.recipe),
+            "steps": self.steps,
+            "seconds": round(self.seconds, 1),
+            "samples_per_s": round(self.steps * self.recipe.batch / self.seconds, 1) if self.seconds else None,
+            "start_psnr": start,
+            "best": {**self.best, "val_psnr": round(self.best["val_psnr"], 4)},
+            "gain_db": round(self.best["val_psnr"] - start, 4),
+            "losses": self.losses,
+            "validation": self.history,
+            "file": file,
+        }
 
 
 # -- the sprint ------------------------------------------------------------------------------------
@@ -343,8 +352,11 @@ def write_outputs(runs: list[Run], out: Path, every: bool) -> dict:
         improved = run.best["step"] > 0  # a later validation beat the start (the best is kept on >)
         name = f"{run.recipe.model_id}.safetensors" if improved or every else None
         if name:
-            meta = {"start_sha256": run.start_sha256, "best_step": run.best["step"],
-                    "val_psnr": f"{run.best['val_psnr']:.4f}"}
+            meta = {
+                "start_sha256": run.start_sha256,
+                "best_step": run.best["step"],
+                "val_psnr": f"{run.best['val_psnr']:.4f}",
+            }
             storage.save_state(run.best_state, out / name, storage.FLOAT16, metadata=meta)
             if (out / name).stat().st_size > MAX_FILE_BYTES:
                 raise SystemExit(f"{name}: over {MAX_FILE_BYTES >> 20} MiB")
@@ -354,13 +366,25 @@ def write_outputs(runs: list[Run], out: Path, every: bool) -> dict:
 
 def device_description(device: torch.device) -> dict:
     if device.type == "cuda":
-        return {"device": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
-                "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)}
+        return {
+            "device": torch.cuda.get_device_name(device),
+            "cuda": torch.version.cuda,
+            "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2),
+        }
     return {"device": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
 
 
-def sprint(out: Path, pack_dir: Path, recipes: list[str], budget_s: float, device: str, smoke: bool = False,
-           seed: int = 0, lr_scale: float = 1.0, log=print) -> dict:
+def sprint(
+    out: Path,
+    pack_dir: Path,
+    recipes: list[str],
+    budget_s: float,
+    device: str,
+    smoke: bool = False,
+    seed: int = 0,
+    lr_scale: float = 1.0,
+    log=print,
+) -> dict:
     """Run the sprint; returns what ``out/sprint.json`` holds."""
     begun = time.time()
     torch.manual_seed(seed)
@@ -374,22 +398,36 @@ def sprint(out: Path, pack_dir: Path, recipes: list[str], budget_s: float, devic
     log(f"pack {pack_dir}: {pack.meta['train_crops']} crops; {len(runs)} recipes on {target}, budget {budget_s:g} s")
     seconds = train(runs, pack, Clock(budget_s, SMOKE_ROUNDS if smoke else None, begun), precision, seed, log)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"torch": torch.__version__, **device_description(target), "precision": "bf16" if precision else "float32",
-               "budget_s": budget_s, "trained_until_s": round(seconds, 1), "smoke": smoke, "seed": seed,
-               "pack": pack.describe(), "recipes": write_outputs(runs, out, every=smoke)}
+    summary = {
+        "torch": torch.__version__,
+        **device_description(target),
+        "precision": "bf16" if precision else "float32",
+        "budget_s": budget_s,
+        "trained_until_s": round(seconds, 1),
+        "smoke": smoke,
+        "seed": seed,
+        "pack": pack.describe(),
+        "recipes": write_outputs(runs, out, every=smoke),
+    }
     summary["seconds"] = round(time.time() - begun, 1)
     (out / "sprint.json").write_text(json.dumps(summary, indent=1) + "\n")
     for model_id, record in summary["recipes"].items():
-        log(f"{model_id}: {record['steps']} steps, {record['start_psnr']:.4f} -> {record['best']['val_psnr']:.4f} dB"
-            f" (step {record['best']['step']}){', wrote ' + record['file'] if record['file'] else ''}")
+        log(
+            f"{model_id}: {record['steps']} steps, {record['start_psnr']:.4f} -> {record['best']['val_psnr']:.4f} dB"
+            f" (step {record['best']['step']}){', wrote ' + record['file'] if record['file'] else ''}"
+        )
     return summary
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for sprint.json and the improved weights")
-    parser.add_argument("--pack", type=Path, default=Path("packs"), help="the pack (python -m restoration.training.pack)")
-    parser.add_argument("--budget-s", type=float, help="wall-clock seconds for the whole sprint (default 480; smoke 60)")
+    parser.add_argument(
+        "--pack", type=Path, default=Path("packs"), help="the pack (python -m restoration.training.pack)"
+    )
+    parser.add_argument(
+        "--budget-s", type=float, help="wall-clock seconds for the whole sprint (default 480; smoke 60)"
+    )
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {', '.join(RECIPES)}")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when there is one; smoke: cpu)")
     parser.add_argument("--smoke", action="store_true", help="a few small steps on the CPU, every network written")

@@ -16,9 +16,14 @@ STAGE_FIELDS = ("recipe", "steps_run", "best_step", "train_seconds", "val_input_
 
 def stage_record(summary: dict) -> dict:
     """What a manifest keeps of one finished training stage."""
-    return {"recipe": summary["recipe"], "steps_run": summary["steps_run"], "best_step": summary["best"]["step"],
-            "train_seconds": summary["train_seconds"], "val_input_psnr": round(summary["val_input_psnr"], 3),
-            "val_psnr": round(summary["best"]["val_psnr"], 3)}
+    return {
+        "recipe": summary["recipe"],
+        "steps_run": summary["steps_run"],
+        "best_step": summary["best"]["step"],
+        "train_seconds": summary["train_seconds"],
+        "val_input_psnr": round(summary["val_input_psnr"], 3),
+        "val_psnr": round(summary["best"]["val_psnr"], 3),
+    }
 
 
 def shipped_stages(model_id: str, section: str = "own", manifest: Path | None = None) -> list[dict]:
@@ -37,8 +42,12 @@ def retired_weights(model_id: str, smoke: bool = False, run_root: Path = Path("r
     entry = manifestlib.section("retired")[model_id]
     target = run_root / "retired" / entry["file"]
     if not target.is_file():
-        blob = subprocess.run(["git", "show", f"{entry['retired']['last_commit']}:weights/{entry['file']}"],
-                              cwd=manifestlib.REPO_ROOT, capture_output=True, check=True).stdout
+        blob = subprocess.run(
+            ["git", "show", f"{entry['retired']['last_commit']}:weights/{entry['file']}"],
+            cwd=manifestlib.REPO_ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(blob)
     if sha256_of(target) != entry["sha256"]:
@@ -79,10 +88,15 @@ def export(summary: dict, run_dir: Path, weights_dir: Path, manifest: Path | Non
     target = weights_dir / f"{recipe['model_id']}.safetensors"
     target.write_bytes((run_dir / summary.get("checkpoint", "best.safetensors")).read_bytes())
     entry = {
-        "file": target.name, "sha256": sha256_of(target), "architecture": recipe["architecture"],
-        "arch_config": recipe["arch_config"], "scale": recipe["arch_config"].get("scale", 1),
-        "params": summary["params"], "sampler": recipe["sampler"],
-        "data": list(recipe["data"]), **stage_record(summary),
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "architecture": recipe["architecture"],
+        "arch_config": recipe["arch_config"],
+        "scale": recipe["arch_config"].get("scale", 1),
+        "params": summary["params"],
+        "sampler": recipe["sampler"],
+        "data": list(recipe["data"]),
+        **stage_record(summary),
         **({"val_ssim": round(summary["best"]["val_ssim"], 4)} if "val_ssim" in summary["best"] else {}),
         "previous_stages": summary.get("previous_stages", []),
     }

@@ -36,8 +36,13 @@ def grown_inputs(own: dict, source: dict) -> dict:
     grown = {}
     for key, old in source.items():
         new = own.get(key)
-        if (new is not None and key.endswith(".weight") and old.dim() == new.dim() == 2
-                and old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]):
+        if (
+            new is not None
+            and key.endswith(".weight")
+            and old.dim() == new.dim() == 2
+            and old.shape[0] == new.shape[0]
+            and old.shape[1] < new.shape[1]
+        ):
             grown[key] = torch.cat([old.to(new.dtype), new.new_zeros(new.shape[0], new.shape[1] - old.shape[1])], 1)
     return grown
 
@@ -49,7 +54,8 @@ def identity_blocks(model: torch.nn.Module, loaded: set[str]) -> list[str]:
     names = []
     for name, module in model.named_modules():
         if isinstance(module, (nets.ResBlock, nets.AttentionBlock)) and not any(
-                key.startswith(f"{name}.") for key in loaded):
+            key.startswith(f"{name}.") for key in loaded
+        ):
             last = module.body[2]
             last.weight.zero_()
             last.bias.zero_()
