@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restoration.bench.provenance import command_line, machine_description  # noqa: E402
+from restoration.lab import common  # noqa: E402
 from restoration.models import accel, restorers  # noqa: E402
-from restoration.pipelines import lab  # noqa: E402
 
 CASES = (("jpeg", 1, (512, 768)), ("denoise", 1, (512, 768)), ("sr", 4, (256, 256)), ("sr", 2, (512, 512)))
 
@@ -59,7 +59,7 @@ def main() -> int:
         crop = np.ascontiguousarray(image[:h, :w])
         times = []
         for threads in (1, 2):
-            lab.configure_threads(threads)
+            common.configure_threads(threads)
             times.append(seconds(model, crop, args.repeat))
         out = f"{w * scale}x{h * scale}"
         lines.append(f"| {task} | `{model}` | {w}x{h} → {out} | {times[0]:.2f} | {times[1]:.2f} |")

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restoration.bench import inputs, runner  # noqa: E402
-from restoration.bench.lab import EXAMPLE_DB  # noqa: E402
+from restoration.lab.dashboards import EXAMPLE_DB  # noqa: E402
 from restoration.pipelines import sr  # noqa: E402
 
 

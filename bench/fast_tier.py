@@ -27,9 +27,10 @@ from restoration import codecs  # noqa: E402
 from restoration import metrics as metriclib  # noqa: E402
 from restoration.bench import provenance  # noqa: E402
 from restoration.core import image as imagelib  # noqa: E402
+from restoration.lab import common  # noqa: E402
 from restoration.models import accel, flops, restorers  # noqa: E402
-from restoration.pipelines import lab, sr  # noqa: E402
 from restoration.pipelines import restore as restorelib  # noqa: E402
+from restoration.pipelines import sr  # noqa: E402
 
 DATA = ROOT.parent / "shared/data/bench"
 PHOTO_MP = 12.0
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    threads = lab.configure_threads()
+    threads = common.configure_threads()
     pairs = [
         ("jpeg", restorers.default_for("jpeg").id, "deeprecnet-fast", 1),
         ("sr x4", restorers.default_for("sr", 4).id, "subpixel-fast-sr-x4", 4),

@@ -4,9 +4,9 @@
         --models default --db runs/headline.sqlite
     python bench/headline.py --db runs/headline.sqlite [--run ID] [--out docs/headline.md] [--png docs/headline_rd.png]
 
-The chart is plotly's own figure (``restoration.bench.dashboards.rd_figure``) exported with kaleido
-when it is installed (it drives a local Chromium: set BROWSER_PATH=/usr/bin/chromium), else
-drawn with matplotlib from the same averaged curves.
+The chart is the report's figure (``restoration.bench.charts.rd_figure``) exported with kaleido
+when it is installed (it drives a local Chromium: set BROWSER_PATH=/usr/bin/chromium), else its
+traces drawn with matplotlib.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from restoration.bench import (  # noqa: E402
 from restoration.bench.store import Store  # noqa: E402
 
 
-def write_png(curves, path: Path) -> str:
-    figure = dashboards.rd_figure(curves, "psnr")
+def write_png(rows: list[dict], path: Path) -> str:
+    figure = charts.rd_figure(rows, "psnr")
     figure.update_layout(title="Kodak24: PSNR vs bpp per codec (mean of 24 images per target); dashed: + restoration")
     try:
         import kaleido  # noqa: F401
@@ -44,17 +44,16 @@ def write_png(curves, path: Path) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 6), dpi=150)
-    for curve in curves:
-        points = [p for p in curve.points if p["psnr"] is not None]
+    for trace in figure.data:
         ax.plot(
-            [p["bpp"] for p in points],
-            [p["psnr"] for p in points],
-            "--" if curve.model else "-",
-            marker="d" if curve.model else "o",
-            color=charts.colour(curve.codec),
-            label=curve.label,
+            trace.x,
+            trace.y,
+            "--" if trace.line.dash == "dash" else "-",
+            marker="d" if trace.marker.symbol == "diamond" else "o",
+            color=trace.line.color,
+            label=trace.name,
         )
-    ax.set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=figure.layout.title.text)
+    ax.set(xlabel="bits per pixel", ylabel=figure.layout.yaxis.title.text, title=figure.layout.title.text)
     ax.grid(alpha=0.3)
     ax.legend(ncol=2, fontsize=8)
     fig.savefig(path, bbox_inches="tight")
@@ -221,7 +220,7 @@ def main() -> int:
     built = report.build(args.db, [run["id"]], bd_metrics=("psnr", "ms_ssim"))
     curves = dashboards.curves(built.rows)
     args.png.parent.mkdir(parents=True, exist_ok=True)
-    renderer = write_png(curves, args.png)
+    renderer = write_png(built.rows, args.png)
     model = run["config"]["models"][0] if run["config"]["models"] else None
     table = {(row[2], row[3]): row for row in built.bd}
     lines = (

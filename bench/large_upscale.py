@@ -48,9 +48,10 @@ def synthetic(width: int, height: int):
 
 def child(model: str, width: int, height: int, threads: int) -> dict:
     """One model, one upscale, in this process (started by ``main``)."""
-    from restoration.pipelines import lab, sr
+    from restoration.lab import common
+    from restoration.pipelines import sr
 
-    lab.configure_threads(threads)
+    common.configure_threads(threads)
     image = synthetic(width, height)
     sr.run(image[:64, :64], model, SCALE)  # load the model before measuring
     before = peak_rss_mib()

@@ -36,8 +36,9 @@ from kodak_codecs import DEFAULT_DATA, SWEEPS  # noqa: E402
 from kodak_report import machine_note  # noqa: E402
 
 from restoration import codecs
+from restoration.bench import dashboards
+from restoration.codecs import reader
 from restoration.core import image as imagelib
-from restoration.metrics import bdrate  # noqa: E402
 from restoration.pipelines import evaluate
 
 ALL = ("neural-hp", "neural", "jpeg", "jpeg2000", "webp", "avif", "jpegxl")
@@ -80,19 +81,13 @@ def measure(images: dict, codec_name: str, perceptual: bool = False) -> list[dic
 
 
 def bd_cells(anchor: list[dict], curve: list[dict], quality: str) -> tuple[str, str]:
-    """(BD-rate, BD-quality) of ``curve`` against ``anchor`` on one quality axis, as table cells."""
+    """(BD-rate, BD-quality) of ``curve`` against ``anchor`` on one quality axis, as table cells:
+    the dashboards' BD row (``dashboards.bd_cells``) on the per-setting mean bpp."""
     metric = "ms_ssim" if quality == "ms_ssim_db" else quality  # its direction, from the metric table
-    bd = (
-        bdrate.bd_on(
-            metric,
-            [(p["bpp"], p[quality]) for p in anchor],
-            [(p["bpp"], p[quality]) for p in curve],
-            rates_in_bytes=False,
-        )
-        if anchor and curve is not anchor
-        else None
-    )
-    return ("—", "—") if bd is None else (f"{bd.rate_percent:+.1f} %", f"{bd.quality_delta:+.2f} dB")
+    if not anchor or curve is anchor:
+        return ("—", "—")
+    rate, delta, *_ = dashboards.bd_cells(metric, anchor, curve, rate="bpp", quality=quality)
+    return ("—", "—") if rate is None else (f"{rate:+.1f} %", f"{delta:+.2f} dB")
 
 
 def report(curves: dict[str, list[dict]], images: int, command: str, reused: str = "") -> str:
@@ -333,7 +328,7 @@ def main() -> int:
     torch.set_num_threads(1)
     if args.merge:
         return merge(args.merge, args.out)
-    paths = imagelib.list_images([args.data])[args.skip :][: args.limit]
+    paths = reader.list_images([args.data])[args.skip :][: args.limit]
     images = {p.name: imagelib.load(p) for p in paths}
     curves = {name: measure(images, name, args.perceptual) for name in args.codecs.split(",")}
     curves, reused = reuse(args.reuse, curves) if args.reuse else (curves, "")

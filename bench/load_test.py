@@ -109,9 +109,9 @@ def caller(url: str, index: int, count: int, mix, expected, records: list, lock:
 
 def launch_app() -> tuple[str, object]:
     import app
-    from restoration.pipelines import lab
+    from restoration.lab import common
 
-    lab.configure_threads()
+    common.configure_threads()
     demo = app.build()
     app.configure_queue(demo)
     with socket.socket() as s:

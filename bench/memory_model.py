@@ -1,7 +1,7 @@
 """Measure the memory model: bytes per pixel (and a fixed part) of each step a request can take,
 on this machine, into ``restoration/core/memory_model.json`` (what the server's admission reads):
 
-    python bench/memory_model.py [--sizes 0.5,2] [--out restoration/core/memory_model.json]
+    python bench/memory_model.py [--sizes 0.5,2] [--banded-sizes 2,8] [--out restoration/core/memory_model.json]
 
 Each step runs in a fresh process on a photo-like image (Kodak's first, tiled up to the size) at two
 sizes; its cost is the process's peak resident memory (``VmHWM``, reset just before the step through
@@ -10,6 +10,12 @@ the process held just before it. The slope
 between the two sizes is the bytes per pixel, the rest the fixed part. Steps: ``decode`` (a PNG),
 each codec's encode + decode at its defaults, each metric on one pair, each own network (tiled as
 the app runs it); auto counts as the models its plan may run (``pipelines.restore.memory_steps``).
+The perceptual metrics work in bands of rows and the learned codecs' transforms in tiles: their
+cost is one band's or tile's working set (the fixed part) plus what they hold whole (a quarter-size
+pyramid level, the latents and their entropy model: the bytes per pixel), and the second only shows
+once an image holds several bands, so they are measured at larger sizes (``--banded-sizes``: at 0.5
+and 2 MP the learned hyperprior codec's slope read 60 bytes a pixel, at 2 and 8 MP 81). Each entry
+records the sizes it was measured at. ``--markdown`` prints the table docs/deploy.md shows.
 """
 
 from __future__ import annotations
@@ -135,14 +141,32 @@ def steps() -> list[tuple[str, str]]:
     return found
 
 
+def how(kind: str, name: str) -> str:
+    """How a step holds its working set, as the table says it: the heavy ones work in bands of
+    rows or tiles (their fixed part is about one band's working set), the rest on the whole image."""
+    from restoration.codecs import learned
+    from restoration.metrics import perceptual
+
+    if kind == "metric" and name in BANDED_METRICS:
+        return f"bands of ~{perceptual.BAND_PIXELS / 1e6:.2f} MP, the whole image's value"
+    if kind == "codec" and name in TILED_CODECS:
+        return f"transforms in {learned.TILE} px tiles, the whole image's stream"
+    return "whole image"
+
+
+BANDED_METRICS = ("ssimulacra2", "flip", "cvvdp")  # metrics.perceptual
+TILED_CODECS = ("neural", "neural-hp")  # codecs.learned, codecs.hyperprior
+
+
 def markdown(table: dict) -> str:
     """The stored table as the rows of docs/deploy.md's memory table."""
-    lines = ["| step | bytes per pixel | fixed | at 12 MP |", "|---|---|---|---|"]
+    lines = ["| step | bytes per pixel | fixed | at 12 MP | works on |", "|---|---|---|---|---|"]
     for kind in ("decode", "codec", "metric", "model"):
         for name, cost in sorted(table.get(kind, {}).items(), key=lambda item: -item[1]["per_pixel"]):
             at = cost["per_pixel"] * 12e6 + cost["fixed"]
             lines.append(
-                f"| {kind} `{name}` | {cost['per_pixel']:.0f} | {cost['fixed'] / 2**20:.0f} MiB | {at / 1e9:.2f} GB |"
+                f"| {kind} `{name}` | {cost['per_pixel']:.0f} | {cost['fixed'] / 2**20:.0f} MiB | {at / 1e9:.2f} GB "
+                f"| {how(kind, name)} |"
             )
     return "\n".join(lines)
 
@@ -153,6 +177,9 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0.5,2", help="two image sizes in megapixels")
+    parser.add_argument(
+        "--banded-sizes", default="2,8", help="two image sizes in megapixels for the steps that work in bands or tiles"
+    )
     parser.add_argument("--only", help="comma-separated kind:name steps (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "restoration/core/memory_model.json")
     parser.add_argument("--markdown", action="store_true", help="print the stored table as markdown and stop")
@@ -163,17 +190,20 @@ def main() -> None:
     from restoration.bench import provenance
 
     sizes = [float(v) for v in args.sizes.split(",")]
+    banded_sizes = [float(v) for v in args.banded_sizes.split(",")]
     table = json.loads(args.out.read_text()) if args.out.is_file() else {}
     chosen = steps() if not args.only else [tuple(s.split(":", 1)) for s in args.only.split(",")]
     for kind, name in chosen:
-        result = measure(kind, name, sizes)
+        at = banded_sizes if how(kind, name) != "whole image" else sizes
+        result = measure(kind, name, at)
         print(kind, name, result, flush=True)
         if "error" not in result:
-            table.setdefault(kind, {})[name] = result
+            table.setdefault(kind, {})[name] = {**result, "sizes_mp": at}
     table["measured"] = {
         "command": provenance.command_line("bench/memory_model.py"),
         "machine": provenance.machine_description(),
         "sizes_mp": sizes,
+        "banded_sizes_mp": banded_sizes,
     }
     args.out.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 

@@ -38,6 +38,7 @@ from restoration.models import (
     restorers,
 )
 from restoration.pipelines import evaluate
+from restoration.pipelines import restore as restorelib
 
 DATA = ROOT.parent / "shared" / "data" / "bench"
 
@@ -65,10 +66,10 @@ def section_jpeg(images, log, models: list[tuple[str, str, dict]]):
             rows = []
             for clean, bad in zip(images, degraded):
                 if model is None:
-                    m = evaluate.metriclib.measure(evaluate.metriclib.Sample(clean, bad), evaluate.RESTORE_METRICS)
+                    m = evaluate.metriclib.measure(evaluate.metriclib.Sample(clean, bad), restorelib.RESTORE_METRICS)
                     rows.append({**m, "seconds": 0.0})
                 else:
-                    r = evaluate.restore(bad, model, clean, **options)
+                    r = restorelib.restore_one(bad, model, clean, **options)
                     rows.append({**r.after, "seconds": r.seconds})
             avg = mean_rows(rows, ("psnr", "psnr_y", "ssim", "seconds"))
             base = avg if model is None else base
@@ -87,7 +88,7 @@ def section_codecs(images, log, model):
             before, after, actual = [], [], []
             for clean in images:
                 result = evaluate.compress(clean, codec, {}, evaluate.Target(bpp=bpp), ["psnr", "bpp"])
-                restored = evaluate.restore(result.decoded, model, clean, ["psnr"])
+                restored = restorelib.restore_one(result.decoded, model, clean, ["psnr"])
                 before.append(restored.before["psnr"]), after.append(restored.after["psnr"])
                 actual.append(result.metrics["bpp"])
             row = {
@@ -116,7 +117,7 @@ def section_denoise(sets, log, models: list[tuple[str, str, dict]]):
             lines.append(f"| {set_name} | {sigma} | input | {base:.2f} | | |")
             for label, model, options in models:
                 results = [
-                    evaluate.restore(n, model, c, ["psnr"], sigma=sigma, **options) for c, n in zip(images, noisy)
+                    restorelib.restore_one(n, model, c, ["psnr"], sigma=sigma, **options) for c, n in zip(images, noisy)
                 ]
                 psnr = statistics.fmean(r.after["psnr"] for r in results)
                 seconds = statistics.fmean(r.seconds for r in results)
@@ -150,7 +151,9 @@ def section_combined(images, log, models):
     base = statistics.fmean(evaluate.metriclib.psnr(evaluate.metriclib.Sample(c, d)) for c, d in zip(images, degraded))
     lines.append(f"| input | {base:.2f} | |")
     for model in models:
-        psnr = statistics.fmean(evaluate.restore(d, model, c, ["psnr"]).after["psnr"] for c, d in zip(images, degraded))
+        psnr = statistics.fmean(
+            restorelib.restore_one(d, model, c, ["psnr"]).after["psnr"] for c, d in zip(images, degraded)
+        )
         log({"section": "combined", "model": model, "psnr": psnr, "input_psnr": base})
         lines.append(f"| {model} | {psnr:.2f} | {psnr - base:+.2f} |")
     return "### Kodak24, blur sigma 1 + noise sigma 10 + JPEG q50\n\n" + "\n".join(lines)

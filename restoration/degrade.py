@@ -241,6 +241,40 @@ def _compress_step(kind: str, named: dict, bare: list, part: str) -> Compress:
     return Compress(codec.name, given, None if bpp is None else _number(bpp, part))
 
 
+FORM_KINDS = ("codec", "noise", "blur", "downscale", "chain")
+
+
+def form_chain(
+    kind: str,
+    *,
+    codec: str | None = None,
+    quality: float | None = None,
+    bpp: float | None = None,
+    sigma: float | None = None,
+    seed: int = 0,
+    blur: float | None = None,
+    factor: int | None = None,
+    text: str = "",
+) -> Chain:
+    """One step named by a form's fields, the app's Degrade form's and the CLI's options alike
+    (``codec`` at ``bpp`` when given, else at ``quality``; ``noise`` of ``sigma``; ``blur``;
+    ``downscale`` by ``factor``), or the chain ``text`` (kind "chain"), through the text
+    ``parse_chain`` reads."""
+    if kind == "codec":  # parse_chain refuses a lossless codec, naming the step
+        if not bpp and quality is None:
+            raise UserInputError("a codec step needs a quality or a target bpp")
+        return parse_chain(f"{codec}:bpp={float(bpp):g}" if bpp else f"{codec}:q={float(quality):g}")
+    texts = {
+        "noise": lambda: f"noise:sigma={float(sigma):g};seed={int(seed)}",
+        "blur": lambda: f"blur:{float(blur):g}",
+        "downscale": lambda: f"downscale:{int(factor or 0)}",
+        "chain": lambda: text,
+    }
+    if kind not in texts:
+        raise UserInputError(f"unknown degradation {kind!r}; choose from {', '.join(FORM_KINDS)}")
+    return parse_chain(texts[kind]())
+
+
 @dataclass
 class Degraded:
     """What a degrade job gives: the pixels, and the file's real bytes: the codec's own when the chain

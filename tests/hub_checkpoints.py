@@ -4,12 +4,17 @@ Each builder constructs the published architecture with the authors' hyperparame
 spandrel's own classes, whose parameter names are the original code's) and wraps the state dict
 in the container the real file uses (``params`` / ``params_ema`` for BasicSR-trained models).
 A manifest entry without a builder makes its test fail, so a new entry cannot go untested.
+Each architecture is constructed once per test session (the ``hub_checkpoints`` fixture).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
+from pathlib import Path
 
+import pytest
 import torch
 
 SWINIR_M = dict(
@@ -135,16 +140,69 @@ def _build(key: str):
     return builders.get(key)
 
 
-def checkpoint(key: str, seed: int = 0) -> tuple[bytes, int]:
-    """(the .pth bytes of a random-weights checkpoint in the entry's real layout, its scale)."""
+def _builder(key: str):
     built = _build(key)
     if built is None:
         raise KeyError(f"no checkpoint builder for Hub entry {key!r}: add one to tests/hub_checkpoints.py")
-    make, container, scale = built
-    torch.manual_seed(seed)
-    state = make().state_dict()
+    return built
+
+
+@functools.lru_cache(maxsize=1)  # the variants of one entry are asked for in a row; one network is held
+def _network(key: str) -> tuple[dict, frozenset]:
+    """(state dict, names of its learned parameters) of the entry's architecture, built with seed 0:
+    constructing the large transformers is the slow part (seconds each)."""
+    make = _builder(key)[0]
+    torch.manual_seed(0)
+    net = make()
+    return net.state_dict(), frozenset(name for name, _ in net.named_parameters())
+
+
+def _reseeded(state: dict, learned: frozenset, seed: int) -> dict:
+    """Other weights from the same initialisation, without constructing the network again: each
+    learned tensor's values rolled by an offset drawn from ``seed`` (the same values, elsewhere),
+    in a copy that keeps the storage layout (so the file has the same size); buffers (masks, index
+    tables, batch-norm statistics) are kept as they are."""
+    generator = torch.Generator().manual_seed(seed)
+    rolled = copy.deepcopy(state)
+    for name, value in rolled.items():
+        if name in learned and value.numel() > 1:
+            shift = int(torch.randint(1, value.numel(), (1,), generator=generator))
+            value.copy_(value.flatten().roll(shift).reshape(value.shape))
+    return rolled
+
+
+def checkpoint(key: str, seed: int = 0) -> tuple[bytes, int]:
+    """(the .pth bytes of a random-weights checkpoint in the entry's real layout, its scale).
+    Each architecture is constructed once; another ``seed`` moves its weights around."""
+    _, container, scale = _builder(key)
+    state, learned = _network(key)
+    if seed:
+        state = _reseeded(state, learned, seed)
     if key.startswith("realesrgan-"):
         state = basicsr_rrdb_keys(state)
     buffer = io.BytesIO()
     torch.save({container: state} if container else state, buffer)
     return buffer.getvalue(), scale
+
+
+class Checkpoints:
+    """The checkpoints of a test session, each made once and kept as a file in ``folder`` (they
+    are large: up to ~300 MB each), read back when another test asks for the same one."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __call__(self, key: str, seed: int = 0) -> tuple[bytes, int]:
+        path = self.folder / f"{key}-{seed}.pth"
+        scale = _builder(key)[2]
+        if path.is_file():
+            return path.read_bytes(), scale
+        data, scale = checkpoint(key, seed)
+        path.write_bytes(data)
+        return data, scale
+
+
+@pytest.fixture(scope="session")
+def hub_checkpoints(tmp_path_factory) -> Checkpoints:
+    """``checkpoint(key, seed)``, each made once per test session."""
+    return Checkpoints(tmp_path_factory.mktemp("hub-checkpoints"))

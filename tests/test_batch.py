@@ -16,6 +16,7 @@ from PIL import Image
 
 from restoration import degrade
 from restoration.core.errors import UserInputError
+from restoration.lab import batch as lab_batch
 from restoration.pipelines import batch
 
 
@@ -68,7 +69,7 @@ def test_equal_quality_convert_says_how_much_smaller(inputs, tmp_path):
     change = round(100 * (1 - total_out / total_in))
     word = "smaller" if change >= 0 else "larger"
     assert f"{abs(change)} % {word} than your JPEG" in run.summary() and "PSNR" in run.summary()
-    archive, csv_path = batch.write(run, tmp_path)
+    archive, csv_path = lab_batch.write(run, tmp_path)
     with zipfile.ZipFile(archive) as handle:
         assert sorted(handle.namelist()) == ["astro.avif", "cat.avif", "results.csv"]
         assert rows_of(handle.read("results.csv").decode()) == rows_of(csv_path.read_text())

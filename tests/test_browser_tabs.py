@@ -42,7 +42,7 @@ def url(tmp_path_factory):
     old = os.environ.get("RESTORATION_DB")
     os.environ["RESTORATION_DB"] = str(db)
     import app
-    from restoration.pipelines import cost
+    from restoration.lab import cost
     from ui import codecs_tab
 
     demo = app.build()

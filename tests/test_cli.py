@@ -206,6 +206,14 @@ def test_compress_out_file_and_set(capsys, tmp_path, astro_png):
     assert np.array_equal(codecs.get("jpegxl").decode(out.read_bytes()), load(astro_png))
 
 
+def test_compress_lossless_codec_at_a_size_target_runs_lossless_with_a_note(capsys, tmp_path, astro_png):
+    """PNG has no size to search: asked for 0.5 bpp it runs lossless and its row says so, as the
+    Codec comparison tab does (``pipelines.compare``), instead of refusing."""
+    rows = main_json(capsys, "compress", astro_png, "--codec", "png", "--target-bpp", "0.5", "--out-dir", tmp_path)
+    assert rows[0]["psnr"] == "inf" and "target" not in rows[0]
+    assert "PNG" in rows[0]["note"] and "lossless" in rows[0]["note"]
+
+
 def test_compress_default_out_dir_is_cwd(capsys, tmp_path, astro_png, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rows = main_json(capsys, "compress", astro_png, "--codec", "png")
@@ -287,7 +295,6 @@ ERROR_CASES = {
         ["compress", "astro.png", "--codec", "jpeg2000", "--quality", "50"],
         ["jpeg2000", "no quality parameter", "rate"],
     ),
-    "lossless target": (["compress", "astro.png", "--codec", "png", "--target-bpp", "1"], ["png", "lossless"]),
     "zero target": (["compress", "astro.png", "--codec", "jpeg", "--target-bpp", "0"], ["target", "positive"]),
     "sweep unknown codec": (["sweep", "astro.png", "--codecs", "jpeg,nosuch"], ["unknown codec 'nosuch'"]),
     "sweep bad quality": (["sweep", "astro.png", "--codecs", "jpeg", "--qualities", "150"], ["quality", "150"]),

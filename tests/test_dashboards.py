@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from restoration.bench import dashboards, panel, report, runner
+from restoration.bench import charts, dashboards, panel, report, runner
 from restoration.bench import inputs as bench_inputs
 from restoration.bench.store import Store
 from restoration.core.errors import UserInputError
@@ -155,16 +155,47 @@ def test_bd_table_says_why_a_row_has_no_bd_rate(rows):
     assert all(row[8] == "0/0: no BD-rate, ms_ssim not measured on these images" for row in missing)
 
 
+def test_bd_metrics_and_figures_follow_the_metric_table(rows, monkeypatch):
+    """The BD table and the rate-distortion figures cover the metrics the table marks for BD-rate:
+    those computed by default always, an on-demand one (a perceptual benchmark's) when measured."""
+    from dataclasses import replace
+
+    from restoration import metrics as metriclib
+
+    on_demand = next(m for m in metriclib.METRICS.values() if m.on_demand and m.kind == "fidelity")
+    monkeypatch.setitem(metriclib.METRICS, on_demand.name, replace(on_demand, bd=True))
+    default = [m.name for m in metriclib.METRICS.values() if m.bd and not m.on_demand]
+    assert dashboards.bd_metrics(dashboards.curves(rows)) == default
+    measured = [{**row, on_demand.name: row["ssim"]} for row in rows]
+    curves = dashboards.curves(measured)
+    expected = [m.name for m in metriclib.METRICS.values() if m.bd and (not m.on_demand or m.name == on_demand.name)]
+    assert dashboards.bd_metrics(curves) == expected
+    assert on_demand.name in {row[3] for row in dashboards.bd_table(curves)}
+    assert charts.rd_figure(measured, on_demand.name).layout.yaxis.title.text == on_demand.chart_label
+
+
+def test_a_sweeps_rows_make_the_same_curves_and_bars():
+    """The Codecs tab's sweep rows (no kind, data set or setting) draw through the same figures."""
+    swept = [
+        {"codec": "jpeg", "params": {"quality": q}, "bpp": b, "bytes": b * 100, "psnr": p, "ssim": p / 50}
+        for q, b, p in ((20, 0.5, 30.0), (60, 1.0, 34.0))
+    ]
+    (curve,) = dashboards.curves(swept)
+    assert [p["setting"] for p in curve.points] == ["quality=20", "quality=60"] and curve.model is None
+    assert len(charts.rd_figure(swept, "psnr").data[0].x) == 2
+    bars = charts.bars_figure(swept)
+    assert [a.text for a in bars.layout.annotations][:3] == ["Size (KiB)", "Compression ratio", "PSNR (dB)"]
+
+
 def test_figures_and_method_table(rows):
-    curves = dashboards.curves(rows)
-    figure = dashboards.rd_figure(curves, "psnr")
+    figure = charts.rd_figure(rows, "psnr")
     assert [t.name for t in figure.data] == ["JPEG", "JPEG + deeprecnet", "WebP"]
     assert figure.data[1].line.dash == "dash" and figure.data[0].line.dash == "solid"
-    formats = dashboards.format_figure(rows)
+    formats = charts.bars_figure(rows, per_format=True)
     assert list(formats.data[0].x) == ["JPEG", "WebP", "PNG"]  # compression ratio bars
     psnr_bars = formats.data[2]
     assert psnr_bars.y[2] is None and psnr_bars.text[2] == "lossless"
-    heat = dashboards.heatmap_figure(rows)
+    heat = charts.heatmap_figure(rows)
     assert list(heat.data[0].y) == ["JPEG", "WebP", "PNG"] and heat.data[0].text[2][0] == "lossless"
     table = {row[1]: row for row in dashboards.method_table(rows)}
     time_ms = dashboards.METHOD_HEADERS.index("time ms")  # columns follow the metric table
@@ -278,7 +309,7 @@ def test_panel_needs_two_fitting_models(tmp_path):
 
 def test_a_fresh_database_shows_the_shipped_example_run(tmp_path):
     """The Dashboards tab opens on charts in a fresh clone: the example run until the user has one."""
-    from restoration.bench import lab as lab_bench
+    from restoration.lab import dashboards as lab_bench
 
     empty = tmp_path / "fresh.sqlite"
     built, files = lab_bench.report([], db=empty)
@@ -289,11 +320,12 @@ def test_a_fresh_database_shows_the_shipped_example_run(tmp_path):
 
 
 def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256):
-    from restoration.bench import lab as lab_bench
+    from restoration.lab import common
+    from restoration.lab import dashboards as lab_bench
 
     image = write_image(astro256, "a.png")
-    few = lab_bench.estimate([str(image)], False, ["jpeg"], "50", "", [], 0, [], db=tmp_path / "none.sqlite")
-    many = lab_bench.estimate(
+    few = lab_bench.bench_estimate([str(image)], False, ["jpeg"], "50", "", [], 0, [], db=tmp_path / "none.sqlite")
+    many = lab_bench.bench_estimate(
         [str(image)],
         False,
         ["jpeg", "webp"],
@@ -310,5 +342,5 @@ def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256
 
     seconds = [float(re.search(r"about ([\d.]+) s here", text)[1]) for text in (few, many)]
     assert seconds[1] > seconds[0] > 0
-    assert [lab_bench.duration(s) for s in (0.0342, 2.46, 12.3, 95)] == ["0.034 s", "2.5 s", "12 s", "1.6 min"]
-    assert "Add images" in lab_bench.estimate([], False, ["jpeg"], "", "", [], 0, [])
+    assert [common.duration(s) for s in (0.0342, 2.46, 12.3, 95)] == ["0.034 s", "2.5 s", "12 s", "1.6 min"]
+    assert "Add images" in lab_bench.bench_estimate([], False, ["jpeg"], "", "", [], 0, [])

@@ -261,7 +261,7 @@ def test_every_bad_value_of_every_endpoint_gets_one_message_and_no_traceback(liv
 
 def test_a_json_nested_too_deep_or_too_long_is_one_message():
     from restoration.core.errors import UserInputError
-    from restoration.pipelines import lab
+    from restoration.lab import common as lab
 
     assert lab.json_object('{"quality": 50}', "params") == {"quality": 50}
     assert lab.json_object("", "params") == {}
@@ -653,7 +653,7 @@ def test_an_upscale_over_the_pixel_cap_names_the_cap_not_the_memory_budget(tmp_p
     from restoration.core import budget
     from restoration.core import image as imagelib
     from restoration.core.errors import UserInputError
-    from restoration.pipelines import lab_sr
+    from restoration.lab import sr as lab_sr
 
     png = png_bytes(TINY[:8, :8])
     chunk = b"IHDR" + struct.pack(">II", 4000, 3000) + png[24:29]
@@ -665,7 +665,7 @@ def test_an_upscale_over_the_pixel_cap_names_the_cap_not_the_memory_budget(tmp_p
         budget.request(),
         pytest.raises(UserInputError, match="x4 result would have 192,000,000 pixels; the limit is 40,000,000"),
     ):
-        lab_sr.upscale_many(str(path), 4, ["bicubic-x4"], False)
+        lab_sr.upscale(str(path), 4, ["bicubic-x4"], False)
 
 
 # -- 3. every input through the one web reader --------------------------------------------------

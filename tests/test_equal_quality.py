@@ -6,7 +6,8 @@ import pytest
 
 from restoration import codecs
 from restoration.core.errors import UserInputError
-from restoration.pipelines import equal_quality, lab
+from restoration.lab import codecs as lab
+from restoration.pipelines import equal_quality
 
 
 @pytest.mark.parametrize("metric, value", [("psnr", 34.0), ("ssimulacra2", 70.0), ("flip", 0.08)])

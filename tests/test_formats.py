@@ -25,7 +25,7 @@ from restoration import codecs as codeclib
 from restoration.codecs import jpeg_quality, learned, output, reader
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.pipelines import lab
+from restoration.lab import common as lab
 
 LOSSY = [name for name, codec in codeclib.CODECS.items() if codec.knob is not None]
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.pipelines import evaluate, lab
+from restoration.lab import codecs as lab
+from restoration.pipelines import evaluate
 from ui.common import data_url_file
 
 

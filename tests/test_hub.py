@@ -1,6 +1,7 @@
 """The real Hub download path (hf_hub_download -> sha256 check -> spandrel) against a local
 HTTP server that serves a small checkpoint generated here. No mocking."""
 
+import functools
 import hashlib
 import time
 
@@ -15,6 +16,7 @@ from restoration.models import hub
 REPO = "restoration-lab-test/tiny-dncnn"
 
 
+@functools.cache  # built once per session
 def tiny_dncnn_bytes() -> bytes:
     from spandrel.architectures.DnCNN import DnCNN
 

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from hub_checkpoints import checkpoint
+from hub_checkpoints import hub_checkpoints  # noqa: F401  (a session fixture)
 from hub_server import HubServer
 
 from restoration.models import hub, restorers, runtime
@@ -21,8 +21,9 @@ IMAGE = (np.random.default_rng(5).random((56, 64, 3)) * 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """One local Hub and one app for all the entries; each test serves its own file."""
+def world(tmp_path_factory, hub_checkpoints):
+    """One local Hub and one app for all the entries; each test serves its own file (each
+    checkpoint made once per session)."""
     folder = tmp_path_factory.mktemp("hub-world")
     with pytest.MonkeyPatch.context() as mp, HubServer({}) as server:
         import huggingface_hub.constants as constants
@@ -38,7 +39,13 @@ def world(tmp_path_factory):
         import app
 
         with serving(app.build()) as url:
-            yield {"server": server, "folder": folder, "mp": mp, "client": Client(url, verbose=False)}
+            yield {
+                "server": server,
+                "folder": folder,
+                "mp": mp,
+                "client": Client(url, verbose=False),
+                "checkpoint": hub_checkpoints,
+            }
 
 
 def _serve(world, key: str) -> tuple[int, int]:
@@ -49,7 +56,7 @@ def _serve(world, key: str) -> tuple[int, int]:
     files = {level: variant for level, variant in item.get("variants", {}).items()} or {"": item}
     size = 0
     for seed, (level, variant) in enumerate(sorted(files.items())):
-        data, scale = checkpoint(key, seed)
+        data, scale = world["checkpoint"](key, seed)
         size = len(data) if variant["filename"] == item["filename"] else size
         world["server"].files[(item["repo_id"], variant["filename"])] = data
         pinned = {**variant, "sha256": hashlib.sha256(data).hexdigest()}
@@ -66,20 +73,41 @@ def _serve(world, key: str) -> tuple[int, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(ENTRIES))
 def test_hub_entry_end_to_end(world, key, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from restoration.bench import provenance
+
     expected_scale, size = _serve(world, key)
     # The size the tabs show before a download: the published one, else this real-layout file's.
     assert abs(size - ENTRIES[key]["size_bytes"]) <= 0.001 * size
-    runner = hub.load(key)  # downloads from the local Hub, checks sha256, spandrel detects
+    # Through the app's endpoint first: the registry downloads from the local Hub, checks sha256,
+    # and spandrel detects the architecture; the network it loaded is then run here directly.
+    h, w = IMAGE.shape[:2]
+    path = tmp_path / "input.png"
+    Image.fromarray(IMAGE).save(path)
+    if ENTRIES[key]["task"] == "sr":
+        gallery, table, files, *_ = world["client"].predict(
+            handle_file(str(path)), expected_scale, [key], False, api_name="/upscale"
+        )
+        rows = {row[0]: row for row in table["data"]}
+        assert rows[key][2] == f"{w * expected_scale}x{h * expected_scale}" and not rows[key][-1]
+    else:
+        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0, api_name="/restore")
+        note = table["data"][0][-1]  # for a file per noise level the one that ran; what FBCNN was told
+        assert [row[0] for row in table["data"]] == [key]
+        told = restorers.UNTOLD if ENTRIES[key].get("told") == "quality" else ""
+        assert note == ("ran its sigma-50 checkpoint" if "variants" in ENTRIES[key] else told)
+    assert len(files) == 1 and Image.open(files[0]).size == (w * expected_scale, h * expected_scale)
+
+    runner = restorers._instance(key)  # what the app ran: hub.load's runner, loaded once
     if isinstance(runner, hub.NearestLevel):  # one file per noise level: the default one (sigma 25)
         runner = runner.runner(None)
     assert runner.scale == expected_scale
-    from restoration.bench import provenance
-
     commit = provenance.model_commit(key)  # what a benchmark row records beside "revision": "main"
     assert commit is not None and len(commit) == 40
     assert commit == hub.resolved_commit(hub.cached_path(ENTRIES[key]))
     assert any(key_path[1] == ENTRIES[key]["filename"] for key_path in world["server"].files)
-    h, w = IMAGE.shape[:2]
     out = runner.restore_uint8(IMAGE)
     assert out.shape == (h * runner.scale, w * runner.scale, 3) and out.dtype == np.uint8
     tiled = runner.restore_uint8(IMAGE, tile=48, overlap=8)  # an image larger than a tile
@@ -97,25 +125,6 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     wide = as_float32(small.astype(np.float32) / 255)
     assert wide.shape == (24 * runner.scale, 24 * runner.scale, 3) and np.isfinite(wide).all()
     assert 0.0 <= wide.min() and wide.max() <= 1.0
-
-    from gradio_client import handle_file
-    from PIL import Image
-
-    path = tmp_path / "input.png"
-    Image.fromarray(IMAGE).save(path)
-    if ENTRIES[key]["task"] == "sr":
-        gallery, table, files, *_ = world["client"].predict(
-            handle_file(str(path)), runner.scale, [key], False, api_name="/upscale"
-        )
-        rows = {row[0]: row for row in table["data"]}
-        assert rows[key][2] == f"{w * runner.scale}x{h * runner.scale}" and not rows[key][-1]
-    else:
-        gallery, table, files, *_ = world["client"].predict(handle_file(str(path)), None, [key], 0, api_name="/restore")
-        note = table["data"][0][-1]  # for a file per noise level the one that ran; what FBCNN was told
-        assert [row[0] for row in table["data"]] == [key]
-        told = restorers.UNTOLD if ENTRIES[key].get("told") == "quality" else ""
-        assert note == ("ran its sigma-50 checkpoint" if "variants" in ENTRIES[key] else told)
-    assert len(files) == 1 and Image.open(files[0]).size == (w * runner.scale, h * runner.scale)
 
 
 def _spec(monkeypatch, key, runner, **flags):

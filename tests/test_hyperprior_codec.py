@@ -8,6 +8,8 @@ from conftest import rd_losses
 
 from restoration import codecs, metrics
 from restoration.codecs import hyperprior as hp
+from restoration.codecs import learned
+from restoration.core import budget
 from restoration.core.errors import UserInputError
 from restoration.pipelines import evaluate
 from restoration.training import codec as nct
@@ -53,6 +55,26 @@ def test_decoder_sees_the_encoders_latents(tiny, astro128):
         expected = tiny.reconstruct(torch.round(y - means) + means, 2)[0].permute(1, 2, 0).numpy()
     decoded = codec.decompress(codec.compress(astro128, 3))
     assert np.abs(decoded.astype(float) - np.clip(expected * 255, 0, 255)).max() <= 1.0
+
+
+def test_a_large_image_is_coded_in_tiles_to_the_whole_images_stream(tiny, chelsea, monkeypatch):
+    """The transforms over tiles of 64 pixels (an odd-width image, 5 x 8 of them), the hyperprior
+    and the context over the whole latent grid: the stream the image coded whole gives, and its
+    decoding to float rounding; every tile checks the request."""
+    codec = hp.HyperpriorCodec(tiny)
+    whole = codec.compress(chelsea, 2)
+    whole_image = codec.decompress(whole)
+    monkeypatch.setattr(learned, "TILE", 64)
+    checks = []
+    monkeypatch.setattr(budget, "check", lambda: checks.append(1))
+    tiled = codec.compress(chelsea, 2)
+    decoded = codec.decompress(tiled)
+    assert len(checks) == 2 * 5 * 8
+    assert abs(len(tiled) - len(whole)) <= 0.002 * len(whole)
+    assert decoded.shape == chelsea.shape and np.abs(decoded.astype(int) - whole_image).max() <= 1
+    assert metrics.psnr(metrics.Sample(chelsea, decoded)) == pytest.approx(
+        metrics.psnr(metrics.Sample(chelsea, whole_image)), abs=0.01
+    )
 
 
 def test_header_records_size_and_rate_point(tiny, odd_image):

@@ -12,6 +12,7 @@ import pytest
 from conftest import encode_pil
 from PIL import Image
 
+from restoration.codecs import reader
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.core.image import ImageError, load
@@ -344,13 +345,13 @@ def test_list_images(tmp_path, write_image, astro128):
     write_image(astro128, "a.jpg")
     (tmp_path / "notes.txt").write_text("hi")
     (tmp_path / "sub").mkdir()
-    found = imagelib.list_images([tmp_path])
+    found = reader.list_images([tmp_path])
     assert [p.name for p in found] == ["a.jpg", "b.png"]
-    assert imagelib.list_images([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]  # explicit files kept
+    assert reader.list_images([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]  # explicit files kept
     with pytest.raises(ImageError, match="no such file or folder"):
-        imagelib.list_images([tmp_path / "missing"])
+        reader.list_images([tmp_path / "missing"])
     with pytest.raises(ImageError, match="no images found"):
-        imagelib.list_images([tmp_path / "sub"])
+        reader.list_images([tmp_path / "sub"])
 
 
 def test_loaded_array_never_aliases_the_callers_buffer(astro128):

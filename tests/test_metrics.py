@@ -291,3 +291,19 @@ def test_bd_rate_on_a_lower_is_better_metric_keeps_its_meaning():
     assert result.rate_percent == pytest.approx(-20.0, abs=0.5) and result.quality_delta > 0
     plain = bdrate.bd([(r, -q) for r, q in anchor], [(r, -q) for r, q in better], rates_in_bytes=False)
     assert result.rate_percent == pytest.approx(plain.rate_percent)
+
+
+def test_the_metric_table_declares_charts_bd_and_packages():
+    """What figures, BD tables and the benchmark's provenance read from the table, not from a list
+    of their own."""
+    assert metrics.bd_names() == ["psnr", "ssim", "ms_ssim", "ssimulacra2", "flip", "cvvdp"]  # RD figures, BD tables
+    assert all(METRICS[name].kind == "fidelity" for name in metrics.bd_names())
+    assert METRICS["psnr"].chart_label == "PSNR (dB)" and METRICS["ssim"].chart_label == "SSIM"
+    assert (
+        METRICS["encode_ms"].chart_label == "Encode time (ms)" and METRICS["ratio"].chart_label == "Compression ratio"
+    )
+    assert all(m.chart_label for m in METRICS.values())
+    assert all(m.packages for m in METRICS.values() if m.kind == "fidelity")
+    assert {"lpips", "ssimulacra2", "flip-evaluator", "cvvdp", "opencv-python-headless"} <= set(metrics.packages())
+    spec = METRICS["ms_ssim"].describe()
+    assert spec["bd"] is True and spec["chart_label"] == "MS-SSIM"

@@ -7,6 +7,7 @@ from conftest import rd_losses
 
 from restoration import codecs, metrics
 from restoration.codecs import learned as nc
+from restoration.core import budget
 from restoration.core.errors import UserInputError
 from restoration.pipelines import evaluate
 
@@ -66,6 +67,29 @@ def test_too_large_an_image_is_refused_before_any_work(tiny, monkeypatch):
     monkeypatch.setattr(nc, "MAX_PIXELS", 100)
     with pytest.raises(UserInputError, match="at most 100 pixels"):
         nc.CodecModel(tiny).compress(np.zeros((10, 11, 3), np.uint8), 1)
+
+
+def test_a_large_image_is_coded_in_tiles_to_the_whole_images_stream(tiny, chelsea, monkeypatch):
+    """Tiles of 64 pixels (an odd-width image, 5 x 8 of them) give the stream the image coded whole
+    gives and its decoding to float rounding; every tile checks the request, so a cancel stops it."""
+    model = nc.CodecModel(tiny)
+    whole = model.compress(chelsea, 2)
+    whole_image = model.decompress(whole)
+    monkeypatch.setattr(nc, "TILE", 64)
+    checks = []
+    monkeypatch.setattr(budget, "check", lambda: checks.append(1))
+    tiled = model.compress(chelsea, 2)
+    decoded = model.decompress(tiled)
+    assert len(checks) == 2 * 5 * 8
+    assert abs(len(tiled) - len(whole)) <= 0.002 * len(whole)
+    assert decoded.shape == chelsea.shape and np.abs(decoded.astype(int) - whole_image).max() <= 1
+    assert metrics.psnr(metrics.Sample(chelsea, decoded)) == pytest.approx(
+        metrics.psnr(metrics.Sample(chelsea, whole_image)), abs=0.01
+    )
+    monkeypatch.undo()
+    monkeypatch.setattr(nc, "TILE", 64)
+    with budget.request(cancelled=lambda: True), pytest.raises(UserInputError, match="cancelled"):
+        model.compress(chelsea, 2)
 
 
 def test_probability_tables_are_distributions(tiny):

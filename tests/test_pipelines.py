@@ -150,7 +150,7 @@ def test_every_registered_codec_and_model_has_a_chart_colour():
 
 def test_the_learned_codec_in_the_compare_path(astro128):
     from restoration.bench import charts
-    from restoration.pipelines import lab
+    from restoration.lab import codecs as lab
 
     results = lab.compare(astro128, {"neural": {"quality": 2}, "jpeg": {"quality": 50}}, None)
     figure = charts.bars_figure([r.row() for r in results])
@@ -160,7 +160,7 @@ def test_the_learned_codec_in_the_compare_path(astro128):
 
 def test_the_bar_chart_says_why_a_lossless_psnr_has_no_bar(astro128):
     from restoration.bench import charts
-    from restoration.pipelines import lab
+    from restoration.lab import codecs as lab
 
     rows = [r.row() for r in lab.compare(astro128, {"jpeg": {"quality": 50}, "png": {}}, None)]
     figure = charts.bars_figure(rows)
@@ -172,7 +172,8 @@ def test_the_bar_chart_says_why_a_lossless_psnr_has_no_bar(astro128):
 
 def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro128):
     from restoration.bench import dashboards, report
-    from restoration.pipelines import evaluate, lab
+    from restoration.lab import codecs as lab
+    from restoration.pipelines import evaluate
 
     row = evaluate.compress(astro128, "jpeg", {"quality": 50}).row()
     headers = lab.table_headers()
@@ -187,7 +188,7 @@ def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro1
 
 
 def test_error_maps_show_where_a_result_differs(astro128):
-    from restoration.pipelines import lab
+    from restoration.lab import common as lab
 
     noisy = degrade.Noise(20, seed=1)(astro128)
     same = lab.error_map(astro128, astro128)
@@ -202,7 +203,8 @@ def test_error_maps_show_where_a_result_differs(astro128):
 
 
 def test_compare_table_leaves_out_columns_empty_in_every_row(astro128):
-    from restoration.pipelines import evaluate, lab
+    from restoration.lab import codecs as lab
+    from restoration.pipelines import evaluate
 
     plain = lab.table(lab.compare(astro128, {"jpeg": {"quality": 50}}, None))
     assert "SSIMU2" not in plain["headers"] and "target" not in plain["headers"]
@@ -233,9 +235,10 @@ def test_every_ready_model_is_estimated_before_its_first_run(tmp_path, astro128,
     here is named, not counted."""
     from PIL import Image
 
-    from restoration.bench import lab as lab_bench
+    from restoration.lab import cost
+    from restoration.lab import restore as lab_restore
+    from restoration.lab import sr as lab_sr
     from restoration.models import restorers
-    from restoration.pipelines import cost
 
     fresh_timing(monkeypatch)
     for spec in restorers.REGISTRY.values():
@@ -243,13 +246,13 @@ def test_every_ready_model_is_estimated_before_its_first_run(tmp_path, astro128,
             assert cost.model_seconds(spec.id, 768 * 512) > 0, spec.id
     path = tmp_path / "in.png"
     Image.fromarray(astro128).save(path)
-    text = lab_bench.run_estimate(str(path), ["median", "nosuch-model"])
+    text = lab_restore.restore_estimate(str(path), ["median", "nosuch-model"])
     assert text.startswith("Estimate for 128×128: about") and "not counted: nosuch-model: not on this machine" in text
-    assert lab_bench.run_estimate(None, ["median"]) == "" and lab_bench.run_estimate(str(path), []) == ""
+    assert lab_restore.restore_estimate(None, ["median"]) == "" and lab_restore.restore_estimate(str(path), []) == ""
     # An x4 upscale of 768x512 is seconds here, not "about 0.019 s" (what the issue saw).
     big = tmp_path / "big.png"
     Image.new("RGB", (768, 512)).save(big)
-    assert seconds_of(lab_bench.sr_estimate(str(big), 4, ["bicubic-x4", "subpixel-ca-sr-x4"])) > 1
+    assert seconds_of(lab_sr.upscale_estimate(str(big), 4, ["bicubic-x4", "subpixel-ca-sr-x4"])) > 1
 
 
 def test_auto_is_estimated_as_the_models_its_plan_runs(tmp_path, astro256, monkeypatch):
@@ -257,15 +260,15 @@ def test_auto_is_estimated_as_the_models_its_plan_runs(tmp_path, astro256, monke
     for a clean PNG, the artifact network for a JPEG at quality 10."""
     from PIL import Image
 
-    from restoration.bench import lab as lab_bench
+    from restoration.lab import restore as lab_restore
     from restoration.models import restorers
 
     fresh_timing(monkeypatch)
     clean, coded = tmp_path / "clean.png", tmp_path / "coded.jpg"
     Image.fromarray(astro256).save(clean)
     Image.fromarray(astro256).save(coded, quality=10)
-    plain = lab_bench.restore_work(str(clean), ["auto"])[1]
-    jpeg = lab_bench.restore_work(str(coded), ["auto"])[1]
+    plain = lab_restore.restore_work(str(clean), ["auto"])[1]
+    jpeg = lab_restore.restore_work(str(coded), ["auto"])[1]
     artifacts = restorers.default_for("jpeg").id
     assert artifacts not in plain.parts and jpeg.parts[artifacts] > 0 and "analyse" in plain.parts
     assert jpeg.seconds > plain.seconds
@@ -274,8 +277,8 @@ def test_auto_is_estimated_as_the_models_its_plan_runs(tmp_path, astro256, monke
 def test_a_run_refines_its_models_estimate(tmp_path, astro128, monkeypatch):
     """Every run refines the estimate: after a run that took twice what was predicted, the next
     estimate of that model is twice the prediction (the median ratio of its latest runs)."""
+    from restoration.lab import cost
     from restoration.models import timing
-    from restoration.pipelines import cost
 
     fresh_timing(monkeypatch)
     predicted = cost.model_seconds("median", 128 * 128)
@@ -291,22 +294,22 @@ def test_codec_estimate_counts_the_search_and_its_metric(tmp_path, monkeypatch):
     from PIL import Image
 
     from restoration import codecs
-    from restoration.bench import lab as lab_bench
+    from restoration.lab import codecs as lab_codecs
 
     fresh_timing(monkeypatch)
     path = tmp_path / "in.png"
     Image.fromarray(np.zeros((512, 768, 3), np.uint8)).save(path)
     names = ["jpeg", "webp"]
-    plain, size = (lab_bench.codec_work(str(path), names, mode)[1] for mode in ("settings", "bpp"))
-    quality = lab_bench.codec_work(str(path), names, "quality:ssimulacra2")[1]
+    plain, size = (lab_codecs.compare_work(str(path), names, mode)[1] for mode in ("settings", "bpp"))
+    quality = lab_codecs.compare_work(str(path), names, "quality:ssimulacra2")[1]
     assert size.seconds > plain.seconds + 0.5 * (size.parts["jpeg"] - plain.parts["jpeg"]) > plain.seconds
     assert codecs.get("jpeg").size_search_steps() == 8  # quality 1..100: a bisection of 8 encodes
     assert quality.parts["jpeg"] > 8 * cost_of_metric("ssimulacra2", 768 * 512)
-    assert "not" not in lab_bench.codec_estimate(str(path), ["heic", "neural-hp"], "settings", False)
+    assert "not" not in lab_codecs.compare_estimate(str(path), ["heic", "neural-hp"], "settings", False)
 
 
 def cost_of_metric(name: str, pixels: int) -> float:
-    from restoration.pipelines import cost
+    from restoration.lab import cost
 
     return cost.metric_rate(name).at(pixels)
 
@@ -314,8 +317,8 @@ def cost_of_metric(name: str, pixels: int) -> float:
 def test_codec_estimate_is_refined_by_a_comparison_not_by_a_search(tmp_path, astro128, monkeypatch):
     """A comparison at the codec's settings records its encode + decode (the next estimate follows
     it); a size search's timing is of its last encode alone and is not recorded."""
+    from restoration.lab import codecs as lab
     from restoration.models import timing
-    from restoration.pipelines import lab
 
     fresh_timing(monkeypatch)
     lab.compare(astro128, {"heic": {}}, lab.target_from_ui("bpp", 0.5))

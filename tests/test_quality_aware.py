@@ -200,7 +200,7 @@ def test_a_jpeg_only_model_runs_blind_on_a_webp_file(quality_aware_model, astro1
 
 
 def test_the_chain_tells_the_codec_and_strength():
-    from restoration.pipelines import lab_restore
+    from restoration.lab import restore as lab_restore
 
     def told(text):
         return lab_restore.chain_compression(degrade.parse_chain(text).describe())

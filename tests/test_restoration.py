@@ -12,7 +12,7 @@ from restoration import degrade
 from restoration.codecs import jpeg_quality
 from restoration.core.errors import UserInputError
 from restoration.models import nets, restorers, runtime, tiling
-from restoration.pipelines import evaluate
+from restoration.pipelines import restore as restorelib
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_pad_to_multiple_restores_size():
 @pytest.mark.parametrize("model_id", ["gaussian", "median", "bilateral", "tv", "wavelet", "nlm"])
 def test_classical_models_denoise(astronaut, model_id):
     noisy = degrade.Noise(25, seed=1)(astronaut)
-    result = evaluate.restore(noisy, model_id, astronaut, sigma=25)
+    result = restorelib.restore_one(noisy, model_id, astronaut, sigma=25)
     assert result.image.shape == astronaut.shape and result.image.dtype == np.uint8
     assert result.after["psnr"] > result.before["psnr"] + 1.0, model_id
 
@@ -231,14 +231,14 @@ def test_restore_table_gives_the_input_its_own_row(tmp_path, astronaut):
     keeps its row and says why."""
     from PIL import Image
 
-    from restoration.pipelines import lab_restore
+    from restoration.lab import restore as lab_restore
 
     clean = astronaut[:96, :96]
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
     paths = [tmp_path / "clean.png", tmp_path / "noisy.png"]
     for path, image in zip(paths, (clean, noisy)):
         Image.fromarray(image).save(path)
-    run, _ = lab_restore.restore_many(str(paths[1]), str(paths[0]), ["median", "gaussian", "nosuch"], 20)
+    run, _ = lab_restore.restore(str(paths[1]), str(paths[0]), ["median", "gaussian", "nosuch"], 20)
     shown = lab_restore.restore_table(run)
     headers, table = shown["headers"], shown["data"]
     assert headers == lab_restore.restore_headers()
@@ -249,7 +249,7 @@ def test_restore_table_gives_the_input_its_own_row(tmp_path, astronaut):
     assert given["PSNR dB"] < median["PSNR dB"]  # sigma 20 noise: any filter gains
     assert median["PSNR gain dB"] == pytest.approx(median["PSNR dB"] - given["PSNR dB"], abs=2e-4)
     assert given["PSNR gain dB"] is None and rows["nosuch"]["note"].startswith("no result:")
-    no_reference, _ = lab_restore.restore_many(str(paths[1]), None, ["median"], 20)
+    no_reference, _ = lab_restore.restore(str(paths[1]), None, ["median"], 20)
     unmeasured = lab_restore.restore_table(no_reference)  # the metric columns would be empty: left out
     assert unmeasured["headers"] == ["model", "seconds", "note"] and [r[0] for r in unmeasured["data"]] == ["median"]
 
@@ -259,14 +259,14 @@ def test_restore_names_the_bad_image_and_asks_for_a_model_first(tmp_path, astron
     no model chosen, that is said first, before any file is read."""
     from PIL import Image
 
-    from restoration.pipelines import lab_restore
+    from restoration.lab import restore as lab_restore
 
     good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
     Image.fromarray(astronaut[:64, :64]).save(good)
     bad.write_bytes(b"this is not an image")
     with pytest.raises(UserInputError, match="^choose at least one model$"):
-        lab_restore.restore_many(str(bad), str(bad), [], 0)
+        lab_restore.restore(str(bad), str(bad), [], 0)
     with pytest.raises(UserInputError, match="^clean original notes.png: not a recognised image format"):
-        lab_restore.restore_many(str(good), str(bad), ["median"], 0)
+        lab_restore.restore(str(good), str(bad), ["median"], 0)
     with pytest.raises(UserInputError, match="^degraded input notes.png: not a recognised image format"):
-        lab_restore.restore_many(str(bad), str(good), ["median"], 0)
+        lab_restore.restore(str(bad), str(good), ["median"], 0)

@@ -190,7 +190,7 @@ def test_little_work_runs_in_this_process_and_the_estimate_counts_a_pools_start(
     work is large enough for a pool."""
     from PIL import Image
 
-    from restoration.bench import lab as lab_bench
+    from restoration.lab import dashboards as lab_bench
 
     monkeypatch.setattr(executors, "default_workers", lambda: 2)  # a 2-core machine, as this one
     assert not executors.uses_pool(12, 12 * 96 * 96 / 1e6, workers=2)
@@ -200,7 +200,9 @@ def test_little_work_runs_in_this_process_and_the_estimate_counts_a_pools_start(
     Image.new("RGB", (2048, 2048)).save(large)
     db = tmp_path / "none.sqlite"
     for path, pooled in ((small, False), (large, True)):
-        text = lab_bench.estimate([str(path)], False, ["jpeg", "webp", "avif"], "20,40,60,80", "", [], 0, [], db=db)
+        text = lab_bench.bench_estimate(
+            [str(path)], False, ["jpeg", "webp", "avif"], "20,40,60,80", "", [], 0, [], db=db
+        )
         seconds = float(text.split("about ")[1].split(" s")[0].split(" min")[0]) * (60 if " min here" in text else 1)
         assert (seconds >= executors.POOL_START_S) == pooled, text
 

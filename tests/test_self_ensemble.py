@@ -10,7 +10,8 @@ import torch
 
 from restoration import cli
 from restoration.models import restorers, runtime
-from restoration.pipelines import evaluate, sr
+from restoration.pipelines import restore as restorelib
+from restoration.pipelines import sr
 
 
 class SubPixelNet(torch.nn.Module):
@@ -67,8 +68,8 @@ def test_registry_applies_it_to_networks_only():
     classical = restorers.restore(image, "tv", sigma=10, self_ensemble=True)
     np.testing.assert_array_equal(classical.image, restorers.restore(image, "tv", sigma=10).image)
     assert "self_ensemble" not in classical.options
-    plain = evaluate.restore(image, "deeprecnet-qa-codecs", image)
-    ensembled = evaluate.restore(image, "deeprecnet-qa-codecs", image, self_ensemble=True)
+    plain = restorelib.restore_one(image, "deeprecnet-qa-codecs", image)
+    ensembled = restorelib.restore_one(image, "deeprecnet-qa-codecs", image, self_ensemble=True)
     assert ensembled.row()["self_ensemble"] is True and "self_ensemble" not in plain.row()
     assert np.abs(ensembled.image.astype(int) - plain.image).max() > 0
 

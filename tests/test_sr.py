@@ -414,18 +414,19 @@ def test_outscale_resizes_every_result_like_real_esrgan(tmp_path):
     from PIL import Image
 
     from restoration.core.errors import UserInputError
-    from restoration.pipelines import lab_sr, sr
+    from restoration.lab import sr as lab_sr
+    from restoration.pipelines import sr
 
     path = tmp_path / "lr.png"
     Image.fromarray((np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)).save(path)
-    run = lab_sr.upscale_many(str(path), 2, ["bicubic-x2", "nearest-x2"], False, outscale=1.5)
-    assert {label: view.shape for label, view in run.views.items()} == {
+    run, views = lab_sr.upscale(str(path), 2, ["bicubic-x2", "nearest-x2"], False, outscale=1.5)
+    assert {label: view.shape for label, view in views.items()} == {
         "bicubic-x2": (60, 90, 3),
         "nearest-x2": (60, 90, 3),
     }
     assert [row[2] for row in lab_sr.table_rows(run)] == ["90x60", "90x60"]
     with pytest.raises(UserInputError, match="low-resolution upload"):
-        lab_sr.upscale_many(str(path), 2, ["bicubic-x2"], True, outscale=1.5)
+        lab_sr.upscale(str(path), 2, ["bicubic-x2"], True, outscale=1.5)
     for bad in (0.5, 9, float("nan"), True):
         with pytest.raises(UserInputError, match="from 1 to 8"):
             sr.check_outscale(bad)

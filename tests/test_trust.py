@@ -6,7 +6,10 @@ import pytest
 
 from restoration import codecs
 from restoration import metrics as metriclib
-from restoration.pipelines import equal_quality, lab, lab_restore, tables
+from restoration.lab import codecs as lab
+from restoration.lab import common, tables
+from restoration.lab import restore as lab_restore
+from restoration.pipelines import equal_quality
 
 
 def test_a_wide_table_is_split_into_views_that_fit_and_keep_its_first_column():
@@ -91,7 +94,7 @@ def test_empty_charts_say_why():
     """A benchmark of images under MS-SSIM's minimum side drew an empty MS-SSIM chart; an SR-only
     run empty per-format charts. Each now says why, and a sweep names the codecs swept at their
     own settings (JPEG 2000's rates, not the typed qualities)."""
-    from restoration.bench import charts, dashboards
+    from restoration.bench import charts
 
     rows = [
         {
@@ -109,11 +112,11 @@ def test_empty_charts_say_why():
         }
         for q, b, p in ((20, 0.5, 30.0), (60, 1.0, 34.0))
     ]
-    chart = dashboards.rd_figure(dashboards.curves(rows), "ms_ssim")
+    chart = charts.rd_figure(rows, "ms_ssim")
     texts = " ".join(a.text for a in chart.layout.annotations)
     assert "at least 176 px" in texts and not chart.data
-    assert "No codec rows" in dashboards.heatmap_figure([]).layout.annotations[0].text
-    assert "No codec rows" in dashboards.format_figure([]).layout.annotations[0].text
+    assert "No codec rows" in charts.heatmap_figure([]).layout.annotations[0].text
+    assert "No codec rows" in charts.bars_figure([], per_format=True).layout.annotations[0].text
     assert "run a sweep" in charts.rd_figure([], "psnr").layout.annotations[0].text
     swept = [{"codec": "jpeg2000", "params": {"rate": 24.0}, "bpp": 1.0, "psnr": 33.0}]
     assert "JPEG 2000 at its own rates" in charts.rd_figure(swept, "psnr").layout.title.text
@@ -128,19 +131,19 @@ def test_error_maps_have_a_scale_and_flip_is_visible(astro128):
     jpeg = codecs.get("jpeg")
     decoded = jpeg.decode(jpeg.encode(astro128, quality=30))
     old = perceptual.flip_map(astro128, decoded)[0]
-    new = lab.flip_error_map(astro128, decoded)
+    new = common.flip_error_map(astro128, decoded)
     assert new.mean() > 2.5 * old.mean()
-    for label in (f"{lab.ERROR_PREFIX}JPEG quality=30", f"{lab.FLIP_PREFIX}JPEG quality=30"):
-        scale = lab.map_scale(label)
+    for label in (f"{common.ERROR_PREFIX}JPEG quality=30", f"{common.FLIP_PREFIX}JPEG quality=30"):
+        scale = common.map_scale(label)
         assert scale["low"] == "no difference" and len(scale["colours"]) == 9 and scale["high"]
-    assert lab.map_scale("JPEG quality=30") is None
+    assert common.map_scale("JPEG quality=30") is None
 
 
 def test_the_compare_view_draws_the_scale_of_a_map():
     from ui import compare
 
     image = np.zeros((16, 16, 3), np.uint8)
-    shown = compare.value({"a": image, f"{lab.FLIP_PREFIX}a": image}, "a", f"{lab.FLIP_PREFIX}a")
+    shown = compare.value({"a": image, f"{common.FLIP_PREFIX}a": image}, "a", f"{common.FLIP_PREFIX}a")
     assert 'data-scale="FLIP"' in shown["scale"] and "linear-gradient" in shown["scale"]
     assert compare.value({"a": image, "b": image}, "a", "b")["scale"] == ""
 
@@ -152,7 +155,7 @@ def test_a_16_bit_original_is_told_beside_a_lossless_result(tmp_path):
 
     path = tmp_path / "deep.png"
     Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)).save(path)
-    source = lab.read_input(str(path))
+    source = common.read_input(str(path))
     results = lab.compare(source.image, {"png": {}}, None)
     line = lab.status_line(source.image, results, None, source.note)
     assert "16-bit" in line and "measured against that" in line

@@ -1,5 +1,6 @@
 """The Gradio app's user interface: one module per tab, each only wiring components to the
-``restoration`` package's job functions; ``app.py`` (the Spaces entry point) calls ``main``."""
+functions of its tab's module in ``restoration.lab`` (the app-facing layer: ``ui`` reaches the
+package only through it and ``restoration.core``); ``app.py`` (the Spaces entry point) calls ``main``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from restoration.core import scratch
-from restoration.pipelines import cost, lab
+from restoration.lab import common, cost
 from ui import batch_tab, codecs_tab, dashboards_tab, doors, limits, restore_tab, sr_tab
 from ui.common import atomic_image_cache
 
@@ -75,7 +76,7 @@ def own_temp_folder() -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    lab.configure_threads()
+    common.configure_threads()
     own_temp_folder()
     demo = build()
     configure_queue(demo)

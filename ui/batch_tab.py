@@ -5,32 +5,22 @@ from __future__ import annotations
 
 import gradio as gr
 
-from restoration import codecs
-from restoration.bench import lab as lab_bench
-from restoration.codecs import output as outputlib
-from restoration.codecs import reader
-from restoration.core import scratch
-from restoration.core.errors import UserInputError
-from restoration.models.auto import AUTO
-from restoration.pipelines import batch, lab_sr
+from restoration.lab import batch as lab
+from restoration.lab import common
+from restoration.lab import restore as lab_restore
+from restoration.lab import sr as lab_sr
 from ui.common import clear_on_failure, fitted_table, heavy, steps, user_facing
-from ui.restore_tab import model_choices
 
 
 @user_facing
 def run_batch(files, job, settings, progress=gr.Progress()):
     """One job on every uploaded image or zip member: (summary, table, zip of results, CSV)."""
-    paths = [getattr(f, "name", f) for f in (files or [])]
-    if not paths:
-        raise UserInputError("upload images or a zip archive first")
-    result = batch.run(paths, job, settings, progress=steps(progress))
-    archive, csv_path = batch.write(result, scratch.folder("batch-"))
-    return result.summary(), batch.table(result), str(archive), str(csv_path)
+    return lab.run_batch(files, job, settings, progress=steps(progress))
 
 
-def estimate(files, job, settings):
-    """About how long the batch will take here (``bench.lab.batch_estimate``)."""
-    return lab_bench.batch_estimate(files, job, settings)
+def batch_estimate(files, job, settings):
+    """About how long the batch will take here (``lab.batch.batch_estimate``)."""
+    return lab.batch_estimate(files, job, settings)
 
 
 def show_fields(job):
@@ -47,21 +37,17 @@ def upscaler_choices(scale):
 
 
 def settings_json(job, codec, mode, value, metric, model, output, scale, sr_model, restore):
-    return batch.form_settings(
+    return lab.form_settings(
         job, codec, mode, value, metric, model if job == "restore" else sr_model, output, scale, restore
     )
 
 
 def build(demo: gr.Blocks) -> None:
-    lossy = [(c.label, c.name) for c in codecs.CODECS.values() if c.knob is not None]
+    lossy = lab.lossy_codec_choices()
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            files = gr.File(
-                label="Images or zip archives", file_count="multiple", file_types=[*sorted(reader.extensions()), ".zip"]
-            )
-            job = gr.Radio(
-                [("Convert", "convert"), ("Restore", "restore"), ("Upscale", "upscale")], value="convert", label="Job"
-            )
+            files = gr.File(label="Images or zip archives", file_count="multiple", file_types=lab.input_file_types())
+            job = gr.Radio(lab.job_choices(), value="convert", label="Job")
             with gr.Group(visible=True) as convert_fields:
                 codec = gr.Dropdown(lossy, value="avif", label="Codec")
                 mode = gr.Radio(
@@ -81,7 +67,7 @@ def build(demo: gr.Blocks) -> None:
                     )
                     value = gr.Number(value=80, label="Value (quality, bpp or score)")
             with gr.Group(visible=False) as restore_fields:
-                model = gr.Dropdown(model_choices(), value=AUTO, label="Model")
+                model = gr.Dropdown(lab_restore.model_choices(), value=lab_restore.DEFAULT_MODEL, label="Model")
             with gr.Group(visible=False) as upscale_fields:
                 scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="Scale")
                 sr_model = gr.Dropdown(
@@ -89,17 +75,22 @@ def build(demo: gr.Blocks) -> None:
                     value=lab_sr.default_models(4)[-1],
                     label="Upscaler",
                 )
-                restore = gr.Dropdown(lab_sr.restore_choices(), value=AUTO, label="Clean first")
-            output = gr.Dropdown(outputlib.choices(), value=outputlib.DEFAULT, label="Write results as", visible=False)
+                restore = gr.Dropdown(lab_sr.restore_choices(), value=lab_sr.DEFAULT_RESTORE, label="Clean first")
+            output = gr.Dropdown(
+                common.output_format_choices(),
+                value=common.DEFAULT_OUTPUT_FORMAT,
+                label="Write results as",
+                visible=False,
+            )
             with gr.Accordion("Settings as JSON (what the /batch endpoint takes)", open=False):
                 settings = gr.Textbox(
-                    value=batch.form_settings("convert", "avif", "target_quality", 80), label="Settings", lines=2
+                    value=lab.form_settings("convert", "avif", "target_quality", 80), label="Settings", lines=2
                 )
             run = gr.Button("Run batch", variant="primary")
             estimate_note = gr.Markdown()
         with gr.Column(scale=2):
             summary = gr.Markdown()
-            table = fitted_table("Each file", batch.TABLE_HEADERS, batch.TABLE_ORDER)
+            table = fitted_table("Each file", lab.TABLE_HEADERS, lab.TABLE_ORDER)
             with gr.Row():
                 archive = gr.File(label="Results (zip: files and results.csv)", interactive=False)
                 csv_file = gr.File(label="results.csv", interactive=False)
@@ -120,10 +111,10 @@ def build(demo: gr.Blocks) -> None:
     clear_on_failure(event, outputs)
     gr.on(
         [files.change, job.change, settings.change],
-        estimate,
+        batch_estimate,
         [files, job, settings],
         estimate_note,
         api_visibility="private",
         trigger_mode="always_last",
     )
-    event.then(estimate, [files, job, settings], estimate_note, api_visibility="private")  # refined by the run
+    event.then(batch_estimate, [files, job, settings], estimate_note, api_visibility="private")  # refined by the run

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from restoration import codecs
-from restoration import metrics as metriclib
-from restoration.bench import charts
-from restoration.bench import lab as lab_bench
 from restoration.core import examples
-from restoration.metrics import bdrate
-from restoration.pipelines import lab
+from restoration.lab import codecs as lab
+from restoration.lab import common
 from ui import compare
 from ui.common import (
     clear_on_failure,
@@ -40,29 +36,22 @@ SIZE_MODES = [
 TARGET_DEFAULTS = {"bpp": 0.5, "KiB": 20, "quality:ssimulacra2": 80, "quality:psnr": 40, "quality:flip": 0.05}
 
 
-def rd_metric_choices() -> list[tuple[str, str]]:
-    return [
-        (m.label, m.name) for m in metriclib.METRICS.values() if m.kind == "fidelity" and not m.unavailable_reason()
-    ]
-
-
 def make_compare(param_keys: list[tuple[str, str]]):
     @user_facing
     def compare_codecs(
         image_path, codec_names, size_mode, target_value, perceptual, *param_values, progress=gr.Progress()
     ):
-        source = lab.read_input(image_path)
+        source = common.read_input(image_path)
         image = source.image
         values = dict(zip(param_keys, param_values))
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
         results = lab.compare(image, settings, target, progress=steps(progress), perceptual=bool(perceptual))
-        views = {lab.ORIGINAL: image, **{lab.result_label(r): r.decoded for r in results}}
-        views = lab.with_error_maps(views, lab.ORIGINAL, [lab.result_label(r) for r in results], flip=bool(perceptual))
+        views = lab.compare_views(image, results, perceptual=bool(perceptual))
         labels = list(views)
         return (
             lab.table(results),
-            charts.bars_figure([r.row() for r in results]),
+            lab.bars_chart(results),
             lab.write_encoded(results),
             views,
             gr.update(choices=labels, value=labels[0]),
@@ -76,44 +65,36 @@ def make_compare(param_keys: list[tuple[str, str]]):
 
 @user_facing
 def sweep(image_path, codec_names, qualities_text, bpps_text, metric, progress=gr.Progress()):
-    image = lab.load_input(image_path)
+    image = common.load_input(image_path)
     rows = lab.sweep(
         image,
         list(codec_names or []),
-        lab.parse_numbers(qualities_text),
-        lab.parse_numbers(bpps_text),
+        common.parse_numbers(qualities_text),
+        common.parse_numbers(bpps_text),
         progress=steps(progress),
         metric=metric,
     )
-    return charts.rd_figure(rows, metric), rows, rows, lab.bd_against_jpeg(rows, metric)
+    return lab.rd_chart(rows, metric), rows, rows, lab.bd_against_jpeg(rows, metric)
 
 
 @user_facing
 def rd_chart(rows, metric):
     """Another quality axis for the same sweep (an on-demand metric needs the sweep run again)."""
-    return charts.rd_figure(rows or [], metric), lab.bd_against_jpeg(rows or [], metric)
+    return lab.rd_chart(rows or [], metric), lab.bd_against_jpeg(rows or [], metric)
 
 
 @user_facing
 def compress_api(image_path, codec_name, params_json, target_bpp, target_bytes):
     """One codec, one image: the encoded file, the decoded image and the metrics row."""
-    params = lab.json_object(params_json, "params")  # checked before the image is read
-    image = lab.load_input(image_path)
-    target = (
-        lab.target_from_ui("bpp", target_bpp)
-        if target_bpp
-        else (lab.target_from_ui("KiB", target_bytes / 1024) if target_bytes else None)
-    )
-    result = lab.compare(image, {codecs.get(codec_name).name: params}, target)[0]
-    return lab.write_encoded([result])[0], result.decoded, result.row()
+    return lab.compress_one(image_path, codec_name, params_json, target_bpp, target_bytes)
 
 
-def estimate(image_path, codec_names, size_mode, perceptual):
-    return lab_bench.codec_estimate(image_path, list(codec_names or []), size_mode or "settings", bool(perceptual))
+def compare_estimate(image_path, codec_names, size_mode, perceptual):
+    return lab.compare_estimate(image_path, list(codec_names or []), size_mode or "settings", bool(perceptual))
 
 
 def sweep_estimate(image_path, codec_names, qualities_text, bpps_text, metric):
-    return lab_bench.sweep_estimate(image_path, list(codec_names or []), qualities_text, bpps_text, metric or "psnr")
+    return lab.sweep_estimate(image_path, list(codec_names or []), qualities_text, bpps_text, metric or "psnr")
 
 
 def show_target(mode):
@@ -134,9 +115,7 @@ def build(demo: gr.Blocks) -> None:
                 height=200,
             )
             example = gr.Dropdown(list(examples.EXAMPLES), value=None, label="Example image (scikit-image)")
-            codec_names = gr.CheckboxGroup(
-                [(c.label, c.name) for c in codecs.CODECS.values()], value=DEFAULT_CODECS, label="Codecs"
-            )
+            codec_names = gr.CheckboxGroup(lab.codec_choices(), value=DEFAULT_CODECS, label="Codecs")
             with gr.Row():
                 size_mode = gr.Dropdown(SIZE_MODES, value="settings", label="Compare at", scale=3, min_width=200)
                 target_value = gr.Number(value=0.5, label="Target", minimum=0, visible=False, scale=1, min_width=80)
@@ -148,18 +127,16 @@ def build(demo: gr.Blocks) -> None:
             param_keys, param_inputs = [], []
             with gr.Accordion("Codec settings", open=False):
                 # A choice that wraps, not one tab per codec: eleven tabs hid eight behind an overflow menu.
-                settings_of = gr.Radio(
-                    [(c.label, c.name) for c in codecs.CODECS.values()],
-                    value=next(iter(codecs.CODECS)),
-                    label="Settings of",
-                )
-                setting_groups = []
-                for codec in codecs.CODECS.values():
-                    with gr.Group(visible=codec.name == settings_of.value) as group:
-                        for param in codec.params:
-                            param_keys.append((codec.name, param.name))
+                choices = lab.codec_choices()
+                settings_of = gr.Radio(choices, value=choices[0][1], label="Settings of")
+                setting_groups, codec_order = [], []
+                for name, params in lab.codec_params():
+                    with gr.Group(visible=name == settings_of.value) as group:
+                        for param in params:
+                            param_keys.append((name, param.name))
                             param_inputs.append(param_component(param))
                     setting_groups.append(group)
+                    codec_order.append(name)
         with gr.Column(scale=2):
             status = gr.Markdown()
             table = fitted_table("Results", lab.table_headers(), lab.table_order(), lab.TABLE_HIDDEN, max_height=420)
@@ -172,12 +149,12 @@ def build(demo: gr.Blocks) -> None:
                 label="Qualities (blank: each codec's default sweep)", placeholder="e.g. 10,20,40,60,80,95"
             )
             target_bpps = gr.Textbox(label="…or equal-size bpp targets", placeholder="e.g. 0.25,0.5,1")
-            rd_metric = gr.Radio(rd_metric_choices(), value="psnr", label="Quality axis")
+            rd_metric = gr.Radio(lab.rd_metric_choices(), value="psnr", label="Quality axis")
             run_sweep = gr.Button("Run sweep")
         sweep_note = gr.Markdown()
         rd_plot = gr.Plot(label="Rate-distortion")
         bd_table = fitted_table(
-            f"BD-rate against JPEG on the chosen quality axis ({bdrate.SIGNS})",
+            f"BD-rate against JPEG on the chosen quality axis ({lab.BD_SIGNS})",
             lab.bd_against_jpeg([], "psnr")["headers"],
             wide=True,
         )
@@ -187,7 +164,7 @@ def build(demo: gr.Blocks) -> None:
 
     example.change(load_example, example, source, api_visibility="private")
     settings_of.change(
-        lambda name: [gr.update(visible=c == name) for c in codecs.CODECS],
+        lambda name: [gr.update(visible=c == name) for c in codec_order],
         settings_of,
         setting_groups,
         api_visibility="private",
@@ -205,10 +182,10 @@ def build(demo: gr.Blocks) -> None:
     clear_on_failure(compared, results)
     wire_compare(views, left, right, view)
     estimate_inputs = [source, codec_names, size_mode, perceptual]
-    compared.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
+    compared.then(compare_estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     gr.on(
         [c.change for c in estimate_inputs],
-        estimate,
+        compare_estimate,
         estimate_inputs,
         estimate_note,
         api_visibility="private",

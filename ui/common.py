@@ -13,13 +13,14 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
+from gradio import processing_utils
+from gradio.context import LocalContext
 
-from restoration import codecs
-from restoration.codecs import output as outputlib
 from restoration.core import budget, examples, memory, scratch
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
-from restoration.pipelines import lab, tables
+from restoration.lab import common as lab_common
+from restoration.lab import tables
 from ui import compare
 
 log = logging.getLogger("restoration.app")
@@ -86,8 +87,6 @@ def cancelled() -> bool:
     """Whether Gradio no longer runs this request's event (the caller cancelled it, or left): its
     queue drops a cancelled event from the active jobs while the worker thread runs on. Reads
     Gradio's queue (6.x); outside an event, or if that changes, False (nothing is stopped)."""
-    from gradio.context import LocalContext
-
     blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
     queue = getattr(blocks, "_queue", None)
     if queue is None or event_id is None or not hasattr(queue, "active_jobs"):
@@ -120,10 +119,10 @@ def image_upload(**kwargs) -> gr.Image:
 
 @user_facing
 def check_upload(path) -> None:
-    """Read an upload as a run would (``lab.read_input``), for its message if it is not one, and
-    a notice of what reading it converts (16 bits, grey, transparency...)."""
+    """Read an upload as a run would (``lab.common.read_input``), for its message if it is not
+    one, and a notice of what reading it converts (16 bits, grey, transparency...)."""
     if path is not None:
-        source = lab.read_input(path)
+        source = lab_common.read_input(path)
         if source.note:
             gr.Info(f"{source.name}: {source.note}", duration=10)
 
@@ -147,7 +146,8 @@ def data_url_file(url: str) -> str:
     return str(path)
 
 
-def param_component(param: codecs.Param):
+def param_component(param):
+    """The control of a codec's parameter (a ``codecs.Param``: ``lab.codecs.codec_params``)."""
     if param.choices:
         return gr.Dropdown(list(param.choices), value=param.default, label=param.name, info=param.help)
     if param.kind is bool:
@@ -277,11 +277,10 @@ def atomic_image_cache() -> None:
     request with an identical output image truncates it while the first is still downloading it
     (bench/load_test.py saw empty downloads). Write under a temporary name and rename instead, as
     gradio's own save_file_to_cache does; a reader keeps the old, complete file."""
-    from gradio import processing_utils as pu
 
     def save_pil_to_cache(img, cache_dir, name="image", format="webp"):
-        data = pu.encode_pil_to_bytes(img, format)
-        folder = Path(cache_dir) / pu.hash_bytes(data)
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / processing_utils.hash_bytes(data)
         folder.mkdir(exist_ok=True, parents=True)
         target = (folder / f"{name}.{format}").resolve()
         fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
@@ -294,13 +293,13 @@ def atomic_image_cache() -> None:
             raise
         return str(target)
 
-    pu.save_pil_to_cache = save_pil_to_cache
+    processing_utils.save_pil_to_cache = save_pil_to_cache
 
 
 @user_facing
 def model_file_note(path):
     """What an uploaded model file is (architecture, scale, parameters, sha256), before it runs."""
-    return lab.describe_model_file(path)
+    return lab_common.describe_model_file(path)
 
 
 def model_file_upload() -> tuple[gr.File, gr.Markdown]:
@@ -316,7 +315,9 @@ def model_file_upload() -> tuple[gr.File, gr.Markdown]:
 
 def output_format_choice() -> gr.Dropdown:
     """How the results are written for download: PNG, lossless WebP or JPEG XL, or a codec at a setting."""
-    return gr.Dropdown(outputlib.choices(), value=outputlib.DEFAULT, label="Download results as")
+    return gr.Dropdown(
+        lab_common.output_format_choices(), value=lab_common.DEFAULT_OUTPUT_FORMAT, label="Download results as"
+    )
 
 
 MAIN_COLUMNS = "main columns"
@@ -331,7 +332,7 @@ def fitted_table(
     value: list[list] | None = None,
     **options,
 ) -> gr.Dataframe:
-    """A result table that fits its frame at 1400x1000 (``pipelines.tables``): the handlers' table,
+    """A result table that fits its frame at 1400x1000 (``lab.tables``): the handlers' table,
     every column, goes to the returned Dataframe, which the API sends and the page keeps hidden; the
     page shows the table's most important columns (``order``; never ``hidden`` ones) at widths where
     headers wrap between words and notes wrap in full, and "more columns" the rest. ``wide``: the

@@ -3,8 +3,9 @@ dragging the picture and zoomed to true pixels (1:1, 2:1, 4:1: one image pixel p
 nearest-neighbour so codec artifacts stay sharp). It runs in the browser (``gr.HTML`` with a
 small script) on the full-resolution PNGs, so panning needs no round trip to the server.
 
-The server writes each shown image once as a PNG named by its content hash into one folder that
-Gradio serves as static files; files older than the scratch age are removed on the next write."""
+The server writes each shown image once as a PNG named by its content hash into the hour's folder
+of the lab's scratch space (``core.scratch``: its age and quota cleaning removes old folders),
+which Gradio serves as static files."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 from restoration.core import image as imagelib
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
-from restoration.pipelines import lab
+from restoration.lab import common
 
 TEMPLATE = """
 <div class="rl-compare">
@@ -138,15 +139,21 @@ watch('value', () => requestAnimationFrame(() => layout(false)));
 """
 
 
+_served: set[Path] = set()  # the folders this process has told Gradio to serve
+
+
 def folder() -> Path:
-    path = scratch.root() / "compare"
-    path.mkdir(parents=True, exist_ok=True)
+    """This hour's folder of compare images: a scratch folder, removed by ``core.scratch`` once
+    no image has been written to it for its age limit; served by Gradio as static files."""
+    path, _ = scratch.keyed("compare-", time.strftime("%Y%m%d%H"))
+    if path not in _served:
+        gr.set_static_paths([str(path)])
+        _served.add(path)
     return path
 
 
 def viewer() -> gr.HTML:
     """The compare view component; its value comes from ``value``."""
-    gr.set_static_paths([str(folder())])
     return gr.HTML(
         value=None,
         html_template=TEMPLATE,
@@ -158,25 +165,14 @@ def viewer() -> gr.HTML:
 
 
 def image_file(image: np.ndarray) -> Path:
-    """The image as a PNG named by its content (written once; old files removed first)."""
+    """The image as a PNG named by its content (written once a folder)."""
     digest = hashlib.sha256(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()[:32]
     path = folder() / f"{digest}.png"
     if not path.exists():
-        _remove_old()
         staging = path.with_suffix(f".{os.getpid()}.tmp")
         imagelib.to_pil(image).save(staging, format="PNG", compress_level=1)
         os.replace(staging, path)
     return path
-
-
-def _remove_old() -> None:
-    cutoff = time.time() - float(os.environ.get("RESTORATION_TMP_MAX_AGE_S", 3600))
-    for old in folder().glob("*.png"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except FileNotFoundError:  # another request removed it first
-            continue
 
 
 def empty(message: str) -> dict:
@@ -205,8 +201,8 @@ def value(views: dict, left: str, right: str) -> dict:
 
 
 def legend(label: str) -> str:
-    """The colour scale under the view when a side is an error map (``lab.map_scale``), else ""."""
-    scale = lab.map_scale(label)
+    """The colour scale under the view when a side is an error map (``common.map_scale``), else ""."""
+    scale = common.map_scale(label)
     if scale is None:
         return ""
     ramp = ", ".join(scale["colours"])

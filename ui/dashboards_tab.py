@@ -1,8 +1,8 @@
 """The Dashboards tab: stored benchmark runs as charts and tables (a shipped example run until the
 user has one), the benchmark runner, the blind panel and the metric table, each its own sub-tab.
 
-Only wiring: the work is in ``restoration.bench.lab``, ``restoration.bench.report`` and
-``restoration.bench.panel``. Rows and votes go to the SQLite file ``$RESTORATION_DB`` (default
+Only wiring: the work is in ``restoration.lab.dashboards`` (over the benchmark runner, its report
+and the blind panel). Rows and votes go to the SQLite file ``$RESTORATION_DB`` (default
 ``runs/bench.sqlite``). Named endpoints: /bench, /report, /runs, /panel_pair, /panel_vote,
 /panel_scores.
 """
@@ -13,12 +13,8 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from restoration import codecs
-from restoration import metrics as metriclib
-from restoration.bench import lab as lab_bench
-from restoration.bench import panel
-from restoration.bench.dashboards import BD_HEADERS, BD_SIGNS, METHOD_HEADERS
 from restoration.core import examples
+from restoration.lab import dashboards as lab
 from ui import compare
 from ui.common import clear_on_failure, fitted_table, heavy, image_upload, steps, user_facing
 from ui.doors import client_address
@@ -39,7 +35,7 @@ def bench(
     perceptual=False,
     progress=gr.Progress(),
 ):
-    summary = lab_bench.bench(
+    summary = lab.bench(
         files,
         use_examples,
         codec_names,
@@ -51,12 +47,12 @@ def bench(
         progress=steps(progress),
         perceptual=bool(perceptual),
     )
-    return summary, gr.update(choices=lab_bench.run_choices(), value=[str(summary["run"])])
+    return summary, gr.update(choices=lab.run_choices(), value=[str(summary["run"])])
 
 
 @user_facing
 def report(run_ids):
-    built, files = lab_bench.report(run_ids)
+    built, files = lab.report(run_ids)
     f = built.figures
     return (
         f["rd_psnr"],
@@ -68,26 +64,26 @@ def report(run_ids):
         built.methods,
         [str(files[k]) for k in ("html", "csv", "json")],
         built.summary(),
-        lab_bench.source_note(),
+        lab.source_note(),
     )
 
 
 @user_facing
-def estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=False):
-    return lab_bench.estimate(
+def bench_estimate(files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=False):
+    return lab.bench_estimate(
         files, use_examples, codec_names, qualities, bpps, models, sr_scale, sr_models, perceptual=bool(perceptual)
     )
 
 
 @user_facing
 def runs():
-    choices = lab_bench.run_choices()
+    choices = lab.run_choices()
     return gr.update(choices=choices, value=[choices[0][1]] if choices else [])
 
 
 @user_facing
 def pair(image_path, example, task, models, codec, quality, scale):
-    shown = lab_bench.panel_pair(image_path, example, task, models, codec, quality, scale)
+    shown = lab.panel_pair(image_path, example, task, models, codec, quality, scale)
     view = compare.value({"A": shown.a, "B": shown.b}, "A", "B")
     return (shown.input, shown.a, shown.b, shown.id, shown.token, f"Pair {shown.id}: which looks better, A or B?", view)
 
@@ -96,17 +92,16 @@ def pair(image_path, example, task, models, codec, quality, scale):
 def vote(pair_id, token, preference, score_a, score_b, request: gr.Request = None):
     """The vote's note only: the score table is refreshed on its own, so a vote never shows how
     the table moved (which would tell which model was A). The rate limit counts per client address."""
-    return lab_bench.panel_vote(pair_id, token, preference, score_a, score_b, voter=client_address(request))
+    return lab.panel_vote(pair_id, token, preference, score_a, score_b, voter=client_address(request))
 
 
 def panel_models(task):
-    choices = lab_bench.sr_choices() if task == "super-resolution" else lab_bench.restoration_choices()
-    return gr.update(choices=choices, value=[])
+    return gr.update(choices=lab.panel_model_choices(task), value=[])
 
 
 @user_facing
 def scores():
-    return lab_bench.panel_scores()
+    return lab.panel_scores()
 
 
 def _dashboards() -> SimpleNamespace:
@@ -120,11 +115,11 @@ def _dashboards() -> SimpleNamespace:
         ui.show = gr.Button("Show", variant="primary", scale=1)
     with gr.Row():
         ui.rd_psnr, ui.rd_ssim = gr.Plot(label="PSNR vs bpp"), gr.Plot(label="SSIM vs bpp")
-    ui.bd = fitted_table(f"BD-rate: bytes at equal quality ({BD_SIGNS})", BD_HEADERS, wide=True)
+    ui.bd = fitted_table(f"BD-rate: bytes at equal quality ({lab.BD_SIGNS})", lab.bd_headers(), wide=True)
     with gr.Accordion("More charts and tables, the report files", open=False):
         ui.rd_msssim = gr.Plot(label="MS-SSIM vs bpp")
         ui.formats, ui.heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")
-        ui.methods = fitted_table("Per data set and method", METHOD_HEADERS, wide=True)
+        ui.methods = fitted_table("Per data set and method", lab.method_headers(), wide=True)
         ui.summary = gr.JSON(label="Selection")
         ui.downloads = gr.File(
             label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple", interactive=False
@@ -154,23 +149,21 @@ def _runner() -> SimpleNamespace:
     with gr.Row():
         with gr.Column():
             ui.files = gr.File(label="Images or zip archives", file_count="multiple", file_types=["image", ".zip"])
-            ui.use_examples = gr.Checkbox(value=False, label=f"Add the example set ({len(examples.EXAMPLES)} images)")
-            ui.codec_names = gr.CheckboxGroup(
-                [(c.label, c.name) for c in codecs.CODECS.values()], value=DEFAULT_CODECS, label="Codecs"
-            )
+            ui.use_examples = gr.Checkbox(value=False, label=f"Add the example set ({lab.example_count()} images)")
+            ui.codec_names = gr.CheckboxGroup(lab.codec_choices(), value=DEFAULT_CODECS, label="Codecs")
             with gr.Row():
                 ui.qualities = gr.Textbox(value="20,40,60,80", label="Qualities (blank: each codec's sweep)")
                 ui.bpps = gr.Textbox(value="", label="…or bpp targets", placeholder="e.g. 0.25,0.5,1")
         with gr.Column():
             ui.models = gr.Dropdown(
-                lab_bench.restoration_choices(),
+                lab.restoration_choices(),
                 value=[],
                 multiselect=True,
                 label="Restoration models applied after decoding",
             )
             ui.sr_scale = gr.Radio([("none", 0), ("x2", 2), ("x4", 4)], value=0, label="Super-resolution scale")
             ui.sr_models = gr.Dropdown(
-                lab_bench.sr_choices(),
+                lab.sr_choices(),
                 value=[],
                 multiselect=True,
                 label="SR models at that scale (bicubic always runs)",
@@ -202,7 +195,7 @@ def _panel() -> SimpleNamespace:
     gr.Markdown(
         "Two results of the same input by two models, in random order and without their names. "
         "Pick the one you prefer (or rate each 1-5); the scores below count every vote, and show once "
-        f"{panel.MIN_VOTES_FOR_SCORES} votes are in (sooner, a score that moved would tell whose result "
+        f"{lab.panel_min_votes()} votes are in (sooner, a score that moved would tell whose result "
         "was which)."
     )
     with gr.Row():
@@ -216,18 +209,16 @@ def _panel() -> SimpleNamespace:
             )  # through image.load, as every tab
             with gr.Row():
                 example = gr.Dropdown(list(examples.EXAMPLES), value="astronaut", label="Example image")
-                task = gr.Radio(list(panel.TASKS), value="restoration", label="Task")
+                task = gr.Radio(list(lab.PANEL_TASKS), value="restoration", label="Task")
             # Built with both tasks' models (the API checks against these); the page shows one task's.
             models = gr.Dropdown(
-                lab_bench.restoration_choices() + lab_bench.sr_choices(),
+                lab.restoration_choices() + lab.sr_choices(),
                 value=[],
                 multiselect=True,
                 label="Models to compare (two are drawn per pair)",
             )
             with gr.Row():
-                codec = gr.Dropdown(
-                    [(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg", label="Degrade with"
-                )
+                codec = gr.Dropdown(lab.lossy_codec_choices(), value="jpeg", label="Degrade with")
                 quality = gr.Slider(1, 100, value=15, step=1, label="Quality")
                 scale = gr.Radio([("x2", 2), ("x4", 4)], value=4, label="SR scale")
             ui.new = gr.Button("Show a pair", variant="primary")
@@ -247,12 +238,12 @@ def _panel() -> SimpleNamespace:
             ui.id = gr.Number(value=None, label="Pair", precision=0, visible=False)  # the note names it
             ui.token = gr.Textbox(value="", visible=False)  # the pair's vote token, from /panel_pair
             with gr.Row():
-                ui.pref = gr.Radio(list(panel.PREFERENCES), value=None, label="Preferred")
+                ui.pref = gr.Radio(list(lab.PANEL_PREFERENCES), value=None, label="Preferred")
                 ui.score_a = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score A (optional)")
                 ui.score_b = gr.Radio([1, 2, 3, 4, 5], value=None, label="Score B (optional)")
             ui.vote = gr.Button("Submit vote")
             ui.voted = gr.Markdown()  # the vote's note, beside its button
-    ui.scores = fitted_table("Score per model", panel.SCORE_HEADERS, wide=True)
+    ui.scores = fitted_table("Score per model", lab.PANEL_SCORE_HEADERS, wide=True)
     ui.refresh = gr.Button("Refresh scores")
     ui.inputs = [image, example, task, models, codec, quality, scale]
     task.change(panel_models, task, models, api_visibility="private")  # never restoration and SR mixed
@@ -272,23 +263,8 @@ def build(demo: gr.Blocks) -> None:
             blind = _panel()
         with gr.Tab("Metrics", id="metrics"):
             gr.Markdown("Every metric this lab computes, with its direction and range.")
-            fitted_table(
-                "Metric table",
-                ["metric", "label", "unit", "better", "range", "status"],
-                wide=True,
-                value=[
-                    [
-                        m.name,
-                        m.label,
-                        m.unit,
-                        "lower" if m.lower_better else "higher",
-                        f"[{m.low}, {m.high}]",
-                        m.unavailable_reason() or "available",
-                    ]
-                    for m in metriclib.METRICS.values()
-                ],
-            )
-    gr.on([c.change for c in run.inputs], estimate, run.inputs, run.estimate, api_visibility="private")
+            fitted_table("Metric table", lab.METRIC_TABLE_HEADERS, wide=True, value=lab.metric_table())
+    gr.on([c.change for c in run.inputs], bench_estimate, run.inputs, run.estimate, api_visibility="private")
     ran = run.run.click(bench, run.inputs, [run.summary, dash.run_ids], api_name="bench", **heavy())
     clear_on_failure(ran, [run.summary])  # not the last run's summary under an error badge
     ran.success(report, dash.run_ids, dash.outputs, api_name="bench_report", api_visibility="private").success(

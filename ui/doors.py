@@ -11,7 +11,7 @@ every bad value before any work starts.
   any client speak the same protocol (``fn_index`` and a session id), so a refusal would only stop
   the honest. They are made cheap and bounded instead: each queued one runs in the ``page``
   concurrency group, one at a time in the whole server (a lane beside the heavy jobs, so a busy
-  server still answers them), and the costly ones reuse their results (``bench.lab.report``,
+  server still answers them), and the costly ones reuse their results (``lab.dashboards.report``,
   ``ui.common.load_example``).
 - **Values checked by kind before Gradio reads them** (``check_value``): a number is a finite
   int or float (not NaN, inf, a string or true), a checkbox true or false, text a string of at most

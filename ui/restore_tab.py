@@ -3,17 +3,12 @@ several restorers side by side, and compare them in a table and a split view."""
 
 from __future__ import annotations
 
-import os
-
 import gradio as gr
 
-from restoration import codecs
-from restoration.bench import lab as lab_bench
 from restoration.core import examples
 from restoration.core.errors import UserInputError
-from restoration.models import condition, restorers
-from restoration.models.auto import AUTO
-from restoration.pipelines import lab, lab_restore
+from restoration.lab import common
+from restoration.lab import restore as lab
 from ui import compare
 from ui.common import (
     clear_on_failure,
@@ -34,15 +29,9 @@ from ui.common import (
 def degrade(reference_path, kind, codec_name, quality, bpp, sigma, blur, factor=2, chain=""):
     """Degrade a clean image by a chain of steps: returns the degraded file (the codec's real bytes
     when the browser shows them, else a PNG of its pixels) and what was applied."""
-    image = lab.load_input(reference_path)
-    steps = lab_restore.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor, chain)
-    shown, own = lab_restore.degrade_to_file(image, steps)
-    return shown, {
-        **steps.describe(),
-        "chain": steps.text(),
-        "applied": steps.label(),
-        **({"codec_file": os.path.basename(own)} if own else {}),
-    }
+    image = common.load_input(reference_path)
+    steps = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor, chain)
+    return lab.degrade_file(image, steps)
 
 
 @user_facing
@@ -50,7 +39,7 @@ def add_step(kind, codec_name, quality, bpp, sigma, blur, factor, chain):
     """Append the step the form describes to the chain (the chain kind is then selected)."""
     if kind == "chain":
         return gr.update(), chain
-    step = lab_restore.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor)
+    step = lab.make_degradation(kind, codec_name, quality, bpp, sigma, blur, factor)
     return "chain", ", ".join(part for part in (chain.strip(), step.text()) if part)
 
 
@@ -69,8 +58,8 @@ def restore(
 ):  # a Hub download shows its bar
     """Restore with each chosen model ("auto": chosen from the image) and, with ``model_file``, a
     model file of your own (spandrel recognises it); results are written as ``output_format``."""
-    model_ids = lab.model_file_ids(list(model_ids or []), model_file, "jpeg")
-    run, views = lab_restore.restore_many(
+    model_ids = common.model_file_ids(list(model_ids or []), model_file, "jpeg")
+    run, views = lab.restore(
         degraded_path,
         reference_path,
         model_ids,
@@ -83,37 +72,39 @@ def restore(
     if not run.results:
         raise UserInputError("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     labels = list(views)
-    left, right = lab_restore.default_pair(run, views)
-    gallery = [(views[r.model], lab_restore.restore_caption(r)) for r in run.results]
-    files = lab.write_results(views, [r.model for r in run.results], output_format or "png")
+    left, right = lab.default_pair(run, views)
+    gallery = [(views[r.model], lab.restore_caption(r)) for r in run.results]
+    files = lab.write_outputs(run, views, output_format or "png")
     return (
         gallery,
-        lab_restore.restore_table(run),
+        lab.restore_table(run),
         files,
         views,
         gr.update(choices=labels, value=left),
         gr.update(choices=labels, value=right),
         compare.value(views, left, right),
-        lab_restore.restore_note(run),
+        lab.restore_note(run),
     )
 
 
 def known_sigma(info):
     """The noise the Degrade step added (the sum of its noise steps' sigmas, in quadrature), for
     the models that take a noise level; unchanged when the chain added none."""
-    sigma = lab_restore.chain_sigma(info)
+    sigma = lab.chain_sigma(info)
     return gr.update() if sigma is None else sigma
 
 
 def known_compression(info):
     """The strength and codec of the Degrade step's last codec, for the quality-aware models."""
-    return lab_restore.chain_compression(info)
+    return lab.chain_compression(info)
 
 
-def estimate(degraded_path, model_ids, self_ensemble, reference_path=None, strength=0, codec="", output_format="png"):
+def restore_estimate(
+    degraded_path, model_ids, self_ensemble, reference_path=None, strength=0, codec="", output_format="png"
+):
     """About how long Restore will take: each model (auto: what its plan for this file runs), the
     metrics and error maps when there is an original, the pictures the page gets."""
-    return lab_bench.run_estimate(
+    return lab.restore_estimate(
         degraded_path,
         list(model_ids or []),
         bool(self_ensemble),
@@ -122,16 +113,6 @@ def estimate(degraded_path, model_ids, self_ensemble, reference_path=None, stren
         strength or None,
         output_format or "png",
     )
-
-
-# The codecs a codec-aware model is told of, labelled as the codec table labels them.
-INPUT_CODECS = [("from the file", "")] + [(codecs.get(name).label, name) for name in condition.CODECS]
-
-
-def model_choices() -> list[tuple[str, str]]:
-    """Every scale-1 model, its status in the label when it is not ready (a Hub model offline)."""
-    specs = sorted((s for s in restorers.REGISTRY.values() if s.scale == 1), key=lambda s: s.source != "auto")
-    return [s.choice() for s in specs]
 
 
 def build(demo: gr.Blocks) -> None:
@@ -155,11 +136,9 @@ def build(demo: gr.Blocks) -> None:
                 )
                 run_degrade = gr.Button("Degrade", scale=1)
             with gr.Accordion("Build the chain step by step", open=False):
-                kind = gr.Radio(list(lab_restore.DEGRADATIONS), value="chain", label="Step (chain: use the text above)")
+                kind = gr.Radio(list(lab.DEGRADATIONS), value="chain", label="Step (chain: use the text above)")
                 with gr.Row():
-                    deg_codec = gr.Dropdown(
-                        [(c.label, c.name) for c in codecs.CODECS.values() if c.knob], value="jpeg", label="Codec"
-                    )
+                    deg_codec = gr.Dropdown(lab.degrade_codec_choices(), value="jpeg", label="Codec")
                     deg_quality = gr.Slider(1, 100, value=10, step=1, label="Quality")
                     deg_bpp = gr.Number(value=0, label="…or target bpp (0: quality)")
                 with gr.Row():
@@ -168,8 +147,8 @@ def build(demo: gr.Blocks) -> None:
                     deg_factor = gr.Radio([2, 3, 4], value=2, label="Downscale")
                 add = gr.Button("Add step to chain", size="sm")
             models = gr.Dropdown(
-                model_choices(),
-                value=[AUTO],
+                lab.model_choices(),
+                value=[lab.DEFAULT_MODEL],
                 multiselect=True,
                 label="Models (each runs on its own)",
                 info="Auto reads the file and the pixels and runs the matching models in order; add others to compare",
@@ -196,7 +175,7 @@ def build(demo: gr.Blocks) -> None:
                     "if saved at this quality (lower = stronger). Set from the chain",
                 )
                 input_codec = gr.Dropdown(
-                    INPUT_CODECS,
+                    lab.input_codec_choices(),
                     value="",
                     label="Codec that made the input",
                     info="Read from the file when it says; set from the chain",
@@ -204,9 +183,7 @@ def build(demo: gr.Blocks) -> None:
             with gr.Accordion("Your own model, result format", open=False):
                 model_file, model_note = model_file_upload()
                 output_format = output_format_choice()
-        outputs = results_panel(
-            views, lab_restore.restore_headers(), "Metrics", "Restored images (PNG)", lab_restore.restore_order()
-        )
+        outputs = results_panel(views, lab.restore_headers(), "Metrics", "Restored images (PNG)", lab.restore_order())
     form = [kind, deg_codec, deg_quality, deg_bpp, deg_sigma, deg_blur, deg_factor, chain]
     clean_example.change(load_example, clean_example, clean, api_visibility="private")
     add.click(add_step, form, [kind, chain], api_visibility="private")
@@ -217,7 +194,7 @@ def build(demo: gr.Blocks) -> None:
     estimate_inputs = [degraded, models, restore_ensemble, clean, strength, input_codec, output_format]
     gr.on(
         [c.change for c in estimate_inputs],
-        estimate,
+        restore_estimate,
         estimate_inputs,
         estimate_note,
         api_visibility="private",
@@ -230,7 +207,7 @@ def build(demo: gr.Blocks) -> None:
         api_name="restore",
         **heavy(),
     )
-    run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
+    run.then(restore_estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)
     clear_on_upload(clean, outputs, clean_example)
     clear_on_upload(degraded, outputs)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from restoration.bench import lab as lab_bench
 from restoration.core import examples
-from restoration.pipelines import lab, lab_sr
+from restoration.lab import common
+from restoration.lab import sr as lab
 from ui import compare
 from ui.common import (
     clear_on_failure,
@@ -40,8 +40,8 @@ def upscale(
     """Upscale one image with each chosen sr model (measured when the upload is taken as HR);
     ``restore`` cleans a low-resolution upload first: auto, none or a restoration model id;
     ``model_file`` adds an upscaler of your own (its scale must be the chosen one)."""
-    model_ids = lab.model_file_ids(list(model_ids or []), model_file, "sr", int(scale))
-    run = lab_sr.upscale_many(
+    model_ids = common.model_file_ids(list(model_ids or []), model_file, "sr", int(scale))
+    run, views = lab.upscale(
         image_path,
         scale,
         model_ids,
@@ -51,29 +51,29 @@ def upscale(
         outscale=outscale,
         restore=restore or None,
     )
-    labels = list(run.views)
-    left, right = lab_sr.default_pair(run)
+    labels = list(views)
+    left, right = lab.default_pair(run, views)
     return (
-        lab_sr.gallery(run),
-        lab_sr.table(run),
-        lab_sr.write_outputs(run, output_format or "png"),
-        run.views,
+        lab.gallery(run),
+        lab.table(run),
+        lab.write_outputs(run, views, output_format or "png"),
+        views,
         gr.update(choices=labels, value=left),
         gr.update(choices=labels, value=right),
-        compare.value(run.views, left, right),
-        lab_sr.note(run),
+        compare.value(views, left, right),
+        lab.note(run),
     )
 
 
 @user_facing
 def sr_models(scale):
-    return gr.update(choices=lab_sr.model_choices(scale), value=lab_sr.default_models(scale))
+    return gr.update(choices=lab.model_choices(scale), value=lab.default_models(scale))
 
 
-def estimate(image_path, model_ids, from_hr, scale, self_ensemble, restore="auto", output_format="png"):
+def upscale_estimate(image_path, model_ids, from_hr, scale, self_ensemble, restore="auto", output_format="png"):
     """About how long Upscale will take: bicubic, the clean-first step (auto: its plan for this
     file), each model, the metrics and error maps against an original, the pictures the page gets."""
-    return lab_bench.sr_estimate(
+    return lab.upscale_estimate(
         image_path, scale, list(model_ids or []), bool(from_hr), bool(self_ensemble), restore, output_format or "png"
     )
 
@@ -111,7 +111,7 @@ def build(demo: gr.Blocks) -> None:
                 # Upscaling magnifies compression artifacts and noise: auto removes them where it finds
                 # them (a high-resolution upload is never cleaned).
                 sr_restore = gr.Dropdown(
-                    lab_sr.restore_choices(),
+                    lab.restore_choices(),
                     value="auto",
                     label="Clean first (auto: where noise or compression is found)",
                     scale=2,
@@ -120,9 +120,9 @@ def build(demo: gr.Blocks) -> None:
             # Built with every scale's models, so that the API (validated against the initial
             # choices) takes x2 ones too; on load and on a scale change the page lists this scale's.
             sr_model_ids = gr.Dropdown(
-                lab_sr.model_choices(2) + lab_sr.model_choices(4),
+                lab.model_choices(2) + lab.model_choices(4),
                 multiselect=True,
-                value=lab_sr.default_models(4),
+                value=lab.default_models(4),
                 label="Models at this scale",
             )
             run_upscale = gr.Button("Upscale", variant="primary")
@@ -139,14 +139,14 @@ def build(demo: gr.Blocks) -> None:
             with gr.Accordion("Your own model, result format", open=False):
                 model_file, model_note = model_file_upload()
                 output_format = output_format_choice()
-        outputs = results_panel(views, lab_sr.HEADERS, "Metrics and time", "Upscaled images (PNG)")
+        outputs = results_panel(views, lab.HEADERS, "Metrics and time", "Upscaled images (PNG)")
     sr_example.change(example_as_original, sr_example, [sr_input, sr_from_hr], api_visibility="private")
     sr_scale.change(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     demo.load(sr_models, sr_scale, sr_model_ids, api_visibility="private")
     estimate_inputs = [sr_input, sr_model_ids, sr_from_hr, sr_scale, sr_ensemble, sr_restore, output_format]
     gr.on(
         [c.change for c in estimate_inputs if c is not sr_scale],
-        estimate,
+        upscale_estimate,
         estimate_inputs,
         estimate_note,
         api_visibility="private",
@@ -159,6 +159,6 @@ def build(demo: gr.Blocks) -> None:
         api_name="upscale",
         **heavy(),
     )
-    run.then(estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
+    run.then(upscale_estimate, estimate_inputs, estimate_note, api_visibility="private")  # the run's own timings
     clear_on_failure(run, outputs)
     clear_on_upload(sr_input, outputs, sr_example)

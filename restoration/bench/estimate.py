@@ -3,10 +3,10 @@ megapixels), for the estimate of its work (``bench.lab.estimate``, ``pipelines.c
 
 from __future__ import annotations
 
-import functools
 import zipfile
 from pathlib import Path
 
+from restoration.bench import inputs
 from restoration.codecs import archive as archivelib
 from restoration.codecs import reader
 from restoration.core.errors import UserInputError
@@ -37,14 +37,5 @@ def megapixels(paths, use_examples: bool, skip_unreadable: bool = False) -> tupl
         elif path.is_file():
             add(reader.file_header_size, path)
     if use_examples:
-        sizes += _example_sizes()
+        sizes += inputs.example_sizes()
     return len(sizes), sum(w * h for w, h in sizes) / 1e6
-
-
-@functools.cache
-def _example_sizes() -> list[tuple[int, int]]:
-    """(width, height) of the example set, decoded once per process (the estimate reruns on every
-    change of the benchmark form)."""
-    from restoration.core import examples
-
-    return [examples.load_example(name).shape[1::-1] for name in examples.EXAMPLES]

@@ -3,8 +3,14 @@ on a Dask cluster (``dask://HOST:PORT``); rows come back to the caller, which al
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Iterator
+
+import cv2
 
 from restoration.bench.inputs import BenchImage
 from restoration.bench.tasks import Task, run_task
@@ -23,8 +29,6 @@ def _init_worker() -> None:
     """One thread per worker process: the pool itself fills the cores."""
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
-    import cv2
-
     cv2.setNumThreads(1)
 
 
@@ -62,11 +66,6 @@ def run_image_task(task: Task, image) -> list[dict]:
 
 
 def _process_pool(jobs, workers):
-    import multiprocessing
-    import sys
-    import threading
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
     # fork starts workers at once, but a forked copy of a process that already runs torch's
     # thread pool or other threads (a server) can deadlock: those get fresh (spawned) workers.
     safe_to_fork = "torch" not in sys.modules and threading.active_count() == 1 and os.name == "posix"

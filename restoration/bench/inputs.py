@@ -25,6 +25,7 @@ import numpy as np
 from restoration.codecs import archive as archivelib
 from restoration.codecs import reader
 from restoration.core import budget
+from restoration.core import examples as examplelib
 from restoration.core.errors import UserInputError
 
 MAX_ZIP_MEMBERS = 2000
@@ -143,7 +144,7 @@ def largest_pixels(paths=(), examples: bool = False) -> int:
     """The pixel count of the largest image ``collect`` would read, from the headers alone (so a
     request claims its memory before anything is decoded); a file whose header cannot be read is
     left to ``collect``, which names it."""
-    largest = max((w * h for w, h in _example_sizes()), default=0) if examples else 0
+    largest = max((w * h for w, h in example_sizes()), default=0) if examples else 0
     for raw in paths or ():
         path = Path(raw)
         try:
@@ -164,9 +165,9 @@ def largest_pixels(paths=(), examples: bool = False) -> int:
 
 
 @functools.cache
-def _example_sizes() -> tuple[tuple[int, int], ...]:
-    from restoration.core import examples as examplelib
-
+def example_sizes() -> tuple[tuple[int, int], ...]:
+    """(width, height) of the example set, decoded once per process (an estimate reruns on every
+    change of the benchmark form)."""
     return tuple(examplelib.load_example(name).shape[1::-1] for name in examplelib.EXAMPLES)
 
 
@@ -196,8 +197,6 @@ def collect(paths=(), examples: bool = False, dataset: str | None = None) -> lis
         else:
             raise UserInputError(f"{path}: no such file or folder")
     if examples:
-        from restoration.core import examples as examplelib
-
         loaded.extend(
             make(name.split(" ")[0], "examples", examplelib.load_example(name)) for name in examplelib.EXAMPLES
         )

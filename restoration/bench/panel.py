@@ -33,8 +33,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from restoration import codecs as codeclib
+from restoration import degrade
 from restoration.bench import inputs as bench_inputs
+from restoration.bench.store import Store
 from restoration.core.errors import UserInputError
+from restoration.models import restorers
+from restoration.pipelines import restore as restorelib
+from restoration.pipelines import sr
 
 TASKS = ("restoration", "super-resolution")
 PREFERENCES = ("A", "B", "same")
@@ -133,9 +139,6 @@ def _centre_crop(image: np.ndarray, side: int, multiple: int = 1) -> np.ndarray:
 
 
 def check_models(task: str, models: list[str], scale: int = 4) -> list[str]:
-    from restoration.models import restorers
-    from restoration.pipelines import sr
-
     if task not in TASKS:
         raise UserInputError(f"unknown panel task {task!r}; choose from {', '.join(TASKS)}")
     models = list(dict.fromkeys(models or []))
@@ -163,12 +166,6 @@ def make_pair(
     seed: int | None = None,
 ) -> Pair:
     """Degrade (or downscale) a crop of ``image``, run two of ``models`` on it, store the pair."""
-    from restoration import codecs as codeclib
-    from restoration import degrade
-    from restoration.bench.store import Store
-    from restoration.pipelines import restore as restorelib
-    from restoration.pipelines import sr
-
     models = check_models(task, models, scale)
     rng = random.Random(seed)
     model_a, model_b = rng.sample(models, 2)
@@ -207,8 +204,6 @@ def vote(
     voter: str | None = None,
 ) -> int:
     """Record one person's judgement of a pair served by this server: a preference and/or 1-5 scores."""
-    from restoration.bench.store import Store
-
     if pair_id is None:
         raise UserInputError("show a pair first")
     if not token or not hmac.compare_digest(str(token), pair_token(int(pair_id))):
@@ -237,8 +232,6 @@ def scores(db=None, min_votes: int | None = None) -> list[list]:
     """One row per (task, model): pairwise votes, wins, ties, losses, win rate, ratings, mean score;
     over the votes in whole batches of ``min_votes`` (default MIN_VOTES_FOR_SCORES), oldest first:
     no rows before the first batch, and a table that moves only when a batch completes."""
-    from restoration.bench.store import Store
-
     batch = max(1, MIN_VOTES_FOR_SCORES if min_votes is None else min_votes)
     with Store(db) as store:
         votes = store.votes()

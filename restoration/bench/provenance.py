@@ -13,22 +13,18 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-DISTRIBUTIONS = (
-    "restoration-lab",
-    "pillow",
-    "pillow-avif-plugin",
-    "pillow-jxl-plugin",
-    "numpy",
-    "opencv-python-headless",
-    "torch",
-    "scikit-image",
-    "scipy",
-)
-# What decides a row's numbers: the codec libraries and the packages that encode, decode,
-# measure and run the models. The project's own version is not in it (a release does not
-# change a stored number; a change of method bumps runner.SCHEMA instead).
-_ROW_DISTRIBUTIONS = DISTRIBUTIONS[1:]
-PILLOW_FEATURES = ("libjpeg_turbo", "jpg_2000", "webp", "avif", "zlib")
+from PIL import features
+
+from restoration import codecs as codeclib
+from restoration import metrics as metriclib
+from restoration.core import plugins  # noqa: F401  the AVIF and JPEG XL plugins, whose versions are read
+from restoration.models import hub, restorers
+
+PROJECT = "restoration-lab"
+# What the models, degradations and metrics' arithmetic run on. The codecs and metrics name their
+# own packages (``Codec.packages``, ``Metric.packages``), so a codec or metric added to its
+# registry is recorded without an edit here.
+RUNTIME_DISTRIBUTIONS = ("numpy", "opencv-python-headless", "torch", "scikit-image", "scipy")
 
 
 def _version(dist: str) -> str | None:
@@ -38,31 +34,43 @@ def _version(dist: str) -> str | None:
         return None
 
 
-@lru_cache(maxsize=1)
+def distributions() -> tuple[str, ...]:
+    """Every distribution whose version decides a row's numbers (the project's own first): the
+    runtime's, and those the registered codecs and metrics declare. The project's version does not
+    decide a number (a release does not change a stored number; a change of method bumps
+    ``runner.SCHEMA`` instead), so it is recorded but left out of ``library_digest``."""
+    declared = {*RUNTIME_DISTRIBUTIONS, *codeclib.packages(), *metriclib.packages()}
+    return (PROJECT, *sorted(declared - {PROJECT}))
+
+
+@lru_cache(maxsize=8)
+def _pillow_versions(names: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    return tuple((name, features.version(name)) for name in names)
+
+
+@lru_cache(maxsize=8)
+def _versions(dists: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    return tuple((dist, _version(dist)) for dist in dists)
+
+
 def codec_versions() -> dict:
-    from PIL import features
-
-    from restoration.core import plugins  # noqa: F401  the AVIF and JPEG XL plugins
-
-    return {name: features.version(name) for name in PILLOW_FEATURES}
+    """The version of each Pillow library a registered codec codes with (libjpeg-turbo, OpenJPEG, ...)."""
+    return dict(_pillow_versions(codeclib.pillow_features()))
 
 
-@lru_cache(maxsize=1)
 def library_versions() -> dict:
-    return {dist: _version(dist) for dist in DISTRIBUTIONS}
+    """The version of each distribution in ``distributions`` (None: not installed)."""
+    return dict(_versions(distributions()))
 
 
-@lru_cache(maxsize=1)
 def library_digest() -> str:
     """A short digest of every version that decides a row's numbers (part of each row's key)."""
-    versions = {"codecs": codec_versions(), **{d: library_versions()[d] for d in _ROW_DISTRIBUTIONS}}
+    versions = {"codecs": codec_versions(), **{d: v for d, v in library_versions().items() if d != PROJECT}}
     return hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def model_sha256(model_id: str) -> str | None:
     """The digest of the weights a registered model loads (``RestorerSpec.sha256``)."""
-    from restoration.models import restorers
-
     return restorers.get(model_id).sha256()
 
 
@@ -70,8 +78,6 @@ def model_commit(model_id: str) -> str | None:
     """For a Hub model, the commit its cached file was resolved to (the Hub cache's
     snapshots/<commit>/ folder), so a row names the exact revision even when the manifest says
     "main"; None for our own and classical models, or a Hub file not downloaded."""
-    from restoration.models import hub
-
     try:
         item = hub.entry(model_id)
     except hub.HubError:
@@ -112,7 +118,7 @@ def machine_description() -> str:
 
 def provenance(executor: str = "local", workers: int | None = None) -> dict:
     return {
-        "package": _version("restoration-lab"),
+        "package": _version(PROJECT),
         "libraries": library_versions(),
         "codecs": codec_versions(),
         "library_digest": library_digest(),

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from restoration import metrics as metriclib
-from restoration.bench import dashboards
+from restoration.bench import charts, dashboards, panel
+from restoration.bench.store import Store
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
 
@@ -79,18 +80,18 @@ def parse_run_ids(run_ids) -> list[int]:
     return list(dict.fromkeys(picked))
 
 
-def build(db=None, run_ids=None, bd_metrics=dashboards.RD_METRICS, bd_method: str = "akima") -> Report:
-    from restoration.bench import panel
-    from restoration.bench.store import Store
-
+def build(db=None, run_ids=None, bd_metrics=None, bd_method: str = "akima") -> Report:
+    """The report of the chosen runs (default: the latest). Its rate-distortion figures
+    (``rd_<metric>``) and BD table cover ``dashboards.bd_metrics`` (the table's metrics for BD-rate
+    that these runs measured or compute by default); ``bd_metrics`` narrows the BD table."""
     with Store(db, create=False) as store:
         ids = pick_runs(store, run_ids)
         rows = store.rows(ids)
         runs = [without_host(store.run(i)) for i in ids]
     curves = dashboards.curves(rows)
-    figures = {f"rd_{m}": dashboards.rd_figure(curves, m) for m in dashboards.RD_METRICS}
-    figures["formats"] = dashboards.format_figure(rows)
-    figures["heatmap"] = dashboards.heatmap_figure(rows)
+    figures = {f"rd_{m}": charts.rd_figure(rows, m) for m in dashboards.bd_metrics(curves)}
+    figures["formats"] = charts.bars_figure(rows, per_format=True)
+    figures["heatmap"] = charts.heatmap_figure(rows)
     return Report(
         runs,
         rows,
@@ -231,7 +232,7 @@ def write_html(report: Report, path) -> Path:
         return text
 
     parts.append("<h2>Rate-distortion</h2>")
-    parts.extend(figure(f"rd_{m}") for m in dashboards.RD_METRICS)
+    parts.extend(figure(name) for name in report.figures if name.startswith("rd_"))
     parts += [
         "<h2>BD-rate (bytes at equal quality)</h2>",
         f"<p>{dashboards.BD_SIGNS[0].upper()}{dashboards.BD_SIGNS[1:]}. Akima interpolation of log-rate over "
@@ -245,9 +246,7 @@ def write_html(report: Report, path) -> Path:
         _table(dashboards.METHOD_HEADERS, report.methods),
     ]
     if report.panel:
-        from restoration.bench.panel import SCORE_HEADERS
-
-        parts += ["<h2>Blind panel</h2>", _table(SCORE_HEADERS, report.panel)]
+        parts += ["<h2>Blind panel</h2>", _table(panel.SCORE_HEADERS, report.panel)]
     parts.append("</body></html>")
     with _open(path) as handle:
         handle.write("\n".join(parts))

@@ -17,12 +17,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from restoration import codecs as codeclib
 from restoration.bench.executors import default_workers, execute
 from restoration.bench.inputs import BenchImage
 from restoration.bench.provenance import library_digest, model_sha256, provenance
+from restoration.bench.store import Store
 from restoration.bench.tasks import SCHEMA, Task, run_task  # noqa: F401  (public names of the runner)
 from restoration.core.errors import UserInputError
-from restoration.pipelines import evaluate
+from restoration.models import restorers
+from restoration.pipelines import evaluate, sr
 
 Progress = Callable[[int, int, str], None]
 
@@ -39,10 +42,6 @@ class BenchConfig:
 
     def checked(self) -> "BenchConfig":
         """Every mistake reported before any work; model names resolved ("default")."""
-        from restoration import codecs as codeclib
-        from restoration.models import restorers
-        from restoration.pipelines import sr
-
         if self.qualities is not None and self.bpps is not None:
             raise UserInputError("give qualities or bpp targets, not both")
         if not self.codecs and not self.sr_scale:
@@ -155,8 +154,6 @@ def bench(
     progress: Progress | None = None,
 ) -> BenchResult:
     """Run (or resume) a benchmark into the store at ``db``; stored rows are reused."""
-    from restoration.bench.store import Store
-
     config = config.checked()
     if executor != "local" and not executor.startswith("dask://"):
         raise UserInputError(f"unknown executor {executor!r}: use local or dask://HOST:PORT")

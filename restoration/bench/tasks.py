@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from restoration import codecs as codeclib
 from restoration import metrics as metriclib
 from restoration.bench.provenance import library_digest, model_commit, model_sha256
 from restoration.core.errors import UserInputError
-from restoration.pipelines import evaluate
+from restoration.pipelines import evaluate, sr
+from restoration.pipelines import restore as restorelib
 
 SCHEMA = 2  # 2: learned codecs and dictionaries key their rows on their weights
 
@@ -79,8 +81,6 @@ def run_task(task: Task, image: np.ndarray) -> list[dict]:
 
 
 def _run_codec(task: Task, image: np.ndarray) -> list[dict]:
-    from restoration import codecs as codeclib
-
     cfg = task.config
     codec = codeclib.get(cfg["codec"])
     stats = _reference_stats(task.image_hash, image)
@@ -117,8 +117,6 @@ def _run_codec(task: Task, image: np.ndarray) -> list[dict]:
 
 
 def _restore_row(task, image, stats, base, result, model, expected) -> dict:
-    from restoration.pipelines import restore as restorelib
-
     sha = _checked_model(model, expected)
     restored = restorelib.restore_one(
         result.decoded, model, image, data=result.data, metric_names=metriclib.names("fidelity"), reference_stats=stats
@@ -139,8 +137,6 @@ def _restore_row(task, image, stats, base, result, model, expected) -> dict:
 
 
 def _run_sr(task: Task, image: np.ndarray) -> dict:
-    from restoration.pipelines import sr
-
     cfg = task.config
     scale, model = cfg["scale"], cfg["model"]
     sha = _checked_model(model, cfg["model_sha256"])

@@ -18,6 +18,7 @@ from restoration.cli import bench as cli_bench
 from restoration.cli import restoring
 from restoration.cli.output import Printer, list_images, read_input, write_bytes
 from restoration.core.errors import UserInputError
+from restoration.pipelines import compare as comparelib
 from restoration.pipelines import equal_quality, evaluate
 
 
@@ -155,16 +156,13 @@ def cmd_metrics(args) -> int:
 
 
 def _target(args):
+    """The compress command's target, read as every door reads one (``compare.parse_target``)."""
     if args.target_quality is not None:
-        metric, value = args.target_quality
-        try:
-            return equal_quality.QualityTarget(metric, float(value))
-        except (TypeError, ValueError):
-            raise UserInputError(f"--target-quality needs METRIC=NUMBER, got {metric}={value}") from None
+        return comparelib.parse_target("quality", "=".join(args.target_quality))
     if args.target_bpp is not None:
-        return evaluate.Target(bpp=args.target_bpp)
+        return comparelib.parse_target("bpp", args.target_bpp)
     if args.target_bytes is not None:
-        return evaluate.Target(bytes=args.target_bytes)
+        return comparelib.parse_target("bytes", args.target_bytes)
     return None
 
 
@@ -199,17 +197,13 @@ def cmd_compress(args) -> int:
     names = metriclib.names(on_demand=args.perceptual)
     for path in paths:
         image = read_input(args, path).image
-        results = []
-        for codec in codecs:
-            result = (
-                equal_quality.search(image, codec, target, own[codec.name], names)
-                if isinstance(target, equal_quality.QualityTarget)
-                else evaluate.compress(image, codec, own[codec.name], target, names)
-            )
+        results = comparelib.compare_codecs(image, own, target, names)
+        for codec, result in zip(codecs, results):
             destination = args.out or out_dir / f"{path.stem}_{codec.name}{codec.extension}"
             write_bytes(result.data, destination)
             printer.emit({"image": str(path), **result.row(), "file": str(destination)})
-            results.append(result)
+            if not args.json and result.extra.get("note"):  # in a JSON row it is the "note" key
+                args.notes.append(f"{path}: {result.extra['note']}")
         if len(codecs) > 1:
             best = min((r for r in results if r.target_met), key=lambda r: r.nbytes, default=None)
             printer.emit(
@@ -224,14 +218,13 @@ def cmd_compress(args) -> int:
 
 def cmd_sweep(args) -> int:
     names = [n for n in args.codecs.split(",") if n.strip()]
-    if args.qualities is not None and args.target_bpps is not None:
-        raise UserInputError("use --qualities or --target-bpps, not both")
-    plan = evaluate.sweep_plan(names, args.qualities, args.target_bpps)
+    comparelib.sweep_plan(names, args.qualities, args.target_bpps)  # every mistake before any file is read
     paths = list_images(args, args.images)
     printer = Printer(args.json)
+    metric_names = comparelib.sweep_metric_names(perceptual=args.perceptual)
     for path in paths:
         image = read_input(args, path).image
-        for _, result in evaluate.run_sweep({str(path): image}, plan, metriclib.names(on_demand=args.perceptual)):
+        for result in comparelib.sweep(image, names, args.qualities, args.target_bpps, metric_names):
             printer.emit({"image": str(path), **result.row()})
     return 0
 

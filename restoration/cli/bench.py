@@ -13,6 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from restoration.bench import inputs as bench_inputs
+from restoration.bench import report, runner
 from restoration.core.errors import UserInputError
 
 ALL_CODECS = "jpeg,jpeg2000,webp,avif,jpegxl,png"
@@ -72,8 +76,6 @@ class _Progress:
         self.bar = None
 
     def __call__(self, done: int, total: int, text: str) -> None:
-        from tqdm import tqdm
-
         if self.bar is None:
             self.bar = tqdm(
                 total=total, initial=done, unit="task", file=sys.stderr, dynamic_ncols=True, mininterval=1.0
@@ -87,9 +89,6 @@ class _Progress:
 
 
 def cmd_bench(args) -> int:
-    from restoration.bench import inputs as bench_inputs
-    from restoration.bench import report, runner
-
     if args.workers is not None and args.workers < 1:
         raise UserInputError("--workers must be at least 1")
     config = runner.BenchConfig(
@@ -128,8 +127,6 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from restoration.bench import report
-
     built = report.build(args.db, args.run)
     print(f"html: {report.write_html(built, args.out)}")
     if args.csv:

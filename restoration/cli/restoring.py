@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from restoration import degrade
 from restoration.cli.output import (
     Printer,
     add_output_format,
@@ -17,20 +18,16 @@ from restoration.cli.output import (
     write_result,
 )
 from restoration.core.errors import UserInputError
-from restoration.models import condition
+from restoration.models import condition, restorers, user_model
 from restoration.models.auto import AUTO
-
-
-def _tasks():
-    from restoration.models.restorers import TASKS
-
-    return TASKS
+from restoration.pipelines import restore as restorelib
+from restoration.pipelines import sr
 
 
 def add_parsers(sub) -> None:
     """The restoration commands' arguments (``restoration.cli`` builds the rest)."""
     p = sub.add_parser("models", help="list restoration models")
-    p.add_argument("--task", choices=_tasks())
+    p.add_argument("--task", choices=restorers.TASKS)
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("degrade", help="make degraded copies: a chain of codec, noise, blur and downscale steps")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -59,7 +56,7 @@ def add_parsers(sub) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument(
         "--task",
-        choices=("auto", *_tasks()),
+        choices=("auto", *restorers.TASKS),
         help="what to restore; auto (the default without --model): read the file and the pixels, "
         "then run the matching models in order, saying why",
     )
@@ -125,8 +122,6 @@ def add_parsers(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from restoration.models import restorers
-
     specs = restorers.for_task(args.task) if args.task and args.task != AUTO else list(restorers.REGISTRY.values())
     defaults = {task: restorers.default_for(task).id for task in restorers.TASKS if restorers.ready(task)}
     for spec in specs:
@@ -144,29 +139,28 @@ def cmd_models(args) -> int:
     return 0
 
 
-def degrade_chain(args):
-    from restoration import degrade
-
-    if args.chain:
-        return degrade.parse_chain(args.chain)
-    if args.codec:
-        if (args.quality is None) == (args.target_bpp is None):
-            raise UserInputError("with --codec give --quality or --target-bpp")
-        setting = f"q={args.quality:g}" if args.quality is not None else f"bpp={args.target_bpp:g}"
-        return degrade.parse_chain(f"{args.codec}:{setting}")
-    if args.noise is not None:
-        return degrade.parse_chain(f"noise:sigma={args.noise:g};seed={args.seed}")
-    if args.blur is not None:
-        return degrade.parse_chain(f"blur:{args.blur:g}")
-    return degrade.parse_chain(f"downscale:{args.downscale}")
+def degrade_chain(args) -> degrade.Chain:
+    """The command's options as a chain (``degrade.form_chain``, as the app's Degrade form)."""
+    if args.codec and (args.quality is None) == (args.target_bpp is None):
+        raise UserInputError("with --codec give --quality or --target-bpp")
+    kind = next(k for k in ("chain", "codec", "noise", "blur", "downscale") if getattr(args, k) is not None)
+    return degrade.form_chain(
+        kind,
+        codec=args.codec,
+        quality=args.quality,
+        bpp=args.target_bpp,
+        sigma=args.noise,
+        seed=args.seed,
+        blur=args.blur,
+        factor=args.downscale,
+        text=args.chain or "",
+    )
 
 
 SAME_FORMAT = {".jpeg": ".jpg", ".j2k": ".jp2", ".jpx": ".jp2"}
 
 
 def cmd_degrade(args) -> int:
-    from restoration import degrade
-
     chain = degrade_chain(args)
     suffix = "_".join(step.text().replace(":", "").replace(";", "_").replace("=", "") for step in chain.steps)
     paths = list_images(args, args.images)
@@ -215,8 +209,6 @@ def add_model_file(parser) -> None:
 def model_file(args, task: str | None = None, scale: int | None = None):
     """``--model-file``: the file inspected (one line when refused), checked against the command,
     and described on stderr ("model: SwinIR x2, 0.9M parameters, sha256 1a2b3c4d…") before it runs."""
-    from restoration.models import user_model
-
     if args.model:
         raise UserInputError("give --model or --model-file, not both")
     uploaded = user_model.inspect(args.model_file)
@@ -226,9 +218,6 @@ def model_file(args, task: str | None = None, scale: int | None = None):
 
 
 def cmd_restore(args) -> int:
-    from restoration.models import restorers
-    from restoration.pipelines import restore as restorelib
-
     if args.model_file:  # run as a registered model, under its id "user:<sha256[:12]>"
         args.model = model_file(args, task=args.task, scale=1).id
     task = args.task or ("auto" if not args.model else None)
@@ -255,13 +244,13 @@ def cmd_restore(args) -> int:
         options["self_ensemble"] = True
     for i, path in enumerate(paths):
         source = read_input(args, path)  # the input door: any format the codecs read, a note on what was converted
-        data, degraded = source.data, source.image
         reference = read_input(args, refs[i]).image if refs else None
-        warnings = restorelib.check_reference(reference, degraded)
-        for warning in warnings:
+        run = restorelib.restore_image(source.image, [model.id], reference, data=source.data, **options)
+        for warning in run.warnings:
             print(f"warning: {path.name}: {warning}", file=sys.stderr)
-        hint = restorelib.quality_hint(data)
-        result = restorelib.restore_one(degraded, model.id, reference, data=data, jpeg_quality=hint, **options)
+        if run.failures:
+            raise UserInputError(run.failures[model.id])
+        result = run.results[0]
         destination = output_path(args, path, paths, model.id, fmt.extension)
         write_result(result.image, destination, fmt)
         row = {
@@ -269,8 +258,8 @@ def cmd_restore(args) -> int:
             **result.row(),
             "task": task,
             "file": str(destination),
-            "jpeg_quality": hint,
-            **({"warnings": warnings} if warnings else {}),
+            "jpeg_quality": run.jpeg_quality,
+            **({"warnings": run.warnings} if run.warnings else {}),
         }
         if printer:
             printer.emit(row)
@@ -282,16 +271,13 @@ def cmd_restore(args) -> int:
 
 
 def cmd_upscale(args) -> int:
-    from restoration.pipelines import sr
-
     if args.model_file:  # its scale is the file's; a different --scale is refused
         uploaded = model_file(args, task="sr", scale=args.scale)
         args.model, args.scale = uploaded.id, uploaded.scale
     elif args.scale is None:
         raise UserInputError("give --scale (2 or 4), or --model-file (whose scale is the file's)")
     model = sr.check_model(args.model, args.scale) if args.model else sr.default_model(args.scale)
-    outscale = sr.check_outscale(args.outscale, args.from_hr or bool(args.ref))
-    restore_choice = args.restore or (sr.NO_RESTORE if args.from_hr else AUTO)
+    sr.check_outscale(args.outscale, args.from_hr or bool(args.ref))  # before any file is read
     fmt = output_format(args)
     paths = list_images(args, args.images)
     refs = list_images(args, args.ref) if args.ref else None
@@ -300,19 +286,21 @@ def cmd_upscale(args) -> int:
     for i, path in enumerate(paths):
         destination = output_path(args, path, paths, model, fmt.extension)
         source = read_input(args, path)
-        image = source.image
-        if args.from_hr:
-            reference_path, reference = path, source
-            hr, lr = sr.make_lr(image, args.scale)
-        else:
-            reference_path = refs[i] if refs else None
-            reference = read_input(args, reference_path) if reference_path else None
-            lr, hr = image, reference.image if reference else None
-        grey = reference is not None and reference.grey  # a grey file is measured on grey, not Y
-        cleaned = sr.clean_first(lr, restore_choice, None if args.from_hr else source.data)
-        result = sr.run(lr, model, args.scale, hr, grey=grey, cleaned=cleaned, self_ensemble=args.self_ensemble)
-        if outscale:
-            result.image = sr.to_outscale(result.image, lr.shape, outscale)
+        reference_path = path if args.from_hr else refs[i] if refs else None
+        reference = source if args.from_hr else read_input(args, reference_path) if reference_path else None
+        run = sr.upscale_image(
+            source.image,
+            args.scale,
+            [model],
+            from_hr=args.from_hr,
+            reference=None if args.from_hr or reference is None else reference.image,
+            grey=reference is not None and reference.grey,  # a grey file is measured on grey, not Y
+            data=source.data,
+            restore=args.restore,
+            outscale=args.outscale,
+            self_ensemble=args.self_ensemble,
+        )
+        result, cleaned = run.results[0], run.cleaned
         write_result(result.image, destination, fmt)
         row = {
             "image": str(path),
@@ -334,7 +322,7 @@ def cmd_upscale(args) -> int:
         )
         cleaned_note = f" ({cleaned.note})" if cleaned.note else ""
         print(
-            f"{path.name}: {model} {lr.shape[1]}x{lr.shape[0]} -> {row['width']}x{row['height']} "
+            f"{path.name}: {model} {run.lr.shape[1]}x{run.lr.shape[0]} -> {row['width']}x{row['height']} "
             f"in {result.seconds + cleaned.seconds:.3f} s{measured}{cleaned_note} -> {destination}",
             flush=True,
         )

@@ -102,15 +102,29 @@ class Encoded:
 
 
 class Codec:
-    """Base class: subclasses set the class attributes and ``save_kwargs``."""
+    """Base class: subclasses set the class attributes and ``save_kwargs``.
+
+    What a codec declares here is all the lab needs to know about it: the input door, the output
+    formats, the file-name maps, the CLI, the tabs' choices and the benchmark's provenance read it
+    from the registry (``codecs.CODECS``), never from a list of their own."""
 
     name: str = ""
     label: str = ""
-    extension: str = ""
+    extension: str = ""  # the extension of the files it writes
+    extensions: tuple[str, ...] = ()  # other names its files go by (".jpeg"); Pillow's are added
+    aliases: tuple[str, ...] = ()  # other names ``codecs.get`` accepts ("jpg")
     mime: str = "application/octet-stream"
-    pillow_format: str = ""
+    pillow_format: str = ""  # the Pillow format that reads its files; "" when it decodes its own stream
     params: tuple[Param, ...] = ()
     knob: Knob | None = None  # None for lossless-only codecs
+    # The settings of its lossless mode when it has one besides lossy coding (a lossless-only codec
+    # needs none), and whether its bare name as a result format means that mode (a result is kept).
+    lossless_params: dict | None = None
+    lossless_output: bool = False
+    # What decides its bytes and pixels, recorded with every benchmark row (``bench.provenance``):
+    # the distributions that encode or decode it and the Pillow libraries (``PIL.features``) it uses.
+    packages: tuple[str, ...] = ()
+    pillow_features: tuple[str, ...] = ()
     description: str = ""
 
     # -- parameters ---------------------------------------------------------------------------
@@ -147,15 +161,35 @@ class Codec:
     def can_be_lossy(self) -> bool:
         return self.knob is not None
 
+    def lossless_settings(self) -> dict | None:
+        """The settings that make it lossless ({} for a lossless-only codec), or None when it has no
+        lossless mode."""
+        if self.knob is None:
+            return {}
+        return None if self.lossless_params is None else dict(self.lossless_params)
+
+    def file_extensions(self) -> tuple[str, ...]:
+        """Every extension its files go by, the one it writes first: its own and the names Pillow
+        registers for its format (.jpg, .jpeg, .jfif, .jpe)."""
+        pillow = [ext for ext, fmt in Image.registered_extensions().items() if fmt == self.pillow_format]
+        found = (
+            (self.extension, *self.extensions, *pillow) if self.pillow_format else (self.extension, *self.extensions)
+        )
+        return tuple(dict.fromkeys(ext.lower() for ext in found if ext))
+
     def describe(self) -> dict:
         return {
             "name": self.name,
             "label": self.label,
             "extension": self.extension,
+            "extensions": list(self.file_extensions()),
+            "mime": self.mime,
             "lossless_only": self.knob is None,
+            "lossless_params": self.lossless_settings(),
             "knob": self.knob.name if self.knob else None,
             "description": self.description,
             "params": [p.describe() for p in self.params],
+            "packages": list(self.packages),
             "unavailable": self.unavailable_reason(),
         }
 

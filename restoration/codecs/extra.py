@@ -10,7 +10,6 @@ import importlib.util
 import io
 
 import numpy as np
-from PIL import Image
 
 from restoration.codecs.base import Codec, CodecError, Knob, Param
 from restoration.core import image as imagelib
@@ -40,6 +39,8 @@ def _heif_plugin() -> None:
 class HEIF(_Packaged):
     name, label, extension, mime, pillow_format = "heic", "HEIC", ".heic", "image/heic", "HEIF"
     package, install = "pillow_heif", "pillow-heif"
+    extensions, aliases = (".heif", ".hif"), ("heif",)
+    packages = ("pillow", "pillow-heif")
     description = "HEIC/HEIF: HEVC intra (libheif with x265, pillow-heif), 8 bit, as iPhones save photos"
     params = (
         Param("quality", int, 50, 1, 100, help="x265 quality through libheif"),
@@ -67,6 +68,7 @@ class HEIF(_Packaged):
 class Jpegli(_Packaged):
     name, label, extension, mime, pillow_format = "jpegli", "JPEG (jpegli)", ".jpg", "image/jpeg", "JPEG"
     package, install = "pyjpegli", "pyjpegli"
+    packages, pillow_features = ("pyjpegli", "pillow"), ("libjpeg_turbo",)  # decoded by Pillow's libjpeg-turbo
     description = (
         "JPEG by jpegli, the encoder from libjxl (pyjpegli): an ordinary JPEG any decoder reads "
         "(decoded here by Pillow's libjpeg-turbo), beside libjpeg-turbo's own as 'JPEG'"
@@ -89,6 +91,7 @@ class Jpegli(_Packaged):
 class OxiPNG(_Packaged):
     name, label, extension, mime, pillow_format = "oxipng", "PNG (OxiPNG)", ".png", "image/png", "PNG"
     package, install = "oxipng", "pyoxipng"
+    packages = ("pyoxipng", "pillow")
     description = "PNG optimised by OxiPNG (pyoxipng): lossless, smaller than zlib level 9, slower"
     params = (Param("level", int, 2, 0, 6, help="OxiPNG optimisation preset, 6 = smallest"),)
 
@@ -103,11 +106,3 @@ class OxiPNG(_Packaged):
             return oxipng.optimize_from_memory(buffer.getvalue(), level=level)
         except Exception as exc:
             raise CodecError(f"{self.name} could not encode this image: {exc}") from None
-
-    def decode(self, data):
-        try:
-            pil = Image.open(io.BytesIO(data), formats=["PNG"])
-            pil.load()
-        except Exception as exc:
-            raise CodecError(f"{self.name} could not decode these bytes: {exc}") from None
-        return imagelib.from_pil(pil)

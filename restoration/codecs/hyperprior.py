@@ -13,6 +13,10 @@ fixed log-spaced table before coding, so encoder and decoder pick the same coder
 their floating-point sums differ in the last bit. Layout: ``b"RH"``, version (1; 2 with the
 context), rate point, height, width (big-endian u16), then the range coder's 32-bit words (z first,
 then y: with the context, the anchors first).
+
+Memory: the analysis and synthesis transforms run over tiles (``learned.analysed``,
+``learned.synthesised``), the hyperprior, the context and the coder over the whole latent grid
+(1/256 of the pixels): an image holds one tile's activations, and its stream is the whole image's.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import functools
 import math
 from pathlib import Path
 
+import constriction
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from restoration.codecs import learned
@@ -82,6 +88,7 @@ class HyperpriorNet(nn.Module):
             "context": context,
         }
         self.stride = 2 ** (stages + 2)  # ``stages`` stride-2 layers for y, 2 more for z: inputs are padded to this
+        self.latent_stride = 2**stages  # image pixels a side per latent of y
         self.latent_scale = latent_scale
         m, h = latent, hyper
         self.analysis, self.synthesis = learned.gdn_transforms(channels, latent, stages)  # the first codec's
@@ -110,8 +117,11 @@ class HyperpriorNet(nn.Module):
 
     def latents(self, x, rate_index):
         """Gained, unquantised latents; ``rate_index`` is an int or a (B,) tensor."""
-        gain = self.gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
-        return self.analysis(x) * (gain * self.latent_scale)
+        return self.analysis(x) * self.latent_gain(rate_index)
+
+    def latent_gain(self, rate_index):
+        """What the analysis output is multiplied by at this rate point, (B, C, 1, 1)."""
+        return self.gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1) * self.latent_scale
 
     def side(self, y):
         return self.hyper_analysis(y)
@@ -143,9 +153,13 @@ class HyperpriorNet(nn.Module):
         mask = anchor_mask(y)
         return torch.where(mask, means, context_means), torch.where(mask, scales, context_scales)
 
-    def reconstruct(self, y_hat, rate_index):
+    def dequantised(self, y_hat, rate_index):
+        """The synthesis transform's input from the decoded latents."""
         gain = self.inverse_gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
-        return self.synthesis(y_hat * (gain / self.latent_scale))
+        return y_hat * (gain / self.latent_scale)
+
+    def reconstruct(self, y_hat, rate_index):
+        return self.synthesis(self.dequantised(y_hat, rate_index))
 
     def forward(self, x, rate_index):
         """Training pass: (reconstruction, (y likelihoods, z likelihoods)). Rates see additive
@@ -178,8 +192,6 @@ class HyperpriorCodec:
     """A trained network with its coder models, ready to compress and decompress."""
 
     def __init__(self, net: HyperpriorNet):
-        import constriction  # imported here: only the learned codecs need it
-
         self.net = net.eval()
         self.rate_points = net.config["rate_points"]
         self.version = CONTEXT_VERSION if net.has_context else VERSION
@@ -190,8 +202,6 @@ class HyperpriorCodec:
 
     @classmethod
     def from_file(cls, path: Path, config: dict) -> "HyperpriorCodec":
-        from safetensors.torch import load_file
-
         net = HyperpriorNet(**config)
         net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
         return cls(net)
@@ -199,9 +209,10 @@ class HyperpriorCodec:
     @torch.inference_mode()
     def compress(self, image: np.ndarray, rate_point: int) -> bytes:
         """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
-        learned.check_image(image, rate_point, self.rate_points, MAX_PIXELS, "~200 MiB per megapixel")
+        learned.check_image(image, rate_point, self.rate_points, MAX_PIXELS)
         height, width = image.shape[:2]
-        y = self.net.latents(learned.padded(image, self.net.stride), rate_point - 1)
+        y = learned.analysed(self.net.analysis, image, self.net.stride, self.net.latent_stride)
+        y = y * self.net.latent_gain(rate_point - 1)
         z = torch.round(self.net.side(y)).clamp(-Z_RADIUS, Z_RADIUS)
         encoder = self._coder.RangeEncoder()
         z_symbols = (z[0].to(torch.int32) + Z_RADIUS).reshape(z.shape[1], -1).numpy()
@@ -246,7 +257,8 @@ class HyperpriorCodec:
             y_hat[mask] = self._decode(decoder, scales[mask]) + means[mask]
         except Exception as exc:  # constriction raises plain exceptions on corrupt streams
             raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
-        return learned.to_image(self.net.reconstruct(y_hat, rate_point - 1), height, width)
+        y_hat = self.net.dequantised(y_hat, rate_point - 1)
+        return learned.synthesised(self.net.synthesis, y_hat, self.net.latent_stride, height, width)
 
 
 def _quantise(y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:

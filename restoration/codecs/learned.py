@@ -7,6 +7,12 @@ The bitstream is real: the quantised latents are range coded with ``constriction
 per-channel probability tables computed from the trained density, and decoding reads only the
 bytes. Layout: ``b"RL"``, version, rate point, height, width (big-endian u16), then the range
 coder's 32-bit words.
+
+Memory: the transforms run over tiles (``analysed``, ``synthesised``): ``TILE`` pixels a side
+with a margin beyond each transform's reach around each, only the core kept, so an image larger
+than one tile holds one tile's activations (the networks' working set, ~250-350 bytes a pixel)
+instead of the whole image's, and its latents, coded whole, are those of the whole image (to
+float rounding): the stream and its format are unchanged.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ import math
 import struct
 from pathlib import Path
 
+import constriction
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
+from restoration.core import budget, memory
 from restoration.core import image as imagelib
 from restoration.core import manifest as manifestlib
 from restoration.core.errors import UserInputError
@@ -28,8 +37,13 @@ from restoration.core.errors import UserInputError
 MODEL_ID = "neural-codec"
 MAGIC, VERSION = b"RL", 1
 HEADER = struct.Struct(">2sBBHH")
-MAX_PIXELS = 16_000_000  # whole-image transforms: memory grows ~270 MiB per megapixel (measured)
+MAX_PIXELS = 16_000_000
 RADIUS = 128  # symbols -RADIUS..RADIUS per channel; the trained density puts ~0 mass outside
+TILE = 512  # image pixels a side of a tile's core, a multiple of every latent stride
+# Context around a tile: a latent depends on image pixels within 2 * (1 + 2 + 4 + 8) = 30 of its own
+# (4 stride-2 5x5 layers; 14 with 3), and an output pixel on latents within 1 + 1/2 + 1/4 + ... < 2.
+ANALYSIS_MARGIN = 32  # image pixels, a multiple of every latent stride
+SYNTHESIS_MARGIN = 3  # latents
 
 
 class SimplifiedGDN(nn.Module):
@@ -143,12 +157,19 @@ class NeuralCodecNet(nn.Module):
 
     def latents(self, x, rate_index):
         """Scaled, unquantised latents; ``rate_index`` is an int or a (B,) tensor."""
-        gain = self.gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
-        return self.analysis(x) * (gain * self.latent_scale)
+        return self.analysis(x) * self.latent_gain(rate_index)
+
+    def latent_gain(self, rate_index):
+        """What the analysis output is multiplied by at this rate point, (B, C, 1, 1)."""
+        return self.gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1) * self.latent_scale
+
+    def dequantised(self, symbols, rate_index):
+        """The synthesis transform's input from quantised symbols."""
+        gain = self.inverse_gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
+        return symbols * (gain / self.latent_scale)
 
     def reconstruct(self, symbols, rate_index):
-        gain = self.inverse_gain[rate_index].reshape(-1, self.gain.shape[1], 1, 1)
-        return self.synthesis(symbols * (gain / self.latent_scale))
+        return self.synthesis(self.dequantised(symbols, rate_index))
 
     def forward(self, x, rate_index):
         """Training pass: (reconstruction, likelihoods). The rate sees additive uniform noise (a
@@ -168,8 +189,6 @@ class CodecModel:
     """A trained network with its coder tables, ready to compress and decompress."""
 
     def __init__(self, net: NeuralCodecNet):
-        import constriction  # imported here: only the learned codec needs it
-
         self.net = net.eval()
         self.rate_points = net.config["rate_points"]
         categorical = constriction.stream.model.Categorical
@@ -178,8 +197,6 @@ class CodecModel:
 
     @classmethod
     def from_file(cls, path: Path, config: dict) -> "CodecModel":
-        from safetensors.torch import load_file
-
         net = NeuralCodecNet(**config)
         net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
         return cls(net)
@@ -187,10 +204,10 @@ class CodecModel:
     @torch.inference_mode()
     def compress(self, image: np.ndarray, rate_point: int) -> bytes:
         """uint8 HxWx3 -> bytes. ``rate_point`` counts from 1 (lowest rate)."""
-        check_image(image, rate_point, self.rate_points, MAX_PIXELS, "~270 MiB per megapixel")
+        check_image(image, rate_point, self.rate_points, MAX_PIXELS)
         height, width = image.shape[:2]
-        x = padded(image, self.net.stride)
-        symbols = torch.round(self.net.latents(x, rate_point - 1))[0].clamp(-RADIUS, RADIUS)
+        y = analysed(self.net.analysis, image, self.net.stride, self.net.stride) * self.net.latent_gain(rate_point - 1)
+        symbols = torch.round(y)[0].clamp(-RADIUS, RADIUS)
         symbols = (symbols.to(torch.int32) + RADIUS).reshape(symbols.shape[0], -1).numpy()
         encoder = self._coder.RangeEncoder()
         for channel, model in zip(symbols, self.models):
@@ -208,7 +225,9 @@ class CodecModel:
         except Exception as exc:  # constriction raises plain exceptions on corrupt streams
             raise UserInputError(f"not a valid learned-codec stream ({exc})") from None
         symbols = torch.from_numpy(np.stack(channels).astype(np.float32) - RADIUS).reshape(1, -1, *grid)
-        return to_image(self.net.reconstruct(symbols, rate_point - 1), height, width)
+        return synthesised(
+            self.net.synthesis, self.net.dequantised(symbols, rate_point - 1), self.net.stride, height, width
+        )
 
 
 def parse_header(data: bytes) -> tuple:
@@ -216,8 +235,8 @@ def parse_header(data: bytes) -> tuple:
 
 
 # -- what both learned codecs' bitstreams share (codecs.hyperprior uses these too) ----------------
-def check_image(image: np.ndarray, rate_point: int, rate_points: int, max_pixels: int, memory: str) -> None:
-    """Refuse, before any work, a rate point out of range or an image the stream or memory cannot hold."""
+def check_image(image: np.ndarray, rate_point: int, rate_points: int, max_pixels: int) -> None:
+    """Refuse, before any work, a rate point out of range or an image larger than the codec takes."""
     if not 1 <= rate_point <= rate_points:
         raise UserInputError(f"rate point {rate_point} is outside 1..{rate_points}")
     height, width = image.shape[:2]
@@ -225,8 +244,8 @@ def check_image(image: np.ndarray, rate_point: int, rate_points: int, max_pixels
         raise UserInputError("the learned codec stores sizes in 16 bits: at most 65535 pixels a side")
     if height * width > max_pixels:
         raise UserInputError(
-            f"the learned codec codes at most {max_pixels:,} pixels at once (this image has "
-            f"{height * width:,}): it holds whole-image activations, {memory}"
+            f"the learned codec codes at most {max_pixels:,} pixels (this image has {height * width:,}): "
+            "use a smaller image or another codec"
         )
 
 
@@ -235,6 +254,70 @@ def padded(image: np.ndarray, stride: int) -> torch.Tensor:
     height, width = image.shape[:2]
     x = torch.from_numpy(imagelib.to_float(image)).permute(2, 0, 1)[None]
     return F.pad(x, (0, -width % stride, 0, -height % stride), mode="replicate")
+
+
+def analysed(analysis: nn.Module, image: np.ndarray, multiple: int, step: int, tile: int | None = None) -> torch.Tensor:
+    """``analysis`` of the uint8 image replicate-padded to a multiple of ``multiple`` (its output,
+    one latent per ``step`` pixels a side), computed over tiles of ``tile`` pixels (multiples of
+    ``step``) with ``ANALYSIS_MARGIN`` pixels of context around each, so that only one tile's
+    activations are held. An image of one tile runs whole."""
+    tile = tile or TILE
+    height, width = image.shape[:2]
+    full_height, full_width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    if full_height <= tile and full_width <= tile:
+        return analysis(padded(image, multiple))
+    out = None
+    for top in range(0, full_height, tile):
+        for left in range(0, full_width, tile):
+            budget.check()
+            memory.release_freed()
+            rows = np.arange(max(0, top - ANALYSIS_MARGIN), min(full_height, top + tile + ANALYSIS_MARGIN))
+            columns = np.arange(max(0, left - ANALYSIS_MARGIN), min(full_width, left + tile + ANALYSIS_MARGIN))
+            patch = image[np.minimum(rows, height - 1)][:, np.minimum(columns, width - 1)]  # replicate padding
+            y = analysis(torch.from_numpy(imagelib.to_float(patch)).permute(2, 0, 1)[None])
+            if out is None:
+                out = torch.empty((1, y.shape[1], full_height // step, full_width // step), dtype=y.dtype)
+            bottom, right = min(full_height, top + tile), min(full_width, left + tile)
+            first_row, first_column = (top - rows[0]) // step, (left - columns[0]) // step
+            out[..., top // step : bottom // step, left // step : right // step] = y[
+                ...,
+                first_row : first_row + (bottom - top) // step,
+                first_column : first_column + (right - left) // step,
+            ]
+    return out
+
+
+def synthesised(
+    synthesis: nn.Module, latents: torch.Tensor, step: int, height: int, width: int, tile: int | None = None
+) -> np.ndarray:
+    """``synthesis`` of the latents (one per ``step`` pixels a side) as the canonical uint8 image of
+    ``height`` x ``width``, over tiles of ``tile`` pixels with ``SYNTHESIS_MARGIN`` latents of
+    context around each, each tile's core rounded into the result as it comes. Latents of one tile
+    run whole."""
+    tile = tile or TILE
+    grid_height, grid_width = latents.shape[-2:]
+    core = tile // step
+    if grid_height <= core and grid_width <= core:
+        return to_image(synthesis(latents), height, width)
+    out = np.empty((height, width, 3), np.uint8)
+    for top in range(0, -(-height // step), core):
+        for left in range(0, -(-width // step), core):
+            budget.check()
+            memory.release_freed()
+            first_row, first_column = max(0, top - SYNTHESIS_MARGIN), max(0, left - SYNTHESIS_MARGIN)
+            tile_out = synthesis(
+                latents[
+                    ...,
+                    first_row : min(grid_height, top + core + SYNTHESIS_MARGIN),
+                    first_column : min(grid_width, left + core + SYNTHESIS_MARGIN),
+                ]
+            )
+            rows, columns = min(tile, height - top * step), min(tile, width - left * step)
+            y, x = (top - first_row) * step, (left - first_column) * step
+            out[top * step : top * step + rows, left * step : left * step + columns] = imagelib.from_float(
+                tile_out[0, :, y : y + rows, x : x + columns].permute(1, 2, 0).numpy()
+            )
+    return out
 
 
 def to_image(out: torch.Tensor, height: int, width: int) -> np.ndarray:

@@ -6,6 +6,8 @@ A format is written as text, the degradation chain's codec syntax (``degrade.par
 ``webp:q=80``, ``jpegxl:distance=1``, ``heic:quality=50;chroma=444``, ``avif:bpp=0.5`` choose a
 lossy codec at a setting (``q`` is the codec's knob); another codec's name alone takes its
 defaults. ``format_for_path`` chooses by a file's extension (``.webp`` and ``.jxl`` lossless).
+Which codecs a bare name makes lossless, and which extension names which codec, the codecs declare
+(``Codec.lossless_output``, ``Codec.file_extensions``).
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from restoration import codecs as codeclib
 from restoration.core.errors import UserInputError
 
-# What a codec's bare name means as an output: lossless where the codec has a lossless mode the
-# issue asks for (a result is written to be kept, not to be degraded again).
-LOSSLESS = {"png": {}, "webp": {"lossless": True}, "jpegxl": {"lossless": True}}
 DEFAULT = "png"
+
+
+def lossless_formats() -> dict[str, dict]:
+    """Codec name -> the settings its bare name means as an output, for the codecs whose bare name
+    is lossless (``Codec.lossless_output``: a result is written to be kept, not to be degraded
+    again); ``DEFAULT`` first."""
+    found = {c.name: c.lossless_settings() for c in codeclib.CODECS.values() if c.lossless_output}
+    return dict(sorted(found.items(), key=lambda item: item[0] != DEFAULT))
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class OutputFormat:
 
     def text(self) -> str:
         """The format in ``parse_format``'s syntax ("png", "webp", "avif:quality=60")."""
-        if self.params == LOSSLESS.get(self.codec.name) and self.bpp is None:
+        if self.params == lossless_formats().get(self.codec.name) and self.bpp is None:
             return self.codec.name
         settings = [f"{k}={v}" for k, v in self.params.items()] + ([f"bpp={self.bpp:g}"] if self.bpp else [])
         return f"{self.codec.name}:{';'.join(settings)}" if settings else self.codec.name
@@ -81,7 +87,7 @@ def parse_format(text: str) -> OutputFormat:
         named[codec.knob.name] = knob
     bpp = named.pop("bpp", None)
     if not named and bpp is None:
-        return OutputFormat(codec, dict(LOSSLESS.get(codec.name, {})))
+        return OutputFormat(codec, dict(lossless_formats().get(codec.name, {})))
     try:
         params = codec.resolve(named)  # names and ranges checked
         bpp = None if bpp is None else codeclib.Target(bpp=_number(bpp)).bpp
@@ -99,24 +105,11 @@ def _number(text: str) -> float:
         raise UserInputError(f"bpp {text!r} is not a number") from None
 
 
-def _by_extension() -> dict[str, codeclib.Codec]:
-    """Extension -> the codec that writes it: each codec's own (the first registered wins, so .jpg
-    is libjpeg's JPEG and .png zlib's PNG), then Pillow's other names for its format (.jpeg, .heif)."""
-    found: dict[str, codeclib.Codec] = {}
-    for codec in codeclib.CODECS.values():
-        found.setdefault(codec.extension.lower(), codec)
-    for extension, fmt in Image.registered_extensions().items():
-        codec = next((c for c in codeclib.CODECS.values() if c.pillow_format == fmt), None)
-        if codec is not None:
-            found.setdefault(extension.lower(), codec)
-    return found
-
-
 def format_for_path(path) -> OutputFormat:
     """The output format a file name asks for: .png PNG, .webp lossless WebP, .jxl lossless JPEG XL,
     another codec's extension that codec at its defaults (.jpg, .avif, .heic, .jp2, .rlh, ...)."""
     suffix = Path(path).suffix.lower()
-    codec = _by_extension().get(suffix)
+    codec = codeclib.by_extension().get(suffix)
     if codec is None:
         written = ", ".join(sorted({c.extension for c in codeclib.CODECS.values()}))
         raise UserInputError(
@@ -145,7 +138,7 @@ def encode_result(
 def choices() -> list[tuple[str, str]]:
     """(label, format text) for a format menu: the lossless formats, then each available lossy codec
     at its default setting."""
-    lossless = [parse_format(name) for name in LOSSLESS]
+    lossless = [parse_format(name) for name in lossless_formats()]
     lossy = [
         OutputFormat(c, {c.knob.name: c.param(c.knob.name).default})
         for c in codeclib.CODECS.values()

@@ -14,6 +14,8 @@ _SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
 class JPEG(Codec):
     name, label, extension, mime, pillow_format = "jpeg", "JPEG", ".jpg", "image/jpeg", "JPEG"
     description = "Baseline/progressive JPEG (libjpeg via Pillow)"
+    extensions, aliases = (".jpeg", ".jfif", ".jpe"), ("jpg",)
+    packages, pillow_features = ("pillow",), ("libjpeg_turbo",)
     params = (
         Param("quality", int, 75, 1, 100, help="libjpeg quality"),
         Param("subsampling", str, "4:2:0", choices=_SUBSAMPLING, help="chroma subsampling"),
@@ -34,6 +36,9 @@ class JPEG(Codec):
 class JPEG2000(Codec):
     name, label, extension, mime, pillow_format = "jpeg2000", "JPEG 2000", ".jp2", "image/jp2", "JPEG2000"
     description = "JPEG 2000 (OpenJPEG via Pillow): compression-rate or PSNR target, or lossless 5/3"
+    extensions, aliases = (".j2k", ".jpx", ".jpf", ".jpc", ".j2c"), ("jp2", "j2k")
+    packages, pillow_features = ("pillow",), ("jpg_2000",)
+    lossless_params = {"mode": "lossless"}
     params = (
         Param(
             "mode",
@@ -78,6 +83,8 @@ class JPEG2000(Codec):
 class WebP(Codec):
     name, label, extension, mime, pillow_format = "webp", "WebP", ".webp", "image/webp", "WEBP"
     description = "WebP (libwebp via Pillow), lossy or lossless"
+    packages, pillow_features = ("pillow",), ("webp",)
+    lossless_params, lossless_output = {"lossless": True}, True
     params = (
         Param("quality", int, 75, 0, 100, help="lossy quality (lossless: compression effort)"),
         Param("method", int, 4, 0, 6, help="speed/size trade-off, 6 = slowest and smallest"),
@@ -95,6 +102,7 @@ class WebP(Codec):
 class AVIF(Codec):
     name, label, extension, mime, pillow_format = "avif", "AVIF", ".avif", "image/avif", "AVIF"
     description = "AVIF (libavif via pillow-avif-plugin: aom, svt or rav1e encoder)"
+    packages, pillow_features = ("pillow", "pillow-avif-plugin"), ("avif",)
     params = (
         Param("quality", int, 60, 0, 100, help="libavif quality"),
         Param("speed", int, 6, 0, 10, help="encoder speed, 10 = fastest"),
@@ -120,6 +128,9 @@ def jxl_quality_from_distance(distance: float) -> float:
 class JPEGXL(Codec):
     name, label, extension, mime, pillow_format = "jpegxl", "JPEG XL", ".jxl", "image/jxl", "JXL"
     description = "JPEG XL (libjxl via pillow-jxl-plugin), lossy or lossless"
+    aliases = ("jxl", "jpeg-xl")
+    packages = ("pillow", "pillow-jxl-plugin")
+    lossless_params, lossless_output = {"lossless": True}, True
     params = (
         Param("quality", float, 75.0, 0.0, 100.0, help="libjxl quality (ignored when distance > 0)"),
         Param("distance", float, 0.0, 0.0, 25.0, help="Butteraugli distance; 0 = use quality, 1.0 = visually lossless"),
@@ -157,6 +168,8 @@ class JPEGXL(Codec):
 class PNG(Codec):
     name, label, extension, mime, pillow_format = "png", "PNG", ".png", "image/png", "PNG"
     description = "PNG (zlib via Pillow), lossless"
+    packages, pillow_features = ("pillow",), ("zlib",)
+    lossless_output = True
     params = (Param("compress_level", int, 6, 0, 9, help="zlib level, 9 = smallest"),)
 
     def save_kwargs(self, p):

@@ -41,12 +41,16 @@ class Input:
     grey: bool = False
 
 
-@functools.cache
 def formats() -> tuple[str, ...]:
     """The Pillow format names the door opens: every available registry codec's (in a plain load's
-    order, PNG first), then the lossless containers. Nothing else: Pillow would also open EPS
-    (through Ghostscript), PSD, FITS, ..."""
-    pillow = {c.pillow_format for c in codeclib.CODECS.values() if c.pillow_format and c.unavailable_reason() is None}
+    order, PNG first; a codec registered later, after them), then the lossless containers. Nothing
+    else: Pillow would also open EPS (through Ghostscript), PSD, FITS, ..."""
+    return _formats(tuple(codeclib.CODECS.values()))
+
+
+@functools.cache
+def _formats(registered: tuple[codeclib.Codec, ...]) -> tuple[str, ...]:
+    pillow = {c.pillow_format for c in registered if c.pillow_format and c.unavailable_reason() is None}
     order = imagelib.ACCEPTED_FORMATS
     ordered = sorted(pillow, key=lambda fmt: (order.index(fmt) if fmt in order else len(order), fmt))
     return tuple(dict.fromkeys((*ordered, *imagelib.CONTAINER_FORMATS)))
@@ -57,14 +61,19 @@ def _own_decoders() -> tuple[codeclib.Codec, ...]:
     return tuple(c for c in codeclib.CODECS.values() if not c.pillow_format)
 
 
-@functools.cache
 def extensions() -> frozenset[str]:
-    """File extensions a folder's images are listed by: every registry codec's (an unavailable
-    codec's too, so its file is named with the reason rather than skipped) and every extension
-    Pillow registers for an accepted format (.jpg/.jpeg/.jfif, .tif/.tiff, .heic/.heif, ...)."""
-    accepted = set(formats())
-    pillow = {ext for ext, fmt in Image.registered_extensions().items() if fmt in accepted}
-    return frozenset({c.extension for c in codeclib.CODECS.values() if c.extension} | pillow)
+    """File extensions a folder's images are listed by: every registry codec's
+    (``Codec.file_extensions``: .jpg/.jpeg/.jfif, .heic/.heif, .rlh, ...; an unavailable codec's
+    too, so its file is named with the reason rather than skipped) and every extension Pillow
+    registers for a lossless container (.tif/.tiff, .gif, ...)."""
+    return _extensions(tuple(codeclib.CODECS.values()))
+
+
+@functools.cache
+def _extensions(registered: tuple[codeclib.Codec, ...]) -> frozenset[str]:
+    containers = set(imagelib.CONTAINER_FORMATS)
+    pillow = {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in containers}
+    return frozenset({ext for c in registered for ext in c.file_extensions()} | pillow)
 
 
 def read(source, *, name: str | None = None, max_pixels: int | None = None) -> Input:

@@ -35,9 +35,12 @@ MAX_PIXELS = int(os.environ.get("RESTORATION_MAX_PIXELS", 40_000_000))
 # Lossless files people have that no codec of the lab writes: the input door (codecs.reader)
 # accepts these beside every format its codec registry decodes.
 CONTAINER_FORMATS = ("GIF", "BMP", "TIFF", "PPM", "TGA", "QOI")
-# The decoders a plain ``load`` opens: the codecs' formats and the containers (the input door
-# computes its own list from the registry). Pillow would also open EPS (through Ghostscript, a
-# known code-execution risk), PSD, FITS, ...
+# The decoders a plain ``load`` (internal callers: training data, scripts) opens: the Pillow formats
+# of the codecs the lab ships, and the containers. The layer below the codecs cannot read their
+# registry, so this is the one list of its own; the input door (``codecs.reader``) derives its
+# formats and file extensions from the registry, and ``tests/test_formats.py`` checks that the
+# door's formats are all here. Pillow would also open EPS (through Ghostscript, a known
+# code-execution risk), PSD, FITS, ...
 ACCEPTED_FORMATS = (
     "PNG",
     "JPEG",
@@ -48,26 +51,6 @@ ACCEPTED_FORMATS = (
     *(("HEIF",) if plugins.HEIF else ()),
     *CONTAINER_FORMATS,
 )
-IMAGE_EXTENSIONS = {
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".avif",
-    ".jxl",
-    ".jp2",
-    ".j2k",
-    ".bmp",
-    ".tif",
-    ".tiff",
-    ".gif",
-    ".ppm",
-    ".pgm",
-    ".pnm",
-    ".tga",
-    ".heic",
-    ".heif",
-}
 # The smallest side the input door accepts (docs/deploy.md): below it codec blocks, SSIM windows
 # and network tiles have nothing to work on. Plain ``load`` takes any size (internal steps, such
 # as a downscale, may make smaller images).
@@ -325,9 +308,10 @@ def from_float(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def list_images(paths, on_skip: Callable[[Path], None] | None = None, extensions=IMAGE_EXTENSIONS) -> list[Path]:
+def list_images(paths, on_skip: Callable[[Path], None] | None = None, *, extensions) -> list[Path]:
     """Expand files and folders (not recursive) into a sorted list of image files. A folder's
-    files without one of ``extensions`` are skipped, each passed to ``on_skip`` (the CLI says so)."""
+    files without one of ``extensions`` (the input door's, ``codecs.reader.extensions``) are
+    skipped, each passed to ``on_skip`` (the CLI says so)."""
     found: list[Path] = []
     skipped: list[Path] = []
     for raw in paths:

@@ -10,8 +10,10 @@ codec or model is admitted conservatively until the script is run again.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +67,23 @@ def size_text(nbytes: float) -> str:
         if nbytes >= 1e9
         else f"{nbytes / 1e6:.0f} MB"
     )
+
+
+def release_freed() -> None:
+    """Hand the memory freed so far back to the system (glibc's ``malloc_trim``; nothing on
+    another C library or system). Work in tiles or bands frees one tile's arrays before it makes
+    the next tile's, of other sizes: glibc keeps freed blocks under 32 MiB in its heap, so the
+    process's resident memory grew by a good part of a tile's working set at every tile (the
+    learned codec's decoder at 2 MP: 70 to 242 MiB over 9 tiles; 40 MiB with this between them).
+    The loops that work in tiles call it once a tile."""
+    trim = malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def malloc_trim():
+    """glibc's ``malloc_trim`` (None where the C library has none)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)

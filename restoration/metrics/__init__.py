@@ -226,6 +226,9 @@ class LPIPSMetric:
 
 @dataclass(frozen=True)
 class Metric:
+    """One metric and everything the lab shows or records about it: tables, charts, BD tables and
+    the benchmark's provenance read these fields, never a list of their own."""
+
     name: str
     label: str
     unit: str
@@ -237,6 +240,15 @@ class Metric:
     short: str = ""  # a table column's header, with its unit ("PSNR dB")
     on_demand: bool = False  # slow: computed when asked for (a checkbox, --perceptual), never by default
     headline: bool = False  # among a result table's first columns; the others are a click away on the page
+    # A report's rate-distortion figures and BD tables use it by default (any fidelity metric can be
+    # asked for: ``bdrate.bd_on`` orients a lower-is-better one).
+    bd: bool = False
+    chart_label: str = ""  # a chart's axis or panel title ("PSNR (dB)"); default: the label and unit
+    packages: tuple[str, ...] = ()  # distributions whose versions can change its values (provenance)
+
+    def __post_init__(self):
+        if not self.chart_label:
+            object.__setattr__(self, "chart_label", f"{self.label} ({self.unit})" if self.unit else self.label)
 
     def unavailable_reason(self) -> str | None:
         check = getattr(self.compute, "unavailable_reason", None)
@@ -252,17 +264,61 @@ class Metric:
             "kind": self.kind,
             "unavailable": self.unavailable_reason(),
             "on_demand": self.on_demand,
+            "bd": self.bd,
+            "chart_label": self.chart_label,
         }
 
+
+_ARRAYS = ("numpy", "opencv-python-headless")  # the fidelity metrics' arithmetic (float32 filters in OpenCV)
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("psnr", "PSNR (RGB)", "dB", False, 0.0, math.inf, psnr, "fidelity", "PSNR dB", headline=True),
-        Metric("psnr_y", "PSNR (Y, BT.601)", "dB", False, 0.0, math.inf, psnr_y, "fidelity", "PSNR-Y dB"),
-        Metric("ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM", headline=True),
-        Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM"),
-        Metric("lpips", "LPIPS (AlexNet)", "", True, 0.0, 1.0, LPIPSMetric(), "fidelity", "LPIPS"),
+        Metric(
+            "psnr",
+            "PSNR (RGB)",
+            "dB",
+            False,
+            0.0,
+            math.inf,
+            psnr,
+            "fidelity",
+            "PSNR dB",
+            headline=True,
+            bd=True,
+            chart_label="PSNR (dB)",
+            packages=("numpy",),
+        ),
+        Metric(
+            "psnr_y",
+            "PSNR (Y, BT.601)",
+            "dB",
+            False,
+            0.0,
+            math.inf,
+            psnr_y,
+            "fidelity",
+            "PSNR-Y dB",
+            chart_label="PSNR-Y (dB)",
+            packages=_ARRAYS,
+        ),
+        Metric(
+            "ssim", "SSIM", "", False, -1.0, 1.0, ssim, "fidelity", "SSIM", headline=True, bd=True, packages=_ARRAYS
+        ),
+        Metric("ms_ssim", "MS-SSIM", "", False, 0.0, 1.0, ms_ssim, "fidelity", "MS-SSIM", bd=True, packages=_ARRAYS),
+        Metric(
+            "lpips",
+            "LPIPS (AlexNet)",
+            "",
+            True,
+            0.0,
+            1.0,
+            LPIPSMetric(),
+            "fidelity",
+            "LPIPS",
+            chart_label="LPIPS",
+            packages=("lpips", "torch"),
+        ),
         Metric(
             "ssimulacra2",
             "SSIMULACRA 2",
@@ -275,8 +331,24 @@ METRICS: dict[str, Metric] = {
             "SSIMU2",
             on_demand=True,
             headline=True,
+            bd=True,
+            packages=("ssimulacra2",),
         ),
-        Metric("flip", "FLIP (LDR, 67 ppd)", "", True, 0.0, 1.0, Flip(), "fidelity", "FLIP", on_demand=True),
+        Metric(
+            "flip",
+            "FLIP (LDR, 67 ppd)",
+            "",
+            True,
+            0.0,
+            1.0,
+            Flip(),
+            "fidelity",
+            "FLIP",
+            on_demand=True,
+            bd=True,
+            chart_label="FLIP",
+            packages=("flip-evaluator",),
+        ),
         Metric(
             "cvvdp",
             "ColorVideoVDP (standard 4K display)",
@@ -288,9 +360,23 @@ METRICS: dict[str, Metric] = {
             "fidelity",
             "CVVDP JOD",
             on_demand=True,
+            bd=True,
+            chart_label="ColorVideoVDP (JOD)",
+            packages=("cvvdp", "torch"),
         ),
         Metric("bpp", "Bits per pixel", "bpp", True, 0.0, math.inf, bpp, "rate", "bpp", headline=True),
-        Metric("ratio", "Compression ratio", "x", False, 0.0, math.inf, ratio, "rate", "ratio"),
+        Metric(
+            "ratio",
+            "Compression ratio",
+            "x",
+            False,
+            0.0,
+            math.inf,
+            ratio,
+            "rate",
+            "ratio",
+            chart_label="Compression ratio",
+        ),
         Metric("encode_ms", "Encode time", "ms", True, 0.0, math.inf, encode_ms, "time", "encode ms"),
         Metric("decode_ms", "Decode time", "ms", True, 0.0, math.inf, decode_ms, "time", "decode ms"),
     )
@@ -308,6 +394,16 @@ def names(*kinds: str, available_only: bool = True, on_demand: bool = False) -> 
         and not (available_only and m.unavailable_reason())
         and (on_demand or not m.on_demand)
     ]
+
+
+def bd_names() -> list[str]:
+    """The metrics a report's rate-distortion figures and BD tables use by default, in table order."""
+    return [m.name for m in METRICS.values() if m.bd]
+
+
+def packages() -> tuple[str, ...]:
+    """The distributions whose versions decide some metric's values, sorted."""
+    return tuple(sorted({p for m in METRICS.values() for p in m.packages}))
 
 
 def shown(value: float) -> float:

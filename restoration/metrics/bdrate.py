@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from restoration.core.errors import UserInputError
+from restoration.metrics import METRICS
 
 METHODS = ("akima", "pchip", "cubic")
 # The one sign convention of every BD table (``BDResult``), said once wherever one is shown.
@@ -96,8 +97,6 @@ def bd_on(metric: str, anchor, test, method: str = "akima", rates_in_bytes: bool
     """``bd`` on any metric of the table: a lower-is-better one (FLIP, LPIPS) is negated first, so
     the BD-rate keeps its meaning (negative = fewer bytes at equal quality) and a positive
     quality delta always means better."""
-    from restoration.metrics import METRICS
-
     sign = -1.0 if METRICS[metric].lower_better else 1.0
     orient = lambda points: [(r, None if q is None else sign * q) for r, q in points]
     return bd(orient(anchor), orient(test), method, rates_in_bytes)

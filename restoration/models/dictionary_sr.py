@@ -29,10 +29,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import correlate1d
 
 from restoration.core import manifest as manifestlib
+from restoration.core import resize
 from restoration.core.errors import UserInputError
-from restoration.models.spec import RestorerSpec
+from restoration.models.spec import RestorerSpec, Source
 
 WEIGHTS_DIR = manifestlib.WEIGHTS_DIR
 MANIFEST = manifestlib.PATH
@@ -63,16 +66,12 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 def mid_image(lr_rgb: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB bicubic enlargement in float (unrounded): the starting point of both methods."""
-    from restoration.core import resize
-
     return resize.imresize(np.asarray(lr_rgb, dtype=np.float64), float(scale), "bicubic")
 
 
 def gradient_features(mid_y: np.ndarray, scale: int) -> np.ndarray:
     """(H, W, 4): horizontal/vertical first and second derivatives, filters dilated by the scale
     so that they measure structure at the LR sampling step."""
-    from scipy.ndimage import correlate1d
-
     gap = [0.0] * (scale - 1)
     first = np.array([1.0, *gap, -1.0])
     second = np.array([1.0, *gap, -2.0, *gap, 1.0]) / 2.0
@@ -99,8 +98,6 @@ def grid(length: int, patch: int, stride: int) -> np.ndarray:
 
 def patches(array: np.ndarray, ys: np.ndarray, xs: np.ndarray, patch: int) -> np.ndarray:
     """(len(ys) * len(xs), patch*patch*C) rows of an (H, W) or (H, W, C) array, row-major origins."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
     windows = sliding_window_view(array, (patch, patch), axis=(0, 1))  # (H', W', [C,] p, p)
     picked = windows[ys][:, xs]
     return picked.reshape(len(ys) * len(xs), -1)
@@ -234,8 +231,6 @@ class DictionaryModel:
 
 def back_project(hr_y: np.ndarray, lr_y: np.ndarray, scale: int, iterations: int) -> np.ndarray:
     """x <- x + up(lr - down(x)), with the exact MATLAB-bicubic operators of the protocol."""
-    from restoration.core import resize
-
     for _ in range(iterations):
         error = lr_y - resize.imresize(hr_y, 1.0 / scale, "bicubic")
         hr_y = hr_y + resize.imresize(error, float(scale), "bicubic")
@@ -251,9 +246,7 @@ def manifest_entries(path: Path | None = None) -> dict:
 
 @lru_cache(maxsize=16)
 def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    from restoration.core.manifest import sha256_of
-
-    return sha256_of(Path(path))  # keyed on mtime and size: a rewritten file is hashed again
+    return manifestlib.sha256_of(Path(path))  # keyed on mtime and size: a rewritten file is hashed again
 
 
 def verified_path(model_id: str) -> tuple[Path | None, str]:
@@ -277,20 +270,29 @@ def load(model_id: str) -> DictionaryModel:
     return DictionaryModel.load(path)
 
 
-def specs() -> list:
-    """The registry entries (``restorers`` assembles them)."""
+class DictionarySource(Source):
+    """A learned dictionary: its .npz file and record in the manifest's "dictionaries" section,
+    run on the CPU (numpy and scipy), listed among the classical methods it extends."""
 
+    name = "classical"
+    gpu = False
+
+    def __init__(self, model_id: str):
+        self.weights = model_id
+
+    def status(self) -> str:
+        return verified_path(self.weights)[1]
+
+    def sha256(self) -> str | None:
+        return manifest_entries().get(self.weights, {}).get("sha256")
+
+    def load(self) -> DictionaryModel:
+        return load(self.weights)
+
+
+def specs() -> list[RestorerSpec]:
+    """The registry entries (``restorers`` assembles them)."""
     return [
-        RestorerSpec(
-            model_id,
-            ("sr",),
-            "classical",
-            text,
-            lambda m=model_id: load(m),
-            scale=scale,
-            weights=model_id,
-            status_check=lambda m=model_id: verified_path(m)[1],
-            digest=lambda m=model_id: manifest_entries().get(m, {}).get("sha256"),
-        )
+        RestorerSpec(model_id, ("sr",), DictionarySource(model_id), text, scale=scale)
         for model_id, (method, scale, text) in MODELS.items()
     ]

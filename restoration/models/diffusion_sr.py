@@ -18,13 +18,15 @@ diffusers is imported only when a pipeline is built.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from restoration.core.errors import UserInputError
-from restoration.models import accel
-from restoration.models.spec import RestorerSpec
+from restoration.models import accel, hub
+from restoration.models.spec import RestorerSpec, Source
+from restoration.models.tiling import run_tiled
 
 MODEL_ID = "ldm-sr-x4"
 REPO_ID = "CompVis/ldm-super-resolution-4x-openimages"
@@ -60,8 +62,6 @@ def status() -> str:
 
 
 def _fetch(filename: str, timeout_s: float) -> Path:
-    import os
-
     from huggingface_hub import hf_hub_download
 
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
@@ -71,11 +71,7 @@ def _fetch(filename: str, timeout_s: float) -> Path:
 def download(timeout_s: float = 10.0) -> Path:
     """The local snapshot folder, its files fetched one by one when they are not cached (file by
     file, not snapshot_download, so that only the files the pipeline reads come down)."""
-    import os
-
     from huggingface_hub.errors import EntryNotFoundError
-
-    from restoration.models import hub
 
     if status() != "ready":
         # huggingface_hub retries a refused connection for ~15 s: probe once, answer in seconds.
@@ -136,8 +132,6 @@ class LDMUpscaler:
     ) -> np.ndarray:
         import torch
 
-        from restoration.models.tiling import run_tiled
-
         steps, tile, overlap = int(steps), int(tile), int(overlap)
         if not 1 <= steps <= 1000:
             raise UserInputError(f"steps must be from 1 to 1000, got {steps}")
@@ -172,18 +166,23 @@ def load() -> LDMUpscaler:
     return LDMUpscaler.from_pretrained(download())
 
 
-def specs() -> list:
-    """The registry entry (``restorers`` assembles it)."""
+class DiffusionSource(Source):
+    """The LDM-SR snapshot on the Hugging Face Hub, listed among the Hub models: its files in the
+    local Hub cache, fetched on first run; identified by its repository and pinned revision."""
 
-    return [
-        RestorerSpec(
-            MODEL_ID,
-            ("sr",),
-            "hub",
-            DESCRIPTION,
-            load,
-            scale=SCALE,
-            status_check=status,
-            digest=lambda: f"{REPO_ID}@{REVISION}",
-        )
-    ]
+    name = "hub"
+    fetches = True
+
+    def status(self) -> str:
+        return status()
+
+    def sha256(self) -> str:
+        return f"{REPO_ID}@{REVISION}"
+
+    def load(self) -> LDMUpscaler:
+        return load()
+
+
+def specs() -> list[RestorerSpec]:
+    """The registry entry (``restorers`` assembles it)."""
+    return [RestorerSpec(MODEL_ID, ("sr",), DiffusionSource(), DESCRIPTION, scale=SCALE)]

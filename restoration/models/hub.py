@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 from restoration.core import manifest as manifestlib
 from restoration.core.errors import UserInputError
+from restoration.models.runtime import TorchRestorer
 
 MANIFEST = manifestlib.PATH
 SAFE_SUFFIXES = (".safetensors", ".pth")
@@ -242,8 +243,6 @@ def _load_file(key: str, entries: dict, allow_download: bool):
         _verify(key, item, path)
     from spandrel import ImageModelDescriptor, ModelLoader  # heavy import: only once a file is here
 
-    from restoration.models.runtime import TorchRestorer
-
     try:
         descriptor = ModelLoader().load_from_file(path)
     except Exception as exc:
@@ -267,6 +266,14 @@ def variant_entries(key: str, item: dict) -> dict[float, tuple[str, dict]]:
     return {float(level): (f"{key}@{level}", {**base, **variant}) for level, variant in item["variants"].items()}
 
 
+def nearest_level(levels, sigma: float | None) -> float:
+    """The noise level, of ``levels``, whose file runs for ``sigma`` (the lower of two equally
+    near; 25 stands for an unknown sigma)."""
+    if sigma is None:
+        return min(levels, key=lambda level: abs(level - 25.0))
+    return min(levels, key=lambda level: (abs(level - float(sigma)), level))
+
+
 class NearestLevel:
     """A model published as one checkpoint per noise level (SwinIR denoising: sigma 15, 25, 50,
     where the authors' demo asks the user which to load): each call runs the checkpoint nearest
@@ -281,9 +288,7 @@ class NearestLevel:
         self._lock = threading.Lock()
 
     def level_for(self, sigma: float | None) -> float:
-        if sigma is None:
-            return min(self.levels, key=lambda level: abs(level - 25.0))
-        return min(self.levels, key=lambda level: (abs(level - float(sigma)), level))
+        return nearest_level(self.levels, sigma)
 
     def runner(self, sigma: float | None):
         level = self.level_for(sigma)

@@ -1,8 +1,9 @@
 """One registry of restorers (spandrel-style): every entry is called the same way,
 ``restore(image, model_id, **options) -> image`` on the canonical uint8 RGB array.
 
-An entry records its task, scale, source (classical / own / hub), a one-line description with
-its origin, the weights it needs and a factory. Networks run in ``inference_mode``, with bf16
+An entry records its tasks, scale, a one-line description with its origin, and its source
+(``Source``: classical, own, hub, auto, and the providers'), which says whether it is ready, what
+identifies its weights and how to load it. Networks run in ``inference_mode``, with bf16
 autocast where that is faster and as accurate, padded to their size multiple and tiled with
 blended overlaps on large images.
 """
@@ -18,24 +19,113 @@ import numpy as np
 from restoration.core import image as imagelib
 from restoration.core.errors import UserInputError
 from restoration.models import accel, auto, classical, condition, dictionary_sr, diffusion_sr, hub, timing, user_model
-from restoration.models.runtime import Interpolation, load_own
+from restoration.models.runtime import Interpolation, load_own  # noqa: F401  (load_own: a public name)
+from restoration.models.sources import AutoSource, ClassicalSource, HubSource, OwnSource
 from restoration.models.spec import TASKS, WEIGHTS_DIR, RestorerSpec, own_manifest  # noqa: F401  (public names)
 
 
-def _classical(fn):
+@dataclass(frozen=True)
+class Own:
+    """What the manifest cannot say of one of our networks: the tasks it is listed for, its
+    description, its registry id where that is not its manifest key, and the CPU tier."""
+
+    tasks: tuple[str, ...]
+    description: str
+    id: str | None = None
+    fast: bool = False
+
+
+# Our networks by their key in weights/manifest.json ("own"), in the order a task's default is
+# chosen (the first ready one). Their scale, what they are told (the architecture's
+# ``conditioned`` and ``codecs``) and whether they were trained adversarially (perceptual) come
+# from their manifest entries; an entry in only one of the two is a test failure.
+OWN = {
+    "deeprecnet-qa-codecs": Own(
+        ("jpeg",),
+        "Codec-aware DeepRecNet: the quality-aware U-Net also told which codec made the file (JPEG, WebP, "
+        "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
+    ),
+    "deeprecnet-fast": Own(
+        ("jpeg",),
+        "Fast codec-aware DeepRecNet (the CPU tier): the default artifact model's design at half the width "
+        "and fewer blocks, about a quarter of its compute; told the codec and strength like it",
+        fast=True,
+    ),
+    "deeprecnet-denoise": Own(
+        ("denoise",),
+        "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
+    ),
+    "dncnn-blind": Own(
+        ("denoise",),
+        "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
+        id="dncnn",
+    ),
+    "resattnet-combined": Own(
+        ("combined", "denoise", "jpeg"),
+        "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
+        id="resattnet",
+    ),
+    "subpixel-ca-sr-x2": Own(
+        ("sr",),
+        "Sub-pixel CNN x2 with channel attention in every residual block (RCAN-style), grown from "
+        "subpixel-sr-x2 (retired) and trained longer on larger patches with a moving average of the weights",
+    ),
+    "subpixel-ca-sr-x4": Own(
+        ("sr",),
+        "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
+        "subpixel-sr-x4 (retired) and trained longer on larger patches with a moving average of the weights",
+    ),
+    "subpixel-fast-sr-x4": Own(
+        ("sr",),
+        "Fast sub-pixel CNN x4 (the CPU tier): 48 channels, 12 channel-attention blocks and a one-step "
+        "sub-pixel upsampler, about a quarter of the default's compute",
+        fast=True,
+    ),
+    "srgan-x4": Own(
+        ("sr",),
+        "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
+        "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
+    ),
+}
+
+
+def own_spec(key: str, entry: dict) -> RestorerSpec:
+    """The registry entry of the network recorded as ``entry`` under ``key`` in the manifest."""
+    own = OWN[key]
+    config = entry.get("arch_config", {})
+    return RestorerSpec(
+        own.id or key,
+        own.tasks,
+        OwnSource(key),
+        own.description,
+        scale=entry.get("scale", 1),
+        self_ensemble=True,
+        quality_aware=tuple(config.get("codecs") or ("jpeg",)) if config.get("conditioned") else (),
+        perceptual="adversarial" in entry.get("recipe", {}),
+        fast=own.fast,
+    )
+
+
+def _own_specs() -> list[RestorerSpec]:
+    entries = own_manifest()
+    return [own_spec(key, entries[key]) for key in OWN if key in entries]
+
+
+def _filter(fn):
     def factory():
         return lambda image, sigma=None, **_: fn(image, sigma)
 
     return factory
 
 
-def _own(key):
-    return lambda: load_own(key)
-
-
-def _interpolation(method: str, factor: int):
-    return lambda: Interpolation(method, factor)
-
+CLASSICAL = {  # id -> (tasks, description, filter(image, sigma))
+    "gaussian": (("denoise", "jpeg"), "Gaussian filter, width from the noise level", classical.gaussian),
+    "median": (("denoise",), "Median filter (3x3, 5x5 above sigma 30)", classical.median),
+    "bilateral": (("denoise", "jpeg"), "Bilateral filter (Tomasi & Manduchi 1998)", classical.bilateral),
+    "tv": (("denoise", "jpeg"), "Total-variation denoising (Chambolle 2004, scikit-image)", classical.total_variation),
+    "wavelet": (("denoise",), "Wavelet BayesShrink in YCbCr (Chang et al. 2000, scikit-image)", classical.wavelet),
+    "nlm": (("denoise",), "Non-local means (Buades et al. 2005, scikit-image)", classical.non_local_means),
+}
 
 INTERPOLATIONS = {  # bicubic first: with no trained model it is the default sr model
     "bicubic": "Bicubic interpolation, MATLAB imresize (Keys a=-0.5): the baseline of published SR tables",
@@ -45,181 +135,36 @@ INTERPOLATIONS = {  # bicubic first: with no trained model it is the default sr 
 }
 
 
-def _interpolation_specs() -> list[RestorerSpec]:
-    return [
+def _classical_specs() -> list[RestorerSpec]:
+    filters = [
+        RestorerSpec(model_id, tasks, ClassicalSource(_filter(fn)), text)
+        for model_id, (tasks, text, fn) in CLASSICAL.items()
+    ]
+    interpolations = [
         RestorerSpec(
             f"{method}-x{factor}",
             ("sr",),
-            "classical",
+            ClassicalSource(lambda m=method, f=factor: Interpolation(m, f)),
             f"{text}, x{factor}",
-            _interpolation(method, factor),
             scale=factor,
         )
         for method, text in INTERPOLATIONS.items()
         for factor in (2, 4)
     ]
+    return filters + interpolations
 
 
-REGISTRY: dict[str, RestorerSpec] = {
-    s.id: s
-    for s in (
-        RestorerSpec(
-            "deeprecnet-qa-codecs",
-            ("jpeg",),
-            "own",
-            "Codec-aware DeepRecNet: the quality-aware U-Net also told which codec made the file (JPEG, WebP, "
-            "AVIF, JPEG 2000: from the file or the Degrade chain) and its strength; blind when neither is known",
-            _own("deeprecnet-qa-codecs"),
-            weights="deeprecnet-qa-codecs",
-            self_ensemble=True,
-            quality_aware=condition.CODECS,
-        ),
-        RestorerSpec(
-            "deeprecnet-fast",
-            ("jpeg",),
-            "own",
-            "Fast codec-aware DeepRecNet (the CPU tier): the default artifact model's design at half the width "
-            "and fewer blocks, about a quarter of its compute; told the codec and strength like it",
-            _own("deeprecnet-fast"),
-            weights="deeprecnet-fast",
-            self_ensemble=True,
-            quality_aware=condition.CODECS,
-            fast=True,
-        ),
-        RestorerSpec(
-            "deeprecnet-denoise",
-            ("denoise",),
-            "own",
-            "DeepRecNet U-Net fine-tuned from the artifact weights for blind Gaussian denoising (sigma 0-50)",
-            _own("deeprecnet-denoise"),
-            weights="deeprecnet-denoise",
-            self_ensemble=True,
-        ),
-        RestorerSpec(
-            "dncnn",
-            ("denoise",),
-            "own",
-            "DnCNN: blind Gaussian denoiser, residual learning + batch norm (Zhang et al. 2017)",
-            _own("dncnn-blind"),
-            weights="dncnn-blind",
-            self_ensemble=True,
-        ),
-        RestorerSpec(
-            "resattnet",
-            ("combined", "denoise", "jpeg"),
-            "own",
-            "Residual network with channel attention for blur + noise + JPEG (survey's deep residual + attention)",
-            _own("resattnet-combined"),
-            weights="resattnet-combined",
-            self_ensemble=True,
-        ),
-        RestorerSpec(
-            "subpixel-ca-sr-x2",
-            ("sr",),
-            "own",
-            "Sub-pixel CNN x2 with channel attention in every residual block (RCAN-style), grown from "
-            "subpixel-sr-x2 (retired) and trained longer on larger patches with a moving average of the weights",
-            _own("subpixel-ca-sr-x2"),
-            scale=2,
-            weights="subpixel-ca-sr-x2",
-            self_ensemble=True,
-        ),
-        RestorerSpec(
-            "subpixel-ca-sr-x4",
-            ("sr",),
-            "own",
-            "Sub-pixel CNN x4 with channel attention in every residual block (RCAN-style), grown from "
-            "subpixel-sr-x4 (retired) and trained longer on larger patches with a moving average of the weights",
-            _own("subpixel-ca-sr-x4"),
-            scale=4,
-            weights="subpixel-ca-sr-x4",
-            self_ensemble=True,
-        ),
-        RestorerSpec(
-            "subpixel-fast-sr-x4",
-            ("sr",),
-            "own",
-            "Fast sub-pixel CNN x4 (the CPU tier): 48 channels, 12 channel-attention blocks and a one-step "
-            "sub-pixel upsampler, about a quarter of the default's compute",
-            _own("subpixel-fast-sr-x4"),
-            scale=4,
-            weights="subpixel-fast-sr-x4",
-            self_ensemble=True,
-            fast=True,
-        ),
-        RestorerSpec(
-            "srgan-x4",
-            ("sr",),
-            "own",
-            "SR-GAN x4: sub-pixel CNN + channel attention + a window-attention transformer block, fine-tuned "
-            "adversarially (L1 + feature + GAN loss): sharper texture, lower PSNR (seed paper)",
-            _own("srgan-x4"),
-            scale=4,
-            weights="srgan-x4",
-            perceptual=True,
-            self_ensemble=True,
-        ),
-        RestorerSpec(
-            "gaussian",
-            ("denoise", "jpeg"),
-            "classical",
-            "Gaussian filter, width from the noise level",
-            _classical(classical.gaussian),
-        ),
-        RestorerSpec(
-            "median", ("denoise",), "classical", "Median filter (3x3, 5x5 above sigma 30)", _classical(classical.median)
-        ),
-        RestorerSpec(
-            "bilateral",
-            ("denoise", "jpeg"),
-            "classical",
-            "Bilateral filter (Tomasi & Manduchi 1998)",
-            _classical(classical.bilateral),
-        ),
-        RestorerSpec(
-            "tv",
-            ("denoise", "jpeg"),
-            "classical",
-            "Total-variation denoising (Chambolle 2004, scikit-image)",
-            _classical(classical.total_variation),
-        ),
-        RestorerSpec(
-            "wavelet",
-            ("denoise",),
-            "classical",
-            "Wavelet BayesShrink in YCbCr (Chang et al. 2000, scikit-image)",
-            _classical(classical.wavelet),
-        ),
-        RestorerSpec(
-            "nlm",
-            ("denoise",),
-            "classical",
-            "Non-local means (Buades et al. 2005, scikit-image)",
-            _classical(classical.non_local_means),
-        ),
-        *_interpolation_specs(),
-    )
-}
-
-
-def _hub_factory(key):
-    def factory():
-        return hub.load(key)
-
-    return factory
+HUB_TASKS = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
 
 
 def _hub_specs() -> list[RestorerSpec]:
-    tasks = {"jpeg": ("jpeg",), "denoise": ("denoise",), "sr": ("sr",)}
     return [
         RestorerSpec(
             key,
-            tasks.get(item["task"], (item["task"],)),
-            "hub",
+            HUB_TASKS.get(item["task"], (item["task"],)),
+            HubSource(key),
             item["description"],
-            _hub_factory(key),
             scale=item.get("scale", 1),
-            weights=key,
             self_ensemble=True,
             quality_aware=("jpeg",) if item.get("told") == "quality" else (),
             needs_sigma=item.get("told") == "sigma",
@@ -228,25 +173,25 @@ def _hub_specs() -> list[RestorerSpec]:
     ]
 
 
-REGISTRY.update({s.id: s for s in _hub_specs()})
-
-
 def _module_specs() -> list[RestorerSpec]:
-    # Light modules: numpy-only at import; sklearn and diffusers load inside their factories.
+    # Light modules: numpy-only at import; sklearn and diffusers load inside their loaders.
     return [*dictionary_sr.specs(), *diffusion_sr.specs()]
 
 
-REGISTRY.update({s.id: s for s in _module_specs()})
-REGISTRY[auto.AUTO] = RestorerSpec(
+AUTO_SPEC = RestorerSpec(
     auto.AUTO,
     ("jpeg", "denoise", "combined"),
-    "auto",
+    AutoSource(),
     "Auto (from the image): reads the file's codec and quality, estimates noise, block edges and blur, and runs "
     "the matching default models in order (denoise, then artifacts); says what it found and what ran",
-    lambda: None,
-    status_check=lambda: "ready",
     self_ensemble=True,
 )
+
+# Our networks first, then classical methods (bicubic first among the upscalers), Hub networks,
+# the providers' entries and auto: a task's default is the first ready entry of this order.
+REGISTRY: dict[str, RestorerSpec] = {
+    s.id: s for s in (*_own_specs(), *_classical_specs(), *_hub_specs(), *_module_specs(), AUTO_SPEC)
+}
 
 
 def get(model_id: str) -> RestorerSpec:
@@ -287,8 +232,8 @@ def default_for(task: str, scale: int | None = None) -> RestorerSpec:
     ready_now = ready(task, scale)
     if not ready_now:
         raise UserInputError(f"no ready model for task {task!r}" + (f" at x{scale}" if scale else ""))
-    fidelity = [s for s in ready_now if not s.perceptual and s.source != "auto" and not s.fast]
-    own = [s for s in fidelity if s.source == "own"]
+    fidelity = [s for s in ready_now if not s.perceptual and not s.origin.plans and not s.fast]
+    own = [s for s in fidelity if s.origin.ours]
     return (own or fidelity or ready_now)[0]
 
 
@@ -307,9 +252,9 @@ def variants(model_ids: list[str], self_ensemble: bool) -> list[tuple[str, str, 
 def _instance(model_id: str):
     spec = get(model_id)
     status = spec.status()
-    if status != "ready" and not (spec.source == "hub" and status == "not downloaded"):
+    if status != "ready" and not (spec.origin.fetches and status == "not downloaded"):
         raise UserInputError(f"model {model_id} is not available: {status}")
-    return spec.factory()  # a Hub model downloads here (a clear error within seconds offline)
+    return spec.load()  # a Hub model downloads here (a clear error within seconds offline)
 
 
 @dataclass
@@ -325,7 +270,7 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
     file's estimated IJG quality, when it is a JPEG) lets a model decline near-lossless input, and
     tells a quality-aware model the strength (``strength``, 1-100, overrides it)."""
     spec = get(model_id)
-    if spec.source == "auto":
+    if spec.origin.plans:
         return _auto(image, jpeg_quality, options)
     if spec.max_jpeg_quality is not None and jpeg_quality is not None and jpeg_quality > spec.max_jpeg_quality:
         note = (
@@ -344,15 +289,13 @@ def restore(image: np.ndarray, model_id: str, jpeg_quality: int | None = None, *
         raise UserInputError(f"the noise sigma must be from 0 to 255, got {sigma}")
     if options.get("self_ensemble") and not spec.self_ensemble:
         options = {k: v for k, v in options.items() if k != "self_ensemble"}  # nothing to average
-    run = _run if spec.source == "classical" else _run_network
+    run = _run_network if spec.origin.gpu else _run
     start = time.perf_counter()
     output = run(image, model_id, options)
     seconds = time.perf_counter() - start
     timing.record(model_id, seconds, image.shape[0] * image.shape[1], bool(options.get("self_ensemble")))
-    runner = _instance(model_id) if spec.source == "hub" else None  # cached: the one that just ran
-    if hasattr(runner, "level_for"):  # one file per noise level (hub.NearestLevel): say which ran
-        options = {**options, "note": f"ran its sigma-{runner.level_for(sigma):g} checkpoint"}
-    return Restored(output, model_id, seconds, options)
+    note = spec.origin.run_note(sigma)  # one file per noise level (hub.NearestLevel): which ran
+    return Restored(output, model_id, seconds, {**options, "note": note} if note else options)
 
 
 def analyse(

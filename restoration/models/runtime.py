@@ -10,7 +10,9 @@ import numpy as np
 
 from restoration.core import image as imagelib
 from restoration.core import manifest as manifestlib
+from restoration.core import resize
 from restoration.models import accel, condition
+from restoration.models.tiling import run_tiled, run_tiled_uint8
 
 # What a network may be told of its input: {"quality": the compression strength 1-100 (a JPEG's
 # quality), "codec": the codec that made the file, "sigma": noise 0-255}.
@@ -86,8 +88,6 @@ class TorchRestorer:
     ) -> np.ndarray:
         import torch
 
-        from restoration.models.tiling import run_tiled
-
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
         hints = {"quality": quality, "sigma": sigma, "codec": codec}
         with torch.inference_mode():
@@ -109,8 +109,6 @@ class TorchRestorer:
         ``from_float(self(to_float(image)))``, holding one band of tiles in float, not the image."""
         import torch
 
-        from restoration.models.tiling import run_tiled_uint8
-
         hints = {"quality": quality, "sigma": sigma, "codec": codec}
         with torch.inference_mode():
             return run_tiled_uint8(self._tile_fn(self_ensemble, hints), image, self.scale, self.multiple, tile, overlap)
@@ -125,7 +123,7 @@ def load_own(model_key: str) -> TorchRestorer:
 def restorer_from_weights(entry: dict, path, bf16: bool = True) -> TorchRestorer:
     """The manifest entry's architecture with the weights in ``path`` (a shipped file, or a training
     checkpoint being scored) behind the common call."""
-    from restoration.models import architectures, storage
+    from restoration.models import architectures, storage  # noqa: PLC0415  (the networks: loads torch)
 
     module = architectures.build(entry["architecture"], entry["arch_config"])
     module.load_state_dict(storage.load_state(path))  # float16 or int8 files, as float32
@@ -141,8 +139,6 @@ class Interpolation:
         self.method, self.factor = method, factor
 
     def restore_uint8(self, image: np.ndarray, **_) -> np.ndarray:
-        from restoration.core import resize
-
         return resize.upscale_tiled(image, self.factor, self.method)
 
     def __call__(self, image: np.ndarray, **_) -> np.ndarray:  # the float call every entry has

@@ -1,43 +1,129 @@
-"""What the registry knows of a restorer before running it: ``RestorerSpec``.
+"""What the registry knows of a restorer before running it: ``RestorerSpec``, and ``Source``, the
+interface of where its weights come from.
 
-Providers (``hub``, ``dictionary_sr``, ``diffusion_sr``) build specs from this module and never
-import the registry (``restorers``), which assembles them.
+A spec holds what is the same for every source (id, tasks, scale, what the network is told, its
+flags); its ``origin`` answers what depends on the source: whether it runs now, its picker label,
+what identifies its weights, and the runner. The sources of the registry's own entries are in
+``sources``; providers (``dictionary_sr``, ``diffusion_sr``, ``user_model``) define theirs beside
+their code and never import the registry (``restorers``), which assembles them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import Callable
 
 from restoration.core import manifest as manifestlib
 
 WEIGHTS_DIR = manifestlib.WEIGHTS_DIR
 TASKS = ("jpeg", "denoise", "combined", "sr")
+NEEDS_NETWORK = "not downloaded, needs network"
+
+
+class Source:
+    """Where an entry's weights come from, and what follows from that. Every check stays cheap
+    and offline (a picker asks each entry's status when it is drawn)."""
+
+    name = ""  # the word rows, tables and pickers show: "classical", "own", "hub", "auto", "user"
+    gpu = True  # a network: runs inside ``accel.gpu_task``; classical methods never ask for a GPU
+    fetches = False  # ``load`` downloads what ``status`` calls "not downloaded"
+    ours = False  # one of our networks: a task's default when ready
+    plans = False  # runs other entries by a plan (auto), never a runner of its own
+    weights: str | None = None  # its key in its section of weights/manifest.json, when it has one
+
+    def status(self) -> str:
+        """'ready', or why not (missing weights, not downloaded...)."""
+        return "ready"
+
+    def label(self, model_id: str) -> str:
+        """What a model picker shows: "deeprecnet (own)", "fbcnn-color (hub, Apache-2.0, ~288 MB:
+        not downloaded, needs network)" -- what a person must know before ticking it."""
+        status = self.status()
+        if status == "ready":
+            return f"{model_id} ({self.about()})"
+        if self.fetches and status == "not downloaded":
+            status = NEEDS_NETWORK
+        return f"{model_id} ({self.about()}: {status})"
+
+    def about(self) -> str:
+        """The words after the id in a label: the source, and what a download would bring."""
+        return self.name
+
+    def sha256(self) -> str | None:
+        """What identifies the weights (a file's sha256, or a pinned revision); None for a method
+        without learned data. Benchmark rows are keyed on it, so retrained weights are never
+        scored by rows of the old ones."""
+        return None
+
+    def load(self) -> Callable:
+        """The runner: ``runner(float_image, **options)``, and ``restore_uint8`` where it has one."""
+        raise NotImplementedError(f"a {type(self).__name__} has no runner")
+
+    def facts(self) -> dict:
+        """What ``restoration models`` lists beyond the spec: parameter count, the shipped file's
+        sha256, GFLOP per output megapixel (each None when the source cannot say)."""
+        return {}
+
+    def run_note(self, sigma: float | None) -> str | None:
+        """What a result row says about the run (which of several files ran), if anything."""
+        return None
+
+
+class Named(Source):
+    """A source given by its name alone, for a runner given directly (``RestorerSpec(..., "own",
+    ..., factory)``): a network unless classical, one of ours when "own"."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.gpu = name != "classical"
+        self.ours = name == "own"
+
+
+class StandIn(Source):
+    """Another runner, or another status, in place of a source's (a test's tiny network, a
+    training checkpoint being scored); everything else is the source's."""
+
+    def __init__(self, base: Source, factory: Callable | None = None, status_check: Callable | None = None):
+        self.base, self.factory, self.status_check = base, factory, status_check
+        for flag in ("name", "gpu", "fetches", "ours", "plans", "weights"):
+            setattr(self, flag, getattr(base, flag))
+
+    def status(self) -> str:
+        return self.status_check() if self.status_check is not None else self.base.status()
+
+    def about(self) -> str:
+        return self.base.about()
+
+    def sha256(self) -> str | None:
+        return self.base.sha256()
+
+    def load(self) -> Callable:
+        return self.factory() if self.factory is not None else self.base.load()
+
+    def facts(self) -> dict:
+        return self.base.facts()
+
+    def run_note(self, sigma: float | None) -> str | None:
+        return self.base.run_note(sigma)
 
 
 @dataclass(frozen=True)
 class RestorerSpec:
     id: str
     tasks: tuple[str, ...]
-    source: str  # "classical" | "own" | "hub" | "user" (an uploaded file: models.user_model)
+    origin: Source  # a bare name (with ``factory``) makes a ``Named`` source
     description: str
-    factory: Callable[[], Callable]
+    # A runner (and a status) given directly instead of the source's: see ``StandIn``.
+    factory: InitVar[Callable | None] = None
     scale: int = 1
-    weights: str | None = None  # key in weights/manifest.json ("own" or "hub" section)
-    params: int | None = None
     # Above this estimated JPEG quality the model was measured to lose PSNR: pass the input through.
     max_jpeg_quality: int | None = None
-    # Entries whose readiness is not a manifest file (learned dictionaries, a diffusers snapshot)
-    # answer for themselves; it must stay cheap and offline, like the checks below.
-    status_check: Callable[[], str] | None = None
+    status_check: InitVar[Callable[[], str] | None] = None
     # Trained for perceived texture (a GAN), not fidelity: listed and runnable, never the default.
     perceptual: bool = False
-    # A TorchRestorer behind the factory (our networks, Hub networks): the ``self_ensemble``
+    # A TorchRestorer behind the source (our networks, Hub networks): the ``self_ensemble``
     # option averages its 8 flips/rotations. Other entries run without it.
     self_ensemble: bool = False
-    # Entries whose weights are not an "own" or "hub" manifest file name their digest themselves
-    # (a dictionary's sha256, a diffusers snapshot's revision); see ``sha256``.
-    digest: Callable[[], str | None] | None = None
     # A network told the compression strength (the JPEG quality read from the file, or the
     # user's "strength" override) and, of these codecs, which one made the file
     # (``models.condition``); blind when nothing is known. Empty: not quality-aware.
@@ -48,66 +134,53 @@ class RestorerSpec:
     # default; auto picks it for large images (``restorers.FAST_ABOVE_MP``).
     fast: bool = False
 
+    def __post_init__(self, factory, status_check):
+        origin = Named(self.origin) if isinstance(self.origin, str) else self.origin
+        if factory is not None or status_check is not None:
+            origin = StandIn(origin, factory, status_check)
+        object.__setattr__(self, "origin", origin)
+
+    @property
+    def source(self) -> str:
+        """The source's name, as rows and tables show it."""
+        return self.origin.name
+
+    @property
+    def weights(self) -> str | None:
+        """The entry's key in its source's section of weights/manifest.json, if it has one."""
+        return self.origin.weights
+
     def status(self) -> str:
         """'ready', or why not (missing weights, not downloaded)."""
-        if self.status_check is not None:
-            return self.status_check()
-        if self.source == "classical":
-            return "ready"
-        if self.source == "own":
-            entry = own_manifest().get(self.weights)
-            if entry is None or not (WEIGHTS_DIR / entry["file"]).is_file():
-                return "weights not trained yet"
-            return "ready"
-        from restoration.models import hub
-
-        return hub.status(self.weights)
+        return self.origin.status()
 
     def sha256(self) -> str | None:
-        """What identifies the weights this entry runs (a file's sha256, or a pinned revision);
-        None for a method without learned data. Benchmark rows are keyed on it, so retrained
-        weights are never scored by rows of the old ones."""
-        if self.digest is not None:
-            return self.digest()
-        if self.source == "own":
-            return own_manifest().get(self.weights, {}).get("sha256")
-        if self.source == "hub":
-            from restoration.models import hub
+        """What identifies the weights this entry runs (``Source.sha256``)."""
+        return self.origin.sha256()
 
-            return hub.manifest().get(self.weights, {}).get("sha256") or (hub.trusted(self.weights) or {}).get("sha256")
-        return None
+    digest = sha256  # the same answer: not always a sha256 (a diffusers snapshot's pinned revision)
+
+    def load(self) -> Callable:
+        """A new runner (``restorers`` keeps the loaded ones)."""
+        return self.origin.load()
 
     def choice(self) -> tuple[str, str]:
-        """(label, id) for a model picker: "deeprecnet (own)", "fbcnn-color (hub, Apache-2.0, ~288 MB:
-        not downloaded, needs network)" -- what a person must know before ticking it."""
-        if self.source == "auto":
-            return "Auto (from the image)", self.id
-        status = self.status()
-        source = self.source
-        if self.source == "hub":
-            from restoration.models import hub
-
-            item = hub.manifest().get(self.weights or "", {})
-            source += f", {item['licence']}" if item.get("licence") else ""
-            source += f", {hub.size_label(item)}" if hub.size_label(item) else ""
-            status = "not downloaded, needs network" if status == "not downloaded" else status
-        return (f"{self.id} ({source})" if status == "ready" else f"{self.id} ({source}: {status})", self.id)
+        """(label, id) for a model picker."""
+        return self.origin.label(self.id), self.id
 
     def describe(self) -> dict:
-        entry = own_manifest().get(self.weights, {}) if self.source == "own" else {}
-        from restoration.models import flops
-
-        gflop = flops.gflop_per_mp(self.weights) if self.source == "own" and entry else None
+        """The entry as ``restoration models --json`` lists it."""
+        facts = self.origin.facts()
         return {
             "id": self.id,
             "tasks": list(self.tasks),
             "scale": self.scale,
             "source": self.source,
             "description": self.description,
-            "params": self.params or entry.get("params"),
-            "sha256": entry.get("sha256"),
+            "params": facts.get("params"),
+            "sha256": facts.get("sha256"),
             "status": self.status(),
-            "gflop_per_mp": None if gflop is None else round(gflop, 1),
+            "gflop_per_mp": facts.get("gflop_per_mp"),
             "fast": self.fast,
         }
 

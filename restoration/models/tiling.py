@@ -1,17 +1,21 @@
 """Tiled inference with overlap and smooth blending, so large images run in bounded memory
-without visible seams. Padding to the network's size multiple happens here, once."""
+without visible seams. Padding to the network's size multiple happens here, once. torch loads
+on the first call, so the registry and the runtime import this module without it."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad (N, C, H, W) on the bottom/right to a multiple; returns the original size."""
+    import torch.nn.functional as F
+
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
@@ -22,6 +26,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 def _blend_window(size_h: int, size_w: int, overlap: int) -> torch.Tensor:
     """Weights that ramp linearly over ``overlap`` pixels at each edge (never zero)."""
+    import torch
 
     def ramp(n):
         r = torch.ones(n)
@@ -48,6 +53,8 @@ def run_tiled(
     Images no larger than one tile run in one piece. Tiles are multiples of ``multiple`` and
     overlap by ``overlap`` input pixels; outputs are weighted by linear ramps in the overlaps.
     """
+    import torch
+
     n, c, h, w = x.shape
     if h <= tile and w <= tile:
         padded, (h0, w0) = pad_to_multiple(x, multiple)
@@ -79,6 +86,8 @@ def run_tiled_uint8(
     become float one at a time, and output rows are blended, rounded and stored as soon as no
     later tile reaches them, so beyond the uint8 input and output only one band of tiles (tile x
     scale output rows, full width) is held in float32."""
+    import torch
+
     h, w = image.shape[:2]
     if h <= tile and w <= tile:
         return _to_uint8(run_tiled(fn, _to_float_tensor(image), scale, multiple, tile, overlap))
@@ -113,12 +122,16 @@ def _weighted_tile(fn, patch: torch.Tensor, scale: int, multiple: int, overlap: 
 
 def _to_float_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 HxWxC -> float32 (1, C, H, W) in [0, 1], as ``image.to_float`` computes it."""
+    import torch
+
     # astype copies, so a read-only input (an array over a decoder's buffer) is fine
     return torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None].div_(255.0)
 
 
 def _to_uint8(y: torch.Tensor) -> np.ndarray:
     """float (1, C, H, W) -> uint8 HxWxC, rounded as ``image.from_float`` rounds."""
+    import torch
+
     return y[0].clamp(0, 1).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
 import re
 import threading
 import warnings
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from restoration.core.errors import UserInputError
 from restoration.models import hub
-from restoration.models.spec import TASKS, RestorerSpec
+from restoration.models.runtime import TorchRestorer
+from restoration.models.spec import TASKS, RestorerSpec, Source
 
 SUFFIXES = (".safetensors", ".pth", ".pt")
 DEFAULT_MAX_MB = 200.0
@@ -159,8 +161,6 @@ def _state_dict(data: bytes, name: str) -> dict:
     """The tensors in the file. Safetensors holds nothing else; a pickle is read by torch's
     ``weights_only`` unpickler, which rebuilds tensors and plain containers and refuses any other
     global before calling it (so a file's ``__reduce__`` never runs), and refuses TorchScript."""
-    import pickle
-
     if name.lower().endswith(".safetensors"):
         from safetensors import SafetensorError
         from safetensors.torch import load
@@ -239,8 +239,6 @@ def _descriptor(state: dict, name: str):
 
 def _restorer(descriptor):
     """The network behind the registry's common call, as Hub models run (``hub.load``)."""
-    from restoration.models.runtime import TorchRestorer
-
     return TorchRestorer(
         descriptor.model,
         scale=descriptor.scale,
@@ -332,10 +330,28 @@ def _load_again(model: UserModel):
     return runner
 
 
-def _status(model: UserModel) -> str:
-    if _cached(model.sha256) is not None or (model.path is not None and model.path.is_file()):
-        return "ready"
-    return "no longer loaded: upload the model file again"
+class UserSource(Source):
+    """An uploaded file, inspected in this process: loaded while it stays in memory, read again
+    from its path (sha256 checked) once evicted."""
+
+    name = "user"
+
+    def __init__(self, model: UserModel):
+        self.model = model
+
+    def status(self) -> str:
+        if _cached(self.model.sha256) is not None or (self.model.path is not None and self.model.path.is_file()):
+            return "ready"
+        return "no longer loaded: upload the model file again"
+
+    def sha256(self) -> str:
+        return self.model.sha256
+
+    def load(self):
+        return _load_again(self.model)
+
+    def facts(self) -> dict:
+        return {"params": self.model.params}
 
 
 def register(model: UserModel) -> UserModel:
@@ -343,14 +359,10 @@ def register(model: UserModel) -> UserModel:
     restorer = RestorerSpec(
         model.id,
         model.tasks,
-        "user",
+        UserSource(model),
         f"uploaded {model.name}: {model.describe()}",
-        lambda: _load_again(model),
         scale=model.scale,
-        params=model.params,
         self_ensemble=True,
-        status_check=lambda: _status(model),
-        digest=lambda: model.sha256,
         quality_aware=("jpeg",) if model.architecture_id in TOLD_QUALITY else (),
         needs_sigma=model.architecture_id in TOLD_SIGMA,
     )

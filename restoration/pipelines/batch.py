@@ -31,7 +31,9 @@ from restoration.codecs import output as outputlib
 from restoration.codecs import reader
 from restoration.core import budget, memory
 from restoration.core.errors import UserInputError
+from restoration.models import restorers
 from restoration.models.auto import AUTO
+from restoration.pipelines import compare as comparelib
 from restoration.pipelines import equal_quality, evaluate, sr
 from restoration.pipelines import restore as restorelib
 
@@ -149,8 +151,6 @@ def _text(value, key: str) -> str:
 
 
 def _restoration_model(model_id: str) -> None:
-    from restoration.models import restorers
-
     spec = restorers.get(model_id)
     if spec.scale != 1 or "sr" in spec.tasks:
         raise UserInputError(f"{spec.id} is an upscaler; use the upscale job")
@@ -171,19 +171,13 @@ def _convert_settings(values: dict) -> Settings:
         raise UserInputError("give one target: target_bpp, target_bytes or target_quality")
     target = None
     if targets == ["target_quality"]:
-        metric, _, value = _text(values["target_quality"], "target_quality").partition("=")
-        try:
-            target = equal_quality.QualityTarget(metric.strip(), float(value))
-        except ValueError:
-            raise UserInputError(
-                f"target_quality is METRIC=NUMBER, e.g. ssimulacra2=80; got {values['target_quality']!r}"
-            ) from None
+        target = comparelib.parse_target("quality", _text(values["target_quality"], "target_quality"))
     elif targets:
         number = values[targets[0]]
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise UserInputError(f"{targets[0]} is a number, got {number!r}")
-        target = codeclib.Target(bpp=number) if targets[0] == "target_bpp" else codeclib.Target(bytes=int(number))
-        if codec.knob is None or codec.is_lossless(codec.resolve(params)):
+        target = comparelib.parse_target(targets[0].removeprefix("target_"), number)
+        if comparelib.lossless_here(codec, params):
             raise UserInputError(f"{codec.label} is lossless here: a size target needs a lossy codec")
     return Settings("convert", codec=codec, params=params, target=target)
 
@@ -463,60 +457,3 @@ JOB_RUNNERS: dict[str, Callable[[Item, Settings], tuple[dict, bytes, str]]] = {
     "restore": _restore,
     "upscale": _upscale,
 }
-
-
-TABLE_HEADERS = ["file", "status", "output", "output bytes", "note"]
-TABLE_ORDER = ["file", "status", "note", "output", "output bytes"]  # the page's first view: why a file failed
-
-
-def table(run_: BatchRun) -> dict:
-    """The page's table: a few columns (the CSV has them all), headed as the other tables are
-    (a metric by the metric table's header); the last says why a file failed, or what ran."""
-    extra = {"convert": ["setting", "bpp", "psnr", "ssim"], "restore": ["seconds"], "upscale": ["seconds"]}
-    keys = ["file", "status", "output", "output_bytes", *extra[run_.settings.job]]
-    headers = [metriclib.header(k) if k in metriclib.METRICS else k.replace("_", " ") for k in keys]
-    data = [[_table_cell(row.get(k)) for k in keys] + [row.get("error") or row.get("note") or ""] for row in run_.rows]
-    return {"headers": [*headers, "note"], "data": data}
-
-
-def _table_cell(value):
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else round(value, 4)
-    return value
-
-
-def write(run_: BatchRun, folder: Path) -> tuple[Path, Path]:
-    """(the zip of the result files and results.csv, the CSV alone) in ``folder``."""
-    csv_path = folder / "results.csv"
-    csv_path.write_text(run_.csv_text())
-    return run_.write_zip(folder / "results.zip"), csv_path
-
-
-CONVERT_MODES = ("quality", "target_bpp", "target_quality")
-
-
-def form_settings(
-    job: str,
-    codec: str = "avif",
-    mode: str = "quality",
-    value: float | None = None,
-    quality_metric: str = "ssimulacra2",
-    model: str = AUTO,
-    output: str = outputlib.DEFAULT,
-    scale: int = 4,
-    restore: str = AUTO,
-) -> str:
-    """The settings JSON a form describes (the Batch tab's fields), in the form ``run`` takes."""
-    if job == "convert":
-        settings: dict = {"codec": codec}
-        if mode == "target_quality":
-            settings["target_quality"] = f"{quality_metric}={value:g}"
-        elif mode == "target_bpp":
-            settings["target_bpp"] = value
-        elif value is not None and codeclib.get(codec).knob is not None:
-            settings[codeclib.get(codec).knob.name] = value
-    elif job == "restore":
-        settings = {"model": model, "format": output}
-    else:
-        settings = {"scale": int(scale), "model": model, "restore": restore, "format": output}
-    return json.dumps(settings)

@@ -1,4 +1,5 @@
-"""The restore job: one degraded image, one or more models, an optional reference.
+"""The restore action (``restore_image``): one degraded image, one or more models, an optional
+reference; ``restore_one`` is one model's run, told what the file says and measured.
 
 The app, the CLI, the benchmark runner and the blind panel all restore through here, so they
 agree on the JPEG quality hint (read from the file's own quantisation tables), on what a
@@ -9,6 +10,7 @@ that cannot run (a row saying why, while the other models' results are kept).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -17,8 +19,9 @@ import numpy as np
 from restoration import codecs
 from restoration import metrics as metriclib
 from restoration.codecs import jpeg2000_ratio, jpeg_quality
+from restoration.core import budget, memory
 from restoration.core.errors import UserInputError
-from restoration.models import condition
+from restoration.models import condition, restorers
 from restoration.models.auto import AUTO
 from restoration.pipelines import evaluate
 
@@ -82,38 +85,83 @@ def check_reference(reference: np.ndarray | None, degraded: np.ndarray, scale: i
     return []
 
 
+RESTORE_METRICS = ("psnr", "psnr_y", "ssim")
+
+
+@dataclass
+class RestoreResult:
+    model: str
+    image: np.ndarray = field(repr=False)
+    seconds: float
+    before: dict | None = None  # metrics of the degraded input against the reference
+    after: dict | None = None  # metrics of the restored output against the reference
+    extra: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        row = {
+            "model": self.model,
+            "seconds": round(self.seconds, 4),
+            "width": self.image.shape[1],
+            "height": self.image.shape[0],
+        }
+        for label, values in (("before", self.before), ("after", self.after)):
+            if values is not None:
+                row.update({f"{k}_{label}": evaluate.json_number(v) for k, v in values.items()})
+        if self.before and self.after:
+            for k in self.after:
+                if (
+                    isinstance(self.after[k], float)
+                    and isinstance(self.before[k], float)
+                    and math.isfinite(self.after[k])
+                    and math.isfinite(self.before[k])
+                ):
+                    row[f"{k}_gain"] = self.after[k] - self.before[k]
+        row.update(self.extra)
+        return row
+
+
 def restore_one(
     degraded: np.ndarray,
     model_id: str,
     reference: np.ndarray | None = None,
+    metric_names: Iterable[str] = RESTORE_METRICS,
     *,
     data: bytes | None = None,
     jpeg_quality: int | None = None,
-    metric_names: Iterable[str] = evaluate.RESTORE_METRICS,
-    reference_stats=None,
+    reference_stats: metriclib.ReferenceStats | None = None,
     **options,
-) -> evaluate.RestoreResult:
-    """One model on one image, told the file's JPEG quality when ``data`` is a JPEG (or
-    ``jpeg_quality``, when the caller has read it already), the codec that wrote ``data`` and,
-    for a JPEG 2000 file, its strength (``codec`` and ``strength`` in the options, a user's or
-    the chain's, override them)."""
+) -> RestoreResult:
+    """One registered model on one image, told the file's JPEG quality when ``data`` is a JPEG (or
+    ``jpeg_quality``, when the caller has read it already), the codec that wrote ``data`` and, for
+    a JPEG 2000 file, its strength (``codec`` and ``strength`` in the options, a user's or the
+    chain's, override them); with a reference, measured before and after (``reference_stats``:
+    the reference's SSIM moments, reused across models)."""
     quality = quality_hint(data) if jpeg_quality is None else jpeg_quality
-    return evaluate.restore(
-        degraded,
-        model_id,
-        reference,
-        metric_names,
-        jpeg_quality=quality,
-        reference_stats=reference_stats,
-        **told_by_file(data, options),
-    )
+    restored = restorers.restore(degraded, model_id, jpeg_quality=quality, **told_by_file(data, options))
+    before = after = None
+    if reference is not None:
+        if reference.shape != restored.image.shape:
+            raise UserInputError(
+                f"the reference is {reference.shape[1]}x{reference.shape[0]} but the "
+                f"result is {restored.image.shape[1]}x{restored.image.shape[0]}"
+            )
+        names = list(metric_names)
+        after = metriclib.measure(metriclib.Sample(reference, restored.image, reference_stats=reference_stats), names)
+        if degraded.shape == reference.shape:
+            before = metriclib.measure(metriclib.Sample(reference, degraded), names)
+    extra = {
+        key: restored.options[key]
+        for key in ("note", "self_ensemble", "quality", "codec", "plan")
+        if restored.options.get(key)
+    }
+    return RestoreResult(model_id, restored.image, restored.seconds, before, after, extra)
 
 
 @dataclass
 class RestoreRun:
     degraded: np.ndarray = field(repr=False)
     reference: np.ndarray | None = field(repr=False)
-    results: list[evaluate.RestoreResult]
+    results: list[RestoreResult]
     failures: dict[str, str]  # model id -> why it gave no result
     jpeg_quality: int | None
     warnings: list[str]
@@ -129,9 +177,23 @@ def restore_image(
     progress: Callable[[float, str], None] | None = None,
     **options,
 ) -> RestoreRun:
-    """Each model on its own: one that is not available or fails gives a reason, not a lost run."""
+    """The restore action, the same at every door (the CLI's ``restore``, the Restoration tab and
+    its ``/restore`` endpoint): the chosen models on one image (``data``: its file's bytes, read
+    once for the JPEG quality, the codec and a JPEG 2000's strength told to every model), each on
+    its own: one that is not available or fails gives a reason, not a lost run. A reference is
+    checked (its size; a clearly different picture is a warning) and measured against. The
+    request's memory is claimed for the models and the images they give."""
     if not model_ids:
         raise UserInputError("choose at least one model")
+    pixels = degraded.shape[0] * degraded.shape[1]
+    budget.claim(
+        memory.need(
+            f"restoring a {pixels / 1e6:.1f} MP image with {len(model_ids)} model(s)",
+            pixels,
+            memory_steps(model_ids),
+            kept=2 * len(model_ids) + 1,
+        )
+    )  # each result and its error map, and the reference
     warnings = check_reference(reference, degraded)
     hint = quality_hint(data)  # read from the file once, told to every model
     options = told_by_file(data, options)
@@ -151,8 +213,6 @@ def restore_image(
 
 def memory_steps(model_ids) -> list[tuple[str, str]]:
     """The memory model's steps for these models; auto counts as every model its plan may run."""
-    from restoration.models import restorers
-
     steps = []
     for model_id in model_ids:
         if model_id == AUTO:

@@ -13,16 +13,20 @@ As in the published tables (SRCNN, VDSR, EDSR, ... evaluation scripts):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from restoration import metrics as metriclib
+from restoration.core import budget, memory, resize
 from restoration.core import image as imagelib
-from restoration.core import resize
 from restoration.core.errors import UserInputError
+from restoration.models import restorers
 from restoration.models.auto import AUTO
+from restoration.pipelines import restore as restorelib
 from restoration.pipelines.evaluate import json_number
 
 SCALES = (2, 4)
@@ -76,14 +80,10 @@ def baseline_id(scale: int) -> str:
 
 def ready_models(scale: int) -> list:
     """Registered sr models at this scale that can run now, in registry order."""
-    from restoration.models import restorers
-
     return restorers.ready("sr", scale)
 
 
 def default_model(scale: int) -> str:
-    from restoration.models import restorers
-
     return restorers.default_for("sr", scale=check_scale(scale)).id
 
 
@@ -129,8 +129,6 @@ class Upscaled:
 
 def check_model(model_id: str, scale: int) -> str:
     """The id of a registered sr model at this scale, or a UserInputError saying what is wrong."""
-    from restoration.models import restorers
-
     spec = restorers.get(model_id)
     # An uploaded model file may upscale x3 or x8: its own scale is the one it runs at.
     scale = int(scale) if spec.source == "user" and scale == spec.scale else check_scale(scale)
@@ -162,8 +160,6 @@ def check_outscale(outscale, from_hr: bool = False) -> float | None:
 def to_outscale(image: np.ndarray, lr_shape: tuple, outscale: float) -> np.ndarray:
     """The model's output resized to ``outscale`` times the input, with Lanczos as Real-ESRGAN's
     own inference script does (e.g. an x4 model's result brought to x3.5)."""
-    import cv2
-
     size = (max(1, round(lr_shape[1] * outscale)), max(1, round(lr_shape[0] * outscale)))
     if size[0] * size[1] > imagelib.MAX_PIXELS:
         raise UserInputError(
@@ -192,9 +188,6 @@ def clean_first(lr: np.ndarray, restore: str | None, data: bytes | None = None, 
     small image's softness is the upscaler's job); a restoration model id runs that model; ``none``
     or nothing upscales the input as it is. Upscaling a compressed image magnifies its artifacts:
     cleaning first is what gains over bicubic on real, compressed small images."""
-    from restoration.models import restorers
-    from restoration.pipelines import restore as restorelib
-
     if restore in (None, "", NO_RESTORE):
         return Cleaned(lr, None, "")
     spec = restorers.get(restore)
@@ -212,8 +205,6 @@ def clean_first(lr: np.ndarray, restore: str | None, data: bytes | None = None, 
 def upscale(lr: np.ndarray, model_id: str, scale: int, **options):
     """Run one registered sr model through ``restorers.restore`` (``options`` such as
     ``self_ensemble`` go to it); checks task, scale and size."""
-    from restoration.models import restorers
-
     model_id = check_model(model_id, scale)
     check_result_size(lr.shape[1], lr.shape[0], scale)
     return restorers.restore(lr, model_id, **options)
@@ -269,3 +260,93 @@ def run(
             bicubic = baseline if baseline is not None else resize.upscale(lr, scale, "bicubic")
             result.baseline = measure(bicubic, hr, scale, grey)
     return result
+
+
+@dataclass
+class SRRun:
+    """An upscale action's results: each chosen model's, and what they were made from."""
+
+    scale: int
+    lr: np.ndarray = field(repr=False)  # what the upscalers got (before the clean-first step)
+    hr: np.ndarray | None = field(repr=False)  # the high-resolution reference, cropped to a multiple of the scale
+    grey: bool  # measured on grey, not on Y (the reference's file stores one channel)
+    results: list[Upscaled]  # the chosen models, in the order chosen
+    failures: dict[str, str] = field(default_factory=dict)  # model id -> why it gave no result
+    cleaned: Cleaned | None = None  # the restore step before the upscalers (not before bicubic)
+    bicubic: Upscaled | None = None  # the baseline: bicubic on the input as it is
+
+
+def upscale_image(
+    image: np.ndarray,
+    scale,
+    model_ids: list[str],
+    *,
+    from_hr: bool = False,
+    reference: np.ndarray | None = None,
+    grey: bool = False,
+    data: bytes | None = None,
+    restore: str | None = None,
+    outscale: float | None = None,
+    self_ensemble: bool = False,
+    with_bicubic: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+) -> SRRun:
+    """The upscale action, the same at every door (the CLI's ``upscale``, the Super-resolution tab
+    and its ``/upscale`` endpoint): each chosen model on one image. With ``from_hr`` the image is
+    the high-resolution reference: it is cropped to a multiple of the scale and downscaled by the
+    protocol first (``make_lr``); else ``reference``, when given, is the high-resolution original
+    it was made from. Either way every result (and bicubic on the same input) is measured against
+    it, on grey when ``grey`` (the reference's file stores one channel), else on Y. ``restore``
+    cleans the input first (``clean_first``: auto by default, ``none`` by default with
+    ``from_hr``, or a restoration model; ``data``: the input file's bytes it reads);
+    ``outscale`` resizes every result to that many times the input (no reference then). Bicubic,
+    the baseline every result is measured beside, upscales the input as it is; chosen, it runs
+    after the clean-first step as every model does. ``with_bicubic``: run the baseline even when
+    nothing needs it (the tab shows it)."""
+    if not model_ids:
+        raise UserInputError("choose at least one model")
+    scale = int(scale)  # checked with each model: an uploaded model file runs at its own scale (x3, x8)
+    model_ids = [check_model(m, scale) for m in dict.fromkeys(model_ids)]  # all errors before any work
+    outscale = check_outscale(outscale, from_hr or reference is not None)
+    hr, lr = make_lr(image, scale) if from_hr else (reference, image)
+    check_result_size(lr.shape[1], lr.shape[0], scale)
+    out_pixels = lr.shape[0] * lr.shape[1] * scale * scale
+    budget.claim(
+        memory.need(
+            f"this x{scale} upscale to {out_pixels / 1e6:.0f} MP",
+            out_pixels,
+            [("model", m) for m in model_ids],
+            kept=2 * len(model_ids) + 1,
+        )
+    )  # results, error maps
+    choice = restore or (NO_RESTORE if from_hr else AUTO)
+    if choice != NO_RESTORE:
+        budget.claim(
+            memory.need(
+                "the restore step before upscaling", lr.shape[0] * lr.shape[1], restorelib.memory_steps([choice])
+            )
+        )
+    base = baseline_id(scale)
+    # The baseline first, from the input as it is (its image reused by every result). At a scale it
+    # has no entry for (a model file's x3), ``run`` upscales its baseline itself.
+    wanted = with_bicubic or hr is not None or base in model_ids
+    bicubic = run(lr, base, scale, hr, grey) if wanted and base in restorers.REGISTRY else None
+    cleaned = clean_first(lr, choice, None if from_hr else data)
+    results, failures = [], {}
+    for i, model_id in enumerate(model_ids):
+        if progress:
+            progress(i / len(model_ids), f"running {model_id}")
+        try:  # each model on its own: one that cannot run (a Hub model offline) loses no other result
+            if model_id == base and bicubic is not None and not (cleaned.model or cleaned.note):
+                results.append(bicubic)  # nothing ran first: the baseline is this result
+            else:
+                baseline = None if bicubic is None else bicubic.image
+                results.append(run(lr, model_id, scale, hr, grey, baseline, cleaned, self_ensemble=self_ensemble))
+        except UserInputError as exc:  # its message names the model: several run at once
+            failures[model_id] = f"{model_id}: {exc}"
+    if not results:
+        raise UserInputError("; ".join(failures.values()))
+    if outscale:
+        for result in {id(r): r for r in [*results, *([bicubic] if bicubic else [])]}.values():
+            result.image = to_outscale(result.image, lr.shape, outscale)
+    return SRRun(scale, lr, hr, grey, results, failures, cleaned, bicubic)

@@ -1,6 +1,7 @@
 """Training code shared by the notebooks: ``data`` (samplers, patch streams), ``loop`` (the
-Recipe and the supervised loop with validation, EMA and checkpoints), ``stages`` (staged runs and
-export to ``weights/``); ``gan``, ``codec`` and ``dictionary`` train the other kinds of model;
+Recipe and the one training loop, with validation, EMA and checkpoints, and the plain kind's
+hooks), ``stages`` (staged runs and export to ``weights/``); ``gan`` and ``codec`` are the hooks of
+the adversarial and rate-distortion kinds, ``dictionary`` learns the sparse-coding SR models;
 ``pack`` and ``sprint`` train several networks at once on a GPU from a pre-computed data pack.
 
 Each recipe (``notebooks/*.ipynb``) builds a ``Recipe`` and calls ``run_stages`` or ``train``.
@@ -29,8 +30,13 @@ _EXPORTS = {
         "with_rescaled",
     ),
     "loop": (
+        "Plain",
         "Recipe",
+        "Scores",
         "build_model",
+        "cosine_factor",
+        "cosine_schedule",
+        "fit",
         "naive_baseline",
         "save_weights",
         "train",

@@ -4,25 +4,26 @@ hyperprior ``codecs.hyperprior``), used by notebooks/neural_codec.ipynb and neur
 Loss per patch: lambda_k * 255^2 * MSE + bits per pixel (latents and side information), with k (the rate point) drawn per
 patch, so one network learns every rate point through its gain vectors. Validation codes
 held-out crops through the real range coder: its bpp comes from bytes, not from the estimate.
+``RateDistortion`` is this kind's hooks in the one loop (``loop.fit``).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from restoration import metrics as metriclib
-from restoration import training
 from restoration.codecs import hyperprior as hp
 from restoration.codecs import learned as nc
 from restoration.core import manifest as manifestlib
 from restoration.core.manifest import sha256_of
-from restoration.models import accel
+from restoration.models import accel, nets
+from restoration.training import loop
+from restoration.training.data import DATA_ROOT, PatchStream
 
 # CompressAI's lambdas for bmshj2018 qualities 2..6 (about 0.2-1 bpp when fully trained).
 LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
@@ -130,75 +131,71 @@ def _score(rows: list[dict], lambdas) -> float:
     return float(np.mean([lam * 255**2 * 10 ** (-row["psnr"] / 10) + row["bpp"] for lam, row in zip(lambdas, rows)]))
 
 
-def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = training.DATA_ROOT, log=print) -> dict:
-    torch.manual_seed(recipe.seed)
-    torch.set_num_threads(recipe.threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    val_pairs, held_out = training.validation_set(recipe, data_root)
-    val_images = [clean for _, clean in val_pairs]
-    images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
-    stream = training.PatchStream(images, recipe.patch, "clean", recipe.steps * recipe.batch, recipe.seed)
-    loader = torch.utils.data.DataLoader(
-        stream, batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
-    )
-    net = recipe.network()
-    if recipe.init_weights:  # every tensor of matching name and shape (the first codec's transforms, say)
-        training.load_matching(net, recipe.init_weights, log)
-    net = net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps, eta_min=recipe.lr_min)
-    lambdas = torch.tensor(recipe.lambdas)
-    generator = torch.Generator().manual_seed(recipe.seed)
-    best, history, start, step, running = {"step": 0, "score": float("inf")}, [], time.time(), 0, []
-    log(f"{recipe.model_id}: {sum(p.numel() for p in net.parameters())} params")
-    for _, clean in loader:
-        step += 1
-        rate_index = torch.randint(len(recipe.lambdas), (clean.shape[0],), generator=generator)
+class RateDistortion(loop.Plain):
+    """The rate-distortion kind's hooks: clean patches, each at a random rate point; a clipped
+    gradient; validation through the real range coder, the lowest objective kept; no early stop."""
+
+    patience = None
+    ema_decay = 0.0
+
+    @property
+    def end_step(self) -> int:
+        """``stop_after`` ends a stage early, its schedule staying that of ``steps``."""
+        return min(self.recipe.steps, self.recipe.stop_after or self.recipe.steps)
+
+    def stream(self, images: list[np.ndarray]) -> PatchStream:
+        r = self.recipe
+        return PatchStream(images, r.patch, "clean", r.steps * r.batch, r.seed)
+
+    def network(self) -> torch.nn.Module:
+        return self.recipe.network()
+
+    def build(self, model: torch.nn.Module, kept: torch.nn.Module, run_dir: Path) -> None:
+        super().build(model, kept, run_dir)
+        self.lambdas = torch.tensor(self.recipe.lambdas)
+        self.generator = torch.Generator().manual_seed(self.recipe.seed)
+
+    def begin(self, val_pairs) -> tuple[dict, list[dict]]:
+        self.val_images = [clean for _, clean in val_pairs]
+        self.log(f"{self.recipe.model_id}: {nets.parameter_count(self.model)} params")
+        return {"step": 0, "score": float("inf")}, []
+
+    def step(self, batch, step: int) -> dict:
+        _, clean = batch
+        rate_index = torch.randint(len(self.recipe.lambdas), (clean.shape[0],), generator=self.generator)
         with accel.autocast("cpu"):
-            loss, bpp, mse = rd_loss(net, clean.contiguous(memory_format=torch.channels_last), lambdas, rate_index)
-        optimizer.zero_grad(set_to_none=True)
+            loss, bpp, _ = rd_loss(
+                self.model, clean.contiguous(memory_format=torch.channels_last), self.lambdas, rate_index
+            )
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_norm)
-        optimizer.step()
-        schedule.step()
-        running.append((loss.item(), bpp.item(), mse.item()))
-        stopping = (
-            recipe.time_limit_s is not None
-            and time.time() - start > recipe.time_limit_s
-            or recipe.stop_after is not None
-            and step >= recipe.stop_after
-        )
-        if step % recipe.validate_every == 0 or step >= recipe.steps or stopping:
-            rows = evaluate(recipe.coder(_copy(net, recipe)), val_images)
-            score = _score(rows, recipe.lambdas)
-            loss_mean, bpp_mean, mse_mean = np.mean(running, axis=0)
-            entry = {
-                "step": step,
-                "loss": round(loss_mean, 4),
-                "bpp_estimate": round(bpp_mean, 4),
-                "val_score": round(score, 4),
-                "val": rows,
-                "elapsed_s": round(time.time() - start, 1),
-            }
-            history.append(entry)
-            log(json.dumps(entry))
-            running = []
-            if score < best["score"]:
-                best = {"step": step, "score": score, "val": rows}
-                training.save_weights(net, run_dir / "best.safetensors")
-            training.save_weights(net, run_dir / "last.safetensors")  # a stopped run continues from here
-        if step >= recipe.steps or stopping:
-            break
-    summary = {
-        "recipe": asdict(recipe),
-        "params": sum(p.numel() for p in net.parameters()),
-        "steps_run": step,
-        "best": best,
-        "history": history,
-        "train_seconds": round(time.time() - start, 1),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.clip_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        return {"loss": loss.item(), "bpp_estimate": bpp.item()}
+
+    def validate(self) -> loop.Scores:
+        rows = evaluate(self.recipe.coder(_copy(self.kept, self.recipe)), self.val_images)
+        score = _score(rows, self.recipe.lambdas)
+        return loop.Scores({"val_score": round(score, 4), "val": rows}, {"score": score, "val": rows}, score)
+
+    def better(self, score: float, best: dict) -> bool:
+        return score < best["score"]
+
+    def save(self, step: int, improved: bool) -> None:
+        if improved:
+            loop.save_weights(self.kept, self.run_dir / "best.safetensors")
+        loop.save_weights(self.kept, self.run_dir / "last.safetensors")  # a stopped run continues from here
+
+    def finish(self, best: dict, history: list[dict]) -> dict:
+        return best
+
+    def summary(self) -> dict:
+        return {}
+
+
+def train_codec(recipe: CodecRecipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
+    return loop.fit(RateDistortion(recipe, log), run_dir, data_root)
 
 
 def _copy(net: torch.nn.Module, recipe: CodecRecipe) -> torch.nn.Module:
@@ -250,8 +247,6 @@ def extrapolate_rates(weights_dir: Path, model_id: str, below: int = 0, above: i
     two nearest trained points (Cui et al.'s gain units are interpolated between trained points;
     this extrapolates). The points are measured like the others but were not trained; the manifest
     says so."""
-    from safetensors.torch import load_file, save_file
-
     entry = manifestlib.section("codecs", weights_dir / "manifest.json")[model_id]
     path = weights_dir / entry["file"]
     state = {k: v.float() for k, v in load_file(path).items()}

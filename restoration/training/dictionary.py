@@ -22,9 +22,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
+from sklearn.decomposition import MiniBatchDictionaryLearning
 
+from restoration.core import image as imagelib
 from restoration.core import manifest as manifestlib
+from restoration.core.manifest import sha256_of
 from restoration.models import dictionary_sr as dsr
+from restoration.pipelines import sr
 
 DATA_ROOT = manifestlib.DATA_ROOT
 
@@ -66,8 +71,6 @@ def training_images(recipe: Recipe, root: Path = DATA_ROOT) -> list[Path]:
 
 def protocol_pair(hr_rgb: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mid Y, HR Y, LR Y), float64, from an HR RGB uint8 image, by the benchmark's protocol."""
-    from restoration.pipelines import sr
-
     hr, lr = sr.make_lr(hr_rgb, scale)
     return dsr.luma(dsr.mid_image(lr, scale)), dsr.luma(hr), dsr.luma(lr)
 
@@ -75,8 +78,6 @@ def protocol_pair(hr_rgb: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarra
 def sample_pairs(recipe: Recipe, paths: list[Path], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(features (n, 4*p*p), targets (n, p*p)) float32, at most ``recipe.pairs`` drawn evenly
     from every image's non-flat patches."""
-    from restoration.core import image as imagelib
-
     features, targets = [], []
     for path in paths:
         mid_y, hr_y, _ = protocol_pair(imagelib.load(path), recipe.scale)
@@ -109,9 +110,6 @@ def fit_pca(features: np.ndarray, energy: float) -> np.ndarray:
 
 def learn_sparse(recipe: Recipe, reduced: np.ndarray, targets: np.ndarray, log=print) -> tuple[np.ndarray, np.ndarray]:
     """(LR dictionary (atoms, k) with unit rows, HR dictionary (atoms, p*p))."""
-    from scipy import sparse
-    from sklearn.decomposition import MiniBatchDictionaryLearning
-
     norms = np.linalg.norm(reduced, axis=1, keepdims=True)
     unit = reduced / np.maximum(norms, 1e-8)
     learner = MiniBatchDictionaryLearning(
@@ -186,9 +184,6 @@ def learn(recipe: Recipe, root: Path = DATA_ROOT, log=print) -> tuple[dsr.Dictio
 def evaluate(model: dsr.DictionaryModel, set_dir: Path, limit: int | None = None) -> dict:
     """Mean Y-PSNR / SSIM (Y) / seconds over a benchmark folder, by the standard protocol, on the
     model as stored (float16 round trip) and through the common restorer call."""
-    from restoration.core import image as imagelib
-    from restoration.pipelines import sr
-
     rows = []
     for path in sorted(set_dir.glob("*.png"))[:limit]:
         hr, lr = sr.make_lr(imagelib.load(path), model.scale)
@@ -210,8 +205,6 @@ def export(
 ) -> dict:
     """Write ``<model_id>.npz`` into ``weights_dir``, measure the stored (float16) file on each
     benchmark folder, and record it all under "dictionaries" in ``manifest``."""
-    from restoration.core.manifest import sha256_of
-
     weights_dir.mkdir(parents=True, exist_ok=True)
     target = weights_dir / f"{recipe.model_id}.npz"
     model.save(target)

@@ -1,10 +1,11 @@
-"""Adversarial training of the SR-GAN generator (issue 4), used by notebooks/srgan.ipynb.
+"""Adversarial training of the SR-GAN generator, used by notebooks/srgan.ipynb.
 
 Stage 1, pixel-loss pre-training, is the residual sub-pixel CNN's recipe (subpixel_sr.ipynb):
 the generator starts from its weights (``init_weights``), its new blocks at zero. This module
 is stage 2: generator loss ``alpha * L1 + beta * content + gamma * adversarial``, the
-discriminator trained with the matching adversarial loss, both with Adam. Data, validation
-pairs, weight files and the export are ``restoration.training``'s.
+discriminator trained with the matching adversarial loss, both with Adam. ``Adversarial`` is
+this kind's hooks in the one loop (``loop.fit``: data, validation pairs, schedule, weight files);
+the export is ``restoration.training``'s.
 
 A GAN trades PSNR for texture, so nothing here selects or stops on PSNR: the last generator is
 exported, and the validation PSNR/SSIM of every validation is kept in the history.
@@ -13,24 +14,24 @@ exported, and the validation PSNR/SSIM of every validation is kept in the histor
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision
 from safetensors.torch import load_file
 
-from restoration import metrics as metriclib
-from restoration import training
-from restoration.models import accel, gan, nets
+from restoration.models import accel, gan, nets, restorers
+from restoration.training import loop
+from restoration.training.data import DATA_ROOT
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+GENERATOR = "generator.safetensors"  # the generator as validated and exported
 
 
 @dataclass
-class GanRecipe(training.Recipe):
+class GanRecipe(loop.Recipe):
     """``training.Recipe`` (data, patches, schedule, threads, time limit) plus the GAN's terms.
     ``lr``/``lr_min`` are the generator's (cosine); ``ssim_weight``, ``pixel_loss`` and
     ``patience`` are unused (the pixel term is L1; a GAN is not early-stopped)."""
@@ -62,8 +63,6 @@ def content_loss(kind: str, layer: int = 4, log=print) -> tuple[gan.FeatureLoss 
     """(the content loss, what it is). VGG19 needs torchvision's pretrained download; offline
     that fails with an OSError (URLError) and, under ``auto``, the substitute is used."""
     if kind in ("auto", "vgg19"):
-        import torchvision
-
         try:
             vgg = torchvision.models.vgg19(weights="DEFAULT")
         except (OSError, RuntimeError) as error:  # no network / no cached or a corrupt checkpoint
@@ -76,8 +75,6 @@ def content_loss(kind: str, layer: int = 4, log=print) -> tuple[gan.FeatureLoss 
         else:
             return gan.FeatureLoss(vgg.features[:35], IMAGENET_MEAN, IMAGENET_STD), "vgg19:conv5_4"
     if kind in ("auto", "dncnn"):
-        from restoration.models import restorers
-
         dncnn = restorers.load_own("dncnn-blind").module  # sha256-checked against the manifest
         return gan.FeatureLoss(gan.dncnn_features(dncnn, layer)), f"dncnn-blind:conv{layer}"
     if kind == "none":
@@ -95,9 +92,10 @@ class GanTrainer:
         self.content, self.recipe = content, recipe
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr, betas=recipe.betas)
         self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=recipe.d_lr, betas=recipe.betas)
-        g_steps = max(1, recipe.steps - recipe.d_warmup)
-        self.schedule_g = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_g, g_steps, eta_min=recipe.lr_min)
-        self.schedule_d = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_d, recipe.steps, eta_min=recipe.lr_min)
+        # The generator's cosine runs over its own steps (after the warm-up); the discriminator's over
+        # every step, from its own peak rate down to the same floor.
+        self.schedule_g = loop.cosine_schedule(self.opt_g, recipe, steps=max(1, recipe.steps - recipe.d_warmup))
+        self.schedule_d = loop.cosine_schedule(self.opt_d, recipe, lr=recipe.d_lr)
 
     def step(self, lr: torch.Tensor, hr: torch.Tensor, train_generator: bool = True) -> dict:
         """One generator step (unless ``train_generator`` is false: the warm-up), then one
@@ -140,88 +138,78 @@ class GanTrainer:
         return losses
 
 
-# -- the loop ------------------------------------------------------------------------------------
-def train_gan(recipe: GanRecipe, run_dir: Path, data_root: Path = training.DATA_ROOT, log=print) -> dict:
+# -- the hooks ------------------------------------------------------------------------------------
+class Adversarial(loop.Plain):
+    """The adversarial kind's hooks: the generator and its discriminator (``GanTrainer``), the
+    discriminator alone for ``d_warmup`` steps; each validation scores the generator as stored and
+    keeps it, the discriminator and a copy ``g_step{N}``. Nothing selects or stops on PSNR: the
+    last generator is what ships."""
+
+    patience = None
+
+    def build(self, model: torch.nn.Module, kept: torch.nn.Module, run_dir: Path) -> None:
+        self.model, self.kept, self.run_dir = model, kept, run_dir
+        discriminator = gan.PatchDiscriminator(
+            **self.recipe.d_config
+        )  # before VGG19's construction draws random numbers
+        content, content_name = content_loss(self.recipe.content, self.recipe.content_layer, self.log)
+        self.recipe = replace(self.recipe, content=content_name)
+        self.trainer = GanTrainer(model, discriminator, content, self.recipe)
+
+    def begin(self, val_pairs) -> tuple[dict, list[dict]]:
+        self.val_pairs = val_pairs
+        self.baseline = loop.input_psnr(val_pairs)
+        scores = self._validate_shipped()
+        self.start = {"step": 0, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"]}
+        self.log(
+            f"{self.recipe.model_id}: G {nets.parameter_count(self.model)} params, D "
+            f"{nets.parameter_count(self.trainer.discriminator)}, content {self.recipe.content}; input val PSNR "
+            f"{self.baseline:.3f}, start {json.dumps(self.start)}"
+        )
+        return dict(self.start), [self.start]
+
+    def step(self, batch, step: int) -> dict:
+        degraded, clean = batch
+        return self.trainer.step(degraded, clean, train_generator=step > self.recipe.d_warmup)
+
+    def lr(self) -> float:
+        return self.trainer.schedule_g.get_last_lr()[0]
+
+    def validate(self) -> loop.Scores:
+        scores = self._validate_shipped()
+        fields = {"val_psnr": scores["psnr"], "val_ssim": scores["ssim"]}
+        return loop.Scores(fields, fields, scores["psnr"])
+
+    def better(self, score: float, best: dict) -> bool:
+        return True  # the last generator is the one exported
+
+    def save(self, step: int, improved: bool) -> None:
+        loop.save_weights(self.trainer.discriminator, self.run_dir / "discriminator.safetensors")
+        if self.recipe.keep_every_validation:
+            (self.run_dir / f"g_step{step}.safetensors").write_bytes((self.run_dir / GENERATOR).read_bytes())
+
+    def finish(self, best: dict, history: list[dict]) -> dict:
+        return best
+
+    def summary(self) -> dict:
+        return {
+            "selection": "last",  # "best" is what export() ships: the last generator
+            "start": self.start,
+            "val_input_psnr": self.baseline,
+            "checkpoint": GENERATOR,
+        }
+
+    def _validate_shipped(self) -> dict:
+        """Save the generator (float16) and score that file's weights: validation measures what ships."""
+        path = self.run_dir / GENERATOR
+        loop.save_weights(self.kept, path)
+        copy = loop.build_model(self.recipe.architecture, self.recipe.arch_config)
+        copy.load_state_dict(load_file(path))  # float16 -> float32
+        return loop.validate_scores(copy.to(memory_format=torch.channels_last), self.val_pairs, ssim=True)
+
+
+def train_gan(recipe: GanRecipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
     """Adversarial fine-tuning. Writes ``generator.safetensors`` (the last generator: what is
     exported), ``discriminator.safetensors`` and, at each validation, ``g_step{N}.safetensors``
     and a history entry with validation PSNR/SSIM of the generator as stored (float16)."""
-    torch.manual_seed(recipe.seed)
-    torch.set_num_threads(recipe.threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    val_pairs, held_out = training.validation_set(recipe, data_root)
-    images = training.training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
-    stream = training.PatchStream(
-        images, recipe.patch, recipe.sampler, recipe.steps * recipe.batch, recipe.seed, recipe.curriculum_from
-    )
-    loader = torch.utils.data.DataLoader(
-        stream, batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
-    )
-    generator = training.build_model(recipe.architecture, recipe.arch_config)
-    if recipe.init_weights:
-        training.load_matching(generator, recipe.init_weights, log)
-    discriminator = gan.PatchDiscriminator(**recipe.d_config)  # before VGG19's construction draws random numbers
-    content, content_name = content_loss(recipe.content, recipe.content_layer, log)
-    recipe = replace(recipe, content=content_name)
-    trainer = GanTrainer(generator, discriminator, content, recipe)
-    baseline = float(
-        np.mean([metriclib.psnr(metriclib.Sample(c, training.naive_baseline(d, c))) for d, c in val_pairs])
-    )
-    start_scores = _validate_shipped(generator, recipe, val_pairs, run_dir / "generator.safetensors")
-    history = [{"step": 0, "val_psnr": start_scores["psnr"], "val_ssim": start_scores["ssim"]}]
-    log(
-        f"{recipe.model_id}: G {nets.parameter_count(generator)} params, D "
-        f"{nets.parameter_count(trainer.discriminator)}, content {content_name}; input val PSNR {baseline:.3f}, "
-        f"start {json.dumps(history[0])}"
-    )
-    step, running, start = 0, [], time.time()
-    for degraded, clean in loader:
-        step += 1
-        running.append(trainer.step(degraded, clean, train_generator=step > recipe.d_warmup))
-        out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
-        if step % recipe.validate_every == 0 or step >= recipe.steps or out_of_time:
-            scores = _validate_shipped(generator, recipe, val_pairs, run_dir / "generator.safetensors")
-            training.save_weights(trainer.discriminator, run_dir / "discriminator.safetensors")
-            if recipe.keep_every_validation:
-                (run_dir / f"g_step{step}.safetensors").write_bytes((run_dir / "generator.safetensors").read_bytes())
-            means = {
-                k: round(float(np.mean([r[k] for r in running if k in r])), 5)
-                for k in running[-1]
-                if any(k in r for r in running)
-            }
-            entry = {
-                "step": step,
-                **means,
-                "val_psnr": scores["psnr"],
-                "val_ssim": scores["ssim"],
-                "lr": trainer.schedule_g.get_last_lr()[0],
-                "elapsed_s": round(time.time() - start, 1),
-            }
-            history.append(entry)
-            log(json.dumps(entry))
-            running = []
-        if step >= recipe.steps or out_of_time:
-            break
-    last = history[-1]
-    summary = {
-        "recipe": asdict(recipe),
-        "params": nets.parameter_count(generator),
-        "steps_run": step,
-        # "best" is what export() ships: the last generator (a GAN is not selected on PSNR).
-        "best": {"step": last["step"], "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"]},
-        "selection": "last",
-        "start": history[0],
-        "val_input_psnr": baseline,
-        "history": history,
-        "train_seconds": round(time.time() - start, 1),
-        "checkpoint": "generator.safetensors",
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
-
-
-def _validate_shipped(generator, recipe: GanRecipe, pairs, path: Path) -> dict:
-    """Save the generator (float16) and score that file's weights: validation measures what ships."""
-    training.save_weights(generator, path)
-    copy = training.build_model(recipe.architecture, recipe.arch_config)
-    copy.load_state_dict(load_file(path))  # float16 -> float32
-    return training.validate_scores(copy.to(memory_format=torch.channels_last), pairs, ssim=True)
+    return loop.fit(Adversarial(recipe, log), run_dir, data_root)

@@ -1,9 +1,12 @@
-"""The supervised training loop shared by the notebooks: a channels-last loop (bf16 where the CPU
-has it natively) over ``data.PatchStream``, with validation on held-out crops, an optional moving
-average of the weights, early stopping and safetensors checkpoints.
+"""The one training loop of the notebooks (``fit``): a channels-last loop (bf16 where the CPU has it
+natively) over ``data.PatchStream``, with the time-aware cosine schedule (``cosine_factor``),
+validation on held-out crops, an optional moving average of the weights, best and last
+safetensors checkpoints, early stopping, a time limit and ``summary.json``.
 
-Each recipe (``notebooks/*.ipynb``) builds a ``Recipe`` and calls ``train``; ``SMOKE`` recipes
-run a few steps on a few images so CI can check the whole path.
+What a kind of training does differently are its hooks: ``Plain`` here (a pixel loss; ``train``),
+``codec.RateDistortion`` (the learned codecs) and ``gan.Adversarial`` (generator and
+discriminator). Each recipe (``notebooks/*.ipynb``) builds a ``Recipe`` and calls ``train`` (or
+``run_stages``); ``SMOKE`` recipes run a few steps on a few images so CI can check the whole path.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,8 +111,9 @@ def build_model(architecture: str, config: dict) -> torch.nn.Module:
     return architectures.build(architecture, config)
 
 
-def _loss(output, target, ssim_weight, pixel_loss="l1"):
-    loss = F.l1_loss(output, target) if pixel_loss == "l1" else F.mse_loss(output, target)
+def pixel_loss(output, target, ssim_weight: float, kind: str = "l1"):
+    """The plain kind's loss: L1 or MSE, plus ``ssim_weight`` times (1 - SSIM)."""
+    loss = F.l1_loss(output, target) if kind == "l1" else F.mse_loss(output, target)
     if ssim_weight:
         loss = loss + ssim_weight * (1 - torch_ssim(output.clamp(0, 1), target, data_range=1.0, size_average=True))
     return loss
@@ -134,142 +139,228 @@ def validate(model, pairs) -> float:
     return validate_scores(model, pairs)["psnr"]
 
 
-def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
-    """Train, keeping the best validation checkpoint in ``run_dir/best.safetensors`` and the latest
-    validated one in ``last.safetensors`` (to score on other data a stage whose validation never
-    passed its starting weights, for which ``best`` stays the start)."""
+class Scores(NamedTuple):
+    """One validation: the history entry's fields, the fields ``best`` keeps when it is the best, and
+    the number the selection compares."""
+
+    entry: dict
+    best: dict
+    score: float
+
+
+class Plain:
+    """The hooks of one kind of training inside ``fit``: here the plain kind (a pixel loss, the best
+    validation PSNR kept, early stopping). ``codec.RateDistortion`` and ``gan.Adversarial`` replace
+    the hooks their kind does differently."""
+
+    def __init__(self, recipe, log=print):
+        self.recipe, self.log = recipe, log
+
+    # -- what the loop asks of a kind ------------------------------------------------------------
+    @property
+    def patience(self) -> int | None:
+        """Validations without improvement before an early stop (None: never)."""
+        return self.recipe.patience
+
+    @property
+    def ema_decay(self) -> float:
+        return self.recipe.ema_decay
+
+    @property
+    def end_step(self) -> int:
+        return self.recipe.steps
+
+    def stream(self, images: list[np.ndarray]) -> PatchStream:
+        r = self.recipe
+        return PatchStream(
+            with_rescaled(images, r.rescales),
+            r.patch,
+            r.sampler,
+            r.steps * r.batch,
+            r.seed,
+            r.curriculum_from,
+            r.channel_shuffle,
+            r.saturation_boost,
+            r.condition,
+            condition_codecs(r),
+        )
+
+    def network(self) -> torch.nn.Module:
+        return build_model(self.recipe.architecture, self.recipe.arch_config)
+
+    def build(self, model: torch.nn.Module, kept: torch.nn.Module, run_dir: Path) -> None:
+        """The optimiser and its schedule for ``model``; ``kept`` (the model or its moving
+        average) is what is validated and saved."""
+        self.model, self.kept, self.run_dir = model, kept, run_dir
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.recipe.lr)
+        self.schedule = cosine_schedule(self.optimizer, self.recipe)
+
+    def begin(self, val_pairs) -> tuple[dict, list[dict]]:
+        """Score the start; returns (the starting ``best``, the starting history)."""
+        self.val_pairs = val_pairs
+        self.baseline = input_psnr(val_pairs)
+        self.start_psnr = validate(self.kept, val_pairs)
+        save_weights(self.kept, self.run_dir / "best.safetensors")
+        self.log(
+            f"{self.recipe.model_id}: {nets.parameter_count(self.model)} params, input val PSNR {self.baseline:.3f}, "
+            f"start {self.start_psnr:.3f}, {accel.precision('cpu')}"
+        )
+        return {"step": 0, "val_psnr": self.start_psnr}, []
+
+    def step(self, batch, step: int) -> dict:
+        """One optimiser step on ``batch`` (degraded, clean, *condition); returns its losses."""
+        degraded, clean, *condition = batch
+        degraded = degraded.contiguous(memory_format=torch.channels_last)
+        with accel.autocast("cpu"):
+            output = self.model(degraded, *condition)
+        loss = pixel_loss(output.float(), clean, self.recipe.ssim_weight, self.recipe.pixel_loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        return {"loss": loss.item()}
+
+    def lr(self) -> float:
+        return self.schedule.get_last_lr()[0]
+
+    def validate(self) -> Scores:
+        score = validate(self.kept, self.val_pairs)
+        return Scores({"val_psnr": score}, {"val_psnr": score}, score)
+
+    def better(self, score: float, best: dict) -> bool:
+        return score > best["val_psnr"]
+
+    def save(self, step: int, improved: bool) -> None:
+        save_weights(self.kept, self.run_dir / "last.safetensors")
+        if improved:
+            save_weights(self.kept, self.run_dir / "best.safetensors")
+
+    def finish(self, best: dict, history: list[dict]) -> dict:
+        """The ``best`` the summary reports (and export ships)."""
+        if self.recipe.export_last and history:
+            # For a stage whose validation crops miss what it trains for (saturated colours, say),
+            # ending on a small decayed rate: its end is the export, even if validation dipped.
+            save_weights(self.kept, self.run_dir / "best.safetensors")
+            return {"step": history[-1]["step"], "val_psnr": history[-1]["val_psnr"]}
+        return best
+
+    def summary(self) -> dict:
+        """The summary's fields of this kind."""
+        return {
+            "val_input_psnr": self.baseline,
+            "val_start_psnr": self.start_psnr,
+            "precision": accel.precision("cpu"),
+        }
+
+
+def fit(hooks: Plain, run_dir: Path, data_root: Path = DATA_ROOT) -> dict:
+    """The one training loop: seed and threads, the held-out validation crops and an endless
+    stream of training patches from the other images, the network from its init weights (and its
+    moving average), then optimiser steps, a validation every ``validate_every`` steps, at the end
+    and when the time limit passes (a history entry, the checkpoints, early stopping), and
+    ``summary.json``. ``hooks`` does what its kind of training does differently."""
+    recipe, log = hooks.recipe, hooks.log
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(recipe.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    val_pairs, loader = _data(recipe, data_root)
-    model, ema = _model(recipe, log)
-    kept = ema.module if ema is not None else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    clock = time.time()
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: cosine_factor(recipe, step, time.time() - clock)
+    val_pairs, held_out = validation_set(recipe, data_root)
+    images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
+    loader = torch.utils.data.DataLoader(
+        hooks.stream(images), batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
     )
-    baseline = float(np.mean([metriclib.psnr(metriclib.Sample(c, naive_baseline(d, c))) for d, c, *_ in val_pairs]))
-    best = {"step": 0, "val_psnr": validate(model, val_pairs)}
-    start_psnr = best["val_psnr"]
-    save_weights(model, run_dir / "best.safetensors")
-    history, stale, start = [], 0, time.time()
-    precision = accel.precision("cpu")
-    log(
-        f"{recipe.model_id}: {nets.parameter_count(model)} params, input val PSNR {baseline:.3f}, "
-        f"start {start_psnr:.3f}, {precision}"
-    )
-    step, running = 0, 0.0
+    model, ema = _model(hooks.network(), recipe.init_weights, hooks.ema_decay, log)
+    hooks.build(model, ema.module if ema is not None else model, run_dir)
+    best, history = hooks.begin(val_pairs)
+    stale, start, step, running = 0, time.time(), 0, []
     for batch in loader:
         step += 1
-        running += _train_step(model, ema, optimizer, schedule, recipe, batch)
+        running.append(hooks.step(batch, step))
+        if ema is not None:
+            ema.update_parameters(model)
         out_of_time = recipe.time_limit_s is not None and time.time() - start > recipe.time_limit_s
-        if step % recipe.validate_every == 0 or step == recipe.steps or out_of_time:
-            score = validate(kept, val_pairs)
+        if step % recipe.validate_every == 0 or step >= hooks.end_step or out_of_time:
+            scores = hooks.validate()
+            improved = hooks.better(scores.score, best)
             entry = {
                 "step": step,
-                "loss": running / recipe.validate_every,
-                "val_psnr": score,
-                "lr": schedule.get_last_lr()[0],
+                **mean_losses(running),
+                **scores.entry,
+                "lr": hooks.lr(),
                 "elapsed_s": round(time.time() - start, 1),
             }
             history.append(entry)
             log(json.dumps(entry))
-            running = 0.0
-            save_weights(kept, run_dir / "last.safetensors")
-            if score > best["val_psnr"]:
-                best, stale = {"step": step, "val_psnr": score}, 0
-                save_weights(kept, run_dir / "best.safetensors")
-            else:
-                stale += 1
-            if stale >= recipe.patience:
+            running = []
+            best, stale = ({"step": step, **scores.best}, 0) if improved else (best, stale + 1)
+            hooks.save(step, improved)
+            if hooks.patience is not None and stale >= hooks.patience:
                 log(f"early stop at step {step}: no improvement in {stale} validations")
                 break
-        if step >= recipe.steps or out_of_time:
+        if step >= hooks.end_step or out_of_time:
             break
-    if recipe.export_last and history:
-        # For a stage whose validation crops miss what it trains for (saturated colours, say),
-        # ending on a small decayed rate: its end is the export, even if validation dipped.
-        best = {"step": history[-1]["step"], "val_psnr": history[-1]["val_psnr"]}
-        save_weights(kept, run_dir / "best.safetensors")
     summary = {
-        "recipe": asdict(recipe),
+        "recipe": asdict(hooks.recipe),
         "params": nets.parameter_count(model),
         "steps_run": step,
-        "best": best,
-        "val_input_psnr": baseline,
-        "val_start_psnr": start_psnr,
+        "best": hooks.finish(best, history),
         "history": history,
         "train_seconds": round(time.time() - start, 1),
-        "precision": precision,
+        **hooks.summary(),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def cosine_factor(recipe: Recipe, step: int, elapsed_s: float) -> float:
-    """The learning rate's factor of ``recipe.lr``: a cosine from 1 down to ``lr_min / lr`` over
-    whichever runs out first, the steps or the time limit, so that a stage cut by its time limit
-    on a busy CPU has still annealed when it ends."""
-    progress = step / recipe.steps
+def train(recipe: Recipe, run_dir: Path, data_root: Path = DATA_ROOT, log=print) -> dict:
+    """Train, keeping the best validation checkpoint in ``run_dir/best.safetensors`` and the latest
+    validated one in ``last.safetensors`` (to score on other data a stage whose validation never
+    passed its starting weights, for which ``best`` stays the start)."""
+    return fit(Plain(recipe, log), run_dir, data_root)
+
+
+def mean_losses(running: list[dict]) -> dict:
+    """Each loss's mean over the steps since the last validation (a kind's warm-up steps may leave
+    some out: each is averaged over the steps that have it)."""
+    names = dict.fromkeys(name for losses in reversed(running) for name in losses)
+    return {name: round(float(np.mean([losses[name] for losses in running if name in losses])), 5) for name in names}
+
+
+def input_psnr(val_pairs) -> float:
+    """Mean PSNR of what the model must beat on the validation pairs (``naive_baseline``)."""
+    return float(np.mean([metriclib.psnr(metriclib.Sample(c, naive_baseline(d, c))) for d, c, *_ in val_pairs]))
+
+
+def cosine_factor(recipe, step: int, elapsed_s: float, lr: float | None = None, steps: int | None = None) -> float:
+    """The learning rate's factor of its peak (``recipe.lr``, or ``lr``): a cosine from 1 down to
+    ``lr_min`` over whichever runs out first, the steps (``recipe.steps``, or ``steps``) or the
+    time limit, so that a stage cut by its time limit on a busy CPU has still annealed when it ends."""
+    progress = step / (steps or recipe.steps)
     if recipe.time_limit_s:
         progress = max(progress, elapsed_s / recipe.time_limit_s)
-    floor = recipe.lr_min / recipe.lr
+    floor = recipe.lr_min / (lr or recipe.lr)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _train_step(model, ema, optimizer, schedule, recipe: Recipe, batch) -> float:
-    """One optimiser step on ``batch`` (degraded, clean, *condition); returns its loss."""
-    degraded, clean, *condition = batch
-    degraded = degraded.contiguous(memory_format=torch.channels_last)
-    with accel.autocast("cpu"):
-        output = model(degraded, *condition)
-    loss = _loss(output.float(), clean, recipe.ssim_weight, recipe.pixel_loss)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    schedule.step()
-    if ema is not None:
-        ema.update_parameters(model)
-    return loss.item()
-
-
-def _data(recipe: Recipe, data_root: Path):
-    """(the validation pairs, an endless loader of training batches from the other images)."""
-    val_pairs, held_out = validation_set(recipe, data_root)
-    images = training_images(recipe.data, data_root, limit=8 if recipe.smoke else None, exclude=held_out)
-    images = with_rescaled(images, recipe.rescales)
-    stream = PatchStream(
-        images,
-        recipe.patch,
-        recipe.sampler,
-        recipe.steps * recipe.batch,
-        recipe.seed,
-        recipe.curriculum_from,
-        recipe.channel_shuffle,
-        recipe.saturation_boost,
-        recipe.condition,
-        condition_codecs(recipe),
+def cosine_schedule(optimizer, recipe, lr: float | None = None, steps: int | None = None):
+    """``cosine_factor`` as the optimiser's schedule, its clock started now."""
+    clock = time.time()
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: cosine_factor(recipe, step, time.time() - clock, lr, steps)
     )
-    loader = torch.utils.data.DataLoader(
-        stream, batch_size=recipe.batch, num_workers=recipe.workers, persistent_workers=recipe.workers > 0
-    )
-    return val_pairs, loader
 
 
-def _model(recipe: Recipe, log):
+def _model(model: torch.nn.Module, init_weights: str | None, ema_decay: float, log):
     """(the network, from its init weights, and its moving average or None). The averaged copy is
     what gets validated and saved: late steps of a run wander around a minimum (the benchmark
     scores of successive checkpoints zigzag); their average sits nearer it."""
-    model = build_model(recipe.architecture, recipe.arch_config)
-    if recipe.init_weights:
-        load_matching(model, recipe.init_weights, log)
+    if init_weights:  # every tensor of matching name and shape
+        load_matching(model, init_weights, log)
     model = model.to(memory_format=torch.channels_last)
     ema = (
         torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay), use_buffers=True
         )
-        if recipe.ema_decay > 0
+        if ema_decay > 0
         else None
     )
     if ema is not None:

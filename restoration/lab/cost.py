@@ -37,9 +37,9 @@ from restoration.codecs import output as outputlib
 from restoration.codecs import reader
 from restoration.core import examples
 from restoration.core.errors import UserInputError
+from restoration.lab import common
 from restoration.metrics import perceptual
 from restoration.models import auto, flops, restorers, timing
-from restoration.pipelines import lab
 from restoration.pipelines import restore as restorelib
 
 SIDES = (128, 256)  # the calibration crops
@@ -260,8 +260,10 @@ def png_rate() -> Rate:
 
 
 def error_maps_seconds(pixels: float, flip: bool) -> float:
-    """The |error| map of one result and, with ``flip``, its FLIP map (``lab.with_error_maps``)."""
-    rate = measured(("error_map",), lambda: fit(lambda side: timed(lambda: lab.error_map(crop(side), distorted(side)))))
+    """The |error| map of one result and, with ``flip``, its FLIP map (``common.with_error_maps``)."""
+    rate = measured(
+        ("error_map",), lambda: fit(lambda side: timed(lambda: common.error_map(crop(side), distorted(side))))
+    )
     seconds = rate.at(pixels)
     if flip and perceptual.Flip().unavailable_reason() is None:
         flip_rate = measured(
