@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from restoration import degrade  # noqa: E402
 from restoration import metrics as metriclib  # noqa: E402
-from restoration.bench import provenance  # noqa: E402
+from restoration.benchmark import provenance  # noqa: E402
 from restoration.core import image as imagelib  # noqa: E402
 from restoration.models import restorers  # noqa: E402
 from restoration.pipelines import restore as restorelib  # noqa: E402

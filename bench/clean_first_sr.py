@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restoration import codecs  # noqa: E402
-from restoration.bench import provenance  # noqa: E402
+from restoration.benchmark import provenance  # noqa: E402
 from restoration.core import image as imagelib  # noqa: E402
 from restoration.pipelines import sr  # noqa: E402
 

@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.bench.provenance import command_line, machine_description  # noqa: E402
+from restoration.benchmark.provenance import command_line, machine_description  # noqa: E402
 from restoration.lab import common  # noqa: E402
 from restoration.models import accel, restorers  # noqa: E402
 

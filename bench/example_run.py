@@ -1,6 +1,6 @@
 """Make the example benchmark run the Dashboards tab opens on in a fresh clone:
 
-    python bench/example_run.py            # writes restoration/bench/example_bench.sqlite (~2 minutes)
+    python bench/example_run.py            # writes restoration/benchmark/example_bench.sqlite (~2 minutes)
 
 The lab's eight example images (scikit-image's data: no image file ships in the repository) x
 JPEG, WebP, AVIF, JPEG XL and JPEG 2000 at four qualities, each also restored by the default
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.bench import inputs, runner  # noqa: E402
+from restoration.benchmark import inputs, runner  # noqa: E402
 from restoration.lab.dashboards import EXAMPLE_DB  # noqa: E402
 from restoration.pipelines import sr  # noqa: E402
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from restoration import codecs  # noqa: E402
 from restoration import metrics as metriclib  # noqa: E402
-from restoration.bench import provenance  # noqa: E402
+from restoration.benchmark import provenance  # noqa: E402
 from restoration.core import image as imagelib  # noqa: E402
 from restoration.lab import common  # noqa: E402
 from restoration.models import accel, flops, restorers  # noqa: E402

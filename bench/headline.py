@@ -4,7 +4,7 @@
         --models default --db runs/headline.sqlite
     python bench/headline.py --db runs/headline.sqlite [--run ID] [--out docs/headline.md] [--png docs/headline_rd.png]
 
-The chart is the report's figure (``restoration.bench.charts.rd_figure``) exported with kaleido
+The chart is the report's figure (``restoration.benchmark.charts.rd_figure``) exported with kaleido
 when it is installed (it drives a local Chromium: set BROWSER_PATH=/usr/bin/chromium), else its
 traces drawn with matplotlib.
 """
@@ -19,12 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.bench import (  # noqa: E402
+from restoration.benchmark import (  # noqa: E402
     charts,
     dashboards,
     report,  # noqa: E402
 )
-from restoration.bench.store import Store  # noqa: E402
+from restoration.benchmark.store import Store  # noqa: E402
 
 
 def write_png(rows: list[dict], path: Path) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restoration.bench import provenance
+from restoration.benchmark import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 BPP_POINTS = (0.25, 0.5, 1.0)

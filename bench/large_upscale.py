@@ -87,7 +87,7 @@ def run_child(model: str, width: int, height: int, threads: int) -> dict:
 
 
 def report(rows: list[dict], command: str) -> str:
-    from restoration.bench import provenance
+    from restoration.benchmark import provenance
 
     lines = [
         "# Large image, x2 upscaling",
@@ -140,7 +140,7 @@ def main() -> None:
     for model in models:
         rows.append(run_child(model, width, height, args.threads))
         print(json.dumps(rows[-1]), flush=True)
-    from restoration.bench import provenance
+    from restoration.benchmark import provenance
 
     args.out.write_text(report(rows, provenance.command_line("bench/large_upscale.py")))
     print(f"wrote {args.out}")

@@ -36,7 +36,7 @@ from kodak_codecs import DEFAULT_DATA, SWEEPS  # noqa: E402
 from kodak_report import machine_note  # noqa: E402
 
 from restoration import codecs
-from restoration.bench import dashboards
+from restoration.benchmark import dashboards
 from restoration.codecs import reader
 from restoration.core import image as imagelib
 from restoration.pipelines import evaluate

@@ -161,7 +161,7 @@ def main(argv=None) -> int:
 
 
 def summarise(records: list[dict], alone: dict, wall: float, args) -> str:
-    from restoration.bench import provenance
+    from restoration.benchmark import provenance
 
     seconds = np.array([r["seconds"] for r in records])
     errors = [r for r in records if r["error"]]

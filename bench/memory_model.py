@@ -187,7 +187,7 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(args.out.read_text())))
         return
-    from restoration.bench import provenance
+    from restoration.benchmark import provenance
 
     sizes = [float(v) for v in args.sizes.split(",")]
     banded_sizes = [float(v) for v in args.banded_sizes.split(",")]

@@ -1,5 +1,5 @@
 """Quality-aware artifact removal told what it can know against the same model run blind, over the
-whole JPEG range and at equal size on the other codecs (issue 24):
+whole JPEG range and at equal size on the other codecs:
 
     python bench/quality_aware.py [--limit N] [--reuse runs/old.jsonl] [--out docs/bench_quality_aware.md]
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restoration import codecs  # noqa: E402
-from restoration.bench import provenance  # noqa: E402
+from restoration.benchmark import provenance  # noqa: E402
 from restoration.core import image as imagelib  # noqa: E402
 from restoration.core import manifest as manifestlib  # noqa: E402
 from restoration.models import condition, restorers, runtime  # noqa: E402

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restoration import degrade
-from restoration.bench import provenance
+from restoration.benchmark import provenance
 from restoration.core import image as imagelib
 from restoration.models import (
     accel,  # noqa: E402

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from restoration.bench import provenance
+from restoration.benchmark import provenance
 from restoration.core import image as imagelib  # noqa: E402
 from restoration.models import restorers
 from restoration.pipelines import (
@@ -88,7 +88,7 @@ def evaluate_set(
 
 def structure_lines(per_image: dict, scales: list[int]) -> list[str]:
     """Each model's gain over bicubic on the images of straight edges and repeated structure, where
-    the published models' lead is widest (issue 24)."""
+    the published models' lead is widest."""
     rows = []
     for (set_name, scale, label), scores in per_image.items():
         baseline = per_image.get((set_name, scale, sr.baseline_id(scale)), {})

@@ -28,6 +28,7 @@ def chelsea_png(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_named_endpoints(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     # Exactly the user-facing jobs; the page's own helper events (zoom, examples, chart redraws) are private.
@@ -87,6 +88,7 @@ def test_sweep_on_a_perceptual_axis_computes_it_and_gives_bd_rate(client, chelse
     assert label == "WebP" and points == 4 and rate.endswith("%") and float(rate[:-2]) < 0 and delta > 0
 
 
+@pytest.mark.slow
 def test_compare_endpoint_with_all_settings(client, chelsea_png):
     from restoration import codecs
 

@@ -72,6 +72,7 @@ def test_auto_is_never_a_task_default():
         assert restorers.default_for(task).id != auto.AUTO
 
 
+@pytest.mark.slow
 def test_cli_restore_without_a_task_runs_auto(tmp_path, astro128):
     result = degraded(astro128, "jpeg:q=10, noise:15")
     source = tmp_path / "noisy.png"
@@ -130,6 +131,7 @@ def test_clean_first_refuses_an_upscaler(astro128):
         sr.clean_first(np.ascontiguousarray(astro128), "bicubic-x4")
 
 
+@pytest.mark.slow
 def test_cli_upscale_cleans_a_jpeg_first(tmp_path, astro128):
     result = degraded(np.ascontiguousarray(astro128[:64, :64]), "jpeg:q=30")
     source = tmp_path / "small.jpg"

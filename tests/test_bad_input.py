@@ -266,7 +266,7 @@ def test_cli_folder_skips_non_images_by_name(capsys, tmp_path, inputs):
 
 def test_benchmark_inputs_name_a_zip_without_images(inputs):
     """The benchmark runner (Dashboards tab, `bench`) is what takes zip archives."""
-    from restoration.bench import inputs as bench_inputs
+    from restoration.benchmark import inputs as bench_inputs
     from restoration.core.errors import UserInputError
 
     assert [i.name for i in bench_inputs.collect([inputs / "images.zip"])] == ["a"]
@@ -276,7 +276,7 @@ def test_benchmark_inputs_name_a_zip_without_images(inputs):
 
 def test_benchmark_input_messages_name_the_file_not_the_server_folder(tmp_path):
     """An upload to the Dashboards tab lives in Gradio's temporary folder: its message names the file."""
-    from restoration.bench import inputs as bench_inputs
+    from restoration.benchmark import inputs as bench_inputs
     from restoration.core.errors import UserInputError
 
     (tmp_path / "bad.png").write_bytes(b"this is not an image")
@@ -304,6 +304,7 @@ def test_benchmark_input_messages_name_the_file_not_the_server_folder(tmp_path):
         assert str(caught.value).startswith(f"one.zip:{member}: {message}")  # the member named once
 
 
+@pytest.mark.slow
 def test_request_bodies_over_the_limit_are_refused_and_the_server_keeps_serving(monkeypatch):
     """A JSON call's body (an image as a data: URL, deeply nested JSON) has a limit too: 413 by
     its declared length, and 413 while it streams when it declares none; uploads keep Gradio's."""

@@ -94,7 +94,6 @@ def test_restore_and_upscale_write_the_chosen_format(inputs):
         ("convert", "[" * 1500 + "]" * 1500, "nested deeper"),
         ("convert", '{"quality": 50}', "need a codec"),
         ("convert", '{"codec": "avif", "quality": "high"}', "quality"),
-        ("convert", '{"codec": "png", "target_bpp": 1}', "lossless"),
         ("convert", '{"codec": "avif", "target_quality": "ssim"}', "METRIC=NUMBER"),
         ("restore", '{"model": "bicubic-x4"}', "upscaler"),
         ("restore", '{"colour": 1}', "take"),
@@ -106,6 +105,21 @@ def test_restore_and_upscale_write_the_chosen_format(inputs):
 def test_bad_settings_get_one_message_before_any_file_is_read(inputs, job, settings, message):
     with pytest.raises(UserInputError, match=message):
         batch.run([inputs / "astro.jpg"], job, settings)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"codec": "png", "target_bpp": 1}, {"codec": "webp", "lossless": True, "target_bytes": 900}]
+)
+def test_a_lossless_codec_given_a_size_runs_lossless_with_a_note(inputs, settings):
+    """As the compare action: the codec runs at its settings and every row and the summary say so."""
+    run = batch.run([inputs / "astro.jpg", inputs / "more.zip"], "convert", settings)
+    assert len(run.done) == 2
+    for row in run.done:
+        assert row["setting"] == "lossless" and "target_met" not in row
+        assert "is lossless here: it ran at its settings, not within the size target" in row["note"]
+    (csv_row, *_) = [r for r in rows_of(run.csv_text()) if r["status"] == "ok"]
+    assert "is lossless here" in csv_row["note"]
+    assert "is lossless here" in run.summary() and run.summary().startswith("2 of 4 files")
 
 
 def test_csv_cells_never_start_a_formula(tmp_path, astro128):

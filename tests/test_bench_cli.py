@@ -91,6 +91,7 @@ def test_bench_writes_db_csv_report_and_reuses_rows(crops, tmp_path, capsys):
     assert [r["id"] for r in body["runs"]] == [1, 2] and len(body["rows"]) == 20
 
 
+@pytest.mark.slow
 def test_bench_end_to_end_with_progress(crops, tmp_path):
     done = run_cli(
         "bench",

@@ -15,7 +15,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not os.path.exists(CHROMIUM):
@@ -366,6 +366,29 @@ def test_sr_tab(page, small_png):
     table.get_by_text("bicubic-x2").first.wait_for(timeout=180_000)
     _compare_view(page)  # 192x192 output: at 4:1 larger than the frame
     _finish(page, "sr")
+
+
+def test_codecs_example_with_our_codec_and_a_sweep(page, url):
+    """An example picked (not uploaded), our learned codec ticked beside the defaults, then the
+    rate-distortion sweep under the results draws a curve per codec."""
+    other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # a fresh session
+    other.goto(url, wait_until="load")
+    other.get_by_role("button", name="Compress").wait_for(timeout=60_000)
+    other.get_by_label("Example image (scikit-image)").click()
+    other.get_by_role("option", name="astronaut").click()
+    other.locator("img[src*='astronaut']").first.wait_for(timeout=30_000)
+    other.get_by_label("Learned (ours)").check()
+    other.get_by_role("button", name="Compress").click()
+    other.get_by_text("codec(s).").first.wait_for(timeout=90_000)
+    for label in ("JPEG quality=75", "AVIF quality=60", "Learned (ours) quality=5"):
+        other.get_by_text(label, exact=True).first.wait_for(state="attached", timeout=10_000)
+    assert other.locator(ERROR_TOAST).count() == 0
+    other.get_by_text("Rate-distortion sweep").click()  # folded away under the results
+    other.get_by_role("button", name="Run sweep").click()
+    other.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=180_000)
+    assert other.locator(".js-plotly-plot .scatterlayer .trace").count() >= 5
+    assert other.locator(ERROR_TOAST).count() == 0
+    other.close()
 
 
 def test_sr_example_and_a_bad_file_as_the_original(page, url, tmp_path):

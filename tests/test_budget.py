@@ -164,6 +164,7 @@ def test_app_handlers_claim_their_inputs_and_release_them_on_error(small_budget,
     assert budget.BUDGET.used == 0
 
 
+@pytest.mark.slow
 def test_a_cancelled_request_stops_at_its_next_step():
     """A client cancels a long job: the worker thread stops at its next step (Gradio alone would
     let it run to the end), and the server serves the next request."""

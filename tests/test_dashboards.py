@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import skimage.data
 
-from restoration.bench import charts, dashboards, panel, report, runner
-from restoration.bench import inputs as bench_inputs
-from restoration.bench.store import Store
+from restoration.benchmark import charts, dashboards, panel, report, runner
+from restoration.benchmark import inputs as bench_inputs
+from restoration.benchmark.store import Store
 from restoration.core.errors import UserInputError
 from restoration.metrics import bdrate
 
@@ -319,6 +319,7 @@ def test_a_fresh_database_shows_the_shipped_example_run(tmp_path):
     assert lab_bench.EXAMPLE_DB.stat().st_size < 1_000_000
 
 
+@pytest.mark.slow
 def test_a_benchmark_is_estimated_before_it_runs(tmp_path, write_image, astro256):
     from restoration.lab import common
     from restoration.lab import dashboards as lab_bench

@@ -111,6 +111,7 @@ def test_registry_entries():
     assert not {"ne-sr-x2", "ne-sr-x4"} & set(restorers.REGISTRY)
 
 
+@pytest.mark.slow
 def test_status_follows_the_file_and_its_hash(use_weights, tmp_path, monkeypatch):
     weights, entries = use_weights
     assert restorers.get("sparse-sr-x2").status() == "ready"

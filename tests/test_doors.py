@@ -1,4 +1,4 @@
-"""Every door guarded (issue 41): the REST routes closed, page-only events cheap and in their own
+"""Every door guarded: the REST routes closed, page-only events cheap and in their own
 lane, and one clear message for every bad value of every named endpoint, with no traceback in the
 log. Calls go through the live app's queue as the page makes them (``live_app.join``: by
 ``fn_index``), so what a hostile script can send is what these tests send."""
@@ -41,6 +41,7 @@ def named(demo, api_name: str):
 # -- 1. one door --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_direct_routes_are_closed(live):
     """A direct POST skipped the queue and its limits (16 /compress calls ran at once): every
     queued event is refused there, by name or by fn_index; only page-only events that never queue
@@ -61,6 +62,7 @@ def test_the_direct_routes_are_closed(live):
             assert not any(isinstance(block, (gr.File, gr.Image)) for block in fn.inputs), fn.name
 
 
+@pytest.mark.slow
 def test_page_only_events_run_in_their_own_lane_and_stay_cheap(live, tmp_path):
     """Each private event, called by fn_index through the queue with its inputs' defaults, answers
     within seconds; the queued ones share the one-at-a-time ``page`` lane (never the heavy
@@ -207,6 +209,7 @@ def cases(demo) -> list[tuple[str, int, str, object]]:
     return found
 
 
+@pytest.mark.slow
 def test_every_bad_value_of_every_endpoint_gets_one_message_and_no_traceback(live, capfd, caplog):
     """454 bad-input cases answered "Internal error (...)" (9) or {"error": null} (74), and 174 user
     errors were logged with full tracebacks: now each is one line that names the endpoint (and the
@@ -401,6 +404,7 @@ def compare_data(demo, image: dict, codec: str, params: dict, size_mode: str, ta
 
 
 @pytest.mark.parametrize("kind", ["encode", "size search", "equal-quality search"])
+@pytest.mark.slow
 def test_a_cancelled_long_codec_job_leaves_the_cpu_idle_within_10_s(live, megapixel, kind):
     """One AVIF encode at speed 0 is one library call of ~35 s at 2 MP; a size search makes about
     eight of them and an equal-quality search as many with metrics between. Cancelled after 3 s,
@@ -438,6 +442,7 @@ def bomb_zip(path, members: int, junk: int, method) -> None:
 
 
 @pytest.mark.parametrize("method", ["bzip2", "deflate"])
+@pytest.mark.slow
 def test_a_zip_bomb_is_refused_before_any_member_is_unpacked(live, tmp_path, method):
     """Each member's method, declared size and ratio (and its size against what its header's image
     can need) are checked before any of it is decompressed: the probe's archive kept a core busy
@@ -498,8 +503,8 @@ def test_re_running_a_named_model_on_the_served_input_reproduces_neither_side(tm
     and mirroring the server keeps: no re-run reproduces either side; the sizes shown are as before."""
     import skimage.data
 
-    from restoration.bench import panel
-    from restoration.bench.store import Store
+    from restoration.benchmark import panel
+    from restoration.benchmark.store import Store
     from restoration.pipelines import restore as restorelib
     from restoration.pipelines import sr
 
@@ -520,7 +525,7 @@ def test_re_running_a_named_model_on_the_served_input_reproduces_neither_side(tm
 
 
 def add_pairs(db, count: int) -> list[int]:
-    from restoration.bench.store import Store
+    from restoration.benchmark.store import Store
 
     with Store(db) as store:
         return [store.add_pair("h", "restoration", {}, "gaussian", "median") for _ in range(count)]
@@ -528,7 +533,7 @@ def add_pairs(db, count: int) -> list[int]:
 
 def test_vote_limits_count_per_client_not_for_the_whole_server(tmp_path, monkeypatch):
     """One client's 29 votes a minute locked everyone else out; now each client has its own limit."""
-    from restoration.bench import panel
+    from restoration.benchmark import panel
     from restoration.core.errors import UserInputError
 
     monkeypatch.setattr(panel, "VOTES_PER_MINUTE", 2)
@@ -561,7 +566,7 @@ def test_the_app_counts_votes_by_the_clients_address(monkeypatch):
 def test_published_scores_move_only_in_batches_of_ten_votes(tmp_path, monkeypatch):
     """After 10 votes, the table before and after one vote told which model won it; now it counts
     whole batches of 10 votes, so one vote changes nothing until its batch is complete."""
-    from restoration.bench import panel
+    from restoration.benchmark import panel
 
     monkeypatch.setattr(panel, "_RECENT", {})
     db = tmp_path / "panel.sqlite"
@@ -579,10 +584,11 @@ def test_published_scores_move_only_in_batches_of_ten_votes(tmp_path, monkeypatc
 # -- 7. responsive while busy -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_tiny_request_answers_within_3_s_while_a_perceptual_comparison_runs(live, tmp_path):
-    """FLIP holds Python's GIL for its whole computation: beside a 6 MP perceptual comparison a
-    tiny /compress took up to 8.9 s, and the server's event loop froze with it. FLIP now runs in a
-    worker process, and each heavy job's threads stay under the core count."""
+    """FLIP holds Python's GIL for its whole computation: in the server's process, beside a 6 MP
+    perceptual comparison, a tiny /compress would take up to 8.9 s and the event loop would freeze
+    with it. So FLIP runs in a worker process, and each heavy job's threads stay under the core count."""
     import time
 
     import cv2
@@ -617,8 +623,8 @@ def test_a_tiny_request_answers_within_3_s_while_a_perceptual_comparison_runs(li
 
 
 def test_database_messages_name_the_file_not_the_servers_folders(tmp_path):
-    from restoration.bench import report
-    from restoration.bench.store import Store
+    from restoration.benchmark import report
+    from restoration.benchmark.store import Store
     from restoration.core.errors import UserInputError
 
     db = tmp_path / "private-folder" / "bench.sqlite"
@@ -634,7 +640,7 @@ def test_a_report_csv_quotes_cells_a_spreadsheet_would_run(tmp_path):
     """A zip member named "=HYPERLINK(...)" went raw into the benchmark CSV: a spreadsheet runs it."""
     import csv
 
-    from restoration.bench import report
+    from restoration.benchmark import report
 
     path = report.write_csv(
         [{"image": '=HYPERLINK("http://x","y")', "dataset": "@SUM(A1)", "codec": "jpeg", "psnr": -1.5}],

@@ -11,6 +11,7 @@ from restoration.pipelines import equal_quality
 
 
 @pytest.mark.parametrize("metric, value", [("psnr", 34.0), ("ssimulacra2", 70.0), ("flip", 0.08)])
+@pytest.mark.slow
 def test_search_finds_the_smallest_setting_that_reaches_the_target(astro256, metric, value):
     target = equal_quality.QualityTarget(metric, value)
     jpeg = codecs.get("jpeg")

@@ -59,6 +59,7 @@ def test_accepted_formats_and_extensions_come_from_the_registry():
     assert ".txt" not in reader.extensions() and ".zip" not in reader.extensions()
 
 
+@pytest.mark.slow
 def test_the_doors_load_without_torch(tmp_path, astro128):
     """Reading and writing an ordinary file never loads torch (only a learned codec's file does)."""
     Image.fromarray(astro128).save(tmp_path / "a.png")

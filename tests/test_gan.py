@@ -1,4 +1,4 @@
-"""SR-GAN (issue 4): the generator starts as the sub-pixel CNN it is initialised from, the
+"""SR-GAN: the generator starts as the sub-pixel CNN it is initialised from, the
 discriminator's patch map, one adversarial training step, and the registry entry."""
 
 from __future__ import annotations

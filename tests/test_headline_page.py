@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import skimage.data
 from PIL import Image
 
 from restoration import cli
+
+pytestmark = pytest.mark.slow  # the full suite (CI) runs it; the fast tier leaves it out
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Hostile or careless use (issue 20): inputs through one door, decoders limited to the listed
+"""Hostile or careless use: inputs through one door, decoders limited to the listed
 formats, work per request capped."""
 
 from __future__ import annotations
@@ -106,10 +106,10 @@ def test_every_run_that_shows_results_clears_them_when_it_fails():
 
 
 def test_a_zip_of_large_images_is_refused_from_the_headers(tmp_path, monkeypatch):
-    """30 forty-megapixel PNGs of 1.5 KB each: refused before any is decoded (issue 20's probe)."""
+    """30 forty-megapixel PNGs of 1.5 KB each: refused before any is decoded."""
     import zipfile
 
-    from restoration.bench import inputs
+    from restoration.benchmark import inputs
 
     buffer = io.BytesIO()
     Image.new("L", (8000, 5000)).save(buffer, "PNG", optimize=True)
@@ -139,10 +139,11 @@ def test_the_labs_temporary_folders_are_removed_when_old(tmp_path, monkeypatch):
     assert fresh.parent == tmp_path / "lab-tmp"
 
 
+@pytest.mark.slow
 def test_reports_hide_the_host_unless_the_operator_shows_it(tmp_path, monkeypatch, astro128):
     import platform
 
-    from restoration.bench import inputs, report, runner
+    from restoration.benchmark import inputs, report, runner
 
     db = tmp_path / "r.sqlite"
     runner.bench([inputs.make("a", "set", astro128)], runner.BenchConfig(("jpeg",), (50,)), db, workers=1)

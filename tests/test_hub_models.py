@@ -1,4 +1,4 @@
-"""Every Hub manifest entry end to end, before any user meets it (issue 21): a checkpoint in the
+"""Every Hub manifest entry end to end, before any user meets it: a checkpoint in the
 entry's real layout (tests/hub_checkpoints.py, random weights), served by a local HF_ENDPOINT
 server, downloaded and sha256-checked by our loader, recognised by spandrel as the intended
 architecture and scale, run through the package (tiled, self-ensembled, bf16 and float32) and
@@ -15,6 +15,8 @@ from hub_checkpoints import hub_checkpoints  # noqa: F401  (a session fixture)
 from hub_server import HubServer
 
 from restoration.models import hub, restorers, runtime
+
+pytestmark = pytest.mark.slow  # the full suite (CI) runs it; the fast tier leaves it out
 
 ENTRIES = hub.manifest()
 IMAGE = (np.random.default_rng(5).random((56, 64, 3)) * 255).astype(np.uint8)
@@ -76,7 +78,7 @@ def test_hub_entry_end_to_end(world, key, tmp_path):
     from gradio_client import handle_file
     from PIL import Image
 
-    from restoration.bench import provenance
+    from restoration.benchmark import provenance
 
     expected_scale, size = _serve(world, key)
     # The size the tabs show before a download: the published one, else this real-layout file's.

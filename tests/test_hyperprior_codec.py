@@ -130,6 +130,7 @@ def test_too_large_an_image_is_refused_before_any_work(tiny, monkeypatch):
 
 
 @pytest.mark.parametrize("context", [False, True])
+@pytest.mark.slow
 def test_training_step_lowers_the_rd_loss(context):
     torch.manual_seed(0)
     net = hp.HyperpriorNet(channels=8, latent=8, hyper=8, rate_points=2, latent_scale=20.0, context=context)
@@ -165,6 +166,7 @@ needs_weights = pytest.mark.skipif(hp.manifest_entry() is None, reason="weights/
 
 
 @needs_weights
+@pytest.mark.slow
 def test_shipped_rate_points_trade_bytes_for_quality(astro256):
     points = codecs.get("neural-hp").knob.sweep
     rows = [evaluate.compress(astro256, "neural-hp", {"quality": q}, metric_names=["psnr", "bpp"]) for q in points]

@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_sweep_report_and_summary(tmp_path):
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:64, 0:96]

@@ -1,4 +1,4 @@
-"""The package's layout rules (issue 18): the import contracts hold, and the light layers load
+"""The package's layout rules: the import contracts hold, and the light layers load
 without torch, so the CLI's codec commands and the metrics start fast."""
 
 from __future__ import annotations

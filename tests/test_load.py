@@ -7,6 +7,8 @@ before app._atomic_image_cache, their identical output images were served trunca
 import pytest
 from conftest import load_bench_script
 
+pytestmark = pytest.mark.slow  # the full suite (CI) runs it; the fast tier leaves it out
+
 pytest.importorskip("gradio_client")
 
 

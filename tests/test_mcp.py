@@ -40,6 +40,7 @@ async def _session_call(url: str, call):
             return await call(session)
 
 
+@pytest.mark.slow
 def test_tools_are_listed(mcp_url):
     tools = asyncio.run(_session_call(mcp_url, lambda s: s.list_tools())).tools
     names = {t.name for t in tools}

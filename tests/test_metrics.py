@@ -246,6 +246,7 @@ def test_ssimulacra2_is_on_demand_100_for_identical_and_falls_with_quality(astro
     assert scores[0] < scores[1] < scores[2] < 100.0
 
 
+@pytest.mark.slow
 def test_flip_is_on_demand_0_for_identical_and_rises_as_quality_falls(astro256):
     """NVIDIA's LDR-FLIP: the mean of its error map; the map itself is what the compare view shows."""
     from restoration import codecs as codeclib

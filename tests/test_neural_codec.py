@@ -109,6 +109,7 @@ def test_rate_estimate_tracks_real_bytes(tiny, astro128):
     assert abs(real_bits - estimate_bits) / estimate_bits < 0.05
 
 
+@pytest.mark.slow
 def test_training_step_lowers_the_rd_loss():
     torch.manual_seed(0)
     losses = rd_losses(nc.NeuralCodecNet(channels=8, latent=8, rate_points=2), size=32)

@@ -9,9 +9,12 @@ import pytest
 from restoration import training
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
-pytestmark = pytest.mark.skipif(
-    not (training.DATA_ROOT / "train" / "BSD400").is_dir(), reason="../shared/data/train is not present"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (training.DATA_ROOT / "train" / "BSD400").is_dir(), reason="../shared/data/train is not present"
+    ),
+]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)

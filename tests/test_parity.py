@@ -167,6 +167,7 @@ def test_upscale_cleans_a_low_resolution_jpeg_first(capsys, tmp_path, jpeg_photo
     "job, settings",
     [
         ("convert", {"codec": "webp", "target_quality": "psnr=32"}),
+        ("convert", {"codec": "png", "target_bpp": 0.5}),  # lossless: runs as it is, with a note
         ("restore", {"model": "median", "format": "webp"}),
         ("upscale", {"scale": 2, "model": "bicubic-x2", "restore": "none"}),
     ],
@@ -184,3 +185,9 @@ def test_batch(capsys, tmp_path, photo, jpeg_photo, job, settings):
         tab_rows = list(csv.DictReader(io.StringIO(files.read("results.csv").decode())))
     assert [r["output"] for r in tab_rows] == [r["output"] for r in rows]
     assert [row[3] for row in table["data"]] == [r["output_bytes"] for r in rows]
+    cli_csv = list(csv.DictReader(io.StringIO((tmp_path / "cli" / "results.csv").read_text())))
+    assert [measured(r) for r in cli_csv] == [measured(r) for r in tab_rows]
+    if settings.get("codec") == "png":  # the same note in every row, the page's table and the summary
+        assert all("PNG is lossless here" in r["note"] for r in rows) and "target_met" not in rows[0]
+        assert [row[-1] for row in table["data"]] == [r["note"] for r in rows]
+        assert "PNG is lossless here" in summary

@@ -1,4 +1,4 @@
-"""One function per job (issue 18): the degrade chain and its real bytes, the restore job's
+"""One function per job: the degrade chain and its real bytes, the restore job's
 reference check and partial results, provenance keys that follow the weights, and the metric
 table's columns everywhere."""
 
@@ -75,6 +75,7 @@ def run_cli(tmp_path, *args):
     )
 
 
+@pytest.mark.slow
 def test_cli_degrade_writes_jpeg_bytes_that_restore_reads(tmp_path, write_image, astro256):
     clean = write_image(astro256, "clean.png")
     proc = run_cli(tmp_path, "degrade", clean, "--codec", "jpeg", "--quality", "10", "--out", "q10.jpg")
@@ -124,8 +125,8 @@ def test_the_quality_hint_comes_from_the_file(astro128):
 
 
 def test_benchmark_keys_follow_the_learned_codecs_and_dictionaries_weights(monkeypatch):
-    from restoration.bench import runner
-    from restoration.bench.inputs import BenchImage
+    from restoration.benchmark import runner
+    from restoration.benchmark.inputs import BenchImage
     from restoration.models import restorers
 
     image = BenchImage("a", "set", "hash-a", np.zeros((8, 8, 3), np.uint8))
@@ -140,7 +141,7 @@ def test_benchmark_keys_follow_the_learned_codecs_and_dictionaries_weights(monke
 
 
 def test_every_registered_codec_and_model_has_a_chart_colour():
-    from restoration.bench import charts
+    from restoration.benchmark import charts
     from restoration.models import restorers
 
     colours = [charts.colour(name) for name in [*codeclib.CODECS, *restorers.REGISTRY]]
@@ -149,7 +150,7 @@ def test_every_registered_codec_and_model_has_a_chart_colour():
 
 
 def test_the_learned_codec_in_the_compare_path(astro128):
-    from restoration.bench import charts
+    from restoration.benchmark import charts
     from restoration.lab import codecs as lab
 
     results = lab.compare(astro128, {"neural": {"quality": 2}, "jpeg": {"quality": 50}}, None)
@@ -159,7 +160,7 @@ def test_the_learned_codec_in_the_compare_path(astro128):
 
 
 def test_the_bar_chart_says_why_a_lossless_psnr_has_no_bar(astro128):
-    from restoration.bench import charts
+    from restoration.benchmark import charts
     from restoration.lab import codecs as lab
 
     rows = [r.row() for r in lab.compare(astro128, {"jpeg": {"quality": 50}, "png": {}}, None)]
@@ -171,7 +172,7 @@ def test_the_bar_chart_says_why_a_lossless_psnr_has_no_bar(astro128):
 
 
 def test_every_metric_has_its_column_in_rows_csv_and_dashboards(tmp_path, astro128):
-    from restoration.bench import dashboards, report
+    from restoration.benchmark import dashboards, report
     from restoration.lab import codecs as lab
     from restoration.pipelines import evaluate
 
@@ -228,6 +229,7 @@ def seconds_of(text: str) -> float:
     return float(value) * (60 if unit.startswith("min") else 1)
 
 
+@pytest.mark.slow
 def test_every_ready_model_is_estimated_before_its_first_run(tmp_path, astro128, monkeypatch):
     """Issue 37: the default upscaler was "not yet timed" and counted as zero. Now every ready model
     has a time from a model of its work (an own network: its GFLOP over this machine's measured
@@ -287,6 +289,7 @@ def test_a_run_refines_its_models_estimate(tmp_path, astro128, monkeypatch):
     assert cost.model_seconds("median", 128 * 128, self_ensemble=True) == pytest.approx(2 * predicted)  # no ensemble
 
 
+@pytest.mark.slow
 def test_codec_estimate_counts_the_search_and_its_metric(tmp_path, monkeypatch):
     """A size target counts its bisection of encodes; an equal-quality search its steps, each an
     encode, a decode and the metrics with the searched one (SSIMULACRA 2, the slow part); every

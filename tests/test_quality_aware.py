@@ -1,4 +1,4 @@
-"""Quality-aware artifact removal (issue 24): the network is told the JPEG quality read from the
+"""Quality-aware artifact removal: the network is told the JPEG quality read from the
 file (or the user's strength), runs blind when neither is known, and trains on that condition."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,7 @@ def run_bench(tmp_path, *extra):
     return out.read_text(), [json.loads(line) for line in jsonl.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_columns_gain_and_reuse(tmp_path):
     (tmp_path / "images").mkdir()
     y, x = np.mgrid[0:96, 0:128]

@@ -12,9 +12,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from restoration.bench import executors, provenance, runner
-from restoration.bench import inputs as bench_inputs
-from restoration.bench.store import Store
+from restoration.benchmark import executors, provenance, runner
+from restoration.benchmark import inputs as bench_inputs
+from restoration.benchmark.store import Store
 from restoration.core.errors import UserInputError
 
 CONFIG = runner.BenchConfig(codecs=("jpeg", "png"), qualities=(20, 60))
@@ -266,11 +266,12 @@ def test_machine_description_names_core_count_cpu_and_architecture():
     assert provenance.provenance()["machine"]["cpu"] == provenance.cpu_name()
 
 
+@pytest.mark.slow
 def test_a_perceptual_benchmark_stores_the_on_demand_metrics_and_keys_its_rows_apart(tmp_path, astro128):
     """--perceptual rows carry SSIMULACRA 2 and FLIP (so the dashboards' BD-rate menus can use
     them); a plain run's stored rows are not reused for it, and a plain run does not compute them."""
-    from restoration.bench import inputs, runner
-    from restoration.bench.store import Store
+    from restoration.benchmark import inputs, runner
+    from restoration.benchmark.store import Store
 
     images = [inputs.make("astro", "test", astro128)]
     db = tmp_path / "bench.sqlite"
@@ -292,7 +293,7 @@ def test_zip_members_are_decoded_one_at_a_time_and_read_again_when_their_tasks_r
 
     from PIL import Image
 
-    from restoration.bench import inputs, runner
+    from restoration.benchmark import inputs, runner
 
     crops = [skimage.data.astronaut()[0:96, 0:128], skimage.data.coffee()[0:96, 0:128]]
     archive = tmp_path / "set.zip"

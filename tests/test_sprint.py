@@ -21,7 +21,10 @@ from restoration.training import sprint
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = manifestlib.DATA_ROOT / "train"
-pytestmark = pytest.mark.skipif(not (TRAIN / "BSD400").is_dir(), reason="../shared/data/train is not present")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (TRAIN / "BSD400").is_dir(), reason="../shared/data/train is not present"),
+]
 NOT_ON_THE_GPU_MACHINE = (
     "gradio",
     "pillow_heif",

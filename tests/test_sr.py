@@ -124,6 +124,7 @@ PUBLISHED = [
 
 
 @pytest.mark.parametrize("name, scale, psnr, ssim", PUBLISHED)
+@pytest.mark.slow
 def test_bicubic_reproduces_published_numbers(name, scale, psnr, ssim):
     paths = sorted((BENCH / name).glob("*.png"))
     if not paths:
@@ -185,6 +186,7 @@ def test_interpolation_tiled_is_exactly_untiled(method, factor):
     )
 
 
+@pytest.mark.slow
 def test_sr_network_uint8_tiling():
     """restore_uint8 (bands of tiles, rounded as they finish) gives the pixels of the float path,
     and tiled agrees with untiled away from the borders."""
@@ -267,6 +269,7 @@ def test_cli_from_hr_json_row(capsys, tmp_path, hr_png):
     assert np.asarray(Image.open(row["file"])).shape == (96, 100, 3)
 
 
+@pytest.mark.slow
 def test_cli_ref_default_model_and_out(capsys, tmp_path, hr_png):
     hr, lr = sr.make_lr(imagelib.load(hr_png), 2)
     Image.fromarray(lr).save(tmp_path / "lr.png")
@@ -292,6 +295,7 @@ def test_cli_ref_default_model_and_out(capsys, tmp_path, hr_png):
         (["--scale", "4", "--ref", "HR"], "the reference is 100x96 but x4 of the 102x98 input is 408x392"),
     ],
 )
+@pytest.mark.slow
 def test_cli_user_errors(capsys, tmp_path, hr_png, args, message):
     args = [str(hr_png) if a == "HR" else a for a in args]
     code, rows, err = run_main(capsys, "upscale", hr_png, *args, "--out-dir", tmp_path, "--json")
@@ -306,6 +310,7 @@ def test_cli_user_errors(capsys, tmp_path, hr_png, args, message):
         (["--scale", "2"], "one of the arguments --out --out-dir is required"),
     ],
 )
+@pytest.mark.slow
 def test_cli_usage_errors_are_one_line(tmp_path, hr_png, args, message):
     proc = subprocess.run(
         [sys.executable, "-m", "restoration", "upscale", str(hr_png), *args],
@@ -318,6 +323,7 @@ def test_cli_usage_errors_are_one_line(tmp_path, hr_png, args, message):
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and message in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_not_an_image(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
@@ -347,6 +353,7 @@ def client():
         yield Client(url, verbose=False)
 
 
+@pytest.mark.slow
 def test_app_upscale_endpoint(client, hr_png):
     from gradio_client import handle_file
 
@@ -389,6 +396,7 @@ def test_app_upscale_low_resolution_upload_and_errors(client, hr_png):
     assert update["value"] == ["bicubic-x2", sr.default_model(2)]
 
 
+@pytest.mark.slow
 def test_app_upscale_self_ensemble(client, hr_png):
     """The optional last input: the network's row and caption say it was averaged; interpolation
     ignores it (the same pixels as without)."""
@@ -407,6 +415,7 @@ def test_app_upscale_self_ensemble(client, hr_png):
     assert np.abs(np.asarray(Image.open(files[1]), int) - np.asarray(Image.open(plain_files[1]))).max() > 0
 
 
+@pytest.mark.slow
 def test_outscale_resizes_every_result_like_real_esrgan(tmp_path):
     """An output scale other than the model's: the x2 results resized to 1.5x the input (Lanczos),
     in the tab's pipeline and the CLI; refused where a measurement needs the model's own scale."""

@@ -15,6 +15,8 @@ import torch
 from restoration.core import manifest as manifestlib
 from restoration.models import architectures, storage
 
+pytestmark = pytest.mark.slow  # the full suite (CI) runs it; the fast tier leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TREE_BYTES = 40 * 1024 * 1024
 

@@ -14,7 +14,7 @@ import pytest
 from cli_run import run_cli
 
 from restoration import codecs
-from restoration.bench import provenance
+from restoration.benchmark import provenance
 from restoration.codecs import output, reader
 from restoration.core.errors import UserInputError
 from restoration.lab import codecs as codecs_tab

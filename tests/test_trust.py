@@ -1,4 +1,4 @@
-"""Numbers and screens a newcomer can trust (issue 37): tables that fit, targets judged by the
+"""Numbers and screens a newcomer can trust: tables that fit, targets judged by the
 number shown, rounded settings, charts that say why they are empty, error maps with a scale."""
 
 import numpy as np
@@ -69,6 +69,7 @@ def test_a_quality_target_is_judged_on_the_number_the_table_shows(score, met):
         assert (metriclib.shown(score) >= 80) is met
 
 
+@pytest.mark.slow
 def test_a_size_target_met_far_under_says_so():
     """The learned codec, with ten settings, lands well under 0.5 bpp: "met", and how far."""
     from restoration.core import examples
@@ -94,7 +95,7 @@ def test_empty_charts_say_why():
     """A benchmark of images under MS-SSIM's minimum side drew an empty MS-SSIM chart; an SR-only
     run empty per-format charts. Each now says why, and a sweep names the codecs swept at their
     own settings (JPEG 2000's rates, not the typed qualities)."""
-    from restoration.bench import charts
+    from restoration.benchmark import charts
 
     rows = [
         {

@@ -88,7 +88,7 @@ def test_inspect_names_architecture_scale_params_and_sha256(tmp_path):
     # listed among the registry's models (one person's upload is not another's choice).
     spec = restorers.get(model.id)
     assert (spec.source, spec.scale, spec.sha256(), spec.status()) == ("user", 2, sha, "ready")
-    from restoration.bench.provenance import model_sha256
+    from restoration.benchmark.provenance import model_sha256
 
     assert model_sha256(model.id) == sha
     assert model.id not in restorers.REGISTRY and model.id not in [s.id for s in restorers.ready("sr", 2)]
@@ -131,6 +131,7 @@ def test_cli_restore_runs_the_file(capsys, tmp_path, image_png, name, monkeypatc
 
 
 @pytest.mark.parametrize("name", ["mine.safetensors", "mine.pth"])
+@pytest.mark.slow
 def test_cli_upscale_takes_the_scale_from_the_file(capsys, tmp_path, image_png, name):
     path = write_model(tmp_path, name, compact(2).state_dict())
     code, out, err = run(capsys, "upscale", image_png, "--model-file", path, "--out-dir", tmp_path / "out", "--json")

@@ -36,7 +36,7 @@ def build() -> gr.Blocks:
         for title, build_tab in TABS:
             with gr.Tab(title):
                 build_tab(demo)
-    # One door (issue 41): the REST routes closed, page-only events in their own lane, every value
+    # One door: the REST routes closed, page-only events in their own lane, every value
     # checked by kind before Gradio reads it (ui/doors.py).
     return doors.guard(demo)
 

@@ -24,7 +24,7 @@ from ui.common import (
 )
 
 DEFAULT_CODECS = ["jpeg", "webp", "avif", "jpegxl", "jpeg2000"]
-# Short enough to read whole in the box (a longer choice was cut: "Equal quality: SSIMULAC").
+# Short enough to read whole in the box (a longer choice is cut: "Equal quality: SSIMULAC").
 SIZE_MODES = [
     ("Each codec's own settings", "settings"),
     ("Equal size: bpp ≤", "bpp"),

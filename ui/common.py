@@ -96,11 +96,11 @@ def cancelled() -> bool:
 
 def image_upload(**kwargs) -> gr.Image:
     """gr.Image (type="filepath") handing the upload over untouched: gr.Image opens it with Pillow
-    first, so a bad file (empty, not an image, a bomb...) failed with Gradio's generic error, not
+    first, so a bad file (empty, not an image, a bomb...) would fail with Gradio's generic error, not
     ``image.load``'s message. Not a subclass: Gradio writes a .pyi beside a component subclass.
     Never send it a property update (``gr.update(label=...)``): Gradio then rebuilds the component
-    for that session from its constructor, without this preprocess (seen: a bad file then failed
-    with no message). A new value alone is fine."""
+    for that session from its constructor, without this preprocess (a bad file then fails with no
+    message). A new value alone is fine."""
     component = gr.Image(**kwargs)
     preprocess = component.preprocess
 
@@ -162,8 +162,8 @@ def load_example(name: str):
         return gr.update()
     if name not in examples.EXAMPLES:
         raise UserInputError(f"unknown example {name!r}; choose from {', '.join(examples.EXAMPLES)}")
-    # Written once per example (a folder named by it): a page-only event answers any caller, and
-    # wrote a new PNG on every call (issue 41).
+    # Written once per example (a folder named by it): a page-only event answers any caller, and a
+    # new PNG on every call would let any caller fill the disk.
     folder, written = scratch.keyed("example-", name)
     path = folder / f"{name.split(' ')[0]}.png"
     if not written:

@@ -1,4 +1,4 @@
-"""The doors every call comes in by (issue 41): one route, the queue, and one clear message for
+"""The doors every call comes in by: one route, the queue, and one clear message for
 every bad value before any work starts.
 
 - **The queue only.** Gradio opens its REST routes (``/gradio_api/run/<name>``) unless told not to,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from restoration.bench import inputs as bench_inputs
-from restoration.bench import report, runner
+from restoration.benchmark import inputs as bench_inputs
+from restoration.benchmark import report, runner
 from restoration.core.errors import UserInputError
 
 ALL_CODECS = "jpeg,jpeg2000,webp,avif,jpegxl,png"

@@ -5,7 +5,9 @@ writes ``memory_model.json`` beside this module).
 A step is a kind and a name: ``decode`` (reading an upload), ``codec`` (one encode and decode at
 its defaults), ``metric`` (one metric on one pair), ``model`` (one restorer, tiled as the app runs
 it). A step that was never measured costs ``UNMEASURED`` (more than any measured one), so a new
-codec or model is admitted conservatively until the script is run again.
+codec or model is admitted conservatively until the script is run again. The steps that work in
+bands of rows or tiles (the perceptual metrics, the learned codecs) cost mostly their fixed part,
+one band's working set; ``release_freed`` keeps the freed bands from piling up in the heap.
 """
 
 from __future__ import annotations

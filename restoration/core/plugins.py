@@ -27,7 +27,7 @@ ENCODE_THREADS = -1  # JPEG XL encodes (pillow-jxl's num_threads; -1: every core
 
 def limit_threads(threads: int | None) -> None:
     """Threads one AVIF or JPEG XL encode or decode may use (None: the libraries' default, every
-    core). The app gives each heavy job as many threads as ``pipelines.lab.configure_threads``
+    core). The app gives each heavy job as many threads as ``lab.common.configure_threads``
     (one on 2 cores), so that two jobs at once leave room for a small request; its worker
     processes read ``RESTORATION_CODEC_THREADS`` when they import this module."""
     global ENCODE_THREADS

@@ -108,8 +108,8 @@ PROCESS_MARK = "-pid"  # "<kind>-pid<pid>": a folder one process owns for its li
 def process_folder(kind: str) -> Path:
     """The folder this process owns under the root for ``kind`` (the app puts Gradio's cache there:
     ``GRADIO_TEMP_DIR``). First the folders of processes that are gone are removed, with all their
-    files: Gradio deletes only the files its own process made, so a server stopped by SIGTERM left
-    its cache (762 MB in issue 41's probe) that no later process removed. A folder left with this
+    files: Gradio deletes only the files its own process made, so a server stopped by SIGTERM
+    leaves its cache (hundreds of MB) for no later process to remove. A folder left with this
     process's id (a restarted container reuses ids) is stale too. Age and quota cleaning leave a
     live process's folder alone. Later calls in the same process return the same folder."""
     path = root() / f"{kind}{PROCESS_MARK}{os.getpid()}"

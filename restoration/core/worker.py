@@ -1,7 +1,7 @@
-"""Work a request can stop, in a worker process (issue 41): a call into a library that nothing
-inside the process can interrupt (one encode: JPEG XL at effort 9 on 12 MP ran 384 s under a 60 s
-limit and ~380 s after a cancel), or that holds Python's GIL for seconds (FLIP: every other
-request and the server's event loop froze behind it), runs in a worker while the caller checks
+"""Work a request can stop, in a worker process: a call into a library that nothing inside the
+process can interrupt (one encode: JPEG XL at effort 9 on 12 MP takes about 380 s, whatever the
+time limit or a cancel says), or that holds Python's GIL for seconds (FLIP: every other
+request and the server's event loop freeze behind it), runs in a worker while the caller checks
 the request every ``POLL_S`` (``core.budget.check``); a stopped request's worker is killed, so
 nothing runs on after it. A thread can be neither interrupted nor killed.
 
@@ -12,7 +12,7 @@ ones, ~50 MB each); one is started when none is idle (its first job imports what
 a second). Each message is a length (8 bytes, big-endian) and a pickle: a job is (fn, args), a
 result (True, value) or (False, the exception). Only the app's own processes speak it, so the
 pickles are trusted both ways. Workers inherit the environment (``OMP_NUM_THREADS`` and
-``RESTORATION_CODEC_THREADS``, which ``pipelines.lab.configure_threads`` sets).
+``RESTORATION_CODEC_THREADS``, which ``lab.common.configure_threads`` sets).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Callable
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.bench import estimate as estimator
+from restoration.benchmark import estimate as estimator
 from restoration.codecs import output as outputlib
 from restoration.core import scratch
 from restoration.core.errors import UserInputError

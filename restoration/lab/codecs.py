@@ -11,7 +11,7 @@ import numpy as np
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.bench import charts
+from restoration.benchmark import charts
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
 from restoration.lab import common, cost

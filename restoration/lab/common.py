@@ -155,7 +155,7 @@ ERROR_PREFIX = "|error| "
 ERROR_GAIN = 4.0  # an |error| map's colour saturates at a mean difference of 255 / 4 = 64 levels
 FLIP_PREFIX = "FLIP "
 # A FLIP map's colour saturates here: at FLIP's own scale (1 = white) a codec's map, mostly under
-# 0.1, was nearly black; one scale for every map keeps them comparable.
+# 0.1, would be nearly black; one scale for every map keeps them comparable.
 FLIP_TOP = 0.25
 
 

@@ -13,11 +13,11 @@ from typing import Callable
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.bench import dashboards, executors, panel, runner
-from restoration.bench import estimate as estimator
-from restoration.bench import inputs as bench_inputs
-from restoration.bench import report as reportlib
-from restoration.bench import store as storelib
+from restoration.benchmark import dashboards, executors, panel, runner
+from restoration.benchmark import estimate as estimator
+from restoration.benchmark import inputs as bench_inputs
+from restoration.benchmark import report as reportlib
+from restoration.benchmark import store as storelib
 from restoration.core import budget, examples, memory, scratch
 from restoration.core.errors import UserInputError
 from restoration.lab import common, cost

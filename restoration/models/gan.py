@@ -1,4 +1,4 @@
-"""SR-GAN networks and losses (issue 4): a generator built on the residual sub-pixel CNN, a patch
+"""SR-GAN networks and losses: a generator built on the residual sub-pixel CNN, a patch
 discriminator, the adversarial losses and the frozen-feature content loss.
 
 The generator keeps ``nets.SubPixelSR``'s layout and parameter names (head, body of residual

@@ -1,5 +1,5 @@
 """How long each model (or codec, by its name: encode + decode) took in this process: its latest
-runs, each as (seconds, input pixels), so that an estimate (``pipelines.cost``) can correct its
+runs, each as (seconds, input pixels), so that an estimate (``lab.cost``) can correct its
 model of the work by what the runs really took. Self-ensemble runs are kept apart (8x the work).
 Calibration runs (``unrecorded``) are not runs."""
 

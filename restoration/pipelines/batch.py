@@ -2,7 +2,8 @@
 the result files, a CSV of each file's sizes and metrics, and a summary line.
 
 The jobs are the lab's own single-image actions: ``convert`` (one codec at its settings, at a size
-or at equal quality: ``evaluate.compress`` / ``equal_quality.search``), ``restore``
+or at equal quality: ``evaluate.compress`` / ``equal_quality.search``; a lossless codec given a size
+runs lossless with a note, by the compare action's rule ``compare.lossless_here``), ``restore``
 (``pipelines.restore.restore_one``, auto by default) and ``upscale`` (``sr.clean_first`` then
 ``sr.run``). The app's Batch tab, its ``/batch`` endpoint and ``restoration batch`` call ``run``.
 
@@ -58,6 +59,7 @@ class Settings:
     scale: int = 4  # upscale
     restore: str = AUTO  # upscale: the step before
     output: outputlib.OutputFormat | None = None  # restore / upscale: how results are written
+    note: str = ""  # convert: how the run differs from the request (a lossless codec given a size)
 
     def describe(self) -> str:
         if self.job == "convert":
@@ -177,8 +179,8 @@ def _convert_settings(values: dict) -> Settings:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise UserInputError(f"{targets[0]} is a number, got {number!r}")
         target = comparelib.parse_target(targets[0].removeprefix("target_"), number)
-        if comparelib.lossless_here(codec, params):
-            raise UserInputError(f"{codec.label} is lossless here: a size target needs a lossy codec")
+        if comparelib.lossless_here(codec, params):  # as the compare action: it runs at its settings
+            return Settings("convert", codec=codec, params=params, note=comparelib.lossless_note(codec))
     return Settings("convert", codec=codec, params=params, target=target)
 
 
@@ -263,6 +265,8 @@ class BatchRun:
     def summary(self) -> str:
         failed = len(self.rows) - len(self.done)
         text = f"{len(self.done)} of {len(self.rows)} files: {self.settings.describe()} in {self.seconds:.1f} s."
+        if self.settings.note:
+            text += f" {self.settings.note}."
         if self.done:
             before = sum(r["input_bytes"] for r in self.done)
             after = sum(r["output_bytes"] for r in self.done)
@@ -414,8 +418,10 @@ def _convert(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
         "bpp": round(8 * result.nbytes / (image.shape[0] * image.shape[1]), 4),
         **{name: result.metrics.get(name) for name in result.metrics},
         **({"target_met": result.target_met} if result.target is not None else {}),
-        **({"note": source.note} if source.note else {}),
     }
+    note = "; ".join(text for text in (source.note, settings.note) if text)
+    if note:
+        row["note"] = note
     return row, result.data, settings.codec.extension
 
 

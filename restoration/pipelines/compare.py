@@ -71,6 +71,11 @@ def lossless_here(codec: codeclib.Codec, params: dict | None) -> bool:
     return codec.knob is None or codec.is_lossless(codec.resolve(params or {}))
 
 
+def lossless_note(codec: codeclib.Codec) -> str:
+    """What a row says when a lossless codec was given a size target."""
+    return f"{codec.label} is lossless here: it ran at its settings, not within the size target"
+
+
 def compare_codecs(
     image: np.ndarray,
     settings: dict[str, dict],
@@ -108,7 +113,7 @@ def compare_codecs(
         lossless = target is not None and lossless_here(codec, params)
         result = evaluate.compress(image, codec, params, None if lossless else target, names, reference_stats=stats)
         if lossless:
-            result.extra["note"] = f"{codec.label} is lossless here: it ran at its settings, not within the size target"
+            result.extra["note"] = lossless_note(codec)
         results.append(result)
     return results
 

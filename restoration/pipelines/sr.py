@@ -212,8 +212,8 @@ def upscale(lr: np.ndarray, model_id: str, scale: int, **options):
 
 def check_result_size(width: int, height: int, scale: int) -> None:
     """Refuse an upscale whose result would be over the pixel cap (``RESTORATION_MAX_PIXELS``), in
-    those words: before any memory is claimed for it (a 192 MP result was refused citing the
-    memory budget instead, issue 41)."""
+    those words: before any memory is claimed for it, so that a result too large (192 MP, say) is
+    refused for its size, not for the memory budget."""
     pixels = width * height * scale * scale
     if pixels > imagelib.MAX_PIXELS:
         raise UserInputError(

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.bench import dashboards
+from restoration.benchmark import dashboards
 from restoration.models import restorers
 
 _COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Dark24

@@ -16,7 +16,7 @@ votes, so comparing it before and after one's own vote does not tell which model
 Staying blind: the models run on a slightly larger crop than is shown, and the pair shows a
 window of it at a secret offset, mirrored or not at random (``View``, kept in the database with
 the pair, never served): re-running a named model on the served input does not reproduce A or B
-pixel for pixel (issue 41's probe matched them exactly).
+pixel for pixel (without them a rerun matches a side exactly and names its model).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import numpy as np
 
 from restoration import codecs as codeclib
 from restoration import degrade
-from restoration.bench import inputs as bench_inputs
-from restoration.bench.store import Store
+from restoration.benchmark import inputs as bench_inputs
+from restoration.benchmark.store import Store
 from restoration.core.errors import UserInputError
 from restoration.models import restorers
 from restoration.pipelines import restore as restorelib

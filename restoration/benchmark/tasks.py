@@ -13,7 +13,7 @@ import numpy as np
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.bench.provenance import library_digest, model_commit, model_sha256
+from restoration.benchmark.provenance import library_digest, model_commit, model_sha256
 from restoration.core.errors import UserInputError
 from restoration.pipelines import evaluate, sr
 from restoration.pipelines import restore as restorelib

@@ -8,7 +8,7 @@ One file (the embedded default is ``runs/bench.sqlite``, or ``RESTORATION_DB``) 
   how long, and whether it finished. A run that did not finish is resumed by the next run with
   the same configuration and images.
 - ``run_rows``: which keys belong to a run, under which image name and data set.
-- ``panel_pairs`` and ``votes``: the blind preference panel (``restoration.bench.panel``).
+- ``panel_pairs`` and ``votes``: the blind preference panel (``restoration.benchmark.panel``).
 
 Only the process that runs a benchmark writes; workers return rows to it.
 """
@@ -53,7 +53,7 @@ def now() -> str:
 
 class Store:
     """A connection to one database file (created with its folder on first use). Its messages name
-    the file, not its folder: on a server they reach strangers (issue 41)."""
+    the file, not its folder: on a server they reach strangers."""
 
     def __init__(self, path: str | os.PathLike | None = None, create: bool = True):
         self.path = Path(path) if path else default_path()

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from restoration import codecs as codeclib
-from restoration.bench.executors import default_workers, execute
-from restoration.bench.inputs import BenchImage
-from restoration.bench.provenance import library_digest, model_sha256, provenance
-from restoration.bench.store import Store
-from restoration.bench.tasks import SCHEMA, Task, run_task  # noqa: F401  (public names of the runner)
+from restoration.benchmark.executors import default_workers, execute
+from restoration.benchmark.inputs import BenchImage
+from restoration.benchmark.provenance import library_digest, model_sha256, provenance
+from restoration.benchmark.store import Store
+from restoration.benchmark.tasks import SCHEMA, Task, run_task  # noqa: F401  (public names of the runner)
 from restoration.core.errors import UserInputError
 from restoration.models import restorers
 from restoration.pipelines import evaluate, sr

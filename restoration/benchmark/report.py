@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from restoration import metrics as metriclib
-from restoration.bench import charts, dashboards, panel
-from restoration.bench.store import Store
+from restoration.benchmark import charts, dashboards, panel
+from restoration.benchmark.store import Store
 from restoration.core import scratch
 from restoration.core.errors import UserInputError
 

@@ -12,8 +12,8 @@ from typing import Iterator
 
 import cv2
 
-from restoration.bench.inputs import BenchImage
-from restoration.bench.tasks import Task, run_task
+from restoration.benchmark.inputs import BenchImage
+from restoration.benchmark.tasks import Task, run_task
 from restoration.core.errors import UserInputError
 
 DASK_CONNECT_TIMEOUT = "10s"

@@ -1,12 +1,12 @@
 """A benchmark's inputs, measured from their headers before it starts (how many images, how many
-megapixels), for the estimate of its work (``bench.lab.estimate``, ``pipelines.cost``)."""
+megapixels), for the estimate of its work (``lab.dashboards.bench_estimate``, ``lab.batch.batch_estimate``)."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
 
-from restoration.bench import inputs
+from restoration.benchmark import inputs
 from restoration.codecs import archive as archivelib
 from restoration.codecs import reader
 from restoration.core.errors import UserInputError
