@@ -100,17 +100,21 @@ def write_image(tmp_path):
     return write
 
 
-def codec_params(names):
-    """pytest params for codec names; a codec whose weights are not trained yet is skipped."""
+def codec_params(names, slow=()):
+    """pytest params for codec names; a codec whose weights are not trained yet is skipped, and
+    those in ``slow`` (seconds per case: x265, the learned codecs' search) leave the fast tier."""
     from restoration import codecs
 
     return [
         pytest.param(
             name,
-            marks=pytest.mark.skipif(
-                codecs.CODECS[name].unavailable_reason() is not None,
-                reason=str(codecs.CODECS[name].unavailable_reason()),
-            ),
+            marks=[
+                pytest.mark.skipif(
+                    codecs.CODECS[name].unavailable_reason() is not None,
+                    reason=str(codecs.CODECS[name].unavailable_reason()),
+                ),
+                *([pytest.mark.slow] if name in slow else []),
+            ],
         )
         for name in names
     ]

@@ -113,6 +113,7 @@ def fresh_bf16_choice(monkeypatch):
     accel.bf16_is_fast.cache_clear()
 
 
+@pytest.mark.slow
 def test_bf16_autocast_only_on_cpus_with_native_bf16_where_it_is_faster(fresh_bf16_choice):
     native = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
     chosen = accel.bf16_is_fast("cpu")

@@ -35,6 +35,7 @@ def _png(array):
     return buffer
 
 
+@pytest.mark.slow
 def test_ssimulacra2_in_bands_is_the_packages_score(pair):
     pytest.importorskip("ssimulacra2")
     from ssimulacra2 import compute_ssimulacra2
@@ -45,6 +46,7 @@ def test_ssimulacra2_in_bands_is_the_packages_score(pair):
         assert perceptual.ssimulacra2(*pair, rows=rows) == pytest.approx(whole, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_flip_in_bands_is_the_packages_map(pair):
     pytest.importorskip("flip_evaluator")
     import flip_evaluator
@@ -61,6 +63,7 @@ def test_flip_in_bands_is_the_packages_map(pair):
     assert perceptual.flip_bands(*pair, False, False, ROWS) == (None, mean)
 
 
+@pytest.mark.slow
 def test_colorvideovdp_in_bands_is_the_packages_jod(pair):
     pytest.importorskip("pycvvdp")
     metric = perceptual._cvvdp("standard_4k")

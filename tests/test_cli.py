@@ -127,6 +127,7 @@ def test_metrics_json_is_strict_json(capsys):
 # -- compress ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_compress_end_to_end_subprocess(tmp_path, astro_png):
     proc = run_cli(
         "compress", astro_png, "--codec", "jpeg", "--quality", "50", "--json", "--out-dir", "out", cwd=tmp_path
@@ -304,6 +305,7 @@ ERROR_CASES = {
 
 
 @pytest.mark.parametrize("case", list(ERROR_CASES))
+@pytest.mark.slow
 def test_user_errors_exit_2_with_one_line(case, tmp_path, astro_png):
     (tmp_path / "notes.txt").write_text("hello\n" * 10)
     (tmp_path / "empty").mkdir()
@@ -331,11 +333,13 @@ def test_error_after_good_images_keeps_earlier_rows(capsys, tmp_path, astro_png)
 
 
 @pytest.mark.parametrize("args", [["--quality", "inf"], ["--set", "quality=inf"]])
+@pytest.mark.slow
 def test_infinite_quality_is_a_user_error(args, tmp_path, astro_png):
     proc = run_cli("compress", "astro.png", "--codec", "jpeg", *args, cwd=tmp_path)
     _assert_user_error(proc, "quality")
 
 
+@pytest.mark.slow
 def test_compress_does_not_import_torch_when_lpips_is_unavailable(tmp_path, astro_png):
     code = (
         "import sys; from restoration import cli; "
@@ -350,6 +354,7 @@ def test_compress_does_not_import_torch_when_lpips_is_unavailable(tmp_path, astr
     assert proc.stdout.splitlines()[-1] == "False 0"
 
 
+@pytest.mark.slow
 def test_console_script(tmp_path):
     exe = shutil.which("restoration")
     if exe is None:

@@ -15,6 +15,7 @@ LOSSY = [name for name, c in codecs.CODECS.items() if c.can_be_lossy]
 # Codecs with a fine-grained knob. The learned codecs have five and seven rate points, so byte
 # budgets fall between them; their own rate and budget behaviour is tested in test_neural_codec.py
 # and test_hyperprior_codec.py.
+SLOW_SEARCH = ("heic", "neural", "neural-hp")  # seconds per encode at these sizes: the full suite runs them
 FINE = [name for name in LOSSY if name not in ("neural", "neural-hp")]
 # Every codec's lossless mode, as it declares it (PNG and OxiPNG: {}; WebP, JPEG XL, JPEG 2000 a setting).
 LOSSLESS_SETTINGS = [(n, c.lossless_settings()) for n, c in codecs.CODECS.items() if c.lossless_settings() is not None]
@@ -158,7 +159,7 @@ KNOB_VALUES = {
 }
 
 
-@pytest.mark.parametrize("name", codec_params(FINE))
+@pytest.mark.parametrize("name", codec_params(FINE, slow=SLOW_SEARCH))
 def test_quality_knob_is_monotonic(name, astro256):
     codec = codecs.get(name)
     knob = codec.knob.name
@@ -199,7 +200,7 @@ def test_default_sweep_runs_low_to_high_quality(name, astro128):
 FILL = {"jpeg": 0.85, "webp": 0.85, "avif": 0.85, "jpegxl": 0.85, "jpeg2000": 0.95, "heic": 0.85, "jpegli": 0.85}
 
 
-@pytest.mark.parametrize("name", codec_params(FINE))
+@pytest.mark.parametrize("name", codec_params(FINE, slow=SLOW_SEARCH))
 @pytest.mark.parametrize("bpp", [0.6, 1.0, 2.0])
 def test_encode_to_size_fills_the_budget(name, bpp, astro256):
     codec = codecs.get(name)
@@ -220,7 +221,7 @@ def test_encode_to_size_fills_the_budget(name, bpp, astro256):
             assert not (len(encoded.data) < next_size <= budget)
 
 
-@pytest.mark.parametrize("name", codec_params(LOSSY))
+@pytest.mark.parametrize("name", codec_params(LOSSY, slow=SLOW_SEARCH))
 def test_encode_to_size_more_budget_more_quality(name, astro256):
     codec = codecs.get(name)
     small = codec.encode_to_size(astro256, 4000)

@@ -19,6 +19,7 @@ def test_every_own_manifest_entry_has_a_registry_line_and_every_line_an_entry():
     assert [s.weights for s in own] == list(restorers.OWN)  # the table's order: the defaults' order
 
 
+@pytest.mark.slow
 def test_own_entries_take_scale_conditioning_and_gan_training_from_the_manifest():
     for key, entry in spec.own_manifest().items():
         s = restorers.get(restorers.OWN[key].id or key)

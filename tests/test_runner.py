@@ -161,6 +161,7 @@ def test_interrupted_run_resumes(tmp_path, images):
         assert [r["status"] for r in store.runs()] == ["finished"]
 
 
+@pytest.mark.slow
 def test_process_pool_gives_the_same_rows(tmp_path, images, monkeypatch):
     config = runner.BenchConfig(("jpeg", "webp"), qualities=(10, 40, 70, 90))
     inline = runner.bench(images, config, tmp_path / "a.sqlite", workers=1)
