@@ -125,6 +125,10 @@ def build(demo: gr.Blocks) -> None:
                 value=lab.default_models(4),
                 label="Models at this scale",
             )
+            # Read as sent, not against the session's choices: an estimate queued just before a
+            # scale change re-lists the models carries the previous scale's, and Gradio's check
+            # would answer it with an error toast. The run checks each id (``sr.check_model``).
+            sr_model_ids.preprocess = lambda payload: [str(v) for v in payload or []]
             run_upscale = gr.Button("Upscale", variant="primary")
             estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
