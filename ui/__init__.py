@@ -12,7 +12,8 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from restoration.core import scratch
-from restoration.lab import common, cost
+from restoration.lab import common as lab_common
+from restoration.lab import cost
 from ui import batch_tab, codecs_tab, dashboards_tab, doors, limits, restore_tab, sr_tab
 from ui.common import atomic_image_cache
 
@@ -76,7 +77,7 @@ def own_temp_folder() -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    common.configure_threads()
+    lab_common.configure_threads()  # not `common`: importing ui.common rebinds that name in this package
     own_temp_folder()
     demo = build()
     configure_queue(demo)

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from restoration.core import memory
 from restoration.core.errors import UserInputError
 from restoration.core.memory import Need, size_text
 
@@ -126,6 +127,10 @@ def request(on_wait=None, cancelled=None):
         yield current
     finally:
         _current.reset(token)
+        # The request's arrays are freed by now; glibc would keep much of them in its heap, and the
+        # server's resident memory would creep up request after request beyond what the budget
+        # counts: hand them back before the next request is admitted to their bytes.
+        memory.release_freed()
         if current.claimed:
             BUDGET.release(current.claimed)
 
