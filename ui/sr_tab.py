@@ -3,6 +3,8 @@ protocol when the upload is taken as the high-resolution original."""
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from restoration.core import examples
@@ -78,6 +80,15 @@ def upscale_estimate(image_path, model_ids, from_hr, scale, self_ensemble, resto
     )
 
 
+def any_scale_models(known: list[str], payload) -> list[str]:
+    """The models picker's value, each a model of some scale (Gradio's words when one is not)."""
+    values = [str(v) for v in payload or []]
+    for value in values:
+        if value not in known:
+            raise gr.Error(f"Value: {value!r} is not in the list of choices: {known}")
+    return values
+
+
 def example_as_original(name: str):
     """An example is a high-resolution photo: load it and tick "treat upload as high-resolution",
     so it is downscaled first and the results are measured against it. A cleared choice (a new
@@ -125,10 +136,10 @@ def build(demo: gr.Blocks) -> None:
                 value=lab.default_models(4),
                 label="Models at this scale",
             )
-            # Read as sent, not against the session's choices: an estimate queued just before a
-            # scale change re-lists the models carries the previous scale's, and Gradio's check
-            # would answer it with an error toast. The run checks each id (``sr.check_model``).
-            sr_model_ids.preprocess = lambda payload: [str(v) for v in payload or []]
+            # Checked against every scale's models, not the session's: an estimate queued just
+            # before a scale change re-lists them carries the previous scale's, and Gradio's own
+            # check would answer it with an error toast. The run checks each id's scale.
+            sr_model_ids.preprocess = functools.partial(any_scale_models, [v for _, v in sr_model_ids.choices])
             run_upscale = gr.Button("Upscale", variant="primary")
             estimate_note = gr.Markdown()
             with gr.Accordion("Options", open=False):
