@@ -9,8 +9,12 @@ import skimage.data
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
+import gradio as gr  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from live_app import serving  # noqa: E402
+
+from restoration.core.errors import UserInputError  # noqa: E402
+from ui.common import user_facing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +152,22 @@ def test_restore_endpoint_is_told_the_codec_and_strength(client, chelsea_png):
     *_, note = client.predict(handle_file(degraded), None, models, 0, False, 30, "avif", api_name="/restore")
     assert "Codec of the input: AVIF" in note
     assert "deeprecnet-qa-codecs: told avif file, strength 30" in note
+
+
+@pytest.mark.parametrize(
+    "problem", [UserInputError("too big"), gr.Error("a data: URL is refused"), ValueError("a bug")]
+)
+def test_an_error_keeps_nothing_of_the_request_that_raised_it(problem):
+    """The page's error carries no other exception: one it was raised from would keep the
+    request's frames, and every array in them, for as long as Gradio keeps the error."""
+
+    @user_facing
+    def work():
+        arrays = [np.zeros((64, 64, 3), np.uint8)]  # what a request holds when it fails
+        assert arrays
+        raise problem
+
+    with pytest.raises(gr.Error) as info:
+        work()
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    assert getattr(problem, "message", str(problem)) in info.value.message

@@ -10,6 +10,7 @@ from restoration.lab import codecs as lab
 from restoration.lab import common
 from ui import compare
 from ui.common import (
+    VIEWS_TTL_S,
     clear_on_failure,
     clear_on_upload,
     compare_controls,
@@ -104,7 +105,7 @@ def show_target(mode):
 
 def build(demo: gr.Blocks) -> None:
     """Lay out the tab inside the current ``gr.Tab`` and wire its events."""
-    views, sweep_rows = gr.State({}), gr.State([])
+    views, sweep_rows = gr.State({}, time_to_live=VIEWS_TTL_S), gr.State([], time_to_live=VIEWS_TTL_S)
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             source = image_upload(

@@ -46,18 +46,22 @@ def user_facing(fn):
                 return fn(*args, **kwargs)
         except UserInputError as exc:  # the person's to fix: their message, one line in the log, no traceback
             log.info("refused %s: %s", fn.__name__, exc)
-            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+            error = gr.Error(str(exc), duration=None, print_exception=False)
         except gr.Error as exc:  # raised as the person's message too (a data: URL's): one line, no traceback
             log.info("refused %s: %s", fn.__name__, exc)
-            exc.print_exception = False
-            raise
+            error = gr.Error(exc.message, duration=exc.duration, print_exception=False, title=exc.title)
         except Exception as exc:
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(
-                f"Internal error ({type(exc).__name__}): {exc}", duration=None, print_exception=False
-            ) from exc
+            error = gr.Error(f"Internal error ({type(exc).__name__}): {exc}", duration=None, print_exception=False)
+        # Raised here, not inside a handler: there it would carry the error it handles, whose
+        # traceback holds the request's frames and every array in them for as long as Gradio
+        # keeps the error (gigabytes after a large request stopped at its time limit).
+        raise error
 
     return wrapper
+
+
+VIEWS_TTL_S = 1800  # a session's result images are dropped this long after its last run
 
 
 def say_waiting(used: int, limit: int, need) -> None:

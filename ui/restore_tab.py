@@ -11,6 +11,7 @@ from restoration.lab import common
 from restoration.lab import restore as lab
 from ui import compare
 from ui.common import (
+    VIEWS_TTL_S,
     clear_on_failure,
     clear_on_upload,
     heavy,
@@ -116,7 +117,7 @@ def restore_estimate(
 
 
 def build(demo: gr.Blocks) -> None:
-    views = gr.State({})
+    views = gr.State({}, time_to_live=VIEWS_TTL_S)
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             with gr.Row():

@@ -12,6 +12,7 @@ from restoration.lab import common
 from restoration.lab import sr as lab
 from ui import compare
 from ui.common import (
+    VIEWS_TTL_S,
     clear_on_failure,
     clear_on_upload,
     heavy,
@@ -99,7 +100,7 @@ def example_as_original(name: str):
 
 
 def build(demo: gr.Blocks) -> None:
-    views = gr.State({})
+    views = gr.State({}, time_to_live=VIEWS_TTL_S)
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             # One label for both uses: changing it with gr.update would make Gradio rebuild the
