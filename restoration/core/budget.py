@@ -127,11 +127,12 @@ def request(on_wait=None, cancelled=None):
         yield current
     finally:
         _current.reset(token)
-        # The request's arrays are freed by now; glibc would keep much of them in its heap, and the
-        # server's resident memory would creep up request after request beyond what the budget
-        # counts: hand them back before the next request is admitted to their bytes.
-        memory.release_freed()
         if current.claimed:
+            # The request's arrays are freed by now; glibc would keep much of them in its heap, and
+            # the server's resident memory would creep up request after request beyond what the
+            # budget counts: hand them back before the next request is admitted to their bytes.
+            # (A request that claimed nothing, a page's estimate, made nothing worth trimming.)
+            memory.release_freed()
             BUDGET.release(current.claimed)
 
 
