@@ -27,8 +27,9 @@ from safetensors.torch import save_file
 
 from restoration import metrics as metriclib
 from restoration.core import image as imagelib
+from restoration.core import manifest as manifestlib
 from restoration.core import resize
-from restoration.models import accel, architectures, nets
+from restoration.models import accel, architectures, nets, storage
 from restoration.training.data import (
     DATA_ROOT,
     SAMPLERS,
@@ -73,6 +74,8 @@ class Recipe:
     rescales: tuple = ()  # also train on copies of the images downscaled by these factors (with_rescaled)
     ema_decay: float = 0.0  # > 0: validate, keep and export a moving average of the weights (decay per step)
     condition: bool = False  # a quality-aware network: told the JPEG quality (jpeg_condition) with each patch
+    teacher: str | None = None  # distil: an own shipped model (same inputs) whose outputs are a second target
+    teacher_weight: float = 0.0  # the loss adds this times L1(output, the teacher's output)
 
     def scaled_for_smoke(self) -> "Recipe":
         return replace(self, steps=4, batch=2, patch=48, validate_every=2, val_images=2, workers=0, smoke=True)
@@ -194,6 +197,7 @@ class Plain:
         self.model, self.kept, self.run_dir = model, kept, run_dir
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.recipe.lr)
         self.schedule = cosine_schedule(self.optimizer, self.recipe)
+        self.teacher = load_teacher(self.recipe.teacher) if self.recipe.teacher else None
 
     def begin(self, val_pairs) -> tuple[dict, list[dict]]:
         """Score the start; returns (the starting ``best``, the starting history)."""
@@ -214,11 +218,17 @@ class Plain:
         with accel.autocast("cpu"):
             output = self.model(degraded, *condition)
         loss = pixel_loss(output.float(), clean, self.recipe.ssim_weight, self.recipe.pixel_loss)
+        losses = {}
+        if self.teacher is not None:
+            with torch.no_grad(), accel.autocast("cpu"):
+                taught = self.teacher(degraded, *condition).float()
+            losses["distil"] = F.l1_loss(output.float(), taught)
+        total = loss + self.recipe.teacher_weight * losses.get("distil", 0.0)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         self.optimizer.step()
         self.schedule.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.item(), **{name: value.item() for name, value in losses.items()}}
 
     def lr(self) -> float:
         return self.schedule.get_last_lr()[0]
@@ -323,6 +333,15 @@ def mean_losses(running: list[dict]) -> dict:
     some out: each is averaged over the steps that have it)."""
     names = dict.fromkeys(name for losses in reversed(running) for name in losses)
     return {name: round(float(np.mean([losses[name] for losses in running if name in losses])), 5) for name in names}
+
+
+def load_teacher(model_id: str) -> torch.nn.Module:
+    """An own shipped model (its manifest entry and weights file), frozen, in eval mode and
+    channels-last: the teacher a distilled recipe learns from beside the clean target."""
+    entry = manifestlib.section("own")[model_id]
+    teacher = build_model(entry["architecture"], entry["arch_config"])
+    teacher.load_state_dict(storage.load_state(manifestlib.WEIGHTS_DIR / entry["file"]))
+    return teacher.eval().requires_grad_(False).to(memory_format=torch.channels_last)
 
 
 def input_psnr(val_pairs) -> float:
