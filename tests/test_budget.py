@@ -2,13 +2,14 @@
 in arrival order, a time limit per request, and the app's handlers releasing what they claimed
 however they end."""
 
+import os
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from restoration.core import budget, memory
+from restoration.core import budget, memory, worker
 from restoration.core.errors import UserInputError
 
 
@@ -199,3 +200,13 @@ def test_a_cancelled_request_stops_at_its_next_step():
         time.sleep(1.0)
         assert len(done) == stopped_at < 40  # no step ran after the cancel took effect
         assert client.predict("b", api_name="/slow") == "b"  # the next call runs to its end
+
+
+def test_an_idle_worker_is_kept_only_while_it_holds_little():
+    """Memory held by idle worker processes is outside the budget: a job that left its worker
+    large (a learned codec's imports) ends it; a light one's worker serves the next call."""
+    light = worker.call(os.getpid)
+    assert worker.call(os.getpid) == light  # kept, and used again
+    worker.call(exec, f"import numpy; global held; held = numpy.ones({worker.KEEP_RESIDENT + 64 * 2**20}, numpy.uint8)")
+    assert memory.resident_bytes(light) is None  # ended after its job
+    assert worker.call(os.getpid) != light

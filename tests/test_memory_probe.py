@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 
 from restoration.core import budget, memory, scratch
 from ui import codecs_tab
+from ui import common as ui_common
 
 
 @pytest.fixture()
@@ -140,3 +142,19 @@ def test_the_same_report_is_written_once(tmp_path):
     second = bench_lab.report([])[1]
     assert {k: str(v) for k, v in first.items()} == {k: str(v) for k, v in second.items()}
     assert {kind: path.stat().st_mtime_ns for kind, path in second.items()} == mtimes
+
+
+def test_a_sessions_shown_images_are_kept_on_disk_not_in_its_memory(photo_png):
+    """What a session holds between runs (the compare view's images) is files under the scratch
+    quota, not arrays outside the memory budget; once they are cleared the view says so."""
+    compare = codecs_tab.make_compare([("jpeg", "quality")])
+    _, _, _, views, left, right, shown, _ = compare(
+        str(photo_png), ["jpeg"], "settings", None, False, 50, progress=lambda *a, **k: None
+    )
+    assert views and all(isinstance(path, str) and path.endswith(".npy") for path in views.values())
+    assert all(scratch.root() in Path(path).parents for path in views.values())
+    assert shown["w"] == 512 and ui_common.compare_view(views, left["value"], right["value"])["h"] == 512
+    for path in views.values():
+        Path(path).unlink()
+    with pytest.raises(gr.Error, match="cleared from the server's temporary space"):
+        ui_common.compare_view(views, left["value"], right["value"])

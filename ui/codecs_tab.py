@@ -48,7 +48,7 @@ def make_compare(param_keys: list[tuple[str, str]]):
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
         results = lab.compare(image, settings, target, progress=steps(progress), perceptual=bool(perceptual))
-        views = lab.compare_views(image, results, perceptual=bool(perceptual))
+        views = common.keep_views(lab.compare_views(image, results, perceptual=bool(perceptual)))
         labels = list(views)
         return (
             lab.table(results),

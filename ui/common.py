@@ -61,7 +61,7 @@ def user_facing(fn):
     return wrapper
 
 
-VIEWS_TTL_S = 1800  # a session's result images are dropped this long after its last run
+VIEWS_TTL_S = 1800  # a session drops the paths of its result images this long after its last run
 
 
 def say_waiting(used: int, limit: int, need) -> None:

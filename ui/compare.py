@@ -181,12 +181,13 @@ def empty(message: str) -> dict:
 
 
 def value(views: dict, left: str, right: str) -> dict:
-    """The viewer's value for two of a run's views (label -> image of the same size)."""
+    """The viewer's value for two of a run's views (label -> image of the same size, or the file
+    ``common.keep_views`` kept it in)."""
     if not views:
         raise UserInputError("run a comparison first")
     if left not in views or right not in views:
         raise UserInputError("choose two images from the comparison")
-    a, b = views[left], views[right]
+    a, b = common.view(views, left), common.view(views, right)
     if a.shape[:2] != b.shape[:2]:
         raise UserInputError(f"{left} and {right} differ in size; pick two of the same size")
     return {

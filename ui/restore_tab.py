@@ -76,6 +76,7 @@ def restore(
     left, right = lab.default_pair(run, views)
     gallery = [(views[r.model], lab.restore_caption(r)) for r in run.results]
     files = lab.write_outputs(run, views, output_format or "png")
+    views = common.keep_views(views)
     return (
         gallery,
         lab.restore_table(run),

@@ -56,10 +56,12 @@ def upscale(
     )
     labels = list(views)
     left, right = lab.default_pair(run, views)
+    files = lab.write_outputs(run, views, output_format or "png")
+    views = common.keep_views(views)
     return (
         lab.gallery(run),
         lab.table(run),
-        lab.write_outputs(run, views, output_format or "png"),
+        files,
         views,
         gr.update(choices=labels, value=left),
         gr.update(choices=labels, value=right),

@@ -83,6 +83,18 @@ def release_freed() -> None:
         trim(0)
 
 
+def resident_bytes(pid: int) -> int | None:
+    """A process's resident memory (Linux's ``/proc``; None elsewhere, or once it is gone)."""
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * PAGE_BYTES
+
+
+PAGE_BYTES = 4096
+
+
 @functools.cache
 def malloc_trim():
     """glibc's ``malloc_trim`` (None where the C library has none)."""

@@ -9,7 +9,9 @@ nothing runs on after it. A thread can be neither interrupted nor killed.
 runs ``restoration.core.worker.main``: it reads jobs from its stdin and writes each result to its
 stdout until its stdin closes. Workers are kept for the next call (at most ``KEEP_IDLE`` idle
 ones, ~50 MB each); one is started when none is idle (its first job imports what it needs, about
-a second). Each message is a length (8 bytes, big-endian) and a pickle: a job is (fn, args), a
+a second). A worker whose job left it holding more than ``KEEP_RESIDENT`` (a learned codec's
+job imports torch and its network: 0.5-0.8 GB) is ended instead of kept: memory held by idle
+workers is outside the server's budget, and a restart costs about a second. Each message is a length (8 bytes, big-endian) and a pickle: a job is (fn, args), a
 result (True, value) or (False, the exception). Only the app's own processes speak it, so the
 pickles are trusted both ways. Workers inherit the environment (``OMP_NUM_THREADS`` and
 ``RESTORATION_CODEC_THREADS``, which ``lab.common.configure_threads`` sets).
@@ -25,12 +27,13 @@ import subprocess
 import sys
 import threading
 
-from restoration.core import budget
+from restoration.core import budget, memory
 from restoration.core.errors import UserInputError
 
 HEADER = struct.Struct(">Q")
 POLL_S = 0.25
 KEEP_IDLE = 2  # about one per heavy job at once (RESTORATION_CONCURRENCY)
+KEEP_RESIDENT = 256 * 2**20
 
 
 class WorkerError(UserInputError):
@@ -96,7 +99,8 @@ def call(fn, *args):
             )
     finally:
         keep = False
-        if answer is not None:
+        resident = memory.resident_bytes(worker.process.pid)
+        if answer is not None and (resident is None or resident <= KEEP_RESIDENT):
             with _idle_lock:
                 keep = len(_idle) < KEEP_IDLE
                 if keep:

@@ -212,6 +212,34 @@ def with_error_maps(
     return {**views, **maps}
 
 
+def keep_views(views: dict[str, np.ndarray]) -> dict[str, str]:
+    """A run's views kept for the session's later events (the compare view's pickers) as files in
+    a scratch folder (label -> .npy path), not in the session's memory: what sessions hold between
+    runs is then bounded by the scratch quota on disk (``core.scratch``), not left outside the
+    memory budget (a 16 MP comparison's views are ~0.35 GB)."""
+    folder = scratch.folder("views-")
+    kept = {}
+    for number, (label, image) in enumerate(views.items()):
+        path = folder / f"{number}.npy"
+        np.save(path, np.ascontiguousarray(image), allow_pickle=False)
+        kept[label] = str(path)
+    return kept
+
+
+def view(views: dict, label: str) -> np.ndarray:
+    """One view: the image itself, or the one ``keep_views`` kept (read from its file, mapped)."""
+    kept = views[label]
+    if isinstance(kept, np.ndarray):
+        return kept
+    try:
+        return np.load(kept, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UserInputError(
+            "this run's images were cleared from the server's temporary space (it keeps them up to an hour, "
+            "less when it is full): run it again"
+        ) from None
+
+
 # -- tables ----------------------------------------------------------------------------------------
 
 
