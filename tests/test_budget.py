@@ -210,3 +210,17 @@ def test_an_idle_worker_is_kept_only_while_it_holds_little():
     worker.call(exec, f"import numpy; global held; held = numpy.ones({worker.KEEP_RESIDENT + 64 * 2**20}, numpy.uint8)")
     assert memory.resident_bytes(light) is None  # ended after its job
     assert worker.call(os.getpid) != light
+
+
+def test_claims_covered_by_a_batchs_claim_do_not_add_up(small_budget):
+    """A batch claims its largest item once; the actions it runs item by item claim their own,
+    which must not add up to the request's end."""
+    with budget.request() as current:
+        budget.claim(need(600))
+        for _ in range(3):
+            with budget.covered():
+                budget.claim(need(600))  # would exceed the 1000-byte budget if counted
+        assert current.claimed == 600 and budget.BUDGET.used == 600
+        budget.claim(need(300))  # outside: counted again
+        assert current.claimed == 900
+    assert budget.BUDGET.used == 0

@@ -110,6 +110,7 @@ class Request:
     claimed: int = 0
     on_wait: object = None  # called with (bytes in use, limit, the Need) when a claim has to wait
     cancelled: object = None  # () -> bool: whether the caller cancelled it (the app asks Gradio's queue)
+    covered: bool = False  # inside ``covered``: the claims are counted already
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar("restoration_request", default=None)
@@ -136,10 +137,27 @@ def request(on_wait=None, cancelled=None):
             BUDGET.release(current.claimed)
 
 
-def claim(need: Need) -> None:
-    """Hold ``need.bytes`` of the budget until the request ends (no-op outside a request)."""
+@contextlib.contextmanager
+def covered():
+    """Claims made inside are counted already by one the caller made for them: a batch claims its
+    largest item once and runs its items one at a time through the actions, which claim their own
+    (held to the request's end, they would add up item after item)."""
     current = _current.get()
-    if current is None or need.bytes <= 0:
+    if current is None or current.covered:
+        yield
+        return
+    current.covered = True
+    try:
+        yield
+    finally:
+        current.covered = False
+
+
+def claim(need: Need) -> None:
+    """Hold ``need.bytes`` of the budget until the request ends (no-op outside a request, and
+    inside ``covered``)."""
+    current = _current.get()
+    if current is None or current.covered or need.bytes <= 0:
         return
     BUDGET.acquire(need, memory_limit(), wait_limit_s(), current.on_wait, topping_up=current.claimed > 0)
     current.claimed += need.bytes

@@ -427,7 +427,11 @@ def _convert(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
 
 def _restore(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
     source, data = _read(item)
-    result = restorelib.restore_one(source.image, settings.model, data=data)
+    with budget.covered():  # by the batch's claim for its largest image
+        run = restorelib.restore_image(source.image, [settings.model], data=data)
+    if not run.results:
+        raise UserInputError(next(iter(run.failures.values())))
+    result = run.results[0]
     encoded, extension = outputlib.encode_result(result.image, settings.output)
     row = {
         "input_format": _input_format(source),
@@ -443,8 +447,9 @@ def _restore(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
 
 def _upscale(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
     source, data = _read(item)
-    cleaned = sr.clean_first(source.image, settings.restore, data)
-    result = sr.run(source.image, settings.model, settings.scale, cleaned=cleaned)
+    with budget.covered():  # by the batch's claim for its largest image
+        run = sr.upscale_image(source.image, settings.scale, [settings.model], data=data, restore=settings.restore)
+    result = run.results[0]  # upscale_image raises when its one model gave none
     encoded, extension = outputlib.encode_result(result.image, settings.output)
     row = {
         "input_format": _input_format(source),
@@ -452,8 +457,8 @@ def _upscale(item: Item, settings: Settings) -> tuple[dict, bytes, str]:
         "width": result.image.shape[1],
         "height": result.image.shape[0],
         "model": settings.model,
-        "seconds": round(result.seconds + cleaned.seconds, 3),
-        "note": cleaned.note,
+        "seconds": round(result.seconds + run.cleaned.seconds, 3),
+        "note": run.cleaned.note,
     }
     return row, encoded, extension
 
