@@ -11,6 +11,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from live_app import serving  # noqa: E402
 
+from restoration.lab import dashboards as lab  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
@@ -58,9 +60,13 @@ def test_bench_then_report(client, crops, db):
     )
     assert again["reused"] == 6 and again["computed"] == 0 and again["run"] != summary["run"]
 
-    rd_psnr, rd_ssim, rd_msssim, bd, formats, heatmap, methods, files, selection, note = client.predict(
+    *rd, bd, formats, heatmap, methods, files, selection, note = client.predict(
         [str(summary["run"])], api_name="/report"
     )
+    panels = dict(zip([name for name, *_ in lab.rd_panels()], rd))  # one per BD metric of the table
+    rd_psnr = panels["psnr"]
+    assert "JPEG" in panels["ssim"]["plot"] and "JPEG" in panels["ms_ssim"]["plot"]
+    assert "tick the perceptual metrics" in panels["ssimulacra2"]["plot"]  # not measured: the chart says why
     assert "your stored runs" in note
     assert selection["rows"] == 6 and selection["datasets"] == ["upload"]
     assert "JPEG" in rd_psnr["plot"] and "PNG" in formats["plot"]

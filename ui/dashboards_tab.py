@@ -53,14 +53,11 @@ def bench(
 @user_facing
 def report(run_ids):
     built, files = lab.report(run_ids)
-    f = built.figures
     return (
-        f["rd_psnr"],
-        f["rd_ssim"],
-        f["rd_ms_ssim"],
+        *lab.rd_figures(built),
         built.bd,
-        f["formats"],
-        f["heatmap"],
+        built.figures["formats"],
+        built.figures["heatmap"],
         built.methods,
         [str(files[k]) for k in ("html", "csv", "json")],
         built.summary(),
@@ -113,11 +110,12 @@ def _dashboards() -> SimpleNamespace:
         )
         ui.refresh = gr.Button("Refresh list", scale=1)
         ui.show = gr.Button("Show", variant="primary", scale=1)
+    panels = lab.rd_panels()  # one rate-distortion chart per BD metric of the table, headline ones on top
     with gr.Row():
-        ui.rd_psnr, ui.rd_ssim = gr.Plot(label="PSNR vs bpp"), gr.Plot(label="SSIM vs bpp")
+        ui.rd = [gr.Plot(label=title) for _, title, top in panels if top]
     ui.bd = fitted_table(f"BD-rate: bytes at equal quality ({lab.BD_SIGNS})", lab.bd_headers(), wide=True)
     with gr.Accordion("More charts and tables, the report files", open=False):
-        ui.rd_msssim = gr.Plot(label="MS-SSIM vs bpp")
+        ui.rd += [gr.Plot(label=title) for _, title, top in panels if not top]
         ui.formats, ui.heatmap = gr.Plot(label="Per format"), gr.Plot(label="Metric heatmap")
         ui.methods = fitted_table("Per data set and method", lab.method_headers(), wide=True)
         ui.summary = gr.JSON(label="Selection")
@@ -125,9 +123,7 @@ def _dashboards() -> SimpleNamespace:
             label="Report (HTML), rows (CSV), rows and tables (JSON)", file_count="multiple", interactive=False
         )
     ui.outputs = [
-        ui.rd_psnr,
-        ui.rd_ssim,
-        ui.rd_msssim,
+        *ui.rd,
         ui.bd,
         ui.formats,
         ui.heatmap,

@@ -13,7 +13,7 @@ from typing import Callable
 
 from restoration import codecs as codeclib
 from restoration import metrics as metriclib
-from restoration.benchmark import dashboards, executors, panel, runner
+from restoration.benchmark import charts, dashboards, executors, panel, runner
 from restoration.benchmark import estimate as estimator
 from restoration.benchmark import inputs as bench_inputs
 from restoration.benchmark import report as reportlib
@@ -64,6 +64,23 @@ def bd_headers() -> list[str]:
 def method_headers() -> list[str]:
     """The per data set and method table's headers (``bench.dashboards``)."""
     return list(dashboards.METHOD_HEADERS)
+
+
+def rd_panels() -> list[tuple[str, str, bool]]:
+    """The rate-distortion charts as the page lays them out, from the metric table: (metric, title,
+    whether it is on top) for every metric it marks for BD-rate; on top: the headline metrics
+    computed by default, the others a click away."""
+    chosen = [m for m in metriclib.METRICS.values() if m.bd]
+    return [(m.name, f"{charts.label(m.name)} vs bpp", m.headline and not m.on_demand) for m in chosen]
+
+
+def rd_figures(built: reportlib.Report) -> list:
+    """One figure per ``rd_panels`` entry: the report's, or for a metric its runs did not measure
+    (an on-demand one), the chart that says why."""
+    return [
+        built.figures[f"rd_{name}"] if f"rd_{name}" in built.figures else charts.rd_figure(built.rows, name)
+        for name, *_ in rd_panels()
+    ]
 
 
 BD_SIGNS = dashboards.BD_SIGNS  # what a BD-rate's sign means, for the table's label
