@@ -141,15 +141,19 @@ def how(kind: str, name: str) -> str:
     rows or tiles (their fixed part is about one band's working set), the rest on the whole image."""
     from restoration.codecs import learned
     from restoration.metrics import perceptual
+    from restoration.metrics.ssim import BAND_PIXELS
 
     if kind == "metric" and name in BANDED_METRICS:
         return f"bands of ~{perceptual.BAND_PIXELS / 1e6:.2f} MP, the whole image's value"
+    if kind == "metric" and name in ROW_BANDED_METRICS:
+        return f"bands of ~{BAND_PIXELS / 1e6:.2f} MP, the whole image's value"
     if kind == "codec" and name in TILED_CODECS:
         return f"transforms in {learned.TILE} px tiles, the whole image's stream"
     return "whole image"
 
 
 BANDED_METRICS = ("ssimulacra2", "flip", "cvvdp")  # metrics.perceptual
+ROW_BANDED_METRICS = ("psnr", "psnr_y", "ssim", "ms_ssim")  # metrics, metrics.ssim
 TILED_CODECS = ("neural", "neural-hp")  # codecs.learned, codecs.hyperprior
 
 

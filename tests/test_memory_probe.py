@@ -47,17 +47,22 @@ def test_every_codec_and_metric_of_the_registries_is_measured():
     assert not missing, f"run python bench/memory_model.py --only ...: {missing}"
 
 
-# The heavy steps work in bands of rows (metrics.perceptual) or tiles (codecs.learned): their
-# measured bytes per pixel stay under a third of what they took on the whole image (SSIMULACRA 2
-# 523, ColorVideoVDP 607, FLIP 153, the learned codecs 196 and 358), and their fixed part is about
-# one band's or tile's working set. Measured (bench/memory_model.py, at 2 and 8 MP): 14, 7, 2, 10
-# and 94 bytes a pixel and 122, 208, 46, 168 and 61 MiB, so the metrics' predicted peaks at 40 MP
-# (the largest upload) are 0.67, 0.49 and 0.12 GB (were 21, 24 and 6 GB), the codecs' at 16 MP
-# (the most they code) 0.33 and 1.57 GB (were 3.3 and 5.7 GB).
+# The heavy steps work in bands of rows (metrics.perceptual, metrics.ssim) or tiles
+# (codecs.learned): their measured bytes per pixel stay under a third of what they took on the whole
+# image (SSIMULACRA 2 523, ColorVideoVDP 607, FLIP 153, SSIM and MS-SSIM 105.6 each, PSNR 25.1, the
+# learned codecs 196 and 358), and their fixed part is about one band's or tile's working set.
+# Measured (bench/memory_model.py, at 2 and 8 MP): 14, 7, 2, 0.2, 7.8, 1.0, 10 and 94 bytes a pixel
+# and 122, 208, 46, 25, 13, 1, 168 and 61 MiB (MS-SSIM's bytes a pixel are its pooled coarser
+# scales), so the metrics' predicted peaks at 40 MP (the largest upload) are 0.67, 0.49, 0.12, 0.03,
+# 0.33 and 0.04 GB (were 21, 24, 6, 4.2, 4.2 and 1.0 GB), the codecs' at 16 MP (the most they code)
+# 0.33 and 1.57 GB (were 3.3 and 5.7 GB).
 BANDED_BOUNDS = {
     ("metric", "ssimulacra2"): 523 / 3,
     ("metric", "cvvdp"): 607 / 3,
     ("metric", "flip"): 153 / 3,
+    ("metric", "ssim"): 105.6 / 3,
+    ("metric", "ms_ssim"): 105.6 / 3,
+    ("metric", "psnr"): 25.1 / 3,
     ("codec", "neural"): 196 / 3,
     ("codec", "neural-hp"): 358 / 3,
 }

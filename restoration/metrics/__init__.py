@@ -13,6 +13,9 @@ Conventions (those of the published tables, and of scikit-image):
 - MS-SSIM (Wang et al. 2003): the same window at 5 scales, 2x2 average pooling (odd sizes drop
   the last row/column), the published weights; per channel, then averaged. Needs images of at
   least 176 px (11 x 2**4) on the short side, so the coarsest scale still holds a window.
+- Both run in bands of rows (``metrics.ssim``): each band filtered with the window's reach of rows
+  around it, the per-channel sums added up, so the value is the whole image's and the working set a
+  band's (MS-SSIM also holds its coarser scales, a third of one float32 copy of the image).
 Filtering uses OpenCV (float32, SIMD); that is what makes these ~10x faster than scikit-image.
 """
 
@@ -35,9 +38,10 @@ from restoration.metrics.ssim import (  # noqa: F401
     MS_WEIGHTS,
     PEAK,
     RADIUS,
-    ReferenceMoments,
     ReferenceStats,
+    band_rows,
     halve,
+    pooled,
     ssim_components,
 )
 
@@ -83,10 +87,13 @@ class Sample:
             ref, dist = ref[s:-s, s:-s], dist[s:-s, s:-s]
         return ref, dist
 
-    @cached_property
-    def difference(self) -> np.ndarray:
+    def differences(self):
+        """The reference minus the distorted image as int32, one band of rows at a time (about
+        ``BAND_PIXELS`` pixels: 12 bytes a pixel of one band instead of the whole image's)."""
         ref, dist = self.pair
-        return ref.astype(np.int32) - dist.astype(np.int32)
+        rows = band_rows(ref.shape[1])
+        for top in range(0, ref.shape[0], rows):
+            yield ref[top : top + rows].astype(np.int32) - dist[top : top + rows].astype(np.int32)
 
     @cached_property
     def stats(self) -> ReferenceStats:
@@ -98,41 +105,35 @@ class Sample:
         return self.reference_stats
 
     @cached_property
-    def distorted_planes(self) -> list[np.ndarray]:
-        """The distorted image as float32 at each MS-SSIM scale (built as far as asked)."""
-        return [self.pair[1].astype(np.float32)]
-
-    def _distorted_at(self, index: int) -> np.ndarray:
-        planes = self.distorted_planes
-        while len(planes) <= index:
-            planes.append(halve(planes[-1]))
-        return planes[index]
-
-    @cached_property
     def full_scale_ssim(self) -> tuple[np.ndarray, np.ndarray]:
         """(ssim, cs) per channel at full resolution: plain SSIM, and MS-SSIM's first scale."""
-        return ssim_components(self.stats.scale(0), self._distorted_at(0))
+        return ssim_components(self.stats.plane(0), self.pair[1])
 
     @cached_property
     def ssim_scales(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(ssim, cs) per channel at each of MS-SSIM's scales."""
+        """(ssim, cs) per channel at each of MS-SSIM's scales. The distorted image's pooled planes
+        are built here and dropped scale by scale; the reference's are the shared ``stats``'."""
         scales = [self.full_scale_ssim]
+        distorted = self.pair[1]
         for index in range(1, len(MS_WEIGHTS)):
-            scales.append(ssim_components(self.stats.scale(index), self._distorted_at(index)))
+            distorted = pooled(distorted)
+            scales.append(ssim_components(self.stats.plane(index), distorted))
         return scales
 
 
 def psnr(sample: Sample) -> float:
-    diff = sample.difference
-    return psnr_from_mse(float(np.einsum("ijk,ijk->", diff, diff, dtype=np.int64)) / diff.size)
+    squares = sum(int(np.einsum("ijk,ijk->", d, d, dtype=np.int64)) for d in sample.differences())
+    return psnr_from_mse(squares / sample.pair[0].size)
 
 
 def psnr_y(sample: Sample) -> float:
     # Luma is linear in RGB, so the luma difference is the weighted RGB difference (the +16
     # offsets cancel): one float64 matrix-vector product instead of two colour conversions.
     # float32 per pixel (relative error ~1e-7), float64 accumulation in cv2.norm.
-    diff = cv2.transform(sample.difference.astype(np.float32), _LUMA_ROW)
-    return psnr_from_mse(cv2.norm(diff, cv2.NORM_L2SQR) / (diff.shape[0] * diff.shape[1]))
+    squares = sum(
+        cv2.norm(cv2.transform(d.astype(np.float32), _LUMA_ROW), cv2.NORM_L2SQR) for d in sample.differences()
+    )
+    return psnr_from_mse(squares / (sample.pair[0].shape[0] * sample.pair[0].shape[1]))
 
 
 def ssim(sample: Sample) -> float | None:
@@ -146,8 +147,7 @@ def ssim_plane(reference: np.ndarray, distorted: np.ndarray) -> float | None:
     valid region as ``ssim``, one channel instead of three."""
     if min(reference.shape[:2]) < 2 * RADIUS + 1:
         return None
-    moments = ReferenceMoments.of(np.ascontiguousarray(reference, dtype=np.float32))
-    return float(ssim_components(moments, np.ascontiguousarray(distorted, dtype=np.float32))[0][0])
+    return float(ssim_components(reference, distorted)[0][0])
 
 
 def ssim_y(sample: Sample) -> float | None:
