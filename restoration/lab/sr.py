@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from restoration import metrics as metriclib
 from restoration.codecs import output as outputlib
 from restoration.codecs import reader
 from restoration.core import image as imagelib
@@ -19,7 +20,7 @@ from restoration.models.auto import AUTO
 from restoration.pipelines import sr
 
 REFERENCE = "High-resolution original"
-HEADERS = ["model", "seconds", "output", "Y-PSNR dB", "SSIM (Y)", "vs bicubic dB", "note"]
+HEADERS = ["model", "seconds", "output", *map(metriclib.header, metriclib.SR_METRICS), "vs bicubic dB", "note"]
 
 # -- pickers ---------------------------------------------------------------------------------------
 
@@ -119,7 +120,7 @@ def table(run: sr.SRRun) -> dict:
 def table_rows(run: sr.SRRun) -> list[list]:
     """One row per result, then one per model that gave none, saying why."""
     return result_rows(run.results) + [
-        [model, None, None, None, None, None, f"no result: {why}"] for model, why in run.failures.items()
+        [model, *[None] * (len(HEADERS) - 2), f"no result: {why}"] for model, why in run.failures.items()
     ]
 
 
@@ -135,8 +136,7 @@ def result_rows(results: list[sr.Upscaled]) -> list[list]:
                 r.model,
                 round(r.seconds, 4),
                 f"{row['width']}x{row['height']}",
-                num(row.get("psnr_y"), 3),
-                num(row.get("ssim_y"), 4),
+                *(num(row.get(name), 3 if metric.unit == "dB" else 4) for name, metric in metriclib.SR_METRICS.items()),
                 num(row.get("psnr_y_gain"), 3),
                 "",
             ]

@@ -382,6 +382,15 @@ METRICS: dict[str, Metric] = {
     )
 }
 
+# What super-resolution tables report, by the field's protocol (on BT.601 luma, ``shave`` borders
+# off). Not in ``METRICS``: codec rows keep their RGB SSIM; the SR pages read their columns here.
+SR_METRICS: dict[str, Metric] = {
+    "psnr_y": METRICS["psnr_y"],
+    "ssim_y": Metric(
+        "ssim_y", "SSIM (Y, BT.601)", "", False, -1.0, 1.0, ssim_y, "fidelity", "SSIM (Y)", packages=_ARRAYS
+    ),
+}
+
 
 def names(*kinds: str, available_only: bool = True, on_demand: bool = False) -> list[str]:
     """Metric names in table order, of the given kinds ("fidelity", "rate", "time"; none: all),
@@ -414,8 +423,8 @@ def shown(value: float) -> float:
 
 
 def header(name: str) -> str:
-    """A column header from the table: "PSNR dB", "SSIM"."""
-    metric = METRICS[name]
+    """A column header from the table (or ``SR_METRICS``): "PSNR dB", "SSIM"."""
+    metric = METRICS[name] if name in METRICS else SR_METRICS[name]
     return metric.short or (f"{metric.label} ({metric.unit})" if metric.unit else metric.label)
 
 
