@@ -311,6 +311,22 @@ def test_codec_estimate_counts_the_search_and_its_metric(tmp_path, monkeypatch):
     assert "not" not in lab_codecs.compare_estimate(str(path), ["heic", "neural-hp"], "settings", False)
 
 
+def test_an_estimate_over_the_request_limit_says_so_before_the_run(tmp_path, monkeypatch):
+    """A person learns before pressing the button that the server would stop the request, and what
+    to choose instead; under the limit the estimate says nothing of it."""
+    from PIL import Image
+
+    from restoration.lab import codecs as lab_codecs
+
+    path = tmp_path / "in.png"
+    Image.fromarray(np.zeros((512, 768, 3), np.uint8)).save(path)
+    work = lab_codecs.compare_work(str(path), ["jpeg"], "settings", True)[1]
+    assert "over the" not in lab_codecs.compare_estimate(str(path), ["jpeg"], "settings", True)
+    monkeypatch.setenv("RESTORATION_REQUEST_LIMIT_S", str(work.seconds / 2))
+    said = lab_codecs.compare_estimate(str(path), ["jpeg"], "settings", True)
+    assert "this server allows a request, so it would be stopped" in said and "command-line tool" in said
+
+
 def cost_of_metric(name: str, pixels: int) -> float:
     from restoration.lab import cost
 

@@ -267,6 +267,12 @@ def estimate_text(pixels: tuple[int, int], work) -> str:
     text = f"Estimate for {pixels[0]}×{pixels[1]}: about {duration(work.seconds)}"
     if work.not_counted:
         text += f" (not counted: {', '.join(dict.fromkeys(work.not_counted))}: not on this machine)"
+    limit = budget.time_limit_s()
+    if work.seconds > limit:  # said before the run, not after the server stops it at its limit
+        text += (
+            f". That is over the {duration(limit)} this server allows a request, so it would be stopped: "
+            "choose less (fewer codecs, models or metrics, a smaller image) or run it with the command-line tool"
+        )
     return text + "."
 
 
