@@ -197,7 +197,8 @@ class Plain:
         self.model, self.kept, self.run_dir = model, kept, run_dir
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.recipe.lr)
         self.schedule = cosine_schedule(self.optimizer, self.recipe)
-        self.teacher = load_teacher(self.recipe.teacher) if self.recipe.teacher else None
+        teacher = getattr(self.recipe, "teacher", None)  # a codec's recipe has none
+        self.teacher = load_teacher(teacher) if teacher else None
 
     def begin(self, val_pairs) -> tuple[dict, list[dict]]:
         """Score the start; returns (the starting ``best``, the starting history)."""
