@@ -163,3 +163,13 @@ def test_a_sessions_shown_images_are_kept_on_disk_not_in_its_memory(photo_png):
         Path(path).unlink()
     with pytest.raises(gr.Error, match="cleared from the server's temporary space"):
         ui_common.compare_view(views, left["value"], right["value"])
+
+
+def test_a_run_keeps_at_most_a_quarter_of_the_temp_quota_for_its_shown_images(monkeypatch):
+    from restoration.lab import common
+
+    image = np.zeros((100, 100, 3), np.uint8)  # 30 kB each
+    monkeypatch.setenv("RESTORATION_TMP_QUOTA", str(4 * 100_000))  # a quarter: room for three
+    kept = common.keep_views({f"view {n}": image for n in range(5)})
+    assert list(kept) == ["view 0", "view 1", "view 2"]  # in order: the images before their maps
+    assert np.array_equal(common.view(kept, "view 2"), image)

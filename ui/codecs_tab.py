@@ -50,14 +50,15 @@ def make_compare(param_keys: list[tuple[str, str]]):
         results = lab.compare(image, settings, target, progress=steps(progress), perceptual=bool(perceptual))
         views = common.keep_views(lab.compare_views(image, results, perceptual=bool(perceptual)))
         labels = list(views)
+        left, right = (labels + labels[-1:])[:2] if labels else (None, None)
         return (
             lab.table(results),
             lab.bars_chart(results),
             lab.write_encoded(results),
             views,
-            gr.update(choices=labels, value=labels[0]),
-            gr.update(choices=labels, value=labels[1]),
-            compare.value(views, labels[0], labels[1]),
+            gr.update(choices=labels, value=left),
+            gr.update(choices=labels, value=right),
+            compare.value(views, left, right) if labels else compare.empty(common.NOT_KEPT),
             lab.status_line(image, results, target, source.note),
         )
 

@@ -72,11 +72,11 @@ def restore(
     )
     if not run.results:
         raise UserInputError("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
-    labels = list(views)
-    left, right = lab.default_pair(run, views)
     gallery = [(views[r.model], lab.restore_caption(r)) for r in run.results]
     files = lab.write_outputs(run, views, output_format or "png")
     views = common.keep_views(views)
+    labels = list(views)
+    left, right = lab.default_pair(run, views)
     return (
         gallery,
         lab.restore_table(run),

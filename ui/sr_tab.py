@@ -54,10 +54,10 @@ def upscale(
         outscale=outscale,
         restore=restore or None,
     )
-    labels = list(views)
-    left, right = lab.default_pair(run, views)
     files = lab.write_outputs(run, views, output_format or "png")
     views = common.keep_views(views)
+    labels = list(views)
+    left, right = lab.default_pair(run, views)
     return (
         lab.gallery(run),
         lab.table(run),

@@ -216,14 +216,21 @@ def keep_views(views: dict[str, np.ndarray]) -> dict[str, str]:
     """A run's views kept for the session's later events (the compare view's pickers) as files in
     a scratch folder (label -> .npy path), not in the session's memory: what sessions hold between
     runs is then bounded by the scratch quota on disk (``core.scratch``), not left outside the
-    memory budget (a 16 MP comparison's views are ~0.35 GB)."""
+    memory budget (a 16 MP comparison's views are ~0.35 GB). One run keeps at most a quarter of
+    the quota, in the views' order (the images before their error maps): the pickers offer what
+    was kept, and the run's own files are never what its next folder evicts."""
     folder = scratch.folder("views-")
-    kept = {}
+    room, kept = scratch.quota() // 4, {}
     for number, (label, image) in enumerate(views.items()):
+        if image.nbytes > room:
+            break
         path = folder / f"{number}.npy"
         np.save(path, np.ascontiguousarray(image), allow_pickle=False)
-        kept[label] = str(path)
+        kept[label], room = str(path), room - image.nbytes
     return kept
+
+
+NOT_KEPT = "The server's temporary space (RESTORATION_TMP_QUOTA) is too small to keep this run's images for the view."
 
 
 def view(views: dict, label: str) -> np.ndarray:
