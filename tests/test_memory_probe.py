@@ -173,3 +173,13 @@ def test_a_run_keeps_at_most_a_quarter_of_the_temp_quota_for_its_shown_images(mo
     kept = common.keep_views({f"view {n}": image for n in range(5)})
     assert list(kept) == ["view 0", "view 1", "view 2"]  # in order: the images before their maps
     assert np.array_equal(common.view(kept, "view 2"), image)
+
+
+def test_the_first_pair_shown_is_one_that_was_kept():
+    from restoration.lab import common
+
+    kept = {"original": "a.npy", "jpeg": "b.npy", "webp": "c.npy"}
+    assert common.kept_pair(kept, "original", "webp") == ("original", "webp")
+    assert common.kept_pair(kept, "original", "avif (not kept)") == ("original", "jpeg")
+    assert common.kept_pair({"original": "a.npy"}, None, None) == ("original", "original")
+    assert common.kept_pair({}, "original", "jpeg") == (None, None)

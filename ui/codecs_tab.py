@@ -50,7 +50,7 @@ def make_compare(param_keys: list[tuple[str, str]]):
         results = lab.compare(image, settings, target, progress=steps(progress), perceptual=bool(perceptual))
         views = common.keep_views(lab.compare_views(image, results, perceptual=bool(perceptual)))
         labels = list(views)
-        left, right = (labels + labels[-1:])[:2] if labels else (None, None)
+        left, right = common.kept_pair(views, None, None)  # the first two: the original and the first result
         return (
             lab.table(results),
             lab.bars_chart(results),

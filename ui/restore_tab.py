@@ -76,7 +76,7 @@ def restore(
     files = lab.write_outputs(run, views, output_format or "png")
     views = common.keep_views(views)
     labels = list(views)
-    left, right = lab.default_pair(run, views)
+    left, right = common.kept_pair(views, *lab.default_pair(run, views))
     return (
         gallery,
         lab.restore_table(run),
@@ -84,7 +84,7 @@ def restore(
         views,
         gr.update(choices=labels, value=left),
         gr.update(choices=labels, value=right),
-        compare.value(views, left, right),
+        compare.value(views, left, right) if labels else compare.empty(common.NOT_KEPT),
         lab.restore_note(run),
     )
 

@@ -57,7 +57,7 @@ def upscale(
     files = lab.write_outputs(run, views, output_format or "png")
     views = common.keep_views(views)
     labels = list(views)
-    left, right = lab.default_pair(run, views)
+    left, right = common.kept_pair(views, *lab.default_pair(run, views))
     return (
         lab.gallery(run),
         lab.table(run),
@@ -65,7 +65,7 @@ def upscale(
         views,
         gr.update(choices=labels, value=left),
         gr.update(choices=labels, value=right),
-        compare.value(views, left, right),
+        compare.value(views, left, right) if labels else compare.empty(common.NOT_KEPT),
         lab.note(run),
     )
 

@@ -230,6 +230,15 @@ def keep_views(views: dict[str, np.ndarray]) -> dict[str, str]:
     return kept
 
 
+def kept_pair(kept: dict, left: str, right: str) -> tuple[str | None, str | None]:
+    """The compare view's first pair: ``left`` and ``right`` when both were kept (``keep_views``),
+    else the first kept views (None when none was)."""
+    if left in kept and right in kept:
+        return left, right
+    labels = list(kept)
+    return tuple((labels + labels[-1:])[:2]) if labels else (None, None)
+
+
 NOT_KEPT = "The server's temporary space (RESTORATION_TMP_QUOTA) is too small to keep this run's images for the view."
 
 
