@@ -8,7 +8,6 @@ import gradio as gr
 from restoration.core import examples
 from restoration.lab import codecs as lab
 from restoration.lab import common
-from ui import compare
 from ui.common import (
     VIEWS_TTL_S,
     clear_on_failure,
@@ -19,6 +18,7 @@ from ui.common import (
     image_upload,
     load_example,
     param_component,
+    shown_views,
     steps,
     user_facing,
     wire_compare,
@@ -48,17 +48,12 @@ def make_compare(param_keys: list[tuple[str, str]]):
         settings = {name: {p: v for (c, p), v in values.items() if c == name} for name in codec_names or []}
         target = lab.target_from_ui(size_mode, target_value)
         results = lab.compare(image, settings, target, progress=steps(progress), perceptual=bool(perceptual))
-        views = common.keep_views(lab.compare_views(image, results, perceptual=bool(perceptual)))
-        labels = list(views)
-        left, right = common.kept_pair(views, None, None)  # the first two: the original and the first result
+        views = lab.compare_views(image, results, perceptual=bool(perceptual))
         return (
             lab.table(results),
             lab.bars_chart(results),
             lab.write_encoded(results),
-            views,
-            gr.update(choices=labels, value=left),
-            gr.update(choices=labels, value=right),
-            compare.value(views, left, right) if labels else compare.empty(common.NOT_KEPT),
+            *shown_views(views),  # first the original and the first result
             lab.status_line(image, results, target, source.note),
         )
 

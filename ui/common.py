@@ -176,6 +176,17 @@ def load_example(name: str):
     return str(path)
 
 
+def shown_views(views: dict, left: str | None = None, right: str | None = None) -> tuple:
+    """A run's compare-view outputs, in the order the tabs list them: the views kept for the
+    session (``lab.common.keep_views``), both pickers (``left`` and ``right`` when kept, else the
+    first two kept) and the viewer's value (it says why when nothing could be kept)."""
+    kept = lab_common.keep_views(views)
+    labels = list(kept)
+    left, right = lab_common.kept_pair(kept, left, right)
+    shown = compare.value(kept, left, right) if labels else compare.empty(lab_common.NOT_KEPT)
+    return kept, gr.update(choices=labels, value=left), gr.update(choices=labels, value=right), shown
+
+
 @user_facing
 def compare_view(views, left, right):
     if not views or left is None or right is None:  # the pickers emptied (a failed run): nothing to show

@@ -9,7 +9,6 @@ from restoration.core import examples
 from restoration.core.errors import UserInputError
 from restoration.lab import common
 from restoration.lab import restore as lab
-from ui import compare
 from ui.common import (
     VIEWS_TTL_S,
     clear_on_failure,
@@ -21,6 +20,7 @@ from ui.common import (
     output_format_choice,
     results_panel,
     self_ensemble_box,
+    shown_views,
     steps,
     user_facing,
 )
@@ -74,17 +74,11 @@ def restore(
         raise UserInputError("No model gave a result: " + "; ".join(f"{m}: {why}" for m, why in run.failures.items()))
     gallery = [(views[r.model], lab.restore_caption(r)) for r in run.results]
     files = lab.write_outputs(run, views, output_format or "png")
-    views = common.keep_views(views)
-    labels = list(views)
-    left, right = common.kept_pair(views, *lab.default_pair(run, views))
     return (
         gallery,
         lab.restore_table(run),
         files,
-        views,
-        gr.update(choices=labels, value=left),
-        gr.update(choices=labels, value=right),
-        compare.value(views, left, right) if labels else compare.empty(common.NOT_KEPT),
+        *shown_views(views, *lab.default_pair(run, views)),
         lab.restore_note(run),
     )
 

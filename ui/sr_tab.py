@@ -10,7 +10,6 @@ import gradio as gr
 from restoration.core import examples
 from restoration.lab import common
 from restoration.lab import sr as lab
-from ui import compare
 from ui.common import (
     VIEWS_TTL_S,
     clear_on_failure,
@@ -22,6 +21,7 @@ from ui.common import (
     output_format_choice,
     results_panel,
     self_ensemble_box,
+    shown_views,
     steps,
     user_facing,
 )
@@ -54,18 +54,11 @@ def upscale(
         outscale=outscale,
         restore=restore or None,
     )
-    files = lab.write_outputs(run, views, output_format or "png")
-    views = common.keep_views(views)
-    labels = list(views)
-    left, right = common.kept_pair(views, *lab.default_pair(run, views))
     return (
         lab.gallery(run),
         lab.table(run),
-        files,
-        views,
-        gr.update(choices=labels, value=left),
-        gr.update(choices=labels, value=right),
-        compare.value(views, left, right) if labels else compare.empty(common.NOT_KEPT),
+        lab.write_outputs(run, views, output_format or "png"),
+        *shown_views(views, *lab.default_pair(run, views)),
         lab.note(run),
     )
 
