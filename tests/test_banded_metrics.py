@@ -78,22 +78,24 @@ def test_colorvideovdp_in_bands_is_the_packages_jod(pair):
     assert perceptual.cvvdp(metric, *pair, rows=48) == pytest.approx(float(jod), abs=1e-4)
 
 
+def traced_peak(fn) -> int:
+    """The peak of the bytes numpy and Python allocated while ``fn`` ran (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_bands_hold_a_fraction_of_the_whole_images_memory(pair):
     """SSIMULACRA 2 (numpy: tracemalloc sees its arrays) on the whole image as the package runs
     it, and in bands of about a fifth of its rows."""
     pytest.importorskip("ssimulacra2")
     from ssimulacra2 import compute_ssimulacra2
 
-    def peak(fn):
-        tracemalloc.start()
-        try:
-            fn()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    whole = peak(lambda: compute_ssimulacra2(_png(pair[0]), _png(pair[1])))
-    banded = peak(lambda: perceptual.ssimulacra2(*pair, rows=100))
+    whole = traced_peak(lambda: compute_ssimulacra2(_png(pair[0]), _png(pair[1])))
+    banded = traced_peak(lambda: perceptual.ssimulacra2(*pair, rows=100))
     pixels = pair[0].shape[0] * pair[0].shape[1]
     assert whole > 300 * pixels and banded < whole / 3
 
@@ -112,6 +114,21 @@ def test_a_cancelled_request_stops_between_bands(pair, monkeypatch):
 # SSIM and MS-SSIM: the whole-image computation they replaced, float32 planes throughout.
 
 
+def valid(plane: np.ndarray) -> np.ndarray:
+    return plane[ssimlib.RADIUS : -ssimlib.RADIUS, ssimlib.RADIUS : -ssimlib.RADIUS]
+
+
+def channel_means(plane: np.ndarray) -> np.ndarray:
+    channels = plane.shape[2] if plane.ndim == 3 else 1
+    return np.array(cv2.mean(plane)[:channels])  # float64 accumulation
+
+
+def halve(x: np.ndarray) -> np.ndarray:
+    """2x2 average pooling of the whole plane; an odd last row/column is dropped."""
+    h, w = x.shape[0] // 2, x.shape[1] // 2
+    return cv2.resize(x[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
+
+
 def whole_ssim(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (SSIM, cs) from whole-image moments, averaged over the valid region."""
     x, y = x.astype(np.float32), y.astype(np.float32)
@@ -121,7 +138,7 @@ def whole_ssim(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     var_x, var_y, cov = blur(x * x) - mu_x * mu_x, blur(y * y) - mu_y * mu_y, blur(x * y) - mu_x * mu_y
     cs = (2 * cov + c2) / (var_x + var_y + c2)
     ssim_map = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1) * cs
-    return ssimlib.channel_means(ssimlib.valid(ssim_map)), ssimlib.channel_means(ssimlib.valid(cs))
+    return channel_means(valid(ssim_map)), channel_means(valid(cs))
 
 
 def whole_ms_ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -129,7 +146,7 @@ def whole_ms_ssim(x: np.ndarray, y: np.ndarray) -> float:
     terms = []
     for scale in range(len(ssimlib.MS_WEIGHTS)):
         if scale:
-            x, y = ssimlib.halve(x), ssimlib.halve(y)
+            x, y = halve(x), halve(y)
         ssim, cs = whole_ssim(x, y)
         terms.append(ssim if scale == len(ssimlib.MS_WEIGHTS) - 1 else cs)
     return float(np.prod(np.maximum(np.stack(terms), 0.0) ** ssimlib.MS_WEIGHTS[:, None], axis=0).mean())
@@ -165,8 +182,8 @@ def test_pooling_in_bands_is_halve(tall, rows):
     reference = tall[0]
     half = ssimlib.pooled(reference, rows)
     assert half.dtype == np.float32 and half.shape == (350, 265, 3)
-    assert np.array_equal(half, ssimlib.halve(reference.astype(np.float32)))
-    assert np.array_equal(ssimlib.pooled(half, rows), ssimlib.halve(half))
+    assert np.array_equal(half, halve(reference.astype(np.float32)))
+    assert np.array_equal(ssimlib.pooled(half, rows), halve(half))
 
 
 def test_ms_ssim_in_bands_is_the_whole_images(tall, monkeypatch):
@@ -217,16 +234,8 @@ def test_ssim_in_bands_holds_a_fraction_of_the_whole_images_memory(tall, monkeyp
     whole-image computation held ~9 float32 copies of the image, the bands hold the pooled scales."""
     monkeypatch.setattr(ssimlib, "BAND_PIXELS", 530 * 20)
 
-    def peak(fn):
-        tracemalloc.start()
-        try:
-            fn()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     pixels = tall[0].shape[0] * tall[0].shape[1]
-    whole = peak(lambda: whole_ms_ssim(*tall))
+    whole = traced_peak(lambda: whole_ms_ssim(*tall))
     assert whole > 80 * pixels
     for name in ("ssim", "ms_ssim"):
-        assert peak(lambda name=name: metrics.measure(metrics.Sample(*tall), [name])) < 12 * pixels
+        assert traced_peak(lambda name=name: metrics.measure(metrics.Sample(*tall), [name])) < 12 * pixels

@@ -40,7 +40,6 @@ from restoration.metrics.ssim import (  # noqa: F401
     RADIUS,
     ReferenceStats,
     band_rows,
-    halve,
     pooled,
     ssim_components,
 )

@@ -42,12 +42,8 @@ KERNEL = gaussian_kernel()
 
 
 def blur(plane: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Gaussian filter; only pixels ``RADIUS`` or more from the border are used (``valid``)."""
+    """Gaussian filter; only pixels ``RADIUS`` or more from the border are used (the valid region)."""
     return cv2.sepFilter2D(plane, cv2.CV_32F, KERNEL, KERNEL, dst=out, borderType=cv2.BORDER_REFLECT)
-
-
-def valid(plane: np.ndarray) -> np.ndarray:
-    return plane[RADIUS:-RADIUS, RADIUS:-RADIUS]
 
 
 def band_rows(width: int) -> int:
@@ -142,21 +138,9 @@ def _rows(plane: np.ndarray, low: int, high: int, buffer: np.ndarray | None) -> 
     return band
 
 
-def channel_means(plane: np.ndarray) -> np.ndarray:
-    # cv2.mean accumulates in float64 and is ~40x faster than numpy's mean over axes (0, 1).
-    channels = plane.shape[2] if plane.ndim == 3 else 1
-    return np.array(cv2.mean(plane)[:channels])
-
-
-def halve(x: np.ndarray) -> np.ndarray:
-    """2x2 average pooling; an odd last row/column is dropped. INTER_AREA at exactly 1/2 is
-    the 2x2 mean, and much faster than strided numpy slices."""
-    h, w = x.shape[0] // 2, x.shape[1] // 2
-    return cv2.resize(x[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA)
-
-
 def pooled(x: np.ndarray, rows: int | None = None) -> np.ndarray:
-    """``halve`` of ``x`` as float32 (any real dtype in), built ``rows`` rows of ``x`` at a time
+    """2x2 average pooling of ``x`` as float32 (any real dtype in; an odd last row or column is
+    dropped; INTER_AREA at exactly 1/2 is the 2x2 mean), built ``rows`` rows of ``x`` at a time
     (default: ``band_rows``; even, so each band is whole 2x2 blocks): a uint8 image is converted
     one band at a time, never whole."""
     h, w = x.shape[0] // 2, x.shape[1] // 2
