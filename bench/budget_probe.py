@@ -625,7 +625,8 @@ def report(probe: Probe, budget_bytes: int, command: str, others: float | None, 
 def retention_lines(results: list[Result], same: str, fresh: str, shown_bytes: int) -> list[str]:
     """What finished requests leave held: the growth of the idle server's memory from one request of
     a session to the next (``same``), and from each new session's to the next (``fresh``), beside
-    the bytes of the images its result shows (what the tab keeps in its ``gr.State``)."""
+    the bytes of the images its result shows (which the tab keeps as files in the temp folder,
+    ``lab.common.keep_views``, its ``gr.State`` holding their paths)."""
     held = {r.name: r.held_after for r in results}
     same_rows = [r for r in results if r.name.startswith(same)]
     fresh_rows = [r for r in results if r.name.startswith(fresh)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,10 +90,7 @@ def resident_bytes(pid: int) -> int | None:
         pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
     except (OSError, IndexError, ValueError):
         return None
-    return pages * PAGE_BYTES
-
-
-PAGE_BYTES = 4096
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 @functools.cache

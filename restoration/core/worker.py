@@ -11,8 +11,9 @@ stdout until its stdin closes. Workers are kept for the next call (at most ``KEE
 ones, ~50 MB each); one is started when none is idle (its first job imports what it needs, about
 a second). A worker whose job left it holding more than ``KEEP_RESIDENT`` (a learned codec's
 job imports torch and its network: 0.5-0.8 GB) is ended instead of kept: memory held by idle
-workers is outside the server's budget, and a restart costs about a second. Each message is a length (8 bytes, big-endian) and a pickle: a job is (fn, args), a
-result (True, value) or (False, the exception). Only the app's own processes speak it, so the
+workers is outside the server's budget, and a restart costs about a second. Each message is a
+length (8 bytes, big-endian) and a pickle: a job is (fn, args), a result (True, value) or
+(False, the exception). Only the app's own processes speak it, so the
 pickles are trusted both ways. Workers inherit the environment (``OMP_NUM_THREADS`` and
 ``RESTORATION_CODEC_THREADS``, which ``lab.common.configure_threads`` sets).
 """
