@@ -58,6 +58,9 @@ RECIPES = {  # MSE (what PSNR measures) at a low rate: the shipped networks' las
     "deeprecnet-qa-codecs": SprintRecipe("deeprecnet-qa-codecs", batch=64, patch=128, lr=5e-5, grid=16),
     "subpixel-ca-sr-x4": SprintRecipe("subpixel-ca-sr-x4", batch=64, patch=160, lr=5e-5, grid=4),
     "subpixel-ca-sr-x2": SprintRecipe("subpixel-ca-sr-x2", batch=64, patch=128, lr=5e-5, grid=2),
+    # The fast tier: a quarter of the compute per step, so the round-robin adds little to a round.
+    "deeprecnet-fast": SprintRecipe("deeprecnet-fast", batch=64, patch=128, lr=5e-5, grid=16),
+    "subpixel-fast-sr-x4": SprintRecipe("subpixel-fast-sr-x4", batch=64, patch=160, lr=5e-5, grid=4),
 }
 SMOKE = {"batch": 2, "patch": 64, "ema_decay": 0.5}  # recipe fields for --smoke
 SMOKE_ROUNDS = 4
